@@ -1,0 +1,20 @@
+"""servicedesk: the Chalice application (routes, authorizer, stream handler)."""
+
+from chalice import Chalice
+
+from chalicelib import bootstrap
+from chalicelib.api.auth import auth_blueprint
+from chalicelib.api.http import problem_middleware
+from chalicelib.api.meta import meta_blueprint
+from chalicelib.api.tickets import tickets_blueprint
+from chalicelib.handlers.stream import stream_blueprint
+
+app = Chalice(app_name="servicedesk")
+app.debug = False
+app.register_blueprint(auth_blueprint)
+app.register_blueprint(meta_blueprint)
+app.register_blueprint(tickets_blueprint)
+app.register_blueprint(stream_blueprint)
+app.register_middleware(
+    problem_middleware(lambda: bootstrap.settings().cors_allowed_origins), "http"
+)

@@ -1,0 +1,179 @@
+"""PynamoDB models of the single table (several item types, one discriminator).
+
+The table's name and endpoint are bound at start-up by ``bind_table`` (called
+only from bootstrap), so nothing here reads the environment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import (
+    DiscriminatorAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+UNBOUND_TABLE = "servicedesk-unbound"
+
+
+class TableItem(Model):
+    class Meta:
+        table_name = UNBOUND_TABLE
+        region: str | None = None
+        host: str | None = None
+        max_retry_attempts = 3
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    item_type = DiscriminatorAttribute()
+    expires_at = NumberAttribute(null=True)
+
+
+def _list_index(name: str, hash_attribute: str) -> type[GlobalSecondaryIndex[Any]]:
+    class _Meta:
+        index_name = name
+        projection = AllProjection()
+
+    attrs: dict[str, Any] = {
+        "Meta": _Meta,
+        hash_attribute: UnicodeAttribute(hash_key=True),
+        "list_sk": UnicodeAttribute(range_key=True),
+    }
+    return type(f"{name}_index", (GlobalSecondaryIndex,), attrs)
+
+
+class ContactAttribute(MapAttribute[str, Any]):
+    phone = UnicodeAttribute(null=True)
+    email = UnicodeAttribute(null=True)
+    preferred = UnicodeAttribute()
+    locale = UnicodeAttribute()
+
+
+class SlaAttribute(MapAttribute[str, Any]):
+    first_response_due = UTCDateTimeAttribute(null=True)
+    resolution_due = UTCDateTimeAttribute(null=True)
+    first_responded_at = UTCDateTimeAttribute(null=True)
+    breaches = UnicodeSetAttribute(null=True)
+    paused = NumberAttribute(default=0)
+
+
+class ClaimableIndex(GlobalSecondaryIndex[Any]):
+    """Sparse: only new, unassigned tickets, ordered by priority then age."""
+
+    class Meta:
+        index_name = "claimable"
+        projection = AllProjection()
+
+    claim_pk = UnicodeAttribute(hash_key=True)
+    claim_sk = UnicodeAttribute(range_key=True)
+
+
+class DueIndex(GlobalSecondaryIndex[Any]):
+    """Sparse: only open tickets with an SLA deadline still to watch, by due time."""
+
+    class Meta:
+        index_name = "due"
+        projection = AllProjection()
+
+    due_pk = UnicodeAttribute(hash_key=True)
+    due_sk = UnicodeAttribute(range_key=True)
+
+
+class TicketItem(TableItem, discriminator="ticket"):
+    ticket_id = UnicodeAttribute()
+    reference = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    category = UnicodeAttribute()
+    subject = UnicodeAttribute()
+    description = UnicodeAttribute(default="")
+    priority = UnicodeAttribute()
+    status = UnicodeAttribute()
+    tier = NumberAttribute()
+    queue = UnicodeAttribute()
+    assignee = UnicodeAttribute(null=True)
+    parent_id = UnicodeAttribute(null=True)
+    contact = ContactAttribute()
+    sla = SlaAttribute(default=SlaAttribute)
+    appointment = MapAttribute[str, Any](null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    received_at = UTCDateTimeAttribute()
+    version = VersionAttribute()
+
+    # List indexes share one sort key: newest first is a descending query on it.
+    list_sk = UnicodeAttribute()
+    customer_key = UnicodeAttribute()
+    customer_status_key = UnicodeAttribute()
+    queue_key = UnicodeAttribute()
+    queue_status_key = UnicodeAttribute()
+    assignee_key = UnicodeAttribute(null=True)
+    assignee_status_key = UnicodeAttribute(null=True)
+    claim_pk = UnicodeAttribute(null=True)
+    claim_sk = UnicodeAttribute(null=True)
+    due_pk = UnicodeAttribute(null=True)
+    due_sk = UnicodeAttribute(null=True)
+
+    by_customer = _list_index("by_customer", "customer_key")()
+    by_customer_status = _list_index("by_customer_status", "customer_status_key")()
+    by_queue = _list_index("by_queue", "queue_key")()
+    by_queue_status = _list_index("by_queue_status", "queue_status_key")()
+    by_assignee = _list_index("by_assignee", "assignee_key")()
+    by_assignee_status = _list_index("by_assignee_status", "assignee_status_key")()
+    claimable = ClaimableIndex()
+    due = DueIndex()
+
+
+class ReferenceItem(TableItem, discriminator="reference"):
+    """Claims a short reference so no two tickets share one."""
+
+    ticket_id = UnicodeAttribute()
+
+
+class EventItem(TableItem, discriminator="event"):
+    """Outbox and timeline entry, written in the same transaction as its change."""
+
+    event_id = UnicodeAttribute()
+    ticket_id = UnicodeAttribute()
+    event_type = UnicodeAttribute()
+    at = UTCDateTimeAttribute()
+    actor_role = UnicodeAttribute()
+    actor_id = UnicodeAttribute()
+    data = MapAttribute[str, Any](default=dict)
+
+
+class ReactionMarkerItem(TableItem, discriminator="reaction"):
+    """Proof that one reaction to one event has run."""
+
+    applied_at = UTCDateTimeAttribute()
+
+
+class CounterItem(TableItem, discriminator="counter"):
+    count = NumberAttribute(default=0)
+
+
+ALL_MODELS: tuple[type[TableItem], ...] = (
+    TableItem,
+    TicketItem,
+    ReferenceItem,
+    EventItem,
+    ReactionMarkerItem,
+    CounterItem,
+)
+
+
+def bind_table(table_name: str, region: str, host: str | None) -> None:
+    """Point every model at the real table (called once, from bootstrap)."""
+    TableItem.Meta.table_name = table_name
+    TableItem.Meta.region = region
+    TableItem.Meta.host = host
+    for model in ALL_MODELS:
+        model._connection = None

@@ -1,0 +1,153 @@
+"""HTTP plumbing shared by every blueprint: routes, errors, CORS and request logs."""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalice import Blueprint, Response
+from chalice.app import Request
+
+from chalicelib.api.auth import jwt_authorizer
+from chalicelib.api.problems import PROBLEM_JSON, generic_problem, internal_error, problem_for
+from chalicelib.domain.errors import DomainError
+from chalicelib.logs import logger
+
+JSON = "application/json"
+CORS_ALLOW_HEADERS = "Authorization,Content-Type,If-Match,Idempotency-Key"
+CORS_EXPOSE_HEADERS = "ETag,Location"
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One route, as the OpenAPI document and the access matrix see it."""
+
+    path: str
+    method: str
+    summary: str
+    public: bool = False
+    request_schema: str | None = None
+    responses: dict[int, str | None] = field(default_factory=dict)
+    roles: tuple[str, ...] = ()
+    tag: str = "tickets"
+
+
+OPERATIONS: list[Operation] = []
+_OPTIONS_REGISTERED: set[str] = set()
+
+
+def api_route(blueprint: Blueprint, operation: Operation) -> Callable[..., Any]:
+    """Register a view; domain errors become problems, anything else a logged 500."""
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def guarded(**params: Any) -> Any:
+            try:
+                return view(**params)
+            except DomainError as error:
+                return problem_for(error)
+            except Exception:
+                logger.exception("unhandled error", extra={"route": operation.path})
+                return internal_error()
+
+        options: dict[str, Any] = {"methods": [operation.method]}
+        if not operation.public:
+            options["authorizer"] = jwt_authorizer
+        if operation.method in ("POST", "PUT", "PATCH"):
+            options["content_types"] = [JSON]
+        blueprint.route(operation.path, **options)(guarded)
+        OPERATIONS.append(operation)
+        _register_preflight(blueprint, operation.path)
+        return view
+
+    return decorator
+
+
+def _register_preflight(blueprint: Blueprint, path: str) -> None:
+    if path in _OPTIONS_REGISTERED:
+        return
+    _OPTIONS_REGISTERED.add(path)
+
+    def preflight(**_params: Any) -> Response:
+        app = blueprint.current_app
+        methods = sorted(set(app.routes.get(path, {})) | {"OPTIONS"})
+        return Response(body="", status_code=204, headers={"Access-Control-Allow-Methods": ",".join(methods)})
+
+    preflight.__name__ = f"preflight_{len(_OPTIONS_REGISTERED)}"
+    blueprint.route(path, methods=["OPTIONS"])(preflight)
+
+
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        body=json.dumps(body, ensure_ascii=False),
+        status_code=status,
+        headers={"Content-Type": JSON, **(headers or {})},
+    )
+
+
+def problem_middleware(allowed_origins: Callable[[], tuple[str, ...]]) -> Callable[..., Response]:
+    """HTTP middleware: reshape platform errors as problems, add CORS, log one line."""
+
+    def middleware(event: Request, get_response: Callable[[Request], Response]) -> Response:
+        started = time.perf_counter()
+        try:
+            response = get_response(event)
+        except Exception:
+            logger.exception("unhandled error outside a view")
+            response = internal_error()
+        response = _as_problem(response)
+        _add_cors(event, response, allowed_origins())
+        _log_request(event, response, started)
+        return response
+
+    return middleware
+
+
+def _as_problem(response: Response) -> Response:
+    if response.status_code < 400:
+        return response
+    content_type = {k.lower(): v for k, v in response.headers.items()}.get("content-type", "")
+    if content_type.startswith(PROBLEM_JSON):
+        return response
+    reshaped = generic_problem(response.status_code)
+    reshaped.headers.update({k: v for k, v in response.headers.items() if k.lower() == "allow"})
+    return reshaped
+
+
+def _add_cors(event: Request, response: Response, allowed: tuple[str, ...]) -> None:
+    origin = (event.headers or {}).get("origin")
+    if not origin or origin not in allowed:
+        return
+    response.headers.update(
+        {
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+            "Access-Control-Expose-Headers": CORS_EXPOSE_HEADERS,
+            "Access-Control-Max-Age": "600",
+            "Vary": "Origin",
+        }
+    )
+
+
+def _log_request(event: Request, response: Response, started: float) -> None:
+    context = event.context or {}
+    params = event.uri_params or {}
+    location = {k.lower(): v for k, v in response.headers.items()}.get("location", "")
+    logger.info(
+        "request",
+        extra={
+            "request_id": context.get("requestId"),
+            "method": event.method,
+            "route": context.get("resourcePath"),
+            "status": response.status_code,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            "ticket_id": params.get("ticket_id") or location.rpartition("/")[2] or None,
+            "role": (context.get("authorizer") or {}).get("role"),
+        },
+    )

@@ -1,0 +1,114 @@
+"""The OpenAPI 3.1 document, built from the route table and the JSON Schemas."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any
+
+from chalicelib.api.http import OPERATIONS, Operation
+from chalicelib.api.problems import GENERIC_PROBLEMS
+from chalicelib.api.validation import SCHEMA_DIR, load_schema
+
+_GATEWAY_STATUSES = (401, 403, 413, 415, 429, 500)
+_SCHEMA_NAMES = {"ticket-create": "TicketCreate", "ticket": "Ticket", "problem": "Problem",
+                 "health": "Health"}
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for operation in OPERATIONS:
+        paths.setdefault(operation.path, {})[operation.method.lower()] = _operation(operation)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "servicedesk",
+            "version": "1.0.0",
+            "description": "A bank's omnichannel customer service desk: tickets, SLAs, "
+            "notifications, follow-up surveys and branch appointments.",
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": _component_schemas(),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+        },
+    }
+
+
+def _component_schemas() -> dict[str, Any]:
+    schemas = {}
+    for path in sorted(SCHEMA_DIR.glob("*.json")):
+        schema = dict(load_schema(path.stem))
+        schema.pop("$schema", None)
+        schema.pop("$id", None)
+        schemas[_SCHEMA_NAMES.get(path.stem, _camel(path.stem))] = schema
+    return schemas
+
+
+def _camel(stem: str) -> str:
+    return "".join(part.capitalize() for part in re.split(r"[-_]", stem))
+
+
+def _ref(schema_name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{_SCHEMA_NAMES.get(schema_name, _camel(schema_name))}"}
+
+
+def _operation(operation: Operation) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "summary": operation.summary,
+        "operationId": _operation_id(operation),
+        "tags": [operation.tag],
+        "responses": _responses(operation),
+    }
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in re.findall(r"{(\w+)}", operation.path)
+    ]
+    if parameters:
+        spec["parameters"] = parameters
+    if operation.public:
+        spec["security"] = []
+    else:
+        spec["security"] = [{"bearer": []}]
+    if operation.request_schema:
+        spec["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _ref(operation.request_schema)}},
+        }
+    return spec
+
+
+def _operation_id(operation: Operation) -> str:
+    words = re.sub(r"[{}]", "", operation.path).strip("/").replace("/", "_").replace("-", "_")
+    return f"{operation.method.lower()}_{words}"
+
+
+def _responses(operation: Operation) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    for status, schema_name in sorted(operation.responses.items()):
+        if status >= 400:
+            responses[str(status)] = _problem_response(status)
+        elif status == 204:
+            responses[str(status)] = {"description": "No content"}
+        else:
+            schema = _ref(schema_name) if schema_name else {"type": "object"}
+            responses[str(status)] = {
+                "description": "OK",
+                "content": {"application/json": {"schema": schema}},
+            }
+    statuses = _GATEWAY_STATUSES if not operation.public else (429, 500)
+    for status in statuses:
+        responses.setdefault(str(status), _problem_response(status))
+    return responses
+
+
+def _problem_response(status: int) -> dict[str, Any]:
+    title = GENERIC_PROBLEMS.get(status, ("error", "Error"))[1]
+    return {
+        "description": title,
+        "content": {"application/problem+json": {"schema": _ref("problem")}},
+    }

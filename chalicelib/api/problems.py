@@ -1,0 +1,94 @@
+"""RFC 9457 problem details: the one mapping from domain errors to HTTP responses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalice import Response
+
+from chalicelib.domain.errors import (
+    ConflictError,
+    DomainError,
+    ForbiddenError,
+    IllegalTransitionError,
+    NotFoundError,
+    PayloadTooLargeError,
+    UnauthorizedError,
+    UnsupportedMediaTypeError,
+    ValidationError,
+    VersionMismatchError,
+)
+
+PROBLEM_JSON = "application/problem+json"
+
+# Exception type -> (status, type slug, title). Looked up along the MRO, so a
+# subclass without its own row inherits its parent's.
+PROBLEMS: dict[type[DomainError], tuple[int, str, str]] = {
+    ValidationError: (400, "validation-failed", "The request is not valid"),
+    UnauthorizedError: (401, "unauthorized", "Authentication is required"),
+    ForbiddenError: (403, "forbidden", "Not allowed for this role"),
+    NotFoundError: (404, "not-found", "Not found"),
+    ConflictError: (409, "conflict", "Conflicts with the current state"),
+    IllegalTransitionError: (409, "illegal-transition", "Action not allowed in this status"),
+    VersionMismatchError: (412, "version-mismatch", "The ticket has changed"),
+    PayloadTooLargeError: (413, "payload-too-large", "The request body is too large"),
+    UnsupportedMediaTypeError: (415, "unsupported-media-type", "Unsupported content type"),
+}
+
+# Statuses produced outside our views (by Chalice or the gateway), reshaped as problems.
+GENERIC_PROBLEMS: dict[int, tuple[str, str]] = {
+    400: ("bad-request", "Bad request"),
+    401: ("unauthorized", "Authentication is required"),
+    403: ("forbidden", "Access denied"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    413: ("payload-too-large", "The request body is too large"),
+    415: ("unsupported-media-type", "Unsupported content type"),
+    429: ("throttled", "Too many requests"),
+    500: ("internal-error", "Internal error"),
+}
+
+
+def problem(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    *,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {"type": slug, "title": title, "status": status, "detail": detail}
+    body.update(extra or {})
+    return Response(
+        body=json.dumps(body, ensure_ascii=False),
+        status_code=status,
+        headers={"Content-Type": PROBLEM_JSON, **(headers or {})},
+    )
+
+
+def problem_for(error: DomainError) -> Response:
+    status, slug, title = _lookup(type(error))
+    extra: dict[str, Any] = {}
+    if isinstance(error, ValidationError):
+        extra["errors"] = [{"path": e.path, "message": e.message} for e in error.errors]
+    if isinstance(error, IllegalTransitionError):
+        extra["current_status"] = error.status
+    return problem(status, slug, title, error.detail, extra=extra)
+
+
+def generic_problem(status: int, detail: str | None = None) -> Response:
+    slug, title = GENERIC_PROBLEMS.get(status, ("error", "Error"))
+    return problem(status, slug, title, detail or title)
+
+
+def internal_error() -> Response:
+    return generic_problem(500, "An internal error occurred; it has been logged.")
+
+
+def _lookup(error_type: type[DomainError]) -> tuple[int, str, str]:
+    for klass in error_type.__mro__:
+        if klass in PROBLEMS:
+            return PROBLEMS[klass]  # type: ignore[index]
+    return 400, "bad-request", "Bad request"

@@ -1,0 +1,89 @@
+"""Environment variable names and the one frozen Settings object.
+
+Only ``bootstrap.py`` calls :func:`Settings.from_env`; everything else receives
+values as arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+STAGE = "SERVICEDESK_STAGE"
+TABLE_NAME = "TABLE_NAME"
+AWS_ENDPOINT_URL = "SERVICEDESK_AWS_ENDPOINT_URL"
+AWS_REGION = "AWS_DEFAULT_REGION"
+AUTH_MODE = "SERVICEDESK_AUTH_MODE"
+DEV_JWT_SECRET = "SERVICEDESK_DEV_JWT_SECRET"
+OIDC_JWKS_URL = "OIDC_JWKS_URL"
+OIDC_ISSUER = "OIDC_ISSUER"
+OIDC_AUDIENCE = "OIDC_AUDIENCE"
+CORS_ALLOWED_ORIGINS = "CORS_ALLOWED_ORIGINS"
+OPS_ALERTS_TOPIC_ARN = "OPS_ALERTS_TOPIC_ARN"
+SURVEY_STATE_MACHINE_ARN = "SURVEY_STATE_MACHINE_ARN"
+PUBLIC_BASE_URL = "PUBLIC_BASE_URL"
+LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
+
+AUTH_MODE_OIDC = "oidc"
+AUTH_MODE_LOCAL = "local-hs256"
+DEFAULT_DEV_JWT_SECRET = "servicedesk-local-development-secret"  # noqa: S105 - local mode only, documented
+DEFAULT_TABLE_NAME = "servicedesk"
+
+
+class ConfigurationError(RuntimeError):
+    """The environment does not describe a runnable stage."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    table_name: str
+    region: str
+    aws_endpoint_url: str | None
+    auth_mode: str
+    dev_jwt_secret: str
+    oidc_jwks_url: str | None
+    oidc_issuer: str | None
+    oidc_audience: str | None
+    cors_allowed_origins: tuple[str, ...]
+    ops_alerts_topic_arn: str | None
+    survey_state_machine_arn: str | None
+    public_base_url: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        auth_mode = env.get(AUTH_MODE, AUTH_MODE_OIDC)
+        settings = cls(
+            stage=env.get(STAGE, "local"),
+            table_name=env.get(TABLE_NAME, DEFAULT_TABLE_NAME),
+            region=env.get(AWS_REGION) or env.get("AWS_REGION") or "ap-east-1",
+            aws_endpoint_url=env.get(AWS_ENDPOINT_URL) or None,
+            auth_mode=auth_mode,
+            dev_jwt_secret=env.get(DEV_JWT_SECRET, DEFAULT_DEV_JWT_SECRET),
+            oidc_jwks_url=env.get(OIDC_JWKS_URL) or None,
+            oidc_issuer=env.get(OIDC_ISSUER) or None,
+            oidc_audience=env.get(OIDC_AUDIENCE) or None,
+            cors_allowed_origins=_split_list(env.get(CORS_ALLOWED_ORIGINS, "")),
+            ops_alerts_topic_arn=env.get(OPS_ALERTS_TOPIC_ARN) or None,
+            survey_state_machine_arn=env.get(SURVEY_STATE_MACHINE_ARN) or None,
+            public_base_url=env.get(PUBLIC_BASE_URL, "http://127.0.0.1:8000"),
+        )
+        settings.check(running_in_lambda=bool(env.get(LAMBDA_FUNCTION_NAME)))
+        return settings
+
+    def check(self, *, running_in_lambda: bool) -> None:
+        if self.auth_mode not in (AUTH_MODE_OIDC, AUTH_MODE_LOCAL):
+            raise ConfigurationError(f"{AUTH_MODE} must be {AUTH_MODE_OIDC} or {AUTH_MODE_LOCAL}")
+        if self.auth_mode == AUTH_MODE_LOCAL and running_in_lambda:
+            # A deployed stage never accepts HS256 tokens, whatever its configuration says.
+            raise ConfigurationError("local HS256 tokens are refused inside AWS Lambda")
+        if self.auth_mode == AUTH_MODE_OIDC and not (
+            self.oidc_jwks_url and self.oidc_issuer and self.oidc_audience
+        ):
+            raise ConfigurationError(
+                f"{OIDC_JWKS_URL}, {OIDC_ISSUER} and {OIDC_AUDIENCE} are required in oidc mode"
+            )
+
+
+def _split_list(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())

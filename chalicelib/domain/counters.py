@@ -1,0 +1,35 @@
+"""Report counters: which counts an event moves. Pure; the ledger applies them once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from chalicelib.domain.events import TICKET_CREATED, Event
+
+REPORT_TIMEZONE = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass(frozen=True, order=True)
+class CounterKey:
+    """A counter family (one DynamoDB partition) and a slot sorted by day inside it."""
+
+    family: str
+    slot: str
+
+
+def report_day(moment: datetime) -> str:
+    """Each event counts on its Asia/Shanghai calendar day."""
+    return moment.astimezone(REPORT_TIMEZONE).date().isoformat()
+
+
+def counters_for(event: Event) -> dict[CounterKey, int]:
+    if event.type != TICKET_CREATED:
+        return {}
+    day = report_day(event.at)
+    return {
+        CounterKey("created#total", day): 1,
+        CounterKey("created#channel", f"{day}#{event.data['channel']}"): 1,
+        CounterKey("created#kind", f"{day}#{event.data['kind']}"): 1,
+    }

@@ -1,0 +1,61 @@
+"""Domain errors. The API maps each type to one problem+json response."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class DomainError(Exception):
+    """Base of every error the API turns into a 4xx problem."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class FieldError:
+    path: str
+    message: str
+
+
+class ValidationError(DomainError):
+    def __init__(self, errors: list[FieldError], detail: str | None = None) -> None:
+        names = ", ".join(sorted({error.path for error in errors}))
+        super().__init__(detail or f"Invalid request: {names}")
+        self.errors = errors
+
+
+class UnauthorizedError(DomainError):
+    """No usable identity on a route that needs one."""
+
+
+class ForbiddenError(DomainError):
+    """The caller's role may not use this route or action."""
+
+
+class NotFoundError(DomainError):
+    """Unknown, or not visible to the caller (existence is never revealed)."""
+
+
+class ConflictError(DomainError):
+    """The request conflicts with the current state."""
+
+
+class IllegalTransitionError(ConflictError):
+    def __init__(self, action: str, status: str) -> None:
+        super().__init__(f"'{action}' is not allowed while the ticket is {status}")
+        self.action = action
+        self.status = status
+
+
+class VersionMismatchError(DomainError):
+    """The caller's If-Match names a version that is no longer current."""
+
+
+class PayloadTooLargeError(DomainError):
+    pass
+
+
+class UnsupportedMediaTypeError(DomainError):
+    pass

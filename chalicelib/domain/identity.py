@@ -1,0 +1,62 @@
+"""Who is calling: roles from SPEC section 3."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    CUSTOMER = "customer"
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+    AUDITOR = "auditor"
+    SYSTEM = "system"
+
+
+GROUP_ROLES: dict[str, Role] = {
+    "customers": Role.CUSTOMER,
+    "agents": Role.AGENT,
+    "supervisors": Role.SUPERVISOR,
+    "auditors": Role.AUDITOR,
+}
+
+STAFF_ROLES = frozenset({Role.AGENT, Role.SUPERVISOR, Role.AUDITOR})
+WORKING_ROLES = frozenset({Role.AGENT, Role.SUPERVISOR})
+
+
+class AmbiguousRoleError(ValueError):
+    """A token whose groups name more than one role we cannot rank."""
+
+
+def role_from_groups(groups: list[str]) -> Role | None:
+    """The one role a token's groups grant, or None when no known group is present.
+
+    A supervisor is often also in the agents group: the supervisor role wins.
+    Any other mix (a customer who is also staff, an auditor who also works
+    tickets) is refused rather than guessed.
+    """
+    roles = {GROUP_ROLES[group] for group in groups if group in GROUP_ROLES}
+    if roles == {Role.AGENT, Role.SUPERVISOR}:
+        return Role.SUPERVISOR
+    if len(roles) > 1:
+        raise AmbiguousRoleError("token names more than one role")
+    return next(iter(roles), None)
+
+
+@dataclass(frozen=True)
+class Caller:
+    role: Role
+    id: str
+    team: str | None = None
+
+    @property
+    def is_customer(self) -> bool:
+        return self.role is Role.CUSTOMER
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES
+
+
+SYSTEM = Caller(role=Role.SYSTEM, id="system")

@@ -1,0 +1,185 @@
+"""The service ticket: its shape, how one is opened, and how it is shown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.domain.contact import Contact
+from chalicelib.domain.errors import FieldError, ValidationError
+from chalicelib.domain.events import TICKET_CREATED, Event
+from chalicelib.domain.identity import Caller
+from chalicelib.domain.routing import route_for
+
+OPEN_STATUSES = frozenset({"new", "assigned", "in_progress", "waiting_on_customer"})
+RECEIVED_AT_MAX_AGE = timedelta(days=30)
+PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
+
+
+@dataclass(frozen=True)
+class Sla:
+    first_response_due: datetime | None = None
+    resolution_due: datetime | None = None
+    first_responded_at: datetime | None = None
+    breaches: tuple[str, ...] = ()
+    paused: bool = False
+
+
+@dataclass(frozen=True)
+class Ticket:
+    id: str
+    reference: str
+    customer_id: str
+    channel: str
+    kind: str
+    category: str
+    subject: str
+    description: str
+    priority: str
+    status: str
+    tier: int
+    queue: str
+    assignee: str | None
+    parent_id: str | None
+    contact: Contact
+    created_at: datetime
+    updated_at: datetime
+    received_at: datetime
+    sla: Sla = field(default_factory=Sla)
+    appointment: dict[str, str] | None = None
+    version: int = 1
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def visible_to(self, caller: Caller) -> bool:
+        return caller.is_staff or caller.id == self.customer_id
+
+    def with_reference(self, reference: str) -> Ticket:
+        return replace(self, reference=reference)
+
+
+@dataclass(frozen=True)
+class TicketRequest:
+    """A validated create request, already checked against the schema."""
+
+    channel: str
+    kind: str
+    category: str
+    subject: str
+    description: str
+    contact: dict[str, str] | None
+    customer_id: str | None = None
+    received_at: datetime | None = None
+    priority: str | None = None
+
+
+_STAFF_ONLY_FIELDS = ("customer_id", "received_at", "priority")
+
+
+def open_ticket(
+    request: TicketRequest,
+    caller: Caller,
+    *,
+    ticket_id: str,
+    reference: str,
+    event_id: str,
+    now: datetime,
+) -> tuple[Ticket, Event]:
+    """Build a new ticket and its `ticket.created` event (nothing is written here)."""
+    customer_id = _owner(request, caller)
+    received_at = _received_at(request, now)
+    route = route_for(request.kind, request.category)
+    ticket = Ticket(
+        id=ticket_id,
+        reference=reference,
+        customer_id=customer_id,
+        channel=request.channel,
+        kind=request.kind,
+        category=request.category,
+        subject=request.subject,
+        description=request.description,
+        priority=request.priority or route.priority,
+        status="new",
+        tier=route.tier,
+        queue=route.queue,
+        assignee=None,
+        parent_id=None,
+        contact=Contact.from_request(request.contact),
+        created_at=now,
+        updated_at=now,
+        received_at=received_at,
+    )
+    event = Event(
+        id=event_id,
+        ticket_id=ticket_id,
+        type=TICKET_CREATED,
+        at=now,
+        actor=caller,
+        data={"channel": ticket.channel, "kind": ticket.kind, "queue": ticket.queue},
+    )
+    return ticket, event
+
+
+def _owner(request: TicketRequest, caller: Caller) -> str:
+    if caller.is_customer:
+        sent = [name for name in _STAFF_ONLY_FIELDS if getattr(request, name) is not None]
+        if sent:
+            raise ValidationError(
+                [FieldError(name, "may only be sent by staff") for name in sent]
+            )
+        return caller.id
+    if not request.customer_id:
+        raise ValidationError([FieldError("customer_id", "is required when staff open a ticket")])
+    return request.customer_id
+
+
+def _received_at(request: TicketRequest, now: datetime) -> datetime:
+    if request.received_at is None:
+        return now
+    if request.received_at > now:
+        raise ValidationError([FieldError("received_at", "must not be in the future")])
+    if now - request.received_at > RECEIVED_AT_MAX_AGE:
+        raise ValidationError([FieldError("received_at", "must be within the past 30 days")])
+    return request.received_at
+
+
+def isoformat(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="seconds") if moment else None
+
+
+def ticket_view(ticket: Ticket) -> dict[str, Any]:
+    """The ticket as every role sees it: contact details masked, times RFC 3339."""
+    view: dict[str, Any] = {
+        "id": ticket.id,
+        "reference": ticket.reference,
+        "customer_id": ticket.customer_id,
+        "channel": ticket.channel,
+        "kind": ticket.kind,
+        "category": ticket.category,
+        "subject": ticket.subject,
+        "description": ticket.description,
+        "priority": ticket.priority,
+        "status": ticket.status,
+        "tier": ticket.tier,
+        "queue": ticket.queue,
+        "assignee": ticket.assignee,
+        "parent_id": ticket.parent_id,
+        "contact": ticket.contact.masked(),
+        "sla": {
+            "first_response_due": isoformat(ticket.sla.first_response_due),
+            "resolution_due": isoformat(ticket.sla.resolution_due),
+            "first_responded_at": isoformat(ticket.sla.first_responded_at),
+            "breaches": list(ticket.sla.breaches),
+            "paused": ticket.sla.paused,
+        },
+        "created_at": isoformat(ticket.created_at),
+        "updated_at": isoformat(ticket.updated_at),
+        "received_at": isoformat(ticket.received_at),
+        "version": ticket.version,
+    }
+    if ticket.appointment is not None:
+        view["appointment"] = dict(ticket.appointment)
+    return view

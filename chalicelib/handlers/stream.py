@@ -1,0 +1,51 @@
+"""The table's stream: event items in, reactions out (at least once, idempotent)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint
+from chalice.app import DynamoDBEvent
+
+from chalicelib import bootstrap
+from chalicelib.logs import logger
+
+stream_blueprint = Blueprint(__name__)
+
+# Chalice needs an ARN at import time; the merge template in infra/ replaces it
+# with the table's real StreamArn, and the local runner feeds records itself.
+PLACEHOLDER_STREAM_ARN = (
+    "arn:aws:dynamodb:ap-east-1:000000000000:table/servicedesk/stream/1970-01-01T00:00:00.000"
+)
+
+
+def handle_records(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """React to every new event item; report the records that failed for a retry."""
+    from chalicelib.adapters.dynamo import event_from_stream_image
+    from chalicelib.service.reactions import react
+
+    bootstrap.bind_storage()
+    ports = bootstrap.reaction_ports()
+    failures: list[dict[str, str]] = []
+    for record in records:
+        if record.get("eventName") != "INSERT":
+            continue
+        dynamodb = record.get("dynamodb", {})
+        try:
+            event = event_from_stream_image(dynamodb.get("NewImage", {}))
+            if event is not None:
+                react(event, ports)
+        except Exception:
+            logger.exception("reaction failed", extra={"sequence": dynamodb.get("SequenceNumber")})
+            failures.append({"itemIdentifier": dynamodb.get("SequenceNumber", "")})
+    return {"batchItemFailures": failures}
+
+
+@stream_blueprint.on_dynamodb_record(
+    stream_arn=PLACEHOLDER_STREAM_ARN,
+    batch_size=100,
+    starting_position="TRIM_HORIZON",
+    name="on_table_change",
+)
+def on_table_change(event: DynamoDBEvent) -> dict[str, Any]:
+    return handle_records(event.to_dict()["Records"])

@@ -1,0 +1,84 @@
+"""`chalice local` for servicedesk, one request per process.
+
+Chalice keeps the current request on the shared app object (aws/chalice#759),
+so its threaded dev server can show one caller another caller's identity.
+Lambda serves one request per instance; here every connection is handled in a
+forked child process, which gives the same isolation. The handler also shapes
+the gateway's own 401/403 answers as problem+json, as the deployed stage's
+gateway responses do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from socketserver import ForkingMixIn
+from http.server import HTTPServer
+from typing import Any
+
+from chalice.cli.factory import CLIFactory
+from chalice.local import ChaliceRequestHandler, LocalDevServer, LocalGatewayException
+
+from chalicelib.api.auth import RejectedTokenError
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+_GATEWAY_PROBLEMS = {
+    401: ("unauthorized", "Authentication is required", "A valid bearer token is required"),
+    403: ("forbidden", "Access denied", "The token was refused"),
+}
+
+
+class ForkingHTTPServer(ForkingMixIn, HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    max_children = 64
+
+
+class ProblemRequestHandler(ChaliceRequestHandler):
+    def _generic_handle(self) -> None:
+        try:
+            super()._generic_handle()
+        except RejectedTokenError:
+            self._send_problem(401, {})
+
+    def _send_error_response(self, error: LocalGatewayException) -> None:
+        self._send_problem(error.CODE, dict(error.headers))
+
+    def _send_problem(self, status: int, headers: dict[str, Any]) -> None:
+        slug, title, detail = _GATEWAY_PROBLEMS.get(status, ("error", "Error", "Error"))
+        body = {"type": slug, "title": title, "status": status, "detail": detail}
+        headers["Content-Type"] = "application/problem+json"
+        self._send_http_response(status, headers, json.dumps(body))
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        # The app writes its own JSON request log; the default access log adds nothing.
+        return
+
+
+def build_server(host: str, port: int) -> LocalDevServer:
+    from app import app
+
+    factory = CLIFactory(str(PROJECT_DIR))
+    config = factory.create_config_obj(chalice_stage_name="local")
+    return LocalDevServer(
+        app, config, host, port,
+        handler_cls=ProblemRequestHandler, server_cls=ForkingHTTPServer,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("API_PORT", "8000")))
+    args = parser.parse_args()
+    server = build_server(args.host, args.port)
+    try:
+        server.server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

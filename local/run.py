@@ -1,0 +1,240 @@
+"""The local stack behind `make run`: moto server, resources from infra/,
+demo branches, `chalice local`, the stream pump and the schedules.
+
+Everything binds to 127.0.0.1. Ctrl-C stops it all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+REGION = "ap-east-1"
+log = logging.getLogger("servicedesk.local")
+
+
+@dataclass(frozen=True)
+class LocalPorts:
+    api: int
+    aws: int
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api}"
+
+    @property
+    def aws_url(self) -> str:
+        return f"http://127.0.0.1:{self.aws}"
+
+
+def local_environment(ports: LocalPorts) -> dict[str, str]:
+    """Environment of the local stack. Credentials are dummies: nothing leaves loopback."""
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's dummy credentials
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "SERVICEDESK_AWS_ENDPOINT_URL": ports.aws_url,
+        "SERVICEDESK_STAGE": "local",
+        "SERVICEDESK_AUTH_MODE": "local-hs256",
+        "CORS_ALLOWED_ORIGINS": os.environ.get(
+            "CORS_ALLOWED_ORIGINS", "http://localhost:3000,http://127.0.0.1:3000"
+        ),
+        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", ports.api_url),
+        "POWERTOOLS_SERVICE_NAME": "servicedesk",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+
+
+class LocalStack:
+    """Starts and stops every local part; usable from `make run` and from tests."""
+
+    def __init__(self, ports: LocalPorts, schedule_interval: float = 5.0) -> None:
+        self.ports = ports
+        self.schedule_interval = schedule_interval
+        self.resources: dict[str, str] = {}
+        self._moto: Any = None
+        self._api: subprocess.Popen[bytes] | None = None
+        self._pump: Any = None
+        self._stopping = threading.Event()
+
+    def start(self) -> None:
+        os.environ.update(local_environment(self.ports))
+        self._start_moto()
+        self.resources = self._create_resources()
+        os.environ.update(
+            {
+                "TABLE_NAME": self.resources["table_name"],
+                "OPS_ALERTS_TOPIC_ARN": self.resources["ops_alerts_topic_arn"],
+                "SURVEY_STATE_MACHINE_ARN": self.resources["survey_state_machine_arn"],
+            }
+        )
+        self._seed()
+        self._start_api()
+        self._start_pump()
+        self._start_schedules()
+        self._wait_until_healthy()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._pump is not None:
+            self._pump.stop()
+        if self._api is not None and self._api.poll() is None:
+            self._api.terminate()
+            try:
+                self._api.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._api.kill()
+        if self._moto is not None:
+            self._moto.stop()
+
+    def wait(self) -> int:
+        assert self._api is not None
+        return self._api.wait()
+
+    def _start_moto(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.ports.aws, verbose=False)
+        self._moto.start()
+        requests.post(
+            f"{self.ports.aws_url}/moto-api/config",
+            json={"stepfunctions": {"execute_state_machine": True}},
+            timeout=10,
+        ).raise_for_status()
+
+    def _client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.ports.aws_url, region_name=REGION)
+
+    def _create_resources(self) -> dict[str, str]:
+        from local.resources import create_resources
+
+        return create_resources(endpoint_url=self.ports.aws_url, region=REGION)
+
+    def _seed(self) -> None:
+        from local.seed import seed_branches
+
+        seed_branches(self._client("dynamodb"), self.resources["table_name"])
+
+    def _start_api(self) -> None:
+        self._api = subprocess.Popen(
+            [sys.executable, "-m", "local.api_server", "--port", str(self.ports.api)],
+            cwd=PROJECT_DIR,
+            env=dict(os.environ),
+        )
+
+    def _start_pump(self) -> None:
+        from chalicelib.handlers.stream import on_table_change
+        from local.pump import StreamPump
+
+        queue_url = self.resources.get("stream_failures_queue_url")
+        self._pump = StreamPump(
+            self._client("dynamodbstreams"),
+            self.resources["stream_arn"],
+            on_table_change,
+            failures_queue=(self._client("sqs"), queue_url) if queue_url else None,
+        )
+        self._pump.start()
+
+    def _start_schedules(self) -> None:
+        from app import app
+
+        handlers = [
+            source for source in app.event_sources if type(source).__name__ == "ScheduledEventConfig"
+        ]
+        if handlers:
+            threading.Thread(target=self._run_schedules, args=(handlers,), daemon=True).start()
+
+    def _run_schedules(self, sources: list[Any]) -> None:
+        import importlib
+
+        from local.pump import LocalLambdaContext
+
+        while not self._stopping.wait(self.schedule_interval):
+            for source in sources:
+                module_name, _, function_name = source.handler_string.rpartition(".")
+                handler = getattr(importlib.import_module(module_name), function_name)
+                try:
+                    handler(_scheduled_event(), LocalLambdaContext(source.name))
+                except Exception:
+                    log.exception("schedule %s failed", source.name)
+
+    def _wait_until_healthy(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._api is not None and self._api.poll() is not None:
+                raise RuntimeError("the API process exited during start-up")
+            try:
+                if requests.get(f"{self.ports.api_url}/v1/health", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("the API did not become healthy in time")
+
+
+def _scheduled_event() -> dict[str, Any]:
+    return {
+        "version": "0",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": REGION,
+        "resources": [],
+        "detail": {},
+    }
+
+
+def _banner(stack: LocalStack) -> str:
+    api = stack.ports.api_url
+    return f"""
+servicedesk is running (Ctrl-C stops everything)
+
+  API           {api}/v1/health      OpenAPI: {api}/v1/openapi.json
+  local AWS     {stack.ports.aws_url}/moto-api/   (sent SMS: /moto-api/data.json)
+  table         {stack.resources["table_name"]}
+
+Mint a token (groups: customers, agents, supervisors, auditors):
+  TOKEN=$(.venv/bin/python -m local.token customers cust-1001)
+
+Open a ticket:
+  curl -s -X POST {api}/v1/tickets -H "Authorization: Bearer $TOKEN" \\
+    -H 'Content-Type: application/json' \\
+    -d '{{"channel":"mobile","kind":"consultation","category":"card","subject":"Card blocked abroad"}}'
+"""
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    ports = LocalPorts(
+        api=int(os.environ.get("API_PORT", "8000")), aws=int(os.environ.get("AWS_PORT", "5000"))
+    )
+    stack = LocalStack(ports, float(os.environ.get("SCHEDULE_INTERVAL_SECONDS", "5")))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        stack.start()
+        print(_banner(stack), flush=True)
+        stack.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""Mint a local HS256 token: `python -m local.token agents agent-7 [--team cards] [--ttl 3600]`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import jwt
+
+from chalicelib.config import DEFAULT_DEV_JWT_SECRET, DEV_JWT_SECRET
+
+GROUPS = ("customers", "agents", "supervisors", "auditors")
+
+
+def mint(group: str, subject: str, *, team: str | None = None, ttl: int = 8 * 3600,
+         secret: str | None = None) -> str:
+    now = int(time.time())
+    claims: dict[str, object] = {
+        "sub": subject,
+        "cognito:groups": [group],
+        "iat": now,
+        "exp": now + ttl,
+        "iss": "servicedesk-local",
+    }
+    if team:
+        claims["custom:team"] = team
+    key = secret or os.environ.get(DEV_JWT_SECRET, DEFAULT_DEV_JWT_SECRET)
+    return jwt.encode(claims, key, algorithm="HS256")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("group", choices=GROUPS)
+    parser.add_argument("subject")
+    parser.add_argument("--team")
+    parser.add_argument("--ttl", type=int, default=8 * 3600)
+    args = parser.parse_args()
+    print(mint(args.group, args.subject, team=args.team, ttl=args.ttl))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+import pytest
+
+from chalicelib.config import ConfigurationError, Settings
+
+OIDC = {"OIDC_JWKS_URL": "https://idp/jwks", "OIDC_ISSUER": "https://idp", "OIDC_AUDIENCE": "c"}
+
+
+def test_deployed_default_is_oidc_and_needs_its_settings():
+    with pytest.raises(ConfigurationError):
+        Settings.from_env({})
+    assert Settings.from_env(OIDC).auth_mode == "oidc"
+
+
+def test_local_hs256_is_refused_inside_lambda():
+    env = {"SERVICEDESK_AUTH_MODE": "local-hs256", "AWS_LAMBDA_FUNCTION_NAME": "servicedesk-prod"}
+    with pytest.raises(ConfigurationError):
+        Settings.from_env(env)
+
+
+def test_local_mode_uses_the_documented_secret_and_origins():
+    settings = Settings.from_env(
+        {"SERVICEDESK_AUTH_MODE": "local-hs256", "CORS_ALLOWED_ORIGINS": "https://a, https://b"}
+    )
+    assert settings.dev_jwt_secret == "servicedesk-local-development-secret"
+    assert settings.cors_allowed_origins == ("https://a", "https://b")
+
+
+def test_unknown_auth_mode_is_refused():
+    with pytest.raises(ConfigurationError):
+        Settings.from_env({"SERVICEDESK_AUTH_MODE": "none"})

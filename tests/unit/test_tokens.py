@@ -1,0 +1,121 @@
+import time
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from chalicelib.adapters.tokens import (
+    LocalTokenVerifier,
+    OidcTokenVerifier,
+    TokenRejectedError,
+)
+from chalicelib.domain.identity import Role
+
+SECRET = "test-secret-that-is-long-enough-for-hs256"
+ISSUER = "https://cognito-idp.ap-east-1.amazonaws.com/pool"
+AUDIENCE = "client-123"
+
+
+def _claims(**overrides):
+    now = int(time.time())
+    claims = {"sub": "cust-1", "cognito:groups": ["customers"], "iat": now, "exp": now + 600}
+    claims.update(overrides)
+    return claims
+
+
+def _hs256(claims, key=SECRET):
+    return "Bearer " + jwt.encode(claims, key, algorithm="HS256")
+
+
+def test_local_token_gives_the_caller():
+    caller = LocalTokenVerifier(SECRET).verify(_hs256(_claims(**{"custom:team": "cards"})))
+    assert (caller.role, caller.id, caller.team) == (Role.CUSTOMER, "cust-1", "cards")
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "",
+        "Bearer",
+        "Basic dXNlcjpwYXNz",
+        "Bearer not.a.jwt",
+        _hs256(_claims(), key="another-secret-that-is-long-enough-too"),
+        _hs256(_claims(exp=int(time.time()) - 3600)),
+        _hs256({k: v for k, v in _claims().items() if k != "exp"}),
+        _hs256(_claims(**{"cognito:groups": ["visitors"]})),
+        _hs256(_claims(**{"cognito:groups": ["customers", "auditors"]})),
+        _hs256(_claims(sub="")),
+        "Bearer " + jwt.encode(_claims(), None, algorithm="none"),
+    ],
+    ids=["empty", "no-token", "basic", "garbage", "bad-signature", "expired", "no-exp",
+         "unknown-group", "ambiguous-groups", "empty-sub", "alg-none"],
+)
+def test_local_verifier_rejects(authorization):
+    with pytest.raises(TokenRejectedError):
+        LocalTokenVerifier(SECRET).verify(authorization)
+
+
+def test_supervisor_in_agents_group_too_is_a_supervisor():
+    token = _hs256(_claims(**{"cognito:groups": ["agents", "supervisors"]}))
+    assert LocalTokenVerifier(SECRET).verify(token).role is Role.SUPERVISOR
+
+
+class _StaticJwks:
+    """Stands in for PyJWKClient: serves one RSA public key, no network."""
+
+    def __init__(self, public_key):
+        self._key = jwt.PyJWK.from_dict(
+            {**jwt.algorithms.RSAAlgorithm.to_jwk(public_key, as_dict=True), "kid": "k1",
+             "alg": "RS256"}
+        )
+
+    def get_signing_key_from_jwt(self, token):
+        jwt.get_unverified_header(token)
+        return self._key
+
+
+@pytest.fixture(scope="module")
+def rsa_key():
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture
+def oidc(rsa_key):
+    return OidcTokenVerifier(_StaticJwks(rsa_key.public_key()), ISSUER, AUDIENCE)
+
+
+def _rs256(rsa_key, **overrides):
+    claims = _claims(iss=ISSUER, aud=AUDIENCE, **{"cognito:groups": ["agents"]})
+    claims.update(overrides)
+    return "Bearer " + jwt.encode(claims, rsa_key, algorithm="RS256", headers={"kid": "k1"})
+
+
+def test_oidc_accepts_rs256_from_the_issuer(oidc, rsa_key):
+    caller = oidc.verify(_rs256(rsa_key))
+    assert caller.role is Role.AGENT
+
+
+def test_oidc_accepts_access_tokens_naming_the_client(oidc, rsa_key):
+    token = _rs256(rsa_key, aud=None, client_id=AUDIENCE)
+    assert oidc.verify(token).role is Role.AGENT
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"iss": "https://evil.example"}, {"aud": "other-client"}, {"exp": int(time.time()) - 120}],
+    ids=["wrong-issuer", "wrong-audience", "expired"],
+)
+def test_oidc_rejects_wrong_issuer_audience_or_expired(oidc, rsa_key, overrides):
+    with pytest.raises(TokenRejectedError):
+        oidc.verify(_rs256(rsa_key, **overrides))
+
+
+def test_oidc_stage_refuses_hs256_even_signed_with_the_dev_secret(oidc):
+    with pytest.raises(TokenRejectedError):
+        oidc.verify(_hs256(_claims(iss=ISSUER, aud=AUDIENCE)))
+
+
+def test_oidc_stage_refuses_alg_none(oidc):
+    token = jwt.encode(_claims(iss=ISSUER, aud=AUDIENCE), None, algorithm="none")
+    with pytest.raises(TokenRejectedError):
+        oidc.verify("Bearer " + token)
