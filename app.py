@@ -1,6 +1,6 @@
 """servicedesk: the Chalice application (routes, authorizer, stream handler)."""
 
-from chalice import Chalice
+from chalice.app import Chalice
 
 from chalicelib import bootstrap
 from chalicelib.api.auth import auth_blueprint

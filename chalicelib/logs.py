@@ -4,4 +4,5 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 
-logger = Logger(service="servicedesk")
+# Not "servicedesk": that is the Chalice app's own logger, which Chalice pins at ERROR.
+logger = Logger(service="servicedesk-app")

@@ -11,11 +11,12 @@ gateway responses do.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+from http.server import HTTPServer
 from pathlib import Path
 from socketserver import ForkingMixIn
-from http.server import HTTPServer
 from typing import Any
 
 from chalice.cli.factory import CLIFactory
@@ -26,7 +27,11 @@ from chalicelib.api.auth import RejectedTokenError
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 _GATEWAY_PROBLEMS = {
     401: ("unauthorized", "Authentication is required", "A valid bearer token is required"),
-    403: ("forbidden", "Access denied", "The token was refused"),
+    403: (
+        "forbidden",
+        "Access denied",
+        "The gateway refused the request (unknown route or access)",
+    ),
 }
 
 
@@ -42,6 +47,9 @@ class ProblemRequestHandler(ChaliceRequestHandler):
             super()._generic_handle()
         except RejectedTokenError:
             self._send_problem(401, {})
+
+    # The parent binds its verbs to its own _generic_handle; rebind them to ours.
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
     def _send_error_response(self, error: LocalGatewayException) -> None:
         self._send_problem(error.CODE, dict(error.headers))
@@ -63,8 +71,12 @@ def build_server(host: str, port: int) -> LocalDevServer:
     factory = CLIFactory(str(PROJECT_DIR))
     config = factory.create_config_obj(chalice_stage_name="local")
     return LocalDevServer(
-        app, config, host, port,
-        handler_cls=ProblemRequestHandler, server_cls=ForkingHTTPServer,
+        app,
+        config,
+        host,
+        port,
+        handler_cls=ProblemRequestHandler,
+        server_cls=ForkingHTTPServer,
     )
 
 
@@ -74,10 +86,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("API_PORT", "8000")))
     args = parser.parse_args()
     server = build_server(args.host, args.port)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.server.serve_forever()
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

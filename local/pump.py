@@ -88,11 +88,15 @@ class StreamPump(threading.Thread):
         pending = [_as_lambda_record(record, self._arn) for record in records]
         for attempt in range(1, MAX_ATTEMPTS + 1):
             result = self._handler({"Records": pending}, LocalLambdaContext("on_table_change"))
-            failed = {item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])}
+            failed = {
+                item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])
+            }
             self.delivered += len(pending)
             if not failed:
                 return
-            first = min(i for i, r in enumerate(pending) if r["dynamodb"]["SequenceNumber"] in failed)
+            first = min(
+                i for i, r in enumerate(pending) if r["dynamodb"]["SequenceNumber"] in failed
+            )
             pending = pending[first:]
             time.sleep(0.2 * attempt)
         self._send_to_failure_queue(pending)
@@ -112,7 +116,7 @@ def _as_lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]
     """The shape Lambda's event source mapping hands to the function."""
     dynamodb = dict(record["dynamodb"])
     created = dynamodb.get("ApproximateCreationDateTime")
-    if hasattr(created, "timestamp"):
+    if created is not None and hasattr(created, "timestamp"):
         dynamodb["ApproximateCreationDateTime"] = created.timestamp()
     dynamodb.setdefault("SizeBytes", 0)
     dynamodb.setdefault("StreamViewType", "NEW_AND_OLD_IMAGES")

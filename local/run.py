@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -56,7 +57,7 @@ def local_environment(ports: LocalPorts) -> dict[str, str]:
             "CORS_ALLOWED_ORIGINS", "http://localhost:3000,http://127.0.0.1:3000"
         ),
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", ports.api_url),
-        "POWERTOOLS_SERVICE_NAME": "servicedesk",
+        "POWERTOOLS_SERVICE_NAME": "servicedesk-app",
         "POWERTOOLS_TRACE_DISABLED": "true",
     }
 
@@ -74,6 +75,8 @@ class LocalStack:
         self._stopping = threading.Event()
 
     def start(self) -> None:
+        for port in (self.ports.api, self.ports.aws):
+            _ensure_free(port)
         os.environ.update(local_environment(self.ports))
         self._start_moto()
         self.resources = self._create_resources()
@@ -155,7 +158,9 @@ class LocalStack:
         from app import app
 
         handlers = [
-            source for source in app.event_sources if type(source).__name__ == "ScheduledEventConfig"
+            source
+            for source in app.event_sources
+            if type(source).__name__ == "ScheduledEventConfig"
         ]
         if handlers:
             threading.Thread(target=self._run_schedules, args=(handlers,), daemon=True).start()
@@ -188,6 +193,21 @@ class LocalStack:
         raise RuntimeError("the API did not become healthy in time")
 
 
+class PortInUseError(RuntimeError):
+    pass
+
+
+def _ensure_free(port: int) -> None:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            raise PortInUseError(
+                f"port {port} is in use; stop what holds it or set API_PORT / AWS_PORT"
+            ) from error
+
+
 def _scheduled_event() -> dict[str, Any]:
     return {
         "version": "0",
@@ -215,12 +235,15 @@ Mint a token (groups: customers, agents, supervisors, auditors):
 Open a ticket:
   curl -s -X POST {api}/v1/tickets -H "Authorization: Bearer $TOKEN" \\
     -H 'Content-Type: application/json' \\
-    -d '{{"channel":"mobile","kind":"consultation","category":"card","subject":"Card blocked abroad"}}'
+    -d '{{"channel":"mobile","kind":"consultation","category":"card",
+         "subject":"Card blocked abroad"}}'
 """
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # moto's HTTP access log would print every stream poll; keep the terminal for our logs.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     ports = LocalPorts(
         api=int(os.environ.get("API_PORT", "8000")), aws=int(os.environ.get("AWS_PORT", "5000"))
     )
@@ -230,6 +253,9 @@ def main() -> None:
         stack.start()
         print(_banner(stack), flush=True)
         stack.wait()
+    except PortInUseError as error:
+        print(f"servicedesk: {error}", file=sys.stderr)
+        sys.exit(2)
     except KeyboardInterrupt:
         pass
     finally:

@@ -13,8 +13,14 @@ from chalicelib.config import DEFAULT_DEV_JWT_SECRET, DEV_JWT_SECRET
 GROUPS = ("customers", "agents", "supervisors", "auditors")
 
 
-def mint(group: str, subject: str, *, team: str | None = None, ttl: int = 8 * 3600,
-         secret: str | None = None) -> str:
+def mint(
+    group: str,
+    subject: str,
+    *,
+    team: str | None = None,
+    ttl: int = 8 * 3600,
+    secret: str | None = None,
+) -> str:
     now = int(time.time())
     claims: dict[str, object] = {
         "sub": subject,

@@ -198,7 +198,9 @@ class DynamoTicketRepository(TicketRepository):
         )
         try:
             with TransactWrite(connection=self._connection) as transaction:
-                transaction.save(ticket_to_item(ticket, new=True), condition=TicketItem.pk.does_not_exist())
+                transaction.save(
+                    ticket_to_item(ticket, new=True), condition=TicketItem.pk.does_not_exist()
+                )
                 transaction.save(reference, condition=ReferenceItem.pk.does_not_exist())
                 transaction.save(event_to_item(event), condition=EventItem.pk.does_not_exist())
         except TransactWriteError as error:
@@ -244,8 +246,8 @@ class DynamoReactionLedger(ReactionLedger):
                     transaction.update(
                         CounterItem(pk=f"COUNTER#{key.family}", sk=key.slot),
                         actions=[
-                            CounterItem.count.add(increment),
-                            CounterItem.item_type.set("counter"),
+                            CounterItem.total.add(increment),
+                            CounterItem.item_type.set(CounterItem),
                         ],
                     )
         except TransactWriteError as error:
@@ -259,4 +261,4 @@ class DynamoReactionLedger(ReactionLedger):
             item = CounterItem.get(f"COUNTER#{key.family}", key.slot)
         except CounterItem.DoesNotExist:
             return 0
-        return int(item.count)
+        return int(item.total)

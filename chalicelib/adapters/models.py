@@ -157,7 +157,7 @@ class ReactionMarkerItem(TableItem, discriminator="reaction"):
 
 
 class CounterItem(TableItem, discriminator="counter"):
-    count = NumberAttribute(default=0)
+    total = NumberAttribute(default=0)
 
 
 ALL_MODELS: tuple[type[TableItem], ...] = (

@@ -7,8 +7,7 @@ what a role may do is checked in the views.
 
 from __future__ import annotations
 
-from chalice import AuthResponse, Blueprint
-from chalice.app import AuthRequest, Request
+from chalice.app import AuthRequest, AuthResponse, Blueprint, Request
 
 from chalicelib import bootstrap
 from chalicelib.domain.errors import ForbiddenError, UnauthorizedError

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalice import Blueprint, Response
-from chalice.app import Request
+from chalice.app import Blueprint, Request, Response
 
 from chalicelib.api.auth import jwt_authorizer
 from chalicelib.api.problems import PROBLEM_JSON, generic_problem, internal_error, problem_for
+from chalicelib.api.validation import read_json
 from chalicelib.domain.errors import DomainError
 from chalicelib.logs import logger
 
@@ -75,15 +75,30 @@ def _register_preflight(blueprint: Blueprint, path: str) -> None:
     def preflight(**_params: Any) -> Response:
         app = blueprint.current_app
         methods = sorted(set(app.routes.get(path, {})) | {"OPTIONS"})
-        return Response(body="", status_code=204, headers={"Access-Control-Allow-Methods": ",".join(methods)})
+        return Response(
+            body="", status_code=204, headers={"Access-Control-Allow-Methods": ",".join(methods)}
+        )
 
     preflight.__name__ = f"preflight_{len(_OPTIONS_REGISTERED)}"
     blueprint.route(path, methods=["OPTIONS"])(preflight)
 
 
-def json_response(
-    body: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
+def json_body(request: Request) -> Any:
+    """The request's JSON body, parsed strictly (size, media type, syntax)."""
+    body = request.raw_body
+    raw = body.encode("utf-8") if isinstance(body, str) else (body or b"")
+    return read_json(raw, request.headers.get("content-type"))
+
+
+def _header(headers: Any, name: str) -> str:
+    """A response header by case-insensitive name, as one string."""
+    for key, value in (headers or {}).items():
+        if key.lower() == name:
+            return ",".join(value) if isinstance(value, list) else str(value)
+    return ""
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
         body=json.dumps(body, ensure_ascii=False),
         status_code=status,
@@ -112,8 +127,7 @@ def problem_middleware(allowed_origins: Callable[[], tuple[str, ...]]) -> Callab
 def _as_problem(response: Response) -> Response:
     if response.status_code < 400:
         return response
-    content_type = {k.lower(): v for k, v in response.headers.items()}.get("content-type", "")
-    if content_type.startswith(PROBLEM_JSON):
+    if _header(response.headers, "content-type").startswith(PROBLEM_JSON):
         return response
     reshaped = generic_problem(response.status_code)
     reshaped.headers.update({k: v for k, v in response.headers.items() if k.lower() == "allow"})
@@ -121,7 +135,7 @@ def _as_problem(response: Response) -> Response:
 
 
 def _add_cors(event: Request, response: Response, allowed: tuple[str, ...]) -> None:
-    origin = (event.headers or {}).get("origin")
+    origin = event.headers.get("origin") if event.headers else None
     if not origin or origin not in allowed:
         return
     response.headers.update(
@@ -138,11 +152,12 @@ def _add_cors(event: Request, response: Response, allowed: tuple[str, ...]) -> N
 def _log_request(event: Request, response: Response, started: float) -> None:
     context = event.context or {}
     params = event.uri_params or {}
-    location = {k.lower(): v for k, v in response.headers.items()}.get("location", "")
+    location = _header(response.headers, "location")
     logger.info(
         "request",
         extra={
-            "request_id": context.get("requestId"),
+            "request_id": getattr(event.lambda_context, "aws_request_id", None)
+            or context.get("requestId"),
             "method": event.method,
             "route": context.get("resourcePath"),
             "status": response.status_code,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalice import Blueprint, Response
+from chalice.app import Blueprint, Response
 
 from chalicelib.api.http import Operation, api_route, json_response
 
@@ -19,8 +19,14 @@ def health() -> Response:
 
 @api_route(
     meta_blueprint,
-    Operation("/v1/openapi.json", "GET", "This API's OpenAPI 3.1 document", public=True,
-              responses={200: None}, tag="meta"),
+    Operation(
+        "/v1/openapi.json",
+        "GET",
+        "This API's OpenAPI 3.1 document",
+        public=True,
+        responses={200: None},
+        tag="meta",
+    ),
 )
 def openapi() -> Response:
     from chalicelib.api.openapi import openapi_document

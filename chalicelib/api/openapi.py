@@ -11,8 +11,12 @@ from chalicelib.api.problems import GENERIC_PROBLEMS
 from chalicelib.api.validation import SCHEMA_DIR, load_schema
 
 _GATEWAY_STATUSES = (401, 403, 413, 415, 429, 500)
-_SCHEMA_NAMES = {"ticket-create": "TicketCreate", "ticket": "Ticket", "problem": "Problem",
-                 "health": "Health"}
+_SCHEMA_NAMES = {
+    "ticket-create": "TicketCreate",
+    "ticket": "Ticket",
+    "problem": "Problem",
+    "health": "Health",
+}
 
 
 @cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalice import Response
+from chalice.app import Response
 
 from chalicelib.domain.errors import (
     ConflictError,
@@ -90,5 +90,5 @@ def internal_error() -> Response:
 def _lookup(error_type: type[DomainError]) -> tuple[int, str, str]:
     for klass in error_type.__mro__:
         if klass in PROBLEMS:
-            return PROBLEMS[klass]  # type: ignore[index]
+            return PROBLEMS[klass]
     return 400, "bad-request", "Bad request"

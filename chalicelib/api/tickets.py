@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint, Response
+from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
 from chalicelib.api.auth import current_caller, require_role
-from chalicelib.api.http import Operation, api_route, json_response
-from chalicelib.api.validation import parse_rfc3339, read_json, validate
+from chalicelib.api.http import Operation, api_route, json_body, json_response
+from chalicelib.api.validation import parse_rfc3339, validate
 from chalicelib.domain.identity import Role
 from chalicelib.domain.ticket import Ticket, TicketRequest, ticket_view
 from chalicelib.service import tickets
@@ -53,7 +53,7 @@ def create_ticket() -> Response:
     request = tickets_blueprint.current_request
     caller = current_caller(request)
     require_role(caller, _OPENERS)
-    body = validate("ticket-create", read_json(request.raw_body, request.headers.get("content-type")))
+    body = validate("ticket-create", json_body(request))
     ticket = tickets.create_ticket(bootstrap.ticket_ports(), caller, _ticket_request(body))
     return _ticket_response(ticket, 201, Location=f"/v1/tickets/{ticket.id}")
 

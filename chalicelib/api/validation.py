@@ -26,10 +26,10 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_DEPTH = 32
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+_EMAIL = re.compile(
+    r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$"
 )
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
 _FORBIDDEN_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 FORMATS = FormatChecker(formats=())
@@ -86,7 +86,7 @@ def read_json(raw_body: bytes | None, content_type: str | None) -> Any:
 
 def validate(name: str, data: Any) -> dict[str, Any]:
     """Validate against a named schema; every offending field is reported at once."""
-    errors = [_field_error(error) for error in _validator(name).iter_errors(data)]
+    errors = [item for error in _validator(name).iter_errors(data) for item in _field_errors(error)]
     errors.extend(_unsafe_strings(data, "", 0))
     if errors:
         raise ValidationError(_dedupe(errors))
@@ -111,18 +111,20 @@ def _path(parts: Any) -> str:
     return ".".join(str(part) for part in parts) or "body"
 
 
-def _field_error(error: SchemaError) -> FieldError:
+def _field_errors(error: SchemaError) -> list[FieldError]:
     path = _path(error.absolute_path)
+    prefix = f"{path}." if error.absolute_path else ""
     validator = error.validator
     if validator == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        prefix = f"{path}." if error.absolute_path else ""
-        return FieldError(f"{prefix}{extra[0]}" if extra else path, "is not a known field")
+        schema = error.schema if isinstance(error.schema, dict) else {}
+        known = schema.get("properties", {})
+        instance = error.instance if isinstance(error.instance, dict) else {}
+        extra = sorted(set(instance) - set(known if isinstance(known, dict) else {}))
+        return [FieldError(f"{prefix}{name}", "is not a known field") for name in extra]
     if validator == "required":
         missing = re.findall(r"'([^']+)' is a required property", error.message)
-        prefix = f"{path}." if error.absolute_path else ""
-        return FieldError(f"{prefix}{missing[0]}" if missing else path, "is required")
-    return FieldError(path, _message(str(validator), error.validator_value))
+        return [FieldError(f"{prefix}{missing[0]}" if missing else path, "is required")]
+    return [FieldError(path, _message(str(validator), error.validator_value))]
 
 
 _MESSAGES = {
@@ -151,9 +153,11 @@ def _unsafe_strings(data: Any, path: str, depth: int) -> list[FieldError]:
     if depth > MAX_DEPTH:
         return [FieldError(path or "body", "is nested too deeply")]
     if isinstance(data, str):
-        return [FieldError(path or "body", "contains characters that are not allowed")] if (
-            _FORBIDDEN_CHARS.search(data)
-        ) else []
+        return (
+            [FieldError(path or "body", "contains characters that are not allowed")]
+            if (_FORBIDDEN_CHARS.search(data))
+            else []
+        )
     children: list[tuple[str, Any]] = []
     if isinstance(data, dict):
         children = [(str(key), value) for key, value in data.items()]

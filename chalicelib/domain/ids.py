@@ -20,5 +20,5 @@ def normalize_reference(text: str) -> str:
     """Accept what a customer reads out: lower case, spaces, O for 0, I/L for 1."""
     cleaned = text.upper().replace(" ", "").replace("-", "")
     cleaned = cleaned.removeprefix("SD")
-    cleaned = cleaned.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+    cleaned = cleaned.translate(str.maketrans("OIL", "011"))
     return REFERENCE_PREFIX + cleaned

@@ -127,9 +127,7 @@ def _owner(request: TicketRequest, caller: Caller) -> str:
     if caller.is_customer:
         sent = [name for name in _STAFF_ONLY_FIELDS if getattr(request, name) is not None]
         if sent:
-            raise ValidationError(
-                [FieldError(name, "may only be sent by staff") for name in sent]
-            )
+            raise ValidationError([FieldError(name, "may only be sent by staff") for name in sent])
         return caller.id
     if not request.customer_id:
         raise ValidationError([FieldError("customer_id", "is required when staff open a ticket")])

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint
-from chalice.app import DynamoDBEvent
+from chalice.app import Blueprint, DynamoDBEvent
 
 from chalicelib import bootstrap
 from chalicelib.logs import logger

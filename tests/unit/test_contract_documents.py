@@ -16,7 +16,9 @@ def test_every_shipped_schema_is_published_unchanged():
     published = sorted(p.name for p in PUBLIC.glob("*.json") if p.name != "openapi.json")
     assert published == SHIPPED_NAMES, "run `make schemas`"
     for name in SHIPPED_NAMES:
-        assert (PUBLIC / name).read_bytes() == (SHIPPED / name).read_bytes(), f"{name}: make schemas"
+        assert (PUBLIC / name).read_bytes() == (SHIPPED / name).read_bytes(), (
+            f"{name}: make schemas"
+        )
 
 
 def test_published_openapi_is_the_served_one():

@@ -4,8 +4,16 @@ from pathlib import Path
 import pytest
 
 DOMAIN = Path(__file__).resolve().parents[2] / "chalicelib" / "domain"
-FORBIDDEN = ("boto3", "botocore", "pynamodb", "chalice", "jwt", "chalicelib.adapters",
-             "chalicelib.api", "chalicelib.bootstrap")
+FORBIDDEN = (
+    "boto3",
+    "botocore",
+    "pynamodb",
+    "chalice",
+    "jwt",
+    "chalicelib.adapters",
+    "chalicelib.api",
+    "chalicelib.bootstrap",
+)
 
 
 def _imports(path: Path) -> set[str]:
@@ -22,7 +30,8 @@ def _imports(path: Path) -> set[str]:
 @pytest.mark.parametrize("module", sorted(DOMAIN.glob("*.py")), ids=lambda p: p.name)
 def test_domain_imports_nothing_from_aws_chalice_or_outer_layers(module):
     offending = {
-        name for name in _imports(module)
+        name
+        for name in _imports(module)
         if any(name == banned or name.startswith(banned + ".") for banned in FORBIDDEN)
     }
     assert not offending, f"{module.name} imports {offending}"

@@ -14,22 +14,31 @@ NOW = FixedClock().now
 
 def _request(**overrides):
     fields = {
-        "channel": "mobile", "kind": "consultation", "category": "card",
-        "subject": "Card blocked", "description": "", "contact": {"phone": "+8613812348000"},
+        "channel": "mobile",
+        "kind": "consultation",
+        "category": "card",
+        "subject": "Card blocked",
+        "description": "",
+        "contact": {"phone": "+8613812348000"},
     }
     fields.update(overrides)
     return TicketRequest(**fields)
 
 
 def _open(request, caller):
-    return open_ticket(request, caller, ticket_id="T-1", reference="SD-00000001",
-                       event_id="E-1", now=NOW)
+    return open_ticket(
+        request, caller, ticket_id="T-1", reference="SD-00000001", event_id="E-1", now=NOW
+    )
 
 
 def test_customer_opens_for_themselves_and_routing_decides_queue_tier_priority():
     ticket, event = _open(_request(), CUSTOMER)
     assert (ticket.customer_id, ticket.status, ticket.queue, ticket.tier) == (
-        "cust-1", "new", "cards", 1)
+        "cust-1",
+        "new",
+        "cards",
+        1,
+    )
     assert ticket.priority == "normal"
     assert event.type == "ticket.created"
     assert event.ticket_id == ticket.id
@@ -73,8 +82,12 @@ def test_received_at_in_future_or_older_than_30_days_is_refused(delta):
 def test_view_masks_contact_and_formats_times_with_offset():
     ticket, _ = _open(_request(contact={"phone": "+8613812348000", "email": "jo@x.cn"}), CUSTOMER)
     view = ticket_view(ticket)
-    assert view["contact"] == {"phone": "+86 138****8000", "email": "j***@x.cn",
-                               "preferred": "sms", "locale": "zh-CN"}
+    assert view["contact"] == {
+        "phone": "+86 138****8000",
+        "email": "j***@x.cn",
+        "preferred": "sms",
+        "locale": "zh-CN",
+    }
     assert view["created_at"].endswith("+00:00")
     assert view["version"] == 1
     assert "appointment" not in view

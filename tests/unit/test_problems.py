@@ -26,7 +26,10 @@ def test_subclass_maps_to_its_own_row_not_its_parents():
     response = problem_for(IllegalTransitionError("resolve", "new"))
     body = _body(response)
     assert (response.status_code, body["type"], body["current_status"]) == (
-        409, "illegal-transition", "new")
+        409,
+        "illegal-transition",
+        "new",
+    )
 
 
 def test_not_found_and_version_mismatch():

@@ -8,8 +8,14 @@ from chalicelib.service.tickets import TicketPorts, create_ticket, get_ticket
 from tests.fakes import FixedClock, InMemoryReactionLedger, InMemoryTicketRepository, SequentialIds
 
 CUSTOMER = Caller(Role.CUSTOMER, "cust-1")
-REQUEST = TicketRequest(channel="mobile", kind="consultation", category="card",
-                        subject="Card blocked", description="", contact=None)
+REQUEST = TicketRequest(
+    channel="mobile",
+    kind="consultation",
+    category="card",
+    subject="Card blocked",
+    description="",
+    contact=None,
+)
 
 
 def _ports(references=None):

@@ -47,8 +47,19 @@ def test_local_token_gives_the_caller():
         _hs256(_claims(sub="")),
         "Bearer " + jwt.encode(_claims(), None, algorithm="none"),
     ],
-    ids=["empty", "no-token", "basic", "garbage", "bad-signature", "expired", "no-exp",
-         "unknown-group", "ambiguous-groups", "empty-sub", "alg-none"],
+    ids=[
+        "empty",
+        "no-token",
+        "basic",
+        "garbage",
+        "bad-signature",
+        "expired",
+        "no-exp",
+        "unknown-group",
+        "ambiguous-groups",
+        "empty-sub",
+        "alg-none",
+    ],
 )
 def test_local_verifier_rejects(authorization):
     with pytest.raises(TokenRejectedError):
@@ -65,8 +76,11 @@ class _StaticJwks:
 
     def __init__(self, public_key):
         self._key = jwt.PyJWK.from_dict(
-            {**jwt.algorithms.RSAAlgorithm.to_jwk(public_key, as_dict=True), "kid": "k1",
-             "alg": "RS256"}
+            {
+                **jwt.algorithms.RSAAlgorithm.to_jwk(public_key, as_dict=True),
+                "kid": "k1",
+                "alg": "RS256",
+            }
         )
 
     def get_signing_key_from_jwt(self, token):

@@ -3,7 +3,11 @@ import json
 import pytest
 
 from chalicelib.api.validation import MAX_BODY_BYTES, read_json, validate
-from chalicelib.domain.errors import PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError
+from chalicelib.domain.errors import (
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+    ValidationError,
+)
 
 VALID = {"channel": "web", "kind": "complaint", "category": "loan", "subject": "Rate changed"}
 

@@ -1,0 +1,117 @@
+"""API tests: real HTTP against the local stack (`python -m local.run`), started once."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+
+from local.token import mint
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+REGION = "ap-east-1"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Stack:
+    def __init__(self, api_port: int, aws_port: int) -> None:
+        self.api = f"http://127.0.0.1:{api_port}"
+        self.aws = f"http://127.0.0.1:{aws_port}"
+        self.table = "servicedesk"
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.aws,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    api_port, aws_port = _free_port(), _free_port()
+    env = {
+        **os.environ,
+        "API_PORT": str(api_port),
+        "AWS_PORT": str(aws_port),
+        "PYTHONPATH": str(PROJECT_DIR),
+        "SCHEDULE_INTERVAL_SECONDS": "1",
+    }
+    log_path = PROJECT_DIR / "build" / "api-tests-stack.log"
+    log_path.parent.mkdir(exist_ok=True)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local.run"],
+            cwd=PROJECT_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        running = Stack(api_port, aws_port)
+        try:
+            _wait_healthy(running, process, log_path)
+            yield running
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _wait_healthy(stack: Stack, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                "local stack exited:\n" + log_path.read_text(errors="replace")[-4000:]
+            )
+        try:
+            if requests.get(f"{stack.api}/v1/health", timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("local stack not healthy:\n" + log_path.read_text(errors="replace")[-4000:])
+
+
+@pytest.fixture
+def token() -> Callable[..., str]:
+    def make(group: str, subject: str, **options: Any) -> str:
+        return mint(group, subject, **options)
+
+    return make
+
+
+@pytest.fixture
+def auth(token: Callable[..., str]) -> Callable[[str, str], dict[str, str]]:
+    def headers(group: str, subject: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token(group, subject)}"}
+
+    return headers
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 15.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")

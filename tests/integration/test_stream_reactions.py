@@ -1,0 +1,76 @@
+"""The stream handler Lambda runs, fed real stream records from moto's table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+
+from chalicelib import bootstrap
+from chalicelib.domain.counters import CounterKey, report_day
+from chalicelib.domain.identity import Caller, Role
+from chalicelib.domain.ticket import TicketRequest
+from chalicelib.handlers.stream import on_table_change
+from chalicelib.service.tickets import create_ticket
+from local.pump import LocalLambdaContext, _as_lambda_record
+
+REQUEST = TicketRequest(
+    channel="branch",
+    kind="application",
+    category="loan",
+    subject="Mortgage",
+    description="",
+    contact=None,
+)
+
+
+def _stream_records(stream_arn: str) -> list[dict[str, Any]]:
+    streams = boto3.client("dynamodbstreams")
+    shards = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
+    records: list[dict[str, Any]] = []
+    for shard in shards:
+        iterator = streams.get_shard_iterator(
+            StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        records.extend(streams.get_records(ShardIterator=iterator)["Records"])
+    return [_as_lambda_record(record, stream_arn) for record in records]
+
+
+def _deliver(records: list[dict[str, Any]]) -> dict[str, Any]:
+    return on_table_change({"Records": records}, LocalLambdaContext("on_table_change"))
+
+
+def test_created_event_is_counted_once_even_when_redelivered(aws):
+    ticket = create_ticket(
+        bootstrap.ticket_ports(),
+        Caller(Role.AGENT, "agent-1"),
+        REQUEST.__class__(**{**REQUEST.__dict__, "customer_id": "cust-7"}),
+    )
+    records = _stream_records(aws["stream_arn"])
+    assert {r["eventName"] for r in records} == {"INSERT"}
+
+    assert _deliver(records) == {"batchItemFailures": []}
+    assert _deliver(records) == {"batchItemFailures": []}  # at-least-once: a redelivery
+
+    ledger = bootstrap.reaction_ports().ledger
+    day = report_day(ticket.created_at)
+    assert ledger.counter(CounterKey("created#total", day)) == 1
+    assert ledger.counter(CounterKey("created#channel", f"{day}#branch")) == 1
+    assert ledger.counter(CounterKey("created#kind", f"{day}#application")) == 1
+
+
+def test_a_bad_record_is_reported_and_does_not_block_the_others(aws):
+    create_ticket(bootstrap.ticket_ports(), Caller(Role.CUSTOMER, "cust-8"), REQUEST)
+    good = _stream_records(aws["stream_arn"])
+    broken = {
+        **good[0],
+        "dynamodb": {
+            **good[0]["dynamodb"],
+            "SequenceNumber": "999",
+            "NewImage": {"item_type": {"S": "event"}},
+        },
+    }
+    result = _deliver([broken, *good])
+    assert result == {"batchItemFailures": [{"itemIdentifier": "999"}]}
+    day = report_day(bootstrap.clock()())
+    assert bootstrap.reaction_ports().ledger.counter(CounterKey("created#total", day)) == 1
