@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from zoneinfo import ZoneInfo
+from datetime import datetime, tzinfo
+from functools import cache
 
 from chalicelib.domain.events import TICKET_CREATED, Event
 
-REPORT_TIMEZONE = ZoneInfo("Asia/Shanghai")
+REPORT_TIMEZONE_NAME = "Asia/Shanghai"
+
+
+@cache
+def report_timezone() -> tzinfo:
+    from zoneinfo import ZoneInfo  # loaded on first use: the API's cold start never needs it
+
+    return ZoneInfo(REPORT_TIMEZONE_NAME)
 
 
 @dataclass(frozen=True, order=True)
@@ -21,7 +28,7 @@ class CounterKey:
 
 def report_day(moment: datetime) -> str:
     """Each event counts on its Asia/Shanghai calendar day."""
-    return moment.astimezone(REPORT_TIMEZONE).date().isoformat()
+    return moment.astimezone(report_timezone()).date().isoformat()
 
 
 def counters_for(event: Event) -> dict[CounterKey, int]:
