@@ -4,36 +4,134 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from chalicelib.domain.counters import CounterKey
 from chalicelib.domain.events import Event
-from chalicelib.domain.ticket import Ticket
-from chalicelib.service.ports import IdSource, ReactionLedger, ReferenceTakenError, TicketRepository
+from chalicelib.domain.ticket import PRIORITY_RANK, Ticket
+from chalicelib.service.ports import (
+    EventPage,
+    IdempotencyKeyTakenError,
+    IdempotencyRecord,
+    IdSource,
+    ListQuery,
+    Page,
+    ReactionLedger,
+    ReferenceTakenError,
+    StartKey,
+    TicketRepository,
+    VersionConflictError,
+)
 
 
 class InMemoryTicketRepository(TicketRepository):
+    """Keeps the same contract as the DynamoDB repository (tests/integration checks both)."""
+
     def __init__(self) -> None:
         self.tickets: dict[str, Ticket] = {}
         self.references: dict[str, str] = {}
         self.event_log: dict[str, list[Event]] = {}
+        self.idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
         self.writes = 0
 
-    def create(self, ticket: Ticket, event: Event) -> None:
+    def create(
+        self, ticket: Ticket, events: list[Event], idempotency: IdempotencyRecord | None = None
+    ) -> None:
         if ticket.reference in self.references:
             raise ReferenceTakenError(ticket.reference)
         if ticket.id in self.tickets:
             raise ValueError("ticket exists")
+        self._check_idempotency(idempotency)
         self.writes += 1
         self.tickets[ticket.id] = ticket
         self.references[ticket.reference] = ticket.id
-        self.event_log.setdefault(ticket.id, []).append(event)
+        self.event_log.setdefault(ticket.id, []).extend(events)
+        self._keep(idempotency)
+
+    def commit(
+        self,
+        ticket_id: str,
+        expected_version: int,
+        changed: Ticket | None,
+        events: list[Event],
+        idempotency: IdempotencyRecord | None = None,
+    ) -> None:
+        current = self.tickets.get(ticket_id)
+        if current is None or current.version != expected_version:
+            raise VersionConflictError(ticket_id)
+        self._check_idempotency(idempotency)
+        self.writes += 1
+        if changed is not None:
+            self.tickets[ticket_id] = replace(changed, version=expected_version + 1)
+        self.event_log.setdefault(ticket_id, []).extend(events)
+        self._keep(idempotency)
+
+    def _check_idempotency(self, record: IdempotencyRecord | None) -> None:
+        if record is None:
+            return
+        held = self.idempotency.get((record.scope, record.key))
+        if held is not None and held.expires_at > record.expires_at - timedelta(hours=24):
+            raise IdempotencyKeyTakenError()
+
+    def _keep(self, record: IdempotencyRecord | None) -> None:
+        if record is not None:
+            self.idempotency[(record.scope, record.key)] = record
 
     def get(self, ticket_id: str) -> Ticket | None:
         return self.tickets.get(ticket_id)
 
     def events(self, ticket_id: str) -> list[Event]:
         return sorted(self.event_log.get(ticket_id, []), key=lambda event: event.id)
+
+    def event_page(self, ticket_id: str, limit: int, start_key: StartKey | None) -> EventPage:
+        events = self.events(ticket_id)
+        if start_key is not None:
+            events = [e for e in events if f"EVENT#{e.id}" > start_key["sk"]]
+        page = events[:limit]
+        more = len(events) > limit
+        next_key = {"pk": f"TICKET#{ticket_id}", "sk": f"EVENT#{page[-1].id}"} if more else None
+        return EventPage(page, next_key)
+
+    def query_tickets(self, query: ListQuery) -> Page:
+        field_name = {"customer": "customer_id", "queue": "queue", "assignee": "assignee"}[
+            query.index
+        ]
+        matches = [
+            t
+            for t in self.tickets.values()
+            if getattr(t, field_name) == query.value and query.status in (None, t.status)
+        ]
+        matches.sort(key=lambda t: (t.created_at, t.id), reverse=True)
+        if query.start_key is not None:
+            matches = [
+                t
+                for t in matches
+                if f"TICKET#{t.id}" != query.start_key["pk"]
+                and (t.created_at.isoformat(), t.id) < tuple(query.start_key["at"].split("|"))
+            ]
+        page = matches[: query.limit]
+        more = len(matches) > query.limit
+        next_key = None
+        if more:
+            last = page[-1]
+            next_key = {"pk": f"TICKET#{last.id}", "at": f"{last.created_at.isoformat()}|{last.id}"}
+        return Page(page, next_key)
+
+    def by_reference(self, reference: str) -> Ticket | None:
+        ticket_id = self.references.get(reference)
+        return self.tickets.get(ticket_id) if ticket_id else None
+
+    def claimable(self, queue: str, limit: int) -> list[Ticket]:
+        open_unassigned = [
+            t for t in self.tickets.values() if t.queue == queue and t.is_open and not t.assignee
+        ]
+        open_unassigned.sort(key=lambda t: (PRIORITY_RANK[t.priority], t.created_at, t.id))
+        return open_unassigned[:limit]
+
+    def idempotency_record(self, scope: str, key: str, now: datetime) -> IdempotencyRecord | None:
+        record = self.idempotency.get((scope, key))
+        return record if record is not None and record.expires_at > now else None
 
 
 class InMemoryReactionLedger(ReactionLedger):

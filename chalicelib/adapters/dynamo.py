@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from chalicelib.adapters.models import (
     ContactAttribute,
     CounterItem,
     EventItem,
+    IdempotencyItem,
     ReactionMarkerItem,
     ReferenceItem,
     SlaAttribute,
@@ -25,10 +27,23 @@ from chalicelib.domain.counters import CounterKey
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.ticket import OPEN_STATUSES, PRIORITY_RANK, Sla, Ticket
-from chalicelib.service.ports import ReactionLedger, ReferenceTakenError, TicketRepository
+from chalicelib.service.ports import (
+    EventPage,
+    IdempotencyKeyTakenError,
+    IdempotencyRecord,
+    ListQuery,
+    Page,
+    ReactionLedger,
+    ReferenceTakenError,
+    StartKey,
+    TicketRepository,
+    TransactionConflictError,
+    VersionConflictError,
+)
 
 TICKET_SK = "TICKET"
 REACTION_MARKER_TTL = timedelta(days=7)  # longer than the stream's 24 h retention
+IDEMPOTENCY_TTL = timedelta(hours=24)
 
 
 def ticket_pk(ticket_id: str) -> str:
@@ -43,8 +58,9 @@ def _key_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def ticket_to_item(ticket: Ticket, *, new: bool) -> TicketItem:
-    """The item for a ticket; for an existing one its version guards the write."""
+def ticket_to_item(ticket: Ticket, *, on_disk: int | None) -> TicketItem:
+    """The item for a ticket. `on_disk` is the version the write expects to replace
+    (None for a new ticket); PynamoDB conditions on it and stores the next one."""
     list_sk = f"{_key_time(ticket.created_at)}#{ticket.id}"
     item = TicketItem(
         pk=ticket_pk(ticket.id),
@@ -75,8 +91,7 @@ def ticket_to_item(ticket: Ticket, *, new: bool) -> TicketItem:
         queue_key=f"QUEUE#{ticket.queue}",
         queue_status_key=f"QUEUE#{ticket.queue}#{ticket.status}",
     )
-    if not new:
-        item.version = ticket.version
+    item.version = on_disk
     _set_sparse_keys(item, ticket, list_sk)
     return item
 
@@ -85,7 +100,7 @@ def _set_sparse_keys(item: TicketItem, ticket: Ticket, list_sk: str) -> None:
     if ticket.assignee:
         item.assignee_key = f"ASSIGNEE#{ticket.assignee}"
         item.assignee_status_key = f"ASSIGNEE#{ticket.assignee}#{ticket.status}"
-    if ticket.status == "new" and not ticket.assignee:
+    if ticket.is_open and not ticket.assignee:
         item.claim_pk = f"CLAIM#{ticket.queue}"
         item.claim_sk = f"{PRIORITY_RANK[ticket.priority]}#{list_sk}"
     next_due = _next_due(ticket)
@@ -112,6 +127,7 @@ def _sla_attribute(sla: Sla) -> SlaAttribute:
         first_responded_at=sla.first_responded_at,
         breaches=set(sla.breaches) or None,
         paused=int(sla.paused),
+        extended=int(sla.extended),
     )
 
 
@@ -144,12 +160,14 @@ def item_to_ticket(item: TicketItem) -> Ticket:
             first_responded_at=sla.first_responded_at,
             breaches=tuple(sorted(sla.breaches or ())),
             paused=bool(sla.paused),
+            extended=bool(sla.extended),
         ),
         appointment=item.appointment.as_dict() if item.appointment else None,
         created_at=item.created_at,
         updated_at=item.updated_at,
         received_at=item.received_at,
         version=int(item.version or 1),
+        resolutions=int(item.resolutions or 0),
     )
 
 
@@ -188,29 +206,110 @@ def event_from_stream_image(image: Mapping[str, Any]) -> Event | None:
     return item_to_event(item)
 
 
+LIST_INDEXES = {
+    # (index, with status?) -> (PynamoDB index attribute name, hash attribute, key prefix)
+    ("customer", False): ("by_customer", "customer_key", "CUSTOMER"),
+    ("customer", True): ("by_customer_status", "customer_status_key", "CUSTOMER"),
+    ("queue", False): ("by_queue", "queue_key", "QUEUE"),
+    ("queue", True): ("by_queue_status", "queue_status_key", "QUEUE"),
+    ("assignee", False): ("by_assignee", "assignee_key", "ASSIGNEE"),
+    ("assignee", True): ("by_assignee_status", "assignee_status_key", "ASSIGNEE"),
+}
+
+
+def idempotency_pk(scope: str, key: str) -> str:
+    # Hashed: keys are caller-chosen text of up to 255 characters.
+    digest = hashlib.sha256(f"{scope}\n{key}".encode()).hexdigest()
+    return f"IDEMPOTENCY#{digest}"
+
+
+def _idempotency_item(record: IdempotencyRecord) -> IdempotencyItem:
+    return IdempotencyItem(
+        pk=idempotency_pk(record.scope, record.key),
+        sk="IDEMPOTENCY",
+        fingerprint=record.fingerprint,
+        status=record.status,
+        body=record.body,
+        headers=record.headers,
+        expires_at=int(record.expires_at.timestamp()),
+    )
+
+
+def _idempotency_condition(record: IdempotencyRecord) -> Any:
+    # moto never deletes expired items and DynamoDB deletes them late: an expired
+    # record counts as absent.
+    now = int(record.expires_at.timestamp()) - int(IDEMPOTENCY_TTL.total_seconds())
+    return IdempotencyItem.pk.does_not_exist() | (IdempotencyItem.expires_at < now)
+
+
 class DynamoTicketRepository(TicketRepository):
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
 
-    def create(self, ticket: Ticket, event: Event) -> None:
+    def create(
+        self, ticket: Ticket, events: list[Event], idempotency: IdempotencyRecord | None = None
+    ) -> None:
         reference = ReferenceItem(
             pk=f"REFERENCE#{ticket.reference}", sk="REFERENCE", ticket_id=ticket.id
         )
         try:
             with TransactWrite(connection=self._connection) as transaction:
                 transaction.save(
-                    ticket_to_item(ticket, new=True), condition=TicketItem.pk.does_not_exist()
+                    ticket_to_item(ticket, on_disk=None), condition=TicketItem.pk.does_not_exist()
                 )
                 transaction.save(reference, condition=ReferenceItem.pk.does_not_exist())
-                transaction.save(event_to_item(event), condition=EventItem.pk.does_not_exist())
+                self._write_events(transaction, events)
+                self._write_idempotency(transaction, idempotency)
         except TransactWriteError as error:
             if _failed_check(error, index=1):
                 raise ReferenceTakenError(ticket.reference) from error
+            _raise_common(error, idempotency_index=2 + len(events) if idempotency else None)
             raise
+
+    def commit(
+        self,
+        ticket_id: str,
+        expected_version: int,
+        changed: Ticket | None,
+        events: list[Event],
+        idempotency: IdempotencyRecord | None = None,
+    ) -> None:
+        try:
+            with TransactWrite(connection=self._connection) as transaction:
+                if changed is None:
+                    transaction.condition_check(
+                        TicketItem,
+                        ticket_pk(ticket_id),
+                        TICKET_SK,
+                        condition=TicketItem.version == expected_version,
+                    )
+                else:
+                    transaction.save(ticket_to_item(changed, on_disk=expected_version))
+                self._write_events(transaction, events)
+                self._write_idempotency(transaction, idempotency)
+        except TransactWriteError as error:
+            if _failed_check(error, index=0):
+                raise VersionConflictError(ticket_id) from error
+            _raise_common(error, idempotency_index=1 + len(events) if idempotency else None)
+            raise
+
+    @staticmethod
+    def _write_events(transaction: TransactWrite, events: list[Event]) -> None:
+        for event in events:
+            transaction.save(event_to_item(event), condition=EventItem.pk.does_not_exist())
+
+    @staticmethod
+    def _write_idempotency(
+        transaction: TransactWrite, idempotency: IdempotencyRecord | None
+    ) -> None:
+        if idempotency is not None:
+            transaction.save(
+                _idempotency_item(idempotency), condition=_idempotency_condition(idempotency)
+            )
 
     def get(self, ticket_id: str) -> Ticket | None:
         try:
-            item = TicketItem.get(ticket_pk(ticket_id), TICKET_SK)
+            item = TicketItem.get(ticket_pk(ticket_id), TICKET_SK, consistent_read=True)
         except TicketItem.DoesNotExist:
             return None
         return item_to_ticket(item)
@@ -219,11 +318,93 @@ class DynamoTicketRepository(TicketRepository):
         items = EventItem.query(ticket_pk(ticket_id), EventItem.sk.startswith("EVENT#"))
         return [item_to_event(item) for item in items]
 
+    def event_page(self, ticket_id: str, limit: int, start_key: StartKey | None) -> EventPage:
+        results = EventItem.query(
+            ticket_pk(ticket_id),
+            EventItem.sk.startswith("EVENT#"),
+            limit=limit + 1,
+            last_evaluated_key=_dynamo_key(start_key),
+        )
+        items = list(results)
+        page, more = items[:limit], len(items) > limit
+        next_key = {"pk": page[-1].pk, "sk": page[-1].sk} if more and page else None
+        return EventPage([item_to_event(item) for item in page], next_key)
+
+    def query_tickets(self, query: ListQuery) -> Page:
+        index_name, hash_attribute, prefix = LIST_INDEXES[(query.index, query.status is not None)]
+        hash_value = f"{prefix}#{query.value}"
+        if query.status is not None:
+            hash_value += f"#{query.status}"
+        index = getattr(TicketItem, index_name)
+        results = index.query(
+            hash_value,
+            scan_index_forward=False,
+            limit=query.limit + 1,
+            last_evaluated_key=_dynamo_key(query.start_key),
+        )
+        items = list(results)
+        page, more = items[: query.limit], len(items) > query.limit
+        next_key = None
+        if more and page:
+            last = page[-1]
+            next_key = {
+                "pk": last.pk,
+                "sk": last.sk,
+                hash_attribute: hash_value,
+                "list_sk": last.list_sk,
+            }
+        return Page([item_to_ticket(item) for item in page], next_key)
+
+    def by_reference(self, reference: str) -> Ticket | None:
+        try:
+            claim = ReferenceItem.get(f"REFERENCE#{reference}", "REFERENCE")
+        except ReferenceItem.DoesNotExist:
+            return None
+        return self.get(claim.ticket_id)
+
+    def claimable(self, queue: str, limit: int) -> list[Ticket]:
+        results = TicketItem.claimable.query(f"CLAIM#{queue}", limit=limit)
+        return [item_to_ticket(item) for item in results]
+
+    def idempotency_record(self, scope: str, key: str, now: datetime) -> IdempotencyRecord | None:
+        try:
+            item = IdempotencyItem.get(
+                idempotency_pk(scope, key), "IDEMPOTENCY", consistent_read=True
+            )
+        except IdempotencyItem.DoesNotExist:
+            return None
+        expires_at = datetime.fromtimestamp(int(item.expires_at or 0), UTC)
+        if expires_at <= now:
+            return None
+        return IdempotencyRecord(
+            scope=scope,
+            key=key,
+            fingerprint=item.fingerprint,
+            status=int(item.status),
+            body=item.body,
+            headers=item.headers.as_dict() if item.headers else {},
+            expires_at=expires_at,
+        )
+
+
+def _dynamo_key(start_key: StartKey | None) -> dict[str, dict[str, str]] | None:
+    if start_key is None:
+        return None
+    return {name: {"S": value} for name, value in start_key.items()}
+
 
 def _failed_check(error: TransactWriteError, index: int) -> bool:
     reasons = error.cancellation_reasons or []
     reason = reasons[index] if index < len(reasons) else None
     return reason is not None and reason.code == "ConditionalCheckFailed"
+
+
+def _raise_common(error: TransactWriteError, idempotency_index: int | None) -> None:
+    if idempotency_index is not None and _failed_check(error, idempotency_index):
+        raise IdempotencyKeyTakenError() from error
+    reasons = error.cancellation_reasons or []
+    if any(reason is not None and reason.code == "TransactionConflict" for reason in reasons):
+        raise TransactionConflictError() from error
 
 
 class DynamoReactionLedger(ReactionLedger):

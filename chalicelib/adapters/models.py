@@ -62,6 +62,7 @@ class SlaAttribute(MapAttribute[str, Any]):
     first_responded_at = UTCDateTimeAttribute(null=True)
     breaches = UnicodeSetAttribute(null=True)
     paused = NumberAttribute(default=0)
+    extended = NumberAttribute(default=0)
 
 
 class ClaimableIndex(GlobalSecondaryIndex[Any]):
@@ -108,6 +109,7 @@ class TicketItem(TableItem, discriminator="ticket"):
     updated_at = UTCDateTimeAttribute()
     received_at = UTCDateTimeAttribute()
     version = VersionAttribute()
+    resolutions = NumberAttribute(default=0)
 
     # List indexes share one sort key: newest first is a descending query on it.
     list_sk = UnicodeAttribute()
@@ -156,6 +158,15 @@ class ReactionMarkerItem(TableItem, discriminator="reaction"):
     applied_at = UTCDateTimeAttribute()
 
 
+class IdempotencyItem(TableItem, discriminator="idempotency"):
+    """The first successful response to an Idempotency-Key, kept 24 h (TTL)."""
+
+    fingerprint = UnicodeAttribute()
+    status = NumberAttribute()
+    body = UnicodeAttribute()
+    headers = MapAttribute[str, Any](default=dict)
+
+
 class CounterItem(TableItem, discriminator="counter"):
     total = NumberAttribute(default=0)
 
@@ -166,6 +177,7 @@ ALL_MODELS: tuple[type[TableItem], ...] = (
     ReferenceItem,
     EventItem,
     ReactionMarkerItem,
+    IdempotencyItem,
     CounterItem,
 )
 

@@ -34,6 +34,7 @@ class Operation:
     responses: dict[int, str | None] = field(default_factory=dict)
     roles: tuple[str, ...] = ()
     tag: str = "tickets"
+    parameters: tuple[dict[str, Any], ...] = ()
 
 
 OPERATIONS: list[Operation] = []

@@ -49,8 +49,24 @@ def _component_schemas() -> dict[str, Any]:
         schema = dict(load_schema(path.stem))
         schema.pop("$schema", None)
         schema.pop("$id", None)
-        schemas[_SCHEMA_NAMES.get(path.stem, _camel(path.stem))] = schema
+        schemas[_component_name(path.stem)] = _rewrite_refs(schema)
     return schemas
+
+
+def _component_name(stem: str) -> str:
+    return _SCHEMA_NAMES.get(stem, _camel(stem))
+
+
+def _rewrite_refs(node: Any) -> Any:
+    """`{"$ref": "ticket.json"}` between schema files becomes a component reference."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.endswith(".json"):
+            return {"$ref": f"#/components/schemas/{_component_name(ref[:-5])}"}
+        return {key: _rewrite_refs(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_rewrite_refs(value) for value in node]
+    return node
 
 
 def _camel(stem: str) -> str:
@@ -58,7 +74,7 @@ def _camel(stem: str) -> str:
 
 
 def _ref(schema_name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{_SCHEMA_NAMES.get(schema_name, _camel(schema_name))}"}
+    return {"$ref": f"#/components/schemas/{_component_name(schema_name)}"}
 
 
 def _operation(operation: Operation) -> dict[str, Any]:
@@ -72,6 +88,7 @@ def _operation(operation: Operation) -> dict[str, Any]:
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in re.findall(r"{(\w+)}", operation.path)
     ]
+    parameters.extend(operation.parameters)
     if parameters:
         spec["parameters"] = parameters
     if operation.public:

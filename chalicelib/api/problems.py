@@ -11,9 +11,11 @@ from chalicelib.domain.errors import (
     ConflictError,
     DomainError,
     ForbiddenError,
+    IdempotencyKeyReusedError,
     IllegalTransitionError,
     NotFoundError,
     PayloadTooLargeError,
+    RequestInFlightError,
     UnauthorizedError,
     UnsupportedMediaTypeError,
     ValidationError,
@@ -32,6 +34,12 @@ PROBLEMS: dict[type[DomainError], tuple[int, str, str]] = {
     ConflictError: (409, "conflict", "Conflicts with the current state"),
     IllegalTransitionError: (409, "illegal-transition", "Action not allowed in this status"),
     VersionMismatchError: (412, "version-mismatch", "The ticket has changed"),
+    RequestInFlightError: (409, "request-in-flight", "The same request is still running"),
+    IdempotencyKeyReusedError: (
+        422,
+        "idempotency-key-reused",
+        "The Idempotency-Key was used with another body",
+    ),
     PayloadTooLargeError: (413, "payload-too-large", "The request body is too large"),
     UnsupportedMediaTypeError: (415, "unsupported-media-type", "Unsupported content type"),
 }
@@ -45,6 +53,7 @@ GENERIC_PROBLEMS: dict[int, tuple[str, str]] = {
     405: ("method-not-allowed", "Method not allowed"),
     413: ("payload-too-large", "The request body is too large"),
     415: ("unsupported-media-type", "Unsupported content type"),
+    422: ("unprocessable", "Unprocessable request"),
     429: ("throttled", "Too many requests"),
     500: ("internal-error", "Internal error"),
 }

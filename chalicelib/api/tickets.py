@@ -2,25 +2,66 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
+from dataclasses import replace
 from typing import Any
 
-from chalice.app import Blueprint, Response
+from chalice.app import Blueprint, Request, Response
 
 from chalicelib import bootstrap
 from chalicelib.api.auth import current_caller, require_role
+from chalicelib.api.cursors import decode_cursor, encode_cursor, fingerprint
 from chalicelib.api.http import Operation, api_route, json_body, json_response
 from chalicelib.api.validation import parse_rfc3339, validate
-from chalicelib.domain.identity import Role
-from chalicelib.domain.ticket import Ticket, TicketRequest, ticket_view
+from chalicelib.domain.errors import FieldError, ValidationError
+from chalicelib.domain.events import Event
+from chalicelib.domain.identity import Caller, Role
+from chalicelib.domain.ticket import STATUSES, Ticket, TicketRequest, ticket_view
+from chalicelib.domain.timeline import event_view
 from chalicelib.service import tickets
+from chalicelib.service.ports import StartKey
+from chalicelib.service.tickets import IdempotencyKey, ListFilters, StoredResponse
 
 tickets_blueprint = Blueprint(__name__)
 
 _OPENERS = frozenset({Role.CUSTOMER, Role.AGENT, Role.SUPERVISOR})
+_ALL_ROLES = ("customer", "agent", "supervisor", "auditor")
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_IF_MATCH = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
+_LIST_PARAMS = ("customer_id", "queue", "assignee", "reference", "status", "limit", "cursor")
+_PAGE_PARAMS = ("limit", "cursor")
+
+_IDEMPOTENCY_HEADER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": "Retry-safe creation: same key and body give the first response again.",
+}
+_LIMIT = {
+    "name": "limit",
+    "in": "query",
+    "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+}
+_CURSOR = {"name": "cursor", "in": "query", "schema": {"type": "string"}}
 
 
-def _ticket_response(ticket: Ticket, status: int = 200, **headers: str) -> Response:
-    return json_response(ticket_view(ticket), status, {"ETag": f'"{ticket.version}"', **headers})
+def _etag(ticket: Ticket) -> str:
+    return f'"{ticket.version}"'
+
+
+def _ticket_response(ticket: Ticket) -> Response:
+    return json_response(ticket_view(ticket), 200, {"ETag": _etag(ticket)})
+
+
+def _stored(response: StoredResponse) -> Response:
+    return Response(
+        body=response.body,
+        status_code=response.status,
+        headers={"Content-Type": "application/json", **response.headers},
+    )
 
 
 def _ticket_request(body: dict[str, Any]) -> TicketRequest:
@@ -38,6 +79,45 @@ def _ticket_request(body: dict[str, Any]) -> TicketRequest:
     )
 
 
+def _idempotency(request: Request, caller: Caller, route: str, body: Any) -> IdempotencyKey | None:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not _IDEMPOTENCY_KEY.match(key):
+        raise ValidationError([FieldError("Idempotency-Key", "must be 1-255 visible characters")])
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return IdempotencyKey(
+        scope=f"{caller.role.value}:{caller.id}:{route}",
+        key=key,
+        fingerprint=hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest(),
+    )
+
+
+def _if_match(request: Request) -> int | None:
+    value = request.headers.get("if-match")
+    if value is None:
+        return None
+    match = _IF_MATCH.match(value.strip())
+    if match is None:
+        raise ValidationError([FieldError("If-Match", 'must be an ETag such as "3"')])
+    return int(match.group(1))
+
+
+def _query(request: Request, allowed: tuple[str, ...]) -> dict[str, str]:
+    params = dict(request.query_params or {})
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ValidationError([FieldError(name, "is not a known parameter") for name in unknown])
+    return params
+
+
+def _limit(params: dict[str, str]) -> int:
+    raw = params.get("limit", "20")
+    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+        raise ValidationError([FieldError("limit", "must be an integer from 1 to 100")])
+    return int(raw)
+
+
 @api_route(
     tickets_blueprint,
     Operation(
@@ -45,8 +125,9 @@ def _ticket_request(body: dict[str, Any]) -> TicketRequest:
         "POST",
         "Open a ticket (customers for themselves, staff on a customer's behalf)",
         request_schema="ticket-create",
-        responses={201: "ticket", 400: None, 403: None, 413: None, 415: None},
+        responses={201: "ticket", 400: None, 403: None, 409: None, 413: None, 415: None, 422: None},
         roles=("customer", "agent", "supervisor"),
+        parameters=(_IDEMPOTENCY_HEADER,),
     ),
 )
 def create_ticket() -> Response:
@@ -54,8 +135,69 @@ def create_ticket() -> Response:
     caller = current_caller(request)
     require_role(caller, _OPENERS)
     body = validate("ticket-create", json_body(request))
-    ticket = tickets.create_ticket(bootstrap.ticket_ports(), caller, _ticket_request(body))
-    return _ticket_response(ticket, 201, Location=f"/v1/tickets/{ticket.id}")
+    idempotency = _idempotency(request, caller, "POST /v1/tickets", body)
+
+    def render(ticket: Ticket) -> StoredResponse:
+        return StoredResponse(
+            201,
+            json.dumps(ticket_view(ticket), ensure_ascii=False),
+            {"Location": f"/v1/tickets/{ticket.id}", "ETag": _etag(ticket)},
+        )
+
+    response = tickets.create_ticket(
+        bootstrap.ticket_ports(), caller, _ticket_request(body), render, idempotency
+    )
+    return _stored(response)
+
+
+@api_route(
+    tickets_blueprint,
+    Operation(
+        "/v1/tickets",
+        "GET",
+        "List tickets, newest first: a customer's own; staff by exactly one of "
+        "customer_id, queue, assignee, reference",
+        responses={200: "ticket-page", 400: None},
+        roles=_ALL_ROLES,
+        parameters=(
+            *(
+                {"name": name, "in": "query", "schema": {"type": "string"}}
+                for name in ("customer_id", "queue", "assignee", "reference")
+            ),
+            {"name": "status", "in": "query", "schema": {"enum": list(STATUSES)}},
+            _LIMIT,
+            _CURSOR,
+        ),
+    ),
+)
+def list_tickets() -> Response:
+    request = tickets_blueprint.current_request
+    caller = current_caller(request)
+    params = _query(request, _LIST_PARAMS)
+    status = params.get("status")
+    if status is not None and status not in STATUSES:
+        raise ValidationError([FieldError("status", "must be one of: " + ", ".join(STATUSES))])
+    filters = ListFilters(
+        customer_id=params.get("customer_id"),
+        queue=params.get("queue"),
+        assignee=params.get("assignee"),
+        reference=params.get("reference"),
+        status=status,
+        limit=_limit(params),
+    )
+    query_id = fingerprint("tickets", caller.id, *(getattr(filters, n) for n in _LIST_PARAMS[:5]))
+    start_key = decode_cursor(params.get("cursor"), query_id)
+    page = tickets.list_tickets(bootstrap.ticket_ports(), caller, _with_start(filters, start_key))
+    return json_response(
+        {
+            "items": [ticket_view(ticket) for ticket in page.items],
+            "next_cursor": encode_cursor(page.next_key, query_id),
+        }
+    )
+
+
+def _with_start(filters: ListFilters, start_key: StartKey | None) -> ListFilters:
+    return replace(filters, start_key=start_key)
 
 
 @api_route(
@@ -65,10 +207,143 @@ def create_ticket() -> Response:
         "GET",
         "Read a ticket (its owner or staff)",
         responses={200: "ticket", 404: None},
-        roles=("customer", "agent", "supervisor", "auditor"),
+        roles=_ALL_ROLES,
     ),
 )
 def get_ticket(ticket_id: str) -> Response:
     caller = current_caller(tickets_blueprint.current_request)
     ticket = tickets.get_ticket(bootstrap.ticket_ports(), caller, ticket_id)
+    return _ticket_response(ticket)
+
+
+@api_route(
+    tickets_blueprint,
+    Operation(
+        "/v1/tickets/{ticket_id}/actions",
+        "POST",
+        "Run a lifecycle action (assign, start, request_info, resume, resolve, reopen, "
+        "close, cancel, escalate, extend, reschedule)",
+        request_schema="ticket-action",
+        responses={200: "ticket", 400: None, 403: None, 404: None, 409: None, 412: None},
+        roles=("customer", "agent", "supervisor"),
+        parameters=(
+            {
+                "name": "If-Match",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": 'The ETag read, e.g. "3"',
+            },
+        ),
+    ),
+)
+def act(ticket_id: str) -> Response:
+    request = tickets_blueprint.current_request
+    caller = current_caller(request)
+    body, invalid = _validated_later("ticket-action", request)
+    if_match = _if_match(request)
+    action = str(body.pop("action", ""))
+    ticket = tickets.act(
+        bootstrap.ticket_ports(),
+        caller,
+        ticket_id,
+        action,
+        body,
+        if_match=if_match,
+        invalid=invalid,
+    )
+    return _ticket_response(ticket)
+
+
+def _validated_later(
+    schema: str, request: Request
+) -> tuple[dict[str, Any], ValidationError | None]:
+    """Validate now, but let the service report it after the 404 and 403 checks."""
+    try:
+        return validate(schema, json_body(request)), None
+    except ValidationError as error:
+        return {}, error
+
+
+@api_route(
+    tickets_blueprint,
+    Operation(
+        "/v1/tickets/{ticket_id}/comments",
+        "POST",
+        "Add a public comment, or (staff) an internal note",
+        request_schema="comment-create",
+        responses={201: "timeline-entry", 400: None, 403: None, 404: None, 409: None, 422: None},
+        roles=("customer", "agent", "supervisor"),
+        parameters=(_IDEMPOTENCY_HEADER,),
+    ),
+)
+def add_comment(ticket_id: str) -> Response:
+    request = tickets_blueprint.current_request
+    caller = current_caller(request)
+    ports = bootstrap.ticket_ports()
+    body, invalid = _validated_later("comment-create", request)
+    idempotency = (
+        None
+        if invalid
+        else _idempotency(request, caller, f"POST /v1/tickets/{ticket_id}/comments", body)
+    )
+
+    def render(event: Event) -> StoredResponse:
+        return StoredResponse(201, json.dumps(event_view(event, caller), ensure_ascii=False))
+
+    response = tickets.comment(
+        ports,
+        caller,
+        ticket_id,
+        str(body.get("body", "")),
+        bool(body.get("internal", False)),
+        render=render,
+        idempotency=idempotency,
+        invalid=invalid,
+    )
+    return _stored(response)
+
+
+@api_route(
+    tickets_blueprint,
+    Operation(
+        "/v1/tickets/{ticket_id}/timeline",
+        "GET",
+        "The ticket's timeline, oldest first (customers: public entries only)",
+        responses={200: "timeline-page", 400: None, 404: None},
+        roles=_ALL_ROLES,
+        parameters=(_LIMIT, _CURSOR),
+    ),
+)
+def get_timeline(ticket_id: str) -> Response:
+    request = tickets_blueprint.current_request
+    caller = current_caller(request)
+    params = _query(request, _PAGE_PARAMS)
+    limit = _limit(params)
+    query_id = fingerprint("timeline", caller.id, ticket_id)
+    start_key = decode_cursor(params.get("cursor"), query_id)
+    page = tickets.timeline(bootstrap.ticket_ports(), caller, ticket_id, limit, start_key)
+    return json_response(
+        {
+            "items": [event_view(event, caller) for event in page.items],
+            "next_cursor": encode_cursor(page.next_key, query_id),
+        }
+    )
+
+
+@api_route(
+    tickets_blueprint,
+    Operation(
+        "/v1/queues/{queue}/claim",
+        "POST",
+        "Claim the queue's next unassigned ticket (most urgent, then oldest)",
+        responses={200: "ticket", 204: None, 403: None, 404: None},
+        roles=("agent", "supervisor"),
+    ),
+)
+def claim(queue: str) -> Response:
+    caller = current_caller(tickets_blueprint.current_request)
+    ticket = tickets.claim(bootstrap.ticket_ports(), caller, queue)
+    if ticket is None:
+        return Response(body="", status_code=204)
     return _ticket_response(ticket)

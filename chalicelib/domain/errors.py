@@ -59,3 +59,11 @@ class PayloadTooLargeError(DomainError):
 
 class UnsupportedMediaTypeError(DomainError):
     pass
+
+
+class IdempotencyKeyReusedError(DomainError):
+    """The Idempotency-Key was used before with a different body."""
+
+
+class RequestInFlightError(ConflictError):
+    """A request with the same Idempotency-Key is still being processed."""

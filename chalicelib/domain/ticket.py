@@ -13,6 +13,9 @@ from chalicelib.domain.identity import Caller
 from chalicelib.domain.routing import route_for
 
 OPEN_STATUSES = frozenset({"new", "assigned", "in_progress", "waiting_on_customer"})
+FINISHED_STATUSES = frozenset({"closed", "cancelled"})
+STATUSES = (*sorted(OPEN_STATUSES), "resolved", *sorted(FINISHED_STATUSES))
+COMPLAINT_RESOLUTION_DAYS = 15
 RECEIVED_AT_MAX_AGE = timedelta(days=30)
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
 
@@ -24,6 +27,7 @@ class Sla:
     first_responded_at: datetime | None = None
     breaches: tuple[str, ...] = ()
     paused: bool = False
+    extended: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class Ticket:
     sla: Sla = field(default_factory=Sla)
     appointment: dict[str, str] | None = None
     version: int = 1
+    resolutions: int = 0
 
     @property
     def is_open(self) -> bool:
@@ -59,6 +64,10 @@ class Ticket:
 
     def with_reference(self, reference: str) -> Ticket:
         return replace(self, reference=reference)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,7 @@ def open_ticket(
         created_at=now,
         updated_at=now,
         received_at=received_at,
+        sla=_initial_sla(request.kind, received_at),
     )
     event = Event(
         id=event_id,
@@ -121,6 +131,14 @@ def open_ticket(
         data={"channel": ticket.channel, "kind": ticket.kind, "queue": ticket.queue},
     )
     return ticket, event
+
+
+def _initial_sla(kind: str, received_at: datetime) -> Sla:
+    # The regulator's complaint clock runs in calendar days from receipt and never
+    # pauses; working-time policies are applied by the SLA module.
+    if kind == "complaint":
+        return Sla(resolution_due=received_at + timedelta(days=COMPLAINT_RESOLUTION_DAYS))
+    return Sla()
 
 
 def _owner(request: TicketRequest, caller: Caller) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from chalicelib.domain.counters import CounterKey
@@ -11,18 +12,84 @@ from chalicelib.domain.events import Event
 from chalicelib.domain.ticket import Ticket
 
 Clock = Callable[[], datetime]
+StartKey = dict[str, str]
 
 
 class ReferenceTakenError(Exception):
     """The short reference collided with an existing one; draw another."""
 
 
+class VersionConflictError(Exception):
+    """The ticket changed since it was read (optimistic lock lost)."""
+
+
+class IdempotencyKeyTakenError(Exception):
+    """A live record already holds this idempotency key."""
+
+
+class TransactionConflictError(Exception):
+    """Another transaction touched the same items at the same moment; retry later."""
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """The first successful response to a request carrying an Idempotency-Key."""
+
+    scope: str
+    key: str
+    fingerprint: str
+    status: int
+    body: str
+    headers: dict[str, str]
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Ticket]
+    next_key: StartKey | None
+
+
+@dataclass(frozen=True)
+class EventPage:
+    items: list[Event]
+    next_key: StartKey | None
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """One list access pattern: an index, its partition value, optional status."""
+
+    index: str  # customer | queue | assignee
+    value: str
+    status: str | None = None
+    limit: int = 20
+    start_key: StartKey | None = field(default=None)
+
+
 class TicketRepository(ABC):
     @abstractmethod
-    def create(self, ticket: Ticket, event: Event) -> None:
-        """Write the ticket, its reference claim and its event in one transaction.
+    def create(
+        self, ticket: Ticket, events: list[Event], idempotency: IdempotencyRecord | None = None
+    ) -> None:
+        """Write the ticket, its reference claim, its events (and idempotency record) at once.
 
-        Raises ReferenceTakenError when the reference is already used.
+        Raises ReferenceTakenError or IdempotencyKeyTakenError; nothing is half-written.
+        """
+
+    @abstractmethod
+    def commit(
+        self,
+        ticket_id: str,
+        expected_version: int,
+        changed: Ticket | None,
+        events: list[Event],
+        idempotency: IdempotencyRecord | None = None,
+    ) -> None:
+        """Write a change in one transaction, only if the ticket is still at expected_version.
+
+        `changed` None means a timeline-only change: the ticket is checked, not written.
+        Raises VersionConflictError, IdempotencyKeyTakenError or TransactionConflictError.
         """
 
     @abstractmethod
@@ -30,6 +97,23 @@ class TicketRepository(ABC):
 
     @abstractmethod
     def events(self, ticket_id: str) -> list[Event]: ...
+
+    @abstractmethod
+    def event_page(self, ticket_id: str, limit: int, start_key: StartKey | None) -> EventPage: ...
+
+    @abstractmethod
+    def query_tickets(self, query: ListQuery) -> Page: ...
+
+    @abstractmethod
+    def by_reference(self, reference: str) -> Ticket | None: ...
+
+    @abstractmethod
+    def claimable(self, queue: str, limit: int) -> list[Ticket]:
+        """Unassigned tickets of a queue, most urgent first, then oldest."""
+
+    @abstractmethod
+    def idempotency_record(self, scope: str, key: str, now: datetime) -> IdempotencyRecord | None:
+        """The live (unexpired) record for this key, if any."""
 
 
 class ReactionLedger(ABC):

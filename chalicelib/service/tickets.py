@@ -1,15 +1,50 @@
-"""Ticket use cases."""
+"""Ticket use cases: open, read, list, act, comment, timeline, claim."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
 
-from chalicelib.domain.errors import NotFoundError
-from chalicelib.domain.identity import Caller
+from chalicelib.domain.errors import (
+    ConflictError,
+    FieldError,
+    ForbiddenError,
+    IdempotencyKeyReusedError,
+    IllegalTransitionError,
+    NotFoundError,
+    RequestInFlightError,
+    ValidationError,
+    VersionMismatchError,
+)
+from chalicelib.domain.events import Event
+from chalicelib.domain.identity import WORKING_ROLES, Caller, Role
+from chalicelib.domain.ids import normalize_reference
+from chalicelib.domain.lifecycle import add_comment, apply_action
+from chalicelib.domain.routing import KNOWN_QUEUES
 from chalicelib.domain.ticket import Ticket, TicketRequest, open_ticket
-from chalicelib.service.ports import Clock, IdSource, ReferenceTakenError, TicketRepository
+from chalicelib.domain.timeline import visible_events
+from chalicelib.service.ports import (
+    Clock,
+    EventPage,
+    IdempotencyKeyTakenError,
+    IdempotencyRecord,
+    IdSource,
+    ListQuery,
+    Page,
+    ReferenceTakenError,
+    StartKey,
+    TicketRepository,
+    TransactionConflictError,
+    VersionConflictError,
+)
 
 _REFERENCE_ATTEMPTS = 5
+_WRITE_ATTEMPTS = 4
+_CLAIM_BATCH = 10
+IDEMPOTENCY_TTL = timedelta(hours=24)
+_ACTING_ROLES = frozenset({Role.CUSTOMER, Role.AGENT, Role.SUPERVISOR})
 
 
 @dataclass(frozen=True)
@@ -19,8 +54,36 @@ class TicketPorts:
     clock: Clock
 
 
-def create_ticket(ports: TicketPorts, caller: Caller, request: TicketRequest) -> Ticket:
-    """Open a ticket: the ticket, its reference and its `ticket.created` event in one write."""
+@dataclass(frozen=True)
+class StoredResponse:
+    """A response as it is sent, so an idempotent retry can get it again."""
+
+    status: int
+    body: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    scope: str  # caller and route
+    key: str
+    fingerprint: str  # of the parsed request body
+
+
+Render = Callable[[Ticket], StoredResponse]
+
+
+def create_ticket(
+    ports: TicketPorts,
+    caller: Caller,
+    request: TicketRequest,
+    render: Render,
+    idempotency: IdempotencyKey | None = None,
+) -> StoredResponse:
+    """Open a ticket: ticket, reference, `ticket.created` (and the key) in one write."""
+    replay = _replay(ports, idempotency)
+    if replay is not None:
+        return replay
     now = ports.clock()
     ticket, event = open_ticket(
         request,
@@ -30,14 +93,18 @@ def create_ticket(ports: TicketPorts, caller: Caller, request: TicketRequest) ->
         event_id=ports.ids.event_id(),
         now=now,
     )
-    for _ in range(_REFERENCE_ATTEMPTS - 1):
+    for attempt in range(_REFERENCE_ATTEMPTS):
+        response = render(ticket)
         try:
-            ports.repository.create(ticket, event)
-            return ticket
+            ports.repository.create(ticket, [event], _record(ports, idempotency, response))
+            return response
         except ReferenceTakenError:
+            if attempt == _REFERENCE_ATTEMPTS - 1:
+                raise
             ticket = ticket.with_reference(ports.ids.reference())
-    ports.repository.create(ticket, event)
-    return ticket
+        except (IdempotencyKeyTakenError, TransactionConflictError):
+            return _replay_after_race(ports, idempotency)
+    raise AssertionError("unreachable")
 
 
 def get_ticket(ports: TicketPorts, caller: Caller, ticket_id: str) -> Ticket:
@@ -46,3 +113,207 @@ def get_ticket(ports: TicketPorts, caller: Caller, ticket_id: str) -> Ticket:
     if ticket is None or not ticket.visible_to(caller):
         raise NotFoundError(f"No ticket {ticket_id}")
     return ticket
+
+
+def act(
+    ports: TicketPorts,
+    caller: Caller,
+    ticket_id: str,
+    action: str,
+    params: Mapping[str, Any],
+    *,
+    if_match: int | None = None,
+    invalid: ValidationError | None = None,
+) -> Ticket:
+    """Run a lifecycle action; of two racing writers exactly one wins, nothing is lost.
+
+    Without If-Match a lost race is re-decided on the fresh ticket (so the loser
+    sees 409 if its action no longer applies); with If-Match it is a 412.
+    """
+    for _ in range(_WRITE_ATTEMPTS):
+        ticket = get_ticket(ports, caller, ticket_id)
+        _raise_deferred(caller, invalid)
+        changed, events = apply_action(
+            ticket, action, params, caller, now=ports.clock(), new_event_id=ports.ids.event_id
+        )
+        if if_match is not None and if_match != ticket.version:
+            raise VersionMismatchError(f"The ticket is at version {ticket.version}")
+        try:
+            ports.repository.commit(ticket.id, ticket.version, changed, events)
+            return changed
+        except VersionConflictError:
+            if if_match is not None:
+                raise VersionMismatchError("The ticket changed while this action ran") from None
+        except TransactionConflictError:
+            continue
+    raise ConflictError("The ticket is changing quickly; retry")
+
+
+def comment(
+    ports: TicketPorts,
+    caller: Caller,
+    ticket_id: str,
+    body: str,
+    internal: bool,
+    *,
+    render: Callable[[Event], StoredResponse],
+    idempotency: IdempotencyKey | None = None,
+    invalid: ValidationError | None = None,
+) -> StoredResponse:
+    """Add a public comment or an internal note (with any status change it causes)."""
+    for _ in range(_WRITE_ATTEMPTS):
+        ticket = get_ticket(ports, caller, ticket_id)
+        _raise_deferred(caller, invalid)
+        replay = _replay(ports, idempotency)
+        if replay is not None:
+            return replay
+        changed, events = add_comment(
+            ticket, body, internal, caller, now=ports.clock(), new_event_id=ports.ids.event_id
+        )
+        response = render(events[0])
+        try:
+            ports.repository.commit(
+                ticket.id, ticket.version, changed, events, _record(ports, idempotency, response)
+            )
+            return response
+        except VersionConflictError:
+            continue
+        except (IdempotencyKeyTakenError, TransactionConflictError):
+            if idempotency is not None:
+                return _replay_after_race(ports, idempotency)
+    raise ConflictError("The ticket is changing quickly; retry")
+
+
+def timeline(
+    ports: TicketPorts, caller: Caller, ticket_id: str, limit: int, start_key: StartKey | None
+) -> EventPage:
+    """The ticket's timeline, oldest first; customers see public entries only."""
+    get_ticket(ports, caller, ticket_id)
+    shown: list[Event] = []
+    key = start_key
+    while True:
+        page = ports.repository.event_page(ticket_id, limit - len(shown), key)
+        shown.extend(visible_events(page.items, caller))
+        key = page.next_key
+        if key is None or len(shown) >= limit:
+            return EventPage(shown, key)
+
+
+@dataclass(frozen=True)
+class ListFilters:
+    customer_id: str | None = None
+    queue: str | None = None
+    assignee: str | None = None
+    reference: str | None = None
+    status: str | None = None
+    limit: int = 20
+    start_key: StartKey | None = None
+
+
+def list_query(caller: Caller, filters: ListFilters) -> ListQuery | str:
+    """The access pattern for a list request: a ListQuery, or a reference to look up."""
+    named = {
+        name: value
+        for name in ("customer_id", "queue", "assignee", "reference")
+        if (value := getattr(filters, name)) is not None
+    }
+    if caller.is_customer:
+        if named:
+            raise ValidationError(
+                [FieldError(name, "may only be sent by staff") for name in sorted(named)]
+            )
+        return ListQuery("customer", caller.id, filters.status, filters.limit, filters.start_key)
+    if len(named) != 1:
+        raise ValidationError(
+            [FieldError("query", "give exactly one of customer_id, queue, assignee, reference")]
+        )
+    [(name, value)] = named.items()
+    if name == "reference":
+        return str(value)
+    index = {"customer_id": "customer", "queue": "queue", "assignee": "assignee"}[name]
+    return ListQuery(index, str(value), filters.status, filters.limit, filters.start_key)
+
+
+def list_tickets(ports: TicketPorts, caller: Caller, filters: ListFilters) -> Page:
+    """Tickets newest first: a customer's own, or staff's by one key (SPEC section 5)."""
+    query = list_query(caller, filters)
+    if isinstance(query, str):
+        ticket = ports.repository.by_reference(normalize_reference(query))
+        matches = ticket is not None and filters.status in (None, ticket.status)
+        return Page([ticket] if ticket is not None and matches else [], None)
+    return ports.repository.query_tickets(query)
+
+
+def claim(ports: TicketPorts, caller: Caller, queue: str) -> Ticket | None:
+    """Assign the queue's most urgent, then oldest, unassigned ticket to the caller.
+
+    Candidates come from an eventually consistent index; the assignment is
+    conditional on the version read, so two agents never get the same ticket.
+    """
+    if queue not in KNOWN_QUEUES:
+        raise NotFoundError(f"No queue {queue}")
+    if caller.role not in WORKING_ROLES:
+        raise ForbiddenError(f"The {caller.role.value} role may not claim tickets")
+    for _ in range(_WRITE_ATTEMPTS):
+        candidates = ports.repository.claimable(queue, _CLAIM_BATCH)
+        if not candidates:
+            return None
+        for candidate in candidates:
+            claimed = _try_claim(ports, caller, candidate)
+            if claimed is not None:
+                return claimed
+    return None
+
+
+def _try_claim(ports: TicketPorts, caller: Caller, candidate: Ticket) -> Ticket | None:
+    try:
+        changed, events = apply_action(
+            candidate, "assign", {}, caller, now=ports.clock(), new_event_id=ports.ids.event_id
+        )
+        ports.repository.commit(candidate.id, candidate.version, changed, events)
+    except (IllegalTransitionError, VersionConflictError, TransactionConflictError):
+        return None
+    return changed
+
+
+def _raise_deferred(caller: Caller, invalid: ValidationError | None) -> None:
+    """A body error found earlier is reported after 404 and the role check (SPEC 3)."""
+    if invalid is None:
+        return
+    if caller.role not in _ACTING_ROLES:
+        raise ForbiddenError(f"The {caller.role.value} role may not change tickets")
+    raise invalid
+
+
+def _record(
+    ports: TicketPorts, idempotency: IdempotencyKey | None, response: StoredResponse
+) -> IdempotencyRecord | None:
+    if idempotency is None:
+        return None
+    return IdempotencyRecord(
+        scope=idempotency.scope,
+        key=idempotency.key,
+        fingerprint=idempotency.fingerprint,
+        status=response.status,
+        body=response.body,
+        headers=response.headers,
+        expires_at=ports.clock() + IDEMPOTENCY_TTL,
+    )
+
+
+def _replay(ports: TicketPorts, idempotency: IdempotencyKey | None) -> StoredResponse | None:
+    if idempotency is None:
+        return None
+    record = ports.repository.idempotency_record(idempotency.scope, idempotency.key, ports.clock())
+    if record is None:
+        return None
+    if record.fingerprint != idempotency.fingerprint:
+        raise IdempotencyKeyReusedError("This Idempotency-Key was used with a different body")
+    return StoredResponse(record.status, record.body, dict(record.headers))
+
+
+def _replay_after_race(ports: TicketPorts, idempotency: IdempotencyKey | None) -> StoredResponse:
+    replay = _replay(ports, idempotency)
+    if replay is None:
+        raise RequestInFlightError("A request with this Idempotency-Key is still running")
+    return replay
