@@ -51,6 +51,8 @@ def local_environment(ports: LocalPorts) -> dict[str, str]:
         "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
         "AWS_EC2_METADATA_DISABLED": "true",
         "SERVICEDESK_AWS_ENDPOINT_URL": ports.aws_url,
+        # moto's Step Functions executor calls back into the server it runs in.
+        "MOTO_PORT": str(ports.aws),
         "SERVICEDESK_STAGE": "local",
         "SERVICEDESK_AUTH_MODE": "local-hs256",
         "CORS_ALLOWED_ORIGINS": os.environ.get(

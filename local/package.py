@@ -1,0 +1,114 @@
+"""Build the deployable template: ``python -m local.package build/``.
+
+Runs ``chalice package`` with infra/template.json merged in, then inlines every
+state machine's ASL file (``DefinitionUri``, relative to infra/) as
+``Definition``, so ``build/sam.json`` needs nothing beside ``deployment.zip``.
+Exits non-zero when any step fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from local.resources import (
+    DEFAULT_REGION,
+    PROJECT_DIR,
+    STATE_MACHINE_TYPES,
+    TEMPLATE_PATH,
+    TemplateTranslationError,
+)
+
+DEFAULT_STAGE = "prod"
+SAM_TEMPLATE = "sam.json"
+CHALICE_CONFIG = PROJECT_DIR / ".chalice" / "config.json"
+_CHALICE_MAIN = "import sys; from chalice.cli import main; sys.exit(main())"
+
+
+def chalice_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """``chalice package`` calls no AWS API, but botocore wants a region and credentials."""
+    env = dict(environ)
+    env.setdefault("AWS_DEFAULT_REGION", DEFAULT_REGION)
+    if not (env.get("AWS_ACCESS_KEY_ID") or env.get("AWS_PROFILE")):
+        env["AWS_ACCESS_KEY_ID"] = "packaging-only"
+        env["AWS_SECRET_ACCESS_KEY"] = "packaging-only"
+    return env
+
+
+def run_chalice_package(out_dir: Path, stage: str) -> int:
+    command = [
+        sys.executable,
+        "-c",
+        _CHALICE_MAIN,
+        "package",
+        "--stage",
+        stage,
+        "--merge-template",
+        str(TEMPLATE_PATH),
+        str(out_dir),
+    ]
+    completed = subprocess.run(
+        command, cwd=PROJECT_DIR, env=chalice_environment(os.environ), check=False
+    )
+    return completed.returncode
+
+
+def inline_state_machines(template: dict[str, Any], source_dir: Path) -> list[str]:
+    """Replace each state machine's ``DefinitionUri`` file by its parsed ``Definition``."""
+    inlined = []
+    for logical_id, resource in template.get("Resources", {}).items():
+        properties = resource.get("Properties", {})
+        uri = properties.get("DefinitionUri")
+        if resource.get("Type") not in STATE_MACHINE_TYPES or not isinstance(uri, str):
+            continue
+        path = source_dir / uri
+        if not path.is_file():
+            raise TemplateTranslationError(f"{logical_id}: no ASL file at {path}")
+        properties["Definition"] = json.loads(path.read_text(encoding="utf-8"))
+        del properties["DefinitionUri"]
+        inlined.append(logical_id)
+    return inlined
+
+
+def check_stage(stage: str) -> None:
+    """Chalice packages an unknown stage without complaint, minus that stage's settings."""
+    stages = json.loads(CHALICE_CONFIG.read_text(encoding="utf-8")).get("stages", {})
+    if stage not in stages:
+        raise ValueError(f"no stage {stage!r} in {CHALICE_CONFIG} (have {sorted(stages)})")
+
+
+def build(out_dir: Path, stage: str = DEFAULT_STAGE) -> Path:
+    """Package the app into ``out_dir``; return the path of the self-contained template."""
+    check_stage(stage)
+    returncode = run_chalice_package(out_dir, stage)
+    if returncode != 0:
+        raise RuntimeError(f"chalice package failed with exit code {returncode}")
+    sam_path = out_dir / SAM_TEMPLATE
+    template = json.loads(sam_path.read_text(encoding="utf-8"))
+    inline_state_machines(template, TEMPLATE_PATH.parent)
+    sam_path.write_text(json.dumps(template, indent=2) + "\n", encoding="utf-8")
+    return sam_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("out_dir", nargs="?", default="build", type=Path)
+    parser.add_argument("--stage", default=DEFAULT_STAGE)
+    args = parser.parse_args(argv)
+    try:
+        sam_path = build(args.out_dir.resolve(), args.stage)
+    except (RuntimeError, TemplateTranslationError, OSError, ValueError) as error:
+        print(f"package: {error}", file=sys.stderr)
+        return 1
+    print(f"package: wrote {sam_path} and {sam_path.with_name('deployment.zip')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

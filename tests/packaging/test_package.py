@@ -1,0 +1,329 @@
+"""The deployable artefacts: build/sam.json (Chalice + infra/) and deployment.zip.
+
+Builds once per module with ``python -m local.package`` (which downloads the
+Lambda-platform wheels through pip), then lints the template as written and as
+the SAM transform turns it into plain CloudFormation, and opens the zip the
+way Lambda will.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.resources import PROJECT_DIR, load_template, state_machine_definition_path
+
+pytestmark = pytest.mark.packaging
+
+REGION = "ap-east-1"
+DUMMY_AWS_ENV = {
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+}
+# Highest glibc of each Lambda Python runtime (python3.11 runs on Amazon Linux 2).
+RUNTIME_GLIBC = {"python3.11": (2, 26), "python3.12": (2, 34), "python3.13": (2, 34)}
+WHEEL_MACHINE = {"x86_64": "x86_64", "arm64": "aarch64"}
+LEGACY_MANYLINUX = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
+SAM_FUNCTION = "AWS::Serverless::Function"
+
+
+@pytest.fixture(scope="module")
+def aws_env() -> Iterator[dict[str, str]]:
+    """Dummy credentials only: packaging and linting must never need real ones."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in DUMMY_AWS_ENV.items():
+            patch.setenv(name, value)
+        patch.delenv("AWS_PROFILE", raising=False)
+        patch.delenv("AWS_SESSION_TOKEN", raising=False)
+        yield dict(os.environ)
+
+
+@pytest.fixture(scope="module")
+def build_dir(tmp_path_factory: pytest.TempPathFactory, aws_env: dict[str, str]) -> Path:
+    out = tmp_path_factory.mktemp("build")
+    completed = subprocess.run(
+        [sys.executable, "-m", "local.package", str(out)],
+        cwd=PROJECT_DIR,
+        env={**aws_env, "PYTHONPATH": str(PROJECT_DIR)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def sam_template(build_dir: Path) -> dict[str, Any]:
+    template: dict[str, Any] = json.loads((build_dir / "sam.json").read_text())
+    return template
+
+
+@pytest.fixture(scope="module")
+def translated_path(build_dir: Path, sam_template: dict[str, Any], aws_env: dict[str, str]) -> Path:
+    """Plain CloudFormation, as the SAM transform will hand it to CloudFormation."""
+    from samtranslator.translator.transform import transform
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    template = json.loads(json.dumps(sam_template))
+    for resource in template["Resources"].values():
+        if resource["Type"] == SAM_FUNCTION:
+            # What `aws cloudformation package` does with ./deployment.zip.
+            resource["Properties"]["CodeUri"] = "s3://packaging-bucket/deployment.zip"
+    pseudo = {"AWS::Region": REGION, "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
+    translated = transform(template, pseudo, NoManagedPolicies())
+    path = build_dir / "translated.json"
+    path.write_text(json.dumps(translated, indent=2))
+    return path
+
+
+@pytest.fixture(scope="module")
+def translated(translated_path: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(translated_path.read_text())
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def unzipped(build_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = tmp_path_factory.mktemp("deployment")
+    with zipfile.ZipFile(build_dir / "deployment.zip") as archive:
+        archive.extractall(target)
+    return target
+
+
+def _cfn_lint(path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from cfnlint.runner import main; sys.exit(main())",
+            "--regions",
+            REGION,
+            "--format",
+            "parseable",
+            "--",
+            str(path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def _resources_of(template: dict[str, Any], resource_type: str) -> dict[str, Any]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == resource_type}
+
+
+def _statements(template: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for resource in template["Resources"].values():
+        properties = resource.get("Properties", {})
+        documents = [properties.get("PolicyDocument")]
+        documents += [policy.get("PolicyDocument") for policy in properties.get("Policies", [])]
+        for document in filter(None, documents):
+            yield from document["Statement"]
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement.get("Action", [])
+    return [actions] if isinstance(actions, str) else list(actions)
+
+
+# --- the template ---------------------------------------------------------------------------
+
+
+def test_merged_template_lints_clean(build_dir: Path, aws_env: dict[str, str]):
+    result = _cfn_lint(build_dir / "sam.json", aws_env)
+    # cfn-lint's exit code is a bit mask: 2 errors, 4 warnings, 8 informational.
+    assert result.returncode & 0b110 == 0, result.stdout + result.stderr
+
+
+def test_translated_template_lints_clean(translated_path: Path, aws_env: dict[str, str]):
+    result = _cfn_lint(translated_path, aws_env)
+    assert result.returncode & 0b110 == 0, result.stdout + result.stderr
+
+
+def test_survey_asl_passes_the_step_functions_schema(tmp_path: Path, aws_env: dict[str, str]):
+    """cfn-lint checks ASL (E3601) only on plain AWS::StepFunctions::StateMachine."""
+    machine = load_template()["Resources"]["SurveyStateMachine"]["Properties"]
+    substitutions = dict.fromkeys(machine["DefinitionSubstitutions"], "servicedesk")
+    template = {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Resources": {
+            "Survey": {
+                "Type": "AWS::StepFunctions::StateMachine",
+                "Properties": {
+                    "RoleArn": "arn:aws:iam::123456789012:role/survey",
+                    "Definition": json.loads(state_machine_definition_path().read_text()),
+                    "DefinitionSubstitutions": substitutions,
+                },
+            }
+        },
+    }
+    path = tmp_path / "survey.json"
+    path.write_text(json.dumps(template))
+    result = _cfn_lint(path, aws_env)
+    assert result.returncode & 0b110 == 0, result.stdout + result.stderr
+
+
+def test_no_scan_and_no_wildcard_actions(sam_template: dict[str, Any], translated: dict[str, Any]):
+    for template in (sam_template, translated):
+        assert "dynamodb:Scan" not in json.dumps(template)
+        for statement in _statements(template):
+            for action in _actions(statement):
+                assert action != "*" and not action.endswith(":*"), statement
+
+
+def test_every_function_role_is_the_templates(sam_template: dict[str, Any]):
+    """A function Chalice adds gets only the fail-closed policy file until infra/ names it."""
+    for name, function in _resources_of(sam_template, SAM_FUNCTION).items():
+        role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+        role = sam_template["Resources"][role_id]["Properties"]
+        assert role["Policies"] == [], f"{role_id}: its policies belong in infra/template.json"
+        assert {"Ref": "FunctionBasePolicy"} in role.get("ManagedPolicyArns", []), (
+            f"{name}: add {role_id} with its ManagedPolicyArns to infra/template.json"
+        )
+
+
+def test_only_the_stream_consumer_reads_the_stream(sam_template: dict[str, Any]):
+    for function in _resources_of(sam_template, SAM_FUNCTION).values():
+        role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+        policies = sam_template["Resources"][role_id]["Properties"]["ManagedPolicyArns"]
+        has_stream_event = any(
+            event["Type"] == "DynamoDB"
+            for event in function["Properties"].get("Events", {}).values()
+        )
+        assert ({"Ref": "StreamConsumerPolicy"} in policies) == has_stream_event, role_id
+
+
+def test_stream_event_source_reads_the_tables_stream(sam_template: dict[str, Any]):
+    events = [
+        event["Properties"]
+        for function in _resources_of(sam_template, SAM_FUNCTION).values()
+        for event in function["Properties"].get("Events", {}).values()
+        if event["Type"] == "DynamoDB"
+    ]
+    assert events, "no DynamoDB stream consumer in the packaged template"
+    for event in events:
+        assert event["Stream"] == {"Fn::GetAtt": ["Table", "StreamArn"]}
+        assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert event["BisectBatchOnFunctionError"] is True
+        assert event["DestinationConfig"]["OnFailure"]["Destination"] == {
+            "Fn::GetAtt": ["StreamFailures", "Arn"]
+        }
+
+
+def test_every_function_knows_the_resources(translated: dict[str, Any]):
+    wanted = {
+        "TABLE_NAME": {"Ref": "Table"},
+        "OPS_ALERTS_TOPIC_ARN": {"Ref": "OpsAlerts"},
+        "SURVEY_STATE_MACHINE_ARN": {"Ref": "SurveyStateMachine"},
+        "SERVICEDESK_AUTH_MODE": "oidc",
+        "SERVICEDESK_STAGE": "prod",
+    }
+    functions = _resources_of(translated, "AWS::Lambda::Function")
+    assert functions
+    for name, function in functions.items():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert {key: variables.get(key) for key in wanted} == wanted, name
+        for key in ("OIDC_JWKS_URL", "OIDC_ISSUER", "OIDC_AUDIENCE", "PUBLIC_BASE_URL"):
+            assert key in variables, (name, key)
+
+
+def test_state_machine_definition_is_inlined(sam_template: dict[str, Any]):
+    machine = sam_template["Resources"]["SurveyStateMachine"]["Properties"]
+    assert "DefinitionUri" not in machine
+    assert machine["Definition"] == json.loads(state_machine_definition_path().read_text())
+    assert machine["Logging"]["IncludeExecutionData"] is False
+    assert machine["Tracing"] == {"Enabled": True}
+
+
+def test_gateway_answers_are_problem_documents(sam_template: dict[str, Any]):
+    responses = sam_template["Resources"]["RestAPI"]["Properties"]["GatewayResponses"]
+    for name, response in responses.items():
+        headers = response["ResponseParameters"]["Headers"]
+        assert headers["Content-Type"] == "'application/problem+json'", name
+        body = json.loads(response["ResponseTemplates"]["application/json"])
+        assert set(body) == {"type", "title", "status", "detail"}, name
+        assert str(body["status"]) == response["StatusCode"], name
+    assert responses["THROTTLED"]["ResponseParameters"]["Headers"]["Retry-After"]
+    assert responses["UNAUTHORIZED"]["StatusCode"] == "401"
+
+
+def test_every_declared_resource_reaches_the_package(sam_template: dict[str, Any]):
+    """Every resource infra/ declares reaches the package (a merge never drops one)."""
+    declared = set(load_template()["Resources"])
+    assert declared <= set(sam_template["Resources"])
+
+
+# --- the deployment package -----------------------------------------------------------------
+
+
+def test_package_carries_the_json_schemas(unzipped: Path):
+    shipped = {p.name for p in (PROJECT_DIR / "chalicelib" / "schemas").glob("*.json")}
+    packaged = {p.name for p in (unzipped / "chalicelib" / "schemas").glob("*.json")}
+    assert shipped
+    assert packaged == shipped
+
+
+def _glibc_and_machine(platform_tag: str) -> tuple[tuple[int, int], str] | None:
+    for legacy, glibc in LEGACY_MANYLINUX.items():
+        if platform_tag.startswith(legacy + "_"):
+            return glibc, platform_tag.removeprefix(legacy + "_")
+    match = re.fullmatch(r"manylinux_(\d+)_(\d+)_(\w+)", platform_tag)
+    if match is None:
+        return None
+    return (int(match[1]), int(match[2])), match[3]
+
+
+def _wheel_tags(dist_info: Path) -> list[str]:
+    lines = (dist_info / "WHEEL").read_text().splitlines()
+    return [line.split(":", 1)[1].strip() for line in lines if line.startswith("Tag:")]
+
+
+def test_binary_wheels_fit_the_lambda_runtime(unzipped: Path, sam_template: dict[str, Any]):
+    function = next(iter(_resources_of(sam_template, SAM_FUNCTION).values()))["Properties"]
+    max_glibc = RUNTIME_GLIBC[function["Runtime"]]
+    machine = WHEEL_MACHINE[function["Architectures"][0]]
+    binary = [
+        d
+        for d in unzipped.glob("*.dist-info")
+        if "Root-Is-Purelib: false" in (d / "WHEEL").read_text()
+    ]
+    assert any(d.name.startswith("cryptography-") for d in binary)
+    for dist_info in binary:
+        platforms = [_glibc_and_machine(tag.split("-")[2]) for tag in _wheel_tags(dist_info)]
+        assert any(
+            found and found[0] <= max_glibc and found[1] == machine for found in platforms
+        ), f"{dist_info.name}: {_wheel_tags(dist_info)} does not run on {function['Runtime']}"
+
+
+def test_package_imports_alone(unzipped: Path):
+    """The handler module and the native code import from the zip with no site-packages."""
+    code = "import cryptography.hazmat.bindings._rust as rust, jwt, rpds, app; print(rust.__file__)"
+    completed = subprocess.run(
+        [sys.executable, "-S", "-c", code],
+        cwd=unzipped,
+        env={"PYTHONPATH": str(unzipped), "PATH": os.environ.get("PATH", ""), **DUMMY_AWS_ENV},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip().startswith(str(unzipped))
