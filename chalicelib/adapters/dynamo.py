@@ -91,7 +91,8 @@ def ticket_to_item(ticket: Ticket, *, on_disk: int | None) -> TicketItem:
         queue_key=f"QUEUE#{ticket.queue}",
         queue_status_key=f"QUEUE#{ticket.queue}#{ticket.status}",
     )
-    item.version = on_disk
+    if on_disk is not None:
+        item.version = on_disk
     _set_sparse_keys(item, ticket, list_sk)
     return item
 

@@ -297,7 +297,7 @@ def _record(
         status=response.status,
         body=response.body,
         headers=response.headers,
-        expires_at=ports.clock() + IDEMPOTENCY_TTL,
+        expires_at=(ports.clock() + IDEMPOTENCY_TTL).replace(microsecond=0),
     )
 
 

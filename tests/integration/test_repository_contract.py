@@ -2,38 +2,50 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from chalicelib import bootstrap
+from chalicelib.domain.events import Event
 from chalicelib.domain.identity import Caller, Role
-from chalicelib.domain.ticket import TicketRequest, open_ticket
-from chalicelib.service.ports import ReferenceTakenError, TicketRepository
+from chalicelib.domain.ticket import Ticket, TicketRequest, open_ticket
+from chalicelib.service.ports import (
+    IdempotencyKeyTakenError,
+    IdempotencyRecord,
+    ListQuery,
+    ReferenceTakenError,
+    TicketRepository,
+    VersionConflictError,
+)
 from tests.fakes import InMemoryTicketRepository
 
 NOW = datetime(2026, 11, 27, 2, 30, 15, 123000, tzinfo=UTC)
 CUSTOMER = Caller(Role.CUSTOMER, "cust-1")
+AGENT = Caller(Role.AGENT, "agent-1")
 
 
-def _ticket(number: int, reference: str | None = None):
+def _ticket(number: int, reference: str | None = None, customer: str = "cust-1", **changes):
     request = TicketRequest(
-        channel="web",
-        kind="complaint",
-        category="payment",
-        subject="Transfer missing",
-        description="描述 with unicode",
-        contact={"phone": "+8613812348000", "email": "a@b.cn"},
+        channel="web", kind="complaint", category="payment", subject="Transfer missing",
+        description="描述 with unicode", contact={"phone": "+8613812348000", "email": "a@b.cn"},
     )
-    return open_ticket(
-        request,
-        CUSTOMER,
-        ticket_id=f"T-{number:026d}",
-        reference=reference or f"SD-{number:08d}",
-        event_id=f"E-{number:026d}",
-        now=NOW,
+    ticket, event = open_ticket(
+        request, Caller(Role.CUSTOMER, customer), ticket_id=f"T-{number:026d}",
+        reference=reference or f"SD-{number:08d}", event_id=f"E-{number:026d}",
+        now=NOW + timedelta(seconds=number),
     )
+    return replace(ticket, **changes), event
+
+
+def _event(ticket: Ticket, number: int, kind: str = "comment.added") -> Event:
+    return Event(f"E-{number:026d}", ticket.id, kind, NOW, AGENT, {"body": "hi", "internal": False})
+
+
+def _store(repository: TicketRepository, ticket_and_event: tuple[Ticket, Event]) -> None:
+    ticket, event = ticket_and_event
+    repository.create(ticket, [event])
 
 
 @pytest.fixture(params=["in-memory", "dynamodb"])
@@ -45,7 +57,7 @@ def repository(request, aws) -> TicketRepository:
 
 def test_created_ticket_reads_back_identically(repository: TicketRepository):
     ticket, event = _ticket(1)
-    repository.create(ticket, event)
+    repository.create(ticket, [event])
     assert repository.get(ticket.id) == ticket
     assert repository.events(ticket.id) == [event]
 
@@ -58,19 +70,106 @@ def test_unknown_ticket_is_none(repository: TicketRepository):
 def test_a_reference_is_never_shared_and_nothing_is_half_written(repository: TicketRepository):
     first, first_event = _ticket(1, "SD-SAME0000")
     second, second_event = _ticket(2, "SD-SAME0000")
-    repository.create(first, first_event)
+    repository.create(first, [first_event])
     with pytest.raises(ReferenceTakenError):
-        repository.create(second, second_event)
+        repository.create(second, [second_event])
     assert repository.get(second.id) is None
     assert repository.events(second.id) == []
 
 
-def test_tickets_do_not_see_each_others_events(repository: TicketRepository):
-    for number in (1, 2):
-        repository.create(*_ticket(number))
-    assert [e.ticket_id for e in repository.events("T-00000000000000000000000002")] == [
-        "T-00000000000000000000000002"
-    ]
+def test_commit_raises_version_and_writes_events_together(repository: TicketRepository):
+    ticket, event = _ticket(1)
+    repository.create(ticket, [event])
+    changed = replace(ticket, status="assigned", assignee="agent-1", version=2)
+    repository.commit(ticket.id, 1, changed, [_event(ticket, 100, "ticket.assigned")])
+    assert repository.get(ticket.id) == changed
+    with pytest.raises(VersionConflictError):
+        repository.commit(ticket.id, 1, replace(changed, status="cancelled", version=2),
+                          [_event(ticket, 101)])
+    assert repository.get(ticket.id) == changed
+    assert [e.id for e in repository.events(ticket.id)] == [event.id, _event(ticket, 100).id]
 
 
-Factory = Callable[[], TicketRepository]
+def test_timeline_only_commit_checks_but_keeps_the_version(repository: TicketRepository):
+    ticket, event = _ticket(1)
+    repository.create(ticket, [event])
+    repository.commit(ticket.id, 1, None, [_event(ticket, 100)])
+    assert repository.get(ticket.id) == ticket
+    with pytest.raises(VersionConflictError):
+        repository.commit(ticket.id, 7, None, [_event(ticket, 101)])
+    assert len(repository.events(ticket.id)) == 2
+
+
+def test_idempotency_record_is_kept_with_the_write_and_expires(repository: TicketRepository):
+    ticket, event = _ticket(1)
+    record = IdempotencyRecord("customer:cust-1:POST /v1/tickets", "key-1", "f1", 201, "{}",
+                               {"ETag": '"1"'}, (NOW + timedelta(hours=24)).replace(microsecond=0))
+    repository.create(ticket, [event], record)
+    assert repository.idempotency_record(record.scope, "key-1", NOW) == record
+    assert repository.idempotency_record(record.scope, "key-2", NOW) is None
+    assert repository.idempotency_record(record.scope, "key-1", NOW + timedelta(hours=25)) is None
+    other, other_event = _ticket(2)
+    with pytest.raises(IdempotencyKeyTakenError):
+        repository.create(other, [other_event], record)
+    assert repository.get(other.id) is None
+
+
+def test_lists_are_newest_first_by_status_and_paginate(repository: TicketRepository):
+    for number in range(1, 6):
+        ticket, event = _ticket(number, status="new" if number % 2 else "assigned",
+                                assignee=None if number % 2 else "agent-9")
+        repository.create(ticket, [event])
+    _store(repository, _ticket(9, customer="cust-2"))
+
+    everything = repository.query_tickets(ListQuery("customer", "cust-1", limit=10))
+    assert [t.id[-1] for t in everything.items] == ["5", "4", "3", "2", "1"]
+    assert everything.next_key is None
+
+    first = repository.query_tickets(ListQuery("customer", "cust-1", limit=2))
+    second = repository.query_tickets(ListQuery("customer", "cust-1", limit=2,
+                                                start_key=first.next_key))
+    third = repository.query_tickets(ListQuery("customer", "cust-1", limit=2,
+                                               start_key=second.next_key))
+    pages = [[t.id[-1] for t in page.items] for page in (first, second, third)]
+    assert pages == [["5", "4"], ["3", "2"], ["1"]]
+    assert third.next_key is None
+
+    new = repository.query_tickets(ListQuery("customer", "cust-1", status="new"))
+    assert [t.id[-1] for t in new.items] == ["5", "3", "1"]
+    by_agent = repository.query_tickets(ListQuery("assignee", "agent-9"))
+    assert [t.id[-1] for t in by_agent.items] == ["4", "2"]
+    queue = repository.query_tickets(ListQuery("queue", "complaints", status="assigned"))
+    assert [t.id[-1] for t in queue.items] == ["4", "2"]
+
+
+def test_reference_lookup(repository: TicketRepository):
+    ticket, event = _ticket(1, "SD-7K4Q9M2P")
+    repository.create(ticket, [event])
+    assert repository.by_reference("SD-7K4Q9M2P") == ticket
+    assert repository.by_reference("SD-00000000") is None
+
+
+def test_claimable_is_urgent_first_then_oldest_and_unassigned_only(
+    repository: TicketRepository,
+):
+    specs = [(1, "normal", None), (2, "urgent", None), (3, "urgent", "agent-1"), (4, "high", None),
+             (5, "urgent", None)]
+    for number, priority, assignee in specs:
+        _store(repository, _ticket(number, priority=priority, assignee=assignee,
+                                   status="assigned" if assignee else "new"))
+    ids = [t.id[-1] for t in repository.claimable("complaints", 10)]
+    assert ids == ["2", "5", "4", "1"]
+    assert len(repository.claimable("complaints", 2)) == 2
+    assert repository.claimable("cards", 10) == []
+
+
+def test_event_pages_are_oldest_first(repository: TicketRepository):
+    ticket, event = _ticket(1)
+    repository.create(ticket, [event])
+    for number in range(100, 104):
+        repository.commit(ticket.id, 1, None, [_event(ticket, number)])
+    first = repository.event_page(ticket.id, 3, None)
+    second = repository.event_page(ticket.id, 3, first.next_key)
+    assert [e.id[-3:] for e in first.items] == ["001", "100", "101"]
+    assert [e.id[-3:] for e in second.items] == ["102", "103"]
+    assert second.next_key is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -9,9 +10,9 @@ import boto3
 from chalicelib import bootstrap
 from chalicelib.domain.counters import CounterKey, report_day
 from chalicelib.domain.identity import Caller, Role
-from chalicelib.domain.ticket import TicketRequest
+from chalicelib.domain.ticket import Ticket, TicketRequest
 from chalicelib.handlers.stream import on_table_change
-from chalicelib.service.tickets import create_ticket
+from chalicelib.service.tickets import StoredResponse, create_ticket
 from local.pump import LocalLambdaContext, _as_lambda_record
 
 REQUEST = TicketRequest(
@@ -40,12 +41,19 @@ def _deliver(records: list[dict[str, Any]]) -> dict[str, Any]:
     return on_table_change({"Records": records}, LocalLambdaContext("on_table_change"))
 
 
+def _render(ticket: Ticket) -> StoredResponse:
+    return StoredResponse(201, ticket.id)
+
+
 def test_created_event_is_counted_once_even_when_redelivered(aws):
-    ticket = create_ticket(
+    ticket_id = create_ticket(
         bootstrap.ticket_ports(),
         Caller(Role.AGENT, "agent-1"),
-        REQUEST.__class__(**{**REQUEST.__dict__, "customer_id": "cust-7"}),
-    )
+        replace(REQUEST, customer_id="cust-7"),
+        _render,
+    ).body
+    ticket = bootstrap.ticket_ports().repository.get(ticket_id)
+    assert ticket is not None
     records = _stream_records(aws["stream_arn"])
     assert {r["eventName"] for r in records} == {"INSERT"}
 
@@ -60,7 +68,7 @@ def test_created_event_is_counted_once_even_when_redelivered(aws):
 
 
 def test_a_bad_record_is_reported_and_does_not_block_the_others(aws):
-    create_ticket(bootstrap.ticket_ports(), Caller(Role.CUSTOMER, "cust-8"), REQUEST)
+    create_ticket(bootstrap.ticket_ports(), Caller(Role.CUSTOMER, "cust-8"), REQUEST, _render)
     good = _stream_records(aws["stream_arn"])
     broken = {
         **good[0],
