@@ -55,7 +55,7 @@ def main() -> None:
             env={"PYTHONPATH": str(PROJECT_DIR)},
         ).stdout
     )
-    bare = "import importlib\nfor name in %r:\n    importlib.import_module(name)" % modules
+    bare = f"import importlib\nfor name in {modules!r}:\n    importlib.import_module(name)"
     app_times, dep_times = [], []
     _timed_import("import app")  # warm the bytecode cache once
     for _ in range(RUNS):

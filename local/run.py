@@ -115,6 +115,9 @@ class LocalStack:
     def _start_moto(self) -> None:
         from moto.server import ThreadedMotoServer
 
+        from local.moto_fidelity import serialize_dynamodb
+
+        serialize_dynamodb()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.ports.aws, verbose=False)
         self._moto.start()
         requests.post(

@@ -8,7 +8,7 @@ signed with the development secret. ``none`` is never accepted.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 
@@ -17,6 +17,12 @@ from chalicelib.domain.identity import AmbiguousRoleError, Caller, role_from_gro
 
 _REQUIRED_CLAIMS = ["exp", "sub"]
 _LEEWAY_SECONDS = 30
+
+
+class SigningKeys(Protocol):
+    """Where RS256 verification keys come from (PyJWKClient over the provider's JWKS URL)."""
+
+    def get_signing_key_from_jwt(self, token: str) -> jwt.PyJWK: ...
 
 
 class TokenRejectedError(Exception):
@@ -51,7 +57,7 @@ class LocalTokenVerifier(TokenVerifier):
 
 
 class OidcTokenVerifier(TokenVerifier):
-    def __init__(self, jwks_client: jwt.PyJWKClient, issuer: str, audience: str) -> None:
+    def __init__(self, jwks_client: SigningKeys, issuer: str, audience: str) -> None:
         self._jwks = jwks_client
         self._issuer = issuer
         self._audience = audience

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 import jwt
 import pytest
@@ -56,9 +57,7 @@ def _token_variants(token):
             {"sub": "c1", "cognito:groups": ["customers"], "exp": now - 600}, secret, "HS256"
         ),
         "alg-none": "Bearer "
-        + jwt.encode(
-            {"sub": "c1", "cognito:groups": ["customers"], "exp": now + 600}, None, "none"
-        ),
+        + jwt.encode({"sub": "c1", "cognito:groups": ["customers"], "exp": now + 600}, "", "none"),
         "unknown-group": "Bearer "
         + jwt.encode(
             {"sub": "c1", "cognito:groups": ["visitors"], "exp": now + 600}, secret, "HS256"
@@ -143,7 +142,7 @@ def _tickets_of(stack, customer_id: str) -> int:
     return int(response["Count"])
 
 
-BAD_REQUESTS = {
+BAD_REQUESTS: dict[str, tuple[dict[str, Any], int, list[str] | None]] = {
     "unknown-field": ({"json": {**TICKET, "colour": "red"}}, 400, ["colour"]),
     "staff-field": ({"json": {**TICKET, "priority": "urgent"}}, 400, ["priority"]),
     "missing-fields": ({"json": {"channel": "mobile"}}, 400, ["category", "kind", "subject"]),

@@ -1,4 +1,5 @@
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ NOW = FixedClock().now
 
 
 def _request(**overrides):
-    fields = {
+    fields: dict[str, Any] = {
         "channel": "mobile",
         "kind": "consultation",
         "category": "card",

@@ -45,7 +45,7 @@ def test_local_token_gives_the_caller():
         _hs256(_claims(**{"cognito:groups": ["visitors"]})),
         _hs256(_claims(**{"cognito:groups": ["customers", "auditors"]})),
         _hs256(_claims(sub="")),
-        "Bearer " + jwt.encode(_claims(), None, algorithm="none"),
+        "Bearer " + jwt.encode(_claims(), "", algorithm="none"),
     ],
     ids=[
         "empty",
@@ -130,6 +130,6 @@ def test_oidc_stage_refuses_hs256_even_signed_with_the_dev_secret(oidc):
 
 
 def test_oidc_stage_refuses_alg_none(oidc):
-    token = jwt.encode(_claims(iss=ISSUER, aud=AUDIENCE), None, algorithm="none")
+    token = jwt.encode(_claims(iss=ISSUER, aud=AUDIENCE), "", algorithm="none")
     with pytest.raises(TokenRejectedError):
         oidc.verify("Bearer " + token)
