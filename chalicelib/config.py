@@ -6,6 +6,7 @@ values as arguments.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ OPS_ALERTS_TOPIC_ARN = "OPS_ALERTS_TOPIC_ARN"
 SURVEY_STATE_MACHINE_ARN = "SURVEY_STATE_MACHINE_ARN"
 PUBLIC_BASE_URL = "PUBLIC_BASE_URL"
 LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
+CURSOR_KEY = "SERVICEDESK_CURSOR_KEY"
 
 AUTH_MODE_OIDC = "oidc"
 AUTH_MODE_LOCAL = "local-hs256"
@@ -49,6 +51,7 @@ class Settings:
     ops_alerts_topic_arn: str | None
     survey_state_machine_arn: str | None
     public_base_url: str
+    cursor_key: bytes
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -67,6 +70,7 @@ class Settings:
             ops_alerts_topic_arn=env.get(OPS_ALERTS_TOPIC_ARN) or None,
             survey_state_machine_arn=env.get(SURVEY_STATE_MACHINE_ARN) or None,
             public_base_url=env.get(PUBLIC_BASE_URL, "http://127.0.0.1:8000"),
+            cursor_key=_cursor_key(env, auth_mode),
         )
         settings.check(running_in_lambda=bool(env.get(LAMBDA_FUNCTION_NAME)))
         return settings
@@ -83,6 +87,17 @@ class Settings:
             raise ConfigurationError(
                 f"{OIDC_JWKS_URL}, {OIDC_ISSUER} and {OIDC_AUDIENCE} are required in oidc mode"
             )
+
+
+def _cursor_key(env: Mapping[str, str], auth_mode: str) -> bytes:
+    """The key that signs list cursors; deployed stages get theirs from Secrets Manager."""
+    configured = env.get(CURSOR_KEY)
+    if configured:
+        return configured.encode()
+    if auth_mode == AUTH_MODE_LOCAL:
+        secret = env.get(DEV_JWT_SECRET, DEFAULT_DEV_JWT_SECRET)
+        return hashlib.sha256(f"cursor:{secret}".encode()).digest()
+    raise ConfigurationError(f"{CURSOR_KEY} is required outside local mode")
 
 
 def _split_list(value: str) -> tuple[str, ...]:

@@ -93,6 +93,11 @@ class InMemoryTicketRepository(TicketRepository):
         next_key = {"pk": f"TICKET#{ticket_id}", "sk": f"EVENT#{page[-1].id}"} if more else None
         return EventPage(page, next_key)
 
+    def ticket_and_events(
+        self, ticket_id: str, limit: int, start_key: StartKey | None
+    ) -> tuple[Ticket | None, EventPage]:
+        return self.get(ticket_id), self.event_page(ticket_id, limit, start_key)
+
     def query_tickets(self, query: ListQuery) -> Page:
         field_name = {"customer": "customer_id", "queue": "queue", "assignee": "assignee"}[
             query.index
@@ -124,7 +129,9 @@ class InMemoryTicketRepository(TicketRepository):
 
     def claimable(self, queue: str, limit: int) -> list[Ticket]:
         open_unassigned = [
-            t for t in self.tickets.values() if t.queue == queue and t.is_open and not t.assignee
+            t
+            for t in self.tickets.values()
+            if t.queue == queue and t.status in ("new", "assigned") and not t.assignee
         ]
         open_unassigned.sort(key=lambda t: (PRIORITY_RANK[t.priority], t.created_at, t.id))
         return open_unassigned[:limit]

@@ -41,9 +41,12 @@ from chalicelib.service.ports import (
     VersionConflictError,
 )
 
-TICKET_SK = "TICKET"
+# "#" sorts before "EVENT#": one Query returns the ticket, then its oldest events.
+TICKET_SK = "#TICKET"
 REACTION_MARKER_TTL = timedelta(days=7)  # longer than the stream's 24 h retention
 IDEMPOTENCY_TTL = timedelta(hours=24)
+# Unassigned tickets waiting for someone: new ones, and ones escalated out of `assigned`.
+CLAIMABLE_STATUSES = frozenset({"new", "assigned"})
 
 
 def ticket_pk(ticket_id: str) -> str:
@@ -86,10 +89,8 @@ def ticket_to_item(ticket: Ticket, *, on_disk: int | None) -> TicketItem:
         updated_at=ticket.updated_at,
         received_at=ticket.received_at,
         list_sk=list_sk,
-        customer_key=f"CUSTOMER#{ticket.customer_id}",
-        customer_status_key=f"CUSTOMER#{ticket.customer_id}#{ticket.status}",
-        queue_key=f"QUEUE#{ticket.queue}",
-        queue_status_key=f"QUEUE#{ticket.queue}#{ticket.status}",
+        customer_status=f"{ticket.customer_id}#{ticket.status}",
+        queue_status=f"{ticket.queue}#{ticket.status}",
     )
     if on_disk is not None:
         item.version = on_disk
@@ -99,10 +100,9 @@ def ticket_to_item(ticket: Ticket, *, on_disk: int | None) -> TicketItem:
 
 def _set_sparse_keys(item: TicketItem, ticket: Ticket, list_sk: str) -> None:
     if ticket.assignee:
-        item.assignee_key = f"ASSIGNEE#{ticket.assignee}"
-        item.assignee_status_key = f"ASSIGNEE#{ticket.assignee}#{ticket.status}"
-    if ticket.is_open and not ticket.assignee:
-        item.claim_pk = f"CLAIM#{ticket.queue}"
+        item.assignee_status = f"{ticket.assignee}#{ticket.status}"
+    if ticket.status in CLAIMABLE_STATUSES and not ticket.assignee:
+        item.claim_queue = ticket.queue
         item.claim_sk = f"{PRIORITY_RANK[ticket.priority]}#{list_sk}"
     next_due = _next_due(ticket)
     if next_due is not None:
@@ -208,13 +208,13 @@ def event_from_stream_image(image: Mapping[str, Any]) -> Event | None:
 
 
 LIST_INDEXES = {
-    # (index, with status?) -> (PynamoDB index attribute name, hash attribute, key prefix)
-    ("customer", False): ("by_customer", "customer_key", "CUSTOMER"),
-    ("customer", True): ("by_customer_status", "customer_status_key", "CUSTOMER"),
-    ("queue", False): ("by_queue", "queue_key", "QUEUE"),
-    ("queue", True): ("by_queue_status", "queue_status_key", "QUEUE"),
-    ("assignee", False): ("by_assignee", "assignee_key", "ASSIGNEE"),
-    ("assignee", True): ("by_assignee_status", "assignee_status_key", "ASSIGNEE"),
+    # (list, with status?) -> (index, its hash key attribute)
+    ("customer", False): ("by_customer", "customer_id"),
+    ("customer", True): ("by_customer_status", "customer_status"),
+    ("queue", False): ("by_queue", "queue"),
+    ("queue", True): ("by_queue_status", "queue_status"),
+    ("assignee", False): ("by_assignee", "assignee"),
+    ("assignee", True): ("by_assignee_status", "assignee_status"),
 }
 
 
@@ -331,11 +331,29 @@ class DynamoTicketRepository(TicketRepository):
         next_key = {"pk": page[-1].pk, "sk": page[-1].sk} if more and page else None
         return EventPage([item_to_event(item) for item in page], next_key)
 
+    def ticket_and_events(
+        self, ticket_id: str, limit: int, start_key: StartKey | None
+    ) -> tuple[Ticket | None, EventPage]:
+        if start_key is not None:
+            return self.get(ticket_id), self.event_page(ticket_id, limit, start_key)
+        # "#TICKET" < "EVENT#..." < "F": the ticket, then its oldest events, in one Query.
+        items = list(
+            TableItem.query(
+                ticket_pk(ticket_id), TableItem.sk < "F", limit=limit + 2, consistent_read=True
+            )
+        )
+        ticket = next((item for item in items if isinstance(item, TicketItem)), None)
+        events = [item for item in items if isinstance(item, EventItem)]
+        page, more = events[:limit], len(events) > limit
+        next_key = {"pk": page[-1].pk, "sk": page[-1].sk} if more and page else None
+        return (
+            item_to_ticket(ticket) if ticket else None,
+            EventPage([item_to_event(item) for item in page], next_key),
+        )
+
     def query_tickets(self, query: ListQuery) -> Page:
-        index_name, hash_attribute, prefix = LIST_INDEXES[(query.index, query.status is not None)]
-        hash_value = f"{prefix}#{query.value}"
-        if query.status is not None:
-            hash_value += f"#{query.status}"
+        index_name, hash_attribute = LIST_INDEXES[(query.index, query.status is not None)]
+        hash_value = query.value if query.status is None else f"{query.value}#{query.status}"
         index = getattr(TicketItem, index_name)
         results = index.query(
             hash_value,
@@ -364,7 +382,7 @@ class DynamoTicketRepository(TicketRepository):
         return self.get(claim.ticket_id)
 
     def claimable(self, queue: str, limit: int) -> list[Ticket]:
-        results = TicketItem.claimable.query(f"CLAIM#{queue}", limit=limit)
+        results = TicketItem.claimable.query(queue, limit=limit)
         return [item_to_ticket(item) for item in results]
 
     def idempotency_record(self, scope: str, key: str, now: datetime) -> IdempotencyRecord | None:

@@ -66,13 +66,14 @@ class SlaAttribute(MapAttribute[str, Any]):
 
 
 class ClaimableIndex(GlobalSecondaryIndex[Any]):
-    """Sparse: only new, unassigned tickets, ordered by priority then age."""
+    """Sparse: unassigned tickets waiting for someone (new, or escalated while
+    assigned), ordered by priority then age."""
 
     class Meta:
         index_name = "claimable"
         projection = AllProjection()
 
-    claim_pk = UnicodeAttribute(hash_key=True)
+    claim_queue = UnicodeAttribute(hash_key=True)
     claim_sk = UnicodeAttribute(range_key=True)
 
 
@@ -113,23 +114,22 @@ class TicketItem(TableItem, discriminator="ticket"):
 
     # List indexes share one sort key: newest first is a descending query on it.
     list_sk = UnicodeAttribute()
-    customer_key = UnicodeAttribute()
-    customer_status_key = UnicodeAttribute()
-    queue_key = UnicodeAttribute()
-    queue_status_key = UnicodeAttribute()
-    assignee_key = UnicodeAttribute(null=True)
-    assignee_status_key = UnicodeAttribute(null=True)
-    claim_pk = UnicodeAttribute(null=True)
+    # Each list index has its own key attribute, so plain values need no prefix;
+    # the status variants join the value and the status.
+    customer_status = UnicodeAttribute()
+    queue_status = UnicodeAttribute()
+    assignee_status = UnicodeAttribute(null=True)
+    claim_queue = UnicodeAttribute(null=True)
     claim_sk = UnicodeAttribute(null=True)
     due_pk = UnicodeAttribute(null=True)
     due_sk = UnicodeAttribute(null=True)
 
-    by_customer = _list_index("by_customer", "customer_key")()
-    by_customer_status = _list_index("by_customer_status", "customer_status_key")()
-    by_queue = _list_index("by_queue", "queue_key")()
-    by_queue_status = _list_index("by_queue_status", "queue_status_key")()
-    by_assignee = _list_index("by_assignee", "assignee_key")()
-    by_assignee_status = _list_index("by_assignee_status", "assignee_status_key")()
+    by_customer = _list_index("by_customer", "customer_id")()
+    by_customer_status = _list_index("by_customer_status", "customer_status")()
+    by_queue = _list_index("by_queue", "queue")()
+    by_queue_status = _list_index("by_queue_status", "queue_status")()
+    by_assignee = _list_index("by_assignee", "assignee")()
+    by_assignee_status = _list_index("by_assignee_status", "assignee_status")()
     claimable = ClaimableIndex()
     due = DueIndex()
 

@@ -1,9 +1,8 @@
-"""Opaque list cursors.
+"""Opaque list cursors, signed so that only cursors the API issued are accepted.
 
-A cursor carries the last key read and a fingerprint of the query it belongs
-to. A cursor the API did not issue, or one issued for another query, is a
-400: it can never move a caller into another partition (the partition comes
-from the query, which is bound to the caller), only within their own list.
+A cursor carries the last key read and a fingerprint of the query (and caller)
+it belongs to, behind an HMAC. A cursor that was edited, forged, or issued for
+another query or caller is a 400; it never reaches DynamoDB.
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 import re
 from typing import Any
@@ -19,45 +19,57 @@ from chalicelib.domain.errors import FieldError, ValidationError
 
 _KEY_NAME = re.compile(r"^[a-z_]{2,32}$")
 _MAX_CURSOR = 2048
+_TAG_BYTES = 16
 
 
 def fingerprint(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
 
 
-def encode_cursor(key: dict[str, str] | None, query_fingerprint: str) -> str | None:
-    if key is None:
-        return None
-    payload = json.dumps({"k": key, "q": query_fingerprint}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+class CursorCodec:
+    def __init__(self, signing_key: bytes) -> None:
+        self._key = signing_key
+
+    def encode(self, key: dict[str, str] | None, query_fingerprint: str) -> str | None:
+        if key is None:
+            return None
+        payload = json.dumps({"k": key, "q": query_fingerprint}, separators=(",", ":")).encode()
+        raw = self._tag(payload) + payload
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    def decode(self, cursor: str | None, query_fingerprint: str) -> dict[str, str] | None:
+        if cursor is None:
+            return None
+        payload = self._verified(cursor)
+        if not isinstance(payload, dict) or payload.get("q") != query_fingerprint:
+            raise _invalid()
+        key = payload.get("k")
+        if not isinstance(key, dict) or not _is_key(key):
+            raise _invalid()
+        return {str(name): str(value) for name, value in key.items()}
+
+    def _tag(self, payload: bytes) -> bytes:
+        return hmac.new(self._key, payload, hashlib.sha256).digest()[:_TAG_BYTES]
+
+    def _verified(self, cursor: str) -> Any:
+        if not cursor or len(cursor) > _MAX_CURSOR:
+            raise _invalid()
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        except (binascii.Error, ValueError) as error:
+            raise _invalid() from error
+        tag, payload = raw[:_TAG_BYTES], raw[_TAG_BYTES:]
+        if not hmac.compare_digest(tag, self._tag(payload)):
+            raise _invalid()
+        try:
+            return json.loads(payload.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as error:
+            raise _invalid() from error
 
 
-def decode_cursor(cursor: str | None, query_fingerprint: str) -> dict[str, str] | None:
-    if cursor is None:
-        return None
-    payload = _payload(cursor)
-    if not isinstance(payload, dict) or payload.get("q") != query_fingerprint:
-        raise _invalid()
-    key = payload.get("k")
-    if not isinstance(key, dict) or not _is_key(key):
-        raise _invalid()
-    return {str(name): str(value) for name, value in key.items()}
-
-
-def _payload(cursor: str) -> Any:
-    if not cursor or len(cursor) > _MAX_CURSOR:
-        raise _invalid()
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        return json.loads(raw.decode("utf-8"))
-    except (binascii.Error, ValueError, UnicodeDecodeError) as error:
-        raise _invalid() from error
-
-
-def _is_key(key: Any) -> bool:
+def _is_key(key: dict[Any, Any]) -> bool:
     return (
-        isinstance(key, dict)
-        and 2 <= len(key) <= 4
+        2 <= len(key) <= 4
         and all(isinstance(n, str) and _KEY_NAME.match(n) for n in key)
         and all(isinstance(v, str) and 0 < len(v) <= 512 for v in key.values())
         and str(key.get("pk", "")).startswith("TICKET#")

@@ -12,7 +12,7 @@ from chalice.app import Blueprint, Request, Response
 
 from chalicelib import bootstrap
 from chalicelib.api.auth import current_caller, require_role
-from chalicelib.api.cursors import decode_cursor, encode_cursor, fingerprint
+from chalicelib.api.cursors import CursorCodec, fingerprint
 from chalicelib.api.http import Operation, api_route, json_body, json_response
 from chalicelib.api.validation import parse_rfc3339, validate
 from chalicelib.domain.errors import FieldError, ValidationError
@@ -46,6 +46,10 @@ _LIMIT = {
     "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
 }
 _CURSOR = {"name": "cursor", "in": "query", "schema": {"type": "string"}}
+
+
+def _cursors() -> CursorCodec:
+    return CursorCodec(bootstrap.settings().cursor_key)
 
 
 def _etag(ticket: Ticket) -> str:
@@ -186,12 +190,12 @@ def list_tickets() -> Response:
         limit=_limit(params),
     )
     query_id = fingerprint("tickets", caller.id, *(getattr(filters, n) for n in _LIST_PARAMS[:5]))
-    start_key = decode_cursor(params.get("cursor"), query_id)
+    start_key = _cursors().decode(params.get("cursor"), query_id)
     page = tickets.list_tickets(bootstrap.ticket_ports(), caller, _with_start(filters, start_key))
     return json_response(
         {
             "items": [ticket_view(ticket) for ticket in page.items],
-            "next_cursor": encode_cursor(page.next_key, query_id),
+            "next_cursor": _cursors().encode(page.next_key, query_id),
         }
     )
 
@@ -243,6 +247,8 @@ def act(ticket_id: str) -> Response:
     body, invalid = _validated_later("ticket-action", request)
     if_match = _if_match(request)
     action = str(body.pop("action", ""))
+    if invalid is not None:
+        body = {}
     ticket = tickets.act(
         bootstrap.ticket_ports(),
         caller,
@@ -260,9 +266,15 @@ def _validated_later(
 ) -> tuple[dict[str, Any], ValidationError | None]:
     """Validate now, but let the service report it after the 404 and 403 checks."""
     try:
-        return validate(schema, json_body(request)), None
+        data = json_body(request)
     except ValidationError as error:
         return {}, error
+    try:
+        return validate(schema, data), None
+    except ValidationError as error:
+        # Keep a well-formed action name: its permission check still comes first.
+        action = data.get("action") if isinstance(data, dict) else None
+        return ({"action": action} if isinstance(action, str) else {}), error
 
 
 @api_route(
@@ -321,12 +333,12 @@ def get_timeline(ticket_id: str) -> Response:
     params = _query(request, _PAGE_PARAMS)
     limit = _limit(params)
     query_id = fingerprint("timeline", caller.id, ticket_id)
-    start_key = decode_cursor(params.get("cursor"), query_id)
+    start_key = _cursors().decode(params.get("cursor"), query_id)
     page = tickets.timeline(bootstrap.ticket_ports(), caller, ticket_id, limit, start_key)
     return json_response(
         {
             "items": [event_view(event, caller) for event in page.items],
-            "next_cursor": encode_cursor(page.next_key, query_id),
+            "next_cursor": _cursors().encode(page.next_key, query_id),
         }
     )
 

@@ -115,20 +115,25 @@ def apply_action(
     rule = RULES.get(action)
     if rule is None:
         raise RequestValidationError([FieldError("action", "is not a known action")])
-    _check_actor(ticket, action, rule, params, caller)
+    check_actor(ticket, action, params, caller)
     _check_params(action, rule, params)
     _check_status(ticket, action, rule)
     changed, event_type, data = _EFFECTS[action](ticket, params, caller, now)
     data = {"action": action, **data}
     if rule.target is not None and changed.status != ticket.status:
         data.update({"from": ticket.status, "to": changed.status})
-    event = Event(new_event_id(), ticket.id, event_type, now, caller, data)
-    return replace(changed, updated_at=now, version=ticket.version + 1), [event]
+    events = [Event(new_event_id(), ticket.id, event_type, now, caller, data)]
+    if event_type != STATUS_CHANGED and changed.status != ticket.status:
+        # Assignment and escalation move the status too; the customer's timeline
+        # shows that move even though the staff-only event is hidden from them.
+        moved = {"action": action, "from": ticket.status, "to": changed.status}
+        events.append(Event(new_event_id(), ticket.id, STATUS_CHANGED, now, caller, moved))
+    return replace(changed, updated_at=now, version=ticket.version + 1), events
 
 
-def _check_actor(
-    ticket: Ticket, action: str, rule: Rule, params: Mapping[str, Any], caller: Caller
-) -> None:
+def check_actor(ticket: Ticket, action: str, params: Mapping[str, Any], caller: Caller) -> None:
+    """403 unless the caller may run this (known) action on this ticket."""
+    rule = RULES[action]
     kinds = actor_kinds(ticket, caller)
     if not kinds & rule.actors:
         if Actor.AGENT in kinds and Actor.ASSIGNEE in rule.actors:
@@ -230,8 +235,6 @@ def _escalate(
         queue=TIER_QUEUES[tier],
         priority=priority,
         assignee=None,
-        # "assigned" means someone has it; after escalation nobody does.
-        status="new" if ticket.status == "assigned" else ticket.status,
     )
     data = {
         "reason": params["reason"],

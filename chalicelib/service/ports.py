@@ -102,6 +102,12 @@ class TicketRepository(ABC):
     def event_page(self, ticket_id: str, limit: int, start_key: StartKey | None) -> EventPage: ...
 
     @abstractmethod
+    def ticket_and_events(
+        self, ticket_id: str, limit: int, start_key: StartKey | None
+    ) -> tuple[Ticket | None, EventPage]:
+        """The ticket and a page of its events (on the first page, in one read)."""
+
+    @abstractmethod
     def query_tickets(self, query: ListQuery) -> Page: ...
 
     @abstractmethod

@@ -21,7 +21,7 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import WORKING_ROLES, Caller, Role
 from chalicelib.domain.ids import normalize_reference
-from chalicelib.domain.lifecycle import add_comment, apply_action
+from chalicelib.domain.lifecycle import RULES, add_comment, apply_action, check_actor
 from chalicelib.domain.routing import KNOWN_QUEUES
 from chalicelib.domain.ticket import Ticket, TicketRequest, open_ticket
 from chalicelib.domain.timeline import visible_events
@@ -132,7 +132,7 @@ def act(
     """
     for _ in range(_WRITE_ATTEMPTS):
         ticket = get_ticket(ports, caller, ticket_id)
-        _raise_deferred(caller, invalid)
+        _raise_deferred(caller, invalid, ticket, action)
         changed, events = apply_action(
             ticket, action, params, caller, now=ports.clock(), new_event_id=ports.ids.event_id
         )
@@ -163,7 +163,7 @@ def comment(
     """Add a public comment or an internal note (with any status change it causes)."""
     for _ in range(_WRITE_ATTEMPTS):
         ticket = get_ticket(ports, caller, ticket_id)
-        _raise_deferred(caller, invalid)
+        _raise_deferred(caller, invalid, ticket, None)
         replay = _replay(ports, idempotency)
         if replay is not None:
             return replay
@@ -188,15 +188,16 @@ def timeline(
     ports: TicketPorts, caller: Caller, ticket_id: str, limit: int, start_key: StartKey | None
 ) -> EventPage:
     """The ticket's timeline, oldest first; customers see public entries only."""
-    get_ticket(ports, caller, ticket_id)
-    shown: list[Event] = []
-    key = start_key
-    while True:
+    ticket, page = ports.repository.ticket_and_events(ticket_id, limit, start_key)
+    if ticket is None or not ticket.visible_to(caller):
+        raise NotFoundError(f"No ticket {ticket_id}")
+    shown = visible_events(page.items, caller)
+    key = page.next_key
+    while key is not None and len(shown) < limit:
         page = ports.repository.event_page(ticket_id, limit - len(shown), key)
         shown.extend(visible_events(page.items, caller))
         key = page.next_key
-        if key is None or len(shown) >= limit:
-            return EventPage(shown, key)
+    return EventPage(shown, key)
 
 
 @dataclass(frozen=True)
@@ -266,6 +267,8 @@ def claim(ports: TicketPorts, caller: Caller, queue: str) -> Ticket | None:
 
 
 def _try_claim(ports: TicketPorts, caller: Caller, candidate: Ticket) -> Ticket | None:
+    if candidate.status not in ("new", "assigned") or candidate.assignee:
+        return None  # a stale index entry; the next candidate may do
     try:
         changed, events = apply_action(
             candidate, "assign", {}, caller, now=ports.clock(), new_event_id=ports.ids.event_id
@@ -276,12 +279,16 @@ def _try_claim(ports: TicketPorts, caller: Caller, candidate: Ticket) -> Ticket 
     return changed
 
 
-def _raise_deferred(caller: Caller, invalid: ValidationError | None) -> None:
-    """A body error found earlier is reported after 404 and the role check (SPEC 3)."""
+def _raise_deferred(
+    caller: Caller, invalid: ValidationError | None, ticket: Ticket, action: str | None
+) -> None:
+    """A body error found earlier is reported after 404 and the 403 checks (SPEC 3)."""
     if invalid is None:
         return
     if caller.role not in _ACTING_ROLES:
         raise ForbiddenError(f"The {caller.role.value} role may not change tickets")
+    if action in RULES:
+        check_actor(ticket, action, {}, caller)
     raise invalid
 
 

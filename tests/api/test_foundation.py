@@ -136,8 +136,8 @@ def _tickets_of(stack, customer_id: str) -> int:
     response = stack.client("dynamodb").query(
         TableName=stack.table,
         IndexName="by_customer",
-        KeyConditionExpression="customer_key = :c",
-        ExpressionAttributeValues={":c": {"S": f"CUSTOMER#{customer_id}"}},
+        KeyConditionExpression="customer_id = :c",
+        ExpressionAttributeValues={":c": {"S": customer_id}},
     )
     return int(response["Count"])
 

@@ -317,8 +317,9 @@ def _older_applications(stack) -> list[str]:
     items = stack.client("dynamodb").query(
         TableName=stack.table,
         IndexName="by_queue",
-        KeyConditionExpression="queue_key = :q",
-        ExpressionAttributeValues={":q": {"S": "QUEUE#applications"}},
+        KeyConditionExpression="#q = :q",
+        ExpressionAttributeNames={"#q": "queue"},
+        ExpressionAttributeValues={":q": {"S": "applications"}},
     )["Items"]
     return [item["ticket_id"]["S"] for item in items]
 

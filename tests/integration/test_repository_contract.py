@@ -28,12 +28,19 @@ AGENT = Caller(Role.AGENT, "agent-1")
 
 def _ticket(number: int, reference: str | None = None, customer: str = "cust-1", **changes):
     request = TicketRequest(
-        channel="web", kind="complaint", category="payment", subject="Transfer missing",
-        description="描述 with unicode", contact={"phone": "+8613812348000", "email": "a@b.cn"},
+        channel="web",
+        kind="complaint",
+        category="payment",
+        subject="Transfer missing",
+        description="描述 with unicode",
+        contact={"phone": "+8613812348000", "email": "a@b.cn"},
     )
     ticket, event = open_ticket(
-        request, Caller(Role.CUSTOMER, customer), ticket_id=f"T-{number:026d}",
-        reference=reference or f"SD-{number:08d}", event_id=f"E-{number:026d}",
+        request,
+        Caller(Role.CUSTOMER, customer),
+        ticket_id=f"T-{number:026d}",
+        reference=reference or f"SD-{number:08d}",
+        event_id=f"E-{number:026d}",
         now=NOW + timedelta(seconds=number),
     )
     return replace(ticket, **changes), event
@@ -84,8 +91,9 @@ def test_commit_raises_version_and_writes_events_together(repository: TicketRepo
     repository.commit(ticket.id, 1, changed, [_event(ticket, 100, "ticket.assigned")])
     assert repository.get(ticket.id) == changed
     with pytest.raises(VersionConflictError):
-        repository.commit(ticket.id, 1, replace(changed, status="cancelled", version=2),
-                          [_event(ticket, 101)])
+        repository.commit(
+            ticket.id, 1, replace(changed, status="cancelled", version=2), [_event(ticket, 101)]
+        )
     assert repository.get(ticket.id) == changed
     assert [e.id for e in repository.events(ticket.id)] == [event.id, _event(ticket, 100).id]
 
@@ -102,8 +110,15 @@ def test_timeline_only_commit_checks_but_keeps_the_version(repository: TicketRep
 
 def test_idempotency_record_is_kept_with_the_write_and_expires(repository: TicketRepository):
     ticket, event = _ticket(1)
-    record = IdempotencyRecord("customer:cust-1:POST /v1/tickets", "key-1", "f1", 201, "{}",
-                               {"ETag": '"1"'}, (NOW + timedelta(hours=24)).replace(microsecond=0))
+    record = IdempotencyRecord(
+        "customer:cust-1:POST /v1/tickets",
+        "key-1",
+        "f1",
+        201,
+        "{}",
+        {"ETag": '"1"'},
+        (NOW + timedelta(hours=24)).replace(microsecond=0),
+    )
     repository.create(ticket, [event], record)
     assert repository.idempotency_record(record.scope, "key-1", NOW) == record
     assert repository.idempotency_record(record.scope, "key-2", NOW) is None
@@ -116,8 +131,11 @@ def test_idempotency_record_is_kept_with_the_write_and_expires(repository: Ticke
 
 def test_lists_are_newest_first_by_status_and_paginate(repository: TicketRepository):
     for number in range(1, 6):
-        ticket, event = _ticket(number, status="new" if number % 2 else "assigned",
-                                assignee=None if number % 2 else "agent-9")
+        ticket, event = _ticket(
+            number,
+            status="new" if number % 2 else "assigned",
+            assignee=None if number % 2 else "agent-9",
+        )
         repository.create(ticket, [event])
     _store(repository, _ticket(9, customer="cust-2"))
 
@@ -126,10 +144,12 @@ def test_lists_are_newest_first_by_status_and_paginate(repository: TicketReposit
     assert everything.next_key is None
 
     first = repository.query_tickets(ListQuery("customer", "cust-1", limit=2))
-    second = repository.query_tickets(ListQuery("customer", "cust-1", limit=2,
-                                                start_key=first.next_key))
-    third = repository.query_tickets(ListQuery("customer", "cust-1", limit=2,
-                                               start_key=second.next_key))
+    second = repository.query_tickets(
+        ListQuery("customer", "cust-1", limit=2, start_key=first.next_key)
+    )
+    third = repository.query_tickets(
+        ListQuery("customer", "cust-1", limit=2, start_key=second.next_key)
+    )
     pages = [[t.id[-1] for t in page.items] for page in (first, second, third)]
     assert pages == [["5", "4"], ["3", "2"], ["1"]]
     assert third.next_key is None
@@ -152,11 +172,23 @@ def test_reference_lookup(repository: TicketRepository):
 def test_claimable_is_urgent_first_then_oldest_and_unassigned_only(
     repository: TicketRepository,
 ):
-    specs = [(1, "normal", None), (2, "urgent", None), (3, "urgent", "agent-1"), (4, "high", None),
-             (5, "urgent", None)]
+    specs = [
+        (1, "normal", None),
+        (2, "urgent", None),
+        (3, "urgent", "agent-1"),
+        (4, "high", None),
+        (5, "urgent", None),
+    ]
     for number, priority, assignee in specs:
-        _store(repository, _ticket(number, priority=priority, assignee=assignee,
-                                   status="assigned" if assignee else "new"))
+        _store(
+            repository,
+            _ticket(
+                number,
+                priority=priority,
+                assignee=assignee,
+                status="assigned" if assignee else "new",
+            ),
+        )
     ids = [t.id[-1] for t in repository.claimable("complaints", 10)]
     assert ids == ["2", "5", "4", "1"]
     assert len(repository.claimable("complaints", 2)) == 2
@@ -173,3 +205,19 @@ def test_event_pages_are_oldest_first(repository: TicketRepository):
     assert [e.id[-3:] for e in first.items] == ["001", "100", "101"]
     assert [e.id[-3:] for e in second.items] == ["102", "103"]
     assert second.next_key is None
+
+
+def test_ticket_and_its_first_events_come_together(repository: TicketRepository):
+    ticket, event = _ticket(1)
+    repository.create(ticket, [event])
+    for number in range(100, 104):
+        repository.commit(ticket.id, 1, None, [_event(ticket, number)])
+    found, first = repository.ticket_and_events(ticket.id, 3, None)
+    assert found == ticket
+    assert [e.id[-3:] for e in first.items] == ["001", "100", "101"]
+    again, second = repository.ticket_and_events(ticket.id, 3, first.next_key)
+    assert again == ticket
+    assert [e.id[-3:] for e in second.items] == ["102", "103"]
+    assert second.next_key is None
+    missing, nothing = repository.ticket_and_events("T-00000000000000000000000404", 3, None)
+    assert (missing, nothing.items, nothing.next_key) == (None, [], None)

@@ -2,7 +2,12 @@ import pytest
 
 from chalicelib.config import ConfigurationError, Settings
 
-OIDC = {"OIDC_JWKS_URL": "https://idp/jwks", "OIDC_ISSUER": "https://idp", "OIDC_AUDIENCE": "c"}
+OIDC = {
+    "OIDC_JWKS_URL": "https://idp/jwks",
+    "OIDC_ISSUER": "https://idp",
+    "OIDC_AUDIENCE": "c",
+    "SERVICEDESK_CURSOR_KEY": "k" * 32,
+}
 
 
 def test_deployed_default_is_oidc_and_needs_its_settings():
@@ -23,6 +28,13 @@ def test_local_mode_uses_the_documented_secret_and_origins():
     )
     assert settings.dev_jwt_secret == "servicedesk-local-development-secret"
     assert settings.cors_allowed_origins == ("https://a", "https://b")
+
+
+def test_deployed_stage_needs_its_own_cursor_key():
+    without_key = {k: v for k, v in OIDC.items() if k != "SERVICEDESK_CURSOR_KEY"}
+    with pytest.raises(ConfigurationError):
+        Settings.from_env(without_key)
+    assert Settings.from_env(OIDC).cursor_key == b"k" * 32
 
 
 def test_unknown_auth_mode_is_refused():

@@ -1,0 +1,252 @@
+"""DynamoDB calls per API request, counted with botocore event hooks.
+
+Runs the real Chalice app in-process (its gateway, authorizer and views)
+against moto with the table from infra/, drives one scripted ticket through
+every ticket endpoint, and prints per endpoint: the DynamoDB operations it
+made, GSI entries written, and whether any Scan happened. Also prints the
+ticket item's size: under 1 KB a transactional write costs its minimum of 2
+write units per item. Figures, not a pass/fail test.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_DIR))
+
+REGION = "ap-east-1"
+GSI_KEYS = {
+    "by_customer": "customer_id",
+    "by_customer_status": "customer_status",
+    "by_queue": "queue",
+    "by_queue_status": "queue_status",
+    "by_assignee": "assignee",
+    "by_assignee_status": "assignee_status",
+    "claimable": "claim_queue",
+    "due": "due_pk",
+}
+
+
+class CallCounter:
+    """Counts DynamoDB operations on every botocore client created while active."""
+
+    def __init__(self) -> None:
+        self.operations: Counter[str] = Counter()
+
+    def install(self) -> None:
+        import botocore.session
+
+        original = botocore.session.Session.create_client
+        counter = self
+
+        def create_client(session: Any, *args: Any, **kwargs: Any) -> Any:
+            client = original(session, *args, **kwargs)
+            if client.meta.service_model.service_name == "dynamodb":
+                client.meta.events.register("before-call.dynamodb", counter._count)
+            return client
+
+        botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+
+    def _count(self, model: Any, **_: Any) -> None:
+        self.operations[model.name] += 1
+
+    def take(self) -> Counter[str]:
+        taken, self.operations = self.operations, Counter()
+        return taken
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """DynamoDB's item size: attribute names plus values (UTF-8), per AWS's sizing rules."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def _value_size(value: dict[str, Any]) -> int:
+    kind, inner = next(iter(value.items()))
+    sizes = {
+        "S": lambda: len(inner.encode()),
+        "N": lambda: math.ceil(len(inner.lstrip("-").replace(".", "")) / 2) + 1,
+        "BOOL": lambda: 1,
+        "NULL": lambda: 1,
+        "M": lambda: 3 + sum(len(k.encode()) + _value_size(v) + 1 for k, v in inner.items()),
+        "L": lambda: 3 + sum(_value_size(v) + 1 for v in inner),
+        "SS": lambda: sum(len(s.encode()) for s in inner),
+    }
+    return sizes.get(kind, lambda: len(json.dumps(inner)))()
+
+
+def gsi_writes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> int:
+    """Index entries a ticket write touches: every entry it is in (ALL projection), and
+    two (delete + put) where its key moved. Zero when the ticket item did not change."""
+    if before == after:
+        return 0
+    writes = 0
+    for key in GSI_KEYS.values():
+        old = (before or {}).get(key)
+        new = (after or {}).get(key)
+        if old is None and new is None:
+            continue
+        writes += 2 if old is not None and new is not None and old != new else 1
+    return writes
+
+
+def main() -> None:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        "SERVICEDESK_AUTH_MODE": "local-hs256",
+        "TABLE_NAME": "servicedesk",
+    }.items():
+        os.environ[name] = value
+    counter = CallCounter()
+    counter.install()
+
+    from moto import mock_aws
+
+    with mock_aws():
+        from local.resources import create_resources
+
+        create_resources(endpoint_url=None, region=REGION)
+        counter.take()
+        run_script(counter)
+
+
+def run_script(counter: CallCounter) -> None:
+    import boto3
+    from chalice.test import Client
+
+    from app import app
+    from local.token import mint
+
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    customer = {
+        "Authorization": "Bearer " + mint("customers", "cust-bench"),
+        "Content-Type": "application/json",
+    }
+    agent = {
+        "Authorization": "Bearer " + mint("agents", "agent-bench"),
+        "Content-Type": "application/json",
+    }
+    body = json.dumps(
+        {
+            "channel": "mobile",
+            "kind": "consultation",
+            "category": "card",
+            "subject": "Card blocked abroad",
+            "description": "x" * 200,
+            "contact": {"phone": "+8613812348000", "email": "jane@example.com"},
+        }
+    )
+    rows: list[tuple[str, int, Counter[str], int]] = []
+    state: dict[str, Any] = {}
+
+    def ticket_item() -> dict[str, Any] | None:
+        if "id" not in state:
+            return None
+        item = dynamodb.get_item(
+            TableName="servicedesk",
+            Key={"pk": {"S": f"TICKET#{state['id']}"}, "sk": {"S": "#TICKET"}},
+        )
+        return item.get("Item")
+
+    with Client(app) as client:
+
+        def call(
+            label: str, method: str, path: str, headers: dict[str, str], payload: str | None = None
+        ) -> Any:
+            before = ticket_item() if "id" in state else None
+            counter.take()
+            response = client.http.request(
+                method, path.format(**state), headers=headers, body=(payload or "").encode()
+            )
+            operations = counter.take()
+            result = json.loads(response.body) if response.body else None
+            state.setdefault("id", (result or {}).get("id"))
+            rows.append(
+                (label, response.status_code, operations, gsi_writes(before, ticket_item()))
+            )
+            return result
+
+        call("POST /v1/tickets (customer)", "POST", "/v1/tickets", customer, body)
+        call("GET /v1/tickets/{id} (customer)", "GET", "/v1/tickets/{id}", customer)
+        call("GET /v1/tickets/{id} (agent)", "GET", "/v1/tickets/{id}", agent)
+        call("GET /v1/tickets (customer)", "GET", "/v1/tickets", customer)
+        call("GET /v1/tickets?queue= (agent)", "GET", "/v1/tickets?queue=cards", agent)
+        call("POST /v1/queues/{q}/claim", "POST", "/v1/queues/cards/claim", agent)
+        call(
+            "POST actions start",
+            "POST",
+            "/v1/tickets/{id}/actions",
+            agent,
+            json.dumps({"action": "start"}),
+        )
+        call(
+            "POST comments (public, staff)",
+            "POST",
+            "/v1/tickets/{id}/comments",
+            agent,
+            json.dumps({"body": "Looking into it"}),
+        )
+        call(
+            "POST comments (internal)",
+            "POST",
+            "/v1/tickets/{id}/comments",
+            agent,
+            json.dumps({"body": "note", "internal": True}),
+        )
+        call(
+            "POST actions resolve",
+            "POST",
+            "/v1/tickets/{id}/actions",
+            agent,
+            json.dumps({"action": "resolve", "resolution": "Unblocked"}),
+        )
+        call("GET /v1/tickets/{id}/timeline", "GET", "/v1/tickets/{id}/timeline", customer)
+
+    item = ticket_item() or {}
+    _print(rows, item_size(item))
+    print(
+        "largest attributes:",
+        ", ".join(
+            f"{name}={len(name) + _value_size(value)}"
+            for name, value in sorted(
+                item.items(), key=lambda kv: -(len(kv[0]) + _value_size(kv[1]))
+            )[:8]
+        ),
+    )
+
+
+def _print(rows: list[tuple[str, int, Counter[str], int]], size: int) -> None:
+    print(f"{'endpoint':34} {'status':>6} {'calls':>5} {'scans':>5} {'GSI writes':>10}  operations")
+    for label, status, operations, gsi in rows:
+        calls = sum(operations.values())
+        detail = ", ".join(f"{op} x{n}" for op, n in sorted(operations.items()))
+        print(f"{label:34} {status:>6} {calls:>5} {operations['Scan']:>5} {gsi:>10}  {detail}")
+    reads = [r for r in rows if r[0].startswith("GET")]
+    writes = [r for r in rows if not r[0].startswith("GET")]
+    print()
+    print(
+        f"reads: {sum(sum(r[2].values()) for r in reads) / len(reads):.2f} calls per request "
+        f"(target 1); writes: "
+        f"{sum(r[2]['TransactWriteItems'] for r in writes) / len(writes):.2f} transactions and "
+        f"{sum(sum(r[2].values()) - r[2]['TransactWriteItems'] for r in writes) / len(writes):.2f}"
+        f" other calls per request (target 1 + at most 1 read); scans: "
+        f"{sum(r[2]['Scan'] for r in rows)}"
+    )
+    wru = math.ceil(size / 1024) * 2
+    print(
+        f"ticket item size: {size} bytes ({size / 1024:.2f} KB) -> {wru} WRU per "
+        f"transactional write of the ticket (minimum 2 below 1 KB)"
+    )
+
+
+if __name__ == "__main__":
+    main()
