@@ -142,6 +142,11 @@ def _tickets_of(stack, customer_id: str) -> int:
     return int(response["Count"])
 
 
+_JSON = {"Content-Type": "application/json"}
+_RAW_TICKET = (
+    b'{"channel": "mobile", "kind": "consultation", "category": "card", "subject": "Card blocked"}'
+)
+
 BAD_REQUESTS: dict[str, tuple[dict[str, Any], int, list[str] | None]] = {
     "unknown-field": ({"json": {**TICKET, "colour": "red"}}, 400, ["colour"]),
     "staff-field": ({"json": {**TICKET, "priority": "urgent"}}, 400, ["priority"]),
@@ -162,6 +167,26 @@ BAD_REQUESTS: dict[str, tuple[dict[str, Any], int, list[str] | None]] = {
         {"data": "a=b", "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
         415,
         None,
+    ),
+    "lone-surrogate": (
+        {"data": _RAW_TICKET.replace(b"Card blocked", b"\\ud800"), "headers": _JSON},
+        400,
+        ["subject"],
+    ),
+    "huge-number": (
+        {"data": _RAW_TICKET[:-1] + b', "description": 1e999}', "headers": _JSON},
+        400,
+        ["description"],
+    ),
+    "huge-integer": (
+        {"data": _RAW_TICKET[:-1] + b', "tier": ' + b"9" * 5000 + b"}", "headers": _JSON},
+        400,
+        ["body"],
+    ),
+    "deep-nesting": (
+        {"data": b'{"contact": ' + b"[" * 5000 + b"]" * 5000 + b"}", "headers": _JSON},
+        400,
+        ["body"],
     ),
     "too-large": ({"json": {**TICKET, "description": "x" * 70_000}}, 413, None),
 }

@@ -23,6 +23,7 @@ class Client:
     def __init__(self, base: str, group: str, subject: str, token: Any) -> None:
         self.base = base
         self.id = subject
+        self.token = token
         self.headers = {"Authorization": f"Bearer {token(group, subject)}"}
 
     def post(self, path: str, body: Any = None, **headers: str) -> requests.Response:
@@ -157,9 +158,13 @@ def test_escalation_and_the_regulatory_extension(who):
         2,
         "tier2",
         None,
-        "new",
+        "assigned",  # SPEC: escalation keeps the status; the tier's agents claim it
     )
     assert first["priority"] in ("high", "urgent")
+    tier2_agent = Client(agent.base, "agents", "agent-tier2", agent.token)
+    claimed = tier2_agent.post("/v1/queues/tier2/claim")
+    assert claimed.status_code == 200, claimed.text
+    assert (claimed.json()["id"], claimed.json()["assignee"]) == (tid, "agent-tier2")
     assert agent.act(tid, "escalate", reason="Legal").json()["tier"] == 3
     _problem(agent.act(tid, "escalate", reason="again"), 409, "illegal-transition")
 
