@@ -7,6 +7,7 @@ from chalicelib.api.auth import auth_blueprint
 from chalicelib.api.http import problem_middleware
 from chalicelib.api.meta import meta_blueprint
 from chalicelib.api.tickets import tickets_blueprint
+from chalicelib.handlers.schedules import schedules_blueprint
 from chalicelib.handlers.stream import stream_blueprint
 
 app = Chalice(app_name="servicedesk")
@@ -15,6 +16,7 @@ app.register_blueprint(auth_blueprint)
 app.register_blueprint(meta_blueprint)
 app.register_blueprint(tickets_blueprint)
 app.register_blueprint(stream_blueprint)
+app.register_blueprint(schedules_blueprint)
 app.register_middleware(
     problem_middleware(lambda: bootstrap.settings().cors_allowed_origins), "http"
 )

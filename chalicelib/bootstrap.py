@@ -8,16 +8,28 @@ Tests replace parts with ``override``.
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
-from functools import cache
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from functools import cache, cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import Settings
-from chalicelib.service.ports import Clock, IdSource, ReactionLedger, TicketRepository
+from chalicelib.service.ports import (
+    Clock,
+    IdSource,
+    OpsAlerter,
+    ReactionLedger,
+    TicketRepository,
+)
 from chalicelib.service.reactions import ReactionPorts
 from chalicelib.service.tickets import TicketPorts
 
+if TYPE_CHECKING:
+    from chalicelib.domain.calendar import BusinessCalendar
+    from chalicelib.domain.sla import SlaRules
+
 _overrides: dict[str, Any] = {}
+POLICIES_FILE = Path(__file__).resolve().parent / "data" / "sla-policies.json"
 
 
 def override(**parts: Any) -> None:
@@ -27,7 +39,16 @@ def override(**parts: Any) -> None:
 
 def reset() -> None:
     _overrides.clear()
-    for builder in (settings, _connection, _repository, _ledger, _ids, token_verifier):
+    for builder in (
+        settings,
+        _connection,
+        _repository,
+        _ledger,
+        _ids,
+        token_verifier,
+        _ops_alerter,
+        sla_rules,
+    ):
         builder.cache_clear()
 
 
@@ -83,11 +104,60 @@ def ticket_ports() -> TicketPorts:
         repository=_overrides.get("repository") or _repository(),
         ids=_overrides.get("ids") or _ids(),
         clock=clock(),
+        sla=_overrides.get("sla") or sla_rules(),
     )
 
 
 def reaction_ports() -> ReactionPorts:
-    return ReactionPorts(ledger=_overrides.get("ledger") or _ledger())
+    return ReactionPorts(
+        ledger=_overrides.get("ledger") or _ledger(),
+        alerts=_overrides.get("alerts") or _ops_alerter(),
+    )
+
+
+def _client(service: str) -> Any:
+    import boto3
+
+    current = settings()
+    return boto3.client(service, region_name=current.region, endpoint_url=current.aws_endpoint_url)
+
+
+@cache
+def _ops_alerter() -> OpsAlerter | None:
+    topic = settings().ops_alerts_topic_arn
+    if topic is None:
+        return None
+    from chalicelib.adapters.alerts import SnsOpsAlerter
+
+    return SnsOpsAlerter(_client("sns"), topic)
+
+
+@cache
+def sla_rules() -> SlaRules:
+    """Policies and the business calendar, loaded once; a bad file fails here, at start."""
+    from chalicelib.domain.sla import SlaRules, parse_policies
+
+    policies = parse_policies(POLICIES_FILE.read_text(encoding="utf-8"), str(POLICIES_FILE))
+    return SlaRules(policies, LazyCalendar())
+
+
+class LazyCalendar:
+    """Loads the business calendar (holiday library + the bank's file) on first use,
+    so a cold start that only reads tickets never pays for it."""
+
+    @cached_property
+    def calendar(self) -> BusinessCalendar:
+        from chalicelib.domain.calendar import load_calendar
+        from chalicelib.logs import logger
+
+        year = utc_now().year
+        return load_calendar(years=range(year - 1, year + 2), log=logger.warning)
+
+    def add_working_time(self, start: datetime, duration: timedelta) -> datetime:
+        return self.calendar.add_working_time(start, duration)
+
+    def working_time_between(self, start: datetime, end: datetime) -> timedelta:
+        return self.calendar.working_time_between(start, end)
 
 
 def bind_storage() -> None:

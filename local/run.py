@@ -14,7 +14,9 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +82,7 @@ class LocalStack:
         for port in (self.ports.api, self.ports.aws):
             _ensure_free(port)
         os.environ.update(local_environment(self.ports))
+        _check_data_files()
         self._start_moto()
         self.resources = self._create_resources()
         os.environ.update(
@@ -198,6 +201,15 @@ class LocalStack:
         raise RuntimeError("the API did not become healthy in time")
 
 
+def _check_data_files() -> None:
+    """A bad calendar or policy file stops `make run` now, naming the line,
+    instead of failing in a sweep later."""
+    from chalicelib import bootstrap
+
+    rules = bootstrap.sla_rules()
+    rules.calendar.add_working_time(bootstrap.utc_now(), timedelta(minutes=1))
+
+
 class PortInUseError(RuntimeError):
     pass
 
@@ -216,6 +228,8 @@ def _ensure_free(port: int) -> None:
 def _scheduled_event() -> dict[str, Any]:
     return {
         "version": "0",
+        "id": str(uuid.uuid4()),
+        "account": "123456789012",
         "detail-type": "Scheduled Event",
         "source": "aws.events",
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

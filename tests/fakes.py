@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from chalicelib.domain.counters import CounterKey
 from chalicelib.domain.events import Event
+from chalicelib.domain.sla import next_due
 from chalicelib.domain.ticket import PRIORITY_RANK, Ticket
 from chalicelib.service.ports import (
     EventPage,
@@ -16,6 +17,8 @@ from chalicelib.service.ports import (
     IdempotencyRecord,
     IdSource,
     ListQuery,
+    OpsAlert,
+    OpsAlerter,
     Page,
     ReactionLedger,
     ReferenceTakenError,
@@ -136,6 +139,10 @@ class InMemoryTicketRepository(TicketRepository):
         open_unassigned.sort(key=lambda t: (PRIORITY_RANK[t.priority], t.created_at, t.id))
         return open_unassigned[:limit]
 
+    def due_tickets(self, now: datetime, limit: int) -> list[Ticket]:
+        due = [(d, t) for t in self.tickets.values() if (d := next_due(t)) is not None and d <= now]
+        return [t for _, t in sorted(due, key=lambda pair: (pair[0], pair[1].id))][:limit]
+
     def idempotency_record(self, scope: str, key: str, now: datetime) -> IdempotencyRecord | None:
         record = self.idempotency.get((scope, key))
         return record if record is not None and record.expires_at > now else None
@@ -156,6 +163,22 @@ class InMemoryReactionLedger(ReactionLedger):
 
     def counter(self, key: CounterKey) -> int:
         return self.counters.get(key, 0)
+
+    def release(self, event_id: str, reaction: str) -> None:
+        self.applied.discard((event_id, reaction))
+
+
+class RecordingOpsAlerter(OpsAlerter):
+    def __init__(self, failures: int = 0) -> None:
+        self.sent: list[OpsAlert] = []
+        self.failures = failures
+
+    def alert(self, alert: OpsAlert) -> str:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("ops-alerts unavailable")
+        self.sent.append(alert)
+        return f"msg-{len(self.sent)}"
 
 
 class SequentialIds(IdSource):

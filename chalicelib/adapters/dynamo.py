@@ -26,7 +26,8 @@ from chalicelib.domain.contact import Contact
 from chalicelib.domain.counters import CounterKey
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import Caller, Role
-from chalicelib.domain.ticket import OPEN_STATUSES, PRIORITY_RANK, Sla, Ticket
+from chalicelib.domain.sla import next_due
+from chalicelib.domain.ticket import PRIORITY_RANK, Sla, Ticket
 from chalicelib.service.ports import (
     EventPage,
     IdempotencyKeyTakenError,
@@ -45,6 +46,8 @@ from chalicelib.service.ports import (
 TICKET_SK = "#TICKET"
 REACTION_MARKER_TTL = timedelta(days=7)  # longer than the stream's 24 h retention
 IDEMPOTENCY_TTL = timedelta(hours=24)
+# One partition: the sweep reads only what is due, which stays small at any scale.
+DUE_PARTITION = "DUE"
 # Unassigned tickets waiting for someone: new ones, and ones escalated out of `assigned`.
 CLAIMABLE_STATUSES = frozenset({"new", "assigned"})
 
@@ -103,22 +106,13 @@ def _set_sparse_keys(item: TicketItem, ticket: Ticket, list_sk: str) -> None:
         item.assignee_status = f"{ticket.assignee}#{ticket.status}"
     if ticket.status in CLAIMABLE_STATUSES and not ticket.assignee:
         item.claim_queue = ticket.queue
-        item.claim_sk = f"{PRIORITY_RANK[ticket.priority]}#{list_sk}"
-    next_due = _next_due(ticket)
-    if next_due is not None:
-        item.due_pk = "DUE"
-        item.due_sk = f"{_key_time(next_due)}#{ticket.id}"
-
-
-def _next_due(ticket: Ticket) -> datetime | None:
-    if ticket.status not in OPEN_STATUSES or ticket.sla.paused:
-        return None
-    pending = []
-    if ticket.sla.first_responded_at is None and "first_response" not in ticket.sla.breaches:
-        pending.append(ticket.sla.first_response_due)
-    if "resolution" not in ticket.sla.breaches:
-        pending.append(ticket.sla.resolution_due)
-    return min((due for due in pending if due is not None), default=None)
+        # Most urgent, then oldest, then nearest due.
+        due_key = _key_time(due) if (due := next_due(ticket)) else "~"
+        item.claim_sk = f"{PRIORITY_RANK[ticket.priority]}#{list_sk[:27]}#{due_key}#{ticket.id}"
+    due = next_due(ticket)
+    if due is not None:
+        item.due_pk = DUE_PARTITION
+        item.due_sk = f"{_key_time(due)}#{ticket.id}"
 
 
 def _sla_attribute(sla: Sla) -> SlaAttribute:
@@ -129,6 +123,7 @@ def _sla_attribute(sla: Sla) -> SlaAttribute:
         breaches=set(sla.breaches) or None,
         paused=int(sla.paused),
         extended=int(sla.extended),
+        paused_at=sla.paused_at,
     )
 
 
@@ -162,6 +157,7 @@ def item_to_ticket(item: TicketItem) -> Ticket:
             breaches=tuple(sorted(sla.breaches or ())),
             paused=bool(sla.paused),
             extended=bool(sla.extended),
+            paused_at=sla.paused_at,
         ),
         appointment=item.appointment.as_dict() if item.appointment else None,
         created_at=item.created_at,
@@ -385,6 +381,12 @@ class DynamoTicketRepository(TicketRepository):
         results = TicketItem.claimable.query(queue, limit=limit)
         return [item_to_ticket(item) for item in results]
 
+    def due_tickets(self, now: datetime, limit: int) -> list[Ticket]:
+        results = TicketItem.due.query(
+            DUE_PARTITION, TicketItem.due_sk <= f"{_key_time(now)}#~", limit=limit
+        )
+        return [item_to_ticket(item) for item in results]
+
     def idempotency_record(self, scope: str, key: str, now: datetime) -> IdempotencyRecord | None:
         try:
             item = IdempotencyItem.get(
@@ -455,6 +457,9 @@ class DynamoReactionLedger(ReactionLedger):
                 return False
             raise
         return True
+
+    def release(self, event_id: str, reaction: str) -> None:
+        ReactionMarkerItem(pk=f"REACTION#{event_id}", sk=reaction).delete()
 
     def counter(self, key: CounterKey) -> int:
         try:

@@ -63,6 +63,7 @@ class SlaAttribute(MapAttribute[str, Any]):
     breaches = UnicodeSetAttribute(null=True)
     paused = NumberAttribute(default=0)
     extended = NumberAttribute(default=0)
+    paused_at = UTCDateTimeAttribute(null=True)
 
 
 class ClaimableIndex(GlobalSecondaryIndex[Any]):

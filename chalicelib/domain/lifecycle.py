@@ -224,18 +224,18 @@ def _resolve(
     return changed, STATUS_CHANGED, {"resolution": params["resolution"], "resolution_count": count}
 
 
+def escalated_one_tier(ticket: Ticket) -> Ticket:
+    """Tier + 1, priority at least high, the tier's queue, nobody holding it."""
+    tier = ticket.tier + 1
+    priority = min(ticket.priority, "high", key=PRIORITY_RANK.__getitem__)
+    return replace(ticket, tier=tier, queue=TIER_QUEUES[tier], priority=priority, assignee=None)
+
+
 def _escalate(
     ticket: Ticket, params: Mapping[str, Any], caller: Caller, now: datetime
 ) -> tuple[Ticket, str, dict[str, Any]]:
-    tier = ticket.tier + 1
-    priority = min(ticket.priority, "high", key=PRIORITY_RANK.__getitem__)
-    changed = replace(
-        ticket,
-        tier=tier,
-        queue=TIER_QUEUES[tier],
-        priority=priority,
-        assignee=None,
-    )
+    changed = escalated_one_tier(ticket)
+    tier = changed.tier
     data = {
         "reason": params["reason"],
         "tier": tier,

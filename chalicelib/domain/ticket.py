@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.contact import Contact
@@ -15,7 +15,6 @@ from chalicelib.domain.routing import route_for
 OPEN_STATUSES = frozenset({"new", "assigned", "in_progress", "waiting_on_customer"})
 FINISHED_STATUSES = frozenset({"closed", "cancelled"})
 STATUSES = (*sorted(OPEN_STATUSES), "resolved", *sorted(FINISHED_STATUSES))
-COMPLAINT_RESOLUTION_DAYS = 15
 RECEIVED_AT_MAX_AGE = timedelta(days=30)
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
 
@@ -28,6 +27,7 @@ class Sla:
     breaches: tuple[str, ...] = ()
     paused: bool = False
     extended: bool = False
+    paused_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,6 @@ def open_ticket(
         created_at=now,
         updated_at=now,
         received_at=received_at,
-        sla=_initial_sla(request.kind, received_at),
     )
     event = Event(
         id=event_id,
@@ -131,14 +130,6 @@ def open_ticket(
         data={"channel": ticket.channel, "kind": ticket.kind, "queue": ticket.queue},
     )
     return ticket, event
-
-
-def _initial_sla(kind: str, received_at: datetime) -> Sla:
-    # The regulator's complaint clock runs in calendar days from receipt and never
-    # pauses; working-time policies are applied by the SLA module.
-    if kind == "complaint":
-        return Sla(resolution_due=received_at + timedelta(days=COMPLAINT_RESOLUTION_DAYS))
-    return Sla()
 
 
 def _owner(request: TicketRequest, caller: Caller) -> str:
@@ -163,7 +154,8 @@ def _received_at(request: TicketRequest, now: datetime) -> datetime:
 
 
 def isoformat(moment: datetime | None) -> str | None:
-    return moment.isoformat(timespec="seconds") if moment else None
+    """RFC 3339 in UTC: one form for every time the API shows, whatever zone computed it."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds") if moment else None
 
 
 def ticket_view(ticket: Ticket) -> dict[str, Any]:

@@ -118,6 +118,10 @@ class TicketRepository(ABC):
         """Unassigned tickets of a queue, most urgent first, then oldest."""
 
     @abstractmethod
+    def due_tickets(self, now: datetime, limit: int) -> list[Ticket]:
+        """Open tickets with a deadline at or before now, earliest first (a sparse index)."""
+
+    @abstractmethod
     def idempotency_record(self, scope: str, key: str, now: datetime) -> IdempotencyRecord | None:
         """The live (unexpired) record for this key, if any."""
 
@@ -134,6 +138,30 @@ class ReactionLedger(ABC):
 
     @abstractmethod
     def counter(self, key: CounterKey) -> int: ...
+
+    def claim(self, event_id: str, reaction: str) -> bool:
+        """Take the one right to run a side effect for this event (before calling out)."""
+        return self.apply_once(event_id, reaction, {})
+
+    @abstractmethod
+    def release(self, event_id: str, reaction: str) -> None:
+        """Give a claim back after the side effect failed, so a retry may run it."""
+
+
+@dataclass(frozen=True)
+class OpsAlert:
+    """What ops read in the console: ids and facts only, never personal data."""
+
+    kind: str  # e.g. sla.breached
+    ticket_id: str
+    summary: str
+    details: dict[str, str]
+
+
+class OpsAlerter(ABC):
+    @abstractmethod
+    def alert(self, alert: OpsAlert) -> str:
+        """Publish to the ops-alerts topic; returns the provider's message id."""
 
 
 class IdSource(ABC):

@@ -10,12 +10,14 @@ from dataclasses import dataclass
 
 from chalicelib.domain.counters import counters_for
 from chalicelib.domain.events import TICKET_CREATED, Event
-from chalicelib.service.ports import ReactionLedger
+from chalicelib.domain.sla import SLA_BREACHED
+from chalicelib.service.ports import OpsAlert, OpsAlerter, ReactionLedger
 
 
 @dataclass(frozen=True)
 class ReactionPorts:
     ledger: ReactionLedger
+    alerts: OpsAlerter | None = None
 
 
 Reaction = Callable[[Event, ReactionPorts], None]
@@ -28,8 +30,33 @@ def count_event(event: Event, ports: ReactionPorts) -> None:
         ports.ledger.apply_once(event.id, "count", counters)
 
 
+def alert_ops(event: Event, ports: ReactionPorts) -> None:
+    """Tell ops once per event. The claim is taken before SNS is called and given
+    back if the call fails, so the stream's retry sends it instead of losing it."""
+    if ports.alerts is None or not ports.ledger.claim(event.id, "ops-alert"):
+        return
+    metric = str(event.data.get("metric", ""))
+    alert = OpsAlert(
+        kind=event.type,
+        ticket_id=event.ticket_id,
+        summary=f"SLA breached ({metric}) on {event.ticket_id}",
+        details={
+            "metric": metric,
+            "due": str(event.data.get("due") or ""),
+            "tier": str(event.data.get("tier", "")),
+            "at": event.at.isoformat(timespec="seconds"),
+        },
+    )
+    try:
+        ports.alerts.alert(alert)
+    except Exception:
+        ports.ledger.release(event.id, "ops-alert")
+        raise
+
+
 REACTIONS: dict[str, tuple[Reaction, ...]] = {
     TICKET_CREATED: (count_event,),
+    SLA_BREACHED: (alert_ops,),
 }
 
 

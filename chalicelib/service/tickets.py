@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.errors import (
@@ -23,6 +23,7 @@ from chalicelib.domain.identity import WORKING_ROLES, Caller, Role
 from chalicelib.domain.ids import normalize_reference
 from chalicelib.domain.lifecycle import RULES, add_comment, apply_action, check_actor
 from chalicelib.domain.routing import KNOWN_QUEUES
+from chalicelib.domain.sla import SlaRules, start_clocks, track
 from chalicelib.domain.ticket import Ticket, TicketRequest, open_ticket
 from chalicelib.domain.timeline import visible_events
 from chalicelib.service.ports import (
@@ -52,6 +53,12 @@ class TicketPorts:
     repository: TicketRepository
     ids: IdSource
     clock: Clock
+    sla: SlaRules | None = None  # None: no SLA clocks (tests of other behaviour)
+
+    def track(self, before: Ticket, after: Ticket | None, now: datetime) -> Ticket | None:
+        if after is None or self.sla is None:
+            return after
+        return track(before, after, now, self.sla)
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,8 @@ def create_ticket(
         event_id=ports.ids.event_id(),
         now=now,
     )
+    if ports.sla is not None:
+        ticket = replace(ticket, sla=start_clocks(ticket, ports.sla))
     for attempt in range(_REFERENCE_ATTEMPTS):
         response = render(ticket)
         try:
@@ -133,9 +142,11 @@ def act(
     for _ in range(_WRITE_ATTEMPTS):
         ticket = get_ticket(ports, caller, ticket_id)
         _raise_deferred(caller, invalid, ticket, action)
+        now = ports.clock()
         changed, events = apply_action(
-            ticket, action, params, caller, now=ports.clock(), new_event_id=ports.ids.event_id
+            ticket, action, params, caller, now=now, new_event_id=ports.ids.event_id
         )
+        changed = ports.track(ticket, changed, now) or changed
         if if_match is not None and if_match != ticket.version:
             raise VersionMismatchError(f"The ticket is at version {ticket.version}")
         try:
@@ -167,9 +178,11 @@ def comment(
         replay = _replay(ports, idempotency)
         if replay is not None:
             return replay
+        now = ports.clock()
         changed, events = add_comment(
-            ticket, body, internal, caller, now=ports.clock(), new_event_id=ports.ids.event_id
+            ticket, body, internal, caller, now=now, new_event_id=ports.ids.event_id
         )
+        changed = ports.track(ticket, changed, now)
         response = render(events[0])
         try:
             ports.repository.commit(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -534,10 +534,12 @@ def test_escalate_makes_priority_at_least_high_and_never_lowers_urgent(before, a
 
 
 def test_extend_adds_fifteen_days_to_the_regulatory_deadline():
+    # The SLA module starts the clock; here the complaint simply has its deadline.
+    deadline = datetime(2026, 12, 12, 2, 30, tzinfo=UTC)
     ticket = held_ticket("in_progress", kind="complaint")
-    assert ticket.sla.resolution_due is not None
+    ticket = replace(ticket, sla=replace(ticket.sla, resolution_due=deadline))
     changed, [event] = run(ticket, "extend", {"reason": "Card network"}, SUPERVISOR)
-    assert changed.sla.resolution_due == ticket.sla.resolution_due + timedelta(days=15)
+    assert changed.sla.resolution_due == deadline + timedelta(days=15)
     assert event.type == "sla.extended"
     assert event.data["reason"] == "Card network"
     assert event.data["resolution_due"] == changed.sla.resolution_due.isoformat()

@@ -1,0 +1,49 @@
+"""The SLA sweep: find tickets past a deadline, record each breach once, escalate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chalicelib.domain.sla import breached_metrics, record_breaches
+from chalicelib.domain.ticket import Ticket
+from chalicelib.service.ports import TransactionConflictError, VersionConflictError
+from chalicelib.service.tickets import TicketPorts
+
+SWEEP_BATCH = 100
+_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    due: int  # tickets the due index returned (what the sweep read)
+    breached: int  # tickets this sweep recorded a breach on
+
+
+def sweep(ports: TicketPorts, batch: int = SWEEP_BATCH) -> SweepReport:
+    """Record breaches on every ticket due now.
+
+    Reads only the sparse due index (never all open tickets). Each breach is a
+    conditional write on the version read, so overlapping sweeps record it once.
+    """
+    now = ports.clock()
+    due = ports.repository.due_tickets(now, batch)
+    breached = sum(1 for ticket in due if _breach(ports, ticket))
+    return SweepReport(due=len(due), breached=breached)
+
+
+def _breach(ports: TicketPorts, candidate: Ticket) -> bool:
+    ticket: Ticket | None = candidate
+    for _ in range(_ATTEMPTS):
+        if ticket is None:
+            return False
+        now = ports.clock()
+        metrics = breached_metrics(ticket, now)
+        if not metrics:
+            return False
+        changed, events = record_breaches(ticket, metrics, now, ports.ids.event_id)
+        try:
+            ports.repository.commit(ticket.id, ticket.version, changed, events)
+            return True
+        except (VersionConflictError, TransactionConflictError):
+            ticket = ports.repository.get(ticket.id)  # another sweep or an agent got there
+    return False
