@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import json
 import os
+from datetime import timedelta
 from http.server import HTTPServer
 from pathlib import Path
 from socketserver import ForkingMixIn
@@ -67,6 +68,11 @@ class ProblemRequestHandler(ChaliceRequestHandler):
 
 def build_server(host: str, port: int) -> LocalDevServer:
     from app import app
+    from chalicelib import bootstrap
+
+    # Load the business calendar once here: every forked request process inherits it
+    # (as a warm Lambda instance keeps it) instead of loading it per request.
+    bootstrap.sla_rules().calendar.add_working_time(bootstrap.utc_now(), timedelta(minutes=1))
 
     factory = CLIFactory(str(PROJECT_DIR))
     config = factory.create_config_obj(chalice_stage_name="local")

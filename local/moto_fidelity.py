@@ -1,11 +1,16 @@
-"""Make moto's DynamoDB as isolated as the real one, for the local stack and tests.
+"""Make moto's DynamoDB behave like the real one where our code depends on it.
 
-moto applies TransactWriteItems without isolation: two transactions can both
-pass a condition, and a cancelled one restores a deep copy of the whole table
-taken before it started, silently undoing writes committed meanwhile. Real
-DynamoDB transactions are serializable. Serializing every DynamoDB request in
-the moto server restores that guarantee, so races tested locally behave as
-they will in AWS.
+1. Isolation. moto applies TransactWriteItems without isolation: two
+   transactions can both pass a condition. Real DynamoDB transactions are
+   serializable. Every DynamoDB and DynamoDB Streams request in the moto server
+   is serialized, so races tested locally behave as they will in AWS, and no
+   stream reader ever sees a half-applied transaction.
+2. Streams across a cancelled transaction. On a cancelled transaction moto
+   restores a deep copy of the whole table, which carries a copy of the stream
+   shard: readers holding an iterator on the live shard would never see another
+   record (the local stream pump would stop). The live shard object is kept and
+   given the restored records, so iterators stay valid and rolled-back writes
+   never appear on the stream.
 """
 
 from __future__ import annotations
@@ -17,17 +22,41 @@ _LOCK = threading.RLock()
 _PATCHED = False
 
 
-def serialize_dynamodb() -> None:
+def make_moto_faithful() -> None:
     global _PATCHED  # noqa: PLW0603 - patch once per process
     if _PATCHED:
         return
+    from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
-    original = DynamoHandler.call_action
-
-    def call_action(self: Any) -> Any:
-        with _LOCK:
-            return original(self)
-
-    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+    for handler in (DynamoHandler, DynamoDBStreamsHandler):
+        handler.call_action = _serialized(handler.call_action)  # type: ignore[method-assign]
+    DynamoDBBackend.transact_write_items = _keeping_stream_shards(  # type: ignore[method-assign]
+        DynamoDBBackend.transact_write_items
+    )
     _PATCHED = True
+
+
+def _serialized(call_action: Any) -> Any:
+    def call(self: Any) -> Any:
+        with _LOCK:
+            return call_action(self)
+
+    return call
+
+
+def _keeping_stream_shards(transact_write_items: Any) -> Any:
+    def transact(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        live = {name: table.stream_shard for name, table in self.tables.items()}
+        try:
+            transact_write_items(self, transact_items)
+        finally:
+            for name, table in self.tables.items():
+                shard = live.get(name)
+                if shard is not None and table.stream_shard is not shard:
+                    shard.items[:] = table.stream_shard.items  # the rolled-back records
+                    shard.table = table
+                    table.stream_shard = shard
+
+    return transact

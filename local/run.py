@@ -6,6 +6,7 @@ Everything binds to 127.0.0.1. Ctrl-C stops it all.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import signal
@@ -118,9 +119,9 @@ class LocalStack:
     def _start_moto(self) -> None:
         from moto.server import ThreadedMotoServer
 
-        from local.moto_fidelity import serialize_dynamodb
+        from local.moto_fidelity import make_moto_faithful
 
-        serialize_dynamodb()
+        make_moto_faithful()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.ports.aws, verbose=False)
         self._moto.start()
         requests.post(
@@ -268,6 +269,8 @@ def main() -> None:
     )
     stack = LocalStack(ports, float(os.environ.get("SCHEDULE_INTERVAL_SECONDS", "5")))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # `kill -USR1 <pid>` prints every thread's stack: how to see what a stuck stack waits on.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         stack.start()
         print(_banner(stack), flush=True)

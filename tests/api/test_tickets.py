@@ -162,9 +162,9 @@ def test_escalation_and_the_regulatory_extension(who):
     )
     assert first["priority"] in ("high", "urgent")
     tier2_agent = Client(agent.base, "agents", "agent-tier2", agent.token)
-    claimed = tier2_agent.post("/v1/queues/tier2/claim")
-    assert claimed.status_code == 200, claimed.text
-    assert (claimed.json()["id"], claimed.json()["assignee"]) == (tid, "agent-tier2")
+    taken = tier2_agent.act(tid, "assign")
+    assert taken.status_code == 200, taken.text
+    assert (taken.json()["assignee"], taken.json()["status"]) == ("agent-tier2", "assigned")
     assert agent.act(tid, "escalate", reason="Legal").json()["tier"] == 3
     _problem(agent.act(tid, "escalate", reason="again"), 409, "illegal-transition")
 

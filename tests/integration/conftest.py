@@ -9,6 +9,7 @@ from moto import mock_aws
 
 from chalicelib import bootstrap
 from chalicelib.config import Settings
+from local.moto_fidelity import make_moto_faithful
 
 REGION = "ap-east-1"
 
@@ -23,6 +24,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
         "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
     }.items():
         monkeypatch.setenv(name, value)
+    make_moto_faithful()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         from local.resources import create_resources
 
