@@ -45,9 +45,9 @@ class Stack:
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
-    running = os.environ.get("SERVICEDESK_TEST_STACK")
-    if running:  # "api_port,aws_port" of a `make run` already up: for debugging a test
-        api, aws = (int(port) for port in running.split(","))
+    existing = os.environ.get("SERVICEDESK_TEST_STACK")
+    if existing:  # "api_port,aws_port" of a `make run` already up: for debugging a test
+        api, aws = (int(port) for port in existing.split(","))
         yield Stack(api, aws)
         return
     api_port, aws_port = _free_port(), _free_port()
