@@ -4,6 +4,7 @@ from chalice.app import Chalice
 
 from chalicelib import bootstrap
 from chalicelib.api.auth import auth_blueprint
+from chalicelib.api.customers import customers_blueprint
 from chalicelib.api.http import problem_middleware
 from chalicelib.api.meta import meta_blueprint
 from chalicelib.api.tickets import tickets_blueprint
@@ -15,6 +16,7 @@ app.debug = False
 app.register_blueprint(auth_blueprint)
 app.register_blueprint(meta_blueprint)
 app.register_blueprint(tickets_blueprint)
+app.register_blueprint(customers_blueprint)
 app.register_blueprint(stream_blueprint)
 app.register_blueprint(schedules_blueprint)
 app.register_middleware(

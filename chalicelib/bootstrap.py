@@ -17,16 +17,19 @@ from chalicelib.config import Settings
 from chalicelib.service.ports import (
     Clock,
     IdSource,
+    NotificationStore,
+    Notifier,
     OpsAlerter,
     ReactionLedger,
     TicketRepository,
 )
-from chalicelib.service.reactions import ReactionPorts
 from chalicelib.service.tickets import TicketPorts
 
 if TYPE_CHECKING:
     from chalicelib.domain.calendar import BusinessCalendar
     from chalicelib.domain.sla import SlaRules
+    from chalicelib.service.notifications import NotificationPorts
+    from chalicelib.service.reactions import ReactionPorts
 
 _overrides: dict[str, Any] = {}
 POLICIES_FILE = Path(__file__).resolve().parent / "data" / "sla-policies.json"
@@ -48,6 +51,8 @@ def reset() -> None:
         token_verifier,
         _ops_alerter,
         sla_rules,
+        notification_store,
+        _notifier,
     ):
         builder.cache_clear()
 
@@ -109,17 +114,54 @@ def ticket_ports() -> TicketPorts:
 
 
 def reaction_ports() -> ReactionPorts:
+    from chalicelib.service.reactions import ReactionPorts
+
     return ReactionPorts(
         ledger=_overrides.get("ledger") or _ledger(),
+        alerts=_overrides.get("alerts") or _ops_alerter(),
+        notifications=notification_ports(),
+    )
+
+
+@cache
+def notification_store() -> NotificationStore:
+    if "notification_store" in _overrides:
+        return _overrides["notification_store"]  # type: ignore[no-any-return]
+    from chalicelib.adapters.notifications import DynamoNotificationStore
+
+    _connection()
+    return DynamoNotificationStore()
+
+
+@cache
+def _notifier() -> Notifier:
+    from chalicelib.adapters.notifications import AwsNotifier
+
+    current = settings()
+    return AwsNotifier(_client("sns"), _client("ses", current.ses_region), current.email_sender)
+
+
+def notification_ports() -> NotificationPorts:
+    from chalicelib.service.notifications import NotificationPorts
+
+    return NotificationPorts(
+        tickets=_overrides.get("repository") or _repository(),
+        store=notification_store(),
+        notifier=_overrides.get("notifier") or _notifier(),
+        ids=_overrides.get("ids") or _ids(),
+        clock=clock(),
+        public_base_url=settings().public_base_url,
         alerts=_overrides.get("alerts") or _ops_alerter(),
     )
 
 
-def _client(service: str) -> Any:
+def _client(service: str, region: str | None = None) -> Any:
     import boto3
 
     current = settings()
-    return boto3.client(service, region_name=current.region, endpoint_url=current.aws_endpoint_url)
+    return boto3.client(
+        service, region_name=region or current.region, endpoint_url=current.aws_endpoint_url
+    )
 
 
 @cache

@@ -25,6 +25,8 @@ SURVEY_STATE_MACHINE_ARN = "SURVEY_STATE_MACHINE_ARN"
 PUBLIC_BASE_URL = "PUBLIC_BASE_URL"
 LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
 CURSOR_KEY = "SERVICEDESK_CURSOR_KEY"
+EMAIL_SENDER = "SERVICEDESK_EMAIL_SENDER"
+SES_REGION = "SES_REGION"
 
 AUTH_MODE_OIDC = "oidc"
 AUTH_MODE_LOCAL = "local-hs256"
@@ -52,6 +54,8 @@ class Settings:
     survey_state_machine_arn: str | None
     public_base_url: str
     cursor_key: bytes
+    email_sender: str = "servicedesk@bank.example"
+    ses_region: str = "ap-southeast-1"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -71,6 +75,8 @@ class Settings:
             survey_state_machine_arn=env.get(SURVEY_STATE_MACHINE_ARN) or None,
             public_base_url=env.get(PUBLIC_BASE_URL, "http://127.0.0.1:8000"),
             cursor_key=_cursor_key(env, auth_mode),
+            email_sender=env.get(EMAIL_SENDER, "servicedesk@bank.example"),
+            ses_region=env.get(SES_REGION, "ap-southeast-1"),
         )
         settings.check(running_in_lambda=bool(env.get(LAMBDA_FUNCTION_NAME)))
         return settings

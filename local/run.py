@@ -91,6 +91,8 @@ class LocalStack:
                 "TABLE_NAME": self.resources["table_name"],
                 "OPS_ALERTS_TOPIC_ARN": self.resources["ops_alerts_topic_arn"],
                 "SURVEY_STATE_MACHINE_ARN": self.resources["survey_state_machine_arn"],
+                "SERVICEDESK_EMAIL_SENDER": self.resources["email_sender"],
+                "SES_REGION": self.resources["ses_region"],
             }
         )
         self._seed()

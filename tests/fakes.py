@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from chalicelib.domain.counters import CounterKey
 from chalicelib.domain.events import Event
 from chalicelib.domain.sla import next_due
 from chalicelib.domain.ticket import PRIORITY_RANK, Ticket
 from chalicelib.service.ports import (
+    DeferredNotification,
+    DeliveryClaim,
     EventPage,
     IdempotencyKeyTakenError,
     IdempotencyRecord,
     IdSource,
     ListQuery,
+    NotificationError,
+    NotificationStore,
+    Notifier,
     OpsAlert,
     OpsAlerter,
     Page,
@@ -139,6 +145,15 @@ class InMemoryTicketRepository(TicketRepository):
         open_unassigned.sort(key=lambda t: (PRIORITY_RANK[t.priority], t.created_at, t.id))
         return open_unassigned[:limit]
 
+    def event(self, ticket_id: str, event_id: str) -> Event | None:
+        return next((e for e in self.event_log.get(ticket_id, []) if e.id == event_id), None)
+
+    def append_events(self, events: list[Event]) -> None:
+        for event in events:
+            known = self.event_log.setdefault(event.ticket_id, [])
+            if all(e.id != event.id for e in known):
+                known.append(event)
+
     def due_tickets(self, now: datetime, limit: int) -> list[Ticket]:
         due = [(d, t) for t in self.tickets.values() if (d := next_due(t)) is not None and d <= now]
         return [t for _, t in sorted(due, key=lambda pair: (pair[0], pair[1].id))][:limit]
@@ -207,3 +222,78 @@ class FixedClock:
 
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)
+
+
+class InMemoryNotificationStore(NotificationStore):
+    def __init__(self) -> None:
+        self.saved_preferences: dict[str, dict[str, Any]] = {}
+        self.claims: dict[str, DeliveryClaim] = {}
+        self.waiting: dict[str, DeferredNotification] = {}
+
+    def preferences(self, customer_id: str) -> dict[str, Any] | None:
+        return self.saved_preferences.get(customer_id)
+
+    def save_preferences(self, customer_id: str, preferences: dict[str, Any]) -> None:
+        self.saved_preferences[customer_id] = dict(preferences)
+
+    def claim_delivery(self, event_id: str, now: datetime) -> DeliveryClaim | None:
+        if event_id in self.claims:
+            return None
+        self.claims[event_id] = DeliveryClaim(event_id, "pending", now)
+        return self.claims[event_id]
+
+    def delivery(self, event_id: str) -> DeliveryClaim | None:
+        return self.claims.get(event_id)
+
+    def settle_delivery(self, event_id: str, state: str, now: datetime) -> None:
+        self.claims[event_id] = replace(self.claims[event_id], state=state)
+
+    def defer(self, notice: DeferredNotification) -> None:
+        self.waiting[notice.event_id] = notice
+
+    def deferred_due(self, now: datetime, limit: int) -> list[DeferredNotification]:
+        due = [n for n in self.waiting.values() if n.send_at <= now]
+        return sorted(due, key=lambda n: (n.send_at, n.event_id))[:limit]
+
+    def forget_deferred(self, notice: DeferredNotification) -> None:
+        self.waiting.pop(notice.event_id, None)
+
+
+@dataclass
+class SentMessage:
+    channel: str
+    to: str
+    text: str
+    subject: str | None = None
+
+
+class RecordingNotifier(Notifier):
+    """Records what would be sent; can fail a number of times, or always, or opt numbers out."""
+
+    def __init__(
+        self, failures: int = 0, *, retryable: bool = True, opted_out: frozenset[str] = frozenset()
+    ) -> None:
+        self.sent: list[SentMessage] = []
+        self.failures = failures
+        self.retryable = retryable
+        self.opted_out = opted_out
+        self.attempts = 0
+
+    def _maybe_fail(self) -> None:
+        self.attempts += 1
+        if self.failures:
+            self.failures -= 1
+            raise NotificationError("Throttling", retryable=self.retryable)
+
+    def send_sms(self, phone: str, text: str) -> str:
+        self._maybe_fail()
+        self.sent.append(SentMessage("sms", phone, text))
+        return f"sms-{len(self.sent)}"
+
+    def send_email(self, address: str, subject: str, text: str, html: str) -> str:
+        self._maybe_fail()
+        self.sent.append(SentMessage("email", address, text, subject))
+        return f"email-{len(self.sent)}"
+
+    def sms_opted_out(self, phone: str) -> bool:
+        return phone in self.opted_out

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.models import (
@@ -380,6 +380,20 @@ class DynamoTicketRepository(TicketRepository):
     def claimable(self, queue: str, limit: int) -> list[Ticket]:
         results = TicketItem.claimable.query(queue, limit=limit)
         return [item_to_ticket(item) for item in results]
+
+    def event(self, ticket_id: str, event_id: str) -> Event | None:
+        try:
+            return item_to_event(EventItem.get(ticket_pk(ticket_id), event_sk(event_id)))
+        except EventItem.DoesNotExist:
+            return None
+
+    def append_events(self, events: list[Event]) -> None:
+        for event in events:
+            try:
+                event_to_item(event).save(condition=EventItem.pk.does_not_exist())
+            except PutError as error:  # already written by an earlier delivery: fine
+                if error.cause_response_code != "ConditionalCheckFailedException":
+                    raise
 
     def due_tickets(self, now: datetime, limit: int) -> list[Ticket]:
         results = TicketItem.due.query(

@@ -168,6 +168,33 @@ class IdempotencyItem(TableItem, discriminator="idempotency"):
     headers = MapAttribute[str, Any](default=dict)
 
 
+class PreferencesItem(TableItem, discriminator="preferences"):
+    """A customer's notification consent, language and quiet hours."""
+
+    sms = NumberAttribute()
+    email = NumberAttribute()
+    locale = UnicodeAttribute(null=True)
+    quiet_start = UnicodeAttribute(null=True)
+    quiet_end = UnicodeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute()
+
+
+class DeliveryItem(TableItem, discriminator="delivery"):
+    """The claim on sending one event's notification (kept 24 h)."""
+
+    state = UnicodeAttribute()
+    claimed_at = UTCDateTimeAttribute()
+    settled_at = UTCDateTimeAttribute(null=True)
+
+
+class DeferredItem(TableItem, discriminator="deferred"):
+    """A notification waiting for the customer's quiet hours to end."""
+
+    event_id = UnicodeAttribute()
+    ticket_id = UnicodeAttribute()
+    send_at = UTCDateTimeAttribute()
+
+
 class CounterItem(TableItem, discriminator="counter"):
     total = NumberAttribute(default=0)
 
@@ -179,6 +206,9 @@ ALL_MODELS: tuple[type[TableItem], ...] = (
     EventItem,
     ReactionMarkerItem,
     IdempotencyItem,
+    PreferencesItem,
+    DeliveryItem,
+    DeferredItem,
     CounterItem,
 )
 

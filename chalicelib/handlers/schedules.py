@@ -22,3 +22,15 @@ def sla_sweep(event: Any) -> dict[str, int]:
     if report.due:
         logger.info("sla sweep", extra={"due": report.due, "breached": report.breached})
     return {"due": report.due, "breached": report.breached}
+
+
+@schedules_blueprint.schedule(Rate(1, unit=Rate.MINUTES), name="send_deferred_notifications")
+def send_deferred_notifications(event: Any) -> dict[str, int]:
+    """Send the messages that waited for a customer's quiet hours to end."""
+    from chalicelib.service.notifications import send_deferred
+
+    bootstrap.bind_storage()
+    sent = send_deferred(bootstrap.notification_ports())
+    if sent:
+        logger.info("deferred notifications sent", extra={"sent": sent})
+    return {"sent": sent}

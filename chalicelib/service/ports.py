@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from chalicelib.domain.counters import CounterKey
 from chalicelib.domain.events import Event
@@ -118,6 +119,13 @@ class TicketRepository(ABC):
         """Unassigned tickets of a queue, most urgent first, then oldest."""
 
     @abstractmethod
+    def event(self, ticket_id: str, event_id: str) -> Event | None: ...
+
+    @abstractmethod
+    def append_events(self, events: list[Event]) -> None:
+        """Timeline-only entries (notification records): no version change, each written once."""
+
+    @abstractmethod
     def due_tickets(self, now: datetime, limit: int) -> list[Ticket]:
         """Open tickets with a deadline at or before now, earliest first (a sparse index)."""
 
@@ -162,6 +170,75 @@ class OpsAlerter(ABC):
     @abstractmethod
     def alert(self, alert: OpsAlert) -> str:
         """Publish to the ops-alerts topic; returns the provider's message id."""
+
+
+class NotificationError(Exception):
+    """A provider refused or failed to take a message; `retryable` says whether to try again."""
+
+    def __init__(self, reason: str, *, retryable: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+
+
+class Notifier(ABC):
+    """SMS through SNS, email through SES; the only place full contact details are used."""
+
+    @abstractmethod
+    def send_sms(self, phone: str, text: str) -> str:
+        """Returns the provider's message id; raises NotificationError."""
+
+    @abstractmethod
+    def send_email(self, address: str, subject: str, text: str, html: str) -> str: ...
+
+    @abstractmethod
+    def sms_opted_out(self, phone: str) -> bool:
+        """Did the number reply STOP (the provider's opt-out list)?"""
+
+
+@dataclass(frozen=True)
+class DeliveryClaim:
+    """The right to send one notification for one event, taken before the provider call."""
+
+    event_id: str
+    state: str  # pending | sent | skipped | failed | deferred | unknown
+    claimed_at: datetime
+
+
+@dataclass(frozen=True)
+class DeferredNotification:
+    event_id: str
+    ticket_id: str
+    send_at: datetime
+
+
+class NotificationStore(ABC):
+    """Preferences, delivery claims and messages waiting for quiet hours to end."""
+
+    @abstractmethod
+    def preferences(self, customer_id: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def save_preferences(self, customer_id: str, preferences: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def claim_delivery(self, event_id: str, now: datetime) -> DeliveryClaim | None:
+        """Take the claim (None when another delivery already holds or settled it)."""
+
+    @abstractmethod
+    def delivery(self, event_id: str) -> DeliveryClaim | None: ...
+
+    @abstractmethod
+    def settle_delivery(self, event_id: str, state: str, now: datetime) -> None: ...
+
+    @abstractmethod
+    def defer(self, notice: DeferredNotification) -> None: ...
+
+    @abstractmethod
+    def deferred_due(self, now: datetime, limit: int) -> list[DeferredNotification]: ...
+
+    @abstractmethod
+    def forget_deferred(self, notice: DeferredNotification) -> None: ...
 
 
 class IdSource(ABC):

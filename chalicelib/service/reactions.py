@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from chalicelib.domain.counters import counters_for
 from chalicelib.domain.events import TICKET_CREATED, Event
 from chalicelib.domain.sla import SLA_BREACHED
+from chalicelib.service.notifications import NotificationPorts, notify
 from chalicelib.service.ports import OpsAlert, OpsAlerter, ReactionLedger
 
 
@@ -18,6 +19,7 @@ from chalicelib.service.ports import OpsAlert, OpsAlerter, ReactionLedger
 class ReactionPorts:
     ledger: ReactionLedger
     alerts: OpsAlerter | None = None
+    notifications: NotificationPorts | None = None
 
 
 Reaction = Callable[[Event, ReactionPorts], None]
@@ -54,13 +56,20 @@ def alert_ops(event: Event, ports: ReactionPorts) -> None:
         raise
 
 
+def notify_customer(event: Event, ports: ReactionPorts) -> None:
+    """One message per notifying event (which ones: the notifications domain decides)."""
+    if ports.notifications is not None:
+        notify(event, ports.notifications)
+
+
 REACTIONS: dict[str, tuple[Reaction, ...]] = {
     TICKET_CREATED: (count_event,),
     SLA_BREACHED: (alert_ops,),
 }
+EVERY_EVENT: tuple[Reaction, ...] = (notify_customer,)
 
 
 def react(event: Event, ports: ReactionPorts) -> None:
-    """Run every reaction registered for the event's type."""
-    for reaction in REACTIONS.get(event.type, ()):
+    """Run every reaction registered for the event's type, then those for every event."""
+    for reaction in (*REACTIONS.get(event.type, ()), *EVERY_EVENT):
         reaction(event, ports)

@@ -82,3 +82,45 @@ def test_a_bad_record_is_reported_and_does_not_block_the_others(aws):
     assert result == {"batchItemFailures": [{"itemIdentifier": "999"}]}
     day = report_day(bootstrap.clock()())
     assert bootstrap.reaction_ports().ledger.counter(CounterKey("created#total", day)) == 1
+
+
+def _moto_sms() -> list[tuple[str, str]]:
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.sns.models import sns_backends
+
+    backend = sns_backends[DEFAULT_ACCOUNT_ID]["ap-east-1"]
+    return [(number, text) for number, text, *_ in backend.sms_messages.values()]
+
+
+def test_a_created_ticket_texts_the_customer_once_through_sns(aws):
+    with_phone = replace(REQUEST, contact={"phone": "+8613812348000"})
+    ticket_id = create_ticket(
+        bootstrap.ticket_ports(), Caller(Role.CUSTOMER, "cust-9"), with_phone, _render
+    ).body
+    records = _stream_records(aws["stream_arn"])
+    _deliver(records)
+    _deliver(records)  # redelivery
+    texts = _moto_sms()
+    assert len(texts) == 1
+    number, text = texts[0]
+    ticket = bootstrap.ticket_ports().repository.get(ticket_id)
+    assert ticket is not None
+    assert number == "+8613812348000"
+    assert ticket.reference in text
+    sent = [
+        e
+        for e in bootstrap.ticket_ports().repository.events(ticket_id)
+        if e.type == "notification.sent"
+    ]
+    assert [(e.data["channel"], e.data["to"]) for e in sent] == [("sms", "+86 138****8000")]
+
+
+def test_email_goes_through_ses_in_its_own_region(aws):
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    with_email = replace(REQUEST, contact={"email": "li.na@example.cn", "locale": "en-US"})
+    create_ticket(bootstrap.ticket_ports(), Caller(Role.CUSTOMER, "cust-10"), with_email, _render)
+    _deliver(_stream_records(aws["stream_arn"]))
+    sent = ses_backends[DEFAULT_ACCOUNT_ID]["ap-southeast-1"].sent_messages
+    assert [message.destinations["ToAddresses"] for message in sent] == [["li.na@example.cn"]]

@@ -1,0 +1,162 @@
+"""Customer notifications: SMS through SNS, email through SES, and their records."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import PutError
+
+from chalicelib.adapters.models import DeferredItem, DeliveryItem, PreferencesItem
+from chalicelib.service.ports import (
+    DeferredNotification,
+    DeliveryClaim,
+    NotificationError,
+    NotificationStore,
+    Notifier,
+)
+
+DELIVERY_TTL = timedelta(hours=24)
+DEFERRED_PARTITION = "DEFERRED"
+_RETRYABLE = {
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "InternalError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "KMSThrottlingException",
+}
+
+
+class AwsNotifier(Notifier):
+    def __init__(self, sns_client: Any, ses_client: Any, sender: str) -> None:
+        self._sns = sns_client
+        self._ses = ses_client
+        self._sender = sender
+
+    def send_sms(self, phone: str, text: str) -> str:
+        response = _call(
+            self._sns.publish,
+            PhoneNumber=phone,
+            Message=text,
+            MessageAttributes={
+                "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}
+            },
+        )
+        return str(response["MessageId"])
+
+    def send_email(self, address: str, subject: str, text: str, html: str) -> str:
+        response = _call(
+            self._ses.send_email,
+            Source=self._sender,
+            Destination={"ToAddresses": [address]},
+            Message={
+                "Subject": {"Data": subject, "Charset": "UTF-8"},
+                "Body": {
+                    "Text": {"Data": text, "Charset": "UTF-8"},
+                    "Html": {"Data": html, "Charset": "UTF-8"},
+                },
+            },
+        )
+        return str(response["MessageId"])
+
+    def sms_opted_out(self, phone: str) -> bool:
+        response = _call(self._sns.check_if_phone_number_is_opted_out, phoneNumber=phone)
+        return bool(response.get("isOptedOut"))
+
+
+def _call(operation: Any, **kwargs: Any) -> Any:
+    """Provider errors become NotificationError; their text never reaches a client."""
+    try:
+        return operation(**kwargs)
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code", "Unknown"))
+        raise NotificationError(code, retryable=code in _RETRYABLE) from error
+    except BotoCoreError as error:
+        raise NotificationError(type(error).__name__, retryable=True) from error
+
+
+class DynamoNotificationStore(NotificationStore):
+    def preferences(self, customer_id: str) -> dict[str, Any] | None:
+        try:
+            item = PreferencesItem.get(f"CUSTOMER#{customer_id}", "PREFERENCES")
+        except PreferencesItem.DoesNotExist:
+            return None
+        quiet = None
+        if item.quiet_start and item.quiet_end:
+            quiet = {"start": item.quiet_start, "end": item.quiet_end}
+        return {
+            "sms": bool(item.sms),
+            "email": bool(item.email),
+            "locale": item.locale,
+            "quiet_hours": quiet,
+        }
+
+    def save_preferences(self, customer_id: str, preferences: dict[str, Any]) -> None:
+        quiet = preferences.get("quiet_hours") or {}
+        PreferencesItem(
+            pk=f"CUSTOMER#{customer_id}",
+            sk="PREFERENCES",
+            sms=int(preferences["sms"]),
+            email=int(preferences["email"]),
+            locale=preferences.get("locale"),
+            quiet_start=quiet.get("start"),
+            quiet_end=quiet.get("end"),
+            updated_at=datetime.now(UTC),
+        ).save()
+
+    def claim_delivery(self, event_id: str, now: datetime) -> DeliveryClaim | None:
+        item = DeliveryItem(
+            pk=f"DELIVERY#{event_id}",
+            sk="DELIVERY",
+            state="pending",
+            claimed_at=now,
+            expires_at=int((now + DELIVERY_TTL).timestamp()),
+        )
+        try:
+            item.save(condition=DeliveryItem.pk.does_not_exist())
+        except PutError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                return None
+            raise
+        return DeliveryClaim(event_id, "pending", now)
+
+    def delivery(self, event_id: str) -> DeliveryClaim | None:
+        try:
+            item = DeliveryItem.get(f"DELIVERY#{event_id}", "DELIVERY", consistent_read=True)
+        except DeliveryItem.DoesNotExist:
+            return None
+        return DeliveryClaim(event_id, item.state, item.claimed_at)
+
+    def settle_delivery(self, event_id: str, state: str, now: datetime) -> None:
+        DeliveryItem(pk=f"DELIVERY#{event_id}", sk="DELIVERY").update(
+            actions=[DeliveryItem.state.set(state), DeliveryItem.settled_at.set(now)]
+        )
+
+    def defer(self, notice: DeferredNotification) -> None:
+        DeferredItem(
+            pk=DEFERRED_PARTITION,
+            sk=_deferred_sk(notice),
+            event_id=notice.event_id,
+            ticket_id=notice.ticket_id,
+            send_at=notice.send_at,
+        ).save()
+
+    def deferred_due(self, now: datetime, limit: int) -> list[DeferredNotification]:
+        items = DeferredItem.query(
+            DEFERRED_PARTITION, DeferredItem.sk <= f"{_utc_key(now)}#~", limit=limit
+        )
+        return [DeferredNotification(i.event_id, i.ticket_id, i.send_at) for i in items]
+
+    def forget_deferred(self, notice: DeferredNotification) -> None:
+        DeferredItem(pk=DEFERRED_PARTITION, sk=_deferred_sk(notice)).delete()
+
+
+def _utc_key(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _deferred_sk(notice: DeferredNotification) -> str:
+    return f"{_utc_key(notice.send_at)}#{notice.event_id}"

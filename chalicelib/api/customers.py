@@ -1,0 +1,64 @@
+"""Customer routes: notification preferences (SPEC section 7)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.app import Blueprint, Response
+
+from chalicelib import bootstrap
+from chalicelib.api.auth import current_caller
+from chalicelib.api.http import Operation, api_route, json_body, json_response
+from chalicelib.api.validation import validate
+from chalicelib.domain.errors import ForbiddenError, NotFoundError
+from chalicelib.domain.identity import Caller
+
+customers_blueprint = Blueprint(__name__)
+
+UNSET = {"sms": True, "email": True, "locale": None, "quiet_hours": None}
+
+
+def _visible(caller: Caller, customer_id: str) -> None:
+    if caller.is_customer and caller.id != customer_id:
+        raise NotFoundError(f"No customer {customer_id}")
+
+
+@api_route(
+    customers_blueprint,
+    Operation(
+        "/v1/customers/{customer_id}/preferences",
+        "GET",
+        "A customer's notification preferences (the customer, or staff)",
+        responses={200: "preferences", 404: None},
+        roles=("customer", "agent", "supervisor", "auditor"),
+        tag="customers",
+    ),
+)
+def get_preferences(customer_id: str) -> Response:
+    _visible(current_caller(customers_blueprint.current_request), customer_id)
+    stored = bootstrap.notification_store().preferences(customer_id)
+    return json_response(stored or UNSET)
+
+
+@api_route(
+    customers_blueprint,
+    Operation(
+        "/v1/customers/{customer_id}/preferences",
+        "PUT",
+        "Replace the caller's own notification preferences",
+        request_schema="preferences",
+        responses={200: "preferences", 400: None, 403: None, 404: None},
+        roles=("customer",),
+        tag="customers",
+    ),
+)
+def put_preferences(customer_id: str) -> Response:
+    request = customers_blueprint.current_request
+    caller = current_caller(request)
+    _visible(caller, customer_id)
+    if not caller.is_customer:
+        raise ForbiddenError("Only the customer may change their preferences")
+    body: dict[str, Any] = validate("preferences", json_body(request))
+    preferences = {"locale": None, "quiet_hours": None, **body}
+    bootstrap.notification_store().save_preferences(customer_id, preferences)
+    return json_response(preferences)

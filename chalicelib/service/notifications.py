@@ -1,0 +1,256 @@
+"""Telling the customer: one message per event, to the channel they allow, once.
+
+A delivery claim is written before the provider is called. A redelivered
+event finds the claim and sends nothing; a claim still `pending` on
+redelivery means the earlier attempt died between claim and outcome, so it
+becomes `notification.unknown` and an ops alert instead of a blind resend.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.domain.events import Event
+from chalicelib.domain.identity import SYSTEM
+from chalicelib.domain.notifications import (
+    MissingValueError,
+    Preferences,
+    choose_channel,
+    message_locale,
+    next_send_time,
+    parse_quiet_hours,
+    render_email,
+    render_sms,
+    template_for,
+)
+from chalicelib.domain.ticket import Ticket
+from chalicelib.logs import logger
+from chalicelib.service.ports import (
+    Clock,
+    DeferredNotification,
+    IdSource,
+    NotificationError,
+    NotificationStore,
+    Notifier,
+    OpsAlert,
+    OpsAlerter,
+    TicketRepository,
+)
+
+SEND_ATTEMPTS = 3
+BACKOFF_SECONDS = 0.5
+DEFERRED_BATCH = 100
+
+
+@dataclass(frozen=True)
+class NotificationPorts:
+    tickets: TicketRepository
+    store: NotificationStore
+    notifier: Notifier
+    ids: IdSource
+    clock: Clock
+    public_base_url: str
+    alerts: OpsAlerter | None = None
+    sleep: Callable[[float], None] = field(default=time.sleep)
+
+
+def notify(event: Event, ports: NotificationPorts) -> None:
+    """React to one event from the stream (idempotent by event id)."""
+    template = template_for(event)
+    if template is None:
+        return
+    if ports.store.claim_delivery(event.id, ports.clock()) is None:
+        _after_redelivery(event, template, ports)
+        return
+    _deliver(event, template, ports, quiet_hours_checked=False)
+
+
+def send_deferred(ports: NotificationPorts) -> int:
+    """Send what waited for quiet hours to end (the schedule calls this)."""
+    sent = 0
+    for notice in ports.store.deferred_due(ports.clock(), DEFERRED_BATCH):
+        event = ports.tickets.event(notice.ticket_id, notice.event_id)
+        template = template_for(event) if event else None
+        if event is not None and template is not None:
+            _deliver(event, template, ports, quiet_hours_checked=True)
+            sent += 1
+        ports.store.forget_deferred(notice)
+    return sent
+
+
+def customer_preferences(store: NotificationStore, customer_id: str) -> Preferences | None:
+    stored = store.preferences(customer_id)
+    if stored is None:
+        return None
+    return Preferences(
+        sms=bool(stored["sms"]),
+        email=bool(stored["email"]),
+        locale=stored.get("locale"),
+        quiet_hours=parse_quiet_hours(stored.get("quiet_hours")),
+    )
+
+
+def _deliver(
+    event: Event, template: str, ports: NotificationPorts, *, quiet_hours_checked: bool
+) -> None:
+    ticket = ports.tickets.get(event.ticket_id)
+    if ticket is None:
+        ports.store.settle_delivery(event.id, "skipped", ports.clock())
+        return
+    preferences = customer_preferences(ports.store, ticket.customer_id)
+    choice = choose_channel(ticket.contact, preferences)
+    if choice.skip_reason is not None:
+        _skipped(event, template, choice.skip_reason, ports)
+        return
+    if not quiet_hours_checked and _deferred(event, preferences, ports):
+        return
+    channel, destination = str(choice.channel), str(choice.destination)
+    if channel == "sms" and _opted_out_at_provider(destination, ports):
+        _skipped(event, template, "opted_out", ports)
+        return
+    locale = message_locale(ticket.contact, preferences)
+    values = _values(event, ticket, ports.public_base_url)
+    _send(
+        event, template, ports, _Outgoing(channel, destination, str(choice.masked), locale, values)
+    )
+
+
+@dataclass(frozen=True)
+class _Outgoing:
+    channel: str
+    destination: str
+    masked: str
+    locale: str
+    values: Mapping[str, str]
+
+
+def _deferred(event: Event, preferences: Preferences | None, ports: NotificationPorts) -> bool:
+    now = ports.clock()
+    send_at = next_send_time(now, preferences.quiet_hours if preferences else None)
+    if send_at <= now:
+        return False
+    ports.store.defer(DeferredNotification(event.id, event.ticket_id, send_at))
+    ports.store.settle_delivery(event.id, "deferred", now)
+    logger.info("notification deferred", extra={"event_id": event.id})
+    return True
+
+
+def _opted_out_at_provider(phone: str, ports: NotificationPorts) -> bool:
+    try:
+        return ports.notifier.sms_opted_out(phone)
+    except NotificationError:
+        return False  # the send itself will fail and be recorded if SNS is down
+
+
+def _send(event: Event, template: str, ports: NotificationPorts, outgoing: _Outgoing) -> None:
+    try:
+        message_id = _with_retries(lambda: _provider_call(template, ports, outgoing), ports)
+    except NotificationError as error:
+        _failed(event, template, outgoing.channel, error.reason, ports)
+        return
+    except MissingValueError:
+        # A template needs a value this event does not carry: retrying cannot help.
+        _failed(event, template, outgoing.channel, "template_values_missing", ports)
+        return
+    _record(
+        event,
+        "notification.sent",
+        ports,
+        {
+            "channel": outgoing.channel,
+            "template": template,
+            "to": outgoing.masked,
+            "provider_message_id": message_id,
+        },
+    )
+    ports.store.settle_delivery(event.id, "sent", ports.clock())
+    logger.info(
+        "notification sent",
+        extra={"event_id": event.id, "template": template, "channel": outgoing.channel},
+    )
+
+
+def _provider_call(template: str, ports: NotificationPorts, outgoing: _Outgoing) -> str:
+    if outgoing.channel == "sms":
+        return ports.notifier.send_sms(
+            outgoing.destination, render_sms(template, outgoing.locale, outgoing.values)
+        )
+    email = render_email(template, outgoing.locale, outgoing.values)
+    return ports.notifier.send_email(outgoing.destination, email.subject, email.text, email.html)
+
+
+def _with_retries(call: Callable[[], str], ports: NotificationPorts) -> str:
+    for attempt in range(1, SEND_ATTEMPTS + 1):
+        try:
+            return call()
+        except NotificationError as error:
+            if not error.retryable or attempt == SEND_ATTEMPTS:
+                raise
+            ports.sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")
+
+
+def _skipped(event: Event, template: str, reason: str, ports: NotificationPorts) -> None:
+    _record(event, "notification.skipped", ports, {"template": template, "reason": reason})
+    ports.store.settle_delivery(event.id, "skipped", ports.clock())
+
+
+def _failed(
+    event: Event, template: str, channel: str, reason: str, ports: NotificationPorts
+) -> None:
+    _record(
+        event,
+        "notification.failed",
+        ports,
+        {"channel": channel, "template": template, "reason": reason},
+    )
+    ports.store.settle_delivery(event.id, "failed", ports.clock())
+    _alert(ports, "notification.failed", event, f"notification failed ({template}, {reason})")
+
+
+def _after_redelivery(event: Event, template: str, ports: NotificationPorts) -> None:
+    claim = ports.store.delivery(event.id)
+    if claim is None or claim.state != "pending":
+        return  # already settled: a redelivery sends nothing
+    ports.store.settle_delivery(event.id, "unknown", ports.clock())
+    _record(event, "notification.unknown", ports, {"template": template})
+    _alert(
+        ports,
+        "notification.unknown",
+        event,
+        f"notification outcome unknown ({template}); check the provider before resending",
+    )
+
+
+def _record(event: Event, event_type: str, ports: NotificationPorts, data: dict[str, Any]) -> None:
+    entry = Event(
+        ports.ids.event_id(),
+        event.ticket_id,
+        event_type,
+        ports.clock(),
+        SYSTEM,
+        {"source_event": event.id, **data},
+    )
+    ports.tickets.append_events([entry])
+
+
+def _alert(ports: NotificationPorts, kind: str, event: Event, summary: str) -> None:
+    if ports.alerts is not None:
+        ports.alerts.alert(
+            OpsAlert(
+                kind, event.ticket_id, f"{summary} on {event.ticket_id}", {"event_id": event.id}
+            )
+        )
+
+
+def _values(event: Event, ticket: Ticket, public_base_url: str) -> dict[str, str]:
+    values = {
+        key: str(value)
+        for key, value in event.data.items()
+        if isinstance(value, str | int) and not isinstance(value, bool)
+    }
+    values.update({"reference": ticket.reference, "public_base_url": public_base_url})
+    return values
