@@ -36,6 +36,7 @@ class StreamPump(threading.Thread):
         handler: Any,
         *,
         failures_queue: tuple[Any, str] | None = None,
+        ops_alerts: tuple[Any, str] | None = None,
         interval: float = 0.2,
         batch_size: int = 100,
     ) -> None:
@@ -44,6 +45,7 @@ class StreamPump(threading.Thread):
         self._arn = stream_arn
         self._handler = handler
         self._failures_queue = failures_queue
+        self._ops_alerts = ops_alerts
         self._interval = interval
         self._batch_size = batch_size
         self._iterators: dict[str, str | None] = {}
@@ -104,11 +106,19 @@ class StreamPump(threading.Thread):
     def _send_to_failure_queue(self, records: list[dict[str, Any]]) -> None:
         sequences = [record["dynamodb"]["SequenceNumber"] for record in records]
         log.error("stream records failed after retries: %s", sequences)
+        body = json.dumps({"streamArn": self._arn, "sequenceNumbers": sequences})
         if self._failures_queue is not None:
             client, url = self._failures_queue
-            client.send_message(
-                QueueUrl=url,
-                MessageBody=json.dumps({"streamArn": self._arn, "sequenceNumbers": sequences}),
+            client.send_message(QueueUrl=url, MessageBody=body)
+        if self._ops_alerts is not None:  # deployed, the StreamFailures alarm does this
+            sns, topic = self._ops_alerts
+            sns.publish(
+                TopicArn=topic,
+                Subject="servicedesk: stream records failed",
+                Message=body,
+                MessageAttributes={
+                    "alert_type": {"DataType": "String", "StringValue": "stream.failed"}
+                },
             )
 
 

@@ -142,8 +142,8 @@ def _topic_arguments(logical_id: str, template: Mapping[str, Any]) -> dict[str, 
     _reject_unknown(logical_id, properties, ("TopicName", "KmsMasterKeyId"))
     name = _resolve(properties.get("TopicName", logical_id), template, {})
     attributes = {}
-    if "KmsMasterKeyId" in properties:
-        attributes["KmsMasterKeyId"] = str(properties["KmsMasterKeyId"])
+    if isinstance(properties.get("KmsMasterKeyId"), str):  # a key of the stack: none in moto
+        attributes["KmsMasterKeyId"] = properties["KmsMasterKeyId"]
     return {"Name": name, "Attributes": attributes}
 
 

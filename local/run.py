@@ -162,6 +162,7 @@ class LocalStack:
             self.resources["stream_arn"],
             on_table_change,
             failures_queue=(self._client("sqs"), queue_url) if queue_url else None,
+            ops_alerts=(self._client("sns"), self.resources["ops_alerts_topic_arn"]),
         )
         self._pump.start()
 
