@@ -248,6 +248,13 @@ class InMemoryNotificationStore(NotificationStore):
     def settle_delivery(self, event_id: str, state: str, now: datetime) -> None:
         self.claims[event_id] = replace(self.claims[event_id], state=state)
 
+    def resume_deferred(self, event_id: str, now: datetime) -> bool:
+        claim = self.claims.get(event_id)
+        if claim is None or claim.state != "deferred":
+            return False
+        self.claims[event_id] = replace(claim, state="pending", claimed_at=now)
+        return True
+
     def defer(self, notice: DeferredNotification) -> None:
         self.waiting[notice.event_id] = notice
 

@@ -124,6 +124,7 @@ def _sla_attribute(sla: Sla) -> SlaAttribute:
         paused=int(sla.paused),
         extended=int(sla.extended),
         paused_at=sla.paused_at,
+        unpaused=set(sla.unpaused) or None,
     )
 
 
@@ -158,6 +159,7 @@ def item_to_ticket(item: TicketItem) -> Ticket:
             paused=bool(sla.paused),
             extended=bool(sla.extended),
             paused_at=sla.paused_at,
+            unpaused=tuple(sorted(sla.unpaused or ())),
         ),
         appointment=item.appointment.as_dict() if item.appointment else None,
         created_at=item.created_at,

@@ -64,6 +64,7 @@ class SlaAttribute(MapAttribute[str, Any]):
     paused = NumberAttribute(default=0)
     extended = NumberAttribute(default=0)
     paused_at = UTCDateTimeAttribute(null=True)
+    unpaused = UnicodeSetAttribute(null=True)
 
 
 class ClaimableIndex(GlobalSecondaryIndex[Any]):

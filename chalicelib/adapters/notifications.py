@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib.adapters.models import DeferredItem, DeliveryItem, PreferencesItem
 from chalicelib.service.ports import (
@@ -134,6 +134,18 @@ class DynamoNotificationStore(NotificationStore):
         DeliveryItem(pk=f"DELIVERY#{event_id}", sk="DELIVERY").update(
             actions=[DeliveryItem.state.set(state), DeliveryItem.settled_at.set(now)]
         )
+
+    def resume_deferred(self, event_id: str, now: datetime) -> bool:
+        try:
+            DeliveryItem(pk=f"DELIVERY#{event_id}", sk="DELIVERY").update(
+                actions=[DeliveryItem.state.set("pending"), DeliveryItem.claimed_at.set(now)],
+                condition=DeliveryItem.state == "deferred",
+            )
+        except UpdateError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def defer(self, notice: DeferredNotification) -> None:
         DeferredItem(

@@ -19,7 +19,7 @@ UNSET = {"sms": True, "email": True, "locale": None, "quiet_hours": None}
 
 
 def _visible(caller: Caller, customer_id: str) -> None:
-    if caller.is_customer and caller.id != customer_id:
+    if len(customer_id) > 128 or (caller.is_customer and caller.id != customer_id):
         raise NotFoundError(f"No customer {customer_id}")
 
 

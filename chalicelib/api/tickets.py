@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from chalice.app import Blueprint, Request, Response
 
@@ -117,7 +118,7 @@ def _query(request: Request, allowed: tuple[str, ...]) -> dict[str, str]:
 
 def _limit(params: dict[str, str]) -> int:
     raw = params.get("limit", "20")
-    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+    if not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= 100:
         raise ValidationError([FieldError("limit", "must be an integer from 1 to 100")])
     return int(raw)
 
@@ -245,7 +246,8 @@ def act(ticket_id: str) -> Response:
     request = tickets_blueprint.current_request
     caller = current_caller(request)
     body, invalid = _validated_later("ticket-action", request)
-    if_match = _if_match(request)
+    if_match, header_error = _later(lambda: _if_match(request))
+    invalid = invalid or header_error
     action = str(body.pop("action", ""))
     if invalid is not None:
         body = {}
@@ -259,6 +261,17 @@ def act(ticket_id: str) -> Response:
         invalid=invalid,
     )
     return _ticket_response(ticket)
+
+
+T = TypeVar("T")
+
+
+def _later(parse: Callable[[], T]) -> tuple[T | None, ValidationError | None]:
+    """Parse now; report a 400 only after the 404 and 403 checks (SPEC 3)."""
+    try:
+        return parse(), None
+    except ValidationError as error:
+        return None, error
 
 
 def _validated_later(
@@ -294,11 +307,9 @@ def add_comment(ticket_id: str) -> Response:
     caller = current_caller(request)
     ports = bootstrap.ticket_ports()
     body, invalid = _validated_later("comment-create", request)
-    idempotency = (
-        None
-        if invalid
-        else _idempotency(request, caller, f"POST /v1/tickets/{ticket_id}/comments", body)
-    )
+    route = f"POST /v1/tickets/{ticket_id}/comments"
+    idempotency, key_error = _later(lambda: _idempotency(request, caller, route, body))
+    invalid = invalid or key_error
 
     def render(event: Event) -> StoredResponse:
         return StoredResponse(201, json.dumps(event_view(event, caller), ensure_ascii=False))
@@ -330,11 +341,17 @@ def add_comment(ticket_id: str) -> Response:
 def get_timeline(ticket_id: str) -> Response:
     request = tickets_blueprint.current_request
     caller = current_caller(request)
-    params = _query(request, _PAGE_PARAMS)
-    limit = _limit(params)
     query_id = fingerprint("timeline", caller.id, ticket_id)
-    start_key = _cursors().decode(params.get("cursor"), query_id)
-    page = tickets.timeline(bootstrap.ticket_ports(), caller, ticket_id, limit, start_key)
+
+    def paging() -> tuple[int, StartKey | None]:
+        params = _query(request, _PAGE_PARAMS)
+        return _limit(params), _cursors().decode(params.get("cursor"), query_id)
+
+    page_params, invalid = _later(paging)
+    limit, start_key = page_params or (1, None)
+    page = tickets.timeline(
+        bootstrap.ticket_ports(), caller, ticket_id, limit, start_key, invalid=invalid
+    )
     return json_response(
         {
             "items": [event_view(event, caller) for event in page.items],

@@ -43,8 +43,9 @@ class ConflictError(DomainError):
 
 
 class IllegalTransitionError(ConflictError):
-    def __init__(self, action: str, status: str) -> None:
-        super().__init__(f"'{action}' is not allowed while the ticket is {status}")
+    def __init__(self, action: str, status: str, why: str | None = None) -> None:
+        because = f" ({why})" if why else ""
+        super().__init__(f"'{action}' is not allowed while the ticket is {status}{because}")
         self.action = action
         self.status = status
 

@@ -163,11 +163,11 @@ def _check_status(ticket: Ticket, action: str, rule: Rule) -> None:
     if ticket.status not in rule.sources:
         raise IllegalTransitionError(action, ticket.status)
     if action == "escalate" and ticket.tier >= MAX_TIER:
-        raise IllegalTransitionError(action, f"{ticket.status} at tier {MAX_TIER}")
+        raise IllegalTransitionError(action, ticket.status, f"already at tier {MAX_TIER}")
     if action == "extend" and (ticket.kind != "complaint" or ticket.sla.extended):
-        raise IllegalTransitionError(action, _not_extendable(ticket))
+        raise IllegalTransitionError(action, ticket.status, _not_extendable(ticket))
     if action == "reschedule" and ticket.kind != "appointment":
-        raise IllegalTransitionError(action, f"{ticket.status} (not an appointment)")
+        raise IllegalTransitionError(action, ticket.status, "not an appointment")
     if action == "assign" and ticket.status not in ("new", "assigned") and ticket.assignee:
         # Past `assigned`, only an escalated (unassigned) ticket can be picked up again.
         raise IllegalTransitionError(action, ticket.status)
@@ -175,8 +175,8 @@ def _check_status(ticket: Ticket, action: str, rule: Rule) -> None:
 
 def _not_extendable(ticket: Ticket) -> str:
     if ticket.kind != "complaint":
-        return f"{ticket.status} (only complaints have a regulatory deadline)"
-    return f"{ticket.status} (already extended once)"
+        return "only complaints have a regulatory deadline"
+    return "already extended once"
 
 
 Effect = Callable[[Ticket, Mapping[str, Any], Caller, datetime], tuple[Ticket, str, dict[str, Any]]]

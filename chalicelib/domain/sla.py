@@ -120,8 +120,10 @@ def start_clocks(ticket: Ticket, rules: SlaRules) -> Sla:
     """Due times from the moment the bank received the request (SPEC: received_at)."""
     policy = rules.policies.for_ticket(ticket.kind, ticket.priority)
     start = ticket.received_at
+    targets = {FIRST_RESPONSE: policy.first_response, RESOLUTION: policy.resolution}
     return replace(
         ticket.sla,
+        unpaused=tuple(name for name, target in targets.items() if target and not target.working),
         first_response_due=policy.first_response.due(start, rules.calendar)
         if policy.first_response
         else None,
@@ -158,24 +160,26 @@ def _shift(due: datetime, target: Target, calendar: WorkingTime, waited: timedel
 
 def next_due(ticket: Ticket) -> datetime | None:
     """The earliest deadline still to watch (for the sweep's index), if any."""
-    if ticket.status not in OPEN_STATUSES or ticket.sla.paused:
+    if ticket.status not in OPEN_STATUSES:
         return None
     return min((due for _, due in _pending(ticket)), default=None)
 
 
 def _pending(ticket: Ticket) -> list[tuple[str, datetime]]:
+    """Deadlines not yet met or breached; while paused, only the calendar clocks run."""
     sla = ticket.sla
     pending = []
     if sla.first_response_due and sla.first_responded_at is None:
         pending.append((FIRST_RESPONSE, sla.first_response_due))
     if sla.resolution_due:
         pending.append((RESOLUTION, sla.resolution_due))
-    return [(metric, due) for metric, due in pending if metric not in sla.breaches]
+    running = [(m, due) for m, due in pending if not sla.paused or m in sla.unpaused]
+    return [(metric, due) for metric, due in running if metric not in sla.breaches]
 
 
 def breached_metrics(ticket: Ticket, now: datetime) -> list[str]:
     """Metrics past due now that have not been recorded as breached yet."""
-    if ticket.status not in OPEN_STATUSES or ticket.sla.paused:
+    if ticket.status not in OPEN_STATUSES:
         return []
     return [metric for metric, due in _pending(ticket) if due <= now]
 

@@ -28,6 +28,8 @@ class Sla:
     paused: bool = False
     extended: bool = False
     paused_at: datetime | None = None
+    # Metrics on plain calendar time (the regulator's complaint clock): never paused.
+    unpaused: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

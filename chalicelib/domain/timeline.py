@@ -34,7 +34,14 @@ def event_view(event: Event, caller: Caller) -> dict[str, Any]:
     }
 
 
-_STAFF_ONLY_DATA = ("assignee", "previous", "previous_assignee", "queue")
+_STAFF_ONLY_DATA = (
+    "assignee",
+    "previous",
+    "previous_assignee",
+    "queue",
+    "provider_message_id",
+    "source_event",
+)
 
 
 def _data_for(event: Event, caller: Caller) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chalicelib.domain.events import Event
@@ -72,11 +72,13 @@ def send_deferred(ports: NotificationPorts) -> int:
     """Send what waited for quiet hours to end (the schedule calls this)."""
     sent = 0
     for notice in ports.store.deferred_due(ports.clock(), DEFERRED_BATCH):
-        event = ports.tickets.event(notice.ticket_id, notice.event_id)
-        template = template_for(event) if event else None
-        if event is not None and template is not None:
-            _deliver(event, template, ports, quiet_hours_checked=True)
-            sent += 1
+        # Re-take the claim first: overlapping runs, or a run after a crash, send nothing twice.
+        if ports.store.resume_deferred(notice.event_id, ports.clock()):
+            event = ports.tickets.event(notice.ticket_id, notice.event_id)
+            template = template_for(event) if event else None
+            if event is not None and template is not None:
+                _deliver(event, template, ports, quiet_hours_checked=True)
+                sent += 1
         ports.store.forget_deferred(notice)
     return sent
 
@@ -107,10 +109,14 @@ def _deliver(
         return
     if not quiet_hours_checked and _deferred(event, preferences, ports):
         return
+    if choice.channel == "sms" and _opted_out_at_provider(str(choice.destination), ports):
+        # A STOP reply withdraws SMS consent only: email may still be allowed.
+        without_sms = replace(preferences or Preferences(), sms=False)
+        choice = choose_channel(ticket.contact, without_sms)
+        if choice.skip_reason is not None:
+            _skipped(event, template, "opted_out", ports)
+            return
     channel, destination = str(choice.channel), str(choice.destination)
-    if channel == "sms" and _opted_out_at_provider(destination, ports):
-        _skipped(event, template, "opted_out", ports)
-        return
     locale = message_locale(ticket.contact, preferences)
     values = _values(event, ticket, ports.public_base_url)
     _send(
@@ -207,15 +213,15 @@ def _failed(
         ports,
         {"channel": channel, "template": template, "reason": reason},
     )
-    ports.store.settle_delivery(event.id, "failed", ports.clock())
+    # Alert before settling: if the alert fails, the retry still finds work to do.
     _alert(ports, "notification.failed", event, f"notification failed ({template}, {reason})")
+    ports.store.settle_delivery(event.id, "failed", ports.clock())
 
 
 def _after_redelivery(event: Event, template: str, ports: NotificationPorts) -> None:
     claim = ports.store.delivery(event.id)
     if claim is None or claim.state != "pending":
         return  # already settled: a redelivery sends nothing
-    ports.store.settle_delivery(event.id, "unknown", ports.clock())
     _record(event, "notification.unknown", ports, {"template": template})
     _alert(
         ports,
@@ -223,6 +229,7 @@ def _after_redelivery(event: Event, template: str, ports: NotificationPorts) -> 
         event,
         f"notification outcome unknown ({template}); check the provider before resending",
     )
+    ports.store.settle_delivery(event.id, "unknown", ports.clock())
 
 
 def _record(event: Event, event_type: str, ports: NotificationPorts, data: dict[str, Any]) -> None:

@@ -232,6 +232,10 @@ class NotificationStore(ABC):
     def settle_delivery(self, event_id: str, state: str, now: datetime) -> None: ...
 
     @abstractmethod
+    def resume_deferred(self, event_id: str, now: datetime) -> bool:
+        """Move a `deferred` claim back to `pending` (False if someone else already did)."""
+
+    @abstractmethod
     def defer(self, notice: DeferredNotification) -> None: ...
 
     @abstractmethod

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from chalicelib.domain.counters import counters_for
 from chalicelib.domain.events import TICKET_CREATED, Event
+from chalicelib.domain.identity import Role
+from chalicelib.domain.lifecycle import ESCALATED
 from chalicelib.domain.sla import SLA_BREACHED
 from chalicelib.service.notifications import NotificationPorts, notify
 from chalicelib.service.ports import OpsAlert, OpsAlerter, ReactionLedger
@@ -32,20 +34,28 @@ def count_event(event: Event, ports: ReactionPorts) -> None:
         ports.ledger.apply_once(event.id, "count", counters)
 
 
+def _summary(event: Event) -> str:
+    if event.type == SLA_BREACHED:
+        return f"SLA breached ({event.data.get('metric', '')}) on {event.ticket_id}"
+    return f"escalated to tier {event.data.get('tier', '')} on {event.ticket_id}"
+
+
 def alert_ops(event: Event, ports: ReactionPorts) -> None:
     """Tell ops once per event. The claim is taken before SNS is called and given
     back if the call fails, so the stream's retry sends it instead of losing it."""
+    if event.type == ESCALATED and event.actor.role is Role.SYSTEM:
+        return  # the SLA sweep's escalation: its sla.breached alert already says so
     if ports.alerts is None or not ports.ledger.claim(event.id, "ops-alert"):
         return
-    metric = str(event.data.get("metric", ""))
     alert = OpsAlert(
         kind=event.type,
         ticket_id=event.ticket_id,
-        summary=f"SLA breached ({metric}) on {event.ticket_id}",
+        summary=_summary(event),
         details={
-            "metric": metric,
+            "metric": str(event.data.get("metric", "")),
             "due": str(event.data.get("due") or ""),
             "tier": str(event.data.get("tier", "")),
+            "queue": str(event.data.get("queue", "")),
             "at": event.at.isoformat(timespec="seconds"),
         },
     )
@@ -65,6 +75,7 @@ def notify_customer(event: Event, ports: ReactionPorts) -> None:
 REACTIONS: dict[str, tuple[Reaction, ...]] = {
     TICKET_CREATED: (count_event,),
     SLA_BREACHED: (alert_ops,),
+    ESCALATED: (alert_ops,),
 }
 EVERY_EVENT: tuple[Reaction, ...] = (notify_customer,)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -46,6 +47,8 @@ _WRITE_ATTEMPTS = 4
 _CLAIM_BATCH = 10
 IDEMPOTENCY_TTL = timedelta(hours=24)
 _ACTING_ROLES = frozenset({Role.CUSTOMER, Role.AGENT, Role.SUPERVISOR})
+_MAX_KEY = 128
+_TICKET_ID = re.compile(r"T-[0-9A-Za-z]{1,40}")
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,8 @@ def create_ticket(
 
 def get_ticket(ports: TicketPorts, caller: Caller, ticket_id: str) -> Ticket:
     """The ticket, if the caller may see it; otherwise NotFoundError (never 403)."""
+    if not _TICKET_ID.fullmatch(ticket_id):
+        raise NotFoundError(f"No ticket {ticket_id[:40]}")  # never a key DynamoDB refuses
     ticket = ports.repository.get(ticket_id)
     if ticket is None or not ticket.visible_to(caller):
         raise NotFoundError(f"No ticket {ticket_id}")
@@ -134,10 +139,11 @@ def act(
     if_match: int | None = None,
     invalid: ValidationError | None = None,
 ) -> Ticket:
-    """Run a lifecycle action; of two racing writers exactly one wins, nothing is lost.
+    """Run a lifecycle action; of two racing writers exactly one wins (SPEC 5).
 
-    Without If-Match a lost race is re-decided on the fresh ticket (so the loser
-    sees 409 if its action no longer applies); with If-Match it is a 412.
+    The loser of a race gets 412 when it sent If-Match, else 409: it acted on a
+    ticket that has changed since, so it must look again. Only a transaction
+    conflict (nothing was written) is retried.
     """
     for _ in range(_WRITE_ATTEMPTS):
         ticket = get_ticket(ports, caller, ticket_id)
@@ -155,6 +161,9 @@ def act(
         except VersionConflictError:
             if if_match is not None:
                 raise VersionMismatchError("The ticket changed while this action ran") from None
+            raise ConflictError(
+                "The ticket changed while this action ran; read it again and retry"
+            ) from None
         except TransactionConflictError:
             continue
     raise ConflictError("The ticket is changing quickly; retry")
@@ -198,9 +207,18 @@ def comment(
 
 
 def timeline(
-    ports: TicketPorts, caller: Caller, ticket_id: str, limit: int, start_key: StartKey | None
+    ports: TicketPorts,
+    caller: Caller,
+    ticket_id: str,
+    limit: int,
+    start_key: StartKey | None,
+    *,
+    invalid: ValidationError | None = None,
 ) -> EventPage:
     """The ticket's timeline, oldest first; customers see public entries only."""
+    if invalid is not None:
+        get_ticket(ports, caller, ticket_id)  # 404 comes before the parameters' 400
+        raise invalid
     ticket, page = ports.repository.ticket_and_events(ticket_id, limit, start_key)
     if ticket is None or not ticket.visible_to(caller):
         raise NotFoundError(f"No ticket {ticket_id}")
@@ -231,6 +249,9 @@ def list_query(caller: Caller, filters: ListFilters) -> ListQuery | str:
         for name in ("customer_id", "queue", "assignee", "reference")
         if (value := getattr(filters, name)) is not None
     }
+    bad = [name for name, value in named.items() if not 0 < len(str(value)) <= _MAX_KEY]
+    if bad:
+        raise ValidationError([FieldError(name, "must be 1-128 characters") for name in bad])
     if caller.is_customer:
         if named:
             raise ValidationError(

@@ -337,3 +337,29 @@ def test_claim_errors_and_empty_queue(who):
     while (response := agent.post("/v1/queues/service-recovery/claim")).status_code == 200:
         pass
     assert response.status_code == 204
+
+
+def test_parameter_errors_never_reveal_another_customers_ticket(who):
+    owner, other, auditor = who("customers"), who("customers"), who("auditors")
+    tid = _open(owner)["id"]
+    _problem(other.act(tid, "cancel", if_match="not-an-etag"), 404, "not-found")
+    _problem(
+        other.post(
+            f"/v1/tickets/{tid}/comments", {"body": "x"}, **{"Idempotency-Key": "has space"}
+        ),
+        404,
+    )
+    _problem(other.get(f"/v1/tickets/{tid}/timeline", limit=0), 404)
+    _problem(other.get(f"/v1/tickets/{tid}/timeline", cursor="zzz"), 404)
+    _problem(auditor.act(tid, "assign", if_match="not-an-etag"), 403)
+    _problem(owner.get(f"/v1/tickets/{tid}/timeline", limit=0), 400, "validation-failed")
+
+
+def test_odd_query_values_are_400s_never_500s(who):
+    customer, agent = who("customers"), who("agents")
+    for params in ({"limit": "\u00b2"}, {"limit": "-1"}, {"limit": "1e2"}):
+        _problem(customer.get("/v1/tickets", **params), 400, "validation-failed")
+    for name in ("queue", "customer_id", "assignee", "reference"):
+        _problem(agent.get("/v1/tickets", **{name: ""}), 400, "validation-failed")
+    _problem(agent.get("/v1/tickets", customer_id="c" * 3000), 400)
+    _problem(customer.get("/v1/tickets/T-" + "X" * 3000), 404, "not-found")

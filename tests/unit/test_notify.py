@@ -137,11 +137,33 @@ def test_sms_switched_off_falls_back_to_email_in_the_preferred_locale():
     assert _records(ports)[0][1]["to"] == "j***@example.com"
 
 
-def test_a_number_that_replied_stop_is_not_texted():
+def test_a_number_that_replied_stop_is_not_texted_email_is_used_instead():
     ports, created = _setup(notifier=RecordingNotifier(opted_out=frozenset({PHONE})))
+    notify(created, ports)
+    assert [(m.channel, m.to) for m in ports.notifier.sent] == [("email", EMAIL)]
+
+
+def test_a_number_that_replied_stop_without_an_email_gets_nothing():
+    ports, created = _setup(
+        {"phone": PHONE}, notifier=RecordingNotifier(opted_out=frozenset({PHONE}))
+    )
     notify(created, ports)
     assert ports.notifier.sent == []
     assert _records(ports)[0][1]["reason"] == "opted_out"
+
+
+def test_an_overlapping_deferred_run_sends_nothing_twice():
+    late = datetime(2026, 11, 25, 14, 30, tzinfo=UTC)
+    clock = FixedClock(late)
+    quiet = {"sms": True, "email": True, "quiet_hours": {"start": "21:00", "end": "08:00"}}
+    ports, created = _setup(preferences=quiet, clock=clock)
+    notify(created, ports)
+    clock.now = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
+    [notice] = ports.store.deferred_due(clock.now, 10)
+    assert send_deferred(ports) == 1
+    ports.store.defer(notice)  # a run that crashed before forgetting it, replayed
+    assert send_deferred(ports) == 0
+    assert len(ports.notifier.sent) == 1
 
 
 def test_quiet_hours_hold_the_message_until_the_window_opens():

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.domain.events import Event
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.sla import (
     PolicyFileError,
@@ -154,7 +155,7 @@ def test_waiting_on_the_customer_pauses_and_moves_working_due_times_only():
     complaint = _ticket(kind="complaint", status="in_progress")
     waiting = track(complaint, replace(complaint, status="waiting_on_customer"), NOW, RULES)
     assert (waiting.sla.paused, waiting.sla.paused_at) == (True, NOW)
-    assert next_due(waiting) is None  # nothing to sweep while paused
+    assert next_due(waiting) == complaint.sla.resolution_due  # only the calendar clock runs
     back_at = NOW + timedelta(days=1)  # one full working day (8 h) spent waiting
     resumed = track(waiting, replace(waiting, status="in_progress"), back_at, RULES)
     assert (resumed.sla.paused, resumed.sla.paused_at) == (False, None)
@@ -255,3 +256,35 @@ def test_ops_are_alerted_once_per_breach_and_a_failed_publish_is_retried():
     assert alerter.sent[0].ticket_id == "T-1"
     assert alerter.sent[0].details["metric"] == "first_response"
     assert "cust-1" not in json.dumps(alerter.sent[0].__dict__)
+
+
+def test_the_regulators_complaint_clock_runs_while_waiting_on_the_customer():
+    complaint = _ticket(
+        kind="complaint", status="in_progress", received_at=NOW - timedelta(days=20)
+    )
+    assert complaint.sla.unpaused == ("resolution",)
+    waiting = track(complaint, replace(complaint, status="waiting_on_customer"), NOW, RULES)
+    assert waiting.sla.paused
+    assert next_due(waiting) == complaint.sla.resolution_due
+    assert breached_metrics(waiting, NOW) == ["resolution"]  # first response is paused
+
+
+def test_a_manual_escalation_alerts_ops_but_the_sweeps_own_does_not_alert_twice():
+    agent = Caller(Role.AGENT, "agent-1")
+    manual = Event(
+        "E-m",
+        "T-1",
+        "ticket.escalated",
+        NOW,
+        agent,
+        {"reason": "Needs cards team", "tier": 2, "queue": "tier2"},
+    )
+    by_sweep = replace(manual, id="E-s", actor=Caller(Role.SYSTEM, "system"))
+    alerter = RecordingOpsAlerter()
+    reactions = ReactionPorts(InMemoryReactionLedger(), alerter)
+    for event in (manual, manual, by_sweep):
+        react(event, reactions)
+    assert [(a.kind, a.details["tier"], a.details["queue"]) for a in alerter.sent] == [
+        ("ticket.escalated", "2", "tier2")
+    ]
+    assert "T-1" in alerter.sent[0].summary
