@@ -91,6 +91,8 @@ def ticket_to_item(ticket: Ticket, *, on_disk: int | None) -> TicketItem:
         created_at=ticket.created_at,
         updated_at=ticket.updated_at,
         received_at=ticket.received_at,
+        resolutions=ticket.resolutions,
+        resolved_at=ticket.resolved_at,
         list_sk=list_sk,
         customer_status=f"{ticket.customer_id}#{ticket.status}",
         queue_status=f"{ticket.queue}#{ticket.status}",
@@ -167,6 +169,7 @@ def item_to_ticket(item: TicketItem) -> Ticket:
         received_at=item.received_at,
         version=int(item.version or 1),
         resolutions=int(item.resolutions or 0),
+        resolved_at=item.resolved_at,
     )
 
 

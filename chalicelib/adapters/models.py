@@ -113,6 +113,7 @@ class TicketItem(TableItem, discriminator="ticket"):
     received_at = UTCDateTimeAttribute()
     version = VersionAttribute()
     resolutions = NumberAttribute(default=0)
+    resolved_at = UTCDateTimeAttribute(null=True)
 
     # List indexes share one sort key: newest first is a descending query on it.
     list_sk = UnicodeAttribute()

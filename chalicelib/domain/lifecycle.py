@@ -220,7 +220,7 @@ def _resolve(
     ticket: Ticket, params: Mapping[str, Any], caller: Caller, now: datetime
 ) -> tuple[Ticket, str, dict[str, Any]]:
     count = ticket.resolutions + 1
-    changed = replace(ticket, status="resolved", resolutions=count)
+    changed = replace(ticket, status="resolved", resolutions=count, resolved_at=now)
     return changed, STATUS_CHANGED, {"resolution": params["resolution"], "resolution_count": count}
 
 

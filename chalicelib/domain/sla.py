@@ -158,11 +158,26 @@ def _shift(due: datetime, target: Target, calendar: WorkingTime, waited: timedel
     return calendar.add_working_time(due, waited) if target.working else due
 
 
+AUTO_CLOSE_AFTER = timedelta(days=7)
+
+
 def next_due(ticket: Ticket) -> datetime | None:
-    """The earliest deadline still to watch (for the sweep's index), if any."""
+    """The earliest moment the sweep must look at this ticket (its index key), if any:
+    an SLA deadline of an open ticket, or the self-closing of a resolved one."""
+    if ticket.status == "resolved" and ticket.resolved_at is not None:
+        return ticket.resolved_at + AUTO_CLOSE_AFTER
     if ticket.status not in OPEN_STATUSES:
         return None
     return min((due for _, due in _pending(ticket)), default=None)
+
+
+def closes_itself(ticket: Ticket, now: datetime) -> bool:
+    """SPEC 5: a resolved ticket nobody reopened or closed closes itself after 7 days."""
+    return (
+        ticket.status == "resolved"
+        and ticket.resolved_at is not None
+        and ticket.resolved_at + AUTO_CLOSE_AFTER <= now
+    )
 
 
 def _pending(ticket: Ticket) -> list[tuple[str, datetime]]:

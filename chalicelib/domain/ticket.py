@@ -56,6 +56,7 @@ class Ticket:
     appointment: dict[str, str] | None = None
     version: int = 1
     resolutions: int = 0
+    resolved_at: datetime | None = None
 
     @property
     def is_open(self) -> bool:

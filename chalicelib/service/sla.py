@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chalicelib.domain.sla import breached_metrics, record_breaches
+from chalicelib.domain.identity import SYSTEM
+from chalicelib.domain.lifecycle import apply_action
+from chalicelib.domain.sla import breached_metrics, closes_itself, record_breaches
 from chalicelib.domain.ticket import Ticket
 from chalicelib.service.ports import TransactionConflictError, VersionConflictError
 from chalicelib.service.tickets import TicketPorts
@@ -16,7 +18,7 @@ _ATTEMPTS = 3
 @dataclass(frozen=True)
 class SweepReport:
     due: int  # tickets the due index returned (what the sweep read)
-    breached: int  # tickets this sweep recorded a breach on
+    breached: int  # tickets this sweep changed: a breach recorded, or a resolved one closed
 
 
 def sweep(ports: TicketPorts, batch: int = SWEEP_BATCH) -> SweepReport:
@@ -37,10 +39,14 @@ def _breach(ports: TicketPorts, candidate: Ticket) -> bool:
         if ticket is None:
             return False
         now = ports.clock()
-        metrics = breached_metrics(ticket, now)
-        if not metrics:
+        if closes_itself(ticket, now):
+            changed, events = apply_action(
+                ticket, "close", {}, SYSTEM, now=now, new_event_id=ports.ids.event_id
+            )
+        elif metrics := breached_metrics(ticket, now):
+            changed, events = record_breaches(ticket, metrics, now, ports.ids.event_id)
+        else:
             return False
-        changed, events = record_breaches(ticket, metrics, now, ports.ids.event_id)
         try:
             ports.repository.commit(ticket.id, ticket.version, changed, events)
             return True

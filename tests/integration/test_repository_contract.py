@@ -221,3 +221,16 @@ def test_ticket_and_its_first_events_come_together(repository: TicketRepository)
     assert second.next_key is None
     missing, nothing = repository.ticket_and_events("T-00000000000000000000000404", 3, None)
     assert (missing, nothing.items, nothing.next_key) == (None, [], None)
+
+
+def test_every_ticket_field_survives_a_round_trip(repository: TicketRepository):
+    ticket, event = _ticket(1)
+    repository.create(ticket, [event])
+    resolved = replace(
+        ticket, status="resolved", assignee="agent-1", tier=2, queue="tier2", resolutions=2,
+        resolved_at=NOW + timedelta(hours=1), version=2,
+        sla=replace(ticket.sla, first_responded_at=NOW, breaches=("first_response",),
+                    paused=False, extended=True, unpaused=("resolution",)),
+    )
+    repository.commit(ticket.id, 1, resolved, [])
+    assert repository.get(ticket.id) == resolved

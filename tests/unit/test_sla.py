@@ -288,3 +288,28 @@ def test_a_manual_escalation_alerts_ops_but_the_sweeps_own_does_not_alert_twice(
         ("ticket.escalated", "2", "tier2")
     ]
     assert "T-1" in alerter.sent[0].summary
+
+
+def test_a_resolved_ticket_closes_itself_after_seven_days_as_system():
+    clock = FixedClock(NOW)
+    ports = _ports(clock)
+    resolved = _ticket(
+        status="resolved",
+        resolved_at=NOW,
+        resolutions=1,
+        sla=replace(_ticket().sla, first_responded_at=NOW),
+    )
+    ports.repository.create(resolved, [])
+    clock.advance(days=6, hours=23)
+    assert sweep(ports).breached == 0
+    clock.advance(hours=1)
+    assert sweep(ports).breached == 1
+    closed = ports.repository.get("T-1")
+    assert closed is not None and closed.status == "closed"
+    [event] = ports.repository.events("T-1")
+    assert (event.type, event.actor.role, event.data["to"]) == (
+        "ticket.status_changed",
+        Role.SYSTEM,
+        "closed",
+    )
+    assert sweep(ports).due == 0
