@@ -227,10 +227,22 @@ def test_every_ticket_field_survives_a_round_trip(repository: TicketRepository):
     ticket, event = _ticket(1)
     repository.create(ticket, [event])
     resolved = replace(
-        ticket, status="resolved", assignee="agent-1", tier=2, queue="tier2", resolutions=2,
-        resolved_at=NOW + timedelta(hours=1), version=2,
-        sla=replace(ticket.sla, first_responded_at=NOW, breaches=("first_response",),
-                    paused=False, extended=True, unpaused=("resolution",)),
+        ticket,
+        status="resolved",
+        assignee="agent-1",
+        tier=2,
+        queue="tier2",
+        resolutions=2,
+        resolved_at=NOW + timedelta(hours=1),
+        version=2,
+        sla=replace(
+            ticket.sla,
+            first_responded_at=NOW,
+            breaches=("first_response",),
+            paused=False,
+            extended=True,
+            unpaused=("resolution",),
+        ),
     )
     repository.commit(ticket.id, 1, resolved, [])
     assert repository.get(ticket.id) == resolved
