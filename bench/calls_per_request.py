@@ -41,18 +41,9 @@ class CallCounter:
         self.operations: Counter[str] = Counter()
 
     def install(self) -> None:
-        import botocore.session
+        from bench.hooks import on_dynamodb_calls
 
-        original = botocore.session.Session.create_client
-        counter = self
-
-        def create_client(session: Any, *args: Any, **kwargs: Any) -> Any:
-            client = original(session, *args, **kwargs)
-            if client.meta.service_model.service_name == "dynamodb":
-                client.meta.events.register("before-call.dynamodb", counter._count)
-            return client
-
-        botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+        on_dynamodb_calls("before-call.dynamodb", self._count)
 
     def _count(self, model: Any, **_: Any) -> None:
         self.operations[model.name] += 1
@@ -176,6 +167,7 @@ def run_script(counter: CallCounter) -> None:
             return result
 
         call("POST /v1/tickets (customer)", "POST", "/v1/tickets", customer, body)
+        state["new_size"] = item_size(ticket_item() or {})
         call("GET /v1/tickets/{id} (customer)", "GET", "/v1/tickets/{id}", customer)
         call("GET /v1/tickets/{id} (agent)", "GET", "/v1/tickets/{id}", agent)
         call("GET /v1/tickets (customer)", "GET", "/v1/tickets", customer)
@@ -212,7 +204,7 @@ def run_script(counter: CallCounter) -> None:
         call("GET /v1/tickets/{id}/timeline", "GET", "/v1/tickets/{id}/timeline", customer)
 
     item = ticket_item() or {}
-    _print(rows, item_size(item))
+    _print(rows, state["new_size"], item_size(item))
     print(
         "largest attributes:",
         ", ".join(
@@ -224,7 +216,7 @@ def run_script(counter: CallCounter) -> None:
     )
 
 
-def _print(rows: list[tuple[str, int, Counter[str], int]], size: int) -> None:
+def _print(rows: list[tuple[str, int, Counter[str], int]], new_size: int, size: int) -> None:
     print(f"{'endpoint':34} {'status':>6} {'calls':>5} {'scans':>5} {'GSI writes':>10}  operations")
     for label, status, operations, gsi in rows:
         calls = sum(operations.values())
@@ -241,11 +233,12 @@ def _print(rows: list[tuple[str, int, Counter[str], int]], size: int) -> None:
         f" other calls per request (target 1 + at most 1 read); scans: "
         f"{sum(r[2]['Scan'] for r in rows)}"
     )
-    wru = math.ceil(size / 1024) * 2
-    print(
-        f"ticket item size: {size} bytes ({size / 1024:.2f} KB) -> {wru} WRU per "
-        f"transactional write of the ticket (minimum 2 below 1 KB)"
-    )
+    for label, bytes_ in (("new", new_size), ("resolved", size)):
+        print(
+            f"ticket item size ({label}, 200-character description): {bytes_} bytes "
+            f"-> {math.ceil(bytes_ / 1024) * 2} WRU per transactional write "
+            "(minimum 2 below 1 KB)"
+        )
 
 
 if __name__ == "__main__":

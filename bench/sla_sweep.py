@@ -32,18 +32,9 @@ class ReadMeter:
         self.calls: dict[str, int] = {}
 
     def install(self) -> None:
-        import botocore.session
+        from bench.hooks import on_dynamodb_calls
 
-        original = botocore.session.Session.create_client
-        meter = self
-
-        def create_client(session: Any, *args: Any, **kwargs: Any) -> Any:
-            client = original(session, *args, **kwargs)
-            if client.meta.service_model.service_name == "dynamodb":
-                client.meta.events.register("after-call.dynamodb", meter._after)
-            return client
-
-        botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+        on_dynamodb_calls("after-call.dynamodb", self._after)
 
     def _after(self, model: Any, parsed: dict[str, Any], **_: Any) -> None:
         self.calls[model.name] = self.calls.get(model.name, 0) + 1
