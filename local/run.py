@@ -272,7 +272,9 @@ def main() -> None:
     )
     stack = LocalStack(ports, float(os.environ.get("SCHEDULE_INTERVAL_SECONDS", "5")))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C, even if started with it ignored
+    signal.signal(
+        signal.SIGINT, signal.default_int_handler
+    )  # Ctrl-C, even if started with it ignored
     # `kill -USR1 <pid>` prints every thread's stack: how to see what a stuck stack waits on.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
