@@ -7,6 +7,7 @@ from chalicelib.api.auth import auth_blueprint
 from chalicelib.api.customers import customers_blueprint
 from chalicelib.api.http import problem_middleware
 from chalicelib.api.meta import meta_blueprint
+from chalicelib.api.surveys import surveys_blueprint
 from chalicelib.api.tickets import tickets_blueprint
 from chalicelib.handlers.schedules import schedules_blueprint
 from chalicelib.handlers.stream import stream_blueprint
@@ -17,6 +18,7 @@ app.register_blueprint(auth_blueprint)
 app.register_blueprint(meta_blueprint)
 app.register_blueprint(tickets_blueprint)
 app.register_blueprint(customers_blueprint)
+app.register_blueprint(surveys_blueprint)
 app.register_blueprint(stream_blueprint)
 app.register_blueprint(schedules_blueprint)
 app.register_middleware(

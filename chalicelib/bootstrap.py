@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.sla import SlaRules
     from chalicelib.service.notifications import NotificationPorts
     from chalicelib.service.reactions import ReactionPorts
+    from chalicelib.service.surveys import SurveyPorts
 
 _overrides: dict[str, Any] = {}
 POLICIES_FILE = Path(__file__).resolve().parent / "data" / "sla-policies.json"
@@ -53,6 +54,8 @@ def reset() -> None:
         sla_rules,
         notification_store,
         _notifier,
+        _survey_store,
+        _survey_workflow,
     ):
         builder.cache_clear()
 
@@ -120,6 +123,49 @@ def reaction_ports() -> ReactionPorts:
         ledger=_overrides.get("ledger") or _ledger(),
         alerts=_overrides.get("alerts") or _ops_alerter(),
         notifications=notification_ports(),
+        surveys=survey_ports(),
+    )
+
+
+@cache
+def _survey_store() -> Any:
+    from chalicelib.adapters.surveys import DynamoSurveyStore
+
+    return DynamoSurveyStore(_connection())
+
+
+@cache
+def _survey_workflow() -> Any:
+    machine = settings().survey_state_machine_arn
+    if machine is None:
+        return None
+    from chalicelib.adapters.surveys import StepFunctionsSurveyWorkflow
+
+    return StepFunctionsSurveyWorkflow(_client("stepfunctions"), machine)
+
+
+def survey_codes() -> Any:
+    from chalicelib.domain.surveys import SurveyCodes
+
+    return SurveyCodes(settings().cursor_key)
+
+
+def survey_ports(*, workflow: bool = True) -> SurveyPorts:
+    """`workflow=False` for the API: answering needs no Step Functions client."""
+    from chalicelib.service.surveys import SurveyPorts
+
+    current = settings()
+    return SurveyPorts(
+        tickets=_overrides.get("repository") or _repository(),
+        surveys=_overrides.get("surveys") or _survey_store(),
+        workflow=(_overrides.get("workflow") or _survey_workflow()) if workflow else None,
+        notifications=notification_store(),
+        ids=_overrides.get("ids") or _ids(),
+        clock=clock(),
+        codes=survey_codes(),
+        delay=timedelta(seconds=current.survey_delay_seconds),
+        window=timedelta(seconds=current.survey_window_seconds),
+        sla=_overrides.get("sla") or sla_rules(),
     )
 
 
@@ -152,6 +198,7 @@ def notification_ports() -> NotificationPorts:
         clock=clock(),
         public_base_url=settings().public_base_url,
         alerts=_overrides.get("alerts") or _ops_alerter(),
+        survey_codes=survey_codes(),
     )
 
 

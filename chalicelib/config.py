@@ -27,6 +27,10 @@ LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
 CURSOR_KEY = "SERVICEDESK_CURSOR_KEY"
 EMAIL_SENDER = "SERVICEDESK_EMAIL_SENDER"
 SES_REGION = "SES_REGION"
+SURVEY_DELAY_SECONDS = "SURVEY_DELAY_SECONDS"
+SURVEY_WINDOW_SECONDS = "SURVEY_WINDOW_SECONDS"
+PRODUCTION_SURVEY_DELAY = 2 * 3600  # 2 h after resolution
+PRODUCTION_SURVEY_WINDOW = 72 * 3600  # 72 h per round (invitation, then reminder)
 
 AUTH_MODE_OIDC = "oidc"
 AUTH_MODE_LOCAL = "local-hs256"
@@ -56,6 +60,8 @@ class Settings:
     cursor_key: bytes
     email_sender: str = "servicedesk@bank.example"
     ses_region: str = "ap-southeast-1"
+    survey_delay_seconds: int = PRODUCTION_SURVEY_DELAY
+    survey_window_seconds: int = PRODUCTION_SURVEY_WINDOW
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -77,6 +83,8 @@ class Settings:
             cursor_key=_cursor_key(env, auth_mode),
             email_sender=env.get(EMAIL_SENDER, "servicedesk@bank.example"),
             ses_region=env.get(SES_REGION, "ap-southeast-1"),
+            survey_delay_seconds=_seconds(env, SURVEY_DELAY_SECONDS, PRODUCTION_SURVEY_DELAY),
+            survey_window_seconds=_seconds(env, SURVEY_WINDOW_SECONDS, PRODUCTION_SURVEY_WINDOW),
         )
         settings.check(running_in_lambda=bool(env.get(LAMBDA_FUNCTION_NAME)))
         return settings
@@ -104,6 +112,15 @@ def _cursor_key(env: Mapping[str, str], auth_mode: str) -> bytes:
         secret = env.get(DEV_JWT_SECRET, DEFAULT_DEV_JWT_SECRET)
         return hashlib.sha256(f"cursor:{secret}".encode()).digest()
     raise ConfigurationError(f"{CURSOR_KEY} is required outside local mode")
+
+
+def _seconds(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name)
+    if not value:
+        return default
+    if not value.isdigit():
+        raise ConfigurationError(f"{name} must be a whole number of seconds, got {value!r}")
+    return int(value)
 
 
 def _split_list(value: str) -> tuple[str, ...]:

@@ -62,6 +62,9 @@ def local_environment(ports: LocalPorts) -> dict[str, str]:
             "CORS_ALLOWED_ORIGINS", "http://localhost:3000,http://127.0.0.1:3000"
         ),
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", ports.api_url),
+        # Short waits so a person can watch a whole survey in a minute (production: 2 h, 72 h).
+        "SURVEY_DELAY_SECONDS": os.environ.get("SURVEY_DELAY_SECONDS", "5"),
+        "SURVEY_WINDOW_SECONDS": os.environ.get("SURVEY_WINDOW_SECONDS", "60"),
         "POWERTOOLS_SERVICE_NAME": "servicedesk-app",
         "POWERTOOLS_TRACE_DISABLED": "true",
     }

@@ -201,6 +201,36 @@ class CounterItem(TableItem, discriminator="counter"):
     total = NumberAttribute(default=0)
 
 
+class SurveyItem(TableItem, discriminator="survey"):
+    """One follow-up survey (pk SURVEY#<ticket>-r<n>). The workflow writes
+    survey_state and task_token; the stream turns those writes into events."""
+
+    ticket_id = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    resolution = NumberAttribute()
+    survey_state = UnicodeAttribute()
+    locale = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    task_token = UnicodeAttribute(null=True)
+    rounds = UnicodeSetAttribute(null=True)  # rounds whose event and code are written
+    score = NumberAttribute(null=True)
+    comment = UnicodeAttribute(null=True)
+    answered_at = UTCDateTimeAttribute(null=True)
+    settled_at = UTCDateTimeAttribute(null=True)
+
+
+class SurveyCodeItem(TableItem, discriminator="survey_code"):
+    """A link code's SHA-256 (pk SURVEYCODE#<digest>) pointing at its survey."""
+
+    survey_id = UnicodeAttribute()
+
+
+class SurveyCooldownItem(TableItem, discriminator="survey_cooldown"):
+    """When the customer last answered a survey (pk CUSTOMER#<id>, sk SURVEY_ANSWERED)."""
+
+    answered_at = UTCDateTimeAttribute()
+
+
 ALL_MODELS: tuple[type[TableItem], ...] = (
     TableItem,
     TicketItem,
@@ -212,6 +242,9 @@ ALL_MODELS: tuple[type[TableItem], ...] = (
     DeliveryItem,
     DeferredItem,
     CounterItem,
+    SurveyItem,
+    SurveyCodeItem,
+    SurveyCooldownItem,
 )
 
 

@@ -18,6 +18,8 @@ from chalicelib.domain.errors import DomainError
 from chalicelib.logs import logger
 
 JSON = "application/json"
+HTML = "text/html"
+FORM = "application/x-www-form-urlencoded"
 CORS_ALLOW_HEADERS = "Authorization,Content-Type,If-Match,Idempotency-Key"
 CORS_EXPOSE_HEADERS = "ETag,Location"
 
@@ -35,6 +37,8 @@ class Operation:
     roles: tuple[str, ...] = ()
     tag: str = "tickets"
     parameters: tuple[dict[str, Any], ...] = ()
+    content_types: tuple[str, ...] = ("application/json",)
+    html: bool = False  # also answers text/html (the survey pages)
 
 
 OPERATIONS: list[Operation] = []
@@ -59,7 +63,7 @@ def api_route(blueprint: Blueprint, operation: Operation) -> Callable[..., Any]:
         if not operation.public:
             options["authorizer"] = jwt_authorizer
         if operation.method in ("POST", "PUT", "PATCH"):
-            options["content_types"] = [JSON]
+            options["content_types"] = list(operation.content_types)
         blueprint.route(operation.path, **options)(guarded)
         OPERATIONS.append(operation)
         _register_preflight(blueprint, operation.path)
@@ -128,8 +132,8 @@ def problem_middleware(allowed_origins: Callable[[], tuple[str, ...]]) -> Callab
 def _as_problem(response: Response) -> Response:
     if response.status_code < 400:
         return response
-    if _header(response.headers, "content-type").startswith(PROBLEM_JSON):
-        return response
+    if _header(response.headers, "content-type").startswith((PROBLEM_JSON, HTML)):
+        return response  # our own problem, or an error page meant for a browser
     reshaped = generic_problem(response.status_code)
     reshaped.headers.update({k: v for k, v in response.headers.items() if k.lower() == "allow"})
     return reshaped

@@ -6,7 +6,7 @@ import re
 from functools import cache
 from typing import Any
 
-from chalicelib.api.http import OPERATIONS, Operation
+from chalicelib.api.http import HTML, OPERATIONS, Operation
 from chalicelib.api.problems import GENERIC_PROBLEMS
 from chalicelib.api.validation import SCHEMA_DIR, load_schema
 
@@ -98,7 +98,10 @@ def _operation(operation: Operation) -> dict[str, Any]:
     if operation.request_schema:
         spec["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": _ref(operation.request_schema)}},
+            "content": {
+                media_type: {"schema": _ref(operation.request_schema)}
+                for media_type in operation.content_types
+            },
         }
     return spec
 
@@ -115,12 +118,19 @@ def _responses(operation: Operation) -> dict[str, Any]:
             responses[str(status)] = _problem_response(status)
         elif status == 204:
             responses[str(status)] = {"description": "No content"}
+        elif 300 <= status < 400:
+            responses[str(status)] = {
+                "description": "Redirect",
+                "headers": {"Location": {"schema": {"type": "string"}}},
+            }
         else:
             schema = _ref(schema_name) if schema_name else {"type": "object"}
             responses[str(status)] = {
                 "description": "OK",
                 "content": {"application/json": {"schema": schema}},
             }
+        if operation.html and status not in (204,) and not 300 <= status < 400:
+            responses[str(status)]["content"][HTML] = {"schema": {"type": "string"}}
     statuses = _GATEWAY_STATUSES if not operation.public else (429, 500)
     for status in statuses:
         responses.setdefault(str(status), _problem_response(status))

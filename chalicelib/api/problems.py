@@ -16,6 +16,8 @@ from chalicelib.domain.errors import (
     NotFoundError,
     PayloadTooLargeError,
     RequestInFlightError,
+    SurveyAnsweredError,
+    SurveyClosedError,
     UnauthorizedError,
     UnsupportedMediaTypeError,
     ValidationError,
@@ -42,6 +44,8 @@ PROBLEMS: dict[type[DomainError], tuple[int, str, str]] = {
     ),
     PayloadTooLargeError: (413, "payload-too-large", "The request body is too large"),
     UnsupportedMediaTypeError: (415, "unsupported-media-type", "Unsupported content type"),
+    SurveyAnsweredError: (409, "survey-answered", "The survey has already been answered"),
+    SurveyClosedError: (410, "survey-closed", "The survey has closed"),
 }
 
 # Statuses produced outside our views (by Chalice or the gateway), reshaped as problems.
@@ -54,6 +58,7 @@ GENERIC_PROBLEMS: dict[int, tuple[str, str]] = {
     413: ("payload-too-large", "The request body is too large"),
     415: ("unsupported-media-type", "Unsupported content type"),
     422: ("unprocessable", "Unprocessable request"),
+    410: ("gone", "Gone"),
     429: ("throttled", "Too many requests"),
     500: ("internal-error", "Internal error"),
 }

@@ -68,3 +68,11 @@ class IdempotencyKeyReusedError(DomainError):
 
 class RequestInFlightError(ConflictError):
     """A request with the same Idempotency-Key is still being processed."""
+
+
+class SurveyAnsweredError(ConflictError):
+    """The survey already has its answer."""
+
+
+class SurveyClosedError(DomainError):
+    """The survey expired, or was withdrawn when the ticket was reopened."""

@@ -224,6 +224,16 @@ def _resolve(
     return changed, STATUS_CHANGED, {"resolution": params["resolution"], "resolution_count": count}
 
 
+def _reopen(
+    ticket: Ticket, params: Mapping[str, Any], caller: Caller, now: datetime
+) -> tuple[Ticket, str, dict[str, Any]]:
+    # The resolution being reopened names the survey that must stop.
+    data: dict[str, Any] = {"resolution_count": ticket.resolutions}
+    if params.get("reason"):
+        data["reason"] = params["reason"]
+    return replace(ticket, status="in_progress"), STATUS_CHANGED, data
+
+
 def escalated_one_tier(ticket: Ticket) -> Ticket:
     """Tier + 1, priority at least high, the tier's queue, nobody holding it."""
     tier = ticket.tier + 1
@@ -271,7 +281,7 @@ _EFFECTS: dict[str, Effect] = {
     "request_info": _request_info,
     "resume": _resume,
     "resolve": _resolve,
-    "reopen": _move("in_progress", reason="reason"),
+    "reopen": _reopen,
     "close": _move("closed"),
     "cancel": _move("cancelled", reason="reason"),
     "escalate": _escalate,

@@ -19,25 +19,38 @@ PLACEHOLDER_STREAM_ARN = (
 
 
 def handle_records(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """React to every new event item; report the records that failed for a retry."""
-    from chalicelib.adapters.dynamo import event_from_stream_image
-    from chalicelib.service.reactions import react
-
+    """React to every new event item and to the survey workflow's writes; report the
+    records that failed for a retry."""
     bootstrap.bind_storage()
     ports = bootstrap.reaction_ports()
     failures: list[dict[str, str]] = []
     for record in records:
-        if record.get("eventName") != "INSERT":
-            continue
         dynamodb = record.get("dynamodb", {})
         try:
-            event = event_from_stream_image(dynamodb.get("NewImage", {}))
-            if event is not None:
-                react(event, ports)
+            _dispatch(record.get("eventName"), dynamodb.get("NewImage") or {}, ports)
         except Exception:
             logger.exception("reaction failed", extra={"sequence": dynamodb.get("SequenceNumber")})
             failures.append({"itemIdentifier": dynamodb.get("SequenceNumber", "")})
     return {"batchItemFailures": failures}
+
+
+def _dispatch(name: str | None, image: dict[str, Any], ports: Any) -> None:
+    item_type = image.get("item_type", {}).get("S")
+    if name == "INSERT" and item_type == "event":
+        from chalicelib.adapters.dynamo import event_from_stream_image
+        from chalicelib.service.reactions import react
+
+        event = event_from_stream_image(image)
+        if event is not None:
+            react(event, ports)
+    elif name in ("INSERT", "MODIFY") and item_type == "survey" and ports.surveys is not None:
+        # The survey workflow writes only the survey's state; the events come from here.
+        from chalicelib.adapters.surveys import survey_from_stream_image
+        from chalicelib.service.surveys import survey_written
+
+        survey = survey_from_stream_image(image)
+        if survey is not None:
+            survey_written(survey, ports.surveys)
 
 
 @stream_blueprint.on_dynamodb_record(

@@ -26,6 +26,7 @@ from chalicelib.domain.notifications import (
     render_sms,
     template_for,
 )
+from chalicelib.domain.surveys import ROUND_EVENTS, SurveyCodes
 from chalicelib.domain.ticket import Ticket
 from chalicelib.logs import logger
 from chalicelib.service.ports import (
@@ -55,6 +56,7 @@ class NotificationPorts:
     public_base_url: str
     alerts: OpsAlerter | None = None
     sleep: Callable[[float], None] = field(default=time.sleep)
+    survey_codes: SurveyCodes | None = None
 
 
 def notify(event: Event, ports: NotificationPorts) -> None:
@@ -118,7 +120,7 @@ def _deliver(
             return
     channel, destination = str(choice.channel), str(choice.destination)
     locale = message_locale(ticket.contact, preferences)
-    values = _values(event, ticket, ports.public_base_url)
+    values = _values(event, ticket, ports)
     _send(
         event, template, ports, _Outgoing(channel, destination, str(choice.masked), locale, values)
     )
@@ -253,11 +255,16 @@ def _alert(ports: NotificationPorts, kind: str, event: Event, summary: str) -> N
         )
 
 
-def _values(event: Event, ticket: Ticket, public_base_url: str) -> dict[str, str]:
+def _values(event: Event, ticket: Ticket, ports: NotificationPorts) -> dict[str, str]:
     values = {
         key: str(value)
         for key, value in event.data.items()
         if isinstance(value, str | int) and not isinstance(value, bool)
     }
-    values.update({"reference": ticket.reference, "public_base_url": public_base_url})
+    values.update({"reference": ticket.reference, "public_base_url": ports.public_base_url})
+    if event.type in ROUND_EVENTS.values() and ports.survey_codes is not None:
+        # Derived again here, never stored: the table keeps only the code's hash.
+        values["code"] = ports.survey_codes.code(
+            str(event.data.get("survey_id", "")), int(event.data.get("round") or 1)
+        )
     return values

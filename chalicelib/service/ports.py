@@ -10,6 +10,7 @@ from typing import Any
 
 from chalicelib.domain.counters import CounterKey
 from chalicelib.domain.events import Event
+from chalicelib.domain.surveys import Answer, Survey
 from chalicelib.domain.ticket import Ticket
 
 Clock = Callable[[], datetime]
@@ -254,3 +255,77 @@ class IdSource(ABC):
 
     @abstractmethod
     def reference(self) -> str: ...
+
+
+class SurveyStateChangedError(Exception):
+    """The survey left the state the write expected (answered, expired or withdrawn meanwhile)."""
+
+
+@dataclass(frozen=True)
+class TicketChange:
+    """A ticket write joined to another transaction: the new ticket, if still at `expected`."""
+
+    ticket: Ticket
+    expected_version: int
+
+
+class SurveyStore(ABC):
+    """Survey records, their link codes (hashed) and each customer's last answer."""
+
+    @abstractmethod
+    def create(self, survey: Survey) -> bool:
+        """Write a new survey; False when it already exists (a redelivery)."""
+
+    @abstractmethod
+    def get(self, survey_id: str) -> Survey | None: ...
+
+    @abstractmethod
+    def by_code(self, digest: str) -> Survey | None:
+        """The survey a link code (given as its SHA-256) belongs to."""
+
+    @abstractmethod
+    def last_answered(self, customer_id: str) -> datetime | None: ...
+
+    @abstractmethod
+    def record_round(self, survey: Survey, round_number: int, digest: str, event: Event) -> bool:
+        """Store a round's code digest and its event at once, once per round, and only
+        while the survey is still in that round's state. False: nothing to do."""
+
+    @abstractmethod
+    def answer(
+        self,
+        survey: Survey,
+        answer: Answer,
+        at: datetime,
+        events: list[Event],
+        ticket: TicketChange | None,
+    ) -> None:
+        """Record the answer, its events, the ticket's closing and the customer's
+        cooldown in one transaction. Raises SurveyStateChangedError when the survey
+        is no longer open, VersionConflictError when the ticket moved."""
+
+    @abstractmethod
+    def settle_expiry(
+        self, survey: Survey, events: list[Event], ticket: TicketChange | None
+    ) -> bool:
+        """Record an expired survey on its ticket once (False: already recorded)."""
+
+    @abstractmethod
+    def withdraw(self, survey_id: str) -> bool:
+        """Mark a survey that is not finished as withdrawn (its ticket was reopened)."""
+
+
+class SurveyWorkflow(ABC):
+    """The Step Functions executions that time each survey."""
+
+    @abstractmethod
+    def start(self, name: str, payload: dict[str, Any]) -> None:
+        """Start the execution `name`; starting it again is harmless."""
+
+    @abstractmethod
+    def stop(self, name: str) -> None:
+        """Stop the execution if it still runs."""
+
+    @abstractmethod
+    def answered(self, task_token: str) -> None:
+        """Hand the answer to the waiting task (a token already settled is ignored)."""

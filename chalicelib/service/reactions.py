@@ -7,14 +7,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from chalicelib.domain.counters import counters_for
 from chalicelib.domain.events import TICKET_CREATED, Event
 from chalicelib.domain.identity import Role
-from chalicelib.domain.lifecycle import ESCALATED
+from chalicelib.domain.lifecycle import ESCALATED, STATUS_CHANGED
 from chalicelib.domain.sla import SLA_BREACHED
+from chalicelib.domain.surveys import SURVEY_ANSWERED
 from chalicelib.service.notifications import NotificationPorts, notify
 from chalicelib.service.ports import OpsAlert, OpsAlerter, ReactionLedger
+
+if TYPE_CHECKING:
+    from chalicelib.service.surveys import SurveyPorts
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,7 @@ class ReactionPorts:
     ledger: ReactionLedger
     alerts: OpsAlerter | None = None
     notifications: NotificationPorts | None = None
+    surveys: SurveyPorts | None = None
 
 
 Reaction = Callable[[Event, ReactionPorts], None]
@@ -72,8 +78,30 @@ def notify_customer(event: Event, ports: ReactionPorts) -> None:
         notify(event, ports.notifications)
 
 
+def follow_up_survey(event: Event, ports: ReactionPorts) -> None:
+    """A resolution starts its survey; reopening the ticket stops it."""
+    if ports.surveys is None:
+        return
+    from chalicelib.service.surveys import start_survey, withdraw_survey
+
+    if event.data.get("to") == "resolved":
+        start_survey(event, ports.surveys)
+    elif event.data.get("action") == "reopen":
+        withdraw_survey(event, ports.surveys)
+
+
+def finish_survey(event: Event, ports: ReactionPorts) -> None:
+    """An answer releases the workflow and, for a low score, opens a recovery ticket."""
+    if ports.surveys is not None:
+        from chalicelib.service.surveys import survey_answered
+
+        survey_answered(event, ports.surveys)
+
+
 REACTIONS: dict[str, tuple[Reaction, ...]] = {
     TICKET_CREATED: (count_event,),
+    STATUS_CHANGED: (follow_up_survey,),
+    SURVEY_ANSWERED: (finish_survey,),
     SLA_BREACHED: (alert_ops,),
     ESCALATED: (alert_ops,),
 }

@@ -57,6 +57,9 @@ def stack() -> Iterator[Stack]:
         "AWS_PORT": str(aws_port),
         "PYTHONPATH": str(PROJECT_DIR),
         "SCHEDULE_INTERVAL_SECONDS": "1",
+        # Surveys: invited 1 s after resolution, each round's window 8 s.
+        "SURVEY_DELAY_SECONDS": "1",
+        "SURVEY_WINDOW_SECONDS": "8",
     }
     log_path = PROJECT_DIR / "build" / "api-tests-stack.log"
     log_path.parent.mkdir(exist_ok=True)

@@ -1,0 +1,265 @@
+"""Surveys on the single table, and their Step Functions executions."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.adapters.dynamo import (
+    _failed_check,
+    event_to_item,
+    ticket_to_item,
+)
+from chalicelib.adapters.models import SurveyCodeItem, SurveyCooldownItem, SurveyItem
+from chalicelib.domain.events import Event
+from chalicelib.domain.surveys import OPEN_STATES, Answer, Survey, SurveyState
+from chalicelib.logs import logger
+from chalicelib.service.ports import (
+    SurveyStateChangedError,
+    SurveyStore,
+    SurveyWorkflow,
+    TicketChange,
+    TransactionConflictError,
+    VersionConflictError,
+)
+
+SURVEY_SK = "SURVEY"
+# _PUTS_FIRST: PynamoDB sends a transaction's condition checks, deletes, puts, then
+# updates, whatever the order they were added in; cancellation reasons follow that order.
+# Codes outlive their survey long enough for a late click to say "expired", not "unknown".
+CODE_RETENTION = timedelta(days=30)
+_UNFINISHED = (SurveyState.PENDING, *OPEN_STATES)
+
+
+def survey_pk(survey_id: str) -> str:
+    return f"SURVEY#{survey_id}"
+
+
+def _cooldown_key(customer_id: str) -> tuple[str, str]:
+    return f"CUSTOMER#{customer_id}", "SURVEY_ANSWERED"
+
+
+def item_to_survey(item: SurveyItem) -> Survey:
+    return Survey(
+        id=item.pk.removeprefix("SURVEY#"),
+        ticket_id=item.ticket_id,
+        customer_id=item.customer_id,
+        resolution=int(item.resolution),
+        state=SurveyState(item.survey_state),
+        locale=item.locale,
+        created_at=item.created_at,
+        task_token=item.task_token,
+        score=int(item.score) if item.score is not None else None,
+        answered_at=item.answered_at,
+        settled=item.settled_at is not None,
+        rounds=frozenset(int(number) for number in item.rounds or ()),
+    )
+
+
+def survey_from_stream_image(image: dict[str, Any]) -> Survey | None:
+    """Decode a stream record's NewImage; None when the item is not a survey."""
+    if image.get("item_type", {}).get("S") != "survey":
+        return None
+    item = SurveyItem.from_raw_data(dict(image))
+    return item_to_survey(item)
+
+
+class DynamoSurveyStore(SurveyStore):
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def create(self, survey: Survey) -> bool:
+        item = SurveyItem(
+            pk=survey_pk(survey.id),
+            sk=SURVEY_SK,
+            ticket_id=survey.ticket_id,
+            customer_id=survey.customer_id,
+            resolution=survey.resolution,
+            survey_state=survey.state.value,
+            locale=survey.locale,
+            created_at=survey.created_at,
+        )
+        try:
+            item.save(condition=SurveyItem.pk.does_not_exist())
+        except PutError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def get(self, survey_id: str) -> Survey | None:
+        try:
+            item = SurveyItem.get(survey_pk(survey_id), SURVEY_SK, consistent_read=True)
+        except SurveyItem.DoesNotExist:
+            return None
+        return item_to_survey(item)
+
+    def by_code(self, digest: str) -> Survey | None:
+        try:
+            code = SurveyCodeItem.get(f"SURVEYCODE#{digest}", "CODE")
+        except SurveyCodeItem.DoesNotExist:
+            return None
+        return self.get(code.survey_id)
+
+    def last_answered(self, customer_id: str) -> datetime | None:
+        try:
+            return SurveyCooldownItem.get(*_cooldown_key(customer_id)).answered_at
+        except SurveyCooldownItem.DoesNotExist:
+            return None
+
+    def record_round(self, survey: Survey, round_number: int, digest: str, event: Event) -> bool:
+        expected = SurveyState.INVITED if round_number == 1 else SurveyState.REMINDED
+        marker = str(round_number)
+        try:
+            with TransactWrite(connection=self._connection) as transaction:
+                transaction.update(
+                    SurveyItem(pk=survey_pk(survey.id), sk=SURVEY_SK),
+                    actions=[SurveyItem.rounds.add({marker})],
+                    condition=(SurveyItem.survey_state == expected.value)
+                    & ~SurveyItem.rounds.contains(marker),
+                )
+                transaction.save(
+                    SurveyCodeItem(
+                        pk=f"SURVEYCODE#{digest}",
+                        sk="CODE",
+                        survey_id=survey.id,
+                        expires_at=int((event.at + CODE_RETENTION).timestamp()),
+                    ),
+                )
+                transaction.save(event_to_item(event), condition=_new_event())
+        except TransactWriteError as error:
+            if _failed_check(error, index=2):  # after the two puts (see _PUTS_FIRST)
+                return False  # recorded already, or the survey moved on (answered, withdrawn)
+            _raise_conflict(error)
+            raise
+        return True
+
+    def answer(
+        self,
+        survey: Survey,
+        answer: Answer,
+        at: datetime,
+        events: list[Event],
+        ticket: TicketChange | None,
+    ) -> None:
+        open_states = [state.value for state in OPEN_STATES]
+        actions: list[Action] = [
+            SurveyItem.survey_state.set(SurveyState.ANSWERED.value),
+            SurveyItem.score.set(answer.score),
+            SurveyItem.answered_at.set(at),
+        ]
+        if answer.comment:
+            actions.append(SurveyItem.comment.set(answer.comment))
+        try:
+            with TransactWrite(connection=self._connection) as transaction:
+                transaction.update(
+                    SurveyItem(pk=survey_pk(survey.id), sk=SURVEY_SK),
+                    actions=actions,
+                    condition=SurveyItem.survey_state.is_in(*open_states),
+                )
+                for event in events:
+                    transaction.save(event_to_item(event), condition=_new_event())
+                if ticket is not None:
+                    transaction.save(ticket_to_item(ticket.ticket, on_disk=ticket.expected_version))
+                pk, sk = _cooldown_key(survey.customer_id)
+                transaction.save(SurveyCooldownItem(pk=pk, sk=sk, answered_at=at))
+        except TransactWriteError as error:
+            puts = len(events) + (2 if ticket is not None else 1)
+            if _failed_check(error, index=puts):
+                raise SurveyStateChangedError(survey.id) from error
+            if ticket is not None and _failed_check(error, index=len(events)):
+                raise VersionConflictError(ticket.ticket.id) from error
+            _raise_conflict(error)
+            raise
+
+    def settle_expiry(
+        self, survey: Survey, events: list[Event], ticket: TicketChange | None
+    ) -> bool:
+        try:
+            with TransactWrite(connection=self._connection) as transaction:
+                transaction.update(
+                    SurveyItem(pk=survey_pk(survey.id), sk=SURVEY_SK),
+                    actions=[SurveyItem.settled_at.set(events[0].at)],
+                    condition=(SurveyItem.survey_state == SurveyState.EXPIRED.value)
+                    & SurveyItem.settled_at.does_not_exist(),
+                )
+                for event in events:
+                    transaction.save(event_to_item(event), condition=_new_event())
+                if ticket is not None:
+                    transaction.save(ticket_to_item(ticket.ticket, on_disk=ticket.expected_version))
+        except TransactWriteError as error:
+            if _failed_check(error, index=len(events) + (1 if ticket is not None else 0)):
+                return False
+            if ticket is not None and _failed_check(error, index=len(events)):
+                raise VersionConflictError(ticket.ticket.id) from error
+            _raise_conflict(error)
+            raise
+        return True
+
+    def withdraw(self, survey_id: str) -> bool:
+        try:
+            SurveyItem(pk=survey_pk(survey_id), sk=SURVEY_SK).update(
+                actions=[SurveyItem.survey_state.set(SurveyState.WITHDRAWN.value)],
+                condition=SurveyItem.survey_state.is_in(*[state.value for state in _UNFINISHED]),
+            )
+        except UpdateError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+
+def _new_event() -> Any:
+    from chalicelib.adapters.models import EventItem
+
+    return EventItem.pk.does_not_exist()
+
+
+def _raise_conflict(error: TransactWriteError) -> None:
+    reasons = error.cancellation_reasons or []
+    if any(reason is not None and reason.code == "TransactionConflict" for reason in reasons):
+        raise TransactionConflictError() from error
+
+
+class StepFunctionsSurveyWorkflow(SurveyWorkflow):
+    """Executions of the survey state machine, named after their survey."""
+
+    def __init__(self, client: Any, state_machine_arn: str) -> None:
+        self._client = client
+        self._machine = state_machine_arn
+
+    def _execution_arn(self, name: str) -> str:
+        prefix, _, machine = self._machine.rpartition(":stateMachine:")
+        return f"{prefix}:execution:{machine}:{name}"
+
+    def start(self, name: str, payload: dict[str, Any]) -> None:
+        import json
+
+        try:
+            self._client.start_execution(
+                stateMachineArn=self._machine, name=name, input=json.dumps(payload)
+            )
+        except self._client.exceptions.ExecutionAlreadyExists:
+            logger.info("survey execution already started", extra={"execution": name})
+
+    def stop(self, name: str) -> None:
+        try:
+            self._client.stop_execution(
+                executionArn=self._execution_arn(name), cause="ticket reopened"
+            )
+        except self._client.exceptions.ExecutionDoesNotExist:
+            return
+
+    def answered(self, task_token: str) -> None:
+        errors = self._client.exceptions
+        try:
+            self._client.send_task_success(taskToken=task_token, output="{}")
+        except (errors.TaskTimedOut, errors.TaskDoesNotExist, errors.InvalidToken):
+            # The window closed at the same moment, or a redelivery: the workflow's
+            # own conditional writes see the answer and end quietly.
+            logger.info("survey task already settled")

@@ -1,0 +1,303 @@
+"""Follow-up surveys (SPEC section 8): start, invite, answer, expire, withdraw.
+
+Step Functions keeps the time (delay, answer window, one reminder) and writes
+only the survey's state; every reaction here comes from the table's stream and
+is idempotent, so a redelivered record never sends or closes anything twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from chalicelib.domain.errors import NotFoundError, SurveyAnsweredError, SurveyClosedError
+from chalicelib.domain.events import Event
+from chalicelib.domain.identity import SYSTEM, Caller, Role
+from chalicelib.domain.lifecycle import apply_action
+from chalicelib.domain.notifications import choose_channel, message_locale, next_send_time
+from chalicelib.domain.sla import SlaRules, start_clocks
+from chalicelib.domain.surveys import (
+    OPEN_STATES,
+    RECOVERY_QUEUE,
+    ROUND_EVENTS,
+    ROUNDS,
+    SURVEY_ANSWERED,
+    SURVEY_EXPIRED,
+    SURVEY_SKIPPED,
+    Answer,
+    Survey,
+    SurveyCodes,
+    SurveyState,
+    code_digest,
+    needs_recovery,
+    recovery_subject,
+    skip_reason,
+    survey_id,
+    well_formed_code,
+)
+from chalicelib.domain.ticket import Ticket, TicketRequest, open_ticket
+from chalicelib.logs import logger
+from chalicelib.service.notifications import customer_preferences
+from chalicelib.service.ports import (
+    Clock,
+    IdempotencyKeyTakenError,
+    IdempotencyRecord,
+    IdSource,
+    NotificationStore,
+    ReferenceTakenError,
+    SurveyStateChangedError,
+    SurveyStore,
+    SurveyWorkflow,
+    TicketChange,
+    TicketRepository,
+    TransactionConflictError,
+    VersionConflictError,
+)
+
+_ATTEMPTS = 4
+RECOVERY_SCOPE = "system:service-recovery"
+RECOVERY_RECORD_TTL = timedelta(hours=24)  # longer than any stream redelivery
+
+
+@dataclass(frozen=True)
+class SurveyPorts:
+    tickets: TicketRepository
+    surveys: SurveyStore
+    workflow: SurveyWorkflow | None
+    notifications: NotificationStore
+    ids: IdSource
+    clock: Clock
+    codes: SurveyCodes
+    delay: timedelta  # production 2 h
+    window: timedelta  # production 72 h per round
+    sla: SlaRules | None = None
+
+
+# --- reactions (from the stream) ------------------------------------------------------
+
+
+def start_survey(event: Event, ports: SurveyPorts) -> None:
+    """On `resolved`: one survey per resolution, unless the customer said no, cannot be
+    reached, or answered another survey in the last 30 days."""
+    resolution = int(event.data.get("resolution_count") or 0)
+    ticket = ports.tickets.get(event.ticket_id)
+    if ticket is None or ticket.status != "resolved" or ticket.resolutions != resolution:
+        return  # reopened (or resolved again) since: that later event decides
+    now = ports.clock()
+    name = survey_id(ticket.id, resolution)
+    preferences = customer_preferences(ports.notifications, ticket.customer_id)
+    channel = choose_channel(ticket.contact, preferences)
+    reason = skip_reason(channel.skip_reason, ports.surveys.last_answered(ticket.customer_id), now)
+    if reason is not None:
+        # Derived id: a redelivery writes the same entry, once, right after its cause.
+        skipped = Event(
+            f"{event.id}.survey", ticket.id, SURVEY_SKIPPED, now, SYSTEM, {"reason": reason}
+        )
+        ports.tickets.append_events([skipped])
+        return
+    survey = Survey(
+        id=name,
+        ticket_id=ticket.id,
+        customer_id=ticket.customer_id,
+        resolution=resolution,
+        state=SurveyState.PENDING,
+        locale=message_locale(ticket.contact, preferences),
+        created_at=now,
+    )
+    ports.surveys.create(survey)  # False on a redelivery: starting again is harmless
+    if ports.workflow is None:
+        logger.warning("no survey state machine configured", extra={"survey": name})
+        return
+    invite_at = next_send_time(now + ports.delay, preferences.quiet_hours if preferences else None)
+    ports.workflow.start(
+        name,
+        {
+            "ticket_id": ticket.id,
+            "survey_id": name,
+            "delay_seconds": max(0, round((invite_at - now).total_seconds())),
+            "window_seconds": max(1, round(ports.window.total_seconds())),
+        },
+    )
+
+
+def withdraw_survey(event: Event, ports: SurveyPorts) -> None:
+    """On `reopen`: the survey of that resolution ends; its links answer as expired."""
+    resolution = int(event.data.get("resolution_count") or 0)
+    if resolution == 0:
+        return
+    name = survey_id(event.ticket_id, resolution)
+    ports.surveys.withdraw(name)
+    if ports.workflow is not None:
+        ports.workflow.stop(name)
+
+
+def survey_written(survey: Survey, ports: SurveyPorts) -> None:
+    """The workflow moved a survey: tell the customer (a round) or settle an expiry."""
+    round_number = ROUNDS.get(survey.state)
+    if round_number is not None and round_number not in survey.rounds:
+        _record_round(survey, round_number, ports)
+    elif survey.state is SurveyState.EXPIRED and not survey.settled:
+        _settle_expiry(survey, ports)
+
+
+def _record_round(survey: Survey, round_number: int, ports: SurveyPorts) -> None:
+    event = Event(
+        ports.ids.event_id(),
+        survey.ticket_id,
+        ROUND_EVENTS[round_number],
+        ports.clock(),
+        SYSTEM,
+        {"survey_id": survey.id, "round": round_number},
+    )
+    digest = code_digest(ports.codes.code(survey.id, round_number))
+    # The message goes out when this event arrives on the stream, like every other.
+    ports.surveys.record_round(survey, round_number, digest, event)
+
+
+def _settle_expiry(survey: Survey, ports: SurveyPorts) -> None:
+    for _ in range(_ATTEMPTS):
+        now = ports.clock()
+        ticket = ports.tickets.get(survey.ticket_id)
+        events = [
+            Event(
+                ports.ids.event_id(),
+                survey.ticket_id,
+                SURVEY_EXPIRED,
+                now,
+                SYSTEM,
+                {"survey_id": survey.id},
+            )
+        ]
+        change, closing = _closing(ticket, survey, now, ports)
+        try:
+            ports.surveys.settle_expiry(survey, events + closing, change)
+            return
+        except (VersionConflictError, TransactionConflictError):
+            continue
+    raise TransactionConflictError()
+
+
+def _closing(
+    ticket: Ticket | None, survey: Survey, now: datetime, ports: SurveyPorts
+) -> tuple[TicketChange | None, list[Event]]:
+    """The survey closes its ticket, if that ticket is still in the resolution surveyed."""
+    if ticket is None or ticket.status != "resolved" or ticket.resolutions != survey.resolution:
+        return None, []
+    changed, events = apply_action(
+        ticket, "close", {}, SYSTEM, now=now, new_event_id=ports.ids.event_id
+    )
+    return TicketChange(changed, ticket.version), events
+
+
+def survey_answered(event: Event, ports: SurveyPorts) -> None:
+    """After an answer: release the waiting workflow; a low score opens a recovery ticket."""
+    survey = ports.surveys.get(str(event.data.get("survey_id", "")))
+    if survey is None:
+        return
+    if survey.task_token and ports.workflow is not None:
+        ports.workflow.answered(survey.task_token)
+    score = int(event.data.get("score") or 0)
+    if score and needs_recovery(score):
+        parent = ports.tickets.get(survey.ticket_id)
+        if parent is not None:
+            open_recovery_ticket(parent, survey, score, ports)
+
+
+def open_recovery_ticket(parent: Ticket, survey: Survey, score: int, ports: SurveyPorts) -> None:
+    """A high-priority complaint in the service-recovery queue, child of the surveyed
+    ticket; at most one per survey (its idempotency record is in the same write)."""
+    now = ports.clock()
+    request = TicketRequest(
+        channel=parent.channel,
+        kind="complaint",
+        category=parent.category,
+        subject=recovery_subject(parent.reference, score, survey.locale),
+        description="",
+        contact=None,
+        customer_id=parent.customer_id,
+        priority="high",
+    )
+    ticket, created = open_ticket(
+        request,
+        SYSTEM,
+        ticket_id=ports.ids.ticket_id(),
+        reference=ports.ids.reference(),
+        event_id=ports.ids.event_id(),
+        now=now,
+    )
+    ticket = replace(ticket, queue=RECOVERY_QUEUE, parent_id=parent.id, contact=parent.contact)
+    created = replace(
+        created,
+        data={**created.data, "queue": RECOVERY_QUEUE, "parent_id": parent.id, "score": score},
+    )
+    if ports.sla is not None:
+        ticket = replace(ticket, sla=start_clocks(ticket, ports.sla))
+    record = IdempotencyRecord(
+        scope=RECOVERY_SCOPE,
+        key=survey.id,
+        fingerprint=survey.id,
+        status=201,
+        body=ticket.id,
+        headers={},
+        expires_at=(now + RECOVERY_RECORD_TTL).replace(microsecond=0),
+    )
+    for _ in range(_ATTEMPTS):
+        try:
+            ports.tickets.create(ticket, [created], record)
+            logger.info("service recovery ticket opened", extra={"ticket_id": ticket.id})
+            return
+        except ReferenceTakenError:
+            ticket = ticket.with_reference(ports.ids.reference())
+        except IdempotencyKeyTakenError:
+            return  # opened by an earlier delivery of the same answer
+
+
+# --- the customer's page ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SurveyView:
+    survey: Survey
+    subject: str
+
+
+def find_survey(ports: SurveyPorts, code: str) -> SurveyView:
+    """The survey a link code opens; 404 for anything else (no login, nothing revealed)."""
+    survey = ports.surveys.by_code(code_digest(code)) if well_formed_code(code) else None
+    ticket = ports.tickets.get(survey.ticket_id) if survey is not None else None
+    if survey is None or ticket is None:
+        raise NotFoundError("No such survey")
+    return SurveyView(survey, ticket.subject)
+
+
+def answer_survey(ports: SurveyPorts, view: SurveyView, answer: Answer) -> SurveyView:
+    """Record the answer and close the ticket in one write; exactly one answer wins."""
+    survey = view.survey
+    for _ in range(_ATTEMPTS):
+        if survey.state is SurveyState.ANSWERED:
+            raise SurveyAnsweredError("This survey has already been answered")
+        if survey.state not in OPEN_STATES:
+            raise SurveyClosedError("This survey has closed")
+        now = ports.clock()
+        ticket = ports.tickets.get(survey.ticket_id)
+        data: dict[str, object] = {
+            "survey_id": survey.id,
+            "score": answer.score,
+            "agent": (ticket.assignee if ticket else None) or "",
+        }
+        if answer.comment:
+            data["comment"] = answer.comment
+        customer = Caller(Role.CUSTOMER, survey.customer_id)
+        answered = Event(
+            ports.ids.event_id(), survey.ticket_id, SURVEY_ANSWERED, now, customer, data
+        )
+        change, closing = _closing(ticket, survey, now, ports)
+        try:
+            ports.surveys.answer(survey, answer, now, [answered, *closing], change)
+        except (SurveyStateChangedError, VersionConflictError, TransactionConflictError):
+            survey = ports.surveys.get(survey.id) or survey
+            continue
+        return SurveyView(
+            replace(survey, state=SurveyState.ANSWERED, score=answer.score), view.subject
+        )
+    raise SurveyAnsweredError("The survey changed while answering; open the link again")
