@@ -11,6 +11,7 @@ from typing import Any
 from chalicelib.domain.counters import CounterKey
 from chalicelib.domain.events import Event
 from chalicelib.domain.sla import next_due
+from chalicelib.domain.surveys import Answer, Survey, SurveyState
 from chalicelib.domain.ticket import PRIORITY_RANK, Ticket
 from chalicelib.service.ports import (
     DeferredNotification,
@@ -29,6 +30,10 @@ from chalicelib.service.ports import (
     ReactionLedger,
     ReferenceTakenError,
     StartKey,
+    SurveyStateChangedError,
+    SurveyStore,
+    SurveyWorkflow,
+    TicketChange,
     TicketRepository,
     VersionConflictError,
 )
@@ -304,3 +309,117 @@ class RecordingNotifier(Notifier):
 
     def sms_opted_out(self, phone: str) -> bool:
         return phone in self.opted_out
+
+
+class InMemorySurveyStore(SurveyStore):
+    """Same contract as DynamoSurveyStore (the integration tests run the real one)."""
+
+    def __init__(self, tickets: InMemoryTicketRepository) -> None:
+        self.tickets = tickets
+        self.surveys: dict[str, Survey] = {}
+        self.codes: dict[str, str] = {}
+        self.comments: dict[str, str] = {}
+        self.answered_at: dict[str, datetime] = {}
+
+    def create(self, survey: Survey) -> bool:
+        if survey.id in self.surveys:
+            return False
+        self.surveys[survey.id] = survey
+        return True
+
+    def get(self, survey_id: str) -> Survey | None:
+        return self.surveys.get(survey_id)
+
+    def by_code(self, digest: str) -> Survey | None:
+        survey_id = self.codes.get(digest)
+        return self.surveys.get(survey_id) if survey_id else None
+
+    def last_answered(self, customer_id: str) -> datetime | None:
+        return self.answered_at.get(customer_id)
+
+    def record_round(self, survey: Survey, round_number: int, digest: str, event: Event) -> bool:
+        current = self.surveys[survey.id]
+        expected = SurveyState.INVITED if round_number == 1 else SurveyState.REMINDED
+        if current.state is not expected or round_number in current.rounds:
+            return False
+        self.surveys[survey.id] = replace(current, rounds=current.rounds | {round_number})
+        self.codes[digest] = survey.id
+        self.tickets.append_events([event])
+        return True
+
+    def answer(
+        self,
+        survey: Survey,
+        answer: Answer,
+        at: datetime,
+        events: list[Event],
+        ticket: TicketChange | None,
+    ) -> None:
+        current = self.surveys[survey.id]
+        if current.state not in (SurveyState.INVITED, SurveyState.REMINDED):
+            raise SurveyStateChangedError(survey.id)
+        self._write(events, ticket)
+        self.surveys[survey.id] = replace(
+            current, state=SurveyState.ANSWERED, score=answer.score, answered_at=at
+        )
+        if answer.comment:
+            self.comments[survey.id] = answer.comment
+        self.answered_at[survey.customer_id] = at
+
+    def settle_expiry(
+        self, survey: Survey, events: list[Event], ticket: TicketChange | None
+    ) -> bool:
+        current = self.surveys[survey.id]
+        if current.state is not SurveyState.EXPIRED or current.settled:
+            return False
+        self._write(events, ticket)
+        self.surveys[survey.id] = replace(current, settled=True)
+        return True
+
+    def _write(self, events: list[Event], ticket: TicketChange | None) -> None:
+        if ticket is not None:
+            stored = self.tickets.tickets.get(ticket.ticket.id)
+            if stored is None or stored.version != ticket.expected_version:
+                raise VersionConflictError(ticket.ticket.id)
+            self.tickets.tickets[ticket.ticket.id] = ticket.ticket
+        self.tickets.append_events(events)
+
+    def withdraw(self, survey_id: str) -> bool:
+        current = self.surveys.get(survey_id)
+        if current is None or current.state not in (
+            SurveyState.PENDING,
+            SurveyState.INVITED,
+            SurveyState.REMINDED,
+        ):
+            return False
+        self.surveys[survey_id] = replace(current, state=SurveyState.WITHDRAWN)
+        return True
+
+    def move(self, survey_id: str, state: SurveyState, token: str | None = None) -> Survey:
+        """What the state machine does: set the state (and the task token)."""
+        current = self.surveys[survey_id]
+        moved = replace(current, state=state, task_token=token or current.task_token)
+        self.surveys[survey_id] = moved
+        return moved
+
+
+class RecordingWorkflow(SurveyWorkflow):
+    def __init__(self, failures: int = 0) -> None:
+        self.started: dict[str, dict[str, Any]] = {}
+        self.starts = 0
+        self.stopped: list[str] = []
+        self.answered_tokens: list[str] = []
+        self.failures = failures
+
+    def start(self, name: str, payload: dict[str, Any]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("states throttled")
+        self.starts += 1
+        self.started.setdefault(name, payload)
+
+    def stop(self, name: str) -> None:
+        self.stopped.append(name)
+
+    def answered(self, task_token: str) -> None:
+        self.answered_tokens.append(task_token)

@@ -261,7 +261,7 @@ def _survey_state(created: dict[str, str], survey_id: str) -> dict[str, Any]:
 
 def test_unanswered_survey_is_reminded_then_expired(created: dict[str, str]):
     _put(created, {"pk": "TICKET#T-1", "sk": "#TICKET", "status": "resolved"})
-    _put(created, {"pk": "SURVEY#S-1", "sk": "SURVEY", "survey_state": "scheduled"})
+    _put(created, {"pk": "SURVEY#S-1", "sk": "SURVEY", "survey_state": "pending"})
     assert _run(created, "S-1", window_seconds=1) == "SUCCEEDED"
     item = _survey_state(created, "S-1")
     assert item["survey_state"] == {"S": "expired"}
@@ -270,6 +270,6 @@ def test_unanswered_survey_is_reminded_then_expired(created: dict[str, str]):
 
 def test_survey_of_a_reopened_ticket_is_skipped(created: dict[str, str]):
     _put(created, {"pk": "TICKET#T-1", "sk": "#TICKET", "status": "in_progress"})
-    _put(created, {"pk": "SURVEY#S-2", "sk": "SURVEY", "survey_state": "scheduled"})
+    _put(created, {"pk": "SURVEY#S-2", "sk": "SURVEY", "survey_state": "pending"})
     assert _run(created, "S-2", window_seconds=1) == "SUCCEEDED"
-    assert _survey_state(created, "S-2")["survey_state"] == {"S": "scheduled"}
+    assert _survey_state(created, "S-2")["survey_state"] == {"S": "pending"}

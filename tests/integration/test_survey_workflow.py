@@ -1,0 +1,204 @@
+"""The REAL survey state machine, run by moto's Step Functions executor in-process.
+
+The stream pump feeds the real stream handler, exactly as the local stack does;
+only the SMS provider is a recorder so the test can read the links it was given.
+Delays come from the execution input, so each path takes seconds.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any
+
+import boto3
+import pytest
+
+from chalicelib import bootstrap
+from chalicelib.domain.identity import Caller, Role
+from chalicelib.domain.surveys import Answer, survey_id
+from chalicelib.domain.ticket import Ticket, TicketRequest
+from chalicelib.handlers.stream import on_table_change
+from chalicelib.service import surveys
+from chalicelib.service.ports import ListQuery
+from chalicelib.service.tickets import StoredResponse, act, create_ticket
+from local.pump import StreamPump
+from tests.fakes import RecordingNotifier
+
+CUSTOMER = Caller(Role.CUSTOMER, "c-survey")
+AGENT = Caller(Role.AGENT, "a-survey")
+TRANSITION_BUDGET = 10  # Standard workflows bill each state transition
+LINK = re.compile(r"/s/([A-Za-z0-9_-]{22})")
+
+
+def _eventually(check: Callable[[], Any], timeout: float = 40.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"not true after {timeout} s: {check.__doc__ or check}")
+
+
+class Desk:
+    def __init__(self, resources: dict[str, str], notifier: RecordingNotifier) -> None:
+        self.resources = resources
+        self.notifier = notifier
+        self.sfn = boto3.client("stepfunctions")
+
+    def resolved_ticket(self, phone: str, locale: str = "zh-CN") -> Ticket:
+        request = TicketRequest(
+            channel="mobile",
+            kind="consultation",
+            category="card",
+            subject="Card blocked",
+            description="",
+            contact={"phone": phone, "locale": locale},
+        )
+        ticket_id = create_ticket(
+            bootstrap.ticket_ports(), CUSTOMER, request, lambda t: StoredResponse(201, t.id)
+        ).body
+        for action, params in (("assign", {}), ("start", {}), ("resolve", {"resolution": "ok"})):
+            ticket = act(bootstrap.ticket_ports(), AGENT, ticket_id, action, params)
+        return ticket
+
+    def ticket(self, ticket_id: str) -> Ticket:
+        found = bootstrap.ticket_ports().repository.get(ticket_id)
+        assert found is not None
+        return found
+
+    def codes(self, phone: str) -> list[str]:
+        return [
+            match
+            for message in self.notifier.sent
+            if message.to == phone
+            for match in LINK.findall(message.text)
+        ]
+
+    def execution(self, ticket: Ticket, resolution: int = 1) -> dict[str, Any]:
+        machine = self.resources["survey_state_machine_arn"]
+        prefix, _, name = machine.rpartition(":stateMachine:")
+        arn = f"{prefix}:execution:{name}:{survey_id(ticket.id, resolution)}"
+        return self.sfn.describe_execution(executionArn=arn)  # type: ignore[no-any-return]
+
+    def finished(self, ticket: Ticket) -> dict[str, Any] | None:
+        try:
+            execution = self.execution(ticket)
+        except self.sfn.exceptions.ExecutionDoesNotExist:
+            return None  # the stream has not started it yet
+        return execution if execution["status"] != "RUNNING" else None
+
+    def states_entered(self, execution: dict[str, Any]) -> list[str]:
+        history = self.sfn.get_execution_history(executionArn=execution["executionArn"])
+        return [
+            event["stateEnteredEventDetails"]["name"]
+            for event in history["events"]
+            if event["type"].endswith("StateEntered")
+        ]
+
+    def history_text(self, execution: dict[str, Any]) -> str:
+        history = self.sfn.get_execution_history(executionArn=execution["executionArn"])
+        return str(history["events"]) + str(execution.get("input"))
+
+
+@pytest.fixture
+def desk(aws: dict[str, str]) -> Iterator[Desk]:
+    settings = replace(
+        bootstrap.settings(),
+        survey_state_machine_arn=aws["survey_state_machine_arn"],
+        survey_delay_seconds=1,
+        survey_window_seconds=3,
+    )
+    notifier = RecordingNotifier()
+    bootstrap.override(settings=settings, notifier=notifier)
+    bootstrap.settings.cache_clear()  # read once above: forget the cached one
+    pump = StreamPump(
+        boto3.client("dynamodbstreams"), aws["stream_arn"], on_table_change, interval=0.1
+    )
+    pump.start()
+    yield Desk(aws, notifier)
+    pump.stop()
+    pump.join(timeout=5)
+
+
+def _answer(code: str, score: int) -> None:
+    ports = bootstrap.survey_ports(workflow=False)
+    surveys.answer_survey(ports, surveys.find_survey(ports, code), Answer(score, None))
+
+
+def test_answered_survey_closes_the_ticket_in_few_transitions(desk):
+    ticket = desk.resolved_ticket("+8613800000001")
+    code = _eventually(lambda: desk.codes("+8613800000001"))[0]
+    _answer(code, 5)
+    execution = _eventually(lambda: desk.finished(ticket))
+    assert execution["status"] == "SUCCEEDED"
+    assert desk.ticket(ticket.id).status == "closed"
+    entered = desk.states_entered(execution)
+    assert entered[-1] == "Answered"
+    assert len(entered) <= TRANSITION_BUDGET, entered
+    text = desk.history_text(execution)
+    assert "+8613800000001" not in text and "Card blocked" not in text and code not in text
+
+
+def test_low_score_opens_a_service_recovery_ticket(desk):
+    ticket = desk.resolved_ticket("+8613800000002", "en-US")
+    code = _eventually(lambda: desk.codes("+8613800000002"))[0]
+    _answer(code, 1)
+    repository = bootstrap.ticket_ports().repository
+
+    def recovery() -> list[Ticket]:
+        """a recovery ticket exists"""
+        page = repository.query_tickets(ListQuery("customer", CUSTOMER.id, limit=50))
+        return [t for t in page.items if t.parent_id == ticket.id]
+
+    [child] = _eventually(recovery)
+    assert (child.queue, child.priority, child.kind) == ("service-recovery", "high", "complaint")
+    assert _eventually(lambda: desk.finished(ticket))["status"] == "SUCCEEDED"
+
+
+def test_unanswered_survey_is_reminded_once_then_expires_and_closes(desk):
+    ticket = desk.resolved_ticket("+8613800000003")
+    execution = _eventually(lambda: desk.finished(ticket))
+    entered = desk.states_entered(execution)
+    assert entered[-3:] == ["Remind", "Expire", "Expired"], entered
+    assert len(entered) <= TRANSITION_BUDGET, entered
+    _eventually(lambda: desk.ticket(ticket.id).status == "closed")
+    invitation, reminder = desk.codes("+8613800000003")
+    assert invitation != reminder
+    ports = bootstrap.survey_ports(workflow=False)
+    for code in (invitation, reminder):
+        assert surveys.find_survey(ports, code).survey.public_status == "expired"
+    types = [e.type for e in bootstrap.ticket_ports().repository.events(ticket.id)]
+    assert [t for t in types if t.startswith("survey.")] == [
+        "survey.invited",
+        "survey.reminded",
+        "survey.expired",
+    ]
+
+
+def test_reopen_before_the_invitation_sends_nothing(desk):
+    bootstrap.override(settings=replace(bootstrap.settings(), survey_delay_seconds=5))
+    bootstrap.settings.cache_clear()
+    ticket = desk.resolved_ticket("+8613800000004")
+
+    def running() -> bool:
+        """the survey's execution is waiting out its delay"""
+        try:
+            return bool(desk.execution(ticket)["status"] == "RUNNING")
+        except desk.sfn.exceptions.ExecutionDoesNotExist:
+            return False
+
+    _eventually(running)
+    act(bootstrap.ticket_ports(), CUSTOMER, ticket.id, "reopen", {"reason": "still blocked"})
+    execution = _eventually(lambda: desk.finished(ticket))
+    assert execution["status"] in ("SUCCEEDED", "ABORTED")
+    if execution["status"] == "SUCCEEDED":
+        assert desk.states_entered(execution)[-1] in ("Skipped", "Withdrawn")
+    time.sleep(1.0)  # anything the workflow wrote has reached the pump by now
+    assert desk.codes("+8613800000004") == []
+    survey = bootstrap.survey_ports(workflow=False).surveys.get(survey_id(ticket.id, 1))
+    assert survey is not None and survey.public_status == "expired"
+    assert desk.ticket(ticket.id).status == "in_progress"
