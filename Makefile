@@ -6,7 +6,8 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt |
 export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install run test lint typecheck unit integration api packaging package bench schemas clean
+.PHONY: install run test lint typecheck unit integration api packaging browser chromium package bench \
+	schemas clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +19,7 @@ install: $(STAMP)
 run: install
 	$(BIN)/python -m local.run
 
-test: install lint typecheck unit integration api packaging
+test: install lint typecheck unit integration api packaging browser
 
 lint:
 	$(BIN)/ruff check .
@@ -38,6 +39,22 @@ api:
 
 packaging:
 	$(BIN)/pytest tests/packaging
+
+browser: install chromium
+	$(BIN)/pytest tests/browser
+
+# The browser tests drive Debian's Chromium and its WebDriver; a clean CI machine (root) has
+# neither, so install them. A failed install fails the target, so `make test` can never pass
+# without the browser tests having run.
+chromium:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		echo "Installing the Debian packages chromium and chromium-driver for tests/browser"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -q || echo "apt-get update failed; trying the install anyway"; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; \
+	fi
+	@test -x /usr/bin/chromium && test -x /usr/bin/chromedriver \
+		|| { echo "chromium or chromedriver missing in /usr/bin after the install" >&2; exit 1; }
 
 package: install
 	$(BIN)/python -m local.package build

@@ -166,6 +166,7 @@ def survey_ports(*, workflow: bool = True) -> SurveyPorts:
         delay=timedelta(seconds=current.survey_delay_seconds),
         window=timedelta(seconds=current.survey_window_seconds),
         sla=_overrides.get("sla") or sla_rules(),
+        notifier=(_overrides.get("notifier") or _notifier()) if workflow else None,
     )
 
 

@@ -141,7 +141,13 @@ def _page(locale: str, title: str, body: str) -> str:
     )
 
 
-def form_page(locale: str, subject: str, errors: list[FieldError] | None = None) -> str:
+def form_page(
+    locale: str,
+    subject: str,
+    errors: list[FieldError] | None = None,
+    score: str | None = None,
+    comment: str | None = None,
+) -> str:
     """The question: five labelled radio buttons, an optional comment, one button."""
     w = words(locale)
     parts = [f"<h1>{escape(w.title)}</h1>"]
@@ -157,7 +163,8 @@ def form_page(locale: str, subject: str, errors: list[FieldError] | None = None)
         )
     parts.append(f'<p class="subject">{escape(w.intro)}<br><strong>{escape(subject)}</strong></p>')
     radios = "".join(
-        f'<div class="score"><input type="radio" id="score-{n}" name="score" value="{n}" required>'
+        f'<div class="score"><input type="radio" id="score-{n}" name="score" value="{n}" required'
+        f"{' checked' if score == str(n) else ''}>"
         f'<label for="score-{n}">{escape(label)}</label></div>'
         for n, label in enumerate(w.scores, start=1)
     )
@@ -166,7 +173,7 @@ def form_page(locale: str, subject: str, errors: list[FieldError] | None = None)
         f"<fieldset><legend>{escape(w.legend)}</legend>{radios}</fieldset>"
         f'<label for="comment">{escape(w.comment)}</label>'
         '<textarea id="comment" name="comment" maxlength="1000" '
-        'aria-describedby="comment-hint"></textarea>'
+        f'aria-describedby="comment-hint">{escape(comment or "")}</textarea>'
         f'<p class="hint" id="comment-hint">{escape(w.comment_hint)}</p>'
         f'<button type="submit">{escape(w.submit)}</button></form>'
     )

@@ -24,7 +24,7 @@ from chalicelib.domain.errors import (
     SurveyClosedError,
     ValidationError,
 )
-from chalicelib.domain.surveys import Answer, needs_recovery, parse_answer
+from chalicelib.domain.surveys import Answer, needs_recovery, parse_answer, well_formed_code
 from chalicelib.service import surveys
 from chalicelib.service.surveys import SurveyView
 
@@ -76,11 +76,13 @@ def _survey_json(view: SurveyView, status: int = 200) -> Response:
         "GET",
         "The short survey link sent by SMS: redirects to the survey page",
         public=True,
-        responses={302: None},
+        responses={302: None, 404: None},
         tag="surveys",
     ),
 )
 def short_link(code: str) -> Response:
+    if not well_formed_code(code):
+        return problem_for(NotFoundError("No such survey"))
     base = bootstrap.settings().public_base_url.rstrip("/")
     return Response(
         body="",
@@ -177,7 +179,20 @@ def _form_answer(request: Request) -> Answer:
     values: dict[str, Any] = {name: value[0] for name, value in fields.items()}
     if not values.get("comment"):
         values.pop("comment", None)
+    else:
+        # Browsers count a line break as one character against maxlength but send CRLF.
+        values["comment"] = values["comment"].replace("\r\n", "\n")
     return parse_answer(values, from_form=True)
+
+
+def _sent_form(request: Request) -> dict[str, str]:
+    body = request.raw_body or b""
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    try:
+        fields = parse_qs(raw[:MAX_BODY_BYTES].decode("utf-8"), max_num_fields=10)
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return {name: value[0] for name, value in fields.items() if name in ("score", "comment")}
 
 
 def _error(
@@ -192,7 +207,12 @@ def _error(
     )
     status = problem_for(error).status_code
     if isinstance(error, ValidationError) and view is not None:
-        return _html(pages.form_page(locale, view.subject, error.errors), status)
+        # Show the form again with what the customer chose and wrote, so nothing is lost.
+        sent = _sent_form(request)
+        page = pages.form_page(
+            locale, view.subject, error.errors, sent.get("score"), sent.get("comment")
+        )
+        return _html(page, status)
     if isinstance(error, SurveyAnsweredError):
         return _html(pages.status_page(locale, "answered"), status)
     if isinstance(error, SurveyClosedError):

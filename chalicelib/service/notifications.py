@@ -16,6 +16,7 @@ from typing import Any
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import SYSTEM
 from chalicelib.domain.notifications import (
+    Choice,
     MissingValueError,
     Preferences,
     choose_channel,
@@ -111,13 +112,10 @@ def _deliver(
         return
     if not quiet_hours_checked and _deferred(event, preferences, ports):
         return
-    if choice.channel == "sms" and _opted_out_at_provider(str(choice.destination), ports):
-        # A STOP reply withdraws SMS consent only: email may still be allowed.
-        without_sms = replace(preferences or Preferences(), sms=False)
-        choice = choose_channel(ticket.contact, without_sms)
-        if choice.skip_reason is not None:
-            _skipped(event, template, "opted_out", ports)
-            return
+    choice = after_provider_opt_out(choice, ticket, preferences, ports.notifier)
+    if choice.skip_reason is not None:
+        _skipped(event, template, choice.skip_reason, ports)
+        return
     channel, destination = str(choice.channel), str(choice.destination)
     locale = message_locale(ticket.contact, preferences)
     values = _values(event, ticket, ports)
@@ -146,9 +144,21 @@ def _deferred(event: Event, preferences: Preferences | None, ports: Notification
     return True
 
 
-def _opted_out_at_provider(phone: str, ports: NotificationPorts) -> bool:
+def after_provider_opt_out(
+    choice: Choice, ticket: Ticket, preferences: Preferences | None, notifier: Notifier
+) -> Choice:
+    """The channel once the provider's opt-out list is heard: a STOP reply withdraws
+    SMS consent only, so email may still be allowed."""
+    if choice.channel != "sms" or not _opted_out_at_provider(str(choice.destination), notifier):
+        return choice
+    without_sms = replace(preferences or Preferences(), sms=False)
+    fallback = choose_channel(ticket.contact, without_sms)
+    return fallback if fallback.skip_reason is None else replace(fallback, skip_reason="opted_out")
+
+
+def _opted_out_at_provider(phone: str, notifier: Notifier) -> bool:
     try:
-        return ports.notifier.sms_opted_out(phone)
+        return notifier.sms_opted_out(phone)
     except NotificationError:
         return False  # the send itself will fail and be recorded if SNS is down
 

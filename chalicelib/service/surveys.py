@@ -37,13 +37,14 @@ from chalicelib.domain.surveys import (
 )
 from chalicelib.domain.ticket import Ticket, TicketRequest, open_ticket
 from chalicelib.logs import logger
-from chalicelib.service.notifications import customer_preferences
+from chalicelib.service.notifications import after_provider_opt_out, customer_preferences
 from chalicelib.service.ports import (
     Clock,
     IdempotencyKeyTakenError,
     IdempotencyRecord,
     IdSource,
     NotificationStore,
+    Notifier,
     ReferenceTakenError,
     SurveyStateChangedError,
     SurveyStore,
@@ -71,6 +72,7 @@ class SurveyPorts:
     delay: timedelta  # production 2 h
     window: timedelta  # production 72 h per round
     sla: SlaRules | None = None
+    notifier: Notifier | None = None  # for the provider's SMS opt-out list
 
 
 # --- reactions (from the stream) ------------------------------------------------------
@@ -87,6 +89,8 @@ def start_survey(event: Event, ports: SurveyPorts) -> None:
     name = survey_id(ticket.id, resolution)
     preferences = customer_preferences(ports.notifications, ticket.customer_id)
     channel = choose_channel(ticket.contact, preferences)
+    if ports.notifier is not None and channel.skip_reason is None:
+        channel = after_provider_opt_out(channel, ticket, preferences, ports.notifier)
     reason = skip_reason(channel.skip_reason, ports.surveys.last_answered(ticket.customer_id), now)
     if reason is not None:
         # Derived id: a redelivery writes the same entry, once, right after its cause.

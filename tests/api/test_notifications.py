@@ -89,7 +89,8 @@ def test_creating_and_resolving_texts_once_per_event_in_one_segment(stack, auth)
     ):
         assert requests.post(actions, json=step, headers=agent, timeout=30).status_code == 200
 
-    texts = wait_for(lambda: (t := _texts_to(stack, PHONE)[before:]) and len(t) >= 2 and t)
+    # Created, resolved, then the survey invitation (1 s after resolution in the test stack).
+    texts = wait_for(lambda: (t := _texts_to(stack, PHONE)[before:]) and len(t) >= 3 and t)
     timeline_url = f"{stack.api}/v1/tickets/{ticket['id']}/timeline"
     sent = wait_for(
         lambda: (
@@ -103,8 +104,10 @@ def test_creating_and_resolving_texts_once_per_event_in_one_segment(stack, auth)
             or None
         )
     )
-    assert len(texts) == 2, texts
-    assert all(ticket["reference"] in text and segments(text) == 1 for text in texts)
+    told, invited = texts[:2], texts[2]
+    assert all(ticket["reference"] in text and segments(text) == 1 for text in told), texts
+    assert "/s/" in invited and segments(invited) == 1, texts
+    assert not any(ticket["reference"] in text for text in texts[2:])  # nothing sent twice
     assert all(e["data"]["to"] == "+86 139****5678" for e in sent)
 
 

@@ -82,7 +82,7 @@ class Desk:
         machine = self.resources["survey_state_machine_arn"]
         prefix, _, name = machine.rpartition(":stateMachine:")
         arn = f"{prefix}:execution:{name}:{survey_id(ticket.id, resolution)}"
-        return self.sfn.describe_execution(executionArn=arn)  # type: ignore[no-any-return]
+        return self.sfn.describe_execution(executionArn=arn)
 
     def finished(self, ticket: Ticket) -> dict[str, Any] | None:
         try:

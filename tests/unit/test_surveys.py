@@ -174,6 +174,7 @@ class World:
 
     def act(self, ticket_id, action, params, caller):
         ticket = self.repository.get(ticket_id)
+        assert ticket is not None
         changed, events = apply_action(
             ticket, action, params, caller, now=self.clock(), new_event_id=self.ids.event_id
         )
