@@ -27,6 +27,8 @@ LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
 CURSOR_KEY = "SERVICEDESK_CURSOR_KEY"
 EMAIL_SENDER = "SERVICEDESK_EMAIL_SENDER"
 SES_REGION = "SES_REGION"
+RETENTION_DAYS = "SERVICEDESK_RETENTION_DAYS"
+DEFAULT_RETENTION_DAYS = 1826  # five years: closed tickets, their events, the audit log
 
 AUTH_MODE_OIDC = "oidc"
 AUTH_MODE_LOCAL = "local-hs256"
@@ -56,6 +58,7 @@ class Settings:
     cursor_key: bytes
     email_sender: str = "servicedesk@bank.example"
     ses_region: str = "ap-southeast-1"
+    retention_days: int = DEFAULT_RETENTION_DAYS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -77,6 +80,7 @@ class Settings:
             cursor_key=_cursor_key(env, auth_mode),
             email_sender=env.get(EMAIL_SENDER, "servicedesk@bank.example"),
             ses_region=env.get(SES_REGION, "ap-southeast-1"),
+            retention_days=_retention_days(env.get(RETENTION_DAYS)),
         )
         settings.check(running_in_lambda=bool(env.get(LAMBDA_FUNCTION_NAME)))
         return settings
@@ -104,6 +108,14 @@ def _cursor_key(env: Mapping[str, str], auth_mode: str) -> bytes:
         secret = env.get(DEV_JWT_SECRET, DEFAULT_DEV_JWT_SECRET)
         return hashlib.sha256(f"cursor:{secret}".encode()).digest()
     raise ConfigurationError(f"{CURSOR_KEY} is required outside local mode")
+
+
+def _retention_days(value: str | None) -> int:
+    if value is None or value == "":
+        return DEFAULT_RETENTION_DAYS
+    if not value.isdigit() or not 1 <= int(value) <= 36500:
+        raise ConfigurationError(f"{RETENTION_DAYS} must be a number of days from 1 to 36500")
+    return int(value)
 
 
 def _split_list(value: str) -> tuple[str, ...]:
