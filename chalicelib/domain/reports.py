@@ -134,7 +134,8 @@ def _may_be_first_response(event: Event) -> bool:
 
 
 def _is_first_response(event: Event, ticket: Ticket) -> bool:
-    # first_responded_at is set once, by the event that was the first response.
+    # first_responded_at is set once, by the event that was the first response (a later
+    # reply at the very same instant would have lost the version race and been re-timed).
     return _may_be_first_response(event) and ticket.sla.first_responded_at == event.at
 
 
