@@ -61,9 +61,9 @@ class Desk:
 
     def open(self, customer: Caller = CUSTOMER, key: str = "k1") -> Ticket:
         request = TicketRequest(**{**vars(REQUEST), "contact": {"phone": PHONE, "email": EMAIL}})
-        key = IdempotencyKey(f"customer:{customer.id}:POST /v1/tickets", key, "f")
+        idempotency = IdempotencyKey(f"customer:{customer.id}:POST /v1/tickets", key, "f")
         render = lambda ticket: StoredResponse(201, f'{{"id": "{ticket.id}", "subject": "x"}}')  # noqa: E731
-        body = create_ticket(self.ports, customer, request, render, key).body
+        body = create_ticket(self.ports, customer, request, render, idempotency).body
         return self.repository.tickets[body.split('"')[3]]
 
     def deliver_everything(self) -> None:
