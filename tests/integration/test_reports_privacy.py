@@ -1,4 +1,4 @@
-"""Reports, audit log, erasure and retention on the real adapters against moto, fed by the stream."""
+"""Reports, audit log, erasure and retention: real adapters on moto, fed by the stream."""
 
 from __future__ import annotations
 
