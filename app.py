@@ -3,10 +3,12 @@
 from chalice.app import Chalice
 
 from chalicelib import bootstrap
+from chalicelib.api.audit import audit_blueprint
 from chalicelib.api.auth import auth_blueprint
 from chalicelib.api.customers import customers_blueprint
 from chalicelib.api.http import problem_middleware
 from chalicelib.api.meta import meta_blueprint
+from chalicelib.api.reports import reports_blueprint
 from chalicelib.api.surveys import surveys_blueprint
 from chalicelib.api.tickets import tickets_blueprint
 from chalicelib.handlers.schedules import schedules_blueprint
@@ -19,6 +21,8 @@ app.register_blueprint(meta_blueprint)
 app.register_blueprint(tickets_blueprint)
 app.register_blueprint(customers_blueprint)
 app.register_blueprint(surveys_blueprint)
+app.register_blueprint(reports_blueprint)
+app.register_blueprint(audit_blueprint)
 app.register_blueprint(stream_blueprint)
 app.register_blueprint(schedules_blueprint)
 app.register_middleware(

@@ -15,11 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import Settings
 from chalicelib.service.ports import (
+    AuditLog,
     Clock,
+    CounterReader,
     IdSource,
     NotificationStore,
     Notifier,
     OpsAlerter,
+    PrivacyStore,
     ReactionLedger,
     TicketRepository,
 )
@@ -28,8 +31,11 @@ from chalicelib.service.tickets import TicketPorts
 if TYPE_CHECKING:
     from chalicelib.domain.calendar import BusinessCalendar
     from chalicelib.domain.sla import SlaRules
+    from chalicelib.service.audit import AuditPorts
     from chalicelib.service.notifications import NotificationPorts
+    from chalicelib.service.privacy import PrivacyPorts
     from chalicelib.service.reactions import ReactionPorts
+    from chalicelib.service.reports import ReportPorts
     from chalicelib.service.surveys import SurveyPorts
 
 _overrides: dict[str, Any] = {}
@@ -56,6 +62,8 @@ def reset() -> None:
         _notifier,
         _survey_store,
         _survey_workflow,
+        _audit_log,
+        _privacy_store,
     ):
         builder.cache_clear()
 
@@ -90,7 +98,7 @@ def _connection() -> Any:
 def _repository() -> TicketRepository:
     from chalicelib.adapters.dynamo import DynamoTicketRepository
 
-    return DynamoTicketRepository(_connection())
+    return DynamoTicketRepository(_connection(), retention())
 
 
 @cache
@@ -117,6 +125,8 @@ def ticket_ports() -> TicketPorts:
 
 
 def reaction_ports() -> ReactionPorts:
+    from chalicelib.adapters.metrics import EmfMetrics
+    from chalicelib.domain.reports import working_minutes_on
     from chalicelib.service.reactions import ReactionPorts
 
     return ReactionPorts(
@@ -124,6 +134,66 @@ def reaction_ports() -> ReactionPorts:
         alerts=_overrides.get("alerts") or _ops_alerter(),
         notifications=notification_ports(),
         surveys=survey_ports(),
+        tickets=_overrides.get("repository") or _repository(),
+        working_minutes=working_minutes_on((_overrides.get("sla") or sla_rules()).calendar),
+        audit=_audit_log(),
+        privacy=_privacy_store(),
+        metrics=_overrides.get("metrics") or EmfMetrics(),
+        retention=retention(),
+    )
+
+
+def retention() -> timedelta:
+    return timedelta(days=settings().retention_days)
+
+
+@cache
+def _audit_log() -> AuditLog:
+    if "audit_log" in _overrides:
+        return _overrides["audit_log"]  # type: ignore[no-any-return]
+    from chalicelib.adapters.records import DynamoAuditLog
+
+    _connection()
+    return DynamoAuditLog()
+
+
+@cache
+def _privacy_store() -> PrivacyStore:
+    if "privacy_store" in _overrides:
+        return _overrides["privacy_store"]  # type: ignore[no-any-return]
+    from chalicelib.adapters.records import DynamoPrivacyStore
+
+    return DynamoPrivacyStore(_connection())
+
+
+def audit_ports() -> AuditPorts:
+    from chalicelib.service.audit import AuditPorts
+
+    return AuditPorts(
+        log=_audit_log(), ids=_overrides.get("ids") or _ids(), clock=clock(), retention=retention()
+    )
+
+
+def report_ports() -> ReportPorts:
+    from chalicelib.service.reports import ReportPorts
+
+    reader: CounterReader | None = _overrides.get("counters")
+    if reader is None:
+        from chalicelib.adapters.records import DynamoCounterReader
+
+        _connection()
+        reader = DynamoCounterReader()
+    return ReportPorts(counters=reader)
+
+
+def privacy_ports() -> PrivacyPorts:
+    from chalicelib.service.privacy import PrivacyPorts
+
+    return PrivacyPorts(
+        tickets=_overrides.get("repository") or _repository(),
+        store=_privacy_store(),
+        notifications=notification_store(),
+        audit=audit_ports(),
     )
 
 

@@ -31,6 +31,8 @@ SURVEY_DELAY_SECONDS = "SURVEY_DELAY_SECONDS"
 SURVEY_WINDOW_SECONDS = "SURVEY_WINDOW_SECONDS"
 PRODUCTION_SURVEY_DELAY = 2 * 3600  # 2 h after resolution
 PRODUCTION_SURVEY_WINDOW = 72 * 3600  # 72 h per round (invitation, then reminder)
+RETENTION_DAYS = "SERVICEDESK_RETENTION_DAYS"
+DEFAULT_RETENTION_DAYS = 1826  # five years: closed tickets, their events, the audit log
 
 AUTH_MODE_OIDC = "oidc"
 AUTH_MODE_LOCAL = "local-hs256"
@@ -62,6 +64,7 @@ class Settings:
     ses_region: str = "ap-southeast-1"
     survey_delay_seconds: int = PRODUCTION_SURVEY_DELAY
     survey_window_seconds: int = PRODUCTION_SURVEY_WINDOW
+    retention_days: int = DEFAULT_RETENTION_DAYS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -85,6 +88,7 @@ class Settings:
             ses_region=env.get(SES_REGION, "ap-southeast-1"),
             survey_delay_seconds=_seconds(env, SURVEY_DELAY_SECONDS, PRODUCTION_SURVEY_DELAY),
             survey_window_seconds=_seconds(env, SURVEY_WINDOW_SECONDS, PRODUCTION_SURVEY_WINDOW),
+            retention_days=_retention_days(env.get(RETENTION_DAYS)),
         )
         settings.check(running_in_lambda=bool(env.get(LAMBDA_FUNCTION_NAME)))
         return settings
@@ -120,6 +124,14 @@ def _seconds(env: Mapping[str, str], name: str, default: int) -> int:
         return default
     if not value.isdigit():
         raise ConfigurationError(f"{name} must be a whole number of seconds, got {value!r}")
+    return int(value)
+
+
+def _retention_days(value: str | None) -> int:
+    if value is None or value == "":
+        return DEFAULT_RETENTION_DAYS
+    if not value.isdigit() or not 1 <= int(value) <= 36500:
+        raise ConfigurationError(f"{RETENTION_DAYS} must be a number of days from 1 to 36500")
     return int(value)
 
 

@@ -8,12 +8,16 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.counters import CounterKey
 from chalicelib.domain.events import Event
 from chalicelib.domain.sla import next_due
 from chalicelib.domain.surveys import Answer, Survey, SurveyState
 from chalicelib.domain.ticket import PRIORITY_RANK, Ticket
 from chalicelib.service.ports import (
+    AuditLog,
+    AuditPage,
+    CounterReader,
     DeferredNotification,
     DeliveryClaim,
     EventPage,
@@ -21,12 +25,14 @@ from chalicelib.service.ports import (
     IdempotencyRecord,
     IdSource,
     ListQuery,
+    MetricsSink,
     NotificationError,
     NotificationStore,
     Notifier,
     OpsAlert,
     OpsAlerter,
     Page,
+    PrivacyStore,
     ReactionLedger,
     ReferenceTakenError,
     StartKey,
@@ -423,3 +429,87 @@ class RecordingWorkflow(SurveyWorkflow):
 
     def answered(self, task_token: str) -> None:
         self.answered_tokens.append(task_token)
+
+
+# --- reports, audit, privacy ----------------------------------------------------------------------
+
+
+class InMemoryCounterReader(CounterReader):
+    """Reads the fake ledger's counters the way the table is queried: one family, a slot range."""
+
+    def __init__(self, ledger: InMemoryReactionLedger) -> None:
+        self.ledger = ledger
+        self.queries: list[str] = []
+
+    def slots(self, family: str, first: str, last: str) -> list[tuple[str, int]]:
+        self.queries.append(family)
+        found = [
+            (key.slot, total)
+            for key, total in self.ledger.counters.items()
+            if key.family == family and first <= key.slot <= last
+        ]
+        return sorted(found)
+
+
+class InMemoryAuditLog(AuditLog):
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[AuditEntry, int]] = {}
+
+    def record(self, entry: AuditEntry, expires_at: int) -> None:
+        self.entries[entry.id] = (entry, expires_at)
+
+    def page(self, by: str, value: str, limit: int, start_key: StartKey | None) -> AuditPage:
+        matches = [
+            entry
+            for entry, _ in self.entries.values()
+            if (entry.ticket_id if by == "ticket" else entry.actor.id) == value
+        ]
+        matches.sort(key=lambda entry: (entry.at, entry.id), reverse=True)
+        if start_key is not None:
+            matches = [e for e in matches if f"{e.at.isoformat()}#{e.id}" < start_key["sk"]]
+        page = matches[:limit]
+        more = len(matches) > limit
+        next_key = {"pk": "AUDIT#", "sk": f"{page[-1].at.isoformat()}#{page[-1].id}"}
+        return AuditPage(page, next_key if more else None)
+
+
+class InMemoryPrivacyStore(PrivacyStore):
+    def __init__(
+        self, repository: InMemoryTicketRepository, notifications: InMemoryNotificationStore
+    ) -> None:
+        self.repository = repository
+        self.notifications = notifications
+        self.expiries: dict[str, int] = {}
+        self.forgotten_survey_comments: list[str] = []
+
+    def anonymize_ticket(
+        self, expected_version: int, changed: Ticket, rewritten: list[Event], added: list[Event]
+    ) -> None:
+        repository = self.repository
+        current = repository.tickets.get(changed.id)
+        if current is None or current.version != expected_version:
+            raise VersionConflictError(changed.id)
+        by_id = {event.id: event for event in rewritten}
+        log = repository.event_log.get(changed.id, [])
+        repository.event_log[changed.id] = [by_id.get(e.id, e) for e in log] + list(added)
+        repository.tickets[changed.id] = changed
+        for key, record in list(repository.idempotency.items()):
+            if changed.id in record.body:
+                del repository.idempotency[key]
+
+    def forget_preferences(self, customer_id: str) -> bool:
+        return self.notifications.saved_preferences.pop(customer_id, None) is not None
+
+    def expire_ticket_records(self, ticket_id: str, expires_at: int) -> None:
+        self.expiries[ticket_id] = expires_at
+
+    def forget_survey_comment(self, survey_id: str) -> None:
+        self.forgotten_survey_comments.append(survey_id)
+
+
+class RecordingMetrics(MetricsSink):
+    def __init__(self) -> None:
+        self.points: list[tuple[str, dict[str, str], float]] = []
+
+    def count(self, name: str, dimensions: Mapping[str, str], value: float = 1.0) -> None:
+        self.points.append((name, dict(dimensions), value))

@@ -26,8 +26,9 @@ from chalicelib.domain.contact import Contact
 from chalicelib.domain.counters import CounterKey
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import Caller, Role
+from chalicelib.domain.privacy import DEFAULT_RETENTION, retention_expiry
 from chalicelib.domain.sla import next_due
-from chalicelib.domain.ticket import PRIORITY_RANK, Sla, Ticket
+from chalicelib.domain.ticket import FINISHED_STATUSES, PRIORITY_RANK, Sla, Ticket
 from chalicelib.service.ports import (
     EventPage,
     IdempotencyKeyTakenError,
@@ -64,9 +65,12 @@ def _key_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def ticket_to_item(ticket: Ticket, *, on_disk: int | None) -> TicketItem:
+def ticket_to_item(
+    ticket: Ticket, *, on_disk: int | None, retention: timedelta = DEFAULT_RETENTION
+) -> TicketItem:
     """The item for a ticket. `on_disk` is the version the write expects to replace
-    (None for a new ticket); PynamoDB conditions on it and stores the next one."""
+    (None for a new ticket); PynamoDB conditions on it and stores the next one.
+    A closed or cancelled ticket expires `retention` after it finished (TTL)."""
     list_sk = f"{_key_time(ticket.created_at)}#{ticket.id}"
     item = TicketItem(
         pk=ticket_pk(ticket.id),
@@ -99,6 +103,8 @@ def ticket_to_item(ticket: Ticket, *, on_disk: int | None) -> TicketItem:
     )
     if on_disk is not None:
         item.version = on_disk
+    if ticket.status in FINISHED_STATUSES:
+        item.expires_at = retention_expiry(ticket.updated_at, retention)
     _set_sparse_keys(item, ticket, list_sk)
     return item
 
@@ -245,8 +251,9 @@ def _idempotency_condition(record: IdempotencyRecord) -> Any:
 
 
 class DynamoTicketRepository(TicketRepository):
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, retention: timedelta = DEFAULT_RETENTION) -> None:
         self._connection = connection
+        self._retention = retention
 
     def create(
         self, ticket: Ticket, events: list[Event], idempotency: IdempotencyRecord | None = None
@@ -260,7 +267,7 @@ class DynamoTicketRepository(TicketRepository):
                     ticket_to_item(ticket, on_disk=None), condition=TicketItem.pk.does_not_exist()
                 )
                 transaction.save(reference, condition=ReferenceItem.pk.does_not_exist())
-                self._write_events(transaction, events)
+                self._write_events(transaction, events, idempotency)
                 self._write_idempotency(transaction, idempotency)
         except TransactWriteError as error:
             if _failed_check(error, index=1):
@@ -286,8 +293,10 @@ class DynamoTicketRepository(TicketRepository):
                         condition=TicketItem.version == expected_version,
                     )
                 else:
-                    transaction.save(ticket_to_item(changed, on_disk=expected_version))
-                self._write_events(transaction, events)
+                    transaction.save(
+                        ticket_to_item(changed, on_disk=expected_version, retention=self._retention)
+                    )
+                self._write_events(transaction, events, idempotency)
                 self._write_idempotency(transaction, idempotency)
         except TransactWriteError as error:
             if _failed_check(error, index=0):
@@ -296,9 +305,17 @@ class DynamoTicketRepository(TicketRepository):
             raise
 
     @staticmethod
-    def _write_events(transaction: TransactWrite, events: list[Event]) -> None:
-        for event in events:
-            transaction.save(event_to_item(event), condition=EventItem.pk.does_not_exist())
+    def _write_events(
+        transaction: TransactWrite,
+        events: list[Event],
+        idempotency: IdempotencyRecord | None = None,
+    ) -> None:
+        for index, event in enumerate(events):
+            item = event_to_item(event)
+            if idempotency is not None and index == 0:
+                # Erasure finds the stored response (personal data) through its event.
+                item.idempotency_pk = idempotency_pk(idempotency.scope, idempotency.key)
+            transaction.save(item, condition=EventItem.pk.does_not_exist())
 
     @staticmethod
     def _write_idempotency(

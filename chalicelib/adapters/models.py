@@ -153,6 +153,8 @@ class EventItem(TableItem, discriminator="event"):
     actor_role = UnicodeAttribute()
     actor_id = UnicodeAttribute()
     data = MapAttribute[str, Any](default=dict)
+    # The stored response of the request that wrote this event, so erasure can find it.
+    idempotency_pk = UnicodeAttribute(null=True)
 
 
 class ReactionMarkerItem(TableItem, discriminator="reaction"):
@@ -231,6 +233,31 @@ class SurveyCooldownItem(TableItem, discriminator="survey_cooldown"):
     answered_at = UTCDateTimeAttribute()
 
 
+class AuditByActorIndex(GlobalSecondaryIndex[Any]):
+    """Sparse: audit entries only, by actor, newest first on the table's own sort key."""
+
+    class Meta:
+        index_name = "audit_by_actor"
+        projection = AllProjection()
+
+    audit_actor = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class AuditItem(TableItem, discriminator="audit"):
+    """Who read or changed a ticket: pk AUDIT#T#<ticket> (or #C#<customer>, #A#<actor>
+    when no ticket is involved), sk <time>#<id>; also indexed by actor."""
+
+    at = UTCDateTimeAttribute()
+    actor_role = UnicodeAttribute()
+    audit_actor = UnicodeAttribute()
+    action = UnicodeAttribute()
+    ticket_id = UnicodeAttribute(null=True)
+    customer_id = UnicodeAttribute(null=True)
+
+    by_actor = AuditByActorIndex()
+
+
 ALL_MODELS: tuple[type[TableItem], ...] = (
     TableItem,
     TicketItem,
@@ -245,6 +272,7 @@ ALL_MODELS: tuple[type[TableItem], ...] = (
     SurveyItem,
     SurveyCodeItem,
     SurveyCooldownItem,
+    AuditItem,
 )
 
 

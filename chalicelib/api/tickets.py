@@ -22,6 +22,7 @@ from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.ticket import STATUSES, Ticket, TicketRequest, ticket_view
 from chalicelib.domain.timeline import event_view
 from chalicelib.service import tickets
+from chalicelib.service.audit import record_read
 from chalicelib.service.ports import StartKey
 from chalicelib.service.tickets import IdempotencyKey, ListFilters, StoredResponse
 
@@ -193,6 +194,7 @@ def list_tickets() -> Response:
     query_id = fingerprint("tickets", caller.id, *(getattr(filters, n) for n in _LIST_PARAMS[:5]))
     start_key = _cursors().decode(params.get("cursor"), query_id)
     page = tickets.list_tickets(bootstrap.ticket_ports(), caller, _with_start(filters, start_key))
+    record_read(bootstrap.audit_ports(), caller, "list_tickets", customer_id=filters.customer_id)
     return json_response(
         {
             "items": [ticket_view(ticket) for ticket in page.items],
@@ -218,6 +220,7 @@ def _with_start(filters: ListFilters, start_key: StartKey | None) -> ListFilters
 def get_ticket(ticket_id: str) -> Response:
     caller = current_caller(tickets_blueprint.current_request)
     ticket = tickets.get_ticket(bootstrap.ticket_ports(), caller, ticket_id)
+    record_read(bootstrap.audit_ports(), caller, "read_ticket", ticket_id=ticket.id)
     return _ticket_response(ticket)
 
 
@@ -352,6 +355,7 @@ def get_timeline(ticket_id: str) -> Response:
     page = tickets.timeline(
         bootstrap.ticket_ports(), caller, ticket_id, limit, start_key, invalid=invalid
     )
+    record_read(bootstrap.audit_ports(), caller, "read_timeline", ticket_id=ticket_id)
     return json_response(
         {
             "items": [event_view(event, caller) for event in page.items],

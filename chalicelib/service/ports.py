@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.counters import CounterKey
 from chalicelib.domain.events import Event
 from chalicelib.domain.surveys import Answer, Survey
@@ -329,3 +330,61 @@ class SurveyWorkflow(ABC):
     @abstractmethod
     def answered(self, task_token: str) -> None:
         """Hand the answer to the waiting task (a token already settled is ignored)."""
+
+
+# --- reports, audit, privacy (SPEC section 10) ---------------------------------------------------
+
+
+class CounterReader(ABC):
+    @abstractmethod
+    def slots(self, family: str, first: str, last: str) -> list[tuple[str, int]]:
+        """A counter family's (slot, total) with first <= slot <= last: one key-range query."""
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    items: list[AuditEntry]
+    next_key: StartKey | None
+
+
+class AuditLog(ABC):
+    @abstractmethod
+    def record(self, entry: AuditEntry, expires_at: int) -> None:
+        """Write one entry (idempotent by entry id)."""
+
+    @abstractmethod
+    def page(self, by: str, value: str, limit: int, start_key: StartKey | None) -> AuditPage:
+        """Entries newest first, `by` ticket or actor."""
+
+
+class PrivacyStore(ABC):
+    """Rewrites records in place for erasure and retention."""
+
+    @abstractmethod
+    def anonymize_ticket(
+        self, expected_version: int, changed: Ticket, rewritten: list[Event], added: list[Event]
+    ) -> None:
+        """Rewrite the events, then write the ticket (at expected_version) with `added`, in
+        one transaction; also drops the ticket's idempotency records (stored responses).
+
+        Raises VersionConflictError.
+        """
+
+    @abstractmethod
+    def forget_preferences(self, customer_id: str) -> bool:
+        """Delete the customer's preferences; False when there were none."""
+
+    @abstractmethod
+    def expire_ticket_records(self, ticket_id: str, expires_at: int) -> None:
+        """Stamp the TTL on the ticket's events and reference claim (idempotent)."""
+
+    @abstractmethod
+    def forget_survey_comment(self, survey_id: str) -> None:
+        """Remove the free-text comment from a survey record (the score stays)."""
+
+
+class MetricsSink(ABC):
+    """Operational metrics (CloudWatch EMF when deployed)."""
+
+    @abstractmethod
+    def count(self, name: str, dimensions: Mapping[str, str], value: float = 1.0) -> None: ...

@@ -78,4 +78,9 @@ def test_counting_reaction_runs_once_per_event():
     react(event, ReactionPorts(ledger))
     react(event, ReactionPorts(ledger))
     totals = {key.family: value for key, value in ledger.counters.items()}
-    assert totals == {"created#total": 1, "created#channel": 1, "created#kind": 1}
+    assert totals == {
+        "created#total": 1,
+        "created#channel": 1,
+        "created#kind": 1,
+        "created#queue": 1,
+    }

@@ -435,3 +435,17 @@ def test_events_the_workflow_causes_are_system_ones(world):
     world.invite(name)
     invited = next(e for e in world.repository.events(ticket.id) if e.type == "survey.invited")
     assert isinstance(invited, Event) and invited.actor == SYSTEM
+
+
+def test_erasure_forgets_the_comments_of_the_customers_surveys(world):
+    from types import SimpleNamespace
+
+    from chalicelib.service.privacy import TICKET_ERASURE_STEPS, forget_survey_comments
+
+    assert forget_survey_comments in TICKET_ERASURE_STEPS
+    ticket, name = _started(world)
+    world.invite(name)
+    forgotten: list[str] = []
+    store = SimpleNamespace(forget_survey_comment=forgotten.append)
+    forget_survey_comments(ticket, world.repository.events(ticket.id), SimpleNamespace(store=store))
+    assert forgotten == [name]

@@ -1,0 +1,205 @@
+"""Reports, audit log and privacy on the single table (SPEC section 10)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DeleteError, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.adapters.dynamo import (
+    TICKET_SK,
+    _dynamo_key,
+    _failed_check,
+    _key_time,
+    _raise_common,
+    event_sk,
+    event_to_item,
+    ticket_pk,
+)
+from chalicelib.adapters.models import (
+    AuditItem,
+    ContactAttribute,
+    CounterItem,
+    EventItem,
+    IdempotencyItem,
+    PreferencesItem,
+    ReferenceItem,
+    SurveyItem,
+    TableItem,
+    TicketItem,
+)
+from chalicelib.domain.audit import AuditEntry
+from chalicelib.domain.events import Event
+from chalicelib.domain.identity import Caller, Role
+from chalicelib.domain.ticket import Ticket
+from chalicelib.service.ports import (
+    AuditLog,
+    AuditPage,
+    CounterReader,
+    PrivacyStore,
+    StartKey,
+    VersionConflictError,
+)
+
+# A transaction holds at most 100 items; the last one also carries the ticket and its event.
+_EVENTS_PER_TRANSACTION = 90
+
+
+class DynamoCounterReader(CounterReader):
+    def slots(self, family: str, first: str, last: str) -> list[tuple[str, int]]:
+        items = CounterItem.query(f"COUNTER#{family}", CounterItem.sk.between(first, last))
+        return [(item.sk, int(item.total)) for item in items]
+
+
+def audit_pk(entry: AuditEntry) -> str:
+    if entry.ticket_id:
+        return f"AUDIT#T#{entry.ticket_id}"
+    if entry.customer_id:
+        return f"AUDIT#C#{entry.customer_id}"
+    return f"AUDIT#A#{entry.actor.id}"
+
+
+class DynamoAuditLog(AuditLog):
+    def record(self, entry: AuditEntry, expires_at: int) -> None:
+        AuditItem(
+            pk=audit_pk(entry),
+            sk=f"{_key_time(entry.at)}#{entry.id}",
+            at=entry.at,
+            actor_role=entry.actor.role.value,
+            audit_actor=entry.actor.id,
+            action=entry.action,
+            ticket_id=entry.ticket_id,
+            customer_id=entry.customer_id,
+            expires_at=expires_at,
+        ).save()
+
+    def page(self, by: str, value: str, limit: int, start_key: StartKey | None) -> AuditPage:
+        options: dict[str, Any] = {
+            "scan_index_forward": False,
+            "limit": limit + 1,
+            "last_evaluated_key": _dynamo_key(start_key),
+        }
+        if by == "ticket":
+            results = AuditItem.query(f"AUDIT#T#{value}", **options)
+        else:
+            results = AuditItem.by_actor.query(value, **options)
+        items = list(results)
+        page, more = items[:limit], len(items) > limit
+        next_key = None
+        if more and page:
+            last = page[-1]
+            next_key = {"pk": last.pk, "sk": last.sk}
+            if by != "ticket":
+                next_key["audit_actor"] = last.audit_actor
+        return AuditPage([_entry(item) for item in page], next_key)
+
+
+def _entry(item: AuditItem) -> AuditEntry:
+    return AuditEntry(
+        id=item.sk.rpartition("#")[2],
+        at=item.at,
+        actor=Caller(Role(item.actor_role), item.audit_actor),
+        action=item.action,
+        ticket_id=item.ticket_id,
+        customer_id=item.customer_id,
+    )
+
+
+class DynamoPrivacyStore(PrivacyStore):
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def anonymize_ticket(
+        self, expected_version: int, changed: Ticket, rewritten: list[Event], added: list[Event]
+    ) -> None:
+        stored_responses = self._idempotency_pks(changed.id)
+        early, last = _split(rewritten)
+        for chunk in early:  # only tickets with a very long timeline
+            with TransactWrite(connection=self._connection) as transaction:
+                _rewrite_events(transaction, chunk)
+        try:
+            with TransactWrite(connection=self._connection) as transaction:
+                transaction.update(
+                    TicketItem(pk=ticket_pk(changed.id), sk=TICKET_SK, version=expected_version),
+                    actions=_anonymized_ticket_actions(changed),
+                    condition=TicketItem.pk.exists(),
+                )
+                _rewrite_events(transaction, last)
+                for event in added:
+                    transaction.save(event_to_item(event), condition=EventItem.pk.does_not_exist())
+                for pk in stored_responses:
+                    transaction.delete(IdempotencyItem(pk=pk, sk="IDEMPOTENCY"))
+        except TransactWriteError as error:
+            if _failed_check(error, index=0):
+                raise VersionConflictError(changed.id) from error
+            _raise_common(error, idempotency_index=None)
+            raise
+
+    @staticmethod
+    def _idempotency_pks(ticket_id: str) -> list[str]:
+        items = EventItem.query(ticket_pk(ticket_id), EventItem.sk.startswith("EVENT#"))
+        return sorted({item.idempotency_pk for item in items if item.idempotency_pk})
+
+    def forget_preferences(self, customer_id: str) -> bool:
+        try:
+            PreferencesItem(pk=f"CUSTOMER#{customer_id}", sk="PREFERENCES").delete(
+                condition=PreferencesItem.pk.exists()
+            )
+        except DeleteError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def forget_survey_comment(self, survey_id: str) -> None:
+        from chalicelib.adapters.surveys import SURVEY_SK, survey_pk
+
+        try:
+            SurveyItem(pk=survey_pk(survey_id), sk=SURVEY_SK).update(
+                actions=[SurveyItem.comment.remove()], condition=SurveyItem.pk.exists()
+            )
+        except UpdateError as error:
+            if error.cause_response_code != "ConditionalCheckFailedException":
+                raise
+
+    def expire_ticket_records(self, ticket_id: str, expires_at: int) -> None:
+        for item in TableItem.query(ticket_pk(ticket_id), TableItem.sk < "F"):
+            if isinstance(item, EventItem):
+                EventItem(pk=item.pk, sk=item.sk).update(
+                    actions=[EventItem.expires_at.set(expires_at)]
+                )
+            elif isinstance(item, TicketItem):
+                ReferenceItem(pk=f"REFERENCE#{item.reference}", sk="REFERENCE").update(
+                    actions=[ReferenceItem.expires_at.set(expires_at)]
+                )
+
+
+def _split(events: list[Event]) -> tuple[list[list[Event]], list[Event]]:
+    chunks = [
+        events[start : start + _EVENTS_PER_TRANSACTION]
+        for start in range(0, len(events), _EVENTS_PER_TRANSACTION)
+    ] or [[]]
+    return chunks[:-1], chunks[-1]
+
+
+def _rewrite_events(transaction: TransactWrite, events: list[Event]) -> None:
+    for event in events:
+        transaction.update(
+            EventItem(pk=ticket_pk(event.ticket_id), sk=event_sk(event.id)),
+            actions=[EventItem.data.set(event.data)],
+            condition=EventItem.pk.exists(),
+        )
+
+
+def _anonymized_ticket_actions(changed: Ticket) -> list[Any]:
+    contact = changed.contact
+    return [
+        TicketItem.subject.set(changed.subject),
+        TicketItem.description.set(changed.description),
+        TicketItem.contact.set(
+            ContactAttribute(preferred=contact.preferred, locale=contact.locale)
+        ),
+        TicketItem.updated_at.set(changed.updated_at),
+    ]

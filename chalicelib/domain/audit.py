@@ -1,0 +1,63 @@
+"""The audit log: who read or changed which ticket, when (SPEC section 10). Pure.
+
+Writes are already events; the stream turns every staff event into an audit
+entry keyed by the event id (so a redelivery rewrites the same entry). Reads
+leave no event, so the API records them itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from chalicelib.domain.events import TICKET_CREATED, Event
+from chalicelib.domain.identity import STAFF_ROLES, Caller
+from chalicelib.domain.lifecycle import COMMENT_ADDED, STATUS_CHANGED
+from chalicelib.domain.ticket import isoformat
+
+READ_TICKET = "read_ticket"
+READ_TIMELINE = "read_timeline"
+LIST_TICKETS = "list_tickets"
+ERASE_CUSTOMER = "erase_customer"
+# Actions whose status move is a second, derived event of the same write.
+_DERIVED_MOVES = frozenset({"assign", "escalate"})
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: str  # the event id for writes: one entry per event, however often it is delivered
+    at: datetime
+    actor: Caller
+    action: str
+    ticket_id: str | None = None
+    customer_id: str | None = None
+
+
+def entry_for_event(event: Event) -> AuditEntry | None:
+    """The audit entry of a staff member's write; None for customers and the system."""
+    if event.actor.role not in STAFF_ROLES:
+        return None
+    if event.type == STATUS_CHANGED and event.data.get("action") in _DERIVED_MOVES:
+        return None
+    return AuditEntry(event.id, event.at, event.actor, _action(event), ticket_id=event.ticket_id)
+
+
+def _action(event: Event) -> str:
+    if event.type == TICKET_CREATED:
+        return "create"
+    if event.type == COMMENT_ADDED:
+        return "internal_note" if event.data.get("internal") else "comment"
+    return str(event.data.get("action") or event.type)
+
+
+def entry_view(entry: AuditEntry) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "at": isoformat(entry.at),
+        "actor": {"role": entry.actor.role.value, "id": entry.actor.id},
+        "action": entry.action,
+        "ticket_id": entry.ticket_id,
+    }
+    if entry.customer_id is not None:
+        view["customer_id"] = entry.customer_id
+    return view

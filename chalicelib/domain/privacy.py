@@ -1,0 +1,76 @@
+"""Erasure on request (PIPL) and retention: what anonymizing a customer's records means. Pure.
+
+The customer's contact details go, and every free text on their tickets goes
+too (their own words, and staff replies and notes, which quote them): subject,
+description, comment bodies, request-info messages, resolutions, reasons,
+survey comments. What stays is what the statistics and the audit need: ids,
+kinds, channels, queues, statuses, times, scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.domain.contact import Contact
+from chalicelib.domain.events import Event
+from chalicelib.domain.identity import Caller
+from chalicelib.domain.ticket import FINISHED_STATUSES, Ticket
+
+ERASED = "[erased]"
+TICKET_ANONYMIZED = "ticket.anonymized"
+DEFAULT_RETENTION = timedelta(days=5 * 365 + 1)  # five years
+FREE_TEXT_FIELDS = frozenset(
+    {"body", "message", "resolution", "reason", "comment", "subject", "description"}
+)
+# Where the customer's address shows (masked, still personal) in notification records.
+CONTACT_FIELDS = frozenset({"to", "phone", "email", "destination"})
+
+
+def erasable(ticket: Ticket) -> bool:
+    """Only closed or cancelled tickets are anonymized (SPEC: 409 while any is open or resolved)."""
+    return ticket.status in FINISHED_STATUSES
+
+
+def anonymized_ticket(ticket: Ticket, now: datetime) -> Ticket:
+    contact = Contact(phone=None, email=None, preferred="none", locale=ticket.contact.locale)
+    return replace(
+        ticket,
+        subject=ERASED,
+        description="",
+        contact=contact,
+        updated_at=now,
+        version=ticket.version + 1,
+    )
+
+
+def anonymized_event(event: Event) -> Event | None:
+    """The event without personal data; None when it holds none."""
+    data = _anonymized_data(event)
+    return None if data == event.data else replace(event, data=data)
+
+
+def _anonymized_data(event: Event) -> dict[str, Any]:
+    data = dict(event.data)
+    for name, value in event.data.items():
+        if name in FREE_TEXT_FIELDS and isinstance(value, str) and value:
+            data[name] = ERASED
+        # `to` of a status change is a status, not an address.
+        elif name in CONTACT_FIELDS and event.type.startswith("notification.") and value:
+            data[name] = ""
+    return data
+
+
+def anonymization_event(ticket: Ticket, event_id: str, caller: Caller, now: datetime) -> Event:
+    """The staff-only timeline entry that says the ticket was anonymized, and by whom."""
+    return Event(event_id, ticket.id, TICKET_ANONYMIZED, now, caller, {"action": "erase"})
+
+
+def is_anonymized(events: list[Event]) -> bool:
+    return any(event.type == TICKET_ANONYMIZED for event in events)
+
+
+def retention_expiry(finished_at: datetime, retention: timedelta) -> int:
+    """The TTL (epoch seconds) of a closed or cancelled ticket's records."""
+    return int((finished_at + retention).timestamp())

@@ -1,0 +1,69 @@
+"""The audit log: staff reads recorded by the API, staff writes from the stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from chalicelib.domain.audit import AuditEntry, entry_for_event
+from chalicelib.domain.errors import FieldError, ForbiddenError, ValidationError
+from chalicelib.domain.events import Event
+from chalicelib.domain.identity import STAFF_ROLES, Caller, Role
+from chalicelib.domain.privacy import DEFAULT_RETENTION, retention_expiry
+from chalicelib.service.ports import AuditLog, AuditPage, Clock, IdSource, StartKey
+
+_MAX_VALUE = 128
+
+
+@dataclass(frozen=True)
+class AuditPorts:
+    log: AuditLog
+    ids: IdSource
+    clock: Clock
+    retention: timedelta = DEFAULT_RETENTION
+
+
+def record_read(
+    ports: AuditPorts,
+    caller: Caller,
+    action: str,
+    *,
+    ticket_id: str | None = None,
+    customer_id: str | None = None,
+) -> None:
+    """Record what a staff member read (customers reading their own tickets are not audited).
+
+    One PutItem; written before the data goes out, so no read escapes the log.
+    """
+    if caller.role not in STAFF_ROLES:
+        return
+    now = ports.clock()
+    entry = AuditEntry(ports.ids.event_id(), now, caller, action, ticket_id, customer_id)
+    ports.log.record(entry, retention_expiry(now, ports.retention))
+
+
+def record_write(event: Event, log: AuditLog, retention: timedelta) -> None:
+    """The audit entry of a staff write, from its event (idempotent by event id)."""
+    entry = entry_for_event(event)
+    if entry is not None:
+        log.record(entry, retention_expiry(event.at, retention))
+
+
+def audit_query(caller: Caller, ticket_id: str | None, actor: str | None) -> tuple[str, str]:
+    """Auditors only (403), then exactly one of ticket_id and actor (400)."""
+    if caller.role is not Role.AUDITOR:
+        raise ForbiddenError(f"The {caller.role.value} role may not read the audit log")
+    named = {n: v for n, v in (("ticket_id", ticket_id), ("actor", actor)) if v is not None}
+    if len(named) != 1:
+        raise ValidationError([FieldError("query", "give exactly one of ticket_id, actor")])
+    [(name, value)] = named.items()
+    if not 0 < len(value) <= _MAX_VALUE:
+        raise ValidationError([FieldError(name, "must be 1-128 characters")])
+    return ("ticket" if name == "ticket_id" else "actor"), value
+
+
+def audit_page(
+    ports: AuditPorts, by: str, value: str, limit: int, start_key: StartKey | None
+) -> AuditPage:
+    """Entries newest first, by ticket or by actor."""
+    return ports.log.page(by, value, limit, start_key)

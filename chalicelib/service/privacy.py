@@ -1,0 +1,132 @@
+"""Erasure on request: anonymize a customer's records, keep the statistics (SPEC 10)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from chalicelib.domain.audit import ERASE_CUSTOMER, AuditEntry
+from chalicelib.domain.errors import ConflictError, ForbiddenError, NotFoundError
+from chalicelib.domain.events import Event
+from chalicelib.domain.identity import Caller, Role
+from chalicelib.domain.privacy import (
+    anonymization_event,
+    anonymized_event,
+    anonymized_ticket,
+    erasable,
+    is_anonymized,
+    retention_expiry,
+)
+from chalicelib.domain.ticket import Ticket
+from chalicelib.service.audit import AuditPorts
+from chalicelib.service.ports import (
+    ListQuery,
+    NotificationStore,
+    PrivacyStore,
+    StartKey,
+    TicketRepository,
+    VersionConflictError,
+)
+
+_PAGE = 100
+_ATTEMPTS = 3
+_MAX_ID = 128
+
+
+@dataclass(frozen=True)
+class PrivacyPorts:
+    tickets: TicketRepository
+    store: PrivacyStore
+    notifications: NotificationStore
+    audit: AuditPorts
+
+
+# Per-ticket steps run before the ticket and its events are rewritten, with the ticket
+# and its events (survey ids are in the survey.* events' data). Records kept outside
+# the ticket's partition plug in here, e.g. blanking a survey record's comment.
+TicketErasureStep = Callable[[Ticket, list[Event], PrivacyPorts], None]
+
+
+def forget_survey_comments(ticket: Ticket, events: list[Event], ports: PrivacyPorts) -> None:
+    """Survey records live outside the ticket's partition: blank their comments too."""
+    surveyed = {
+        str(event.data["survey_id"])
+        for event in events
+        if event.type.startswith("survey.") and event.data.get("survey_id")
+    }
+    for survey_id in sorted(surveyed):
+        ports.store.forget_survey_comment(survey_id)
+
+
+TICKET_ERASURE_STEPS: tuple[TicketErasureStep, ...] = (forget_survey_comments,)
+
+
+@dataclass(frozen=True)
+class Erasure:
+    customer_id: str
+    tickets: int  # the customer's tickets, all anonymized now
+    anonymized_now: int  # by this request (0 when repeated)
+    preferences_deleted: bool
+    at: datetime
+
+
+def erase_customer(ports: PrivacyPorts, caller: Caller, customer_id: str) -> Erasure:
+    """Anonymize every ticket of the customer (all closed or cancelled, else 409), their
+    events and stored responses, delete their preferences; counters stay. Repeatable."""
+    if len(customer_id) > _MAX_ID or (caller.is_customer and caller.id != customer_id):
+        raise NotFoundError(f"No customer {customer_id[:_MAX_ID]}")
+    if caller.role is not Role.AUDITOR:
+        raise ForbiddenError(f"The {caller.role.value} role may not request erasure")
+    tickets = _all_tickets(ports.tickets, customer_id)
+    if not tickets and ports.notifications.preferences(customer_id) is None:
+        raise NotFoundError(f"No customer {customer_id}")
+    blocking = sorted(ticket.id for ticket in tickets if not erasable(ticket))
+    if blocking:
+        raise ConflictError(
+            f"The customer has {len(blocking)} open or resolved ticket(s): "
+            + ", ".join(blocking[:10])
+        )
+    anonymized = sum(1 for ticket in tickets if _erase_ticket(ports, caller, ticket.id))
+    deleted = ports.store.forget_preferences(customer_id)
+    now = ports.audit.clock()
+    entry = AuditEntry(
+        ports.audit.ids.event_id(), now, caller, ERASE_CUSTOMER, customer_id=customer_id
+    )
+    ports.audit.log.record(entry, retention_expiry(now, ports.audit.retention))
+    return Erasure(customer_id, len(tickets), anonymized, deleted, now)
+
+
+def _all_tickets(repository: TicketRepository, customer_id: str) -> list[Ticket]:
+    """Every ticket of the customer: Query on the by_customer index, page by page."""
+    found: list[Ticket] = []
+    start_key: StartKey | None = None
+    while True:
+        page = repository.query_tickets(ListQuery("customer", customer_id, None, _PAGE, start_key))
+        found.extend(page.items)
+        if page.next_key is None:
+            return found
+        start_key = page.next_key
+
+
+def _erase_ticket(ports: PrivacyPorts, caller: Caller, ticket_id: str) -> bool:
+    for _ in range(_ATTEMPTS):
+        ticket = ports.tickets.get(ticket_id)
+        if ticket is None:
+            return False
+        events = ports.tickets.events(ticket_id)
+        if is_anonymized(events):
+            return False
+        for step in TICKET_ERASURE_STEPS:
+            step(ticket, events, ports)
+        rewritten = [changed for event in events if (changed := anonymized_event(event))]
+        now = ports.audit.clock()
+        added = [anonymization_event(ticket, ports.audit.ids.event_id(), caller, now)]
+        try:
+            ports.store.anonymize_ticket(
+                ticket.version, anonymized_ticket(ticket, now), rewritten, added
+            )
+            return True
+        except VersionConflictError:
+            continue  # a late notification record or the sweep wrote first: read again
+    raise ConflictError("The customer's tickets are changing; retry the erasure")

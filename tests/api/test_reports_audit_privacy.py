@@ -1,0 +1,192 @@
+"""SPEC section 10 over HTTP: reports, the audit log and erasure against the local stack."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+
+from tests.api.conftest import wait_for
+
+PHONE, EMAIL = "+8613912345678", "wang.fang@example.cn"
+
+
+def _today() -> dict[str, str]:
+    day = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    return {"from": day, "to": day}
+
+
+def _get(stack, auth, group: str, who: str, path: str, **params: Any) -> requests.Response:
+    return requests.get(f"{stack.api}{path}", params=params, headers=auth(group, who), timeout=30)
+
+
+def _summary(stack, auth) -> dict[str, Any]:
+    response = _get(stack, auth, "supervisors", "sup-r", "/v1/reports/summary", **_today())
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def _open(stack, auth, customer: str, **fields: Any) -> dict[str, Any]:
+    body = {
+        "channel": "chatbot",
+        "kind": "consultation",
+        "category": "payment",
+        "subject": "Wang Fang's transfer to Chengdu",
+        "description": "Please call Wang Fang",
+        "contact": {"phone": PHONE, "email": EMAIL},
+        **fields,
+    }
+    response = requests.post(
+        f"{stack.api}/v1/tickets", json=body, headers=auth("customers", customer), timeout=30
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def _customer() -> str:
+    return f"cust-pipl-{uuid.uuid4().hex[:8]}"
+
+
+def test_a_supervisors_summary_counts_what_just_happened(stack, auth):
+    before = _summary(stack, auth)
+    ticket = _open(stack, auth, _customer())
+    assert ticket["channel"] == "chatbot"
+
+    def counted() -> dict[str, Any] | None:
+        now = _summary(stack, auth)
+        created = now["tickets_created"]
+        was = before["tickets_created"]
+        done = created["by_channel"].get("chatbot", 0) == was["by_channel"].get("chatbot", 0) + 1
+        return now if done else None
+
+    after = wait_for(counted, timeout=30)
+    assert after["tickets_created"]["total"] == before["tickets_created"]["total"] + 1
+    assert set(after["sla"]) == {"first_response", "resolution"}
+    assert set(after["csat"]["distribution"]) == {"1", "2", "3", "4", "5"}
+    agents = _get(stack, auth, "auditors", "aud-r", "/v1/reports/agents", **_today())
+    assert agents.status_code == 200
+    assert isinstance(agents.json()["items"], list)
+
+
+@pytest.mark.parametrize(("group", "path"), [("customers", "summary"), ("agents", "agents")])
+def test_customers_and_agents_may_not_read_reports(stack, auth, group: str, path: str):
+    response = _get(stack, auth, group, "someone", f"/v1/reports/{path}", **_today())
+    assert response.status_code == 403
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"from": "2026-03-02", "to": "2026-03-01"}, "to"),
+        ({"from": "2026-02-30", "to": "2026-03-01"}, "from"),
+        ({"from": "2024-01-01", "to": "2026-01-01"}, "to"),
+        ({"to": "2026-03-01"}, "from"),
+    ],
+)
+def test_bad_report_ranges_are_400_naming_the_field(stack, auth, params, field):
+    response = _get(stack, auth, "auditors", "aud-r", "/v1/reports/summary", **params)
+    assert response.status_code == 400
+    assert field in {error["path"] for error in response.json()["errors"]}
+
+
+def test_an_auditor_sees_an_agents_read_newest_first(stack, auth):
+    ticket = _open(stack, auth, _customer())
+    agent = f"agent-{uuid.uuid4().hex[:6]}"
+    assert _get(stack, auth, "agents", agent, f"/v1/tickets/{ticket['id']}").status_code == 200
+    assert (
+        _get(stack, auth, "agents", agent, f"/v1/tickets/{ticket['id']}/timeline").status_code
+        == 200
+    )
+
+    by_ticket = _get(stack, auth, "auditors", "aud-r", "/v1/audit", ticket_id=ticket["id"])
+    assert by_ticket.status_code == 200, by_ticket.text
+    assert [(e["action"], e["actor"]) for e in by_ticket.json()["items"]] == [
+        ("read_timeline", {"role": "agent", "id": agent}),
+        ("read_ticket", {"role": "agent", "id": agent}),
+    ]  # the customer's own create and read are not staff access
+
+    first = _get(stack, auth, "auditors", "aud-r", "/v1/audit", actor=agent, limit=1).json()
+    assert [e["action"] for e in first["items"]] == ["read_timeline"]
+    rest = _get(
+        stack, auth, "auditors", "aud-r", "/v1/audit", actor=agent, cursor=first["next_cursor"]
+    ).json()
+    assert [e["action"] for e in rest["items"]] == ["read_ticket"]
+    assert rest["items"][0]["ticket_id"] == ticket["id"]
+
+
+def test_the_audit_log_is_for_auditors_and_takes_exactly_one_key(stack, auth):
+    for group in ("customers", "agents", "supervisors"):
+        assert _get(stack, auth, group, "x", "/v1/audit", actor="a").status_code == 403
+    both = _get(stack, auth, "auditors", "aud-r", "/v1/audit", actor="a", ticket_id="T-1")
+    assert both.status_code == 400
+    assert _get(stack, auth, "auditors", "aud-r", "/v1/audit").status_code == 400
+    forged = _get(stack, auth, "auditors", "aud-r", "/v1/audit", actor="a", cursor="AAAA")
+    assert [e["path"] for e in forged.json()["errors"]] == ["cursor"]
+
+
+def test_an_erasure_leaves_no_contact_data_behind_and_the_counts_unchanged(stack, auth):
+    customer = _customer()
+    ticket = _open(stack, auth, customer)
+    owner = auth("customers", customer)
+    url = f"{stack.api}/v1/tickets/{ticket['id']}"
+    comment = requests.post(
+        f"{url}/comments", json={"body": f"My number is {PHONE}"}, headers=owner, timeout=30
+    )
+    assert comment.status_code == 201
+    erase = f"{stack.api}/v1/customers/{customer}/erasure"
+    auditor = auth("auditors", "aud-pipl")
+
+    busy = requests.post(erase, headers=auditor, timeout=30)
+    assert busy.status_code == 409  # the ticket is still open
+
+    cancel = requests.post(
+        f"{url}/actions",
+        json={"action": "cancel", "reason": "Wang sorted it"},
+        headers=owner,
+        timeout=30,
+    )
+    assert cancel.status_code == 200
+
+    def cancel_notified() -> bool:
+        # The stream handles events in order: once the cancel's message is recorded, the
+        # creation has been counted and nothing personal is still on its way in.
+        entries = requests.get(f"{url}/timeline", headers=auditor, timeout=30).json()["items"]
+        return any(e["data"].get("template") == "ticket.cancelled" for e in entries)
+
+    wait_for(cancel_notified, timeout=30)
+    before = _summary(stack, auth)
+
+    assert requests.post(erase, headers=auth("agents", "agent-x"), timeout=30).status_code == 403
+    done = requests.post(erase, headers=auditor, timeout=30)
+    assert done.status_code == 200, done.text
+    assert done.json()["tickets"] == 1
+
+    erased = requests.get(url, headers=auditor, timeout=30).json()
+    assert erased["contact"]["phone"] is None and erased["contact"]["email"] is None
+    assert erased["subject"] == "[erased]" and erased["description"] == ""
+    timeline = requests.get(f"{url}/timeline", headers=auditor, timeout=30).text
+    for personal in ("Wang", "Chengdu", "5678", "w***@", PHONE):
+        assert personal not in timeline and personal not in str(erased)
+    assert _summary(stack, auth)["tickets_created"] == before["tickets_created"]
+
+    log = requests.get(
+        f"{stack.api}/v1/audit", params={"actor": "aud-pipl"}, headers=auditor, timeout=30
+    ).json()
+    assert "erase_customer" in [e["action"] for e in log["items"]]
+    again = requests.post(erase, headers=auditor, timeout=30)
+    assert (again.status_code, again.json()["anonymized_now"]) == (200, 0)
+
+
+def test_erasure_of_a_customer_never_seen_is_404(stack, auth):
+    response = requests.post(
+        f"{stack.api}/v1/customers/{_customer()}/erasure",
+        headers=auth("auditors", "aud-pipl"),
+        timeout=30,
+    )
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")

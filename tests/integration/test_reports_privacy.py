@@ -1,0 +1,198 @@
+"""Reports, audit log, erasure and retention: real adapters on moto, fed by the stream."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+
+from chalicelib import bootstrap
+from chalicelib.adapters.records import DynamoAuditLog, DynamoCounterReader
+from chalicelib.domain.audit import AuditEntry
+from chalicelib.domain.counters import report_day
+from chalicelib.domain.identity import Caller, Role
+from chalicelib.domain.ticket import Ticket, TicketRequest
+from chalicelib.service.audit import record_read
+from chalicelib.service.privacy import erase_customer
+from chalicelib.service.reports import ReportPorts, report_agents, report_summary
+from chalicelib.service.tickets import (
+    IdempotencyKey,
+    StoredResponse,
+    act,
+    comment,
+    create_ticket,
+)
+from tests.integration.test_stream_reactions import _deliver, _stream_records
+
+CUSTOMER = Caller(Role.CUSTOMER, "cust-erase")
+AGENT = Caller(Role.AGENT, "agent-7")
+AUDITOR = Caller(Role.AUDITOR, "aud-1")
+PHONE, EMAIL = "+8613812348000", "jane.doe@example.com"
+REQUEST = TicketRequest(
+    channel="web",
+    kind="consultation",
+    category="card",
+    subject="Card 6222 blocked",
+    description="Jane Doe, Pudong",
+    contact={"phone": PHONE, "email": EMAIL},
+)
+
+
+def _open(key: str = "k-1") -> Ticket:
+    def render(ticket: Ticket) -> StoredResponse:
+        return StoredResponse(201, ticket.id)
+
+    scope = IdempotencyKey(f"customer:{CUSTOMER.id}:POST /v1/tickets", key, "fp")
+    ticket_id = create_ticket(bootstrap.ticket_ports(), CUSTOMER, REQUEST, render, scope).body
+    ticket = bootstrap.ticket_ports().repository.get(ticket_id)
+    assert ticket is not None
+    return ticket
+
+
+def _worked_and_resolved(ticket: Ticket) -> None:
+    ports = bootstrap.ticket_ports()
+    act(ports, AGENT, ticket.id, "assign", {})
+    act(ports, AGENT, ticket.id, "start", {})
+    render = lambda event: StoredResponse(201, event.id)  # noqa: E731
+    comment(ports, AGENT, ticket.id, "Dear Jane Doe, done", False, render=render)
+    act(ports, AGENT, ticket.id, "resolve", {"resolution": "Unblocked for Jane"})
+
+
+def _today() -> dict[str, str]:
+    day = report_day(datetime.now(UTC))
+    return {"from": day, "to": day}
+
+
+def _table_items(aws: dict[str, Any]) -> list[dict[str, Any]]:
+    """A Scan is fine in a test: it proves what no request path could show."""
+    table = boto3.resource("dynamodb").Table(aws["table_name"])
+    return list(table.scan()["Items"])
+
+
+def test_the_stream_counts_creation_first_response_and_resolution_once(aws):
+    ticket = _open()
+    _worked_and_resolved(ticket)
+    records = _stream_records(aws["stream_arn"])
+    assert _deliver(records) == {"batchItemFailures": []}
+    assert _deliver(records) == {"batchItemFailures": []}  # redelivered: nothing counted twice
+    reports = ReportPorts(DynamoCounterReader())
+    summary = report_summary(reports, AUDITOR, _today())
+    assert summary["tickets_created"]["by_channel"] == {"web": 1}
+    assert summary["resolved"] == 1
+    assert (
+        summary["sla"]["first_response"]["met"] + summary["sla"]["first_response"]["breached"] == 1
+    )
+    assert summary["first_response_minutes"]["p50"] is not None
+    [agent] = report_agents(reports, AUDITOR, _today())["items"]
+    assert (agent["agent"], agent["resolved"]) == ("agent-7", 1)
+
+
+def test_the_audit_log_pages_newest_first_by_ticket_and_by_actor(aws):
+    log = DynamoAuditLog()
+    start = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
+    for minute in range(3):
+        entry = AuditEntry(
+            f"A-{minute}", start + timedelta(minutes=minute), AGENT, "read_ticket", "T-1"
+        )
+        log.record(entry, 2_000_000_000)
+    earlier = start - timedelta(minutes=1)
+    log.record(AuditEntry("A-9", earlier, AGENT, "list_tickets", customer_id="c-1"), 2_000_000_000)
+    first = log.page("ticket", "T-1", 2, None)
+    assert [e.id for e in first.items] == ["A-2", "A-1"]
+    assert first.next_key is not None
+    assert [e.id for e in log.page("ticket", "T-1", 2, first.next_key).items] == ["A-0"]
+    by_actor = log.page("actor", "agent-7", 10, None).items
+    assert [e.id for e in by_actor] == ["A-2", "A-1", "A-0", "A-9"]
+    assert {e.customer_id for e in by_actor} == {None, "c-1"}
+
+
+def test_staff_reads_and_writes_reach_the_audit_log(aws):
+    ticket = _open()
+    _worked_and_resolved(ticket)
+    record_read(bootstrap.audit_ports(), AUDITOR, "read_ticket", ticket_id=ticket.id)
+    _deliver(_stream_records(aws["stream_arn"]))
+    entries = DynamoAuditLog().page("ticket", ticket.id, 20, None).items
+    assert [(e.actor.id, e.action) for e in entries] == [
+        ("aud-1", "read_ticket"),
+        ("agent-7", "resolve"),
+        ("agent-7", "comment"),
+        ("agent-7", "start"),
+        ("agent-7", "assign"),
+    ]
+
+
+def test_erasure_leaves_no_contact_data_and_keeps_the_counts(aws):
+    ticket = _open()
+    _worked_and_resolved(ticket)
+    act(bootstrap.ticket_ports(), Caller(Role.SUPERVISOR, "sup-1"), ticket.id, "close", {})
+    bootstrap.notification_store().save_preferences(
+        CUSTOMER.id, {"sms": True, "email": True, "locale": "en-US", "quiet_hours": None}
+    )
+    _deliver(_stream_records(aws["stream_arn"]))
+    reports = ReportPorts(DynamoCounterReader())
+    before = report_summary(reports, AUDITOR, _today())
+
+    erasure = erase_customer(bootstrap.privacy_ports(), AUDITOR, CUSTOMER.id)
+    _deliver(_stream_records(aws["stream_arn"]))
+
+    assert (erasure.tickets, erasure.anonymized_now, erasure.preferences_deleted) == (1, 1, True)
+    everything = repr(_table_items(aws))
+    for personal in (PHONE, EMAIL, "8000", "Jane", "6222", "Pudong", "j***@"):
+        assert personal not in everything, personal
+    assert not [i for i in _table_items(aws) if str(i["pk"]).startswith("IDEMPOTENCY#")]
+    assert report_summary(reports, AUDITOR, _today()) == before
+    erased = bootstrap.ticket_ports().repository.get(ticket.id)
+    assert erased is not None
+    assert (erased.status, erased.contact.phone, erased.contact.email) == ("closed", None, None)
+    audit = DynamoAuditLog().page("actor", AUDITOR.id, 10, None).items
+    assert {e.action for e in audit} >= {"erase", "erase_customer"}
+
+
+def test_closed_records_carry_the_retention_expiry_and_short_lived_ones_24_hours(aws):
+    ticket = _open()
+    act(bootstrap.ticket_ports(), CUSTOMER, ticket.id, "cancel", {"reason": "never mind"})
+    record_read(bootstrap.audit_ports(), AGENT, "read_ticket", ticket_id=ticket.id)
+    _deliver(_stream_records(aws["stream_arn"]))
+    items = _table_items(aws)
+    cancelled = bootstrap.ticket_ports().repository.get(ticket.id)
+    assert cancelled is not None
+    five_years = int((cancelled.updated_at + timedelta(days=1826)).timestamp())
+    mine = [i for i in items if i["pk"] == f"TICKET#{ticket.id}"]
+    assert {int(i["expires_at"]) for i in mine} == {five_years}  # the ticket and every event
+    [reference] = [i for i in items if i["pk"] == f"REFERENCE#{ticket.reference}"]
+    assert int(reference["expires_at"]) == five_years
+    day = 24 * 3600
+    [stored] = [i for i in items if str(i["pk"]).startswith("IDEMPOTENCY#")]
+    assert int(stored["expires_at"]) - int(ticket.created_at.timestamp()) in range(day - 1, day + 2)
+    deliveries = [i for i in items if str(i["pk"]).startswith("DELIVERY#")]
+    assert deliveries
+    for delivery in deliveries:
+        claimed = datetime.fromisoformat(str(delivery["claimed_at"]).replace("Z", "+00:00"))
+        assert int(delivery["expires_at"]) - int(claimed.timestamp()) in range(day - 1, day + 2)
+    audit_ttls = [i["expires_at"] for i in items if str(i["pk"]).startswith("AUDIT#")]
+    assert audit_ttls and all(int(t) > five_years - 86400 for t in audit_ttls)
+
+
+def test_an_open_ticket_holds_no_expiry(aws):
+    ticket = _open()
+    _deliver(_stream_records(aws["stream_arn"]))
+    [item] = [
+        i for i in _table_items(aws) if i["pk"] == f"TICKET#{ticket.id}" and i["sk"] == "#TICKET"
+    ]
+    assert "expires_at" not in item
+
+
+def test_renamed_settings_knob_moves_the_expiry(aws):
+    settings = replace(bootstrap.settings(), retention_days=30)
+    bootstrap.reset()
+    bootstrap.override(settings=settings)
+    ticket = _open()
+    act(bootstrap.ticket_ports(), CUSTOMER, ticket.id, "cancel", {})
+    cancelled = bootstrap.ticket_ports().repository.get(ticket.id)
+    assert cancelled is not None
+    [item] = [
+        i for i in _table_items(aws) if i["pk"] == f"TICKET#{ticket.id}" and i["sk"] == "#TICKET"
+    ]
+    assert int(item["expires_at"]) == int((cancelled.updated_at + timedelta(days=30)).timestamp())
