@@ -448,5 +448,6 @@ def test_erasure_forgets_the_comments_of_the_customers_surveys(world):
     world.invite(name)
     forgotten: list[str] = []
     store = SimpleNamespace(forget_survey_comment=forgotten.append)
-    forget_survey_comments(ticket, world.repository.events(ticket.id), SimpleNamespace(store=store))
+    ports: Any = SimpleNamespace(store=store)
+    forget_survey_comments(ticket, world.repository.events(ticket.id), ports)
     assert forgotten == [name]
