@@ -201,7 +201,7 @@ def privacy_ports() -> PrivacyPorts:
 def _survey_store() -> Any:
     from chalicelib.adapters.surveys import DynamoSurveyStore
 
-    return DynamoSurveyStore(_connection())
+    return DynamoSurveyStore(_connection(), retention())
 
 
 @cache

@@ -70,8 +70,9 @@ def survey_from_stream_image(image: dict[str, Any]) -> Survey | None:
 
 
 class DynamoSurveyStore(SurveyStore):
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, retention: timedelta) -> None:
         self._connection = connection
+        self._retention = retention  # the survey record is kept as long as its ticket
 
     def create(self, survey: Survey) -> bool:
         item = SurveyItem(
@@ -83,6 +84,7 @@ class DynamoSurveyStore(SurveyStore):
             survey_state=survey.state.value,
             locale=survey.locale,
             created_at=survey.created_at,
+            expires_at=int((survey.created_at + self._retention).timestamp()),
         )
         try:
             item.save(condition=SurveyItem.pk.does_not_exist())

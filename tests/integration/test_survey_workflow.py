@@ -139,6 +139,15 @@ def test_answered_survey_closes_the_ticket_in_few_transitions(desk):
     entered = desk.states_entered(execution)
     assert entered[-1] == "Answered"
     assert len(entered) <= TRANSITION_BUDGET, entered
+    table = boto3.client("dynamodb")
+    raw = table.get_item(
+        TableName=desk.resources["table_name"],
+        Key={"pk": {"S": f"SURVEY#{survey_id(ticket.id, 1)}"}, "sk": {"S": "SURVEY"}},
+    )["Item"]
+    kept = int(raw["expires_at"]["N"]) - int(time.time())
+    retention = bootstrap.settings().retention_days * 86400
+    assert retention - 3600 < kept <= retention  # kept as long as the ticket's records
+    assert code not in str(raw)  # only the code's hash is stored, and not here
     text = desk.history_text(execution)
     assert "+8613800000001" not in text and "Card blocked" not in text and code not in text
 
