@@ -27,6 +27,7 @@ LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
 CURSOR_KEY = "SERVICEDESK_CURSOR_KEY"
 EMAIL_SENDER = "SERVICEDESK_EMAIL_SENDER"
 SES_REGION = "SES_REGION"
+APPOINTMENT_REMINDER_LEAD_SECONDS = "APPOINTMENT_REMINDER_LEAD_SECONDS"
 
 AUTH_MODE_OIDC = "oidc"
 AUTH_MODE_LOCAL = "local-hs256"
@@ -56,6 +57,7 @@ class Settings:
     cursor_key: bytes
     email_sender: str = "servicedesk@bank.example"
     ses_region: str = "ap-southeast-1"
+    appointment_reminder_lead_seconds: int = 7200
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -77,6 +79,7 @@ class Settings:
             cursor_key=_cursor_key(env, auth_mode),
             email_sender=env.get(EMAIL_SENDER, "servicedesk@bank.example"),
             ses_region=env.get(SES_REGION, "ap-southeast-1"),
+            appointment_reminder_lead_seconds=_seconds(env, APPOINTMENT_REMINDER_LEAD_SECONDS, 7200),
         )
         settings.check(running_in_lambda=bool(env.get(LAMBDA_FUNCTION_NAME)))
         return settings
@@ -104,6 +107,15 @@ def _cursor_key(env: Mapping[str, str], auth_mode: str) -> bytes:
         secret = env.get(DEV_JWT_SECRET, DEFAULT_DEV_JWT_SECRET)
         return hashlib.sha256(f"cursor:{secret}".encode()).digest()
     raise ConfigurationError(f"{CURSOR_KEY} is required outside local mode")
+
+
+def _seconds(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise ConfigurationError(f"{name} must be a whole number of seconds")
+    return int(raw)
 
 
 def _split_list(value: str) -> tuple[str, ...]:
