@@ -3,6 +3,7 @@
 from chalice.app import Chalice
 
 from chalicelib import bootstrap
+from chalicelib.api.appointments import appointments_blueprint
 from chalicelib.api.auth import auth_blueprint
 from chalicelib.api.customers import customers_blueprint
 from chalicelib.api.http import problem_middleware
@@ -17,6 +18,7 @@ app.register_blueprint(auth_blueprint)
 app.register_blueprint(meta_blueprint)
 app.register_blueprint(tickets_blueprint)
 app.register_blueprint(customers_blueprint)
+app.register_blueprint(appointments_blueprint)
 app.register_blueprint(stream_blueprint)
 app.register_blueprint(schedules_blueprint)
 app.register_middleware(

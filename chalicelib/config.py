@@ -27,7 +27,7 @@ LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
 CURSOR_KEY = "SERVICEDESK_CURSOR_KEY"
 EMAIL_SENDER = "SERVICEDESK_EMAIL_SENDER"
 SES_REGION = "SES_REGION"
-APPOINTMENT_REMINDER_LEAD_SECONDS = "APPOINTMENT_REMINDER_LEAD_SECONDS"
+REMINDER_LEAD = "APPOINTMENT_REMINDER_LEAD_SECONDS"
 
 AUTH_MODE_OIDC = "oidc"
 AUTH_MODE_LOCAL = "local-hs256"
@@ -79,7 +79,7 @@ class Settings:
             cursor_key=_cursor_key(env, auth_mode),
             email_sender=env.get(EMAIL_SENDER, "servicedesk@bank.example"),
             ses_region=env.get(SES_REGION, "ap-southeast-1"),
-            appointment_reminder_lead_seconds=_seconds(env, APPOINTMENT_REMINDER_LEAD_SECONDS, 7200),
+            appointment_reminder_lead_seconds=_seconds(env, REMINDER_LEAD, 7200),
         )
         settings.check(running_in_lambda=bool(env.get(LAMBDA_FUNCTION_NAME)))
         return settings

@@ -62,6 +62,10 @@ def local_environment(ports: LocalPorts) -> dict[str, str]:
             "CORS_ALLOWED_ORIGINS", "http://localhost:3000,http://127.0.0.1:3000"
         ),
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", ports.api_url),
+        # 31 days covers every bookable slot: the reminder follows the booking at once.
+        "APPOINTMENT_REMINDER_LEAD_SECONDS": os.environ.get(
+            "APPOINTMENT_REMINDER_LEAD_SECONDS", "2678400"
+        ),
         "POWERTOOLS_SERVICE_NAME": "servicedesk-app",
         "POWERTOOLS_TRACE_DISABLED": "true",
     }

@@ -104,7 +104,7 @@ class _Transaction:
             actions=[
                 SeatItem.taken.add(1),
                 SeatItem.capacity.set(seat.capacity),
-                SeatItem.item_type.set(SeatItem),  # type: ignore[arg-type]
+                SeatItem.item_type.set(SeatItem),
             ],
             condition=SeatItem.taken.does_not_exist() | (SeatItem.taken < seat.capacity),
         )
@@ -128,7 +128,7 @@ class _Transaction:
             item,
             actions=[
                 OpenAppointmentsItem.open_count.add(change),
-                OpenAppointmentsItem.item_type.set(OpenAppointmentsItem),  # type: ignore[arg-type]
+                OpenAppointmentsItem.item_type.set(OpenAppointmentsItem),
             ],
             condition=condition,
         )
@@ -243,9 +243,7 @@ class DynamoAppointmentStore(AppointmentStore):
     def remind(self, reminder: Reminder, event: Event) -> bool:
         try:
             with TransactWrite(connection=self._connection) as transaction:
-                transaction.delete(
-                    _reminder_item(reminder), condition=ReminderItem.pk.exists()
-                )
+                transaction.delete(_reminder_item(reminder), condition=ReminderItem.pk.exists())
                 transaction.save(event_to_item(event), condition=EventItem.pk.does_not_exist())
         except TransactWriteError as error:
             if _failed_check(error, index=0):
@@ -268,4 +266,3 @@ def _write_moves(writes: _Transaction, moves: SeatMoves) -> None:
         writes.forget(moves.forget)
     if moves.remember is not None:
         writes.remember(moves.remember)
-

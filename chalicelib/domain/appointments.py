@@ -67,7 +67,7 @@ class Branch:
 
 
 def parse_hours(spec: Mapping[str, Any]) -> dict[int, tuple[time, time]]:
-    """`{"mon-fri": ["09:00", "17:00"], "sat": ["09:00", "12:00"]}` -> weekday -> (opens, closes)."""
+    """`{"mon-fri": ["09:00", "17:00"], "sat": ["09:00", "12:00"]}` -> weekday -> hours."""
     hours: dict[int, tuple[time, time]] = {}
     for days, (opens, closes) in spec.items():
         first, _, last = days.partition("-")

@@ -195,10 +195,11 @@ def commit_action(
     `cancel` frees the seat, `reschedule` moves it; leaving or re-entering an open
     status moves the customer's count of open appointments.
     """
-    moves = SeatMoves(customer_id=before.customer_id, open_change=open_count_change(before, changed))
+    opened = open_count_change(before, changed)
+    moves = SeatMoves(customer_id=before.customer_id, open_change=opened)
     action = events[0].data.get("action") if events else None
     if action == "reschedule":
-        changed, events, moves = _rescheduled(ports, before, changed, events, moves, now)
+        changed, events, moves = _rescheduled(ports, before, (changed, events, moves), now)
     elif changed.status == "cancelled" and before.appointment:
         branch = find_branch(ports, before.appointment["branch_id"])
         slot = slot_of(before)
@@ -214,11 +215,10 @@ def commit_action(
 def _rescheduled(
     ports: AppointmentPorts,
     before: Ticket,
-    changed: Ticket,
-    events: list[Event],
-    moves: SeatMoves,
+    change: tuple[Ticket, list[Event], SeatMoves],
     now: datetime,
 ) -> tuple[Ticket, list[Event], SeatMoves]:
+    changed, events, moves = change
     branch = find_branch(ports, (before.appointment or {})["branch_id"])
     calendar = ports.calendar_of(branch)
     new = offered_slot(calendar, _slot_start((changed.appointment or {})["slot_start"]), now)

@@ -294,7 +294,8 @@ class AppointmentStore(ABC):
 
     @abstractmethod
     def branches(self) -> list[dict[str, Any]]:
-        """Every branch's stored attributes (id, name, name_zh, timezone, address, counters, hours)."""
+        """Every branch's stored attributes (id, name, name_zh, timezone, address, counters,
+        hours)."""
 
     @abstractmethod
     def branch(self, branch_id: str) -> dict[str, Any] | None: ...
