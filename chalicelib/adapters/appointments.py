@@ -11,8 +11,9 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamo import (
-    DynamoTicketRepository,
     _failed_check,
+    _idempotency_condition,
+    _idempotency_item,
     _raise_common,
     event_to_item,
     ticket_to_item,
@@ -35,6 +36,7 @@ from chalicelib.domain.events import Event
 from chalicelib.domain.ticket import Ticket
 from chalicelib.service.ports import (
     AppointmentStore,
+    IdempotencyKeyTakenError,
     IdempotencyRecord,
     ReferenceTakenError,
     Reminder,
@@ -83,22 +85,27 @@ def _branch_record(item: BranchItem) -> dict[str, Any]:
     }
 
 
+# PynamoDB sends a transaction's items grouped by operation, in this order.
+_OPERATION_ORDER = ("check", "delete", "put", "update")
+
+
 class _Transaction:
-    """Remembers which position each conditional item has, to name what failed."""
+    """Writes items and remembers where each named one lands, to tell what failed."""
 
     def __init__(self, transaction: TransactWrite) -> None:
         self.transaction = transaction
-        self.positions: dict[str, int] = {}
-        self.count = 0
+        self.operations: list[tuple[str, str]] = []  # (operation, name)
 
-    def mark(self, name: str) -> None:
-        self.positions[name] = self.count
+    def put(self, item: Any, condition: Any = None, name: str = "") -> None:
+        self.transaction.save(item, condition=condition)
+        self.operations.append(("put", name))
 
-    def step(self) -> None:
-        self.count += 1
+    def position(self, name: str) -> int | None:
+        ordered = sorted(self.operations, key=lambda op: _OPERATION_ORDER.index(op[0]))
+        names = [op_name for _, op_name in ordered]
+        return names.index(name) if name in names else None
 
     def take_seat(self, seat: Seat) -> None:
-        self.mark("seat")
         self.transaction.update(
             _seat_item(seat),
             actions=[
@@ -108,47 +115,44 @@ class _Transaction:
             ],
             condition=SeatItem.taken.does_not_exist() | (SeatItem.taken < seat.capacity),
         )
-        self.step()
+        self.operations.append(("update", "seat"))
 
     def release_seat(self, seat: Seat) -> None:
         self.transaction.update(
             _seat_item(seat), actions=[SeatItem.taken.add(-1)], condition=SeatItem.taken > 0
         )
-        self.step()
+        self.operations.append(("update", "released"))
 
     def move_guard(self, customer_id: str, change: int) -> None:
-        item = _guard_item(customer_id)
         if change > 0:
-            self.mark("guard")
             limit = OpenAppointmentsItem.open_count < MAX_OPEN_APPOINTMENTS
             condition = OpenAppointmentsItem.open_count.does_not_exist() | limit
         else:
             condition = OpenAppointmentsItem.open_count > 0
         self.transaction.update(
-            item,
+            _guard_item(customer_id),
             actions=[
                 OpenAppointmentsItem.open_count.add(change),
                 OpenAppointmentsItem.item_type.set(OpenAppointmentsItem),
             ],
             condition=condition,
         )
-        self.step()
+        self.operations.append(("update", "guard" if change > 0 else "guard-down"))
 
     def remember(self, reminder: Reminder) -> None:
-        self.transaction.save(_reminder_item(reminder))
-        self.step()
+        self.put(_reminder_item(reminder))
 
     def forget(self, reminder: Reminder) -> None:
         self.transaction.delete(_reminder_item(reminder))
-        self.step()
+        self.operations.append(("delete", ""))
 
     def events(self, events: list[Event]) -> None:
         for event in events:
-            self.transaction.save(event_to_item(event), condition=EventItem.pk.does_not_exist())
-            self.step()
+            self.put(event_to_item(event), EventItem.pk.does_not_exist())
 
     def failed(self, error: TransactWriteError, name: str) -> bool:
-        return name in self.positions and _failed_check(error, self.positions[name])
+        position = self.position(name)
+        return position is not None and _failed_check(error, position)
 
 
 def _raise_seat_errors(error: TransactWriteError, writes: _Transaction) -> None:
@@ -192,24 +196,25 @@ class DynamoAppointmentStore(AppointmentStore):
         try:
             with TransactWrite(connection=self._connection) as transaction:
                 writes = _Transaction(transaction)
-                transaction.save(
-                    ticket_to_item(ticket, on_disk=None), condition=TicketItem.pk.does_not_exist()
-                )
-                writes.step()
-                writes.mark("reference")
-                transaction.save(reference, condition=ReferenceItem.pk.does_not_exist())
-                writes.step()
+                writes.put(ticket_to_item(ticket, on_disk=None), TicketItem.pk.does_not_exist())
+                writes.put(reference, ReferenceItem.pk.does_not_exist(), name="reference")
                 writes.take_seat(seat)
                 writes.move_guard(ticket.customer_id, +1)
                 writes.remember(reminder)
                 writes.events(events)
-                idempotency_at = writes.count
-                DynamoTicketRepository._write_idempotency(transaction, idempotency)
+                if idempotency is not None:
+                    writes.put(
+                        _idempotency_item(idempotency),
+                        _idempotency_condition(idempotency),
+                        name="idempotency",
+                    )
         except TransactWriteError as error:
             if writes.failed(error, "reference"):
                 raise ReferenceTakenError(ticket.reference) from error
             _raise_seat_errors(error, writes)
-            _raise_common(error, idempotency_index=idempotency_at if idempotency else None)
+            if writes.failed(error, "idempotency"):
+                raise IdempotencyKeyTakenError() from error
+            _raise_common(error, idempotency_index=None)
             raise
 
     def commit(
@@ -223,12 +228,11 @@ class DynamoAppointmentStore(AppointmentStore):
         try:
             with TransactWrite(connection=self._connection) as transaction:
                 writes = _Transaction(transaction)
-                transaction.save(ticket_to_item(changed, on_disk=expected_version))
-                writes.step()
+                writes.put(ticket_to_item(changed, on_disk=expected_version), name="ticket")
                 _write_moves(writes, moves)
                 writes.events(events)
         except TransactWriteError as error:
-            if _failed_check(error, index=0):
+            if writes.failed(error, "ticket"):
                 raise VersionConflictError(ticket_id) from error
             _raise_seat_errors(error, writes)
             _raise_common(error, idempotency_index=None)
