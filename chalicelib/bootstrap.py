@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import Settings
+from chalicelib.domain.events import Event
+from chalicelib.domain.ticket import Ticket
 from chalicelib.service.ports import (
+    AppointmentStore,
     AuditLog,
     Clock,
     CounterReader,
@@ -31,6 +34,7 @@ from chalicelib.service.tickets import TicketPorts
 if TYPE_CHECKING:
     from chalicelib.domain.calendar import BusinessCalendar
     from chalicelib.domain.sla import SlaRules
+    from chalicelib.service.appointments import AppointmentPorts
     from chalicelib.service.audit import AuditPorts
     from chalicelib.service.notifications import NotificationPorts
     from chalicelib.service.privacy import PrivacyPorts
@@ -64,6 +68,8 @@ def reset() -> None:
         _survey_workflow,
         _audit_log,
         _privacy_store,
+        _lazy_calendar,
+        _appointment_store,
     ):
         builder.cache_clear()
 
@@ -121,7 +127,36 @@ def ticket_ports() -> TicketPorts:
         ids=_overrides.get("ids") or _ids(),
         clock=clock(),
         sla=_overrides.get("sla") or sla_rules(),
+        appointment_commit=_appointment_commit,
     )
+
+
+@cache
+def _appointment_store() -> AppointmentStore:
+    from chalicelib.adapters.appointments import DynamoAppointmentStore
+
+    return DynamoAppointmentStore(_connection())
+
+
+def appointment_ports() -> AppointmentPorts:
+    from chalicelib.service.appointments import AppointmentPorts
+
+    return AppointmentPorts(
+        store=_overrides.get("appointment_store") or _appointment_store(),
+        tickets=_overrides.get("repository") or _repository(),
+        ids=_overrides.get("ids") or _ids(),
+        clock=clock(),
+        calendar=lambda: _lazy_calendar().calendar,
+        reminder_lead=timedelta(seconds=settings().appointment_reminder_lead_seconds),
+    )
+
+
+def _appointment_commit(
+    before: Ticket, changed: Ticket, events: list[Event], now: datetime
+) -> Ticket:
+    from chalicelib.service.appointments import commit_action
+
+    return commit_action(appointment_ports(), before, changed, events, now)
 
 
 def reaction_ports() -> ReactionPorts:
@@ -298,7 +333,12 @@ def sla_rules() -> SlaRules:
     from chalicelib.domain.sla import SlaRules, parse_policies
 
     policies = parse_policies(POLICIES_FILE.read_text(encoding="utf-8"), str(POLICIES_FILE))
-    return SlaRules(policies, LazyCalendar())
+    return SlaRules(policies, _lazy_calendar())
+
+
+@cache
+def _lazy_calendar() -> LazyCalendar:
+    return LazyCalendar()
 
 
 class LazyCalendar:

@@ -33,6 +33,7 @@ PRODUCTION_SURVEY_DELAY = 2 * 3600  # 2 h after resolution
 PRODUCTION_SURVEY_WINDOW = 72 * 3600  # 72 h per round (invitation, then reminder)
 RETENTION_DAYS = "SERVICEDESK_RETENTION_DAYS"
 DEFAULT_RETENTION_DAYS = 1826  # five years: closed tickets, their events, the audit log
+REMINDER_LEAD = "APPOINTMENT_REMINDER_LEAD_SECONDS"
 
 AUTH_MODE_OIDC = "oidc"
 AUTH_MODE_LOCAL = "local-hs256"
@@ -65,6 +66,7 @@ class Settings:
     survey_delay_seconds: int = PRODUCTION_SURVEY_DELAY
     survey_window_seconds: int = PRODUCTION_SURVEY_WINDOW
     retention_days: int = DEFAULT_RETENTION_DAYS
+    appointment_reminder_lead_seconds: int = 7200
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -89,6 +91,7 @@ class Settings:
             survey_delay_seconds=_seconds(env, SURVEY_DELAY_SECONDS, PRODUCTION_SURVEY_DELAY),
             survey_window_seconds=_seconds(env, SURVEY_WINDOW_SECONDS, PRODUCTION_SURVEY_WINDOW),
             retention_days=_retention_days(env.get(RETENTION_DAYS)),
+            appointment_reminder_lead_seconds=_seconds(env, REMINDER_LEAD, 7200),
         )
         settings.check(running_in_lambda=bool(env.get(LAMBDA_FUNCTION_NAME)))
         return settings

@@ -65,6 +65,10 @@ def local_environment(ports: LocalPorts) -> dict[str, str]:
         # Short waits so a person can watch a whole survey in a minute (production: 2 h, 72 h).
         "SURVEY_DELAY_SECONDS": os.environ.get("SURVEY_DELAY_SECONDS", "5"),
         "SURVEY_WINDOW_SECONDS": os.environ.get("SURVEY_WINDOW_SECONDS", "60"),
+        # 31 days covers every bookable slot: the reminder follows the booking at once.
+        "APPOINTMENT_REMINDER_LEAD_SECONDS": os.environ.get(
+            "APPOINTMENT_REMINDER_LEAD_SECONDS", "2678400"
+        ),
         "POWERTOOLS_SERVICE_NAME": "servicedesk-app",
         "POWERTOOLS_TRACE_DISABLED": "true",
     }

@@ -19,6 +19,7 @@ def seed_branches(dynamodb: Any, table_name: str) -> int:
                 "sk": {"S": branch["id"]},
                 "item_type": {"S": "branch"},
                 "name": {"S": branch["name"]},
+                "name_zh": {"S": branch["name_zh"]},
                 "timezone": {"S": branch["timezone"]},
                 "address": {"S": branch["address"]},
                 "counters": {"N": str(branch["counters"])},

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from chalicelib.domain.appointments import SlotFullError, TooManyAppointmentsError
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.counters import CounterKey
 from chalicelib.domain.events import Event
@@ -15,6 +16,7 @@ from chalicelib.domain.sla import next_due
 from chalicelib.domain.surveys import Answer, Survey, SurveyState
 from chalicelib.domain.ticket import PRIORITY_RANK, Ticket
 from chalicelib.service.ports import (
+    AppointmentStore,
     AuditLog,
     AuditPage,
     CounterReader,
@@ -35,6 +37,9 @@ from chalicelib.service.ports import (
     PrivacyStore,
     ReactionLedger,
     ReferenceTakenError,
+    Reminder,
+    Seat,
+    SeatMoves,
     StartKey,
     SurveyStateChangedError,
     SurveyStore,
@@ -513,3 +518,101 @@ class RecordingMetrics(MetricsSink):
 
     def count(self, name: str, dimensions: Mapping[str, str], value: float = 1.0) -> None:
         self.points.append((name, dict(dimensions), value))
+
+
+class InMemoryAppointmentStore(AppointmentStore):
+    """Seats, guards and reminders in dicts; tickets go to the in-memory repository.
+
+    Every check runs before anything is written, so a refused write changes nothing.
+    """
+
+    def __init__(
+        self, tickets: InMemoryTicketRepository, branches: list[dict[str, Any]] | None = None
+    ) -> None:
+        self.tickets = tickets
+        self.branch_records = {record["id"]: record for record in branches or []}
+        self.seats: dict[tuple[str, str, datetime], int] = {}
+        self.open_counts: dict[str, int] = {}
+        self.reminders: dict[tuple[datetime, str], Reminder] = {}
+
+    def branches(self) -> list[dict[str, Any]]:
+        return list(self.branch_records.values())
+
+    def branch(self, branch_id: str) -> dict[str, Any] | None:
+        return self.branch_records.get(branch_id)
+
+    def seats_taken(self, branch_id: str, day: str) -> dict[datetime, int]:
+        return {
+            start: taken
+            for (branch, seat_day, start), taken in self.seats.items()
+            if (branch, seat_day) == (branch_id, day)
+        }
+
+    def _seat_key(self, seat: Seat) -> tuple[str, str, datetime]:
+        return seat.branch_id, seat.day, seat.start.astimezone(UTC)
+
+    def _check(self, moves: SeatMoves) -> None:
+        if moves.take is not None and self.seats.get(self._seat_key(moves.take), 0) >= (
+            moves.take.capacity
+        ):
+            raise SlotFullError("full")
+        if moves.open_change > 0 and self.open_counts.get(moves.customer_id, 0) >= 3:
+            raise TooManyAppointmentsError("too many")
+
+    def _apply(self, moves: SeatMoves) -> None:
+        if moves.release is not None:
+            key = self._seat_key(moves.release)
+            self.seats[key] = self.seats.get(key, 0) - 1
+        if moves.take is not None:
+            key = self._seat_key(moves.take)
+            self.seats[key] = self.seats.get(key, 0) + 1
+        self.open_counts[moves.customer_id] = (
+            self.open_counts.get(moves.customer_id, 0) + moves.open_change
+        )
+        if moves.forget is not None:
+            self.reminders.pop((moves.forget.slot_start, moves.forget.ticket_id), None)
+        if moves.remember is not None:
+            reminder = moves.remember
+            self.reminders[(reminder.slot_start, reminder.ticket_id)] = reminder
+
+    def book(
+        self,
+        ticket: Ticket,
+        events: list[Event],
+        seat: Seat,
+        reminder: Reminder,
+        idempotency: IdempotencyRecord | None = None,
+    ) -> None:
+        moves = SeatMoves(take=seat, open_change=1, customer_id=ticket.customer_id)
+        moves = replace(moves, remember=reminder)
+        self._check(moves)
+        self.tickets.create(ticket, events, idempotency)
+        self._apply(moves)
+
+    def commit(
+        self,
+        ticket_id: str,
+        expected_version: int,
+        changed: Ticket,
+        events: list[Event],
+        moves: SeatMoves,
+    ) -> None:
+        current = self.tickets.tickets.get(ticket_id)
+        if current is None or current.version != expected_version:
+            raise VersionConflictError(ticket_id)
+        self._check(moves)
+        self.tickets.commit(ticket_id, expected_version, changed, events)
+        self._apply(moves)
+
+    def reminders_due(self, slot_until: datetime, limit: int) -> list[Reminder]:
+        due = sorted(key for key in self.reminders if key[0] <= slot_until)
+        return [self.reminders[key] for key in due[:limit]]
+
+    def remind(self, reminder: Reminder, event: Event) -> bool:
+        if self.reminders.pop((reminder.slot_start, reminder.ticket_id), None) is None:
+            return False
+        self.tickets.event_log.setdefault(event.ticket_id, []).append(event)
+        return True
+
+    def forget(self, reminder: Reminder) -> None:
+        self.reminders.pop((reminder.slot_start, reminder.ticket_id), None)

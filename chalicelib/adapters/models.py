@@ -258,6 +258,37 @@ class AuditItem(TableItem, discriminator="audit"):
     by_actor = AuditByActorIndex()
 
 
+class BranchItem(TableItem, discriminator="branch"):
+    """A branch (seeded locally from local/data/branches.json); `hours` is JSON text."""
+
+    name = UnicodeAttribute()
+    name_zh = UnicodeAttribute(null=True)
+    timezone = UnicodeAttribute()
+    address = UnicodeAttribute()
+    counters = NumberAttribute()
+    hours = UnicodeAttribute()
+
+
+class SeatItem(TableItem, discriminator="seat"):
+    """Seats taken in one branch slot: a counter kept below the branch's counters."""
+
+    taken = NumberAttribute(default=0)
+    capacity = NumberAttribute(null=True)
+
+
+class OpenAppointmentsItem(TableItem, discriminator="open-appointments"):
+    """How many open appointments a customer holds (at most 3)."""
+
+    open_count = NumberAttribute(default=0)
+
+
+class ReminderItem(TableItem, discriminator="reminder"):
+    """An appointment to remind of, sorted by slot start."""
+
+    ticket_id = UnicodeAttribute()
+    slot_start = UTCDateTimeAttribute()
+
+
 ALL_MODELS: tuple[type[TableItem], ...] = (
     TableItem,
     TicketItem,
@@ -273,6 +304,10 @@ ALL_MODELS: tuple[type[TableItem], ...] = (
     SurveyCodeItem,
     SurveyCooldownItem,
     AuditItem,
+    BranchItem,
+    SeatItem,
+    OpenAppointmentsItem,
+    ReminderItem,
 )
 
 

@@ -7,6 +7,11 @@ from typing import Any
 
 from chalice.app import Response
 
+from chalicelib.domain.appointments import (
+    SlotFullError,
+    SlotNotOfferedError,
+    TooManyAppointmentsError,
+)
 from chalicelib.domain.errors import (
     ConflictError,
     DomainError,
@@ -46,6 +51,9 @@ PROBLEMS: dict[type[DomainError], tuple[int, str, str]] = {
     UnsupportedMediaTypeError: (415, "unsupported-media-type", "Unsupported content type"),
     SurveyAnsweredError: (409, "survey-answered", "The survey has already been answered"),
     SurveyClosedError: (410, "survey-closed", "The survey has closed"),
+    SlotFullError: (409, "slot-full", "The slot is full"),
+    TooManyAppointmentsError: (409, "too-many-appointments", "Too many open appointments"),
+    SlotNotOfferedError: (422, "slot-not-offered", "The branch does not offer this slot"),
 }
 
 # Statuses produced outside our views (by Chalice or the gateway), reshaped as problems.

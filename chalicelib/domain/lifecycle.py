@@ -268,8 +268,8 @@ def _extend(
 def _reschedule(
     ticket: Ticket, params: Mapping[str, Any], caller: Caller, now: datetime
 ) -> tuple[Ticket, str, dict[str, Any]]:
-    # Moving the seat itself is the appointments module's job (one transaction with
-    # both slot counters); here the ticket only records the new slot.
+    # service/appointments.commit_action checks the slot, moves the seat (both slot
+    # counters, one transaction) and fills the event; here the ticket only records it.
     appointment = dict(ticket.appointment or {})
     appointment["slot_start"] = params["slot_start"]
     return replace(ticket, appointment=appointment), "appointment.rescheduled", {}

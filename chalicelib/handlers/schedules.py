@@ -34,3 +34,15 @@ def send_deferred_notifications(event: Any) -> dict[str, int]:
     if sent:
         logger.info("deferred notifications sent", extra={"sent": sent})
     return {"sent": sent}
+
+
+@schedules_blueprint.schedule(Rate(1, unit=Rate.MINUTES), name="send_appointment_reminders")
+def send_appointment_reminders(event: Any) -> dict[str, int]:
+    """Write `appointment.reminded` once per appointment due; the stream sends the message."""
+    from chalicelib.service.appointments import send_reminders
+
+    bootstrap.bind_storage()
+    reminded = send_reminders(bootstrap.appointment_ports())
+    if reminded:
+        logger.info("appointment reminders", extra={"reminded": reminded})
+    return {"reminded": reminded}

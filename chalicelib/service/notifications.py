@@ -16,6 +16,7 @@ from typing import Any
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import SYSTEM
 from chalicelib.domain.notifications import (
+    DEFAULT_TIMEZONE,
     Choice,
     MissingValueError,
     Preferences,
@@ -118,7 +119,7 @@ def _deliver(
         return
     channel, destination = str(choice.channel), str(choice.destination)
     locale = message_locale(ticket.contact, preferences)
-    values = _values(event, ticket, ports)
+    values = _values(event, ticket, ports, locale)
     _send(
         event, template, ports, _Outgoing(channel, destination, str(choice.masked), locale, values)
     )
@@ -135,7 +136,9 @@ class _Outgoing:
 
 def _deferred(event: Event, preferences: Preferences | None, ports: NotificationPorts) -> bool:
     now = ports.clock()
-    send_at = next_send_time(now, preferences.quiet_hours if preferences else None)
+    # An appointment's messages wait on the branch's clock; others on the bank's.
+    zone = str(event.data.get("timezone") or DEFAULT_TIMEZONE)
+    send_at = next_send_time(now, preferences.quiet_hours if preferences else None, zone)
     if send_at <= now:
         return False
     ports.store.defer(DeferredNotification(event.id, event.ticket_id, send_at))
@@ -265,12 +268,20 @@ def _alert(ports: NotificationPorts, kind: str, event: Event, summary: str) -> N
         )
 
 
-def _values(event: Event, ticket: Ticket, ports: NotificationPorts) -> dict[str, str]:
+def _values(event: Event, ticket: Ticket, ports: NotificationPorts, locale: str) -> dict[str, str]:
     values = {
         key: str(value)
         for key, value in event.data.items()
         if isinstance(value, str | int) and not isinstance(value, bool)
     }
+    # A value given per locale (an appointment's branch name) is told in the message's.
+    values.update(
+        {
+            key: str(value[locale])
+            for key, value in event.data.items()
+            if isinstance(value, dict) and isinstance(value.get(locale), str)
+        }
+    )
     values.update({"reference": ticket.reference, "public_base_url": ports.public_base_url})
     if event.type in ROUND_EVENTS.values() and ports.survey_codes is not None:
         # Derived again here, never stored: the table keeps only the code's hash.

@@ -388,3 +388,94 @@ class MetricsSink(ABC):
 
     @abstractmethod
     def count(self, name: str, dimensions: Mapping[str, str], value: float = 1.0) -> None: ...
+
+
+# --- branch appointments -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Seat:
+    """One counter seat of a branch slot; `capacity` is the branch's counters."""
+
+    branch_id: str
+    day: str  # the branch's own date, YYYY-MM-DD
+    start: datetime  # UTC
+    capacity: int
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """An appointment still to be reminded of, keyed by its slot start."""
+
+    ticket_id: str
+    slot_start: datetime  # UTC
+
+
+@dataclass(frozen=True)
+class SeatMoves:
+    """What an appointment's change does besides the ticket, in the same transaction."""
+
+    release: Seat | None = None
+    take: Seat | None = None
+    open_change: int = 0  # the customer's open appointments: -1, 0 or +1
+    customer_id: str = ""
+    forget: Reminder | None = None
+    remember: Reminder | None = None
+
+
+class AppointmentStore(ABC):
+    """Branches, seat counters, the per-customer guard and reminders on the table."""
+
+    @abstractmethod
+    def branches(self) -> list[dict[str, Any]]:
+        """Every branch's stored attributes (id, name, name_zh, timezone, address, counters,
+        hours)."""
+
+    @abstractmethod
+    def branch(self, branch_id: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def seats_taken(self, branch_id: str, day: str) -> dict[datetime, int]:
+        """Taken seats per slot start (UTC) on one branch-local day; absent slots are free."""
+
+    @abstractmethod
+    def book(
+        self,
+        ticket: Ticket,
+        events: list[Event],
+        seat: Seat,
+        reminder: Reminder,
+        idempotency: IdempotencyRecord | None = None,
+    ) -> None:
+        """Ticket, reference, events, seat, the customer's guard and the reminder, at once.
+
+        Raises ReferenceTakenError, SlotFullError, TooManyAppointmentsError,
+        IdempotencyKeyTakenError or TransactionConflictError; nothing is half-written.
+        """
+
+    @abstractmethod
+    def commit(
+        self,
+        ticket_id: str,
+        expected_version: int,
+        changed: Ticket,
+        events: list[Event],
+        moves: SeatMoves,
+    ) -> None:
+        """A change of an appointment ticket with its seat, guard and reminder moves, at once.
+
+        Raises VersionConflictError, SlotFullError, TooManyAppointmentsError or
+        TransactionConflictError; nothing is half-written.
+        """
+
+    @abstractmethod
+    def reminders_due(self, slot_until: datetime, limit: int) -> list[Reminder]:
+        """Reminders of slots starting at or before `slot_until`, earliest first."""
+
+    @abstractmethod
+    def remind(self, reminder: Reminder, event: Event) -> bool:
+        """Write the reminded event and drop the reminder, once (False: already done)."""
+
+    @abstractmethod
+    def forget(self, reminder: Reminder) -> None:
+        """Drop a reminder that no longer applies (cancelled, moved, past)."""

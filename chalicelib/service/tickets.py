@@ -57,6 +57,7 @@ class TicketPorts:
     ids: IdSource
     clock: Clock
     sla: SlaRules | None = None  # None: no SLA clocks (tests of other behaviour)
+    appointment_commit: AppointmentCommit | None = None
 
     def track(self, before: Ticket, after: Ticket | None, now: datetime) -> Ticket | None:
         if after is None or self.sla is None:
@@ -81,6 +82,8 @@ class IdempotencyKey:
 
 
 Render = Callable[[Ticket], StoredResponse]
+# Writes an action on an appointment together with its seat moves (service/appointments.py).
+AppointmentCommit = Callable[[Ticket, Ticket, list[Event], datetime], Ticket]
 
 
 def create_ticket(
@@ -156,8 +159,7 @@ def act(
         if if_match is not None and if_match != ticket.version:
             raise VersionMismatchError(f"The ticket is at version {ticket.version}")
         try:
-            ports.repository.commit(ticket.id, ticket.version, changed, events)
-            return changed
+            return _commit_action(ports, ticket, changed, events, now)
         except VersionConflictError:
             if if_match is not None:
                 raise VersionMismatchError("The ticket changed while this action ran") from None
@@ -167,6 +169,15 @@ def act(
         except TransactionConflictError:
             continue
     raise ConflictError("The ticket is changing quickly; retry")
+
+
+def _commit_action(
+    ports: TicketPorts, ticket: Ticket, changed: Ticket, events: list[Event], now: datetime
+) -> Ticket:
+    if ticket.kind == "appointment" and ports.appointment_commit is not None:
+        return ports.appointment_commit(ticket, changed, events, now)
+    ports.repository.commit(ticket.id, ticket.version, changed, events)
+    return changed
 
 
 def comment(

@@ -1,0 +1,140 @@
+"""Branch and appointment routes (SPEC section 9)."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+from typing import Any
+
+from chalice.app import Blueprint, Response
+
+from chalicelib import bootstrap
+from chalicelib.api.auth import current_caller, require_role
+from chalicelib.api.http import Operation, api_route, json_body, json_response
+from chalicelib.api.tickets import _IDEMPOTENCY_HEADER, _etag, _idempotency, _query, _stored
+from chalicelib.api.validation import parse_rfc3339, validate
+from chalicelib.domain.errors import FieldError, ValidationError
+from chalicelib.domain.identity import Role
+from chalicelib.domain.ticket import Ticket, ticket_view
+from chalicelib.service import appointments
+from chalicelib.service.appointments import AppointmentRequest
+from chalicelib.service.tickets import StoredResponse
+
+appointments_blueprint = Blueprint(__name__)
+
+_ALL_ROLES = ("customer", "agent", "supervisor", "auditor")
+_BOOKERS = frozenset({Role.CUSTOMER, Role.AGENT, Role.SUPERVISOR})
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+@api_route(
+    appointments_blueprint,
+    Operation(
+        "/v1/branches",
+        "GET",
+        "List the bank's branches",
+        responses={200: "branch-list"},
+        roles=_ALL_ROLES,
+        tag="appointments",
+    ),
+)
+def list_branches() -> Response:
+    current_caller(appointments_blueprint.current_request)
+    branches = appointments.list_branches(bootstrap.appointment_ports())
+    return json_response([branch.view() for branch in branches])
+
+
+@api_route(
+    appointments_blueprint,
+    Operation(
+        "/v1/branches/{branch_id}/slots",
+        "GET",
+        "A branch's bookable 30-minute slots on one of its days, with seats available",
+        responses={200: "slot-list", 400: None, 404: None},
+        roles=_ALL_ROLES,
+        tag="appointments",
+        parameters=(
+            {
+                "name": "date",
+                "in": "query",
+                "required": True,
+                "schema": {"type": "string", "format": "date"},
+                "description": "The branch's own date, YYYY-MM-DD",
+            },
+        ),
+    ),
+)
+def list_slots(branch_id: str) -> Response:
+    request = appointments_blueprint.current_request
+    current_caller(request)
+    ports = bootstrap.appointment_ports()
+    branch = appointments.find_branch(ports, branch_id)  # 404 before the parameters' 400
+    day = _day(_query(request, ("date",)).get("date"))
+    return json_response(appointments.list_slots(ports, branch, day))
+
+
+def _day(text: str | None) -> date:
+    if text is None:
+        raise ValidationError([FieldError("date", "is required (YYYY-MM-DD)")])
+    try:
+        if _DATE.fullmatch(text):
+            return date.fromisoformat(text)
+    except ValueError:
+        pass
+    raise ValidationError([FieldError("date", "must be a date as YYYY-MM-DD")])
+
+
+@api_route(
+    appointments_blueprint,
+    Operation(
+        "/v1/appointments",
+        "POST",
+        "Book a branch slot: a ticket of kind appointment holding one seat",
+        request_schema="appointment-create",
+        responses={
+            201: "ticket",
+            400: None,
+            403: None,
+            404: None,
+            409: None,
+            413: None,
+            415: None,
+            422: None,
+        },
+        roles=("customer", "agent", "supervisor"),
+        tag="appointments",
+        parameters=(_IDEMPOTENCY_HEADER,),
+    ),
+)
+def book_appointment() -> Response:
+    request = appointments_blueprint.current_request
+    caller = current_caller(request)
+    require_role(caller, _BOOKERS)
+    body = validate("appointment-create", json_body(request))
+    idempotency = _idempotency(request, caller, "POST /v1/appointments", body)
+
+    def render(ticket: Ticket) -> StoredResponse:
+        return StoredResponse(
+            201,
+            json.dumps(ticket_view(ticket), ensure_ascii=False),
+            {"Location": f"/v1/tickets/{ticket.id}", "ETag": _etag(ticket)},
+        )
+
+    response = appointments.book(
+        bootstrap.appointment_ports(), caller, _request(body), render, idempotency
+    )
+    return _stored(response)
+
+
+def _request(body: dict[str, Any]) -> AppointmentRequest:
+    return AppointmentRequest(
+        branch_id=body["branch_id"],
+        slot_start=parse_rfc3339(body["slot_start"]),
+        category=body["category"],
+        subject=body["subject"],
+        description=body.get("description", ""),
+        contact=body.get("contact"),
+        channel=body.get("channel", "mobile"),
+        customer_id=body.get("customer_id"),
+    )

@@ -1,0 +1,177 @@
+"""Branch appointments: branches, their 30-minute slots, and which slot may be booked.
+
+Pure: the business calendar says when a branch is open (its own hours on the
+bank's working days, read on the branch's clock); seats are counted elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from chalicelib.domain.calendar import BusinessCalendar, OpeningHours
+from chalicelib.domain.errors import ConflictError, DomainError
+from chalicelib.domain.notifications import EN_US, ZH_CN, local_slot_time
+from chalicelib.domain.ticket import OPEN_STATUSES, Ticket, isoformat
+
+SLOT_LENGTH = timedelta(minutes=30)
+MIN_NOTICE = timedelta(hours=1)
+HORIZON = timedelta(days=30)
+MAX_OPEN_APPOINTMENTS = 3
+APPOINTMENT = "appointment"
+BOOKED = "appointment.booked"
+RESCHEDULED = "appointment.rescheduled"
+REMINDED = "appointment.reminded"
+
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class SlotNotOfferedError(DomainError):
+    """The slot start is not one the branch offers (closed, past, too far, off boundary)."""
+
+
+class SlotFullError(ConflictError):
+    """Every counter of the slot is taken."""
+
+
+class TooManyAppointmentsError(ConflictError):
+    """The customer already holds the most open appointments allowed."""
+
+
+@dataclass(frozen=True)
+class Branch:
+    id: str
+    name: str
+    timezone: str
+    address: str
+    counters: int
+    hours: OpeningHours
+    names: Mapping[str, str] = field(default_factory=dict)  # per locale, for messages
+
+    def name_in(self, locale: str) -> str:
+        return self.names.get(locale) or self.name
+
+    def calendar(self, bank: BusinessCalendar) -> BusinessCalendar:
+        """The bank's working days, this branch's hours, on this branch's clock."""
+        return bank.for_timezone(self.timezone).with_hours(self.hours)
+
+    def view(self) -> dict[str, str]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "timezone": self.timezone,
+            "address": self.address,
+        }
+
+
+def parse_hours(spec: Mapping[str, Any]) -> dict[int, tuple[time, time]]:
+    """`{"mon-fri": ["09:00", "17:00"], "sat": ["09:00", "12:00"]}` -> weekday -> hours."""
+    hours: dict[int, tuple[time, time]] = {}
+    for days, (opens, closes) in spec.items():
+        first, _, last = days.partition("-")
+        start, end = _WEEKDAYS.index(first), _WEEKDAYS.index(last or first)
+        for weekday in range(start, end + 1):
+            hours[weekday] = (time.fromisoformat(opens), time.fromisoformat(closes))
+    return hours
+
+
+@dataclass(frozen=True)
+class Slot:
+    start: datetime  # UTC
+    end: datetime
+
+    @property
+    def key(self) -> str:
+        return isoformat(self.start) or ""
+
+
+def _bookable_window(now: datetime) -> tuple[datetime, datetime]:
+    return now + MIN_NOTICE, now + HORIZON
+
+
+def slots_on(calendar: BusinessCalendar, day: date, now: datetime) -> list[Slot]:
+    """The bookable slots of one branch-local day: none on a closed day, none past or too far."""
+    opening = calendar.opening(day)
+    if opening is None:
+        return []
+    earliest, latest = _bookable_window(now)
+    opens, closes = (moment.astimezone(UTC) for moment in opening)
+    slots = []
+    start = opens
+    while start + SLOT_LENGTH <= closes:
+        if earliest <= start <= latest:
+            slots.append(Slot(start, start + SLOT_LENGTH))
+        start += SLOT_LENGTH
+    return slots
+
+
+def offered_slot(calendar: BusinessCalendar, slot_start: datetime, now: datetime) -> Slot:
+    """The slot starting at `slot_start` (any offset), or SlotNotOfferedError saying why."""
+    start = slot_start.astimezone(UTC)
+    day = calendar.local_day(start)
+    local = start.astimezone(calendar.zone).strftime("%Y-%m-%d %H:%M")
+    opening = calendar.opening(day)
+    if opening is None:
+        raise SlotNotOfferedError(f"The branch is closed on {day.isoformat()}")
+    opens, closes = (moment.astimezone(UTC) for moment in opening)
+    if not opens <= start <= closes - SLOT_LENGTH:
+        raise SlotNotOfferedError(f"{local} (branch time) is outside the branch's opening hours")
+    if (start - opens) % SLOT_LENGTH:
+        raise SlotNotOfferedError(
+            f"{local} (branch time) is not a slot boundary: slots start every 30 minutes "
+            f"from {opening[0].strftime('%H:%M')}"
+        )
+    earliest, latest = _bookable_window(now)
+    if start < earliest:
+        raise SlotNotOfferedError("The slot is in the past or less than one hour ahead")
+    if start > latest:
+        raise SlotNotOfferedError("The slot is more than 30 days ahead")
+    return Slot(start, start + SLOT_LENGTH)
+
+
+def appointment_of(branch: Branch, slot: Slot) -> dict[str, str]:
+    """What the ticket records (SPEC 5: `appointment`)."""
+    return {"branch_id": branch.id, "slot_start": slot.key, "slot_end": isoformat(slot.end) or ""}
+
+
+def slot_of(ticket: Ticket) -> Slot:
+    appointment = ticket.appointment or {}
+    start = datetime.fromisoformat(appointment["slot_start"]).astimezone(UTC)
+    return Slot(start, start + SLOT_LENGTH)
+
+
+def event_data(branch: Branch, slot: Slot) -> dict[str, Any]:
+    """What the booked, rescheduled and reminded messages need: the branch's name in
+    each locale, the slot on the branch's wall clock, the zone for quiet hours."""
+    return {
+        "branch_id": branch.id,
+        "slot_start": slot.key,
+        "slot_end": isoformat(slot.end),
+        "slot_time": local_slot_time(slot.start, branch.timezone),
+        "timezone": branch.timezone,
+        "branch_name": {locale: branch.name_in(locale) for locale in (ZH_CN, EN_US)},
+    }
+
+
+def open_count_change(before: Ticket, after: Ticket) -> int:
+    """How an action moves the customer's count of open appointments: -1, 0 or +1."""
+    was, now = before.status in OPEN_STATUSES, after.status in OPEN_STATUSES
+    return int(now) - int(was)
+
+
+def branch_from(record: Mapping[str, Any]) -> Branch:
+    """A branch from its stored attributes (local/data/branches.json when seeded)."""
+    names = {EN_US: str(record["name"])}
+    if record.get("name_zh"):
+        names[ZH_CN] = str(record["name_zh"])
+    return Branch(
+        id=str(record["id"]),
+        name=str(record["name"]),
+        timezone=str(record["timezone"]),
+        address=str(record["address"]),
+        counters=int(record["counters"]),
+        hours=parse_hours(record["hours"]),
+        names=names,
+    )

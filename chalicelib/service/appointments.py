@@ -1,0 +1,276 @@
+"""Appointment use cases: branches, slots, booking, seat moves on actions, reminders.
+
+A seat is a conditional counter per branch slot: booking, rescheduling and
+cancelling move it in the same transaction as the ticket and its events, so
+capacity is never exceeded and an appointment never holds two seats or none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from chalicelib.domain.appointments import (
+    APPOINTMENT,
+    BOOKED,
+    REMINDED,
+    RESCHEDULED,
+    Branch,
+    Slot,
+    SlotNotOfferedError,
+    appointment_of,
+    branch_from,
+    event_data,
+    offered_slot,
+    open_count_change,
+    slot_of,
+    slots_on,
+)
+from chalicelib.domain.calendar import BusinessCalendar
+from chalicelib.domain.errors import ConflictError, FieldError, NotFoundError, ValidationError
+from chalicelib.domain.events import Event
+from chalicelib.domain.identity import SYSTEM, Caller
+from chalicelib.domain.ticket import Ticket, TicketRequest, isoformat, open_ticket
+from chalicelib.service.ports import (
+    AppointmentStore,
+    Clock,
+    IdempotencyKeyTakenError,
+    IdSource,
+    ReferenceTakenError,
+    Reminder,
+    Seat,
+    SeatMoves,
+    TicketRepository,
+    TransactionConflictError,
+)
+from chalicelib.service.tickets import (
+    IdempotencyKey,
+    Render,
+    StoredResponse,
+    TicketPorts,
+    _record,
+    _replay,
+    _replay_after_race,
+)
+
+DEFAULT_REMINDER_LEAD = timedelta(hours=2)
+REMINDER_BATCH = 100
+_WRITE_ATTEMPTS = 5
+_MAX_BRANCH_ID = 64
+
+
+@dataclass(frozen=True)
+class AppointmentPorts:
+    store: AppointmentStore
+    tickets: TicketRepository
+    ids: IdSource
+    clock: Clock
+    calendar: Callable[[], BusinessCalendar]  # the bank's; loaded on first use
+    reminder_lead: timedelta = DEFAULT_REMINDER_LEAD
+
+    def ticket_ports(self) -> TicketPorts:
+        return TicketPorts(repository=self.tickets, ids=self.ids, clock=self.clock)
+
+    def calendar_of(self, branch: Branch) -> BusinessCalendar:
+        return branch.calendar(self.calendar())
+
+
+@dataclass(frozen=True)
+class AppointmentRequest:
+    """A validated POST /v1/appointments body."""
+
+    branch_id: str
+    slot_start: datetime
+    category: str
+    subject: str
+    description: str = ""
+    contact: dict[str, str] | None = None
+    channel: str = "mobile"
+    customer_id: str | None = None
+
+
+def list_branches(ports: AppointmentPorts) -> list[Branch]:
+    """Every branch, by id."""
+    return sorted((branch_from(record) for record in ports.store.branches()), key=lambda b: b.id)
+
+
+def find_branch(ports: AppointmentPorts, branch_id: str) -> Branch:
+    """The branch, or NotFoundError."""
+    record = ports.store.branch(branch_id) if 0 < len(branch_id) <= _MAX_BRANCH_ID else None
+    if record is None:
+        raise NotFoundError(f"No branch {branch_id[:_MAX_BRANCH_ID]}")
+    return branch_from(record)
+
+
+def list_slots(ports: AppointmentPorts, branch: Branch, day: date) -> list[dict[str, Any]]:
+    """The day's bookable slots with capacity and seats available (full ones show 0)."""
+    slots = slots_on(ports.calendar_of(branch), day, ports.clock())
+    if not slots:
+        return []
+    taken = ports.store.seats_taken(branch.id, day.isoformat())
+    return [
+        {
+            "start": slot.key,
+            "end": isoformat(slot.end),
+            "capacity": branch.counters,
+            "available": max(branch.counters - taken.get(slot.start, 0), 0),
+        }
+        for slot in slots
+    ]
+
+
+def book(
+    ports: AppointmentPorts,
+    caller: Caller,
+    request: AppointmentRequest,
+    render: Render,
+    idempotency: IdempotencyKey | None = None,
+) -> StoredResponse:
+    """Book a slot: ticket, reference, events, seat, guard and reminder in one write."""
+    ticket_ports = ports.ticket_ports()
+    replay = _replay(ticket_ports, idempotency)
+    if replay is not None:
+        return replay
+    branch = find_branch(ports, request.branch_id)
+    now = ports.clock()
+    ticket, created = open_ticket(
+        _ticket_request(request),
+        caller,
+        ticket_id=ports.ids.ticket_id(),
+        reference=ports.ids.reference(),
+        event_id=ports.ids.event_id(),
+        now=now,
+    )
+    calendar = ports.calendar_of(branch)
+    slot = offered_slot(calendar, request.slot_start, now)
+    ticket = replace(ticket, appointment=appointment_of(branch, slot))
+    booked = Event(ports.ids.event_id(), ticket.id, BOOKED, now, caller, event_data(branch, slot))
+    seat = _seat(branch, calendar, slot)
+    for _ in range(_WRITE_ATTEMPTS):
+        response = render(ticket)
+        try:
+            ports.store.book(
+                ticket,
+                [created, booked],
+                seat,
+                Reminder(ticket.id, slot.start),
+                _record(ticket_ports, idempotency, response),
+            )
+            return response
+        except ReferenceTakenError:
+            ticket = ticket.with_reference(ports.ids.reference())
+        except IdempotencyKeyTakenError:
+            return _replay_after_race(ticket_ports, idempotency)
+        except TransactionConflictError:
+            replay = _replay(ticket_ports, idempotency)
+            if replay is not None:
+                return replay
+    raise ConflictError("The slot is in demand right now; retry")
+
+
+def _ticket_request(request: AppointmentRequest) -> TicketRequest:
+    return TicketRequest(
+        channel=request.channel,
+        kind=APPOINTMENT,
+        category=request.category,
+        subject=request.subject,
+        description=request.description,
+        contact=request.contact,
+        customer_id=request.customer_id,
+    )
+
+
+def _seat(branch: Branch, calendar: BusinessCalendar, slot: Slot) -> Seat:
+    day = calendar.local_day(slot.start).isoformat()
+    return Seat(branch.id, day, slot.start, branch.counters)
+
+
+def commit_action(
+    ports: AppointmentPorts, before: Ticket, changed: Ticket, events: list[Event], now: datetime
+) -> Ticket:
+    """Write an action on an appointment with what it does to its seat, in one transaction.
+
+    `cancel` frees the seat, `reschedule` moves it; leaving or re-entering an open
+    status moves the customer's count of open appointments.
+    """
+    opened = open_count_change(before, changed)
+    moves = SeatMoves(customer_id=before.customer_id, open_change=opened)
+    action = events[0].data.get("action") if events else None
+    if action == "reschedule":
+        changed, events, moves = _rescheduled(ports, before, (changed, events, moves), now)
+    elif changed.status == "cancelled" and before.appointment:
+        branch = find_branch(ports, before.appointment["branch_id"])
+        slot = slot_of(before)
+        moves = replace(
+            moves,
+            release=_seat(branch, ports.calendar_of(branch), slot),
+            forget=Reminder(before.id, slot.start),
+        )
+    ports.store.commit(before.id, before.version, changed, events, moves)
+    return changed
+
+
+def _rescheduled(
+    ports: AppointmentPorts,
+    before: Ticket,
+    change: tuple[Ticket, list[Event], SeatMoves],
+    now: datetime,
+) -> tuple[Ticket, list[Event], SeatMoves]:
+    changed, events, moves = change
+    branch = find_branch(ports, (before.appointment or {})["branch_id"])
+    calendar = ports.calendar_of(branch)
+    new = offered_slot(calendar, _slot_start((changed.appointment or {})["slot_start"]), now)
+    old = slot_of(before)
+    if new.start == old.start:
+        raise SlotNotOfferedError("The appointment is already booked for this slot")
+    changed = replace(changed, appointment=appointment_of(branch, new))
+    data = {"action": "reschedule", **event_data(branch, new), "previous_slot_start": old.key}
+    moved = [replace(event, data=data) if event.type == RESCHEDULED else event for event in events]
+    moves = replace(
+        moves,
+        release=_seat(branch, calendar, old),
+        take=_seat(branch, calendar, new),
+        forget=Reminder(before.id, old.start),
+        remember=Reminder(before.id, new.start),
+    )
+    return changed, moved, moves
+
+
+def _slot_start(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.utcoffset() is None:
+        raise ValidationError([FieldError("slot_start", "must be an RFC 3339 time with offset")])
+    return moment
+
+
+def send_reminders(ports: AppointmentPorts) -> int:
+    """Remind customers of slots starting within the lead time, once each (the schedule)."""
+    now = ports.clock()
+    sent = 0
+    for reminder in ports.store.reminders_due(now + ports.reminder_lead, REMINDER_BATCH):
+        event = _reminder_event(ports, reminder, now)
+        if event is None:
+            ports.store.forget(reminder)
+        elif ports.store.remind(reminder, event):
+            sent += 1
+    return sent
+
+
+def _reminder_event(ports: AppointmentPorts, reminder: Reminder, now: datetime) -> Event | None:
+    """The reminded event, or None when the reminder no longer applies."""
+    ticket = ports.tickets.get(reminder.ticket_id)
+    if ticket is None or not ticket.is_open or not ticket.appointment:
+        return None
+    slot = slot_of(ticket)
+    if slot.start != reminder.slot_start.astimezone(UTC) or slot.start <= now:
+        return None
+    record = ports.store.branch(ticket.appointment["branch_id"])
+    if record is None:
+        return None
+    data = event_data(branch_from(record), slot)
+    return Event(ports.ids.event_id(), ticket.id, REMINDED, now, SYSTEM, data)
