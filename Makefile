@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt |
 export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install run test lint typecheck unit integration api packaging package bench schemas clean
+.PHONY: install run test lint typecheck unit integration api fuzz packaging package bench schemas clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ install: $(STAMP)
 run: install
 	$(BIN)/python -m local.run
 
-test: install lint typecheck unit integration api packaging
+test: install lint typecheck unit integration api fuzz packaging
 
 lint:
 	$(BIN)/ruff check .
@@ -35,6 +35,10 @@ integration:
 
 api:
 	$(BIN)/pytest tests/api
+
+# Schemathesis against the served OpenAPI document (its own local stack; ~1-2 minutes).
+fuzz:
+	$(BIN)/pytest tests/fuzz
 
 packaging:
 	$(BIN)/pytest tests/packaging
