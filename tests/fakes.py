@@ -29,6 +29,7 @@ from chalicelib.service.ports import (
     ReactionLedger,
     ReferenceTakenError,
     StartKey,
+    StoreThrottledError,
     TicketRepository,
     VersionConflictError,
 )
@@ -304,3 +305,54 @@ class RecordingNotifier(Notifier):
 
     def sms_opted_out(self, phone: str) -> bool:
         return phone in self.opted_out
+
+
+# Fault injection: the same fakes, refusing a number of calls the way the provider would.
+# Step Functions (the survey starter, issue 5) gets its twin here when its adapter lands:
+# a recording starter whose start_execution is throttled `failures` times.
+
+
+class ThrottlingTicketRepository(InMemoryTicketRepository):
+    """DynamoDB refusing the next `throttled` writes for capacity (after the SDK's retries)."""
+
+    def __init__(self, throttled: int = 0) -> None:
+        super().__init__()
+        self.throttled = throttled
+        self.refused = 0
+
+    def _maybe_refuse(self) -> None:
+        if self.throttled:
+            self.throttled -= 1
+            self.refused += 1
+            raise StoreThrottledError()
+
+    def create(
+        self, ticket: Ticket, events: list[Event], idempotency: IdempotencyRecord | None = None
+    ) -> None:
+        self._maybe_refuse()
+        super().create(ticket, events, idempotency)
+
+    def commit(
+        self,
+        ticket_id: str,
+        expected_version: int,
+        changed: Ticket | None,
+        events: list[Event],
+        idempotency: IdempotencyRecord | None = None,
+    ) -> None:
+        self._maybe_refuse()
+        super().commit(ticket_id, expected_version, changed, events, idempotency)
+
+
+class ThrottlingReactionLedger(InMemoryReactionLedger):
+    """The reaction ledger's transaction refused for capacity `throttled` times."""
+
+    def __init__(self, throttled: int = 0) -> None:
+        super().__init__()
+        self.throttled = throttled
+
+    def apply_once(self, event_id: str, reaction: str, counters: Mapping[CounterKey, int]) -> bool:
+        if self.throttled:
+            self.throttled -= 1
+            raise StoreThrottledError()
+        return super().apply_once(event_id, reaction, counters)

@@ -16,6 +16,7 @@ from chalicelib.domain.errors import (
     NotFoundError,
     PayloadTooLargeError,
     RequestInFlightError,
+    ThrottledError,
     UnauthorizedError,
     UnsupportedMediaTypeError,
     ValidationError,
@@ -42,7 +43,9 @@ PROBLEMS: dict[type[DomainError], tuple[int, str, str]] = {
     ),
     PayloadTooLargeError: (413, "payload-too-large", "The request body is too large"),
     UnsupportedMediaTypeError: (415, "unsupported-media-type", "Unsupported content type"),
+    ThrottledError: (429, "throttled", "Too many requests"),
 }
+RETRY_AFTER_SECONDS = "1"
 
 # Statuses produced outside our views (by Chalice or the gateway), reshaped as problems.
 GENERIC_PROBLEMS: dict[int, tuple[str, str]] = {
@@ -84,7 +87,8 @@ def problem_for(error: DomainError) -> Response:
         extra["errors"] = [{"path": e.path, "message": e.message} for e in error.errors]
     if isinstance(error, IllegalTransitionError):
         extra["current_status"] = error.status
-    return problem(status, slug, title, error.detail, extra=extra)
+    headers = {"Retry-After": RETRY_AFTER_SECONDS} if isinstance(error, ThrottledError) else None
+    return problem(status, slug, title, error.detail, extra=extra, headers=headers)
 
 
 def generic_problem(status: int, detail: str | None = None) -> Response:

@@ -66,5 +66,9 @@ class IdempotencyKeyReusedError(DomainError):
     """The Idempotency-Key was used before with a different body."""
 
 
+class ThrottledError(DomainError):
+    """The desk is short of capacity right now; the client should retry (429, Retry-After)."""
+
+
 class RequestInFlightError(ConflictError):
     """A request with the same Idempotency-Key is still being processed."""
