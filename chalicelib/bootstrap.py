@@ -13,23 +13,22 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.config import Settings
-from chalicelib.service.ports import (
-    Clock,
-    IdSource,
-    NotificationStore,
-    Notifier,
-    OpsAlerter,
-    ReactionLedger,
-    TicketRepository,
-)
-from chalicelib.service.tickets import TicketPorts
-
 if TYPE_CHECKING:
+    from chalicelib.config import Settings
     from chalicelib.domain.calendar import BusinessCalendar
     from chalicelib.domain.sla import SlaRules
     from chalicelib.service.notifications import NotificationPorts
+    from chalicelib.service.ports import (
+        Clock,
+        IdSource,
+        NotificationStore,
+        Notifier,
+        OpsAlerter,
+        ReactionLedger,
+        TicketRepository,
+    )
     from chalicelib.service.reactions import ReactionPorts
+    from chalicelib.service.tickets import TicketPorts
 
 _overrides: dict[str, Any] = {}
 POLICIES_FILE = Path(__file__).resolve().parent / "data" / "sla-policies.json"
@@ -69,6 +68,8 @@ def clock() -> Clock:
 def settings() -> Settings:
     if "settings" in _overrides:
         return _overrides["settings"]  # type: ignore[no-any-return]
+    from chalicelib.config import Settings
+
     return Settings.from_env(os.environ)
 
 
@@ -105,6 +106,8 @@ def _ids() -> IdSource:
 
 
 def ticket_ports() -> TicketPorts:
+    from chalicelib.service.tickets import TicketPorts
+
     return TicketPorts(
         repository=_overrides.get("repository") or _repository(),
         ids=_overrides.get("ids") or _ids(),

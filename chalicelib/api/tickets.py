@@ -2,35 +2,35 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalice.app import Blueprint, Request, Response
 
 from chalicelib import bootstrap
 from chalicelib.api.auth import current_caller, require_role
-from chalicelib.api.cursors import CursorCodec, fingerprint
 from chalicelib.api.http import Operation, api_route, json_body, json_response
 from chalicelib.api.validation import parse_rfc3339, validate
 from chalicelib.domain.errors import FieldError, ValidationError
-from chalicelib.domain.events import Event
-from chalicelib.domain.identity import Caller, Role
-from chalicelib.domain.ticket import STATUSES, Ticket, TicketRequest, ticket_view
-from chalicelib.domain.timeline import event_view
-from chalicelib.service import tickets
-from chalicelib.service.ports import StartKey
-from chalicelib.service.tickets import IdempotencyKey, ListFilters, StoredResponse
+from chalicelib.domain.statuses import STATUSES
+
+# The use cases and the domain are imported by the views that run them (cold start).
+if TYPE_CHECKING:
+    from chalicelib.api.cursors import CursorCodec
+    from chalicelib.domain.events import Event
+    from chalicelib.domain.identity import Caller
+    from chalicelib.domain.ticket import Ticket, TicketRequest
+    from chalicelib.service.ports import StartKey
+    from chalicelib.service.tickets import IdempotencyKey, ListFilters, StoredResponse
 
 tickets_blueprint = Blueprint(__name__)
 
-_OPENERS = frozenset({Role.CUSTOMER, Role.AGENT, Role.SUPERVISOR})
+_OPENERS = frozenset({"customer", "agent", "supervisor"})
 _ALL_ROLES = ("customer", "agent", "supervisor", "auditor")
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-_IF_MATCH = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
+_IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,255}$"  # patterns as text: compiled on first use
+_IF_MATCH = r'^(?:W/)?"?(\d{1,9})"?$'
 _LIST_PARAMS = ("customer_id", "queue", "assignee", "reference", "status", "limit", "cursor")
 _PAGE_PARAMS = ("limit", "cursor")
 
@@ -50,6 +50,8 @@ _CURSOR = {"name": "cursor", "in": "query", "schema": {"type": "string"}}
 
 
 def _cursors() -> CursorCodec:
+    from chalicelib.api.cursors import CursorCodec
+
     return CursorCodec(bootstrap.settings().cursor_key)
 
 
@@ -58,6 +60,8 @@ def _etag(ticket: Ticket) -> str:
 
 
 def _ticket_response(ticket: Ticket) -> Response:
+    from chalicelib.domain.ticket import ticket_view
+
     return json_response(ticket_view(ticket), 200, {"ETag": _etag(ticket)})
 
 
@@ -70,6 +74,8 @@ def _stored(response: StoredResponse) -> Response:
 
 
 def _ticket_request(body: dict[str, Any]) -> TicketRequest:
+    from chalicelib.domain.ticket import TicketRequest
+
     received_at = body.get("received_at")
     return TicketRequest(
         channel=body["channel"],
@@ -88,8 +94,12 @@ def _idempotency(request: Request, caller: Caller, route: str, body: Any) -> Ide
     key = request.headers.get("idempotency-key")
     if key is None:
         return None
-    if not _IDEMPOTENCY_KEY.match(key):
+    if not re.match(_IDEMPOTENCY_KEY, key):
         raise ValidationError([FieldError("Idempotency-Key", "must be 1-255 visible characters")])
+    import hashlib
+
+    from chalicelib.service.tickets import IdempotencyKey
+
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return IdempotencyKey(
         scope=f"{caller.role.value}:{caller.id}:{route}",
@@ -102,7 +112,7 @@ def _if_match(request: Request) -> int | None:
     value = request.headers.get("if-match")
     if value is None:
         return None
-    match = _IF_MATCH.match(value.strip())
+    match = re.match(_IF_MATCH, value.strip())
     if match is None:
         raise ValidationError([FieldError("If-Match", 'must be an ETag such as "3"')])
     return int(match.group(1))
@@ -136,6 +146,10 @@ def _limit(params: dict[str, str]) -> int:
     ),
 )
 def create_ticket() -> Response:
+    from chalicelib.domain.ticket import ticket_view
+    from chalicelib.service import tickets
+    from chalicelib.service.tickets import StoredResponse
+
     request = tickets_blueprint.current_request
     caller = current_caller(request)
     require_role(caller, _OPENERS)
@@ -176,6 +190,11 @@ def create_ticket() -> Response:
     ),
 )
 def list_tickets() -> Response:
+    from chalicelib.api.cursors import fingerprint
+    from chalicelib.domain.ticket import ticket_view
+    from chalicelib.service import tickets
+    from chalicelib.service.tickets import ListFilters
+
     request = tickets_blueprint.current_request
     caller = current_caller(request)
     params = _query(request, _LIST_PARAMS)
@@ -202,6 +221,8 @@ def list_tickets() -> Response:
 
 
 def _with_start(filters: ListFilters, start_key: StartKey | None) -> ListFilters:
+    from dataclasses import replace
+
     return replace(filters, start_key=start_key)
 
 
@@ -216,6 +237,8 @@ def _with_start(filters: ListFilters, start_key: StartKey | None) -> ListFilters
     ),
 )
 def get_ticket(ticket_id: str) -> Response:
+    from chalicelib.service import tickets
+
     caller = current_caller(tickets_blueprint.current_request)
     ticket = tickets.get_ticket(bootstrap.ticket_ports(), caller, ticket_id)
     return _ticket_response(ticket)
@@ -243,6 +266,8 @@ def get_ticket(ticket_id: str) -> Response:
     ),
 )
 def act(ticket_id: str) -> Response:
+    from chalicelib.service import tickets
+
     request = tickets_blueprint.current_request
     caller = current_caller(request)
     body, invalid = _validated_later("ticket-action", request)
@@ -303,6 +328,10 @@ def _validated_later(
     ),
 )
 def add_comment(ticket_id: str) -> Response:
+    from chalicelib.domain.timeline import event_view
+    from chalicelib.service import tickets
+    from chalicelib.service.tickets import StoredResponse
+
     request = tickets_blueprint.current_request
     caller = current_caller(request)
     ports = bootstrap.ticket_ports()
@@ -339,6 +368,10 @@ def add_comment(ticket_id: str) -> Response:
     ),
 )
 def get_timeline(ticket_id: str) -> Response:
+    from chalicelib.api.cursors import fingerprint
+    from chalicelib.domain.timeline import event_view
+    from chalicelib.service import tickets
+
     request = tickets_blueprint.current_request
     caller = current_caller(request)
     query_id = fingerprint("timeline", caller.id, ticket_id)
@@ -371,6 +404,8 @@ def get_timeline(ticket_id: str) -> Response:
     ),
 )
 def claim(queue: str) -> Response:
+    from chalicelib.service import tickets
+
     caller = current_caller(tickets_blueprint.current_request)
     ticket = tickets.claim(bootstrap.ticket_ports(), caller, queue)
     if ticket is None:

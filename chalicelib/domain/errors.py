@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class DomainError(Exception):
@@ -13,8 +13,7 @@ class DomainError(Exception):
         self.detail = detail
 
 
-@dataclass(frozen=True)
-class FieldError:
+class FieldError(NamedTuple):  # a NamedTuple: no dataclasses import at cold start
     path: str
     message: str
 
