@@ -50,6 +50,7 @@ bench: install
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/calls_per_request.py 2>/dev/null | grep -v '^{"level'
 	$(BIN)/python bench/sms_segments.py
+	$(BIN)/python bench/cost_per_life.py 2>/dev/null | grep -v '^{"level'
 	$(BIN)/python bench/scale.py 2>/dev/null | grep -v '^{"level'
 
 # Regenerate the public copies of the schemas and the OpenAPI document for client teams.
