@@ -40,6 +40,9 @@ class ForkingHTTPServer(ForkingMixIn, HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     max_children = 64
+    # socketserver's default backlog is 5: a burst of concurrent clients (the idempotency
+    # race tests) on a busy machine got connection resets instead of a queue.
+    request_queue_size = 128
 
 
 class ProblemRequestHandler(ChaliceRequestHandler):
