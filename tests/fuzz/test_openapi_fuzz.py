@@ -28,6 +28,7 @@ CHECKS = ",".join(
         "status_code_conformance",
         "content_type_conformance",
         "response_schema_conformance",
+        "response_headers_conformance",  # ETag, Location, Retry-After as documented
     )
 )
 EXAMPLES_PER_OPERATION = 6
