@@ -6,8 +6,8 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt |
 export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install run test lint typecheck unit integration api packaging browser chromium package bench \
-	schemas clean
+.PHONY: install run test lint typecheck unit integration api fuzz packaging browser chromium \
+	package bench schemas clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ install: $(STAMP)
 run: install
 	$(BIN)/python -m local.run
 
-test: install lint typecheck unit integration api packaging browser
+test: install lint typecheck unit integration api fuzz packaging browser
 
 lint:
 	$(BIN)/ruff check .
@@ -36,6 +36,10 @@ integration:
 
 api:
 	$(BIN)/pytest tests/api
+
+# Schemathesis against the served OpenAPI document (its own local stack; ~1-2 minutes).
+fuzz:
+	$(BIN)/pytest tests/fuzz
 
 packaging:
 	$(BIN)/pytest tests/packaging
@@ -63,7 +67,8 @@ bench: install
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/calls_per_request.py 2>/dev/null | grep -v '^{"level'
 	$(BIN)/python bench/sms_segments.py
-	$(BIN)/python bench/sla_sweep.py 2>/dev/null | grep -v '^{"level'
+	$(BIN)/python bench/cost_per_life.py 2>/dev/null | grep -v '^{"level'
+	$(BIN)/python bench/scale.py 2>/dev/null | grep -v '^{"level'
 
 # Regenerate the public copies of the schemas and the OpenAPI document for client teams.
 schemas: install

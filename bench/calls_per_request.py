@@ -3,9 +3,11 @@
 Runs the real Chalice app in-process (its gateway, authorizer and views)
 against moto with the table from infra/, drives one scripted ticket through
 every ticket endpoint, and prints per endpoint: the DynamoDB operations it
-made, GSI entries written, and whether any Scan happened. Also prints the
-ticket item's size: under 1 KB a transactional write costs its minimum of 2
-write units per item. Figures, not a pass/fail test.
+made, GSI entries written, whether any Scan happened, and the capacity units it
+consumed (read and write units by AWS's sizing rules, see bench/hooks.CapacityMeter;
+GSI entries at 1 write unit per KB of the ticket item). Also prints the ticket
+item's size: under 1 KB a transactional write costs its minimum of 2 write units
+per item. Figures, not a pass/fail test.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
+
+from bench.hooks import CapacityMeter, _value_size, item_size  # noqa: E402
 
 REGION = "ap-east-1"
 GSI_KEYS = {
@@ -53,25 +57,6 @@ class CallCounter:
         return taken
 
 
-def item_size(item: dict[str, Any]) -> int:
-    """DynamoDB's item size: attribute names plus values (UTF-8), per AWS's sizing rules."""
-    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
-
-
-def _value_size(value: dict[str, Any]) -> int:
-    kind, inner = next(iter(value.items()))
-    sizes = {
-        "S": lambda: len(inner.encode()),
-        "N": lambda: math.ceil(len(inner.lstrip("-").replace(".", "")) / 2) + 1,
-        "BOOL": lambda: 1,
-        "NULL": lambda: 1,
-        "M": lambda: 3 + sum(len(k.encode()) + _value_size(v) + 1 for k, v in inner.items()),
-        "L": lambda: 3 + sum(_value_size(v) + 1 for v in inner),
-        "SS": lambda: sum(len(s.encode()) for s in inner),
-    }
-    return sizes.get(kind, lambda: len(json.dumps(inner)))()
-
-
 def gsi_writes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> int:
     """Index entries a ticket write touches: every entry it is in (ALL projection), and
     two (delete + put) where its key moved. Zero when the ticket item did not change."""
@@ -99,6 +84,7 @@ def main() -> None:
         os.environ[name] = value
     counter = CallCounter()
     counter.install()
+    meter = CapacityMeter().install()
 
     from moto import mock_aws
 
@@ -107,10 +93,13 @@ def main() -> None:
 
         create_resources(endpoint_url=None, region=REGION)
         counter.take()
-        run_script(counter)
+        run_script(counter, meter)
 
 
-def run_script(counter: CallCounter) -> None:
+Row = tuple[str, int, Counter[str], int, tuple[float, float]]
+
+
+def run_script(counter: CallCounter, meter: CapacityMeter) -> None:
     import boto3
     from chalice.test import Client
 
@@ -136,7 +125,7 @@ def run_script(counter: CallCounter) -> None:
             "contact": {"phone": "+8613812348000", "email": "jane@example.com"},
         }
     )
-    rows: list[tuple[str, int, Counter[str], int]] = []
+    rows: list[Row] = []
     state: dict[str, Any] = {}
 
     def ticket_item() -> dict[str, Any] | None:
@@ -155,14 +144,19 @@ def run_script(counter: CallCounter) -> None:
         ) -> Any:
             before = ticket_item() if "id" in state else None
             counter.take()
+            meter.take()
             response = client.http.request(
                 method, path.format(**state), headers=headers, body=(payload or "").encode()
             )
             operations = counter.take()
+            units = meter.take()
             result = json.loads(response.body) if response.body else None
             state.setdefault("id", (result or {}).get("id"))
+            after = ticket_item()
+            gsi = gsi_writes(before, after)
+            gsi_units = gsi * math.ceil(item_size(after or {}) / 1024)
             rows.append(
-                (label, response.status_code, operations, gsi_writes(before, ticket_item()))
+                (label, response.status_code, operations, gsi, (units[0], units[1] + gsi_units))
             )
             return result
 
@@ -216,14 +210,27 @@ def run_script(counter: CallCounter) -> None:
     )
 
 
-def _print(rows: list[tuple[str, int, Counter[str], int]], new_size: int, size: int) -> None:
-    print(f"{'endpoint':34} {'status':>6} {'calls':>5} {'scans':>5} {'GSI writes':>10}  operations")
-    for label, status, operations, gsi in rows:
+def _print(rows: list[Row], new_size: int, size: int) -> None:
+    print(
+        f"{'endpoint':34} {'status':>6} {'calls':>5} {'scans':>5} {'GSI writes':>10} "
+        f"{'RCU':>5} {'WCU':>5}  operations"
+    )
+    for label, status, operations, gsi, (rcu, wcu) in rows:
         calls = sum(operations.values())
         detail = ", ".join(f"{op} x{n}" for op, n in sorted(operations.items()))
-        print(f"{label:34} {status:>6} {calls:>5} {operations['Scan']:>5} {gsi:>10}  {detail}")
+        print(
+            f"{label:34} {status:>6} {calls:>5} {operations['Scan']:>5} {gsi:>10} "
+            f"{rcu:>5.1f} {wcu:>5.0f}  {detail}"
+        )
     reads = [r for r in rows if r[0].startswith("GET")]
     writes = [r for r in rows if not r[0].startswith("GET")]
+    read_rcu = sum(r[4][0] for r in reads) / len(reads)
+    write_wcu = sum(r[4][1] for r in writes) / len(writes)
+    write_rcu = sum(r[4][0] for r in writes) / len(writes)
+    print(
+        f"capacity units: reads {read_rcu:.2f} RCU per request; writes {write_wcu:.1f} WCU "
+        f"(GSI entries included) and {write_rcu:.2f} RCU per request"
+    )
     print()
     print(
         f"reads: {sum(sum(r[2].values()) for r in reads) / len(reads):.2f} calls per request "

@@ -13,34 +13,33 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.config import Settings
-from chalicelib.domain.events import Event
-from chalicelib.domain.ticket import Ticket
-from chalicelib.service.ports import (
-    AppointmentStore,
-    AuditLog,
-    Clock,
-    CounterReader,
-    IdSource,
-    NotificationStore,
-    Notifier,
-    OpsAlerter,
-    PrivacyStore,
-    ReactionLedger,
-    TicketRepository,
-)
-from chalicelib.service.tickets import TicketPorts
-
 if TYPE_CHECKING:
+    from chalicelib.config import Settings
     from chalicelib.domain.calendar import BusinessCalendar
+    from chalicelib.domain.events import Event
     from chalicelib.domain.sla import SlaRules
+    from chalicelib.domain.ticket import Ticket
     from chalicelib.service.appointments import AppointmentPorts
     from chalicelib.service.audit import AuditPorts
     from chalicelib.service.notifications import NotificationPorts
+    from chalicelib.service.ports import (
+        AppointmentStore,
+        AuditLog,
+        Clock,
+        CounterReader,
+        IdSource,
+        NotificationStore,
+        Notifier,
+        OpsAlerter,
+        PrivacyStore,
+        ReactionLedger,
+        TicketRepository,
+    )
     from chalicelib.service.privacy import PrivacyPorts
     from chalicelib.service.reactions import ReactionPorts
     from chalicelib.service.reports import ReportPorts
     from chalicelib.service.surveys import SurveyPorts
+    from chalicelib.service.tickets import TicketPorts
 
 _overrides: dict[str, Any] = {}
 POLICIES_FILE = Path(__file__).resolve().parent / "data" / "sla-policies.json"
@@ -86,6 +85,8 @@ def clock() -> Clock:
 def settings() -> Settings:
     if "settings" in _overrides:
         return _overrides["settings"]  # type: ignore[no-any-return]
+    from chalicelib.config import Settings
+
     return Settings.from_env(os.environ)
 
 
@@ -122,6 +123,8 @@ def _ids() -> IdSource:
 
 
 def ticket_ports() -> TicketPorts:
+    from chalicelib.service.tickets import TicketPorts
+
     return TicketPorts(
         repository=_overrides.get("repository") or _repository(),
         ids=_overrides.get("ids") or _ids(),

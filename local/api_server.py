@@ -40,6 +40,9 @@ class ForkingHTTPServer(ForkingMixIn, HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     max_children = 64
+    # socketserver's default backlog is 5: a burst of concurrent clients (the idempotency
+    # race tests) on a busy machine got connection resets instead of a queue.
+    request_queue_size = 128
 
 
 class ProblemRequestHandler(ChaliceRequestHandler):
@@ -51,6 +54,13 @@ class ProblemRequestHandler(ChaliceRequestHandler):
 
     # The parent binds its verbs to its own _generic_handle; rebind them to ours.
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, CONNECT, QUERY...) goes to the app too, which answers a
+        # 405 problem; http.server alone answers 501 with an HTML page (Schemathesis found it).
+        if name.startswith("do_"):
+            return self._generic_handle
+        raise AttributeError(name)
 
     def _send_error_response(self, error: LocalGatewayException) -> None:
         self._send_problem(error.CODE, dict(error.headers))

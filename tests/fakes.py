@@ -41,6 +41,7 @@ from chalicelib.service.ports import (
     Seat,
     SeatMoves,
     StartKey,
+    StoreThrottledError,
     SurveyStateChangedError,
     SurveyStore,
     SurveyWorkflow,
@@ -616,3 +617,53 @@ class InMemoryAppointmentStore(AppointmentStore):
 
     def forget(self, reminder: Reminder) -> None:
         self.reminders.pop((reminder.slot_start, reminder.ticket_id), None)
+
+
+# Fault injection: the same fakes, refusing a number of calls the way the provider would.
+# Step Functions: RecordingWorkflow(failures=n) above refuses its first n starts.
+
+
+class ThrottlingTicketRepository(InMemoryTicketRepository):
+    """DynamoDB refusing the next `throttled` writes for capacity (after the SDK's retries)."""
+
+    def __init__(self, throttled: int = 0) -> None:
+        super().__init__()
+        self.throttled = throttled
+        self.refused = 0
+
+    def _maybe_refuse(self) -> None:
+        if self.throttled:
+            self.throttled -= 1
+            self.refused += 1
+            raise StoreThrottledError()
+
+    def create(
+        self, ticket: Ticket, events: list[Event], idempotency: IdempotencyRecord | None = None
+    ) -> None:
+        self._maybe_refuse()
+        super().create(ticket, events, idempotency)
+
+    def commit(
+        self,
+        ticket_id: str,
+        expected_version: int,
+        changed: Ticket | None,
+        events: list[Event],
+        idempotency: IdempotencyRecord | None = None,
+    ) -> None:
+        self._maybe_refuse()
+        super().commit(ticket_id, expected_version, changed, events, idempotency)
+
+
+class ThrottlingReactionLedger(InMemoryReactionLedger):
+    """The reaction ledger's transaction refused for capacity `throttled` times."""
+
+    def __init__(self, throttled: int = 0) -> None:
+        super().__init__()
+        self.throttled = throttled
+
+    def apply_once(self, event_id: str, reaction: str, counters: Mapping[CounterKey, int]) -> bool:
+        if self.throttled:
+            self.throttled -= 1
+            raise StoreThrottledError()
+        return super().apply_once(event_id, reaction, counters)

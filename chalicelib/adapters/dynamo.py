@@ -38,6 +38,7 @@ from chalicelib.service.ports import (
     ReactionLedger,
     ReferenceTakenError,
     StartKey,
+    StoreThrottledError,
     TicketRepository,
     TransactionConflictError,
     VersionConflictError,
@@ -456,12 +457,27 @@ def _failed_check(error: TransactWriteError, index: int) -> bool:
     return reason is not None and reason.code == "ConditionalCheckFailed"
 
 
+# Capacity refusals, as the whole call's error code or as a cancellation reason.
+THROTTLED_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "ThrottlingError",
+        "ProvisionedThroughputExceeded",
+    }
+)
+
+
 def _raise_common(error: TransactWriteError, idempotency_index: int | None) -> None:
     if idempotency_index is not None and _failed_check(error, idempotency_index):
         raise IdempotencyKeyTakenError() from error
     reasons = error.cancellation_reasons or []
-    if any(reason is not None and reason.code == "TransactionConflict" for reason in reasons):
+    codes = {reason.code for reason in reasons if reason is not None}
+    if "TransactionConflict" in codes:
         raise TransactionConflictError() from error
+    if error.cause_response_code in THROTTLED_CODES or codes & THROTTLED_CODES:
+        raise StoreThrottledError() from error
 
 
 class DynamoReactionLedger(ReactionLedger):

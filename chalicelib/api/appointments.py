@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint, Response
 
@@ -15,16 +15,15 @@ from chalicelib.api.http import Operation, api_route, json_body, json_response
 from chalicelib.api.tickets import _IDEMPOTENCY_HEADER, _etag, _idempotency, _query, _stored
 from chalicelib.api.validation import parse_rfc3339, validate
 from chalicelib.domain.errors import FieldError, ValidationError
-from chalicelib.domain.identity import Role
-from chalicelib.domain.ticket import Ticket, ticket_view
-from chalicelib.service import appointments
-from chalicelib.service.appointments import AppointmentRequest
-from chalicelib.service.tickets import StoredResponse
+
+# The use cases and the domain are imported by the views that run them (cold start).
+if TYPE_CHECKING:
+    from chalicelib.service.appointments import AppointmentRequest
 
 appointments_blueprint = Blueprint(__name__)
 
 _ALL_ROLES = ("customer", "agent", "supervisor", "auditor")
-_BOOKERS = frozenset({Role.CUSTOMER, Role.AGENT, Role.SUPERVISOR})
+_BOOKERS = frozenset({"customer", "agent", "supervisor"})  # role values: no import at start
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -40,6 +39,8 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
     ),
 )
 def list_branches() -> Response:
+    from chalicelib.service import appointments
+
     current_caller(appointments_blueprint.current_request)
     branches = appointments.list_branches(bootstrap.appointment_ports())
     return json_response([branch.view() for branch in branches])
@@ -66,6 +67,8 @@ def list_branches() -> Response:
     ),
 )
 def list_slots(branch_id: str) -> Response:
+    from chalicelib.service import appointments
+
     request = appointments_blueprint.current_request
     current_caller(request)
     ports = bootstrap.appointment_ports()
@@ -108,6 +111,10 @@ def _day(text: str | None) -> date:
     ),
 )
 def book_appointment() -> Response:
+    from chalicelib.domain.ticket import Ticket, ticket_view
+    from chalicelib.service import appointments
+    from chalicelib.service.tickets import StoredResponse
+
     request = appointments_blueprint.current_request
     caller = current_caller(request)
     require_role(caller, _BOOKERS)
@@ -128,6 +135,8 @@ def book_appointment() -> Response:
 
 
 def _request(body: dict[str, Any]) -> AppointmentRequest:
+    from chalicelib.service.appointments import AppointmentRequest
+
     return AppointmentRequest(
         branch_id=body["branch_id"],
         slot_start=parse_rfc3339(body["slot_start"]),

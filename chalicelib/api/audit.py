@@ -8,12 +8,8 @@ from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
 from chalicelib.api.auth import current_caller
-from chalicelib.api.cursors import CursorCodec, fingerprint
 from chalicelib.api.http import Operation, api_route, json_response
-from chalicelib.domain.audit import entry_view
 from chalicelib.domain.errors import FieldError, ValidationError
-from chalicelib.domain.ticket import isoformat
-from chalicelib.service import audit, privacy
 
 audit_blueprint = Blueprint(__name__)
 
@@ -48,6 +44,10 @@ def _limit(raw: str) -> int:
     ),
 )
 def audit_log() -> Response:
+    from chalicelib.api.cursors import CursorCodec, fingerprint
+    from chalicelib.domain.audit import entry_view
+    from chalicelib.service import audit
+
     request = audit_blueprint.current_request
     caller = current_caller(request)
     params = dict(request.query_params or {})
@@ -81,6 +81,9 @@ def audit_log() -> Response:
     ),
 )
 def erase_customer(customer_id: str) -> Response:
+    from chalicelib.domain.ticket import isoformat
+    from chalicelib.service import privacy
+
     caller = current_caller(audit_blueprint.current_request)
     erasure = privacy.erase_customer(bootstrap.privacy_ports(), caller, customer_id)
     return json_response(

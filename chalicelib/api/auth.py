@@ -7,11 +7,16 @@ what a role may do is checked in the views.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import TYPE_CHECKING
+
 from chalice.app import AuthRequest, AuthResponse, Blueprint, Request
 
 from chalicelib import bootstrap
 from chalicelib.domain.errors import ForbiddenError, UnauthorizedError
-from chalicelib.domain.identity import Caller, Role
+
+if TYPE_CHECKING:
+    from chalicelib.domain.identity import Caller
 
 auth_blueprint = Blueprint(__name__)
 
@@ -40,6 +45,8 @@ def jwt_authorizer(auth_request: AuthRequest) -> AuthResponse:
 
 def current_caller(request: Request) -> Caller:
     """The caller the authorizer verified for this request."""
+    from chalicelib.domain.identity import Caller, Role
+
     context = (request.context or {}).get("authorizer") or {}
     role = context.get("role")
     principal = context.get("principalId")
@@ -48,6 +55,7 @@ def current_caller(request: Request) -> Caller:
     return Caller(role=Role(role), id=principal, team=context.get("team") or None)
 
 
-def require_role(caller: Caller, allowed: frozenset[Role] | set[Role]) -> None:
+def require_role(caller: Caller, allowed: Collection[str]) -> None:
+    """403 unless the caller's role (a str enum) is one of `allowed`."""
     if caller.role not in allowed:
         raise ForbiddenError(f"The {caller.role.value} role may not do this")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint, Response
 
@@ -11,7 +11,9 @@ from chalicelib.api.auth import current_caller
 from chalicelib.api.http import Operation, api_route, json_body, json_response
 from chalicelib.api.validation import validate
 from chalicelib.domain.errors import ForbiddenError, NotFoundError
-from chalicelib.domain.identity import Caller
+
+if TYPE_CHECKING:
+    from chalicelib.domain.identity import Caller
 
 customers_blueprint = Blueprint(__name__)
 

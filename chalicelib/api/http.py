@@ -6,8 +6,7 @@ import functools
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from chalice.app import Blueprint, Request, Response
 
@@ -24,16 +23,17 @@ CORS_ALLOW_HEADERS = "Authorization,Content-Type,If-Match,Idempotency-Key"
 CORS_EXPOSE_HEADERS = "ETag,Location"
 
 
-@dataclass(frozen=True)
-class Operation:
-    """One route, as the OpenAPI document and the access matrix see it."""
+class Operation(NamedTuple):
+    """One route, as the OpenAPI document and the access matrix see it.
+
+    A NamedTuple, not a dataclass: importing dataclasses costs every cold start."""
 
     path: str
     method: str
     summary: str
     public: bool = False
     request_schema: str | None = None
-    responses: dict[int, str | None] = field(default_factory=dict)
+    responses: dict[int, str | None] = {}  # never mutated: a shared default is safe
     roles: tuple[str, ...] = ()
     tag: str = "tickets"
     parameters: tuple[dict[str, Any], ...] = ()

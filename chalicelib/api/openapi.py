@@ -129,6 +129,9 @@ def _responses(operation: Operation) -> dict[str, Any]:
                 "description": "OK",
                 "content": {"application/json": {"schema": schema}},
             }
+            headers = _TICKET_HEADERS.get(status, {}) if schema_name == "ticket" else {}
+            if headers:
+                responses[str(status)]["headers"] = headers
         if operation.html and status not in (204,) and not 300 <= status < 400:
             responses[str(status)]["content"][HTML] = {"schema": {"type": "string"}}
     statuses = _GATEWAY_STATUSES if not operation.public else (429, 500)
@@ -137,9 +140,23 @@ def _responses(operation: Operation) -> dict[str, Any]:
     return responses
 
 
+def _header(description: str) -> dict[str, Any]:
+    return {"description": description, "required": True, "schema": {"type": "string"}}
+
+
+_ETAG = _header('The ticket\'s version, quoted ("3"): send it back in If-Match')
+_TICKET_HEADERS = {
+    200: {"ETag": _ETAG},
+    201: {"ETag": _ETAG, "Location": _header("The new ticket's path")},
+}
+
+
 def _problem_response(status: int) -> dict[str, Any]:
     title = GENERIC_PROBLEMS.get(status, ("error", "Error"))[1]
-    return {
+    response: dict[str, Any] = {
         "description": title,
         "content": {"application/problem+json": {"schema": _ref("problem")}},
     }
+    if status == 429:
+        response["headers"] = {"Retry-After": _header("Seconds to wait before retrying")}
+    return response

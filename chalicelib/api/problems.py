@@ -7,11 +7,6 @@ from typing import Any
 
 from chalice.app import Response
 
-from chalicelib.domain.appointments import (
-    SlotFullError,
-    SlotNotOfferedError,
-    TooManyAppointmentsError,
-)
 from chalicelib.domain.errors import (
     ConflictError,
     DomainError,
@@ -21,8 +16,12 @@ from chalicelib.domain.errors import (
     NotFoundError,
     PayloadTooLargeError,
     RequestInFlightError,
+    SlotFullError,
+    SlotNotOfferedError,
     SurveyAnsweredError,
     SurveyClosedError,
+    ThrottledError,
+    TooManyAppointmentsError,
     UnauthorizedError,
     UnsupportedMediaTypeError,
     ValidationError,
@@ -54,7 +53,9 @@ PROBLEMS: dict[type[DomainError], tuple[int, str, str]] = {
     SlotFullError: (409, "slot-full", "The slot is full"),
     TooManyAppointmentsError: (409, "too-many-appointments", "Too many open appointments"),
     SlotNotOfferedError: (422, "slot-not-offered", "The branch does not offer this slot"),
+    ThrottledError: (429, "throttled", "Too many requests"),
 }
+RETRY_AFTER_SECONDS = "1"
 
 # Statuses produced outside our views (by Chalice or the gateway), reshaped as problems.
 GENERIC_PROBLEMS: dict[int, tuple[str, str]] = {
@@ -97,7 +98,8 @@ def problem_for(error: DomainError) -> Response:
         extra["errors"] = [{"path": e.path, "message": e.message} for e in error.errors]
     if isinstance(error, IllegalTransitionError):
         extra["current_status"] = error.status
-    return problem(status, slug, title, error.detail, extra=extra)
+    headers = {"Retry-After": RETRY_AFTER_SECONDS} if isinstance(error, ThrottledError) else None
+    return problem(status, slug, title, error.detail, extra=extra, headers=headers)
 
 
 def generic_problem(status: int, detail: str | None = None) -> Response:

@@ -7,7 +7,6 @@ from chalice.app import Blueprint, Response
 from chalicelib import bootstrap
 from chalicelib.api.auth import current_caller
 from chalicelib.api.http import Operation, api_route, json_response
-from chalicelib.service import reports
 
 reports_blueprint = Blueprint(__name__)
 
@@ -45,6 +44,8 @@ def report_summary() -> Response:
     request = reports_blueprint.current_request
     caller = current_caller(request)
     params = dict(request.query_params or {})
+    from chalicelib.service import reports
+
     return json_response(reports.report_summary(bootstrap.report_ports(), caller, params))
 
 
@@ -64,4 +65,6 @@ def report_agents() -> Response:
     request = reports_blueprint.current_request
     caller = current_caller(request)
     params = dict(request.query_params or {})
+    from chalicelib.service import reports
+
     return json_response(reports.report_agents(bootstrap.report_ports(), caller, params))

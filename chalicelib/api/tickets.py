@@ -2,36 +2,35 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalice.app import Blueprint, Request, Response
 
 from chalicelib import bootstrap
 from chalicelib.api.auth import current_caller, require_role
-from chalicelib.api.cursors import CursorCodec, fingerprint
 from chalicelib.api.http import Operation, api_route, json_body, json_response
 from chalicelib.api.validation import parse_rfc3339, validate
 from chalicelib.domain.errors import FieldError, ValidationError
-from chalicelib.domain.events import Event
-from chalicelib.domain.identity import Caller, Role
-from chalicelib.domain.ticket import STATUSES, Ticket, TicketRequest, ticket_view
-from chalicelib.domain.timeline import event_view
-from chalicelib.service import tickets
-from chalicelib.service.audit import record_read
-from chalicelib.service.ports import StartKey
-from chalicelib.service.tickets import IdempotencyKey, ListFilters, StoredResponse
+from chalicelib.domain.statuses import STATUSES
+
+# The use cases and the domain are imported by the views that run them (cold start).
+if TYPE_CHECKING:
+    from chalicelib.api.cursors import CursorCodec
+    from chalicelib.domain.events import Event
+    from chalicelib.domain.identity import Caller
+    from chalicelib.domain.ticket import Ticket, TicketRequest
+    from chalicelib.service.ports import StartKey
+    from chalicelib.service.tickets import IdempotencyKey, ListFilters, StoredResponse
 
 tickets_blueprint = Blueprint(__name__)
 
-_OPENERS = frozenset({Role.CUSTOMER, Role.AGENT, Role.SUPERVISOR})
+_OPENERS = frozenset({"customer", "agent", "supervisor"})
 _ALL_ROLES = ("customer", "agent", "supervisor", "auditor")
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-_IF_MATCH = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
+_IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,255}$"  # patterns as text: compiled on first use
+_IF_MATCH = r'^(?:W/)?"?(\d{1,9})"?$'
 _LIST_PARAMS = ("customer_id", "queue", "assignee", "reference", "status", "limit", "cursor")
 _PAGE_PARAMS = ("limit", "cursor")
 
@@ -51,6 +50,8 @@ _CURSOR = {"name": "cursor", "in": "query", "schema": {"type": "string"}}
 
 
 def _cursors() -> CursorCodec:
+    from chalicelib.api.cursors import CursorCodec
+
     return CursorCodec(bootstrap.settings().cursor_key)
 
 
@@ -59,6 +60,8 @@ def _etag(ticket: Ticket) -> str:
 
 
 def _ticket_response(ticket: Ticket) -> Response:
+    from chalicelib.domain.ticket import ticket_view
+
     return json_response(ticket_view(ticket), 200, {"ETag": _etag(ticket)})
 
 
@@ -71,6 +74,8 @@ def _stored(response: StoredResponse) -> Response:
 
 
 def _ticket_request(body: dict[str, Any]) -> TicketRequest:
+    from chalicelib.domain.ticket import TicketRequest
+
     received_at = body.get("received_at")
     return TicketRequest(
         channel=body["channel"],
@@ -89,8 +94,12 @@ def _idempotency(request: Request, caller: Caller, route: str, body: Any) -> Ide
     key = request.headers.get("idempotency-key")
     if key is None:
         return None
-    if not _IDEMPOTENCY_KEY.match(key):
+    if not re.match(_IDEMPOTENCY_KEY, key):
         raise ValidationError([FieldError("Idempotency-Key", "must be 1-255 visible characters")])
+    import hashlib
+
+    from chalicelib.service.tickets import IdempotencyKey
+
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return IdempotencyKey(
         scope=f"{caller.role.value}:{caller.id}:{route}",
@@ -103,7 +112,7 @@ def _if_match(request: Request) -> int | None:
     value = request.headers.get("if-match")
     if value is None:
         return None
-    match = _IF_MATCH.match(value.strip())
+    match = re.match(_IF_MATCH, value.strip())
     if match is None:
         raise ValidationError([FieldError("If-Match", 'must be an ETag such as "3"')])
     return int(match.group(1))
@@ -137,6 +146,10 @@ def _limit(params: dict[str, str]) -> int:
     ),
 )
 def create_ticket() -> Response:
+    from chalicelib.domain.ticket import ticket_view
+    from chalicelib.service import tickets
+    from chalicelib.service.tickets import StoredResponse
+
     request = tickets_blueprint.current_request
     caller = current_caller(request)
     require_role(caller, _OPENERS)
@@ -177,6 +190,11 @@ def create_ticket() -> Response:
     ),
 )
 def list_tickets() -> Response:
+    from chalicelib.api.cursors import fingerprint
+    from chalicelib.domain.ticket import ticket_view
+    from chalicelib.service import tickets
+    from chalicelib.service.tickets import ListFilters
+
     request = tickets_blueprint.current_request
     caller = current_caller(request)
     params = _query(request, _LIST_PARAMS)
@@ -194,7 +212,7 @@ def list_tickets() -> Response:
     query_id = fingerprint("tickets", caller.id, *(getattr(filters, n) for n in _LIST_PARAMS[:5]))
     start_key = _cursors().decode(params.get("cursor"), query_id)
     page = tickets.list_tickets(bootstrap.ticket_ports(), caller, _with_start(filters, start_key))
-    record_read(bootstrap.audit_ports(), caller, "list_tickets", customer_id=filters.customer_id)
+    _audit_read(caller, "list_tickets", customer_id=filters.customer_id)
     return json_response(
         {
             "items": [ticket_view(ticket) for ticket in page.items],
@@ -204,6 +222,8 @@ def list_tickets() -> Response:
 
 
 def _with_start(filters: ListFilters, start_key: StartKey | None) -> ListFilters:
+    from dataclasses import replace
+
     return replace(filters, start_key=start_key)
 
 
@@ -218,9 +238,11 @@ def _with_start(filters: ListFilters, start_key: StartKey | None) -> ListFilters
     ),
 )
 def get_ticket(ticket_id: str) -> Response:
+    from chalicelib.service import tickets
+
     caller = current_caller(tickets_blueprint.current_request)
     ticket = tickets.get_ticket(bootstrap.ticket_ports(), caller, ticket_id)
-    record_read(bootstrap.audit_ports(), caller, "read_ticket", ticket_id=ticket.id)
+    _audit_read(caller, "read_ticket", ticket_id=ticket.id)
     return _ticket_response(ticket)
 
 
@@ -246,6 +268,8 @@ def get_ticket(ticket_id: str) -> Response:
     ),
 )
 def act(ticket_id: str) -> Response:
+    from chalicelib.service import tickets
+
     request = tickets_blueprint.current_request
     caller = current_caller(request)
     body, invalid = _validated_later("ticket-action", request)
@@ -306,6 +330,10 @@ def _validated_later(
     ),
 )
 def add_comment(ticket_id: str) -> Response:
+    from chalicelib.domain.timeline import event_view
+    from chalicelib.service import tickets
+    from chalicelib.service.tickets import StoredResponse
+
     request = tickets_blueprint.current_request
     caller = current_caller(request)
     ports = bootstrap.ticket_ports()
@@ -342,6 +370,10 @@ def add_comment(ticket_id: str) -> Response:
     ),
 )
 def get_timeline(ticket_id: str) -> Response:
+    from chalicelib.api.cursors import fingerprint
+    from chalicelib.domain.timeline import event_view
+    from chalicelib.service import tickets
+
     request = tickets_blueprint.current_request
     caller = current_caller(request)
     query_id = fingerprint("timeline", caller.id, ticket_id)
@@ -355,7 +387,7 @@ def get_timeline(ticket_id: str) -> Response:
     page = tickets.timeline(
         bootstrap.ticket_ports(), caller, ticket_id, limit, start_key, invalid=invalid
     )
-    record_read(bootstrap.audit_ports(), caller, "read_timeline", ticket_id=ticket_id)
+    _audit_read(caller, "read_timeline", ticket_id=ticket_id)
     return json_response(
         {
             "items": [event_view(event, caller) for event in page.items],
@@ -375,8 +407,17 @@ def get_timeline(ticket_id: str) -> Response:
     ),
 )
 def claim(queue: str) -> Response:
+    from chalicelib.service import tickets
+
     caller = current_caller(tickets_blueprint.current_request)
     ticket = tickets.claim(bootstrap.ticket_ports(), caller, queue)
     if ticket is None:
         return Response(body="", status_code=204)
     return _ticket_response(ticket)
+
+
+def _audit_read(caller: Caller, action: str, **ids: str | None) -> None:
+    """Every staff read is recorded before the data goes out (SPEC 10)."""
+    from chalicelib.service.audit import record_read
+
+    record_read(bootstrap.audit_ports(), caller, action, **ids)

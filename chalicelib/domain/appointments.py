@@ -12,7 +12,15 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from chalicelib.domain.calendar import BusinessCalendar, OpeningHours
-from chalicelib.domain.errors import ConflictError, DomainError
+from chalicelib.domain.errors import (  # re-exported: the booking errors
+    SlotFullError as SlotFullError,
+)
+from chalicelib.domain.errors import (
+    SlotNotOfferedError as SlotNotOfferedError,
+)
+from chalicelib.domain.errors import (
+    TooManyAppointmentsError as TooManyAppointmentsError,
+)
 from chalicelib.domain.notifications import EN_US, ZH_CN, local_slot_time
 from chalicelib.domain.ticket import OPEN_STATUSES, Ticket, isoformat
 
@@ -26,18 +34,6 @@ RESCHEDULED = "appointment.rescheduled"
 REMINDED = "appointment.reminded"
 
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-class SlotNotOfferedError(DomainError):
-    """The slot start is not one the branch offers (closed, past, too far, off boundary)."""
-
-
-class SlotFullError(ConflictError):
-    """Every counter of the slot is taken."""
-
-
-class TooManyAppointmentsError(ConflictError):
-    """The customer already holds the most open appointments allowed."""
 
 
 @dataclass(frozen=True)

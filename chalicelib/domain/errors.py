@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class DomainError(Exception):
@@ -13,8 +13,7 @@ class DomainError(Exception):
         self.detail = detail
 
 
-@dataclass(frozen=True)
-class FieldError:
+class FieldError(NamedTuple):  # a NamedTuple: no dataclasses import at cold start
     path: str
     message: str
 
@@ -66,6 +65,10 @@ class IdempotencyKeyReusedError(DomainError):
     """The Idempotency-Key was used before with a different body."""
 
 
+class ThrottledError(DomainError):
+    """The desk is short of capacity right now; the client should retry (429, Retry-After)."""
+
+
 class RequestInFlightError(ConflictError):
     """A request with the same Idempotency-Key is still being processed."""
 
@@ -76,3 +79,15 @@ class SurveyAnsweredError(ConflictError):
 
 class SurveyClosedError(DomainError):
     """The survey expired, or was withdrawn when the ticket was reopened."""
+
+
+class SlotNotOfferedError(DomainError):
+    """The slot start is not one the branch offers (closed, past, too far, off boundary)."""
+
+
+class SlotFullError(ConflictError):
+    """Every counter of the slot is taken."""
+
+
+class TooManyAppointmentsError(ConflictError):
+    """The customer already holds the most open appointments allowed."""

@@ -11,10 +11,10 @@ from chalicelib.domain.errors import FieldError, ValidationError
 from chalicelib.domain.events import TICKET_CREATED, Event
 from chalicelib.domain.identity import Caller
 from chalicelib.domain.routing import route_for
+from chalicelib.domain.statuses import FINISHED_STATUSES, OPEN_STATUSES, STATUSES
 
-OPEN_STATUSES = frozenset({"new", "assigned", "in_progress", "waiting_on_customer"})
-FINISHED_STATUSES = frozenset({"closed", "cancelled"})
-STATUSES = (*sorted(OPEN_STATUSES), "resolved", *sorted(FINISHED_STATUSES))
+__all__ = ["FINISHED_STATUSES", "OPEN_STATUSES", "STATUSES"]
+
 RECEIVED_AT_MAX_AGE = timedelta(days=30)
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
 

@@ -34,6 +34,10 @@ class TransactionConflictError(Exception):
     """Another transaction touched the same items at the same moment; retry later."""
 
 
+class StoreThrottledError(Exception):
+    """The store refused a write for capacity, after the SDK's own retries; nothing written."""
+
+
 @dataclass(frozen=True)
 class IdempotencyRecord:
     """The first successful response to a request carrying an Idempotency-Key."""

@@ -16,6 +16,7 @@ from chalicelib.domain.errors import (
     IllegalTransitionError,
     NotFoundError,
     RequestInFlightError,
+    ThrottledError,
     ValidationError,
     VersionMismatchError,
 )
@@ -37,6 +38,7 @@ from chalicelib.service.ports import (
     Page,
     ReferenceTakenError,
     StartKey,
+    StoreThrottledError,
     TicketRepository,
     TransactionConflictError,
     VersionConflictError,
@@ -119,7 +121,9 @@ def create_ticket(
             ticket = ticket.with_reference(ports.ids.reference())
         except (IdempotencyKeyTakenError, TransactionConflictError):
             return _replay_after_race(ports, idempotency)
-    raise AssertionError("unreachable")
+        except StoreThrottledError:
+            continue  # nothing was written: the same ticket again
+    raise _throttled()
 
 
 def get_ticket(ports: TicketPorts, caller: Caller, ticket_id: str) -> Ticket:
@@ -146,8 +150,10 @@ def act(
 
     The loser of a race gets 412 when it sent If-Match, else 409: it acted on a
     ticket that has changed since, so it must look again. Only a transaction
-    conflict (nothing was written) is retried.
+    conflict or a capacity refusal (nothing was written) is retried; refusals to the
+    end are a 429.
     """
+    throttled = False
     for _ in range(_WRITE_ATTEMPTS):
         ticket = get_ticket(ports, caller, ticket_id)
         _raise_deferred(caller, invalid, ticket, action)
@@ -168,7 +174,9 @@ def act(
             ) from None
         except TransactionConflictError:
             continue
-    raise ConflictError("The ticket is changing quickly; retry")
+        except StoreThrottledError:
+            throttled = True
+    raise _throttled() if throttled else ConflictError("The ticket is changing quickly; retry")
 
 
 def _commit_action(
@@ -192,6 +200,7 @@ def comment(
     invalid: ValidationError | None = None,
 ) -> StoredResponse:
     """Add a public comment or an internal note (with any status change it causes)."""
+    throttled = False
     for _ in range(_WRITE_ATTEMPTS):
         ticket = get_ticket(ports, caller, ticket_id)
         _raise_deferred(caller, invalid, ticket, None)
@@ -211,10 +220,12 @@ def comment(
             return response
         except VersionConflictError:
             continue
+        except StoreThrottledError:
+            throttled = True
         except (IdempotencyKeyTakenError, TransactionConflictError):
             if idempotency is not None:
                 return _replay_after_race(ports, idempotency)
-    raise ConflictError("The ticket is changing quickly; retry")
+    raise _throttled() if throttled else ConflictError("The ticket is changing quickly; retry")
 
 
 def timeline(
@@ -362,6 +373,10 @@ def _replay(ports: TicketPorts, idempotency: IdempotencyKey | None) -> StoredRes
     if record.fingerprint != idempotency.fingerprint:
         raise IdempotencyKeyReusedError("This Idempotency-Key was used with a different body")
     return StoredResponse(record.status, record.body, dict(record.headers))
+
+
+def _throttled() -> ThrottledError:
+    return ThrottledError("The desk is busy; nothing was saved. Retry after a second.")
 
 
 def _replay_after_race(ports: TicketPorts, idempotency: IdempotencyKey | None) -> StoredResponse:
