@@ -27,11 +27,8 @@ from chalicelib.adapters.models import (
     SeatItem,
     TicketItem,
 )
-from chalicelib.domain.appointments import (
-    MAX_OPEN_APPOINTMENTS,
-    SlotFullError,
-    TooManyAppointmentsError,
-)
+from chalicelib.domain.appointments import MAX_OPEN_APPOINTMENTS
+from chalicelib.domain.errors import SlotFullError, TooManyAppointmentsError
 from chalicelib.domain.events import Event
 from chalicelib.domain.ticket import Ticket
 from chalicelib.service.ports import (

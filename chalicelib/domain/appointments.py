@@ -12,15 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from chalicelib.domain.calendar import BusinessCalendar, OpeningHours
-from chalicelib.domain.errors import (  # re-exported: the booking errors
-    SlotFullError as SlotFullError,
-)
-from chalicelib.domain.errors import (
-    SlotNotOfferedError as SlotNotOfferedError,
-)
-from chalicelib.domain.errors import (
-    TooManyAppointmentsError as TooManyAppointmentsError,
-)
+from chalicelib.domain.errors import SlotNotOfferedError
 from chalicelib.domain.notifications import EN_US, ZH_CN, local_slot_time
 from chalicelib.domain.ticket import OPEN_STATUSES, Ticket, isoformat
 

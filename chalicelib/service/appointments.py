@@ -19,7 +19,6 @@ from chalicelib.domain.appointments import (
     RESCHEDULED,
     Branch,
     Slot,
-    SlotNotOfferedError,
     appointment_of,
     branch_from,
     event_data,
@@ -29,7 +28,13 @@ from chalicelib.domain.appointments import (
     slots_on,
 )
 from chalicelib.domain.calendar import BusinessCalendar
-from chalicelib.domain.errors import ConflictError, FieldError, NotFoundError, ValidationError
+from chalicelib.domain.errors import (
+    ConflictError,
+    FieldError,
+    NotFoundError,
+    SlotNotOfferedError,
+    ValidationError,
+)
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import SYSTEM, Caller
 from chalicelib.domain.ticket import Ticket, TicketRequest, isoformat, open_ticket

@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from chalicelib import bootstrap
-from chalicelib.domain.appointments import SlotFullError, TooManyAppointmentsError
+from chalicelib.domain.errors import SlotFullError, TooManyAppointmentsError
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import SYSTEM, Caller, Role
 from chalicelib.domain.ticket import Ticket, TicketRequest, open_ticket

@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chalicelib.domain.appointments import (
+from chalicelib.domain.calendar import BusinessCalendar
+from chalicelib.domain.errors import (
+    NotFoundError,
     SlotFullError,
     SlotNotOfferedError,
     TooManyAppointmentsError,
+    ValidationError,
 )
-from chalicelib.domain.calendar import BusinessCalendar
-from chalicelib.domain.errors import NotFoundError, ValidationError
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.notifications import template_for
 from chalicelib.domain.ticket import Ticket, ticket_view

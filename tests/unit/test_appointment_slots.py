@@ -8,13 +8,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from chalicelib.domain.appointments import (
-    SlotNotOfferedError,
     branch_from,
     offered_slot,
     parse_hours,
     slots_on,
 )
 from chalicelib.domain.calendar import BusinessCalendar
+from chalicelib.domain.errors import SlotNotOfferedError
 
 URUMQI = ZoneInfo("Asia/Urumqi")  # +06:00 all year: no DST to trip over
 HOLIDAY = date(2026, 10, 1)  # a Thursday
