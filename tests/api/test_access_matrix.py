@@ -53,6 +53,8 @@ class Objects:
     reference: str
     customer_id: str
     queue: str
+    branch_id: str = ""
+    slot_start: str = ""  # a bookable slot with at least two seats free
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,31 @@ MATRIX: dict[str, Probe] = {
         _expect(owner=400, other_customer=400, **STAFF_READ),
         extra={"by_reference": _with("/v1/tickets", params={"reference": "{reference}"})},
     ),
+    # Booking in another customer's name: staff only (customers: 400, the field is refused).
+    "POST /v1/appointments": Probe(
+        _with(
+            "/v1/appointments",
+            json={
+                "branch_id": "{branch_id}",
+                "slot_start": "{slot_start}",
+                "category": "deposit",
+                "subject": "Matrix: open a term deposit",
+                "customer_id": "{customer_id}",
+            },
+        ),
+        _expect(owner=400, other_customer=400, agent=201, supervisor=201, auditor=403),
+    ),
+    # The audit log names tickets and people: auditors only.
+    "GET /v1/audit": Probe(
+        _with("/v1/audit", params={"ticket_id": "{ticket_id}"}),
+        _expect(owner=403, other_customer=403, agent=403, supervisor=403, auditor=200),
+        extra={"by_actor": _with("/v1/audit", params={"actor": "{customer_id}"})},
+    ),
+    # Erasure: auditors only; the owner still has an open ticket, so theirs is a 409.
+    "POST /v1/customers/{customer_id}/erasure": Probe(
+        _path("/v1/customers/{customer_id}/erasure"),
+        _expect(owner=403, other_customer=404, agent=403, supervisor=403, auditor=409),
+    ),
     # Opening a ticket in another customer's name: staff only (customers: 400, field refused).
     "POST /v1/tickets": Probe(
         _with("/v1/tickets", json={**TICKET, "customer_id": "{customer_id}"}),
@@ -147,6 +174,15 @@ MATRIX: dict[str, Probe] = {
 NO_CUSTOMER_OBJECT: dict[str, str] = {
     "GET /v1/health": "public liveness, no data",
     "GET /v1/openapi.json": "public contract document, no data",
+    "GET /v1/branches": "the bank's branches: public facts, the same for every role",
+    "GET /v1/branches/{branch_id}/slots": "seats per slot: counts only, nobody's bookings",
+    "GET /v1/reports/summary": "counters only, no ticket or person (roles: test_reports_*)",
+    "GET /v1/reports/agents": "counters per staff member, no customer (roles: test_reports_*)",
+    # A survey link is a capability: no token names anyone, the 128-bit code is the key,
+    # and a code that is not a live survey's is a 404 (tests/api/test_surveys.py).
+    "GET /s/{code}": "capability link (redirect only), no login by design",
+    "GET /v1/surveys/{code}": "capability link: shows only the ticket subject",
+    "POST /v1/surveys/{code}": "capability link: answers the one survey the code opens",
 }
 
 
@@ -185,7 +221,31 @@ def _open(owner: Caller) -> Objects:
     response = owner.call("POST", "/v1/tickets", json=TICKET)
     assert response.status_code == 201, response.text
     ticket = response.json()
-    return Objects(ticket["id"], ticket["reference"], owner.id, ticket["queue"])
+    branch_id, slot_start = _free_slot(owner)
+    return Objects(
+        ticket["id"], ticket["reference"], owner.id, ticket["queue"], branch_id, slot_start
+    )
+
+
+_SLOT: list[tuple[str, str]] = []
+
+
+def _free_slot(owner: Caller) -> tuple[str, str]:
+    """A slot three weeks or more ahead with two seats free (found once per run)."""
+    if not _SLOT:
+        from datetime import date, timedelta
+
+        branches = owner.call("GET", "/v1/branches").json()
+        branch = branches[0]["id"]
+        for ahead in range(21, 30):
+            day = (date.today() + timedelta(days=ahead)).isoformat()
+            slots = owner.call("GET", f"/v1/branches/{branch}/slots", params={"date": day})
+            free = [s["start"] for s in slots.json() if s["available"] >= 2]
+            if free:
+                _SLOT.append((branch, free[len(free) // 2]))
+                break
+    assert _SLOT, "no bookable slot found for the matrix"
+    return _SLOT[0]
 
 
 @pytest.fixture(scope="module")

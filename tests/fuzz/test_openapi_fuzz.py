@@ -54,10 +54,12 @@ def real_ids(stack: Stack) -> dict[str, list[str]]:
         created = requests.post(f"{stack.api}/v1/tickets", json=TICKET, headers=headers, timeout=10)
         assert created.status_code == 201, created.text
         tickets.append(created.json())
+    branches = requests.get(f"{stack.api}/v1/branches", headers=headers, timeout=10).json()
     return {
         "ticket_id": [ticket["id"] for ticket in tickets],
         "customer_id": ["cust-fuzz"],
         "queue": [tickets[0]["queue"]],
+        "branch_id": [branch["id"] for branch in branches],
     }
 
 
