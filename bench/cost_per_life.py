@@ -20,14 +20,17 @@ authenticated request, the handler alone for the public survey routes, one per s
 batch delivered); DynamoDB read and write units (bench/hooks.CapacityMeter, AWS sizing
 rules) of the app's calls and of the state machine's own tasks, plus the ticket's GSI
 entries; SMS messages and segments (the texts moto's SNS received); Step Functions
-transitions (states entered, from the execution's history). A second life lets the
-invitation's window run out and answers the reminder. Not counted: the stream records
-TTL deletions add weeks later (batched with other tickets' records). Prices come from
-the dated table next to this file. Figures and ratios, not a pass/fail test.
+transitions (states entered, from the execution's history). The life priced is the
+day's second: the first creates the day's report counters (compared at the end); a
+third life lets the invitation's window run out and answers the reminder. Not counted:
+the stream records TTL deletions add weeks later (batched with other tickets' records).
+Prices come from the dated table next to this file. Figures and ratios, not a
+pass/fail test.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -55,14 +58,6 @@ SURVEY_DELAY_SECONDS = 1
 WINDOW_SECONDS = {1: 30, 2: 4}
 LINK = re.compile(r"/s/([A-Za-z0-9_-]{22})")
 TIMEOUT_SECONDS = 40.0
-TICKET = {
-    "channel": "mobile",
-    "kind": "consultation",
-    "category": "card",
-    "subject": "Card blocked abroad",
-    "description": "x" * 200,
-    "contact": {"phone": "", "email": "jane@example.com", "locale": "zh-CN"},
-}
 
 
 class ThreadMeter(CapacityMeter):
@@ -103,6 +98,7 @@ class Life:
     texts: list[str] = field(default_factory=list)
     states: list[str] = field(default_factory=list)
     outcome: str = ""
+    survey_item: dict[str, Any] = field(default_factory=dict)
 
     def add(self, label: str, status: int, units: tuple[float, float]) -> None:
         self.read_units += units[0]
@@ -147,13 +143,16 @@ def main() -> None:
             }
         )
         desk = Desk(resources, app_meter, workflow_meter)
+        # One survey per customer per 30 days: each life has its own customer.
         lives = [
+            Life("first life of the day (creates its counters)", "cust-0", "+8613812347000", 1),
             Life("answered after the invitation", "cust-life", "+8613812348000", 1),
             Life("answered after the reminder", "cust-life-2", "+8613812348001", 2),
         ]
         started = time.monotonic()
-        for life in lives:
-            desk.run(life)
+        with contextlib.redirect_stdout(sys.stderr):  # the app's log and EMF metric lines
+            for life in lives:
+                desk.run(life)
         emails = _emails_sent(resources["ses_region"])
     table = json.loads(PRICES.read_text(encoding="utf-8"))
     report(lives, table, emails, time.monotonic() - started)
@@ -191,14 +190,22 @@ class Desk:
 
         from app import app
         from chalicelib import bootstrap
+        from chalicelib.domain.surveys import survey_id
         from local.token import mint
 
         os.environ["SURVEY_WINDOW_SECONDS"] = str(WINDOW_SECONDS[life.answer_round])
         bootstrap.reset()  # settings read again: this life's window
         self.life = life
         customer = {"Authorization": "Bearer " + mint("customers", life.customer)}
-        agent = {"Authorization": "Bearer " + mint("agents", f"agent-{life.customer}")}
-        ticket = {**TICKET, "contact": {**TICKET["contact"], "phone": life.phone}}  # type: ignore[dict-item]
+        agent = {"Authorization": "Bearer " + mint("agents", "agent-life")}
+        ticket = {
+            "channel": "mobile",
+            "kind": "consultation",
+            "category": "card",
+            "subject": "Card blocked abroad",
+            "description": "x" * 200,
+            "contact": {"phone": life.phone, "email": "jane@example.com", "locale": "zh-CN"},
+        }
         with Client(app) as client:
             self.client = client
             created = self.request("open (customer)", "POST", "/v1/tickets", customer, ticket)
@@ -212,11 +219,12 @@ class Desk:
             resolve = {"action": "resolve", "resolution": "Done"}
             self.request("resolve", "POST", actions, agent, resolve)
             # The stream has started the survey's execution; it waits, then invites.
-            code = self.until(lambda: self.link(life.answer_round), "the survey link by SMS")
+            code = self.until(lambda: self.link(life.answer_round), "survey link by SMS")
             self.answer(code)
-            execution = self.until(self.finished, "the survey's execution to finish")
+            execution = self.until(self.finished, "end of the survey execution")
         self.workflow_step()
         life.outcome = execution["status"]
+        life.survey_item = _stored_item(f"SURVEY#{survey_id(life.ticket_id, 1)}", "SURVEY") or {}
         history = self.sfn.get_execution_history(executionArn=execution["executionArn"])
         life.states = [
             event["stateEnteredEventDetails"]["name"]
@@ -226,7 +234,8 @@ class Desk:
 
     def answer(self, code: str) -> None:
         """The customer's browser: the SMS's short link, the page it redirects to, the form."""
-        page = self.request(f"survey link /s/ (round {self.life.answer_round})", "GET", f"/s/{code}")
+        label = f"survey link /s/ (round {self.life.answer_round}): redirects"
+        page = self.request(label, "GET", f"/s/{code}")
         self.request("survey page (HTML)", "GET", page["location"], accept="text/html")
         self.request(
             "survey answer (form): closes",
@@ -318,7 +327,7 @@ class Desk:
             if found:
                 return found
             time.sleep(0.1)
-        raise SystemExit(f"{self.life.name}: no {what} after {TIMEOUT_SECONDS:.0f} s")
+        raise SystemExit(f"{self.life.name}: no {what} within {TIMEOUT_SECONDS:.0f} s")
 
     def link(self, round_number: int) -> str | None:
         """The code of the survey link in the life's `round_number`-th SMS that has one."""
@@ -359,16 +368,18 @@ def _record_kind(record: dict[str, Any]) -> str:
 
 
 def _ticket_item(ticket_id: str) -> dict[str, Any] | None:
-    """The stored ticket, read from moto's backend: no API call, nothing metered."""
-    if not ticket_id:
-        return None
+    return _stored_item(f"TICKET#{ticket_id}", "#TICKET") if ticket_id else None
+
+
+def _stored_item(pk: str, sk: str) -> dict[str, Any] | None:
+    """An item as stored, read from moto's backend: no API call, nothing metered."""
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.dynamodb.models import dynamodb_backends
     from moto.dynamodb.models.dynamo_type import DynamoType
 
     table = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].get_table(TABLE)
-    item = table.get_item(DynamoType({"S": f"TICKET#{ticket_id}"}), DynamoType({"S": "#TICKET"}))
-    return item.to_json()["Attributes"] if item is not None else None  # type: ignore[no-any-return]
+    item = table.get_item(DynamoType({"S": pk}), DynamoType({"S": sk}))
+    return item.to_json()["Attributes"] if item is not None else None
 
 
 def _emails_sent(ses_region: str) -> int:
@@ -418,22 +429,27 @@ def quantities(life: Life, table: dict[str, Any]) -> dict[str, tuple[float, floa
 
 
 def report(lives: list[Life], table: dict[str, Any], emails: int, seconds: float) -> None:
-    life, *others = lives
+    first, life, *others = lives
     print(f"life: {life.name}")
-    print(f"{'step':44} {'status':>6} {'RCU':>6} {'WCU':>6}")
+    print(f"{'step':66} {'status':>6} {'RCU':>6} {'WCU':>6}")
     for label, status, read, write in life.steps:
-        print(f"{label[:44]:44} {status or '':>6} {read:>6.1f} {write:>6.0f}")
+        print(f"{label[:66]:66} {status or '':>6} {read:>6.1f} {write:>6.0f}")
     print()
     for each in lives:
-        per_life = quantities(each, table)
         print(
             f"{each.name}: {len(each.texts)} SMS, "
-            f"{per_life['SMS segments (+86)'][0]:.0f} segments; "
+            f"{quantities(each, table)['SMS segments (+86)'][0]:.0f} segments; "
             f"{each.stream_records} stream records in {each.stream_batches} batches "
             f"({each.idle_batches} with nothing to react to); execution {each.outcome}, "
             f"{len(each.states)} transitions: {' > '.join(each.states)}"
         )
-    print(f"emails sent (SES): {emails}; both lives ran in {seconds:.1f} s")
+    token = len(life.survey_item.get("task_token", {}).get("S", ""))
+    print(
+        f"survey item when answered: {item_size(life.survey_item)} bytes with moto's "
+        f"{token}-character task token (AWS's may have up to 2,048; each write of the item "
+        "after the invitation costs 1 WCU per KB)"
+    )
+    print(f"emails sent (SES): {emails}; the {len(lives)} lives ran in {seconds:.1f} s")
     print()
     per_life = quantities(life, table)
     print(f"prices: {PRICES.name} ({table['region']}; verified: {table['verified']})")
@@ -447,15 +463,20 @@ def report(lives: list[Life], table: dict[str, Any], emails: int, seconds: float
     print(f"{'total':28} {'':>12} {total:>9.4f}  (USD {total / LIVES:.5f} per life)")
     sms = costs["SMS segments (+86)"]
     print(f"SMS / everything else: {sms / (total - sms):.0f}x; without SMS: USD {total - sms:.4f}")
-    for other in others:
-        theirs = quantities(other, table)
-        cost = sum(quantity * LIVES * price for quantity, price in theirs.values())
-        changes = ", ".join(
-            f"{name} {(theirs[name][0] - quantity) * LIVES:+,.0f}"
-            for name, (quantity, _) in per_life.items()
-            if theirs[name][0] != quantity
-        )
-        print(f"if all were {other.name}: USD {cost:.4f} per 1,000 ({changes})")
+    for other in [*others, first]:
+        print(f"{other.name}, per 1,000: {_compared(other, life, table)}")
+
+
+def _compared(other: Life, life: Life, table: dict[str, Any]) -> str:
+    mine, theirs = quantities(life, table), quantities(other, table)
+    cost = sum(quantity * LIVES * price for quantity, price in theirs.values())
+    total = sum(quantity * LIVES * price for quantity, price in mine.values())
+    changes = ", ".join(
+        f"{name} {(theirs[name][0] - quantity) * LIVES:+,.0f}"
+        for name, (quantity, _) in mine.items()
+        if theirs[name][0] != quantity
+    )
+    return f"USD {cost:.4f} ({cost - total:+.4f}; {changes or 'no change'})"
 
 
 if __name__ == "__main__":
