@@ -59,12 +59,31 @@ def _resolved(stack, auth, locale: str = "zh-CN") -> tuple[dict[str, Any], str, 
     return ticket, customer, phone
 
 
-def _links(stack, phone: str, count: int = 1, timeout: float = 60.0) -> list[tuple[str, str]]:
-    def found() -> list[tuple[str, str]]:
-        links = [match for text in _texts_to(stack, phone) for match in LINK.findall(text)]
-        return links[:count] if len(links) >= count else []
+def _links(
+    stack, auth, ticket_id: str, phone: str, *, count: int = 1, timeout: float = 60.0
+) -> list[tuple[str, str]]:
+    """The survey links texted so far: polled on the cheap timeline, then read once from
+    moto's full dump (which grows with every item the suite writes)."""
 
-    return wait_for(found, timeout=timeout)
+    def told() -> bool:
+        timeline = requests.get(
+            f"{stack.api}/v1/tickets/{ticket_id}/timeline",
+            params={"limit": 100},
+            headers=auth("agents", "a-sv"),
+            timeout=30,
+        ).json()["items"]
+        sent = [
+            entry
+            for entry in timeline
+            if entry["type"] == "notification.sent"
+            and entry["data"]["template"] in ("survey.invited", "survey.reminded")
+        ]
+        return len(sent) >= count
+
+    wait_for(told, timeout=timeout)
+    links = [match for text in _texts_to(stack, phone) for match in LINK.findall(text)]
+    assert len(links) >= count, links
+    return links[:count]
 
 
 def _status(stack, auth, ticket_id: str) -> str:
@@ -76,7 +95,7 @@ def _status(stack, auth, ticket_id: str) -> str:
 
 def test_answer_from_the_sms_link_closes_the_ticket(stack, auth):
     ticket, _, phone = _resolved(stack, auth)
-    [(short, code)] = _links(stack, phone)
+    [(short, code)] = _links(stack, auth, ticket["id"], phone)
     texts = _texts_to(stack, phone)
     assert any(short in text and text.startswith("【XX银行】") for text in texts)
 
@@ -111,7 +130,7 @@ def test_answer_from_the_sms_link_closes_the_ticket(stack, auth):
 
 def test_low_score_from_the_form_opens_a_recovery_ticket(stack, auth):
     ticket, customer, phone = _resolved(stack, auth, "en-US")
-    [(_, code)] = _links(stack, phone)
+    [(_, code)] = _links(stack, auth, ticket["id"], phone)
     answered = requests.post(
         f"{stack.api}/v1/surveys/{code}", data={"score": "1", "comment": "rude"}, timeout=30
     )
@@ -135,8 +154,8 @@ def test_low_score_from_the_form_opens_a_recovery_ticket(stack, auth):
 
 
 def test_bad_answers_record_nothing(stack, auth):
-    _, _, phone = _resolved(stack, auth)
-    [(_, code)] = _links(stack, phone)
+    ticket, _, phone = _resolved(stack, auth)
+    [(_, code)] = _links(stack, auth, ticket["id"], phone)
     url = f"{stack.api}/v1/surveys/{code}"
     for body, field in (
         ({"score": 0}, "score"),
@@ -165,7 +184,7 @@ def test_bad_answers_record_nothing(stack, auth):
 
 def test_unanswered_survey_reminds_once_then_expires(stack, auth):
     ticket, _, phone = _resolved(stack, auth)
-    (_, first), (_, second) = _links(stack, phone, count=2, timeout=90)
+    (_, first), (_, second) = _links(stack, auth, ticket["id"], phone, count=2, timeout=90)
     assert first != second
     wait_for(lambda: _status(stack, auth, ticket["id"]) == "closed", timeout=90)
     for code in (first, second):
@@ -183,7 +202,7 @@ def test_unanswered_survey_reminds_once_then_expires(stack, auth):
 
 def test_reopen_withdraws_the_survey(stack, auth):
     ticket, customer, phone = _resolved(stack, auth)
-    [(_, code)] = _links(stack, phone)
+    [(_, code)] = _links(stack, auth, ticket["id"], phone)
     reopened = requests.post(
         f"{stack.api}/v1/tickets/{ticket['id']}/actions",
         json={"action": "reopen", "reason": "still wrong"},
