@@ -78,6 +78,8 @@ def _emit_metrics(event: Event, ports: ReactionPorts) -> None:
         return
     if event.type == TICKET_CREATED:
         ports.metrics.count("TicketsCreated", {"Channel": str(event.data.get("channel", ""))})
+        # All channels together: the intake alarm watches one series.
+        ports.metrics.count("TicketsCreatedTotal", {})
     elif event.type == SLA_BREACHED:
         ports.metrics.count("SlaBreaches", {"Metric": str(event.data.get("metric", ""))})
     elif event.type == SURVEY_ANSWERED:

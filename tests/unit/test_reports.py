@@ -168,6 +168,8 @@ def test_counters_outside_the_range_are_not_read(desk: Desk):
 def test_metrics_name_the_channel_and_the_score(desk: Desk):
     names = [(name, dims, value) for name, dims, value in desk.metrics.points]
     assert ("TicketsCreated", {"Channel": "mobile"}, 1.0) in names
+    created = sum(1 for name, _, _ in names if name == "TicketsCreated")
+    assert sum(1 for name, _, _ in names if name == "TicketsCreatedTotal") == created > 0
     assert ("CsatScore", {}, 2.0) in names
     assert sum(1 for name, _, _ in names if name == "TicketsResolved") == 3
 
