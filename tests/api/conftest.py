@@ -43,10 +43,13 @@ class Stack:
         )
 
 
-@pytest.fixture(scope="session")
-def stack() -> Iterator[Stack]:
+def running_stack(log_name: str, **knobs: str) -> Iterator[Stack]:
+    """`python -m local.run` on free ports with these knobs, until the generator closes.
+
+    `SERVICEDESK_TEST_STACK=api_port,aws_port` uses a `make run` already up instead
+    (for debugging a test)."""
     existing = os.environ.get("SERVICEDESK_TEST_STACK")
-    if existing:  # "api_port,aws_port" of a `make run` already up: for debugging a test
+    if existing:
         api, aws = (int(port) for port in existing.split(","))
         yield Stack(api, aws)
         return
@@ -57,12 +60,10 @@ def stack() -> Iterator[Stack]:
         "AWS_PORT": str(aws_port),
         "PYTHONPATH": str(PROJECT_DIR),
         "SCHEDULE_INTERVAL_SECONDS": "1",
-        # Surveys: invited 1 s after resolution; each round's window 20 s, long enough for
-        # a test to answer on a busy machine, short enough to watch one expire.
-        "SURVEY_DELAY_SECONDS": "1",
-        "SURVEY_WINDOW_SECONDS": "20",
+        **knobs,
     }
-    log_path = PROJECT_DIR / "build" / "api-tests-stack.log"
+    env.pop("PUBLIC_BASE_URL", None)  # links in messages must point at this stack's API
+    log_path = PROJECT_DIR / "build" / log_name
     log_path.parent.mkdir(exist_ok=True)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -82,6 +83,15 @@ def stack() -> Iterator[Stack]:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    # Surveys: invited 1 s after resolution; each round's window 20 s, long enough for a
+    # test to answer on a busy machine, short enough to watch one expire.
+    yield from running_stack(
+        "api-tests-stack.log", SURVEY_DELAY_SECONDS="1", SURVEY_WINDOW_SECONDS="20"
+    )
 
 
 def _wait_healthy(stack: Stack, process: subprocess.Popen[bytes], log_path: Path) -> None:

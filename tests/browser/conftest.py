@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +19,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
 from local.token import mint
-from tests.api.conftest import PROJECT_DIR, Stack, _free_port, _wait_healthy
+from tests.api.conftest import PROJECT_DIR, Stack, running_stack
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -31,43 +29,9 @@ INSTALL_HINT = "install them with `make browser` (apt-get install -y chromium ch
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     """Like the API tests' stack, with a survey window long enough to answer in a browser."""
-    existing = os.environ.get("SERVICEDESK_TEST_STACK")
-    if existing:  # "api_port,aws_port" of a `make run` already up: for debugging a test
-        api, aws = (int(port) for port in existing.split(","))
-        yield Stack(api, aws)
-        return
-    api_port, aws_port = _free_port(), _free_port()
-    env = {
-        **os.environ,
-        "API_PORT": str(api_port),
-        "AWS_PORT": str(aws_port),
-        "PYTHONPATH": str(PROJECT_DIR),
-        "SCHEDULE_INTERVAL_SECONDS": "1",
-        # Surveys: invited 1 s after resolution; 30 s per round leaves time to open the link.
-        "SURVEY_DELAY_SECONDS": "1",
-        "SURVEY_WINDOW_SECONDS": "30",
-    }
-    env.pop("PUBLIC_BASE_URL", None)  # the SMS link must point at this stack's API
-    log_path = PROJECT_DIR / "build" / "browser-tests-stack.log"
-    log_path.parent.mkdir(exist_ok=True)
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "local.run"],
-            cwd=PROJECT_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        running = Stack(api_port, aws_port)
-        try:
-            _wait_healthy(running, process, log_path)
-            yield running
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    yield from running_stack(
+        "browser-tests-stack.log", SURVEY_DELAY_SECONDS="1", SURVEY_WINDOW_SECONDS="30"
+    )
 
 
 @pytest.fixture(scope="session")
