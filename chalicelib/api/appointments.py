@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -12,7 +11,13 @@ from chalice.app import Blueprint, Response
 from chalicelib import bootstrap
 from chalicelib.api.auth import current_caller, require_role
 from chalicelib.api.http import Operation, api_route, json_body, json_response
-from chalicelib.api.tickets import _IDEMPOTENCY_HEADER, _etag, _idempotency, _query, _stored
+from chalicelib.api.tickets import (
+    _IDEMPOTENCY_HEADER,
+    _idempotency,
+    _query,
+    _stored,
+    created_response,
+)
 from chalicelib.api.validation import parse_rfc3339, validate
 from chalicelib.domain.errors import FieldError, ValidationError
 
@@ -111,9 +116,7 @@ def _day(text: str | None) -> date:
     ),
 )
 def book_appointment() -> Response:
-    from chalicelib.domain.ticket import Ticket, ticket_view
     from chalicelib.service import appointments
-    from chalicelib.service.tickets import StoredResponse
 
     request = appointments_blueprint.current_request
     caller = current_caller(request)
@@ -121,15 +124,8 @@ def book_appointment() -> Response:
     body = validate("appointment-create", json_body(request))
     idempotency = _idempotency(request, caller, "POST /v1/appointments", body)
 
-    def render(ticket: Ticket) -> StoredResponse:
-        return StoredResponse(
-            201,
-            json.dumps(ticket_view(ticket), ensure_ascii=False),
-            {"Location": f"/v1/tickets/{ticket.id}", "ETag": _etag(ticket)},
-        )
-
     response = appointments.book(
-        bootstrap.appointment_ports(), caller, _request(body), render, idempotency
+        bootstrap.appointment_ports(), caller, _request(body), created_response, idempotency
     )
     return _stored(response)
 

@@ -146,9 +146,7 @@ def _limit(params: dict[str, str]) -> int:
     ),
 )
 def create_ticket() -> Response:
-    from chalicelib.domain.ticket import ticket_view
     from chalicelib.service import tickets
-    from chalicelib.service.tickets import StoredResponse
 
     request = tickets_blueprint.current_request
     caller = current_caller(request)
@@ -156,15 +154,8 @@ def create_ticket() -> Response:
     body = validate("ticket-create", json_body(request))
     idempotency = _idempotency(request, caller, "POST /v1/tickets", body)
 
-    def render(ticket: Ticket) -> StoredResponse:
-        return StoredResponse(
-            201,
-            json.dumps(ticket_view(ticket), ensure_ascii=False),
-            {"Location": f"/v1/tickets/{ticket.id}", "ETag": _etag(ticket)},
-        )
-
     response = tickets.create_ticket(
-        bootstrap.ticket_ports(), caller, _ticket_request(body), render, idempotency
+        bootstrap.ticket_ports(), caller, _ticket_request(body), created_response, idempotency
     )
     return _stored(response)
 
@@ -421,3 +412,15 @@ def _audit_read(caller: Caller, action: str, **ids: str | None) -> None:
     from chalicelib.service.audit import record_read
 
     record_read(bootstrap.audit_ports(), caller, action, **ids)
+
+
+def created_response(ticket: Ticket) -> StoredResponse:
+    """201 with the new ticket, as kept for an idempotent retry (tickets and appointments)."""
+    from chalicelib.domain.ticket import ticket_view
+    from chalicelib.service.tickets import StoredResponse
+
+    return StoredResponse(
+        201,
+        json.dumps(ticket_view(ticket), ensure_ascii=False),
+        {"Location": f"/v1/tickets/{ticket.id}", "ETag": _etag(ticket)},
+    )
