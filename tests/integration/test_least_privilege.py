@@ -3,15 +3,16 @@
 Nothing here restates what the code does:
 
 - which functions exist comes from the Chalice app (routes, authorizer, event sources);
-- which ``bootstrap`` entry points a function reaches comes from its handler's source
-  (``bootstrap.survey_ports(workflow=False)`` counts without the workflow and notifier);
-- which AWS clients an entry point builds comes from bootstrap.py, walked as a call graph;
-- which operations a client is used for comes from the adapter that holds it
-  (``self._sns.publish`` is ``sns:Publish``; PynamoDB's ``.query(`` is ``dynamodb:Query``).
+- which parts of the bootstrap ``Container`` a function uses comes from its handler's
+  source (``bootstrap.container().survey_ports(workflow=False)`` counts without the
+  workflow and the notifier, which that method leaves out when ``workflow`` is False);
+- which adapter fills each part comes from ``bootstrap()``;
+- which operations an adapter calls comes from its source (``self._sns.publish`` is
+  ``sns:Publish``; PynamoDB's ``.query(`` is ``dynamodb:Query``).
 
-Only the link from a bootstrap builder to its adapter (``BUILDER_PORTS``/``PORT_ADAPTERS``)
-and what the platform itself needs (logs, traces, the stream's event source mapping, a
-key behind an encrypted topic or secret) are declared below. The roles are read from
+Declared below: which adapter class talks to which service (``ADAPTER_PORTS``,
+``PORT_ADAPTERS``) and what the platform itself needs (logs, traces, the stream's event
+source mapping, a key behind an encrypted topic or secret). The roles are read from
 infra/template.json, where each Chalice role gets its managed policies.
 """
 
@@ -32,12 +33,12 @@ CHALICELIB = PROJECT_DIR / "chalicelib"
 BOOTSTRAP = CHALICELIB / "bootstrap.py"
 API_FUNCTION = "APIHandler"
 
-# The builders in bootstrap.py that hand an AWS client (or the table) to an adapter.
-BUILDER_PORTS = {
-    "_connection": "table",
-    "_ops_alerter": "ops_alerts",
-    "_notifier": "customer_messages",
-    "_survey_workflow": "survey_workflow",
+# The adapter classes bootstrap() builds that reach AWS beyond the table ("Dynamo*" classes
+# reach the table through PynamoDB).
+ADAPTER_PORTS = {
+    "SnsOpsAlerter": "ops_alerts",
+    "AwsNotifier": "customer_messages",
+    "StepFunctionsSurveyWorkflow": "survey_workflow",
 }
 # The adapter attributes that hold each port's boto3 clients: (file, attribute, IAM prefix).
 PORT_ADAPTERS = {
@@ -120,23 +121,31 @@ def _functions() -> dict[str, list[tuple[Path, str | None]]]:
     return functions
 
 
-def _bootstrap_calls(node: ast.AST) -> Iterator[tuple[str, frozenset[str]]]:
-    """``bootstrap.X(...)`` calls under node: (X, the keyword arguments passed as False)."""
-    for call in ast.walk(node):
-        if (
-            isinstance(call, ast.Call)
-            and isinstance(call.func, ast.Attribute)
-            and isinstance(call.func.value, ast.Name)
-            and call.func.value.id == "bootstrap"
+def _container_uses(node: ast.AST) -> Iterator[tuple[str, frozenset[str]]]:
+    """``bootstrap.container().X`` under node: (X, the keyword arguments passed as False)."""
+    calls = {id(n.func): n for n in ast.walk(node) if isinstance(n, ast.Call)}
+    for attribute in ast.walk(node):
+        if not isinstance(attribute, ast.Attribute):
+            continue
+        inner = attribute.value
+        if not (
+            isinstance(inner, ast.Call)
+            and isinstance(inner.func, ast.Attribute)
+            and inner.func.attr == "container"
+            and isinstance(inner.func.value, ast.Name)
+            and inner.func.value.id == "bootstrap"
         ):
-            false = frozenset(
-                keyword.arg
-                for keyword in call.keywords
-                if keyword.arg
-                and isinstance(keyword.value, ast.Constant)
-                and keyword.value.value is False
-            )
-            yield call.func.attr, false
+            continue
+        call = calls.get(id(attribute))
+        yield attribute.attr, _false_keywords(call) if call else frozenset()
+
+
+def _false_keywords(call: ast.Call) -> frozenset[str]:
+    return frozenset(
+        keyword.arg
+        for keyword in call.keywords
+        if keyword.arg and isinstance(keyword.value, ast.Constant) and keyword.value.value is False
+    )
 
 
 def _entry_points(sources: Iterable[tuple[Path, str | None]]) -> set[tuple[str, frozenset[str]]]:
@@ -146,7 +155,7 @@ def _entry_points(sources: Iterable[tuple[Path, str | None]]) -> set[tuple[str, 
         nodes: list[ast.AST] = [tree] if name is None else _reachable(tree, name)
         assert nodes, f"{name} not found in {path}"
         for node in nodes:
-            found.update(_bootstrap_calls(node))
+            found.update(_container_uses(node))
     return found
 
 
@@ -168,42 +177,71 @@ def _reachable(tree: ast.Module, name: str) -> list[ast.AST]:
     return list(found.values())
 
 
-class BootstrapGraph:
-    """bootstrap.py's functions and whom they call, minus ``x if flag else None`` branches
-    for flags passed as False."""
+class ContainerGraph:
+    """bootstrap.py's Container: its methods and properties, the fields they read
+    (minus ``x if flag else None`` for flags passed as False), and the ports each field's
+    adapter reaches, as ``bootstrap()`` builds it."""
 
     def __init__(self) -> None:
-        tree = ast.parse(BOOTSTRAP.read_text(encoding="utf-8"))
-        self.functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+        self.source = BOOTSTRAP.read_text(encoding="utf-8")
+        tree = ast.parse(self.source)
+        container = next(
+            n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Container"
+        )
+        self.members = {n.name: n for n in container.body if isinstance(n, ast.FunctionDef)}
+        self.helpers = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+        self.field_ports = self._field_ports(self.helpers["bootstrap"])
+
+    def _field_ports(self, bootstrap: ast.FunctionDef) -> dict[str, set[str]]:
+        built = next(
+            n
+            for n in ast.walk(bootstrap)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "Container"
+        )
+        ports: dict[str, set[str]] = {}
+        for keyword in built.keywords:
+            assert keyword.arg is not None
+            nodes: list[ast.AST] = [keyword.value]
+            names = {n.id for n in ast.walk(keyword.value) if isinstance(n, ast.Name)}
+            nodes += [self.helpers[name] for name in names if name in self.helpers]
+            ports[keyword.arg] = set().union(*(self._ports_of(node) for node in nodes))
+        return ports
+
+    def _ports_of(self, node: ast.AST) -> set[str]:
+        names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+        ports = {port for adapter, port in ADAPTER_PORTS.items() if adapter in names}
+        if any(name.startswith("Dynamo") for name in names):
+            ports.add("table")
+        segment = ast.get_source_segment(self.source, node) or ""
+        if "secretsmanager" in segment:
+            ports.add("cursor_secret")
+        clients = re.findall(r"client\(\s*\"(\w+)\"", segment)
+        assert not clients or ports - {"table"}, (
+            f"{segment[:80]!r} builds an AWS client ({clients}): name its adapter in ADAPTER_PORTS"
+        )
+        return ports
 
     def ports(self, name: str, false: frozenset[str] = frozenset()) -> set[str]:
-        seen: set[str] = set()
         ports: set[str] = set()
-        self._walk(name, false, seen, ports)
+        self._walk(name, false, set(), ports)
         return ports
 
     def _walk(self, name: str, false: frozenset[str], seen: set[str], ports: set[str]) -> None:
-        if name in seen or name not in self.functions:
+        if name in seen:
             return
         seen.add(name)
-        if name in BUILDER_PORTS:
-            ports.add(BUILDER_PORTS[name])
+        if name in self.field_ports:
+            ports |= self.field_ports[name]
             return
-        source = ast.get_source_segment(BOOTSTRAP.read_text(encoding="utf-8"), self.functions[name])
-        assert source is not None
-        if "secretsmanager" in source:
-            ports.add("cursor_secret")
-            return
-        assert "_client(" not in source or name == "_client", (
-            f"bootstrap.{name} builds an AWS client: name its port in BUILDER_PORTS"
-        )
-        for callee in self._callees(self.functions[name], false):
-            self._walk(callee, frozenset(), seen, ports)
+        member = self.members.get(name)
+        assert member is not None, f"bootstrap.container().{name}: no such field or method"
+        for used in self._self_attributes(member, false):
+            self._walk(used, frozenset(), seen, ports)
 
     @staticmethod
-    def _callees(function: ast.FunctionDef, false: frozenset[str]) -> set[str]:
+    def _self_attributes(member: ast.FunctionDef, false: frozenset[str]) -> set[str]:
         skipped: set[int] = set()
-        for node in ast.walk(function):
+        for node in ast.walk(member):
             if (
                 isinstance(node, ast.IfExp)
                 and isinstance(node.test, ast.Name)
@@ -211,10 +249,11 @@ class BootstrapGraph:
             ):
                 skipped.update(id(inner) for inner in ast.walk(node.body))
         return {
-            node.func.id
-            for node in ast.walk(function)
-            if isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Name)
+            node.attr
+            for node in ast.walk(member)
+            if isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "self"
             and id(node) not in skipped
         }
 
@@ -249,14 +288,15 @@ def _port_actions(port: str) -> set[str]:
 
 
 def _secret_read_pending() -> bool:
-    """Until bootstrap reads the cursor secret at run time (issue 14, item 3, landing
+    """Until the code reads the cursor secret at run time (issue 14, item 3, landing
     separately), the API's grant for it is expected ahead of the code; from then on the
-    grant must follow from the code like every other."""
-    return "secretsmanager" not in BOOTSTRAP.read_text(encoding="utf-8")
+    grant must follow from bootstrap() like every other."""
+    code = "\n".join(p.read_text(encoding="utf-8") for p in CHALICELIB.rglob("*.py"))
+    return "secretsmanager" not in code
 
 
 def _needed_actions(template: dict[str, Any]) -> dict[str, set[str]]:
-    graph = BootstrapGraph()
+    graph = ContainerGraph()
     needed: dict[str, set[str]] = {}
     for function, sources in _functions().items():
         ports: set[str] = set()
