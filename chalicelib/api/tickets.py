@@ -14,7 +14,7 @@ from chalicelib.api.auth import current_caller, require_role
 from chalicelib.api.http import Operation, api_route, json_body, json_response
 from chalicelib.api.validation import parse_rfc3339, validate
 from chalicelib.domain.errors import FieldError, ValidationError
-from chalicelib.domain.statuses import STATUSES
+from chalicelib.domain.statuses import STATUSES, Action
 
 # The use cases and the domain are imported by the views that run them (cold start).
 if TYPE_CHECKING:
@@ -242,8 +242,7 @@ def get_ticket(ticket_id: str) -> Response:
     Operation(
         "/v1/tickets/{ticket_id}/actions",
         "POST",
-        "Run a lifecycle action (assign, start, request_info, resume, resolve, reopen, "
-        "close, cancel, escalate, extend, reschedule)",
+        f"Run a lifecycle action ({', '.join(Action)})",
         request_schema="ticket-action",
         responses={200: "ticket", 400: None, 403: None, 404: None, 409: None, 412: None},
         roles=("customer", "agent", "supervisor"),

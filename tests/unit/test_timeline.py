@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.errors import NotFoundError
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import SYSTEM, Caller, Role
 from chalicelib.domain.lifecycle import add_comment, apply_action
 from chalicelib.domain.ticket import Ticket, TicketRequest, open_ticket
@@ -59,7 +59,7 @@ def event(
     at: datetime = NOW,
     **data: Any,
 ) -> Event:
-    return Event(f"E-{number:026d}", "T-1", type_, at, actor, data)
+    return Event(f"E-{number:026d}", "T-1", EventType(type_), at, actor, data)
 
 
 @pytest.mark.parametrize("type_", sorted(CUSTOMER_SEES - {"comment.added"}))
