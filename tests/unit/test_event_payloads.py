@@ -52,7 +52,7 @@ OWNER = Caller(Role.CUSTOMER, "cust-1")
 AGENT = Caller(Role.AGENT, "agent-1")
 SUPERVISOR = Caller(Role.SUPERVISOR, "sup-1")
 BRANCH_NAME = {"zh-CN": "中关村支行", "en-US": "Zhongguancun"}
-SLOT = {
+SLOT: dict[str, Any] = {
     "branch_id": "b-1",
     "slot_start": "2026-12-01T02:00:00+00:00",
     "slot_end": "2026-12-01T02:30:00+00:00",
