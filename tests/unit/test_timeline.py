@@ -213,7 +213,7 @@ def _after_the_life(ticket: Ticket) -> list[Event]:
         ("appointment.reminded", SYSTEM, slot),
     ]
     return [
-        Event(f"E-9{number}", ticket.id, type_, NOW, actor, data)
+        Event(f"E-9{number}", ticket.id, EventType(type_), NOW, actor, data)
         for number, (type_, actor, data) in enumerate(after)
     ]
 
