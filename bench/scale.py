@@ -17,10 +17,11 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from msgspec.structs import replace
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
@@ -109,9 +110,8 @@ Figures = dict[str, tuple[int, int, str]]  # what -> (items read, returned, call
 
 
 def measure(open_tickets: int, meter: ReadMeter) -> tuple[Figures, float]:
-    from dataclasses import replace as with_
-
     from moto import mock_aws
+    from msgspec.structs import replace as with_
 
     from chalicelib import bootstrap
     from chalicelib.config import Settings

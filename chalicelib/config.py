@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+import msgspec
 
 STAGE = "SERVICEDESK_STAGE"
 TABLE_NAME = "TABLE_NAME"
@@ -46,8 +47,7 @@ class ConfigurationError(RuntimeError):
     """The environment does not describe a runnable stage."""
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(msgspec.Struct, frozen=True):
     stage: str
     table_name: str
     region: str

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
@@ -91,7 +92,7 @@ def ticket_to_item(
         queue=ticket.queue,
         assignee=ticket.assignee,
         parent_id=ticket.parent_id,
-        contact=ContactAttribute(**vars(ticket.contact)),
+        contact=ContactAttribute(**msgspec.structs.asdict(ticket.contact)),
         sla=_sla_attribute(ticket.sla),
         appointment=ticket.appointment,
         created_at=ticket.created_at,

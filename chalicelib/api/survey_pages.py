@@ -6,8 +6,9 @@ ticket's subject.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from html import escape
+
+import msgspec
 
 from chalicelib.domain.errors import FieldError
 
@@ -15,8 +16,7 @@ ZH_CN = "zh-CN"
 EN_US = "en-US"
 
 
-@dataclass(frozen=True)
-class Words:
+class Words(msgspec.Struct, frozen=True):
     title: str
     intro: str
     legend: str

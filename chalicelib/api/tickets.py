@@ -6,10 +6,10 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any, TypeVar
 
 from chalice.app import Blueprint, Request, Response
+from msgspec.structs import replace
 
 from chalicelib import bootstrap
 from chalicelib.api.auth import current_caller, require_role

@@ -7,9 +7,10 @@ bank's working days, read on the branch's clock); seats are counted elsewhere.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+
+import msgspec
 
 from chalicelib.domain.calendar import BusinessCalendar, OpeningHours
 from chalicelib.domain.errors import SlotNotOfferedError
@@ -25,15 +26,14 @@ APPOINTMENT = "appointment"
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-@dataclass(frozen=True)
-class Branch:
+class Branch(msgspec.Struct, frozen=True):
     id: str
     name: str
     timezone: str
     address: str
     counters: int
     hours: OpeningHours
-    names: Mapping[str, str] = field(default_factory=dict)  # per locale, for messages
+    names: Mapping[str, str] = msgspec.field(default_factory=dict)  # per locale, for messages
 
     def name_in(self, locale: str) -> str:
         return self.names.get(locale) or self.name
@@ -62,8 +62,7 @@ def parse_hours(spec: Mapping[str, Any]) -> dict[int, tuple[time, time]]:
     return hours
 
 
-@dataclass(frozen=True)
-class Slot:
+class Slot(msgspec.Struct, frozen=True):
     start: datetime  # UTC
     end: datetime
 

@@ -7,9 +7,10 @@ leave no event, so the API records them itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import msgspec
 
 from chalicelib.domain.events import ActionTaken, CommentAdded, Event, EventType, Payload
 from chalicelib.domain.identity import STAFF_ROLES, Caller
@@ -24,8 +25,7 @@ ERASE_CUSTOMER = "erase_customer"
 _DERIVED_MOVES = frozenset({Action.ASSIGN, Action.ESCALATE})
 
 
-@dataclass(frozen=True)
-class AuditEntry:
+class AuditEntry(msgspec.Struct, frozen=True):
     id: str  # the event id for writes: one entry per event, however often it is delivered
     at: datetime
     actor: Caller

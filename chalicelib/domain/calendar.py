@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+
+import msgspec
+from msgspec.structs import replace
 
 BANK_TIMEZONE = "Asia/Shanghai"
 MAINLAND_CALENDAR_FILE = Path(__file__).resolve().parents[1] / "data/calendars/cn-mainland.json"
@@ -35,12 +37,11 @@ def zone_named(name: str) -> tzinfo:
     return ZoneInfo(name)
 
 
-@dataclass(frozen=True)
-class BusinessCalendar:
+class BusinessCalendar(msgspec.Struct, frozen=True):
     """Opening hours per weekday in one zone, minus closed days, plus weekend days worked."""
 
     timezone: str = BANK_TIMEZONE
-    hours: OpeningHours = field(default_factory=default_hours)
+    hours: OpeningHours = msgspec.field(default_factory=default_hours)
     holidays: frozenset[date] = frozenset()
     workdays: frozenset[date] = frozenset()
 
@@ -51,7 +52,7 @@ class BusinessCalendar:
         for weekday, (opens, closes) in self.hours.items():
             if weekday not in range(7) or not opens < closes:
                 raise ValueError(f"bad opening hours for weekday {weekday}: {opens}-{closes}")
-        object.__setattr__(self, "hours", MappingProxyType(dict(self.hours)))
+        msgspec.structs.force_setattr(self, "hours", MappingProxyType(dict(self.hours)))
 
     @property
     def zone(self) -> tzinfo:
@@ -138,8 +139,7 @@ class CalendarFileError(ValueError):
         self.problem = problem
 
 
-@dataclass(frozen=True)
-class KnownDays:
+class KnownDays(msgspec.Struct, frozen=True):
     """What one source knows: closed days, weekend days worked, years it has as published."""
 
     holidays: frozenset[date] = frozenset()
@@ -213,8 +213,7 @@ OPEN_TYPES = frozenset({"workday"})
 CLOSED_TYPES = frozenset({"holiday", "closure"})
 
 
-@dataclass(frozen=True)
-class DayEntry:
+class DayEntry(msgspec.Struct, frozen=True):
     line: int
     day: date
     type: str

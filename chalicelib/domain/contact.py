@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 # ITU-T E.164 country calling codes are 1-3 digits and prefix-free; these are the
 # codes of the bank's customers' numbers we must split precisely for masking.
@@ -71,8 +71,7 @@ _COUNTRY_CODES = (
 _HEAD, _TAIL, _MIN_HIDDEN = 3, 4, 4
 
 
-@dataclass(frozen=True)
-class Contact:
+class Contact(msgspec.Struct, frozen=True):
     phone: str | None
     email: str | None
     preferred: str

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from functools import cache
+
+import msgspec
 
 from chalicelib.domain.events import Event, TicketCreated
 
@@ -18,8 +19,7 @@ def report_timezone() -> tzinfo:
     return ZoneInfo(REPORT_TIMEZONE_NAME)
 
 
-@dataclass(frozen=True, order=True)
-class CounterKey:
+class CounterKey(msgspec.Struct, frozen=True, order=True):
     """A counter family (one DynamoDB partition) and a slot sorted by day inside it."""
 
     family: str

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import Enum, StrEnum
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Annotated, Any, ClassVar, NamedTuple, Self, TypeVar
+
+import msgspec
 
 from chalicelib.domain.identity import Caller
 from chalicelib.domain.statuses import Action, Status
@@ -82,36 +83,59 @@ def action_named(name: str) -> Action | str:
         return name
 
 
-# --- payloads: one frozen dataclass per event type --------------------------------------------
+# --- payloads: one frozen struct per event type -----------------------------------------------
 #
 # Fields are declared in the order the keys are written (the stored map keeps it, and the
 # timeline's JSON shows it). Reading is as forgiving as the `.get(key, default)` it
-# replaces: a key the data lacks takes the field's default. Field metadata: `key` when
-# the wire name differs (`from` is a keyword), `parse` to read a value back into its
-# type, `optional` when the key is left out while the value is None (other None values
-# are written as null).
+# replaces: a key the data lacks takes the field's default. A field annotated with a `Wire`
+# says how it is written: `key` when the wire name differs (`from` is a keyword), `parse`
+# to read a value back into its type, `optional` when the key is left out while the value
+# is None (other None values are written as null).
 
 
-def _wire(
-    key: str | None = None, *, parse: Callable[[Any], Any] | None = None, optional: bool = False
-) -> dict[str, Any]:
-    return {"key": key, "parse": parse, "optional": optional}
+class Wire(NamedTuple):
+    key: str | None = None
+    parse: Callable[[Any], Any] | None = None
+    optional: bool = False
 
 
-_OPTIONAL = _wire(optional=True)
-_ACTION = _wire(parse=action_named)
-_FROM = _wire("from", parse=Status)
-_TO = _wire("to", parse=Status)
-_FROM_IF_MOVED = _wire("from", parse=Status, optional=True)
-_TO_IF_MOVED = _wire("to", parse=Status, optional=True)
+_OPTIONAL = Wire(optional=True)
+_ACTION = Wire(parse=action_named)
+_FROM = Wire("from", parse=Status)
+_TO = Wire("to", parse=Status)
+_FROM_IF_MOVED = Wire("from", parse=Status, optional=True)
+_TO_IF_MOVED = Wire("to", parse=Status, optional=True)
+
+
+class _WireField(NamedTuple):
+    name: str
+    key: str
+    parse: Callable[[Any], Any] | None
+    optional: bool
+
+
+_WIRE_FIELDS: dict[type, tuple[_WireField, ...]] = {}
+
+
+def _wire_fields(cls: type) -> tuple[_WireField, ...]:
+    """A payload class's fields in order with their `Wire` (resolved once per class)."""
+    found = _WIRE_FIELDS.get(cls)
+    if found is None:
+        found = _WIRE_FIELDS[cls] = tuple(map(_wire_field, msgspec.structs.fields(cls)))
+    return found
+
+
+def _wire_field(info: msgspec.structs.FieldInfo) -> _WireField:
+    extras = getattr(info.type, "__metadata__", ())
+    wire = next((extra for extra in extras if isinstance(extra, Wire)), Wire())
+    return _WireField(info.name, wire.key or info.name, wire.parse, wire.optional)
 
 
 def _plain(value: Any) -> Any:
     return value.value if isinstance(value, Enum) else value
 
 
-@dataclass(frozen=True, kw_only=True)
-class Payload:
+class Payload(msgspec.Struct, frozen=True, kw_only=True):
     """The typed `data` of one event type."""
 
     TYPE: ClassVar[EventType]
@@ -119,67 +143,61 @@ class Payload:
     def to_data(self) -> dict[str, Any]:
         """The wire form: keys in field order, enums as their strings."""
         data: dict[str, Any] = {}
-        for spec in fields(self):
+        for spec in _wire_fields(type(self)):
             value = getattr(self, spec.name)
-            if value is None and spec.metadata.get("optional"):
+            if value is None and spec.optional:
                 continue
-            data[spec.metadata.get("key") or spec.name] = _plain(value)
+            data[spec.key] = _plain(value)
         return data
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Self:
         """Read the wire form back."""
         values: dict[str, Any] = {}
-        for spec in fields(cls):
-            key = spec.metadata.get("key") or spec.name
-            if key in data:
-                parse = spec.metadata.get("parse")
-                value = data[key]
+        for spec in _wire_fields(cls):
+            if spec.key in data:
+                value = data[spec.key]
+                parse = spec.parse
                 values[spec.name] = parse(value) if parse and value is not None else value
         return cls(**values)
 
 
-@dataclass(frozen=True, kw_only=True)
-class TicketCreated(Payload):
+class TicketCreated(Payload, frozen=True, kw_only=True):
     TYPE = EventType.TICKET_CREATED
     channel: str = ""
     kind: str = ""
     queue: str = ""
     # A service-recovery ticket: the surveyed ticket and the score that opened it.
-    parent_id: str | None = field(default=None, metadata=_OPTIONAL)
-    score: int | None = field(default=None, metadata=_OPTIONAL)
+    parent_id: Annotated[str | None, _OPTIONAL] = None
+    score: Annotated[int | None, _OPTIONAL] = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class ActionTaken(Payload):
+class ActionTaken(Payload, frozen=True, kw_only=True):
     """An event written by an action: its name comes first."""
 
-    action: Action | str = field(default="", metadata=_ACTION)
+    action: Annotated[Action | str, _ACTION] = ""
 
 
-@dataclass(frozen=True, kw_only=True)
-class StatusChanged(ActionTaken):
+class StatusChanged(ActionTaken, frozen=True, kw_only=True):
     TYPE = EventType.STATUS_CHANGED
-    message: str | None = field(default=None, metadata=_OPTIONAL)  # request_info
-    resolution: str | None = field(default=None, metadata=_OPTIONAL)  # resolve
-    resolution_count: int | None = field(default=None, metadata=_OPTIONAL)  # resolve, reopen
-    reason: str | None = field(default=None, metadata=_OPTIONAL)  # reopen, cancel
-    from_status: Status | None = field(default=None, metadata=_FROM)
-    to_status: Status | None = field(default=None, metadata=_TO)
+    message: Annotated[str | None, _OPTIONAL] = None  # request_info
+    resolution: Annotated[str | None, _OPTIONAL] = None  # resolve
+    resolution_count: Annotated[int | None, _OPTIONAL] = None  # resolve, reopen
+    reason: Annotated[str | None, _OPTIONAL] = None  # reopen, cancel
+    from_status: Annotated[Status | None, _FROM] = None
+    to_status: Annotated[Status | None, _TO] = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class TicketAssigned(ActionTaken):
+class TicketAssigned(ActionTaken, frozen=True, kw_only=True):
     TYPE = EventType.ASSIGNED
     assignee: str = ""
     previous: str | None = None
     # Set when the assignment also moved the status (from `new`).
-    from_status: Status | None = field(default=None, metadata=_FROM_IF_MOVED)
-    to_status: Status | None = field(default=None, metadata=_TO_IF_MOVED)
+    from_status: Annotated[Status | None, _FROM_IF_MOVED] = None
+    to_status: Annotated[Status | None, _TO_IF_MOVED] = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class TicketEscalated(ActionTaken):
+class TicketEscalated(ActionTaken, frozen=True, kw_only=True):
     TYPE = EventType.ESCALATED
     reason: str = ""
     tier: int | None = None
@@ -187,36 +205,31 @@ class TicketEscalated(ActionTaken):
     previous_assignee: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class SlaExtended(ActionTaken):
+class SlaExtended(ActionTaken, frozen=True, kw_only=True):
     TYPE = EventType.SLA_EXTENDED
     reason: str = ""
     resolution_due: str | None = None  # RFC 3339
 
 
-@dataclass(frozen=True, kw_only=True)
-class TicketAnonymized(ActionTaken):
+class TicketAnonymized(ActionTaken, frozen=True, kw_only=True):
     TYPE = EventType.ANONYMIZED
-    action: Action | str = field(default=ERASE, metadata=_ACTION)
+    action: Annotated[Action | str, _ACTION] = ERASE
 
 
-@dataclass(frozen=True, kw_only=True)
-class CommentAdded(Payload):
+class CommentAdded(Payload, frozen=True, kw_only=True):
     TYPE = EventType.COMMENT_ADDED
     body: str = ""
     internal: bool | None = None  # None: not stated
 
 
-@dataclass(frozen=True, kw_only=True)
-class SlaBreached(Payload):
+class SlaBreached(Payload, frozen=True, kw_only=True):
     TYPE = EventType.SLA_BREACHED
     metric: str = ""
     due: str | None = None  # RFC 3339
     tier: int | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class AppointmentSlot(Payload):
+class AppointmentSlot(Payload, frozen=True, kw_only=True):
     """What a message about a branch appointment needs: the branch's name in each
     locale, the slot on the branch's wall clock, the zone for quiet hours."""
 
@@ -228,40 +241,35 @@ class AppointmentSlot(Payload):
     branch_name: Mapping[str, str] | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class AppointmentBooked(AppointmentSlot):
+class AppointmentBooked(AppointmentSlot, frozen=True, kw_only=True):
     TYPE = EventType.APPOINTMENT_BOOKED
 
 
-@dataclass(frozen=True, kw_only=True)
-class AppointmentReminded(AppointmentSlot):
+class AppointmentReminded(AppointmentSlot, frozen=True, kw_only=True):
     TYPE = EventType.APPOINTMENT_REMINDED
 
 
-@dataclass(frozen=True, kw_only=True)
-class AppointmentRescheduled(ActionTaken):
+class AppointmentRescheduled(ActionTaken, frozen=True, kw_only=True):
     """The lifecycle writes the action only; the appointment service adds the new slot."""
 
     TYPE = EventType.APPOINTMENT_RESCHEDULED
-    action: Action | str = field(default=Action.RESCHEDULE, metadata=_ACTION)
-    branch_id: str | None = field(default=None, metadata=_OPTIONAL)
-    slot_start: str | None = field(default=None, metadata=_OPTIONAL)
-    slot_end: str | None = field(default=None, metadata=_OPTIONAL)
-    slot_time: str | None = field(default=None, metadata=_OPTIONAL)
-    timezone: str | None = field(default=None, metadata=_OPTIONAL)
-    branch_name: Mapping[str, str] | None = field(default=None, metadata=_OPTIONAL)
-    previous_slot_start: str | None = field(default=None, metadata=_OPTIONAL)
+    action: Annotated[Action | str, _ACTION] = Action.RESCHEDULE
+    branch_id: Annotated[str | None, _OPTIONAL] = None
+    slot_start: Annotated[str | None, _OPTIONAL] = None
+    slot_end: Annotated[str | None, _OPTIONAL] = None
+    slot_time: Annotated[str | None, _OPTIONAL] = None
+    timezone: Annotated[str | None, _OPTIONAL] = None
+    branch_name: Annotated[Mapping[str, str] | None, _OPTIONAL] = None
+    previous_slot_start: Annotated[str | None, _OPTIONAL] = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class NotificationOutcome(Payload):
+class NotificationOutcome(Payload, frozen=True, kw_only=True):
     """What became of the message about another event (`source_event`)."""
 
     source_event: str = ""
 
 
-@dataclass(frozen=True, kw_only=True)
-class NotificationSent(NotificationOutcome):
+class NotificationSent(NotificationOutcome, frozen=True, kw_only=True):
     TYPE = EventType.NOTIFICATION_SENT
     channel: str = ""
     template: str = ""
@@ -269,64 +277,54 @@ class NotificationSent(NotificationOutcome):
     provider_message_id: str = ""
 
 
-@dataclass(frozen=True, kw_only=True)
-class NotificationSkipped(NotificationOutcome):
+class NotificationSkipped(NotificationOutcome, frozen=True, kw_only=True):
     TYPE = EventType.NOTIFICATION_SKIPPED
     template: str = ""
     reason: str = ""
 
 
-@dataclass(frozen=True, kw_only=True)
-class NotificationFailed(NotificationOutcome):
+class NotificationFailed(NotificationOutcome, frozen=True, kw_only=True):
     TYPE = EventType.NOTIFICATION_FAILED
     channel: str = ""
     template: str = ""
     reason: str = ""
 
 
-@dataclass(frozen=True, kw_only=True)
-class NotificationUnknown(NotificationOutcome):
+class NotificationUnknown(NotificationOutcome, frozen=True, kw_only=True):
     TYPE = EventType.NOTIFICATION_UNKNOWN
     template: str = ""
 
 
-@dataclass(frozen=True, kw_only=True)
-class SurveyEvent(Payload):
+class SurveyEvent(Payload, frozen=True, kw_only=True):
     """An event about one survey (its id names the ticket and the resolution)."""
 
     survey_id: str = ""
 
 
-@dataclass(frozen=True, kw_only=True)
-class SurveyRound(SurveyEvent):
+class SurveyRound(SurveyEvent, frozen=True, kw_only=True):
     round: int = 1  # 1: the invitation, 2: the reminder; each has its own link code
 
 
-@dataclass(frozen=True, kw_only=True)
-class SurveyInvited(SurveyRound):
+class SurveyInvited(SurveyRound, frozen=True, kw_only=True):
     TYPE = EventType.SURVEY_INVITED
 
 
-@dataclass(frozen=True, kw_only=True)
-class SurveyReminded(SurveyRound):
+class SurveyReminded(SurveyRound, frozen=True, kw_only=True):
     TYPE = EventType.SURVEY_REMINDED
 
 
-@dataclass(frozen=True, kw_only=True)
-class SurveyAnswered(SurveyEvent):
+class SurveyAnswered(SurveyEvent, frozen=True, kw_only=True):
     TYPE = EventType.SURVEY_ANSWERED
     score: int = 0
     agent: str = ""  # who held the ticket: the agent the score is credited to
-    comment: str | None = field(default=None, metadata=_OPTIONAL)
+    comment: Annotated[str | None, _OPTIONAL] = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class SurveyExpired(SurveyEvent):
+class SurveyExpired(SurveyEvent, frozen=True, kw_only=True):
     TYPE = EventType.SURVEY_EXPIRED
 
 
-@dataclass(frozen=True, kw_only=True)
-class SurveySkipped(Payload):
+class SurveySkipped(Payload, frozen=True, kw_only=True):
     TYPE = EventType.SURVEY_SKIPPED
     reason: str = ""
 
@@ -366,14 +364,13 @@ def payload_of(event_type: EventType, data: Mapping[str, Any]) -> Payload:
     return PAYLOADS[event_type].from_data(data)
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(msgspec.Struct, frozen=True):
     id: str
     ticket_id: str
     type: EventType
     at: datetime
     actor: Caller
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = msgspec.field(default_factory=dict)
 
     @classmethod
     def of(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+
+import msgspec
 
 
 class Role(StrEnum):
@@ -44,8 +45,7 @@ def role_from_groups(groups: list[str]) -> Role | None:
     return next(iter(roles), None)
 
 
-@dataclass(frozen=True)
-class Caller:
+class Caller(msgspec.Struct, frozen=True):
     role: Role
     id: str
     team: str | None = None

@@ -8,10 +8,12 @@ order SPEC section 3 fixes: role (403), parameters (400), status (409).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
+
+import msgspec
+from msgspec.structs import replace
 
 from chalicelib.domain.errors import FieldError, ForbiddenError, IllegalTransitionError
 from chalicelib.domain.errors import ValidationError as RequestValidationError
@@ -49,8 +51,7 @@ class Actor(StrEnum):
     SYSTEM = "system"
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(msgspec.Struct, frozen=True):
     sources: frozenset[Status]
     target: Status | None  # None: the status stays
     actors: frozenset[Actor]

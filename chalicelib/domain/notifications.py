@@ -13,10 +13,11 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from string import Formatter
 from typing import Any
+
+import msgspec
 
 from chalicelib.domain.contact import Contact, mask_email, mask_phone
 from chalicelib.domain.events import CommentAdded, Event, EventType, StatusChanged, TicketCreated
@@ -129,15 +130,13 @@ SMS_TEMPLATES: dict[str, dict[str, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class EmailTemplate:
+class EmailTemplate(msgspec.Struct, frozen=True):
     subject: str
     paragraphs: tuple[str, ...]
     link: str | None = None
 
 
-@dataclass(frozen=True)
-class EmailContent:
+class EmailContent(msgspec.Struct, frozen=True):
     subject: str
     text: str
     html: str
@@ -401,8 +400,7 @@ def _html_link(url: str) -> str:
 # --- which channel ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class QuietHours:
+class QuietHours(msgspec.Struct, frozen=True):
     """A daily window, in the customer's time zone, when nothing is sent.
 
     It may wrap midnight (21:00-08:00); start == end is no window at all.
@@ -422,8 +420,7 @@ class QuietHours:
         return {"start": self.start.strftime("%H:%M"), "end": self.end.strftime("%H:%M")}
 
 
-@dataclass(frozen=True)
-class Preferences:
+class Preferences(msgspec.Struct, frozen=True):
     """A customer's consent per channel. No Preferences at all means never set."""
 
     sms: bool = True
@@ -435,8 +432,7 @@ class Preferences:
         return self.sms if channel == SMS else self.email
 
 
-@dataclass(frozen=True)
-class Choice:
+class Choice(msgspec.Struct, frozen=True):
     """Where one message goes, or why none is sent (then only skip_reason is set).
 
     `destination` is the full phone or email: only the notifier uses it; logs and

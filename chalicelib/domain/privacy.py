@@ -9,9 +9,10 @@ kinds, channels, queues, statuses, times, scores.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
+
+from msgspec.structs import replace
 
 from chalicelib.domain.contact import Contact
 from chalicelib.domain.events import NOTIFICATION_TYPES, Event, EventType, TicketAnonymized

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
+
+import msgspec
 
 from chalicelib.domain.counters import CounterKey, counters_for, report_day
 from chalicelib.domain.errors import FieldError, ValidationError
@@ -215,8 +216,7 @@ def _csat(answered: SurveyAnswered, day: str) -> dict[CounterKey, int]:
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-@dataclass(frozen=True)
-class ReportRange:
+class ReportRange(msgspec.Struct, frozen=True):
     first: date
     last: date
 

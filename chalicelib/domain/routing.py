@@ -5,11 +5,10 @@ A table rather than code so the bank can change it in one place.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 
-@dataclass(frozen=True)
-class Route:
+class Route(msgspec.Struct, frozen=True):
     queue: str
     tier: int
     priority: str

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
+
+import msgspec
+from msgspec.structs import replace
 
 from chalicelib.domain.events import Event, SlaBreached, TicketEscalated
 from chalicelib.domain.identity import SYSTEM
@@ -34,8 +36,7 @@ class WorkingTime(Protocol):
     def working_time_between(self, start: datetime, end: datetime) -> timedelta: ...
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(msgspec.Struct, frozen=True):
     duration: timedelta
     working: bool  # working time on the calendar, or plain calendar time
 
@@ -45,8 +46,7 @@ class Target:
         return start + self.duration
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(msgspec.Struct, frozen=True):
     first_response: Target | None = None
     resolution: Target | None = None
 
@@ -55,8 +55,7 @@ class PolicyFileError(ValueError):
     """The SLA policy file cannot be used; the message says where."""
 
 
-@dataclass(frozen=True)
-class SlaPolicies:
+class SlaPolicies(msgspec.Struct, frozen=True):
     """(kind, priority) -> Policy; a priority of "*" is the kind's default."""
 
     table: Mapping[tuple[str, str], Policy]
@@ -65,8 +64,7 @@ class SlaPolicies:
         return self.table.get((kind, priority)) or self.table.get((kind, "*")) or Policy()
 
 
-@dataclass(frozen=True)
-class SlaRules:
+class SlaRules(msgspec.Struct, frozen=True):
     policies: SlaPolicies
     calendar: WorkingTime
 

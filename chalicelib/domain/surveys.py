@@ -10,10 +10,11 @@ import base64
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
+
+import msgspec
 
 from chalicelib.domain.errors import FieldError, ValidationError
 from chalicelib.domain.events import SurveyInvited, SurveyReminded, SurveyRound
@@ -41,8 +42,7 @@ ROUNDS = {SurveyState.INVITED: 1, SurveyState.REMINDED: 2}
 ROUND_EVENTS: dict[int, type[SurveyRound]] = {1: SurveyInvited, 2: SurveyReminded}
 
 
-@dataclass(frozen=True)
-class Survey:
+class Survey(msgspec.Struct, frozen=True):
     id: str
     ticket_id: str
     customer_id: str
@@ -109,8 +109,7 @@ def skip_reason(
     return None
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(msgspec.Struct, frozen=True):
     score: int
     comment: str | None
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import msgspec
+from msgspec.structs import replace
 
 from chalicelib.domain.contact import Contact
 from chalicelib.domain.errors import FieldError, ValidationError
@@ -19,8 +21,7 @@ RECEIVED_AT_MAX_AGE = timedelta(days=30)
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
 
 
-@dataclass(frozen=True)
-class Sla:
+class Sla(msgspec.Struct, frozen=True):
     first_response_due: datetime | None = None
     resolution_due: datetime | None = None
     first_responded_at: datetime | None = None
@@ -32,8 +33,7 @@ class Sla:
     unpaused: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Ticket:
+class Ticket(msgspec.Struct, frozen=True):
     id: str
     reference: str
     customer_id: str
@@ -52,7 +52,7 @@ class Ticket:
     created_at: datetime
     updated_at: datetime
     received_at: datetime
-    sla: Sla = field(default_factory=Sla)
+    sla: Sla = msgspec.field(default_factory=Sla)
     appointment: dict[str, str] | None = None
     version: int = 1
     resolutions: int = 0
@@ -73,8 +73,7 @@ class Ticket:
         return self.status in FINISHED_STATUSES
 
 
-@dataclass(frozen=True)
-class TicketRequest:
+class TicketRequest(msgspec.Struct, frozen=True):
     """A validated create request, already checked against the schema."""
 
     channel: str

@@ -8,9 +8,11 @@ capacity is never exceeded and an appointment never holds two seats or none.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+
+import msgspec
+from msgspec.structs import replace
 
 from chalicelib.domain.appointments import (
     APPOINTMENT,
@@ -70,8 +72,7 @@ _WRITE_ATTEMPTS = 5
 _MAX_BRANCH_ID = 64
 
 
-@dataclass(frozen=True)
-class AppointmentPorts:
+class AppointmentPorts(msgspec.Struct, frozen=True):
     store: AppointmentStore
     tickets: TicketRepository
     ids: IdSource
@@ -86,8 +87,7 @@ class AppointmentPorts:
         return branch.calendar(self.calendar())
 
 
-@dataclass(frozen=True)
-class AppointmentRequest:
+class AppointmentRequest(msgspec.Struct, frozen=True):
     """A validated POST /v1/appointments body."""
 
     branch_id: str

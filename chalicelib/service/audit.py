@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
+
+import msgspec
 
 from chalicelib.domain.audit import AuditEntry, entry_for_event
 from chalicelib.domain.errors import FieldError, ForbiddenError, ValidationError
@@ -15,8 +16,7 @@ from chalicelib.service.ports import AuditLog, AuditPage, Clock, IdSource, Start
 _MAX_VALUE = 128
 
 
-@dataclass(frozen=True)
-class AuditPorts:
+class AuditPorts(msgspec.Struct, frozen=True):
     log: AuditLog
     ids: IdSource
     clock: Clock

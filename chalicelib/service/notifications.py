@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+
+import msgspec
+from msgspec.structs import replace
 
 from chalicelib.domain.events import (
     AppointmentRescheduled,
@@ -58,8 +60,7 @@ BACKOFF_SECONDS = 0.5
 DEFERRED_BATCH = 100
 
 
-@dataclass(frozen=True)
-class NotificationPorts:
+class NotificationPorts(msgspec.Struct, frozen=True):
     tickets: TicketRepository
     store: NotificationStore
     notifier: Notifier
@@ -67,7 +68,7 @@ class NotificationPorts:
     clock: Clock
     public_base_url: str
     alerts: OpsAlerter | None = None
-    sleep: Callable[[float], None] = field(default=time.sleep)
+    sleep: Callable[[float], None] = msgspec.field(default=time.sleep)
     survey_codes: SurveyCodes | None = None
 
 
@@ -135,8 +136,7 @@ def _deliver(
     )
 
 
-@dataclass(frozen=True)
-class _Outgoing:
+class _Outgoing(msgspec.Struct, frozen=True):
     channel: str
     destination: str
     masked: str

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+import msgspec
 
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.counters import CounterKey
@@ -38,8 +39,7 @@ class StoreThrottledError(Exception):
     """The store refused a write for capacity, after the SDK's own retries; nothing written."""
 
 
-@dataclass(frozen=True)
-class IdempotencyRecord:
+class IdempotencyRecord(msgspec.Struct, frozen=True):
     """The first successful response to a request carrying an Idempotency-Key."""
 
     scope: str
@@ -51,27 +51,24 @@ class IdempotencyRecord:
     expires_at: datetime
 
 
-@dataclass(frozen=True)
-class Page:
+class Page(msgspec.Struct, frozen=True):
     items: list[Ticket]
     next_key: StartKey | None
 
 
-@dataclass(frozen=True)
-class EventPage:
+class EventPage(msgspec.Struct, frozen=True):
     items: list[Event]
     next_key: StartKey | None
 
 
-@dataclass(frozen=True)
-class ListQuery:
+class ListQuery(msgspec.Struct, frozen=True):
     """One list access pattern: an index, its partition value, optional status."""
 
     index: str  # customer | queue | assignee
     value: str
     status: str | None = None
     limit: int = 20
-    start_key: StartKey | None = field(default=None)
+    start_key: StartKey | None = msgspec.field(default=None)
 
 
 class TicketRepository(ABC):
@@ -162,8 +159,7 @@ class ReactionLedger(ABC):
         """Give a claim back after the side effect failed, so a retry may run it."""
 
 
-@dataclass(frozen=True)
-class OpsAlert:
+class OpsAlert(msgspec.Struct, frozen=True):
     """What ops read in the console: ids and facts only, never personal data."""
 
     kind: str  # e.g. sla.breached
@@ -202,8 +198,7 @@ class Notifier(ABC):
         """Did the number reply STOP (the provider's opt-out list)?"""
 
 
-@dataclass(frozen=True)
-class DeliveryClaim:
+class DeliveryClaim(msgspec.Struct, frozen=True):
     """The right to send one notification for one event, taken before the provider call."""
 
     event_id: str
@@ -211,8 +206,7 @@ class DeliveryClaim:
     claimed_at: datetime
 
 
-@dataclass(frozen=True)
-class DeferredNotification:
+class DeferredNotification(msgspec.Struct, frozen=True):
     event_id: str
     ticket_id: str
     send_at: datetime
@@ -266,8 +260,7 @@ class SurveyStateChangedError(Exception):
     """The survey left the state the write expected (answered, expired or withdrawn meanwhile)."""
 
 
-@dataclass(frozen=True)
-class TicketChange:
+class TicketChange(msgspec.Struct, frozen=True):
     """A ticket write joined to another transaction: the new ticket, if still at `expected`."""
 
     ticket: Ticket
@@ -345,8 +338,7 @@ class CounterReader(ABC):
         """A counter family's (slot, total) with first <= slot <= last: one key-range query."""
 
 
-@dataclass(frozen=True)
-class AuditPage:
+class AuditPage(msgspec.Struct, frozen=True):
     items: list[AuditEntry]
     next_key: StartKey | None
 
@@ -397,8 +389,7 @@ class MetricsSink(ABC):
 # --- branch appointments -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Seat:
+class Seat(msgspec.Struct, frozen=True):
     """One counter seat of a branch slot; `capacity` is the branch's counters."""
 
     branch_id: str
@@ -407,16 +398,14 @@ class Seat:
     capacity: int
 
 
-@dataclass(frozen=True)
-class Reminder:
+class Reminder(msgspec.Struct, frozen=True):
     """An appointment still to be reminded of, keyed by its slot start."""
 
     ticket_id: str
     slot_start: datetime  # UTC
 
 
-@dataclass(frozen=True)
-class SeatMoves:
+class SeatMoves(msgspec.Struct, frozen=True):
     """What an appointment's change does besides the ticket, in the same transaction."""
 
     release: Seat | None = None

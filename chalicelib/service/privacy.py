@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
+
+import msgspec
 
 from chalicelib.domain.audit import ERASE_CUSTOMER, AuditEntry
 from chalicelib.domain.errors import ConflictError, ForbiddenError, NotFoundError
@@ -34,8 +35,7 @@ _ATTEMPTS = 3
 _MAX_ID = 128
 
 
-@dataclass(frozen=True)
-class PrivacyPorts:
+class PrivacyPorts(msgspec.Struct, frozen=True):
     tickets: TicketRepository
     store: PrivacyStore
     notifications: NotificationStore
@@ -59,8 +59,7 @@ def forget_survey_comments(ticket: Ticket, events: list[Event], ports: PrivacyPo
 TICKET_ERASURE_STEPS: tuple[TicketErasureStep, ...] = (forget_survey_comments,)
 
 
-@dataclass(frozen=True)
-class Erasure:
+class Erasure(msgspec.Struct, frozen=True):
     customer_id: str
     tickets: int  # the customer's tickets, all anonymized now
     anonymized_now: int  # by this request (0 when repeated)

@@ -6,8 +6,9 @@ Delivery is at-least-once, so every reaction is idempotent by event id.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+import msgspec
 
 from chalicelib.domain.events import (
     Event,
@@ -44,8 +45,7 @@ def _plain_minutes(start: datetime, end: datetime) -> int:
     return max(0, int((end - start).total_seconds() // 60))
 
 
-@dataclass(frozen=True)
-class ReactionPorts:
+class ReactionPorts(msgspec.Struct, frozen=True):
     ledger: ReactionLedger
     alerts: OpsAlerter | None = None
     notifications: NotificationPorts | None = None

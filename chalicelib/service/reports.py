@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from chalicelib.domain.errors import ForbiddenError
 from chalicelib.domain.identity import Caller, Role
@@ -23,8 +24,7 @@ from chalicelib.service.ports import CounterReader
 REPORT_ROLES = frozenset({Role.SUPERVISOR, Role.AUDITOR})
 
 
-@dataclass(frozen=True)
-class ReportPorts:
+class ReportPorts(msgspec.Struct, frozen=True):
     counters: CounterReader
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 from chalicelib.domain.identity import SYSTEM
 from chalicelib.domain.lifecycle import apply_action
@@ -16,8 +16,7 @@ SWEEP_BATCH = 100
 _ATTEMPTS = 3
 
 
-@dataclass(frozen=True)
-class SweepReport:
+class SweepReport(msgspec.Struct, frozen=True):
     due: int  # tickets the due index returned (what the sweep read)
     breached: int  # tickets this sweep changed: a breach recorded, or a resolved one closed
 

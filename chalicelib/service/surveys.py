@@ -7,8 +7,10 @@ is idempotent, so a redelivered record never sends or closes anything twice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+
+import msgspec
+from msgspec.structs import replace
 
 from chalicelib.domain.errors import NotFoundError, SurveyAnsweredError, SurveyClosedError
 from chalicelib.domain.events import (
@@ -65,8 +67,7 @@ RECOVERY_SCOPE = "system:service-recovery"
 RECOVERY_RECORD_TTL = timedelta(hours=24)  # longer than any stream redelivery
 
 
-@dataclass(frozen=True)
-class SurveyPorts:
+class SurveyPorts(msgspec.Struct, frozen=True):
     tickets: TicketRepository
     surveys: SurveyStore
     workflow: SurveyWorkflow | None
@@ -264,8 +265,7 @@ def open_recovery_ticket(parent: Ticket, survey: Survey, score: int, ports: Surv
 # --- the customer's page ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SurveyView:
+class SurveyView(msgspec.Struct, frozen=True):
     survey: Survey
     subject: str
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
+
+import msgspec
+from msgspec.structs import replace
 
 from chalicelib.domain.errors import (
     ConflictError,
@@ -60,8 +62,7 @@ _MAX_KEY = 128
 _TICKET_ID = re.compile(r"T-[0-9A-Za-z]{1,40}")
 
 
-@dataclass(frozen=True)
-class TicketPorts:
+class TicketPorts(msgspec.Struct, frozen=True):
     repository: TicketRepository
     ids: IdSource
     clock: Clock
@@ -74,17 +75,15 @@ class TicketPorts:
         return track(before, after, now, self.sla)
 
 
-@dataclass(frozen=True)
-class StoredResponse:
+class StoredResponse(msgspec.Struct, frozen=True):
     """A response as it is sent, so an idempotent retry can get it again."""
 
     status: int
     body: str
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class IdempotencyKey:
+class IdempotencyKey(msgspec.Struct, frozen=True):
     scope: str  # caller and route
     key: str
     fingerprint: str  # of the parsed request body
@@ -260,8 +259,7 @@ def timeline(
     return EventPage(shown, key)
 
 
-@dataclass(frozen=True)
-class ListFilters:
+class ListFilters(msgspec.Struct, frozen=True):
     customer_id: str | None = None
     queue: str | None = None
     assignee: str | None = None

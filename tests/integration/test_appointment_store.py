@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+from msgspec.structs import replace
 
 from chalicelib import bootstrap
 from chalicelib.domain.errors import SlotFullError, TooManyAppointmentsError

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+from msgspec.structs import replace
 
 from chalicelib import bootstrap
 from chalicelib.adapters.records import DynamoAuditLog, DynamoCounterReader

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from msgspec.structs import replace
 
 from chalicelib import bootstrap
 from chalicelib.domain.counters import CounterKey, report_day

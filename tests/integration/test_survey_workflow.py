@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 import boto3
+import msgspec
 import pytest
 
 from chalicelib import bootstrap
@@ -109,7 +110,7 @@ class Desk:
 
 @pytest.fixture
 def desk(aws: dict[str, str]) -> Iterator[Desk]:
-    settings = replace(
+    settings = msgspec.structs.replace(
         bootstrap.container().settings,
         survey_state_machine_arn=aws["survey_state_machine_arn"],
         survey_delay_seconds=1,
@@ -192,7 +193,7 @@ def test_unanswered_survey_is_reminded_once_then_expires_and_closes(desk):
 
 def test_reopen_before_the_invitation_sends_nothing(desk):
     current = bootstrap.container()
-    later = replace(current.settings, survey_delay_seconds=5)
+    later = msgspec.structs.replace(current.settings, survey_delay_seconds=5)
     bootstrap.use(replace(bootstrap.bootstrap(later), notifier=current.notifier))
     ticket = desk.resolved_ticket("+8613800000004")
 

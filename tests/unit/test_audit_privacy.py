@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from msgspec.structs import asdict
 
 from chalicelib.domain.audit import entry_for_event
 from chalicelib.domain.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
@@ -60,7 +61,7 @@ class Desk:
         )
 
     def open(self, customer: Caller = CUSTOMER, key: str = "k1") -> Ticket:
-        request = TicketRequest(**{**vars(REQUEST), "contact": {"phone": PHONE, "email": EMAIL}})
+        request = TicketRequest(**{**asdict(REQUEST), "contact": {"phone": PHONE, "email": EMAIL}})
         idempotency = IdempotencyKey(f"customer:{customer.id}:POST /v1/tickets", key, "f")
         render = lambda ticket: StoredResponse(201, f'{{"id": "{ticket.id}", "subject": "x"}}')  # noqa: E731
         body = create_ticket(self.ports, customer, request, render, idempotency).body

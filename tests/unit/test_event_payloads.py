@@ -8,11 +8,11 @@ is what the writers produced before payloads were typed.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from msgspec.structs import replace
 
 from chalicelib.domain.events import (
     PAYLOADS,

@@ -8,11 +8,11 @@ wrong rule in the code makes these tests fail.
 from __future__ import annotations
 
 import itertools
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from msgspec.structs import replace
 
 from chalicelib.domain.errors import ForbiddenError, IllegalTransitionError, ValidationError
 from chalicelib.domain.events import Event

@@ -5,11 +5,11 @@ from __future__ import annotations
 import io
 import json
 import logging
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 from botocore.stub import Stubber
+from msgspec.structs import replace
 
 from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import Caller, Role

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from msgspec.structs import asdict, replace
 
 from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import Caller, Role
@@ -256,7 +256,7 @@ def test_ops_are_alerted_once_per_breach_and_a_failed_publish_is_retried():
     assert len(alerter.sent) == 1
     assert alerter.sent[0].ticket_id == "T-1"
     assert alerter.sent[0].details["metric"] == "first_response"
-    assert "cust-1" not in json.dumps(alerter.sent[0].__dict__)
+    assert "cust-1" not in json.dumps(asdict(alerter.sent[0]))
 
 
 def test_the_regulators_complaint_clock_runs_while_waiting_on_the_customer():

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from msgspec.structs import replace
 
 from chalicelib.domain.errors import NotFoundError
 from chalicelib.domain.events import CUSTOMER_VISIBLE_TYPES, Event, EventType
