@@ -5,17 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DeleteError, TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import DeleteError, UpdateError
 
 from chalicelib.adapters.dynamo import (
     TICKET_SK,
-    _dynamo_key,
-    _failed_check,
     _key_time,
-    _raise_common,
+    event_items,
     event_sk,
-    event_to_item,
+    position,
+    read_position,
     ticket_pk,
 )
 from chalicelib.adapters.models import (
@@ -30,6 +28,7 @@ from chalicelib.adapters.models import (
     TableItem,
     TicketItem,
 )
+from chalicelib.adapters.transactions import Transaction
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import Caller, Role
@@ -76,10 +75,11 @@ class DynamoAuditLog(AuditLog):
         ).save()
 
     def page(self, by: str, value: str, limit: int, start_key: StartKey | None) -> AuditPage:
+        names = {"pk", "sk"} if by == "ticket" else {"pk", "sk", "audit_actor"}
         options: dict[str, Any] = {
             "scan_index_forward": False,
             "limit": limit + 1,
-            "last_evaluated_key": _dynamo_key(start_key),
+            "last_evaluated_key": read_position(start_key, names, "AUDIT#"),
         }
         if by == "ticket":
             results = AuditItem.query(f"AUDIT#T#{value}", **options)
@@ -90,9 +90,10 @@ class DynamoAuditLog(AuditLog):
         next_key = None
         if more and page:
             last = page[-1]
-            next_key = {"pk": last.pk, "sk": last.sk}
+            key = {"pk": last.pk, "sk": last.sk}
             if by != "ticket":
-                next_key["audit_actor"] = last.audit_actor
+                key["audit_actor"] = last.audit_actor
+            next_key = position(key)
         return AuditPage([_entry(item) for item in page], next_key)
 
 
@@ -117,25 +118,20 @@ class DynamoPrivacyStore(PrivacyStore):
         stored_responses = self._idempotency_pks(changed.id)
         early, last = _split(rewritten)
         for chunk in early:  # only tickets with a very long timeline
-            with TransactWrite(connection=self._connection) as transaction:
-                _rewrite_events(transaction, chunk)
-        try:
-            with TransactWrite(connection=self._connection) as transaction:
-                transaction.update(
-                    TicketItem(pk=ticket_pk(changed.id), sk=TICKET_SK, version=expected_version),
-                    actions=_anonymized_ticket_actions(changed),
-                    condition=TicketItem.pk.exists(),
-                )
-                _rewrite_events(transaction, last)
-                for event in added:
-                    transaction.save(event_to_item(event), condition=EventItem.pk.does_not_exist())
-                for pk in stored_responses:
-                    transaction.delete(IdempotencyItem(pk=pk, sk="IDEMPOTENCY"))
-        except TransactWriteError as error:
-            if _failed_check(error, index=0):
-                raise VersionConflictError(changed.id) from error
-            _raise_common(error, idempotency_index=None)
-            raise
+            with Transaction(self._connection) as writes:
+                _rewrite_events(writes, chunk)
+        refusals = {"ticket": lambda: VersionConflictError(changed.id)}
+        with Transaction(self._connection, refusals) as writes:
+            writes.update(
+                "ticket",
+                TicketItem(pk=ticket_pk(changed.id), sk=TICKET_SK, version=expected_version),
+                actions=_anonymized_ticket_actions(changed),
+                condition=TicketItem.pk.exists(),
+            )
+            _rewrite_events(writes, last)
+            writes.events(event_items(added, None))
+            for pk in stored_responses:
+                writes.delete(f"stored:{pk}", IdempotencyItem(pk=pk, sk="IDEMPOTENCY"))
 
     @staticmethod
     def _idempotency_pks(ticket_id: str) -> list[str]:
@@ -184,9 +180,10 @@ def _split(events: list[Event]) -> tuple[list[list[Event]], list[Event]]:
     return chunks[:-1], chunks[-1]
 
 
-def _rewrite_events(transaction: TransactWrite, events: list[Event]) -> None:
+def _rewrite_events(writes: Transaction, events: list[Event]) -> None:
     for event in events:
-        transaction.update(
+        writes.update(
+            f"rewrite:{event.id}",
             EventItem(pk=ticket_pk(event.ticket_id), sk=event_sk(event.id)),
             actions=[EventItem.data.set(event.data)],
             condition=EventItem.pk.exists(),

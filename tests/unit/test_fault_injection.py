@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from pynamodb.exceptions import CancellationReason, TransactWriteError, VerboseClientError
 
-from chalicelib.adapters.dynamo import _raise_common
+from chalicelib.adapters.transactions import storage_error
 from chalicelib.api.problems import problem_for
 from chalicelib.domain.counters import counters_for
 from chalicelib.domain.errors import ThrottledError
@@ -195,8 +195,7 @@ def test_a_throttled_create_to_the_end_stores_nothing_and_answers_429_with_retry
 def test_the_adapter_turns_dynamodb_capacity_refusals_into_the_ports_error(code, reasons):
     response = {"Error": {"Code": code, "Message": "refused"}}
     cause = VerboseClientError(response, "TransactWriteItems", cancellation_reasons=reasons)
-    with pytest.raises(StoreThrottledError):
-        _raise_common(TransactWriteError("failed", cause=cause), idempotency_index=None)
+    assert isinstance(storage_error(TransactWriteError("failed", cause=cause)), StoreThrottledError)
 
 
 def test_the_adapter_leaves_other_cancellations_alone():
@@ -206,4 +205,4 @@ def test_the_adapter_leaves_other_cancellations_alone():
         "TransactWriteItems",
         cancellation_reasons=reasons,
     )
-    _raise_common(TransactWriteError("failed", cause=cause), idempotency_index=None)
+    assert storage_error(TransactWriteError("failed", cause=cause)) is None
