@@ -665,3 +665,31 @@ class ThrottlingReactionLedger(InMemoryReactionLedger):
             self.throttled -= 1
             raise StoreThrottledError()
         return super().apply_once(event_id, reaction, counters)
+
+
+class ThrottlingAppointmentStore(InMemoryAppointmentStore):
+    """The booking transaction refused for capacity `throttled` times (nothing written)."""
+
+    def __init__(
+        self,
+        tickets: InMemoryTicketRepository,
+        branches: list[dict[str, Any]] | None = None,
+        throttled: int = 0,
+    ) -> None:
+        super().__init__(tickets, branches)
+        self.throttled = throttled
+        self.refused = 0
+
+    def book(
+        self,
+        ticket: Ticket,
+        events: list[Event],
+        seat: Seat,
+        reminder: Reminder,
+        idempotency: IdempotencyRecord | None = None,
+    ) -> None:
+        if self.throttled:
+            self.throttled -= 1
+            self.refused += 1
+            raise StoreThrottledError()
+        super().book(ticket, events, seat, reminder, idempotency)

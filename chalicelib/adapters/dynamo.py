@@ -458,10 +458,11 @@ def position(key: Mapping[str, str]) -> StartKey:
 
 
 def read_position(
-    start: StartKey | None, names: frozenset[str] | set[str], pk_prefix: str
+    start: StartKey | None, names: frozenset[str] | set[str], pk: str
 ) -> dict[str, dict[str, str]] | None:
-    """ExclusiveStartKey of a position this module issued for the same access pattern;
-    anything else is refused before it reaches DynamoDB."""
+    """ExclusiveStartKey of a position this module issued for the same access pattern
+    (`pk`: the partition it must name, or the prefix of them ending in "#"); anything
+    else is refused before it reaches DynamoDB."""
     if start is None:
         return None
     try:
@@ -472,7 +473,7 @@ def read_position(
         not isinstance(key, dict)
         or set(key) != set(names)
         or not all(isinstance(v, str) and 0 < len(v) <= _MAX_KEY_VALUE for v in key.values())
-        or not str(key["pk"]).startswith(pk_prefix)
+        or not (key["pk"].startswith(pk) if pk.endswith("#") else key["pk"] == pk)
     ):
         raise UnknownPositionError()
     return {name: {"S": value} for name, value in key.items()}

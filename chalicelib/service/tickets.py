@@ -26,7 +26,12 @@ from chalicelib.domain.sla import SlaRules, start_clocks, track
 from chalicelib.domain.ticket import Ticket, TicketRequest, open_ticket
 from chalicelib.domain.timeline import visible_events
 from chalicelib.service import idempotency as keys
-from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
+from chalicelib.service.idempotency import (  # re-exported: the API builds these here
+    IdempotencyKey as IdempotencyKey,  # noqa: PLC0414
+)
+from chalicelib.service.idempotency import (
+    StoredResponse as StoredResponse,  # noqa: PLC0414
+)
 from chalicelib.service.ports import (
     Clock,
     EventPage,
@@ -41,8 +46,6 @@ from chalicelib.service.ports import (
     VersionConflictError,
 )
 from chalicelib.service.retries import WRITE_ATTEMPTS, retrying
-
-__all__ = ["IdempotencyKey", "StoredResponse"]  # used by the API with the use cases here
 
 _REFERENCE_ATTEMPTS = 5
 _CLAIM_BATCH = 10

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +14,8 @@ from chalicelib.adapters.records import DynamoAuditLog, DynamoCounterReader
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.counters import report_day
 from chalicelib.domain.identity import Caller, Role
-from chalicelib.domain.ticket import Ticket, TicketRequest
+from chalicelib.domain.ticket import Ticket, TicketRequest, ticket_view
+from chalicelib.service.appointments import AppointmentRequest, book
 from chalicelib.service.audit import record_read
 from chalicelib.service.privacy import erase_customer
 from chalicelib.service.reports import ReportPorts, report_agents, report_summary
@@ -24,6 +26,8 @@ from chalicelib.service.tickets import (
     comment,
     create_ticket,
 )
+from local.seed import seed_branches
+from tests.fakes import FixedClock
 from tests.integration.test_stream_reactions import _deliver, _stream_records
 
 CUSTOMER = Caller(Role.CUSTOMER, "cust-erase")
@@ -196,3 +200,32 @@ def test_renamed_settings_knob_moves_the_expiry(aws):
         i for i in _table_items(aws) if i["pk"] == f"TICKET#{ticket.id}" and i["sk"] == "#TICKET"
     ]
     assert int(item["expires_at"]) == int((cancelled.updated_at + timedelta(days=30)).timestamp())
+
+
+def test_erasure_drops_a_bookings_stored_response_too(aws):
+    # Issue 14 item 1: a booking's stored response (subject, description) was not linked
+    # for erasure; replaying its key returned the pre-erasure body.
+    seed_branches(boto3.client("dynamodb"), aws["table_name"])
+    friday = FixedClock(datetime(2026, 11, 27, 2, 30, tzinfo=UTC))
+    ports = replace(bootstrap.appointment_ports(), clock=friday)
+    key = IdempotencyKey(f"customer:{CUSTOMER.id}:POST /v1/appointments", "k-book", "fp")
+    monday_ten = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+    request = AppointmentRequest(
+        "BR-BJ-GMW", monday_ten, "account", "Jane Doe, card 6222", description="Flat 12B"
+    )
+
+    def render(ticket: Ticket) -> StoredResponse:
+        return StoredResponse(201, json.dumps(ticket_view(ticket), ensure_ascii=False))
+
+    booked = book(ports, CUSTOMER, request, render, key)
+    ticket_id = json.loads(booked.body)["id"]
+    act(replace(bootstrap.ticket_ports(), clock=friday), CUSTOMER, ticket_id, "cancel", {})
+    assert book(ports, CUSTOMER, request, render, key) == booked  # replayed before erasure
+
+    erase_customer(bootstrap.privacy_ports(), AUDITOR, CUSTOMER.id)
+
+    everything = repr(_table_items(aws))
+    for personal in ("Jane", "6222", "Flat 12B"):
+        assert personal not in everything, personal
+    replayed = book(ports, CUSTOMER, request, render, key)
+    assert json.loads(replayed.body)["id"] != ticket_id  # never the pre-erasure response
