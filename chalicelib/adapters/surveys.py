@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -220,8 +221,6 @@ class StepFunctionsSurveyWorkflow(SurveyWorkflow):
         return f"{prefix}:execution:{machine}:{name}"
 
     def start(self, name: str, payload: dict[str, Any]) -> None:
-        import json
-
         try:
             self._client.start_execution(
                 stateMachineArn=self._machine, name=name, input=json.dumps(payload)

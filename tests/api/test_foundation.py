@@ -248,19 +248,20 @@ def stack_storage(stack, monkeypatch):
         "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
     }.items():
         monkeypatch.setenv(name, value)
-    bootstrap.reset()
-    bootstrap.override(
-        settings=Settings.from_env(
-            {
-                "SERVICEDESK_AUTH_MODE": "local-hs256",
-                "TABLE_NAME": stack.table,
-                "AWS_DEFAULT_REGION": "ap-east-1",
-                "SERVICEDESK_AWS_ENDPOINT_URL": stack.aws,
-            }
+    bootstrap.use(
+        bootstrap.bootstrap(
+            Settings.from_env(
+                {
+                    "SERVICEDESK_AUTH_MODE": "local-hs256",
+                    "TABLE_NAME": stack.table,
+                    "AWS_DEFAULT_REGION": "ap-east-1",
+                    "SERVICEDESK_AWS_ENDPOINT_URL": stack.aws,
+                }
+            )
         )
     )
-    yield bootstrap.reaction_ports().ledger
-    bootstrap.reset()
+    yield bootstrap.container().reaction_ports().ledger
+    bootstrap.use(None)
 
 
 def test_stream_reaction_happens_once_and_redelivery_changes_nothing(stack, auth, stack_storage):

@@ -86,7 +86,7 @@ class Desk:
 
 @pytest.fixture
 def desk(aws: dict[str, str]) -> Iterator[Desk]:
-    bootstrap.bind_storage()  # binds the table models to moto's table
+    bootstrap.container()  # built on moto's table: the table models are bound to it
     connection = Connection(region=REGION)
     lost = LostResponses()
     connection.client.meta.events.register_first("before-send.dynamodb.TransactWriteItems", lost)

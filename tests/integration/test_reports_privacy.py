@@ -49,14 +49,16 @@ def _open(key: str = "k-1") -> Ticket:
         return StoredResponse(201, ticket.id)
 
     scope = IdempotencyKey(f"customer:{CUSTOMER.id}:POST /v1/tickets", key, "fp")
-    ticket_id = create_ticket(bootstrap.ticket_ports(), CUSTOMER, REQUEST, render, scope).body
-    ticket = bootstrap.ticket_ports().repository.get(ticket_id)
+    ticket_id = create_ticket(
+        bootstrap.container().ticket_ports(), CUSTOMER, REQUEST, render, scope
+    ).body
+    ticket = bootstrap.container().ticket_ports().repository.get(ticket_id)
     assert ticket is not None
     return ticket
 
 
 def _worked_and_resolved(ticket: Ticket) -> None:
-    ports = bootstrap.ticket_ports()
+    ports = bootstrap.container().ticket_ports()
     act(ports, AGENT, ticket.id, "assign", {})
     act(ports, AGENT, ticket.id, "start", {})
     render = lambda event: StoredResponse(201, event.id)  # noqa: E731
@@ -115,7 +117,7 @@ def test_the_audit_log_pages_newest_first_by_ticket_and_by_actor(aws):
 def test_staff_reads_and_writes_reach_the_audit_log(aws):
     ticket = _open()
     _worked_and_resolved(ticket)
-    record_read(bootstrap.audit_ports(), AUDITOR, "read_ticket", ticket_id=ticket.id)
+    record_read(bootstrap.container().audit_ports(), AUDITOR, "read_ticket", ticket_id=ticket.id)
     _deliver(_stream_records(aws["stream_arn"]))
     entries = DynamoAuditLog().page("ticket", ticket.id, 20, None).items
     assert [(e.actor.id, e.action) for e in entries] == [
@@ -130,15 +132,21 @@ def test_staff_reads_and_writes_reach_the_audit_log(aws):
 def test_erasure_leaves_no_contact_data_and_keeps_the_counts(aws):
     ticket = _open()
     _worked_and_resolved(ticket)
-    act(bootstrap.ticket_ports(), Caller(Role.SUPERVISOR, "sup-1"), ticket.id, "close", {})
-    bootstrap.notification_store().save_preferences(
+    act(
+        bootstrap.container().ticket_ports(),
+        Caller(Role.SUPERVISOR, "sup-1"),
+        ticket.id,
+        "close",
+        {},
+    )
+    bootstrap.container().notification_store.save_preferences(
         CUSTOMER.id, {"sms": True, "email": True, "locale": "en-US", "quiet_hours": None}
     )
     _deliver(_stream_records(aws["stream_arn"]))
     reports = ReportPorts(DynamoCounterReader())
     before = report_summary(reports, AUDITOR, _today())
 
-    erasure = erase_customer(bootstrap.privacy_ports(), AUDITOR, CUSTOMER.id)
+    erasure = erase_customer(bootstrap.container().privacy_ports(), AUDITOR, CUSTOMER.id)
     _deliver(_stream_records(aws["stream_arn"]))
 
     assert (erasure.tickets, erasure.anonymized_now, erasure.preferences_deleted) == (1, 1, True)
@@ -147,7 +155,7 @@ def test_erasure_leaves_no_contact_data_and_keeps_the_counts(aws):
         assert personal not in everything, personal
     assert not [i for i in _table_items(aws) if str(i["pk"]).startswith("IDEMPOTENCY#")]
     assert report_summary(reports, AUDITOR, _today()) == before
-    erased = bootstrap.ticket_ports().repository.get(ticket.id)
+    erased = bootstrap.container().ticket_ports().repository.get(ticket.id)
     assert erased is not None
     assert (erased.status, erased.contact.phone, erased.contact.email) == ("closed", None, None)
     audit = DynamoAuditLog().page("actor", AUDITOR.id, 10, None).items
@@ -156,11 +164,17 @@ def test_erasure_leaves_no_contact_data_and_keeps_the_counts(aws):
 
 def test_closed_records_carry_the_retention_expiry_and_short_lived_ones_24_hours(aws):
     ticket = _open()
-    act(bootstrap.ticket_ports(), CUSTOMER, ticket.id, "cancel", {"reason": "never mind"})
-    record_read(bootstrap.audit_ports(), AGENT, "read_ticket", ticket_id=ticket.id)
+    act(
+        bootstrap.container().ticket_ports(),
+        CUSTOMER,
+        ticket.id,
+        "cancel",
+        {"reason": "never mind"},
+    )
+    record_read(bootstrap.container().audit_ports(), AGENT, "read_ticket", ticket_id=ticket.id)
     _deliver(_stream_records(aws["stream_arn"]))
     items = _table_items(aws)
-    cancelled = bootstrap.ticket_ports().repository.get(ticket.id)
+    cancelled = bootstrap.container().ticket_ports().repository.get(ticket.id)
     assert cancelled is not None
     five_years = int((cancelled.updated_at + timedelta(days=1826)).timestamp())
     mine = [i for i in items if i["pk"] == f"TICKET#{ticket.id}"]
@@ -189,12 +203,11 @@ def test_an_open_ticket_holds_no_expiry(aws):
 
 
 def test_renamed_settings_knob_moves_the_expiry(aws):
-    settings = replace(bootstrap.settings(), retention_days=30)
-    bootstrap.reset()
-    bootstrap.override(settings=settings)
+    settings = replace(bootstrap.container().settings, retention_days=30)
+    bootstrap.use(bootstrap.bootstrap(settings))
     ticket = _open()
-    act(bootstrap.ticket_ports(), CUSTOMER, ticket.id, "cancel", {})
-    cancelled = bootstrap.ticket_ports().repository.get(ticket.id)
+    act(bootstrap.container().ticket_ports(), CUSTOMER, ticket.id, "cancel", {})
+    cancelled = bootstrap.container().ticket_ports().repository.get(ticket.id)
     assert cancelled is not None
     [item] = [
         i for i in _table_items(aws) if i["pk"] == f"TICKET#{ticket.id}" and i["sk"] == "#TICKET"
@@ -207,7 +220,8 @@ def test_erasure_drops_a_bookings_stored_response_too(aws):
     # for erasure; replaying its key returned the pre-erasure body.
     seed_branches(boto3.client("dynamodb"), aws["table_name"])
     friday = FixedClock(datetime(2026, 11, 27, 2, 30, tzinfo=UTC))
-    ports = replace(bootstrap.appointment_ports(), clock=friday)
+    desk = replace(bootstrap.container(), clock=friday)
+    ports = desk.appointment_ports()
     key = IdempotencyKey(f"customer:{CUSTOMER.id}:POST /v1/appointments", "k-book", "fp")
     monday_ten = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
     request = AppointmentRequest(
@@ -219,10 +233,10 @@ def test_erasure_drops_a_bookings_stored_response_too(aws):
 
     booked = book(ports, CUSTOMER, request, render, key)
     ticket_id = json.loads(booked.body)["id"]
-    act(replace(bootstrap.ticket_ports(), clock=friday), CUSTOMER, ticket_id, "cancel", {})
+    act(desk.ticket_ports(), CUSTOMER, ticket_id, "cancel", {})
     assert book(ports, CUSTOMER, request, render, key) == booked  # replayed before erasure
 
-    erase_customer(bootstrap.privacy_ports(), AUDITOR, CUSTOMER.id)
+    erase_customer(bootstrap.container().privacy_ports(), AUDITOR, CUSTOMER.id)
 
     everything = repr(_table_items(aws))
     for personal in ("Jane", "6222", "Flat 12B"):

@@ -61,7 +61,7 @@ def _store(repository: TicketRepository, ticket_and_event: tuple[Ticket, Event])
 def repository(request, aws) -> TicketRepository:
     if request.param == "in-memory":
         return InMemoryTicketRepository()
-    return bootstrap.ticket_ports().repository
+    return bootstrap.container().ticket_ports().repository
 
 
 def test_created_ticket_reads_back_identically(repository: TicketRepository):
@@ -277,7 +277,7 @@ def test_an_expired_idempotency_record_gives_its_key_back(repository: TicketRepo
 
 
 def test_a_page_position_serves_only_the_access_pattern_that_issued_it(aws):
-    repository = bootstrap.ticket_ports().repository
+    repository = bootstrap.container().repository
     tickets = [_ticket(number) for number in (1, 2)]
     for ticket, event in tickets:
         repository.create(ticket, [event])

@@ -47,12 +47,12 @@ def _render(ticket: Ticket) -> StoredResponse:
 
 def test_created_event_is_counted_once_even_when_redelivered(aws):
     ticket_id = create_ticket(
-        bootstrap.ticket_ports(),
+        bootstrap.container().ticket_ports(),
         Caller(Role.AGENT, "agent-1"),
         replace(REQUEST, customer_id="cust-7"),
         _render,
     ).body
-    ticket = bootstrap.ticket_ports().repository.get(ticket_id)
+    ticket = bootstrap.container().ticket_ports().repository.get(ticket_id)
     assert ticket is not None
     records = _stream_records(aws["stream_arn"])
     assert {r["eventName"] for r in records} == {"INSERT"}
@@ -60,7 +60,7 @@ def test_created_event_is_counted_once_even_when_redelivered(aws):
     assert _deliver(records) == {"batchItemFailures": []}
     assert _deliver(records) == {"batchItemFailures": []}  # at-least-once: a redelivery
 
-    ledger = bootstrap.reaction_ports().ledger
+    ledger = bootstrap.container().reaction_ports().ledger
     day = report_day(ticket.created_at)
     assert ledger.counter(CounterKey("created#total", day)) == 1
     assert ledger.counter(CounterKey("created#channel", f"{day}#branch")) == 1
@@ -68,7 +68,9 @@ def test_created_event_is_counted_once_even_when_redelivered(aws):
 
 
 def test_a_bad_record_is_reported_and_does_not_block_the_others(aws):
-    create_ticket(bootstrap.ticket_ports(), Caller(Role.CUSTOMER, "cust-8"), REQUEST, _render)
+    create_ticket(
+        bootstrap.container().ticket_ports(), Caller(Role.CUSTOMER, "cust-8"), REQUEST, _render
+    )
     good = _stream_records(aws["stream_arn"])
     broken = {
         **good[0],
@@ -80,8 +82,10 @@ def test_a_bad_record_is_reported_and_does_not_block_the_others(aws):
     }
     result = _deliver([broken, *good])
     assert result == {"batchItemFailures": [{"itemIdentifier": "999"}]}
-    day = report_day(bootstrap.clock()())
-    assert bootstrap.reaction_ports().ledger.counter(CounterKey("created#total", day)) == 1
+    day = report_day(bootstrap.container().clock())
+    assert (
+        bootstrap.container().reaction_ports().ledger.counter(CounterKey("created#total", day)) == 1
+    )
 
 
 def _moto_sms() -> list[tuple[str, str]]:
@@ -95,7 +99,7 @@ def _moto_sms() -> list[tuple[str, str]]:
 def test_a_created_ticket_texts_the_customer_once_through_sns(aws):
     with_phone = replace(REQUEST, contact={"phone": "+8613812348000"})
     ticket_id = create_ticket(
-        bootstrap.ticket_ports(), Caller(Role.CUSTOMER, "cust-9"), with_phone, _render
+        bootstrap.container().ticket_ports(), Caller(Role.CUSTOMER, "cust-9"), with_phone, _render
     ).body
     records = _stream_records(aws["stream_arn"])
     _deliver(records)
@@ -103,13 +107,13 @@ def test_a_created_ticket_texts_the_customer_once_through_sns(aws):
     texts = _moto_sms()
     assert len(texts) == 1
     number, text = texts[0]
-    ticket = bootstrap.ticket_ports().repository.get(ticket_id)
+    ticket = bootstrap.container().ticket_ports().repository.get(ticket_id)
     assert ticket is not None
     assert number == "+8613812348000"
     assert ticket.reference in text
     sent = [
         e
-        for e in bootstrap.ticket_ports().repository.events(ticket_id)
+        for e in bootstrap.container().ticket_ports().repository.events(ticket_id)
         if e.type == "notification.sent"
     ]
     assert [(e.data["channel"], e.data["to"]) for e in sent] == [("sms", "+86 138****8000")]
@@ -120,7 +124,9 @@ def test_email_goes_through_ses_in_its_own_region(aws):
     from moto.ses.models import ses_backends
 
     with_email = replace(REQUEST, contact={"email": "li.na@example.cn", "locale": "en-US"})
-    create_ticket(bootstrap.ticket_ports(), Caller(Role.CUSTOMER, "cust-10"), with_email, _render)
+    create_ticket(
+        bootstrap.container().ticket_ports(), Caller(Role.CUSTOMER, "cust-10"), with_email, _render
+    )
     _deliver(_stream_records(aws["stream_arn"]))
     sent = ses_backends[DEFAULT_ACCOUNT_ID]["ap-southeast-1"].sent_messages
     assert [message.destinations["ToAddresses"] for message in sent] == [["li.na@example.cn"]]
