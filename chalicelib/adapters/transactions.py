@@ -47,7 +47,7 @@ _KINDS = ("check", "delete", "put", "update")  # the order the connection sends 
 Refusal = Callable[[], Exception]
 
 
-class Refused(Exception):  # noqa: N818 - a refusal, not a fault
+class Refused(Exception):
     """The conditions of these named items failed; nothing was written."""
 
     def __init__(self, names: frozenset[str]) -> None:
