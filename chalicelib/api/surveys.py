@@ -15,7 +15,7 @@ from chalicelib import bootstrap
 from chalicelib.api import survey_pages as pages
 from chalicelib.api.http import FORM, HTML, JSON, Operation, api_route, json_body, json_response
 from chalicelib.api.problems import problem_for
-from chalicelib.api.validation import MAX_BODY_BYTES, validate
+from chalicelib.api.validation import MAX_BODY_BYTES, refuse_unsafe_text, validate
 from chalicelib.domain.errors import (
     DomainError,
     FieldError,
@@ -179,6 +179,8 @@ def _form_answer(request: Request) -> Answer:
     if repeated:
         raise ValidationError(repeated)
     values: dict[str, Any] = {name: value[0] for name, value in fields.items()}
+    # The JSON body's character rules: the comment may span lines, nothing else may.
+    refuse_unsafe_text(values, single_line=set(values) - {"comment"})
     if not values.get("comment"):
         values.pop("comment", None)
     else:

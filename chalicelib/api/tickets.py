@@ -92,7 +92,7 @@ def _idempotency(request: Request, caller: Caller, route: str, body: Any) -> Ide
     key = request.headers.get("idempotency-key")
     if key is None:
         return None
-    if not re.match(_IDEMPOTENCY_KEY, key):
+    if not re.fullmatch(_IDEMPOTENCY_KEY, key):
         raise ValidationError([FieldError("Idempotency-Key", "must be 1-255 visible characters")])
 
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -286,7 +286,7 @@ def test_stream_reaction_happens_once_and_redelivery_changes_nothing(stack, auth
 
 
 def _redeliverable(stack, ticket_id: str) -> list[dict]:
-    from local.pump import _as_lambda_record
+    from local.pump import as_lambda_record
 
     streams = stack.client("dynamodbstreams")
     arn = stack.client("dynamodb").describe_table(TableName=stack.table)["Table"]["LatestStreamArn"]
@@ -303,4 +303,4 @@ def _redeliverable(stack, ticket_id: str) -> list[dict]:
             iterator = page.get("NextShardIterator")
     mine = [r for r in records if ticket_id in str(r["dynamodb"].get("Keys", {}))]
     assert mine, "the ticket's records are on the stream"
-    return [_as_lambda_record(record, arn) for record in mine]
+    return [as_lambda_record(record, arn) for record in mine]

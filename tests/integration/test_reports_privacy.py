@@ -28,7 +28,7 @@ from chalicelib.service.tickets import (
 )
 from local.seed import seed_branches
 from tests.fakes import FixedClock
-from tests.integration.test_stream_reactions import _deliver, _stream_records
+from tests.integration.streams import deliver, stream_records
 
 CUSTOMER = Caller(Role.CUSTOMER, "cust-erase")
 AGENT = Caller(Role.AGENT, "agent-7")
@@ -80,9 +80,9 @@ def _table_items(aws: dict[str, Any]) -> list[dict[str, Any]]:
 def test_the_stream_counts_creation_first_response_and_resolution_once(aws):
     ticket = _open()
     _worked_and_resolved(ticket)
-    records = _stream_records(aws["stream_arn"])
-    assert _deliver(records) == {"batchItemFailures": []}
-    assert _deliver(records) == {"batchItemFailures": []}  # redelivered: nothing counted twice
+    records = stream_records(aws["stream_arn"])
+    assert deliver(records) == {"batchItemFailures": []}
+    assert deliver(records) == {"batchItemFailures": []}  # redelivered: nothing counted twice
     reports = ReportPorts(DynamoCounterReader())
     summary = report_summary(reports, AUDITOR, _today())
     assert summary["tickets_created"]["by_channel"] == {"web": 1}
@@ -118,7 +118,7 @@ def test_staff_reads_and_writes_reach_the_audit_log(aws):
     ticket = _open()
     _worked_and_resolved(ticket)
     record_read(bootstrap.container().audit_ports(), AUDITOR, "read_ticket", ticket_id=ticket.id)
-    _deliver(_stream_records(aws["stream_arn"]))
+    deliver(stream_records(aws["stream_arn"]))
     entries = DynamoAuditLog().page("ticket", ticket.id, 20, None).items
     assert [(e.actor.id, e.action) for e in entries] == [
         ("aud-1", "read_ticket"),
@@ -142,12 +142,12 @@ def test_erasure_leaves_no_contact_data_and_keeps_the_counts(aws):
     bootstrap.container().notification_store.save_preferences(
         CUSTOMER.id, {"sms": True, "email": True, "locale": "en-US", "quiet_hours": None}
     )
-    _deliver(_stream_records(aws["stream_arn"]))
+    deliver(stream_records(aws["stream_arn"]))
     reports = ReportPorts(DynamoCounterReader())
     before = report_summary(reports, AUDITOR, _today())
 
     erasure = erase_customer(bootstrap.container().privacy_ports(), AUDITOR, CUSTOMER.id)
-    _deliver(_stream_records(aws["stream_arn"]))
+    deliver(stream_records(aws["stream_arn"]))
 
     assert (erasure.tickets, erasure.anonymized_now, erasure.preferences_deleted) == (1, 1, True)
     everything = repr(_table_items(aws))
@@ -172,7 +172,7 @@ def test_closed_records_carry_the_retention_expiry_and_short_lived_ones_24_hours
         {"reason": "never mind"},
     )
     record_read(bootstrap.container().audit_ports(), AGENT, "read_ticket", ticket_id=ticket.id)
-    _deliver(_stream_records(aws["stream_arn"]))
+    deliver(stream_records(aws["stream_arn"]))
     items = _table_items(aws)
     cancelled = bootstrap.container().ticket_ports().repository.get(ticket.id)
     assert cancelled is not None
@@ -195,7 +195,7 @@ def test_closed_records_carry_the_retention_expiry_and_short_lived_ones_24_hours
 
 def test_an_open_ticket_holds_no_expiry(aws):
     ticket = _open()
-    _deliver(_stream_records(aws["stream_arn"]))
+    deliver(stream_records(aws["stream_arn"]))
     [item] = [
         i for i in _table_items(aws) if i["pk"] == f"TICKET#{ticket.id}" and i["sk"] == "#TICKET"
     ]

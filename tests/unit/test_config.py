@@ -6,6 +6,7 @@ OIDC = {
     "OIDC_JWKS_URL": "https://idp/jwks",
     "OIDC_ISSUER": "https://idp",
     "OIDC_AUDIENCE": "c",
+    "OIDC_REQUIRED_SCOPE": "servicedesk/api",
     "SERVICEDESK_CURSOR_KEY": "k" * 32,
 }
 
@@ -14,6 +15,17 @@ def test_deployed_default_is_oidc_and_needs_its_settings():
     with pytest.raises(ConfigurationError):
         Settings.from_env({})
     assert Settings.from_env(OIDC).auth_mode == "oidc"
+
+
+def test_deployed_stage_needs_the_apis_scope_and_local_mode_does_not():
+    without_scope = {k: v for k, v in OIDC.items() if k != "OIDC_REQUIRED_SCOPE"}
+    with pytest.raises(ConfigurationError, match="OIDC_REQUIRED_SCOPE"):
+        Settings.from_env(without_scope)
+    with pytest.raises(ConfigurationError, match="one scope"):
+        Settings.from_env({**OIDC, "OIDC_REQUIRED_SCOPE": "servicedesk/api openid"})
+    assert Settings.from_env(OIDC).oidc_required_scope == "servicedesk/api"
+    local = Settings.from_env({"SERVICEDESK_AUTH_MODE": "local-hs256"})
+    assert local.oidc_required_scope is None
 
 
 def test_local_hs256_is_refused_inside_lambda():
