@@ -29,7 +29,7 @@ from chalicelib.adapters.appointments import DynamoAppointmentStore
 from chalicelib.adapters.dynamo import DynamoTicketRepository
 from chalicelib.adapters.ids import RandomIdSource
 from chalicelib.domain.calendar import BusinessCalendar
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.ticket import Ticket, TicketRequest, ticket_view
 from chalicelib.service import appointments, tickets
@@ -220,7 +220,7 @@ def test_a_refused_write_is_still_refused_after_a_lost_response(desk):
     stale = desk.tickets.repository.get(ticket_id)
     assert stale is not None
     tickets.act(desk.tickets, AGENT, ticket_id, "assign", {})
-    late = Event("E-01LATEWRITER0000000000000", ticket_id, "comment.added", NOW, AGENT, {})
+    late = Event("E-01LATEWRITER0000000000000", ticket_id, EventType.COMMENT_ADDED, NOW, AGENT, {})
     desk.lost.armed = 1
     with pytest.raises(VersionConflictError):
         desk.tickets.repository.commit(ticket_id, stale.version, None, [late])
