@@ -150,7 +150,7 @@ class DynamoAppointmentStore(AppointmentStore):
             write_new_ticket(writes, ticket, events, idempotency)
             _take_seat(writes, seat)
             _move_guard(writes, ticket.customer_id, +1)
-            writes.put("reminder", _reminder_item(reminder))
+            writes.save("reminder", _reminder_item(reminder))
 
     def commit(
         self,
@@ -162,7 +162,7 @@ class DynamoAppointmentStore(AppointmentStore):
     ) -> None:
         refusals = {"ticket": lambda: VersionConflictError(ticket_id), **_SEAT_REFUSALS}
         with Transaction(self._connection, refusals) as writes:
-            writes.put("ticket", ticket_to_item(changed, on_disk=expected_version))
+            writes.save("ticket", ticket_to_item(changed, on_disk=expected_version))
             _write_moves(writes, moves)
             writes.events(event_items(events, None))
 
@@ -195,4 +195,4 @@ def _write_moves(writes: Transaction, moves: SeatMoves) -> None:
     if moves.forget is not None:
         writes.delete("forgotten", _reminder_item(moves.forget))
     if moves.remember is not None:
-        writes.put("reminder", _reminder_item(moves.remember))
+        writes.save("reminder", _reminder_item(moves.remember))

@@ -272,15 +272,15 @@ def write_new_ticket(
     reference = ReferenceItem(
         pk=f"REFERENCE#{ticket.reference}", sk="REFERENCE", ticket_id=ticket.id
     )
-    writes.put("ticket", ticket_to_item(ticket, on_disk=None), TicketItem.pk.does_not_exist())
-    writes.put("reference", reference, ReferenceItem.pk.does_not_exist())
+    writes.save("ticket", ticket_to_item(ticket, on_disk=None), TicketItem.pk.does_not_exist())
+    writes.save("reference", reference, ReferenceItem.pk.does_not_exist())
     writes.events(event_items(events, idempotency))
     write_idempotency(writes, idempotency)
 
 
 def write_idempotency(writes: Transaction, idempotency: IdempotencyRecord | None) -> None:
     if idempotency is not None:
-        writes.put(
+        writes.save(
             "idempotency", _idempotency_item(idempotency), _idempotency_condition(idempotency)
         )
 
@@ -317,7 +317,7 @@ class DynamoTicketRepository(TicketRepository):
         }
         with Transaction(self._connection, refusals) as writes:
             if changed is None:
-                writes.check(
+                writes.condition_check(
                     "ticket",
                     TicketItem,
                     ticket_pk(ticket_id),
@@ -326,7 +326,7 @@ class DynamoTicketRepository(TicketRepository):
                 )
             else:
                 item = ticket_to_item(changed, on_disk=expected_version, retention=self._retention)
-                writes.put("ticket", item)
+                writes.save("ticket", item)
             writes.events(event_items(events, idempotency))
             write_idempotency(writes, idempotency)
 
@@ -499,7 +499,7 @@ class DynamoReactionLedger(ReactionLedger):
         )
         try:
             with Transaction(self._connection) as writes:
-                writes.put("marker", marker, ReactionMarkerItem.pk.does_not_exist())
+                writes.save("marker", marker, ReactionMarkerItem.pk.does_not_exist())
                 for key, increment in sorted(counters.items()):
                     writes.update(
                         f"counter:{key.family}:{key.slot}",

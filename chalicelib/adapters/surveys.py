@@ -120,7 +120,7 @@ class DynamoSurveyStore(SurveyStore):
                     condition=(SurveyItem.survey_state == expected.value)
                     & ~SurveyItem.rounds.contains(marker),
                 )
-                writes.put(
+                writes.save(
                     "code",
                     SurveyCodeItem(
                         pk=f"SURVEYCODE#{digest}",
@@ -160,7 +160,7 @@ class DynamoSurveyStore(SurveyStore):
             writes.events(event_items(events, None))
             _write_ticket(writes, ticket)
             pk, sk = _cooldown_key(survey.customer_id)
-            writes.put("cooldown", SurveyCooldownItem(pk=pk, sk=sk, answered_at=at))
+            writes.save("cooldown", SurveyCooldownItem(pk=pk, sk=sk, answered_at=at))
 
     def settle_expiry(
         self, survey: Survey, events: list[Event], ticket: TicketChange | None
@@ -197,7 +197,7 @@ class DynamoSurveyStore(SurveyStore):
 
 def _write_ticket(writes: Transaction, ticket: TicketChange | None) -> None:
     if ticket is not None:
-        writes.put("ticket", ticket_to_item(ticket.ticket, on_disk=ticket.expected_version))
+        writes.save("ticket", ticket_to_item(ticket.ticket, on_disk=ticket.expected_version))
 
 
 def _refusals(survey: Survey, ticket: TicketChange | None) -> dict[str, Refusal]:

@@ -73,6 +73,9 @@ def storage_error(error: PynamoDBException) -> Exception | None:
 class Transaction:
     """A TransactWriteItems of named items. Use as a context manager, or call `commit`.
 
+    Its methods are named as PynamoDB's TransactWrite's (IAM checks each item as
+    PutItem, UpdateItem, DeleteItem or ConditionCheckItem).
+
     `refusals` maps item names to the error a failed condition on that item means, in
     order of precedence; a failed condition on an item not named there raises `Refused`.
     """
@@ -92,7 +95,7 @@ class Transaction:
         if exc_type is None:
             self.commit()
 
-    def put(self, name: str, item: Model, condition: Condition | None = None) -> None:
+    def save(self, name: str, item: Model, condition: Condition | None = None) -> None:
         self._add("put", name, item.get_save_kwargs_from_instance(condition=condition))
 
     def update(
@@ -104,7 +107,7 @@ class Transaction:
     def delete(self, name: str, item: Model, condition: Condition | None = None) -> None:
         self._add("delete", name, item.get_delete_kwargs_from_instance(condition=condition))
 
-    def check(
+    def condition_check(
         self, name: str, model: type[Model], hash_key: str, range_key: str, condition: Condition
     ) -> None:
         kwargs = model.get_operation_kwargs_from_class(hash_key, range_key, condition=condition)
@@ -113,7 +116,7 @@ class Transaction:
     def events(self, items: Iterable[EventItem]) -> None:
         """New event items (each written once); the first one marks the write as ours."""
         for item in items:
-            self.put(f"event:{item.event_id}", item, EventItem.pk.does_not_exist())
+            self.save(f"event:{item.event_id}", item, EventItem.pk.does_not_exist())
             if self._mark is None:
                 self._mark = item
 
