@@ -12,6 +12,7 @@ from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.counters import CounterKey
 from chalicelib.domain.errors import SlotFullError, TooManyAppointmentsError
 from chalicelib.domain.events import Event
+from chalicelib.domain.privacy import anonymized_response
 from chalicelib.domain.sla import next_due
 from chalicelib.domain.surveys import Answer, Survey, SurveyState
 from chalicelib.domain.ticket import PRIORITY_RANK, Ticket
@@ -498,8 +499,10 @@ class InMemoryPrivacyStore(PrivacyStore):
         log = repository.event_log.get(changed.id, [])
         repository.event_log[changed.id] = [by_id.get(e.id, e) for e in log] + list(added)
         repository.tickets[changed.id] = changed
-        for key in repository.stored_for.pop(changed.id, set()):
-            repository.idempotency.pop(key, None)
+        for key in repository.stored_for.get(changed.id, set()):
+            record = repository.idempotency.get(key)
+            if record is not None:
+                repository.idempotency[key] = replace(record, body=anonymized_response(record.body))
 
     def forget_preferences(self, customer_id: str) -> bool:
         return self.notifications.saved_preferences.pop(customer_id, None) is not None

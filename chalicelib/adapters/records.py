@@ -33,6 +33,7 @@ from chalicelib.adapters.transactions import Transaction
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import Caller, Role
+from chalicelib.domain.privacy import anonymized_response
 from chalicelib.domain.ticket import Ticket
 from chalicelib.service.ports import (
     AuditLog,
@@ -116,7 +117,7 @@ class DynamoPrivacyStore(PrivacyStore):
     def anonymize_ticket(
         self, expected_version: int, changed: Ticket, rewritten: list[Event], added: list[Event]
     ) -> None:
-        stored_responses = self._idempotency_pks(changed.id)
+        stored_responses = self._stored_responses(changed.id)
         early, last = _split(rewritten)
         for chunk in early:  # only tickets with a very long timeline
             with Transaction(self._connection) as writes:
@@ -131,13 +132,27 @@ class DynamoPrivacyStore(PrivacyStore):
             )
             _rewrite_events(writes, last)
             writes.events(event_items(added, None))
-            for pk in stored_responses:
-                writes.delete(f"stored:{pk}", IdempotencyItem(pk=pk, sk="IDEMPOTENCY"))
+            for stored in stored_responses:  # blanked, kept: a retry must not book twice
+                writes.update(
+                    f"stored:{stored.pk}",
+                    IdempotencyItem(pk=stored.pk, sk="IDEMPOTENCY"),
+                    actions=[IdempotencyItem.body.set(anonymized_response(stored.body))],
+                    condition=IdempotencyItem.pk.exists(),
+                )
 
     @staticmethod
-    def _idempotency_pks(ticket_id: str) -> list[str]:
+    def _stored_responses(ticket_id: str) -> list[IdempotencyItem]:
+        """The responses kept for retries of this ticket's writes (24 h), found through
+        the events that carry their key; expired ones are gone already."""
         items = EventItem.query(ticket_pk(ticket_id), EventItem.sk.startswith("EVENT#"))
-        return sorted({item.idempotency_pk for item in items if item.idempotency_pk})
+        keys = sorted({item.idempotency_pk for item in items if item.idempotency_pk})
+        found = []
+        for pk in keys:
+            try:
+                found.append(IdempotencyItem.get(pk, "IDEMPOTENCY", consistent_read=True))
+            except IdempotencyItem.DoesNotExist:
+                continue
+        return found
 
     def forget_preferences(self, customer_id: str) -> bool:
         try:
