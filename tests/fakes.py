@@ -460,9 +460,20 @@ class InMemoryCounterReader(CounterReader):
 class InMemoryAuditLog(AuditLog):
     def __init__(self) -> None:
         self.entries: dict[str, tuple[AuditEntry, int]] = {}
+        self.batches: list[int] = []  # entries per BatchWriteItem call
+        self.refusing = False  # True: the store keeps refusing batches (throttled)
 
     def record(self, entry: AuditEntry, expires_at: int) -> None:
         self.entries[entry.id] = (entry, expires_at)
+
+    def record_many(self, entries: list[AuditEntry], expires_at: int) -> None:
+        if self.refusing:
+            raise StoreThrottledError()
+        for start in range(0, len(entries), 25):
+            chunk = entries[start : start + 25]
+            self.batches.append(len(chunk))
+            for entry in chunk:
+                self.record(entry, expires_at)
 
     def page(self, by: str, value: str, limit: int, start_key: StartKey | None) -> AuditPage:
         matches = [

@@ -37,8 +37,14 @@ def _visible(caller: Caller, customer_id: str) -> None:
     ),
 )
 def get_preferences(customer_id: str) -> Response:
-    _visible(current_caller(customers_blueprint.current_request), customer_id)
+    from chalicelib.domain.audit import READ_PREFERENCES
+    from chalicelib.service.audit import record_read
+
+    caller = current_caller(customers_blueprint.current_request)
+    _visible(caller, customer_id)
     stored = bootstrap.notification_store().preferences(customer_id)
+    # A staff read is recorded before the data goes out (SPEC 10); the customer's own is not.
+    record_read(bootstrap.audit_ports(), caller, READ_PREFERENCES, customer_id=customer_id)
     return json_response(stored or UNSET)
 
 

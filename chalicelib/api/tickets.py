@@ -203,7 +203,7 @@ def list_tickets() -> Response:
     query_id = fingerprint("tickets", caller.id, *(getattr(filters, n) for n in _LIST_PARAMS[:5]))
     start_key = _cursors().decode(params.get("cursor"), query_id)
     page = tickets.list_tickets(bootstrap.ticket_ports(), caller, _with_start(filters, start_key))
-    _audit_read(caller, "list_tickets", customer_id=filters.customer_id)
+    _audit_list(caller, page.items, filters)
     return json_response(
         {
             "items": [ticket_view(ticket) for ticket in page.items],
@@ -412,6 +412,14 @@ def _audit_read(caller: Caller, action: str, **ids: str | None) -> None:
     from chalicelib.service.audit import record_read
 
     record_read(bootstrap.audit_ports(), caller, action, **ids)
+
+
+def _audit_list(caller: Caller, shown: list[Ticket], filters: ListFilters) -> None:
+    """A list read is a read of every ticket it returns (SPEC 10), recorded before it goes out."""
+    from chalicelib.service.audit import record_list_read
+
+    query = {n: str(v) for n in _LIST_PARAMS[:5] if (v := getattr(filters, n)) is not None}
+    record_list_read(bootstrap.audit_ports(), caller, [ticket.id for ticket in shown], query)
 
 
 def created_response(ticket: Ticket) -> StoredResponse:

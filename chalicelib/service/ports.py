@@ -357,6 +357,11 @@ class AuditLog(ABC):
         """Write one entry (idempotent by entry id)."""
 
     @abstractmethod
+    def record_many(self, entries: list[AuditEntry], expires_at: int) -> None:
+        """Write entries in batches (BatchWriteItem, 25 a call), resending what the store
+        leaves unprocessed; raises StoreThrottledError if some are still refused."""
+
+    @abstractmethod
     def page(self, by: str, value: str, limit: int, start_key: StartKey | None) -> AuditPage:
         """Entries newest first, `by` ticket or actor."""
 

@@ -119,6 +119,36 @@ def test_an_auditor_sees_an_agents_read_newest_first(stack, auth):
     assert rest["items"][0]["ticket_id"] == ticket["id"]
 
 
+def test_a_staff_list_is_recorded_as_a_read_of_every_ticket_it_returned(stack, auth):
+    customer = _customer()
+    opened = [_open(stack, auth, customer)["id"] for _ in range(2)]
+    agent = f"agent-{uuid.uuid4().hex[:6]}"
+    listed = _get(stack, auth, "agents", agent, "/v1/tickets", customer_id=customer)
+    assert listed.status_code == 200, listed.text
+    assert sorted(t["id"] for t in listed.json()["items"]) == sorted(opened)
+
+    for ticket_id in opened:
+        log = _get(stack, auth, "auditors", "aud-r", "/v1/audit", ticket_id=ticket_id).json()
+        assert [(e["action"], e["actor"], e["query"]) for e in log["items"]] == [
+            ("list_tickets", {"role": "agent", "id": agent}, {"customer_id": customer})
+        ]
+
+
+def test_a_staff_read_of_preferences_is_audited_and_the_customers_own_is_not(stack, auth):
+    customer = _customer()
+    own = _get(stack, auth, "customers", customer, f"/v1/customers/{customer}/preferences")
+    assert own.status_code == 200
+    agent = f"agent-{uuid.uuid4().hex[:6]}"
+    read = _get(stack, auth, "agents", agent, f"/v1/customers/{customer}/preferences")
+    assert read.status_code == 200
+    log = _get(stack, auth, "auditors", "aud-r", "/v1/audit", actor=agent).json()
+    assert [(e["action"], e.get("customer_id")) for e in log["items"]] == [
+        ("read_preferences", customer)
+    ]
+    by_customer = _get(stack, auth, "auditors", "aud-r", "/v1/audit", actor=customer).json()
+    assert by_customer["items"] == []
+
+
 def test_the_audit_log_is_for_auditors_and_takes_exactly_one_key(stack, auth):
     for group in ("customers", "agents", "supervisors"):
         assert _get(stack, auth, group, "x", "/v1/audit", actor="a").status_code == 403
