@@ -252,12 +252,6 @@ def _survey_workflow() -> Any:
     return StepFunctionsSurveyWorkflow(_client("stepfunctions"), machine)
 
 
-def survey_codes() -> Any:
-    from chalicelib.domain.surveys import SurveyCodes
-
-    return SurveyCodes(settings().cursor_key)
-
-
 def survey_ports(*, workflow: bool = True) -> SurveyPorts:
     """`workflow=False` for the API: answering needs no Step Functions client."""
     from chalicelib.service.surveys import SurveyPorts
@@ -270,7 +264,6 @@ def survey_ports(*, workflow: bool = True) -> SurveyPorts:
         notifications=notification_store(),
         ids=_overrides.get("ids") or _ids(),
         clock=clock(),
-        codes=survey_codes(),
         delay=timedelta(seconds=current.survey_delay_seconds),
         window=timedelta(seconds=current.survey_window_seconds),
         sla=_overrides.get("sla") or sla_rules(),
@@ -307,7 +300,7 @@ def notification_ports() -> NotificationPorts:
         clock=clock(),
         public_base_url=settings().public_base_url,
         alerts=_overrides.get("alerts") or _ops_alerter(),
-        survey_codes=survey_codes(),
+        survey_codes=_overrides.get("surveys") or _survey_store(),
     )
 
 

@@ -349,13 +349,15 @@ class InMemorySurveyStore(SurveyStore):
     def last_answered(self, customer_id: str) -> datetime | None:
         return self.answered_at.get(customer_id)
 
-    def record_round(self, survey: Survey, round_number: int, digest: str, event: Event) -> bool:
+    def add_code(self, survey_id: str, digest: str, at: datetime) -> None:
+        self.codes[digest] = survey_id
+
+    def record_round(self, survey: Survey, round_number: int, event: Event) -> bool:
         current = self.surveys[survey.id]
         expected = SurveyState.INVITED if round_number == 1 else SurveyState.REMINDED
         if current.state is not expected or round_number in current.rounds:
             return False
         self.surveys[survey.id] = replace(current, rounds=current.rounds | {round_number})
-        self.codes[digest] = survey.id
         self.tickets.append_events([event])
         return True
 

@@ -114,7 +114,16 @@ class DynamoSurveyStore(SurveyStore):
         except SurveyCooldownItem.DoesNotExist:
             return None
 
-    def record_round(self, survey: Survey, round_number: int, digest: str, event: Event) -> bool:
+    def add_code(self, survey_id: str, digest: str, at: datetime) -> None:
+        # Keyed by the hash: a link is found with one GetItem, never a scan.
+        SurveyCodeItem(
+            pk=f"SURVEYCODE#{digest}",
+            sk="CODE",
+            survey_id=survey_id,
+            expires_at=int((at + CODE_RETENTION).timestamp()),
+        ).save()
+
+    def record_round(self, survey: Survey, round_number: int, event: Event) -> bool:
         expected = SurveyState.INVITED if round_number == 1 else SurveyState.REMINDED
         marker = str(round_number)
         try:
@@ -125,17 +134,9 @@ class DynamoSurveyStore(SurveyStore):
                     condition=(SurveyItem.survey_state == expected.value)
                     & ~SurveyItem.rounds.contains(marker),
                 )
-                transaction.save(
-                    SurveyCodeItem(
-                        pk=f"SURVEYCODE#{digest}",
-                        sk="CODE",
-                        survey_id=survey.id,
-                        expires_at=int((event.at + CODE_RETENTION).timestamp()),
-                    ),
-                )
                 transaction.save(event_to_item(event), condition=_new_event())
         except TransactWriteError as error:
-            if _failed_check(error, index=2):  # after the two puts (see _PUTS_FIRST)
+            if _failed_check(error, index=1):  # after the event's put (see _PUTS_FIRST)
                 return False  # recorded already, or the survey moved on (answered, withdrawn)
             _raise_conflict(error)
             raise

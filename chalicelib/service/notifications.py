@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.events import Event
@@ -28,7 +29,7 @@ from chalicelib.domain.notifications import (
     render_sms,
     template_for,
 )
-from chalicelib.domain.surveys import ROUND_EVENTS, SurveyCodes
+from chalicelib.domain.surveys import ROUND_EVENTS, code_digest, new_code
 from chalicelib.domain.ticket import Ticket
 from chalicelib.logs import logger
 from chalicelib.service.ports import (
@@ -40,6 +41,7 @@ from chalicelib.service.ports import (
     Notifier,
     OpsAlert,
     OpsAlerter,
+    SurveyCodeStore,
     TicketRepository,
 )
 
@@ -58,7 +60,7 @@ class NotificationPorts:
     public_base_url: str
     alerts: OpsAlerter | None = None
     sleep: Callable[[float], None] = field(default=time.sleep)
-    survey_codes: SurveyCodes | None = None
+    survey_codes: SurveyCodeStore | None = None
 
 
 def notify(event: Event, ports: NotificationPorts) -> None:
@@ -284,8 +286,16 @@ def _values(event: Event, ticket: Ticket, ports: NotificationPorts, locale: str)
     )
     values.update({"reference": ticket.reference, "public_base_url": ports.public_base_url})
     if event.type in ROUND_EVENTS.values() and ports.survey_codes is not None:
-        # Derived again here, never stored: the table keeps only the code's hash.
-        values["code"] = ports.survey_codes.code(
-            str(event.data.get("survey_id", "")), int(event.data.get("round") or 1)
+        values["code"] = issue_survey_code(
+            ports.survey_codes, str(event.data.get("survey_id", "")), ports.clock()
         )
     return values
+
+
+def issue_survey_code(store: SurveyCodeStore, survey_id: str, now: datetime) -> str:
+    """A fresh random code for this message; only its hash is kept, before the message
+    goes out, so the link works as soon as it arrives. A message that then fails leaves
+    an unused hash behind; the codes of messages already sent keep working."""
+    code = new_code()
+    store.add_code(survey_id, code_digest(code), now)
+    return code

@@ -274,7 +274,15 @@ class TicketChange:
     expected_version: int
 
 
-class SurveyStore(ABC):
+class SurveyCodeStore(ABC):
+    """Where the hashes of survey link codes are kept: the notifier adds one per message."""
+
+    @abstractmethod
+    def add_code(self, survey_id: str, digest: str, at: datetime) -> None:
+        """Keep a new code's SHA-256 for the survey (looked up by it, as a key)."""
+
+
+class SurveyStore(SurveyCodeStore):
     """Survey records, their link codes (hashed) and each customer's last answer."""
 
     @abstractmethod
@@ -292,9 +300,9 @@ class SurveyStore(ABC):
     def last_answered(self, customer_id: str) -> datetime | None: ...
 
     @abstractmethod
-    def record_round(self, survey: Survey, round_number: int, digest: str, event: Event) -> bool:
-        """Store a round's code digest and its event at once, once per round, and only
-        while the survey is still in that round's state. False: nothing to do."""
+    def record_round(self, survey: Survey, round_number: int, event: Event) -> bool:
+        """Mark the round and store its event at once, once per round, and only while
+        the survey is still in that round's state. False: nothing to do."""
 
     @abstractmethod
     def answer(

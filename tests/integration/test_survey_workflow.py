@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -18,10 +19,18 @@ import pytest
 
 from chalicelib import bootstrap
 from chalicelib.domain.identity import Caller, Role
-from chalicelib.domain.surveys import Answer, survey_id
+from chalicelib.domain.surveys import (
+    Answer,
+    Survey,
+    SurveyState,
+    code_digest,
+    new_code,
+    survey_id,
+)
 from chalicelib.domain.ticket import Ticket, TicketRequest
 from chalicelib.handlers.stream import on_table_change
 from chalicelib.service import surveys
+from chalicelib.service.notifications import issue_survey_code
 from chalicelib.service.ports import ListQuery
 from chalicelib.service.tickets import StoredResponse, act, create_ticket
 from local.pump import StreamPump
@@ -186,6 +195,27 @@ def test_unanswered_survey_is_reminded_once_then_expires_and_closes(desk):
         "survey.reminded",
         "survey.expired",
     ]
+
+
+def test_a_codes_hash_is_its_key_and_every_code_given_out_keeps_working(aws):
+    bootstrap.bind_storage()
+    store = bootstrap.survey_ports(workflow=False).surveys
+    at = datetime.now(UTC)
+    survey = Survey("T-CODES-r1", "T-CODES", "c-codes", 1, SurveyState.INVITED, "zh-CN", at)
+    assert store.create(survey)
+    # A link sent before codes were random (its hash stored the same way) and two new ones.
+    codes = ["A" * 11 + "b" * 11, issue_survey_code(store, survey.id, at)]
+    store.add_code(survey.id, code_digest(codes[0]), at)
+    codes.append(issue_survey_code(store, survey.id, at))
+    assert len(set(codes)) == 3
+    for code in codes:
+        assert store.by_code(code_digest(code)) == survey
+    stored = boto3.client("dynamodb").get_item(
+        TableName=aws["table_name"],
+        Key={"pk": {"S": f"SURVEYCODE#{code_digest(codes[1])}"}, "sk": {"S": "CODE"}},
+    )["Item"]
+    assert stored["survey_id"] == {"S": survey.id} and codes[1] not in str(stored)
+    assert store.by_code(code_digest(new_code())) is None
 
 
 def test_reopen_before_the_invitation_sends_nothing(desk):
