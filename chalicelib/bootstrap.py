@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from chalicelib.api.cursors import CursorKeys
     from chalicelib.config import Settings
     from chalicelib.domain.calendar import BusinessCalendar
     from chalicelib.domain.events import Event
@@ -69,6 +70,7 @@ def reset() -> None:
         _privacy_store,
         _lazy_calendar,
         _appointment_store,
+        cursor_keys,
     ):
         builder.cache_clear()
 
@@ -359,6 +361,23 @@ class LazyCalendar:
 def bind_storage() -> None:
     """Bind the table models (decoding stream images needs no connection, only this)."""
     _connection()
+
+
+@cache
+def cursor_keys() -> CursorKeys:
+    """The keys that sign list cursors: read at run time from Secrets Manager (cached,
+    rotation-safe) when a secret is named; local mode's key otherwise."""
+    if "cursor_keys" in _overrides:
+        return _overrides["cursor_keys"]  # type: ignore[no-any-return]
+    current = settings()
+    if current.cursor_secret_arn is not None:
+        from chalicelib.adapters.secrets import SecretsManagerCursorKeys
+
+        return SecretsManagerCursorKeys(_client("secretsmanager"), current.cursor_secret_arn)
+    from chalicelib.api.cursors import FixedCursorKeys
+
+    assert current.cursor_key is not None  # Settings.check: one of the two is there
+    return FixedCursorKeys(current.cursor_key)
 
 
 @cache

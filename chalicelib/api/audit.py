@@ -56,7 +56,7 @@ def audit_log() -> Response:
     if unknown:
         raise ValidationError([FieldError(name, "is not a known parameter") for name in unknown])
     limit = _limit(params.get("limit", "20"))
-    codec = CursorCodec(bootstrap.settings().cursor_key)
+    codec = CursorCodec(bootstrap.cursor_keys())
     query_id = fingerprint("audit", caller.id, by, value)
     start_key = codec.decode(params.get("cursor"), query_id)
     page = audit.audit_page(bootstrap.audit_ports(), by, value, limit, start_key)

@@ -52,7 +52,7 @@ _CURSOR = {"name": "cursor", "in": "query", "schema": {"type": "string"}}
 def _cursors() -> CursorCodec:
     from chalicelib.api.cursors import CursorCodec
 
-    return CursorCodec(bootstrap.settings().cursor_key)
+    return CursorCodec(bootstrap.cursor_keys())
 
 
 def _etag(ticket: Ticket) -> str:
