@@ -7,6 +7,9 @@ Delays come from the execution input, so each path takes seconds.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +21,7 @@ import boto3
 import pytest
 
 from chalicelib import bootstrap
+from chalicelib.domain.errors import NotFoundError
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.surveys import (
     Answer,
@@ -133,6 +137,16 @@ def desk(aws: dict[str, str]) -> Iterator[Desk]:
     pump.join(timeout=5)
 
 
+def _code_from_the_functions_configuration(survey: str, round_number: int) -> str:
+    """What anyone who could read the function's configuration could compute while codes
+    were derived (HMAC of the survey id and round under the cursor key)."""
+    secret = bootstrap.settings().cursor_key
+    assert secret is not None
+    key = hmac.new(secret, b"servicedesk survey codes v1", hashlib.sha256).digest()
+    mac = hmac.new(key, f"{survey}#{round_number}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac[:16]).decode().rstrip("=")
+
+
 def _answer(code: str, score: int) -> None:
     ports = bootstrap.survey_ports(workflow=False)
     surveys.answer_survey(ports, surveys.find_survey(ports, code), Answer(score, None))
@@ -141,6 +155,10 @@ def _answer(code: str, score: int) -> None:
 def test_answered_survey_closes_the_ticket_in_few_transitions(desk):
     ticket = desk.resolved_ticket("+8613800000001")
     code = _eventually(lambda: desk.codes("+8613800000001"))[0]
+    computed = _code_from_the_functions_configuration(survey_id(ticket.id, 1), 1)
+    assert code != computed  # random: no key in the configuration gives it away
+    with pytest.raises(NotFoundError):
+        surveys.find_survey(bootstrap.survey_ports(workflow=False), computed)
     _answer(code, 5)
     execution = _eventually(lambda: desk.finished(ticket))
     assert execution["status"] == "SUCCEEDED"
