@@ -19,6 +19,7 @@ DEV_JWT_SECRET = "SERVICEDESK_DEV_JWT_SECRET"
 OIDC_JWKS_URL = "OIDC_JWKS_URL"
 OIDC_ISSUER = "OIDC_ISSUER"
 OIDC_AUDIENCE = "OIDC_AUDIENCE"
+OIDC_REQUIRED_SCOPE = "OIDC_REQUIRED_SCOPE"
 CORS_ALLOWED_ORIGINS = "CORS_ALLOWED_ORIGINS"
 OPS_ALERTS_TOPIC_ARN = "OPS_ALERTS_TOPIC_ARN"
 SURVEY_STATE_MACHINE_ARN = "SURVEY_STATE_MACHINE_ARN"
@@ -72,6 +73,8 @@ class Settings:
     survey_window_seconds: int = PRODUCTION_SURVEY_WINDOW
     retention_days: int = DEFAULT_RETENTION_DAYS
     appointment_reminder_lead_seconds: int = 7200
+    # The scope every access token must carry (the template's ApiScope); none in local mode.
+    oidc_required_scope: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -99,6 +102,7 @@ class Settings:
             survey_window_seconds=_seconds(env, SURVEY_WINDOW_SECONDS, PRODUCTION_SURVEY_WINDOW),
             retention_days=_retention_days(env.get(RETENTION_DAYS)),
             appointment_reminder_lead_seconds=_seconds(env, REMINDER_LEAD, 7200),
+            oidc_required_scope=env.get(OIDC_REQUIRED_SCOPE) or None,
         )
         settings.check(running_in_lambda=running_in_lambda)
         return settings
@@ -117,6 +121,14 @@ class Settings:
             )
         if self.cursor_key is None and self.cursor_secret_arn is None:
             raise ConfigurationError(f"{CURSOR_SECRET_ARN} is required outside local mode")
+        self._check_scope()
+
+    def _check_scope(self) -> None:
+        scope = self.oidc_required_scope
+        if self.auth_mode == AUTH_MODE_OIDC and not scope:
+            raise ConfigurationError(f"{OIDC_REQUIRED_SCOPE} is required in oidc mode")
+        if scope is not None and len(scope.split()) != 1:
+            raise ConfigurationError(f"{OIDC_REQUIRED_SCOPE} must name one scope")
 
 
 def _local_cursor_key(

@@ -217,7 +217,7 @@ def _check_data_files() -> None:
     instead of failing in a sweep later."""
     from chalicelib import bootstrap
 
-    rules = bootstrap.sla_rules()
+    rules = bootstrap.load_sla_rules(bootstrap.LazyCalendar(bootstrap.utc_now))
     rules.calendar.add_working_time(bootstrap.utc_now(), timedelta(minutes=1))
 
 

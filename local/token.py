@@ -1,4 +1,8 @@
-"""Mint a local HS256 token: `python -m local.token agents agent-7 [--team cards] [--ttl 3600]`."""
+"""Mint a local HS256 token: `python -m local.token agents agent-7 [--team cards] [--ttl 3600]`.
+
+Shaped like a Cognito access token (`token_use: access`, `scope`), the only kind the API
+accepts; the scope is $OIDC_REQUIRED_SCOPE when set (the stack checks it only then).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,10 @@ import time
 
 import jwt
 
-from chalicelib.config import DEFAULT_DEV_JWT_SECRET, DEV_JWT_SECRET
+from chalicelib.config import DEFAULT_DEV_JWT_SECRET, DEV_JWT_SECRET, OIDC_REQUIRED_SCOPE
 
 GROUPS = ("customers", "agents", "supervisors", "auditors")
+LOCAL_SCOPE = "servicedesk/api"
 
 
 def mint(
@@ -20,6 +25,7 @@ def mint(
     team: str | None = None,
     ttl: int = 8 * 3600,
     secret: str | None = None,
+    scope: str | None = None,
 ) -> str:
     now = int(time.time())
     claims: dict[str, object] = {
@@ -28,6 +34,8 @@ def mint(
         "iat": now,
         "exp": now + ttl,
         "iss": "servicedesk-local",
+        "token_use": "access",
+        "scope": scope or os.environ.get(OIDC_REQUIRED_SCOPE) or LOCAL_SCOPE,
     }
     if team:
         claims["custom:team"] = team

@@ -33,6 +33,7 @@ from chalicelib.adapters.models import (
     TableItem,
     TicketItem,
 )
+from chalicelib.adapters.surveys import SURVEY_SK, survey_pk
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import Caller, Role
@@ -195,8 +196,6 @@ class DynamoPrivacyStore(PrivacyStore):
         return True
 
     def forget_survey_comment(self, survey_id: str) -> None:
-        from chalicelib.adapters.surveys import SURVEY_SK, survey_pk
-
         try:
             SurveyItem(pk=survey_pk(survey_id), sk=SURVEY_SK).update(
                 actions=[SurveyItem.comment.remove()], condition=SurveyItem.pk.exists()

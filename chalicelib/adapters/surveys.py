@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from chalicelib.adapters.dynamo import (
     event_to_item,
     ticket_to_item,
 )
-from chalicelib.adapters.models import SurveyCodeItem, SurveyCooldownItem, SurveyItem
+from chalicelib.adapters.models import EventItem, SurveyCodeItem, SurveyCooldownItem, SurveyItem
 from chalicelib.domain.events import Event
 from chalicelib.domain.surveys import OPEN_STATES, Answer, Survey, SurveyState
 from chalicelib.logs import logger
@@ -218,8 +219,6 @@ class DynamoSurveyStore(SurveyStore):
 
 
 def _new_event() -> Any:
-    from chalicelib.adapters.models import EventItem
-
     return EventItem.pk.does_not_exist()
 
 
@@ -241,8 +240,6 @@ class StepFunctionsSurveyWorkflow(SurveyWorkflow):
         return f"{prefix}:execution:{machine}:{name}"
 
     def start(self, name: str, payload: dict[str, Any]) -> None:
-        import json
-
         try:
             self._client.start_execution(
                 stateMachineArn=self._machine, name=name, input=json.dumps(payload)

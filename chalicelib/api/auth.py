@@ -8,15 +8,13 @@ what a role may do is checked in the views.
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import TYPE_CHECKING
 
 from chalice.app import AuthRequest, AuthResponse, Blueprint, Request
 
 from chalicelib import bootstrap
+from chalicelib.adapters.tokens import TokenRejectedError
 from chalicelib.domain.errors import ForbiddenError, UnauthorizedError
-
-if TYPE_CHECKING:
-    from chalicelib.domain.identity import Caller
+from chalicelib.domain.identity import Caller, Role
 
 auth_blueprint = Blueprint(__name__)
 
@@ -30,10 +28,8 @@ class RejectedTokenError(Exception):
 
 @auth_blueprint.authorizer(ttl_seconds=0)
 def jwt_authorizer(auth_request: AuthRequest) -> AuthResponse:
-    from chalicelib.adapters.tokens import TokenRejectedError
-
     try:
-        caller = bootstrap.token_verifier().verify(auth_request.token)
+        caller = bootstrap.container().token_verifier.verify(auth_request.token)
     except TokenRejectedError:
         raise RejectedTokenError() from None
     return AuthResponse(
@@ -45,7 +41,6 @@ def jwt_authorizer(auth_request: AuthRequest) -> AuthResponse:
 
 def current_caller(request: Request) -> Caller:
     """The caller the authorizer verified for this request."""
-    from chalicelib.domain.identity import Caller, Role
 
     context = (request.context or {}).get("authorizer") or {}
     role = context.get("role")

@@ -109,7 +109,7 @@ def _signed_by_one_of(keys: tuple[bytes, ...], tag: bytes, payload: bytes) -> bo
 def _is_key(key: dict[Any, Any]) -> bool:
     return (
         2 <= len(key) <= 4
-        and all(isinstance(n, str) and _KEY_NAME.match(n) for n in key)
+        and all(isinstance(n, str) and _KEY_NAME.fullmatch(n) for n in key)
         and all(isinstance(v, str) and 0 < len(v) <= 512 for v in key.values())
         and str(key.get("pk", "")).startswith(("TICKET#", "AUDIT#"))
     )

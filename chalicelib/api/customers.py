@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chalice.app import Blueprint, Response
 
@@ -10,10 +10,10 @@ from chalicelib import bootstrap
 from chalicelib.api.auth import current_caller
 from chalicelib.api.http import Operation, api_route, json_body, json_response
 from chalicelib.api.validation import validate
+from chalicelib.domain.audit import READ_PREFERENCES
 from chalicelib.domain.errors import ForbiddenError, NotFoundError
-
-if TYPE_CHECKING:
-    from chalicelib.domain.identity import Caller
+from chalicelib.domain.identity import Caller
+from chalicelib.service.audit import record_read
 
 customers_blueprint = Blueprint(__name__)
 
@@ -37,14 +37,12 @@ def _visible(caller: Caller, customer_id: str) -> None:
     ),
 )
 def get_preferences(customer_id: str) -> Response:
-    from chalicelib.domain.audit import READ_PREFERENCES
-    from chalicelib.service.audit import record_read
-
     caller = current_caller(customers_blueprint.current_request)
     _visible(caller, customer_id)
-    stored = bootstrap.notification_store().preferences(customer_id)
+    container = bootstrap.container()
+    stored = container.notification_store.preferences(customer_id)
     # A staff read is recorded before the data goes out (SPEC 10); the customer's own is not.
-    record_read(bootstrap.audit_ports(), caller, READ_PREFERENCES, customer_id=customer_id)
+    record_read(container.audit_ports(), caller, READ_PREFERENCES, customer_id=customer_id)
     return json_response(stored or UNSET)
 
 
@@ -68,5 +66,5 @@ def put_preferences(customer_id: str) -> Response:
         raise ForbiddenError("Only the customer may change their preferences")
     body: dict[str, Any] = validate("preferences", json_body(request))
     preferences = {"locale": None, "quiet_hours": None, **body}
-    bootstrap.notification_store().save_preferences(customer_id, preferences)
+    bootstrap.container().notification_store.save_preferences(customer_id, preferences)
     return json_response(preferences)

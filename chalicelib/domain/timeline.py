@@ -34,7 +34,10 @@ def event_view(event: Event, caller: Caller) -> dict[str, Any]:
     }
 
 
+# Data keys customers never see: staff ids (SPEC 5: staff appear to them by role only)
+# and internal references. `agent` is the resolver a survey answer is credited to.
 _STAFF_ONLY_DATA = (
+    "agent",
     "assignee",
     "previous",
     "previous_assignee",

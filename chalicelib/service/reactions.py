@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from chalicelib.domain.events import TICKET_CREATED, Event
 from chalicelib.domain.identity import Role
@@ -33,14 +32,11 @@ from chalicelib.service.ports import (
     ReactionLedger,
     TicketRepository,
 )
+from chalicelib.service.surveys import SurveyPorts, start_survey, survey_answered, withdraw_survey
 
 
 def _plain_minutes(start: datetime, end: datetime) -> int:
     return max(0, int((end - start).total_seconds() // 60))
-
-
-if TYPE_CHECKING:
-    from chalicelib.service.surveys import SurveyPorts
 
 
 @dataclass(frozen=True)
@@ -147,7 +143,6 @@ def follow_up_survey(event: Event, ports: ReactionPorts) -> None:
     """A resolution starts its survey; reopening the ticket stops it."""
     if ports.surveys is None:
         return
-    from chalicelib.service.surveys import start_survey, withdraw_survey
 
     if event.data.get("to") == "resolved":
         start_survey(event, ports.surveys)
@@ -158,8 +153,6 @@ def follow_up_survey(event: Event, ports: ReactionPorts) -> None:
 def finish_survey(event: Event, ports: ReactionPorts) -> None:
     """An answer releases the workflow and, for a low score, opens a recovery ticket."""
     if ports.surveys is not None:
-        from chalicelib.service.surveys import survey_answered
-
         survey_answered(event, ports.surveys)
 
 

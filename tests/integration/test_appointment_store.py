@@ -55,7 +55,7 @@ def stores(request, aws) -> tuple[AppointmentStore, TicketRepository]:
         repository = InMemoryTicketRepository()
         return InMemoryAppointmentStore(repository, branches), repository
     seed_branches(boto3.client("dynamodb"), aws["table_name"])
-    ports = bootstrap.appointment_ports()
+    ports = bootstrap.container().appointment_ports()
     return ports.store, ports.tickets
 
 

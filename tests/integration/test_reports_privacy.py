@@ -29,7 +29,7 @@ from chalicelib.service.tickets import (
     comment,
     create_ticket,
 )
-from tests.integration.test_stream_reactions import _deliver, _stream_records
+from tests.integration.streams import deliver, stream_records
 
 CUSTOMER = Caller(Role.CUSTOMER, "cust-erase")
 AGENT = Caller(Role.AGENT, "agent-7")
@@ -50,14 +50,16 @@ def _open(key: str = "k-1") -> Ticket:
         return StoredResponse(201, ticket.id)
 
     scope = IdempotencyKey(f"customer:{CUSTOMER.id}:POST /v1/tickets", key, "fp")
-    ticket_id = create_ticket(bootstrap.ticket_ports(), CUSTOMER, REQUEST, render, scope).body
-    ticket = bootstrap.ticket_ports().repository.get(ticket_id)
+    ticket_id = create_ticket(
+        bootstrap.container().ticket_ports(), CUSTOMER, REQUEST, render, scope
+    ).body
+    ticket = bootstrap.container().ticket_ports().repository.get(ticket_id)
     assert ticket is not None
     return ticket
 
 
 def _worked_and_resolved(ticket: Ticket) -> None:
-    ports = bootstrap.ticket_ports()
+    ports = bootstrap.container().ticket_ports()
     act(ports, AGENT, ticket.id, "assign", {})
     act(ports, AGENT, ticket.id, "start", {})
     render = lambda event: StoredResponse(201, event.id)  # noqa: E731
@@ -79,9 +81,9 @@ def _table_items(aws: dict[str, Any]) -> list[dict[str, Any]]:
 def test_the_stream_counts_creation_first_response_and_resolution_once(aws):
     ticket = _open()
     _worked_and_resolved(ticket)
-    records = _stream_records(aws["stream_arn"])
-    assert _deliver(records) == {"batchItemFailures": []}
-    assert _deliver(records) == {"batchItemFailures": []}  # redelivered: nothing counted twice
+    records = stream_records(aws["stream_arn"])
+    assert deliver(records) == {"batchItemFailures": []}
+    assert deliver(records) == {"batchItemFailures": []}  # redelivered: nothing counted twice
     reports = ReportPorts(DynamoCounterReader())
     summary = report_summary(reports, AUDITOR, _today())
     assert summary["tickets_created"]["by_channel"] == {"web": 1}
@@ -95,7 +97,6 @@ def test_the_stream_counts_creation_first_response_and_resolution_once(aws):
 
 
 def test_the_audit_log_pages_newest_first_by_ticket_and_by_actor(aws):
-    bootstrap.bind_storage()
     log = DynamoAuditLog()
     start = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
     for minute in range(3):
@@ -121,8 +122,7 @@ class PartlyProcessedBatches:
 
     def __init__(self, refusals: int) -> None:
         self.refusals = refusals
-        self.calls: list[int] = []
-        bootstrap.bind_storage()
+        self.calls: list[int] = []  # the aws fixture's container has bound the table
         AuditItem._get_connection().connection.client.meta.events.register(
             "before-call.dynamodb.BatchWriteItem", self
         )
@@ -177,8 +177,8 @@ def test_audit_entries_dynamodb_keeps_refusing_are_a_throttle_not_a_silent_loss(
 def test_staff_reads_and_writes_reach_the_audit_log(aws):
     ticket = _open()
     _worked_and_resolved(ticket)
-    record_read(bootstrap.audit_ports(), AUDITOR, "read_ticket", ticket_id=ticket.id)
-    _deliver(_stream_records(aws["stream_arn"]))
+    record_read(bootstrap.container().audit_ports(), AUDITOR, "read_ticket", ticket_id=ticket.id)
+    deliver(stream_records(aws["stream_arn"]))
     entries = DynamoAuditLog().page("ticket", ticket.id, 20, None).items
     assert [(e.actor.id, e.action) for e in entries] == [
         ("aud-1", "read_ticket"),
@@ -192,16 +192,22 @@ def test_staff_reads_and_writes_reach_the_audit_log(aws):
 def test_erasure_leaves_no_contact_data_and_keeps_the_counts(aws):
     ticket = _open()
     _worked_and_resolved(ticket)
-    act(bootstrap.ticket_ports(), Caller(Role.SUPERVISOR, "sup-1"), ticket.id, "close", {})
-    bootstrap.notification_store().save_preferences(
+    act(
+        bootstrap.container().ticket_ports(),
+        Caller(Role.SUPERVISOR, "sup-1"),
+        ticket.id,
+        "close",
+        {},
+    )
+    bootstrap.container().notification_store.save_preferences(
         CUSTOMER.id, {"sms": True, "email": True, "locale": "en-US", "quiet_hours": None}
     )
-    _deliver(_stream_records(aws["stream_arn"]))
+    deliver(stream_records(aws["stream_arn"]))
     reports = ReportPorts(DynamoCounterReader())
     before = report_summary(reports, AUDITOR, _today())
 
-    erasure = erase_customer(bootstrap.privacy_ports(), AUDITOR, CUSTOMER.id)
-    _deliver(_stream_records(aws["stream_arn"]))
+    erasure = erase_customer(bootstrap.container().privacy_ports(), AUDITOR, CUSTOMER.id)
+    deliver(stream_records(aws["stream_arn"]))
 
     assert (erasure.tickets, erasure.anonymized_now, erasure.preferences_deleted) == (1, 1, True)
     everything = repr(_table_items(aws))
@@ -209,7 +215,7 @@ def test_erasure_leaves_no_contact_data_and_keeps_the_counts(aws):
         assert personal not in everything, personal
     assert not [i for i in _table_items(aws) if str(i["pk"]).startswith("IDEMPOTENCY#")]
     assert report_summary(reports, AUDITOR, _today()) == before
-    erased = bootstrap.ticket_ports().repository.get(ticket.id)
+    erased = bootstrap.container().ticket_ports().repository.get(ticket.id)
     assert erased is not None
     assert (erased.status, erased.contact.phone, erased.contact.email) == ("closed", None, None)
     audit = DynamoAuditLog().page("actor", AUDITOR.id, 10, None).items
@@ -218,11 +224,17 @@ def test_erasure_leaves_no_contact_data_and_keeps_the_counts(aws):
 
 def test_closed_records_carry_the_retention_expiry_and_short_lived_ones_24_hours(aws):
     ticket = _open()
-    act(bootstrap.ticket_ports(), CUSTOMER, ticket.id, "cancel", {"reason": "never mind"})
-    record_read(bootstrap.audit_ports(), AGENT, "read_ticket", ticket_id=ticket.id)
-    _deliver(_stream_records(aws["stream_arn"]))
+    act(
+        bootstrap.container().ticket_ports(),
+        CUSTOMER,
+        ticket.id,
+        "cancel",
+        {"reason": "never mind"},
+    )
+    record_read(bootstrap.container().audit_ports(), AGENT, "read_ticket", ticket_id=ticket.id)
+    deliver(stream_records(aws["stream_arn"]))
     items = _table_items(aws)
-    cancelled = bootstrap.ticket_ports().repository.get(ticket.id)
+    cancelled = bootstrap.container().ticket_ports().repository.get(ticket.id)
     assert cancelled is not None
     five_years = int((cancelled.updated_at + timedelta(days=1826)).timestamp())
     mine = [i for i in items if i["pk"] == f"TICKET#{ticket.id}"]
@@ -243,7 +255,7 @@ def test_closed_records_carry_the_retention_expiry_and_short_lived_ones_24_hours
 
 def test_an_open_ticket_holds_no_expiry(aws):
     ticket = _open()
-    _deliver(_stream_records(aws["stream_arn"]))
+    deliver(stream_records(aws["stream_arn"]))
     [item] = [
         i for i in _table_items(aws) if i["pk"] == f"TICKET#{ticket.id}" and i["sk"] == "#TICKET"
     ]
@@ -251,12 +263,11 @@ def test_an_open_ticket_holds_no_expiry(aws):
 
 
 def test_renamed_settings_knob_moves_the_expiry(aws):
-    settings = replace(bootstrap.settings(), retention_days=30)
-    bootstrap.reset()
-    bootstrap.override(settings=settings)
+    settings = replace(bootstrap.container().settings, retention_days=30)
+    bootstrap.use(bootstrap.bootstrap(settings))
     ticket = _open()
-    act(bootstrap.ticket_ports(), CUSTOMER, ticket.id, "cancel", {})
-    cancelled = bootstrap.ticket_ports().repository.get(ticket.id)
+    act(bootstrap.container().ticket_ports(), CUSTOMER, ticket.id, "cancel", {})
+    cancelled = bootstrap.container().ticket_ports().repository.get(ticket.id)
     assert cancelled is not None
     [item] = [
         i for i in _table_items(aws) if i["pk"] == f"TICKET#{ticket.id}" and i["sk"] == "#TICKET"

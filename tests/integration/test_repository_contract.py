@@ -59,7 +59,7 @@ def _store(repository: TicketRepository, ticket_and_event: tuple[Ticket, Event])
 def repository(request, aws) -> TicketRepository:
     if request.param == "in-memory":
         return InMemoryTicketRepository()
-    return bootstrap.ticket_ports().repository
+    return bootstrap.container().ticket_ports().repository
 
 
 def test_created_ticket_reads_back_identically(repository: TicketRepository):

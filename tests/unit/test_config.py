@@ -6,6 +6,7 @@ OIDC = {
     "OIDC_JWKS_URL": "https://idp/jwks",
     "OIDC_ISSUER": "https://idp",
     "OIDC_AUDIENCE": "c",
+    "OIDC_REQUIRED_SCOPE": "servicedesk/api",
     "SERVICEDESK_CURSOR_SECRET_ARN": "arn:aws:secretsmanager:ap-east-1:111122223333:secret:cursor",
 }
 
@@ -14,6 +15,17 @@ def test_deployed_default_is_oidc_and_needs_its_settings():
     with pytest.raises(ConfigurationError):
         Settings.from_env({})
     assert Settings.from_env(OIDC).auth_mode == "oidc"
+
+
+def test_deployed_stage_needs_the_apis_scope_and_local_mode_does_not():
+    without_scope = {k: v for k, v in OIDC.items() if k != "OIDC_REQUIRED_SCOPE"}
+    with pytest.raises(ConfigurationError, match="OIDC_REQUIRED_SCOPE"):
+        Settings.from_env(without_scope)
+    with pytest.raises(ConfigurationError, match="one scope"):
+        Settings.from_env({**OIDC, "OIDC_REQUIRED_SCOPE": "servicedesk/api openid"})
+    assert Settings.from_env(OIDC).oidc_required_scope == "servicedesk/api"
+    local = Settings.from_env({"SERVICEDESK_AUTH_MODE": "local-hs256"})
+    assert local.oidc_required_scope is None
 
 
 def test_local_hs256_is_refused_inside_lambda():
@@ -55,23 +67,15 @@ def test_local_mode_derives_its_cursor_key_and_tests_may_set_one():
     assert override.cursor_key == b"k" * 32  # outside Lambda only
 
 
-def test_the_cursor_keys_come_from_secrets_manager_when_a_secret_is_named(
-    monkeypatch: pytest.MonkeyPatch,
-):
+def test_the_cursor_keys_come_from_secrets_manager_when_a_secret_is_named():
     from chalicelib import bootstrap
     from chalicelib.adapters.secrets import SecretsManagerCursorKeys
     from chalicelib.api.cursors import FixedCursorKeys
 
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "testing")  # building the client must not look for more
-    try:
-        bootstrap.override(settings=Settings.from_env(OIDC))
-        assert isinstance(bootstrap.cursor_keys(), SecretsManagerCursorKeys)  # no call yet
-        bootstrap.reset()
-        bootstrap.override(settings=Settings.from_env({"SERVICEDESK_AUTH_MODE": "local-hs256"}))
-        assert isinstance(bootstrap.cursor_keys(), FixedCursorKeys)
-    finally:
-        bootstrap.reset()
+    deployed = bootstrap.bootstrap(Settings.from_env(OIDC))
+    assert isinstance(deployed.cursor_keys, SecretsManagerCursorKeys)  # nothing read yet
+    local = bootstrap.bootstrap(Settings.from_env({"SERVICEDESK_AUTH_MODE": "local-hs256"}))
+    assert isinstance(local.cursor_keys, FixedCursorKeys)
 
 
 def test_unknown_auth_mode_is_refused():

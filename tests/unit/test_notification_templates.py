@@ -1,3 +1,5 @@
+"""Notification templates (both locales, both channels), channel choice and quiet hours."""
+
 from datetime import UTC, datetime, time, timedelta, timezone
 
 import pytest
