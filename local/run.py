@@ -100,6 +100,7 @@ class LocalStack:
                 "SURVEY_STATE_MACHINE_ARN": self.resources["survey_state_machine_arn"],
                 "SERVICEDESK_EMAIL_SENDER": self.resources["email_sender"],
                 "SES_REGION": self.resources["ses_region"],
+                "SERVICEDESK_CURSOR_SECRET_ARN": self.resources["cursor_secret_arn"],
             }
         )
         self._seed()

@@ -24,10 +24,11 @@ from chalicelib.adapters.models import (
 )
 from chalicelib.domain.contact import Contact
 from chalicelib.domain.counters import CounterKey
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.privacy import DEFAULT_RETENTION, retention_expiry
 from chalicelib.domain.sla import next_due
+from chalicelib.domain.statuses import Status
 from chalicelib.domain.ticket import FINISHED_STATUSES, PRIORITY_RANK, Sla, Ticket
 from chalicelib.service.ports import (
     EventPage,
@@ -51,7 +52,7 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 # One partition: the sweep reads only what is due, which stays small at any scale.
 DUE_PARTITION = "DUE"
 # Unassigned tickets waiting for someone: new ones, and ones escalated out of `assigned`.
-CLAIMABLE_STATUSES = frozenset({"new", "assigned"})
+CLAIMABLE_STATUSES = frozenset({Status.NEW, Status.ASSIGNED})
 
 
 def ticket_pk(ticket_id: str) -> str:
@@ -149,7 +150,7 @@ def item_to_ticket(item: TicketItem) -> Ticket:
         subject=item.subject,
         description=item.description,
         priority=item.priority,
-        status=item.status,
+        status=Status(item.status),
         tier=int(item.tier),
         queue=item.queue,
         assignee=item.assignee,
@@ -199,7 +200,7 @@ def item_to_event(item: EventItem) -> Event:
     return Event(
         id=item.event_id,
         ticket_id=item.ticket_id,
-        type=item.event_type,
+        type=EventType(item.event_type),
         at=item.at,
         actor=Caller(role=Role(item.actor_role), id=item.actor_id),
         data=data,

@@ -19,7 +19,7 @@ from chalicelib.api.validation import parse_rfc3339, validate
 from chalicelib.domain.errors import FieldError, ValidationError
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import Caller
-from chalicelib.domain.statuses import STATUSES
+from chalicelib.domain.statuses import STATUSES, Action
 from chalicelib.domain.ticket import Ticket, TicketRequest, ticket_view
 from chalicelib.domain.timeline import event_view
 from chalicelib.service import tickets
@@ -232,8 +232,7 @@ def get_ticket(ticket_id: str) -> Response:
     Operation(
         "/v1/tickets/{ticket_id}/actions",
         "POST",
-        "Run a lifecycle action (assign, start, request_info, resume, resolve, reopen, "
-        "close, cancel, escalate, extend, reschedule)",
+        f"Run a lifecycle action ({', '.join(Action)})",
         request_schema="ticket-action",
         responses={200: "ticket", 400: None, 403: None, 404: None, 409: None, 412: None},
         roles=("customer", "agent", "supervisor"),

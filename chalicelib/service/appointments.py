@@ -14,9 +14,6 @@ from typing import Any
 
 from chalicelib.domain.appointments import (
     APPOINTMENT,
-    BOOKED,
-    REMINDED,
-    RESCHEDULED,
     Branch,
     Slot,
     appointment_of,
@@ -35,8 +32,15 @@ from chalicelib.domain.errors import (
     SlotNotOfferedError,
     ValidationError,
 )
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import (
+    AppointmentBooked,
+    AppointmentReminded,
+    AppointmentRescheduled,
+    Event,
+    EventType,
+)
 from chalicelib.domain.identity import SYSTEM, Caller
+from chalicelib.domain.statuses import Action, Status
 from chalicelib.domain.ticket import Ticket, TicketRequest, isoformat, open_ticket
 from chalicelib.service.ports import (
     AppointmentStore,
@@ -151,7 +155,9 @@ def book(
     calendar = ports.calendar_of(branch)
     slot = offered_slot(calendar, request.slot_start, now)
     ticket = replace(ticket, appointment=appointment_of(branch, slot))
-    booked = Event(ports.ids.event_id(), ticket.id, BOOKED, now, caller, event_data(branch, slot))
+    booked = Event.of(
+        ports.ids.event_id(), ticket.id, now, caller, AppointmentBooked(**event_data(branch, slot))
+    )
     seat = _seat(branch, calendar, slot)
     for _ in range(_WRITE_ATTEMPTS):
         response = render(ticket)
@@ -202,10 +208,9 @@ def commit_action(
     """
     opened = open_count_change(before, changed)
     moves = SeatMoves(customer_id=before.customer_id, open_change=opened)
-    action = events[0].data.get("action") if events else None
-    if action == "reschedule":
+    if events and events[0].type == EventType.APPOINTMENT_RESCHEDULED:
         changed, events, moves = _rescheduled(ports, before, (changed, events, moves), now)
-    elif changed.status == "cancelled" and before.appointment:
+    elif changed.status == Status.CANCELLED and before.appointment:
         branch = find_branch(ports, before.appointment["branch_id"])
         slot = slot_of(before)
         moves = replace(
@@ -231,8 +236,13 @@ def _rescheduled(
     if new.start == old.start:
         raise SlotNotOfferedError("The appointment is already booked for this slot")
     changed = replace(changed, appointment=appointment_of(branch, new))
-    data = {"action": "reschedule", **event_data(branch, new), "previous_slot_start": old.key}
-    moved = [replace(event, data=data) if event.type == RESCHEDULED else event for event in events]
+    told = AppointmentRescheduled(
+        action=Action.RESCHEDULE, **event_data(branch, new), previous_slot_start=old.key
+    )
+    moved = [
+        replace(event, data=told.to_data()) if event.type == told.TYPE else event
+        for event in events
+    ]
     moves = replace(
         moves,
         release=_seat(branch, calendar, old),
@@ -277,5 +287,5 @@ def _reminder_event(ports: AppointmentPorts, reminder: Reminder, now: datetime) 
     record = ports.store.branch(ticket.appointment["branch_id"])
     if record is None:
         return None
-    data = event_data(branch_from(record), slot)
-    return Event(ports.ids.event_id(), ticket.id, REMINDED, now, SYSTEM, data)
+    reminded = AppointmentReminded(**event_data(branch_from(record), slot))
+    return Event.of(ports.ids.event_id(), ticket.id, now, SYSTEM, reminded)

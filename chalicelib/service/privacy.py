@@ -8,7 +8,7 @@ from datetime import datetime
 
 from chalicelib.domain.audit import ERASE_CUSTOMER, AuditEntry
 from chalicelib.domain.errors import ConflictError, ForbiddenError, NotFoundError
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import Event, SurveyEvent
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.privacy import (
     anonymization_event,
@@ -50,11 +50,8 @@ TicketErasureStep = Callable[[Ticket, list[Event], PrivacyPorts], None]
 
 def forget_survey_comments(ticket: Ticket, events: list[Event], ports: PrivacyPorts) -> None:
     """Survey records live outside the ticket's partition: blank their comments too."""
-    surveyed = {
-        str(event.data["survey_id"])
-        for event in events
-        if event.type.startswith("survey.") and event.data.get("survey_id")
-    }
+    about_surveys = (event.payload_as(SurveyEvent) for event in events)
+    surveyed = {about.survey_id for about in about_surveys if about is not None and about.survey_id}
     for survey_id in sorted(surveyed):
         ports.store.forget_survey_comment(survey_id)
 

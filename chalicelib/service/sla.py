@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from chalicelib.domain.identity import SYSTEM
 from chalicelib.domain.lifecycle import apply_action
 from chalicelib.domain.sla import breached_metrics, closes_itself, record_breaches
+from chalicelib.domain.statuses import Action
 from chalicelib.domain.ticket import Ticket
 from chalicelib.service.ports import TransactionConflictError, VersionConflictError
 from chalicelib.service.tickets import TicketPorts
@@ -41,7 +42,7 @@ def _breach(ports: TicketPorts, candidate: Ticket) -> bool:
         now = ports.clock()
         if closes_itself(ticket, now):
             changed, events = apply_action(
-                ticket, "close", {}, SYSTEM, now=now, new_event_id=ports.ids.event_id
+                ticket, Action.CLOSE, {}, SYSTEM, now=now, new_event_id=ports.ids.event_id
             )
         elif metrics := breached_metrics(ticket, now):
             changed, events = record_breaches(ticket, metrics, now, ports.ids.event_id)

@@ -23,9 +23,16 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import WORKING_ROLES, Caller, Role
 from chalicelib.domain.ids import normalize_reference
-from chalicelib.domain.lifecycle import RULES, add_comment, apply_action, check_actor
+from chalicelib.domain.lifecycle import (
+    UNHELD,
+    add_comment,
+    apply_action,
+    check_actor,
+    known_action,
+)
 from chalicelib.domain.routing import KNOWN_QUEUES
 from chalicelib.domain.sla import SlaRules, start_clocks, track
+from chalicelib.domain.statuses import Action
 from chalicelib.domain.ticket import Ticket, TicketRequest, open_ticket
 from chalicelib.domain.timeline import visible_events
 from chalicelib.service.ports import (
@@ -323,11 +330,11 @@ def claim(ports: TicketPorts, caller: Caller, queue: str) -> Ticket | None:
 
 
 def _try_claim(ports: TicketPorts, caller: Caller, candidate: Ticket) -> Ticket | None:
-    if candidate.status not in ("new", "assigned") or candidate.assignee:
+    if candidate.status not in UNHELD or candidate.assignee:
         return None  # a stale index entry; the next candidate may do
     try:
         changed, events = apply_action(
-            candidate, "assign", {}, caller, now=ports.clock(), new_event_id=ports.ids.event_id
+            candidate, Action.ASSIGN, {}, caller, now=ports.clock(), new_event_id=ports.ids.event_id
         )
         ports.repository.commit(candidate.id, candidate.version, changed, events)
     except (IllegalTransitionError, VersionConflictError, TransactionConflictError):
@@ -343,8 +350,9 @@ def _raise_deferred(
         return
     if caller.role not in _ACTING_ROLES:
         raise ForbiddenError(f"The {caller.role.value} role may not change tickets")
-    if action in RULES:
-        check_actor(ticket, action, {}, caller)
+    known = known_action(action or "")
+    if known is not None:
+        check_actor(ticket, known, {}, caller)
     raise invalid
 
 

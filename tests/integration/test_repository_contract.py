@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from chalicelib import bootstrap
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.ticket import Ticket, TicketRequest, open_ticket
 from chalicelib.service.ports import (
@@ -47,7 +47,8 @@ def _ticket(number: int, reference: str | None = None, customer: str = "cust-1",
 
 
 def _event(ticket: Ticket, number: int, kind: str = "comment.added") -> Event:
-    return Event(f"E-{number:026d}", ticket.id, kind, NOW, AGENT, {"body": "hi", "internal": False})
+    data = {"body": "hi", "internal": False}
+    return Event(f"E-{number:026d}", ticket.id, EventType(kind), NOW, AGENT, data)
 
 
 def _store(repository: TicketRepository, ticket_and_event: tuple[Ticket, Event]) -> None:

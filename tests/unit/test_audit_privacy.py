@@ -14,7 +14,7 @@ from chalicelib.domain.errors import (
     ThrottledError,
     ValidationError,
 )
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import SYSTEM, Caller, Role
 from chalicelib.domain.privacy import ERASED, anonymized_event
 from chalicelib.domain.ticket import Ticket, TicketRequest
@@ -99,7 +99,7 @@ def _cancelled_with_history(desk: Desk) -> Ticket:
 
 
 def _event(type_: str, actor: Caller, **data: object) -> Event:
-    return Event("E-1", "T-1", type_, FixedClock()(), actor, dict(data))
+    return Event("E-1", "T-1", EventType(type_), FixedClock()(), actor, dict(data))
 
 
 def test_staff_writes_are_audited_once_per_write_customers_and_the_system_are_not():

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.errors import NotFoundError
-from chalicelib.domain.events import CUSTOMER_VISIBLE_TYPES, Event
+from chalicelib.domain.events import CUSTOMER_VISIBLE_TYPES, Event, EventType
 from chalicelib.domain.identity import SYSTEM, Caller, Role
 from chalicelib.domain.lifecycle import add_comment, apply_action
 from chalicelib.domain.ticket import Ticket, TicketRequest, open_ticket
@@ -59,7 +59,7 @@ def event(
     at: datetime = NOW,
     **data: Any,
 ) -> Event:
-    return Event(f"E-{number:026d}", "T-1", type_, at, actor, data)
+    return Event(f"E-{number:026d}", "T-1", EventType(type_), at, actor, data)
 
 
 @pytest.mark.parametrize("type_", sorted(CUSTOMER_SEES - {"comment.added"}))
@@ -213,7 +213,7 @@ def _after_the_life(ticket: Ticket) -> list[Event]:
         ("appointment.reminded", SYSTEM, slot),
     ]
     return [
-        Event(f"E-9{number}", ticket.id, type_, NOW, actor, data)
+        Event(f"E-9{number}", ticket.id, EventType(type_), NOW, actor, data)
         for number, (type_, actor, data) in enumerate(after)
     ]
 
