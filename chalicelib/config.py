@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 STAGE = "SERVICEDESK_STAGE"
 TABLE_NAME = "TABLE_NAME"
@@ -39,6 +39,8 @@ PRODUCTION_SURVEY_WINDOW = 72 * 3600  # 72 h per round (invitation, then reminde
 RETENTION_DAYS = "SERVICEDESK_RETENTION_DAYS"
 DEFAULT_RETENTION_DAYS = 1826  # five years: closed tickets, their events, the audit log
 REMINDER_LEAD = "APPOINTMENT_REMINDER_LEAD_SECONDS"
+USAGE_CLIENTS = "USAGE_CLIENTS"  # client_id=usage key value, comma-separated (usage plans)
+USAGE_KEY_MIN_LENGTH = 20  # API Gateway's shortest API key value
 
 AUTH_MODE_OIDC = "oidc"
 AUTH_MODE_LOCAL = "local-hs256"
@@ -75,6 +77,9 @@ class Settings:
     appointment_reminder_lead_seconds: int = 7200
     # The scope every access token must carry (the template's ApiScope); none in local mode.
     oidc_required_scope: str | None = None
+    # OAuth client id -> the API key value of its usage plan (the authorizer's
+    # usageIdentifierKey). Required in oidc mode: a token of any other client app is refused.
+    usage_keys: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -103,6 +108,7 @@ class Settings:
             retention_days=_retention_days(env.get(RETENTION_DAYS)),
             appointment_reminder_lead_seconds=_seconds(env, REMINDER_LEAD, 7200),
             oidc_required_scope=env.get(OIDC_REQUIRED_SCOPE) or None,
+            usage_keys=_usage_keys(env.get(USAGE_CLIENTS, "")),
         )
         settings.check(running_in_lambda=running_in_lambda)
         return settings
@@ -122,6 +128,8 @@ class Settings:
         if self.cursor_key is None and self.cursor_secret_arn is None:
             raise ConfigurationError(f"{CURSOR_SECRET_ARN} is required outside local mode")
         self._check_scope()
+        if self.auth_mode == AUTH_MODE_OIDC and not self.usage_keys:
+            raise ConfigurationError(f"{USAGE_CLIENTS} is required in oidc mode")
 
     def _check_scope(self) -> None:
         scope = self.oidc_required_scope
@@ -165,6 +173,24 @@ def _retention_days(value: str | None) -> int:
     if not value.isdigit() or not 1 <= int(value) <= 36500:
         raise ConfigurationError(f"{RETENTION_DAYS} must be a number of days from 1 to 36500")
     return int(value)
+
+
+def _usage_keys(value: str) -> dict[str, str]:
+    """Parse ``client-id=usage-key,...``: each client once, each key long enough for API Gateway."""
+    keys: dict[str, str] = {}
+    for item in _split_list(value):
+        client, separator, key = (part.strip() for part in item.partition("="))
+        if not (separator and client and key) or "=" in key:
+            raise ConfigurationError(f"{USAGE_CLIENTS} must be client_id=usage_key pairs")
+        if client in keys:
+            raise ConfigurationError(f"{USAGE_CLIENTS} names the client {client!r} twice")
+        if len(key) < USAGE_KEY_MIN_LENGTH:
+            raise ConfigurationError(
+                f"{USAGE_CLIENTS}: the usage key of {client!r} is shorter than "
+                f"{USAGE_KEY_MIN_LENGTH} characters (API Gateway's minimum)"
+            )
+        keys[client] = key
+    return keys
 
 
 def _split_list(value: str) -> tuple[str, ...]:

@@ -1,7 +1,9 @@
-"""Mint a local HS256 token: `python -m local.token agents agent-7 [--team cards] [--ttl 3600]`.
+"""Mint a local HS256 token: `python -m local.token agents agent-7 [--team cards] [--client web]`.
 
-Shaped like a Cognito access token (`token_use: access`, `scope`), the only kind the API
-accepts; the scope is $OIDC_REQUIRED_SCOPE when set (the stack checks it only then).
+Shaped like a Cognito access token (`token_use: access`, `scope`, `client_id`), the only kind
+the API accepts; the scope is $OIDC_REQUIRED_SCOPE when set (the stack checks it only then).
+The client id names the caller's usage plan when $USAGE_CLIENTS lists it; local mode
+needs no plan.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from chalicelib.config import DEFAULT_DEV_JWT_SECRET, DEV_JWT_SECRET, OIDC_REQUI
 
 GROUPS = ("customers", "agents", "supervisors", "auditors")
 LOCAL_SCOPE = "servicedesk/api"
+LOCAL_CLIENT_ID = "servicedesk-local"
 
 
 def mint(
@@ -26,6 +29,7 @@ def mint(
     ttl: int = 8 * 3600,
     secret: str | None = None,
     scope: str | None = None,
+    client_id: str = LOCAL_CLIENT_ID,
 ) -> str:
     now = int(time.time())
     claims: dict[str, object] = {
@@ -36,6 +40,7 @@ def mint(
         "iss": "servicedesk-local",
         "token_use": "access",
         "scope": scope or os.environ.get(OIDC_REQUIRED_SCOPE) or LOCAL_SCOPE,
+        "client_id": client_id,
     }
     if team:
         claims["custom:team"] = team
@@ -49,8 +54,9 @@ def main() -> None:
     parser.add_argument("subject")
     parser.add_argument("--team")
     parser.add_argument("--ttl", type=int, default=8 * 3600)
+    parser.add_argument("--client", default=LOCAL_CLIENT_ID, help="the token's client_id")
     args = parser.parse_args()
-    print(mint(args.group, args.subject, team=args.team, ttl=args.ttl))
+    print(mint(args.group, args.subject, team=args.team, ttl=args.ttl, client_id=args.client))
 
 
 if __name__ == "__main__":

@@ -8,11 +8,16 @@ Only access tokens are accepted, never ID tokens: Cognito's carry
 ``token_use: access``; other providers' must follow RFC 9068 (header
 ``typ: at+jwt``) and not say ``token_use`` otherwise. When a scope is required
 (always in oidc mode), the token's ``scope`` claim (space-separated) must hold it.
+
+The caller carries the client app the token was issued to: ``client_id`` (Cognito and
+RFC 9068), else ``azp``. Cognito access tokens have no ``aud``: there the client must be
+the configured audience or one of the known client apps (``USAGE_CLIENTS``).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Collection
 from typing import Any, Protocol
 
 import jwt
@@ -76,12 +81,18 @@ class LocalTokenVerifier(TokenVerifier):
 
 class OidcTokenVerifier(TokenVerifier):
     def __init__(
-        self, jwks_client: SigningKeys, issuer: str, audience: str, required_scope: str
+        self,
+        jwks_client: SigningKeys,
+        issuer: str,
+        audience: str,
+        required_scope: str,
+        clients: Collection[str] = (),
     ) -> None:
         super().__init__(required_scope)
         self._jwks = jwks_client
         self._issuer = issuer
         self._audience = audience
+        self._clients = frozenset(clients)
 
     def _decode(self, token: str) -> dict[str, Any]:
         signing_key = self._jwks.get_signing_key_from_jwt(token)
@@ -93,7 +104,7 @@ class OidcTokenVerifier(TokenVerifier):
             options={"require": _REQUIRED_CLAIMS, "verify_aud": False},
             leeway=_LEEWAY_SECONDS,
         )
-        if not _audience_matches(claims, self._audience):
+        if not _audience_matches(claims, self._audience, self._clients):
             raise jwt.InvalidAudienceError("audience")
         return claims
 
@@ -110,11 +121,15 @@ def _scopes(claims: dict[str, Any]) -> list[str]:
     return scope.split(" ") if isinstance(scope, str) else []
 
 
-def _audience_matches(claims: dict[str, Any], audience: str) -> bool:
-    # RFC 9068 access tokens carry `aud`; Cognito's carry the client in `client_id`.
+def _audience_matches(claims: dict[str, Any], audience: str, clients: frozenset[str]) -> bool:
+    # RFC 9068 access tokens carry `aud`; Cognito's carry the client in `client_id` and no
+    # `aud`: any of the known client apps may call (the required scope names this API).
     aud = claims.get("aud")
     audiences = aud if isinstance(aud, list) else [aud]
-    return audience in audiences or claims.get("client_id") == audience
+    client = claims.get("client_id")
+    if audience in audiences or client == audience:
+        return True
+    return aud is None and isinstance(client, str) and client in clients
 
 
 def _bearer_token(authorization: str) -> str:
@@ -136,7 +151,21 @@ def _caller_from_claims(claims: dict[str, Any]) -> Caller:
     if role is None:
         raise TokenRejectedError("no known group")
     team = claims.get("custom:team")
-    return Caller(role=role, id=subject, team=team if isinstance(team, str) else None)
+    return Caller(
+        role=role,
+        id=subject,
+        team=team if isinstance(team, str) else None,
+        client_id=_client_id(claims),
+    )
+
+
+def _client_id(claims: dict[str, Any]) -> str | None:
+    """The client app the token was issued to: `client_id` (Cognito, RFC 9068), else `azp`."""
+    for name in ("client_id", "azp"):
+        value = claims.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def jwks_client(url: str) -> jwt.PyJWKClient:
@@ -157,4 +186,5 @@ def build_token_verifier(settings: Settings) -> TokenVerifier:
         settings.oidc_issuer,
         settings.oidc_audience,
         settings.oidc_required_scope,
+        clients=settings.usage_keys.keys(),
     )

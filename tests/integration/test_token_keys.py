@@ -115,6 +115,7 @@ def _verifier(jwks_url: str) -> TokenVerifier:
                 "OIDC_AUDIENCE": CLIENT,
                 "OIDC_REQUIRED_SCOPE": SCOPE,
                 "SERVICEDESK_CURSOR_KEY": "k" * 32,
+                "USAGE_CLIENTS": f"{CLIENT}=servicedesk-usage-test-client",
             }
         )
     )

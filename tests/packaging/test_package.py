@@ -328,6 +328,57 @@ def test_usage_plans_meter_each_client_app(translated: dict[str, Any]):
     assert api["Properties"]["ApiKeySourceType"] == "AUTHORIZER"
 
 
+def _operations(definition: dict[str, Any]) -> dict[str, set[str]]:
+    """``METHOD /path`` -> the security schemes the operation names."""
+    return {
+        f"{method.upper()} {path}": {
+            name for requirement in operation.get("security", []) for name in requirement
+        }
+        for path, operations in definition["paths"].items()
+        for method, operation in operations.items()
+    }
+
+
+def test_authenticated_operations_require_the_authorizers_usage_key(
+    sam_template: dict[str, Any], translated: dict[str, Any]
+):
+    """Usage plans meter only methods that require a key; the authorizer supplies it."""
+    import app  # noqa: F401 - registers every operation
+    from chalicelib.api.http import OPERATIONS
+
+    api = sam_template["Resources"]["RestAPI"]["Properties"]
+    body = api["DefinitionBody"]
+    assert body["x-amazon-apigateway-api-key-source"] == "AUTHORIZER"
+    assert api["ApiKeySourceType"] == "AUTHORIZER"
+    assert body["securityDefinitions"]["api_key"] == {
+        "type": "apiKey",
+        "name": "x-api-key",
+        "in": "header",
+    }
+    operations = _operations(body)
+    assert OPERATIONS
+    for operation in OPERATIONS:
+        schemes = operations[f"{operation.method} {operation.path}"]
+        wanted = set() if operation.public else {"jwt_authorizer", "api_key"}
+        assert schemes == wanted, (operation.method, operation.path)
+    for name, schemes in operations.items():
+        # Whatever else reaches the API (preflights included): a key exactly where a token is.
+        assert ("api_key" in schemes) == ("jwt_authorizer" in schemes), name
+    for public in ("GET /v1/health", "GET /v1/openapi.json", "GET /s/{code}"):
+        assert operations[public] == set(), public
+    (rest_api,) = _resources_of(translated, "AWS::ApiGateway::RestApi").values()
+    assert rest_api["Properties"]["ApiKeySourceType"] == "AUTHORIZER"
+    assert rest_api["Properties"]["Body"]["x-amazon-apigateway-api-key-source"] == "AUTHORIZER"
+
+
+def test_every_function_knows_the_client_apps_usage_keys(translated: dict[str, Any]):
+    for name, function in _resources_of(translated, "AWS::Lambda::Function").items():
+        usage = function["Properties"]["Environment"]["Variables"]["USAGE_CLIENTS"]["Fn::Sub"]
+        for app in ("Mobile", "Web", "Branch"):
+            assert f"${{{app}ClientId}}=" in usage, (name, app)
+            assert f"{app}ClientId" in translated["Parameters"], app
+
+
 def test_access_log_has_no_bodies_or_query_strings(translated: dict[str, Any]):
     _, stage = _stage(translated)
     setting = stage["Properties"]["AccessLogSetting"]

@@ -8,6 +8,7 @@ OIDC = {
     "OIDC_AUDIENCE": "c",
     "OIDC_REQUIRED_SCOPE": "servicedesk/api",
     "SERVICEDESK_CURSOR_SECRET_ARN": "arn:aws:secretsmanager:ap-east-1:111122223333:secret:cursor",
+    "USAGE_CLIENTS": "mobile-1=servicedesk-usage-prod-mobile",
 }
 
 
@@ -81,3 +82,46 @@ def test_the_cursor_keys_come_from_secrets_manager_when_a_secret_is_named():
 def test_unknown_auth_mode_is_refused():
     with pytest.raises(ConfigurationError):
         Settings.from_env({"SERVICEDESK_AUTH_MODE": "none"})
+
+
+def test_usage_clients_map_each_client_app_to_its_usage_key():
+    env = {
+        **OIDC,
+        "USAGE_CLIENTS": " mobile-1 = servicedesk-usage-prod-mobile ,"
+        "web-2=servicedesk-usage-prod-web,branch-3=servicedesk-usage-prod-branch,",
+    }
+    assert Settings.from_env(env).usage_keys == {
+        "mobile-1": "servicedesk-usage-prod-mobile",
+        "web-2": "servicedesk-usage-prod-web",
+        "branch-3": "servicedesk-usage-prod-branch",
+    }
+
+
+def test_a_deployed_stage_needs_its_usage_clients_and_local_mode_does_not():
+    without = {k: v for k, v in OIDC.items() if k != "USAGE_CLIENTS"}
+    with pytest.raises(ConfigurationError, match="USAGE_CLIENTS is required"):
+        Settings.from_env(without)
+    with pytest.raises(ConfigurationError, match="USAGE_CLIENTS is required"):
+        Settings.from_env({**OIDC, "USAGE_CLIENTS": " , "})
+    assert Settings.from_env({"SERVICEDESK_AUTH_MODE": "local-hs256"}).usage_keys == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("mobile-1", "pairs"),
+        ("mobile-1=", "pairs"),
+        ("=servicedesk-usage-prod-mobile", "pairs"),
+        ("mobile-1=servicedesk=usage-prod-mobile", "pairs"),
+        ("mobile-1:servicedesk-usage-prod-mobile", "pairs"),
+        ("m=servicedesk-usage-prod-mobile,m=servicedesk-usage-prod-web", "twice"),
+        ("mobile-1=short-key", "20 characters"),
+    ],
+    ids=["no-key", "empty-key", "empty-client", "two-equals", "colon", "duplicate", "short"],
+)
+def test_malformed_usage_clients_fail_at_start(value, message):
+    with pytest.raises(ConfigurationError, match=message):
+        Settings.from_env({**OIDC, "USAGE_CLIENTS": value})
+    # Local mode parses them too: a typo never waits for a deployment to show.
+    with pytest.raises(ConfigurationError, match=message):
+        Settings.from_env({"SERVICEDESK_AUTH_MODE": "local-hs256", "USAGE_CLIENTS": value})

@@ -196,3 +196,53 @@ def test_oidc_stage_refuses_alg_none(oidc):
     token = jwt.encode(_claims(iss=ISSUER, aud=AUDIENCE), "", algorithm="none")
     with pytest.raises(TokenRejectedError):
         oidc.verify("Bearer " + token)
+
+
+@pytest.mark.parametrize(
+    ("claims", "client"),
+    [
+        ({"client_id": "app-1"}, "app-1"),
+        ({"azp": "app-2"}, "app-2"),
+        ({"client_id": "app-1", "azp": "app-2"}, "app-1"),
+        ({}, None),
+        ({"client_id": ""}, None),
+        ({"client_id": ["app-1"]}, None),
+    ],
+    ids=["client_id", "azp", "client_id-first", "none", "empty", "not-a-string"],
+)
+def test_the_caller_carries_the_client_app_of_the_token(claims, client):
+    caller = LocalTokenVerifier(SECRET).verify(_hs256(_claims(**claims)))
+    assert caller.client_id == client
+
+
+def test_locally_minted_tokens_name_a_client_app():
+    token = "Bearer " + mint("agents", "agent-7", secret=SECRET, client_id="web-app")
+    assert LocalTokenVerifier(SECRET).verify(token).client_id == "web-app"
+
+
+def _cognito_clients(rsa_key):
+    """A Cognito pool with the API's client and two more app clients of the bank."""
+    return OidcTokenVerifier(
+        _StaticJwks(rsa_key.public_key()), ISSUER, AUDIENCE, SCOPE, clients=["mobile", "web"]
+    )
+
+
+def test_cognito_tokens_of_any_known_client_app_are_accepted(rsa_key):
+    verifier = _cognito_clients(rsa_key)
+    for client in ("mobile", "web", AUDIENCE):
+        caller = verifier.verify(_rs256(rsa_key, aud=None, client_id=client))
+        assert caller.client_id == client
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"aud": None, "client_id": "partner"},  # a Cognito token of another app client
+        {"aud": None, "client_id": None},
+        {"aud": "another-api", "client_id": "mobile"},  # a known app, for another API
+    ],
+    ids=["unknown-client", "no-client", "other-audience"],
+)
+def test_cognito_tokens_of_other_clients_or_apis_are_refused(rsa_key, overrides):
+    with pytest.raises(TokenRejectedError):
+        _cognito_clients(rsa_key).verify(_rs256(rsa_key, **overrides))
