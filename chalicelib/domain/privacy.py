@@ -9,6 +9,7 @@ kinds, channels, queues, statuses, times, scores.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,6 +60,29 @@ def _anonymized_data(event: Event) -> dict[str, Any]:
         elif name in CONTACT_FIELDS and event.type in NOTIFICATION_TYPES and value:
             data[name] = ""
     return data
+
+
+def anonymized_response(body: str) -> str:
+    """A stored response (JSON) with the free text and contact details erased, so an
+    idempotent retry after an erasure gets the same answer without the personal data,
+    and never a second ticket or booking."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return json.dumps({"erased": True})
+    return json.dumps(_erased(document), ensure_ascii=False)
+
+
+def _erased(value: Any, name: str = "") -> Any:
+    if name == "contact" and isinstance(value, dict):  # as an anonymized ticket shows it
+        return {**value, "phone": None, "email": None, "preferred": "none"}
+    if isinstance(value, dict):
+        return {key: _erased(item, key) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_erased(item) for item in value]
+    if isinstance(value, str) and value and (name in FREE_TEXT_FIELDS or name in CONTACT_FIELDS):
+        return ERASED
+    return value
 
 
 def anonymization_event(ticket: Ticket, event_id: str, caller: Caller, now: datetime) -> Event:

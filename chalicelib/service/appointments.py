@@ -42,6 +42,8 @@ from chalicelib.domain.events import (
 from chalicelib.domain.identity import SYSTEM, Caller
 from chalicelib.domain.statuses import Action, Status
 from chalicelib.domain.ticket import Ticket, TicketRequest, isoformat, open_ticket
+from chalicelib.service import idempotency as keys
+from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
 from chalicelib.service.ports import (
     AppointmentStore,
     Clock,
@@ -54,15 +56,8 @@ from chalicelib.service.ports import (
     TicketRepository,
     TransactionConflictError,
 )
-from chalicelib.service.tickets import (
-    IdempotencyKey,
-    Render,
-    StoredResponse,
-    TicketPorts,
-    _record,
-    _replay,
-    _replay_after_race,
-)
+from chalicelib.service.retries import retrying
+from chalicelib.service.tickets import Render, TicketPorts
 
 DEFAULT_REMINDER_LEAD = timedelta(hours=2)
 REMINDER_BATCH = 100
@@ -138,8 +133,7 @@ def book(
     idempotency: IdempotencyKey | None = None,
 ) -> StoredResponse:
     """Book a slot: ticket, reference, events, seat, guard and reminder in one write."""
-    ticket_ports = ports.ticket_ports()
-    replay = _replay(ticket_ports, idempotency)
+    replay = keys.replay(ports.tickets, idempotency, ports.clock())
     if replay is not None:
         return replay
     branch = find_branch(ports, request.branch_id)
@@ -159,26 +153,27 @@ def book(
         ports.ids.event_id(), ticket.id, now, caller, AppointmentBooked(**event_data(branch, slot))
     )
     seat = _seat(branch, calendar, slot)
-    for _ in range(_WRITE_ATTEMPTS):
+
+    def write() -> StoredResponse:
+        nonlocal ticket
         response = render(ticket)
+        record = keys.record(idempotency, response, now)
         try:
             ports.store.book(
-                ticket,
-                [created, booked],
-                seat,
-                Reminder(ticket.id, slot.start),
-                _record(ticket_ports, idempotency, response),
+                ticket, [created, booked], seat, Reminder(ticket.id, slot.start), record
             )
-            return response
         except ReferenceTakenError:
             ticket = ticket.with_reference(ports.ids.reference())
-        except IdempotencyKeyTakenError:
-            return _replay_after_race(ticket_ports, idempotency)
-        except TransactionConflictError:
-            replay = _replay(ticket_ports, idempotency)
-            if replay is not None:
-                return replay
-    raise ConflictError("The slot is in demand right now; retry")
+            raise
+        except (IdempotencyKeyTakenError, TransactionConflictError) as error:
+            return keys.after_race(ports.tickets, idempotency, error, ports.clock())
+        return response
+
+    return retrying(write, attempts=_WRITE_ATTEMPTS, also=(ReferenceTakenError,), busy=_in_demand)
+
+
+def _in_demand() -> ConflictError:
+    return ConflictError("The slot is in demand right now; retry")
 
 
 def _ticket_request(request: AppointmentRequest) -> TicketRequest:

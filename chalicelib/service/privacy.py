@@ -28,6 +28,7 @@ from chalicelib.service.ports import (
     TicketRepository,
     VersionConflictError,
 )
+from chalicelib.service.retries import retrying
 
 _PAGE = 100
 _ATTEMPTS = 3
@@ -107,7 +108,7 @@ def _all_tickets(repository: TicketRepository, customer_id: str) -> list[Ticket]
 
 
 def _erase_ticket(ports: PrivacyPorts, caller: Caller, ticket_id: str) -> bool:
-    for _ in range(_ATTEMPTS):
+    def attempt() -> bool:
         ticket = ports.tickets.get(ticket_id)
         if ticket is None:
             return False
@@ -119,11 +120,14 @@ def _erase_ticket(ports: PrivacyPorts, caller: Caller, ticket_id: str) -> bool:
         rewritten = [changed for event in events if (changed := anonymized_event(event))]
         now = ports.audit.clock()
         added = [anonymization_event(ticket, ports.audit.ids.event_id(), caller, now)]
-        try:
-            ports.store.anonymize_ticket(
-                ticket.version, anonymized_ticket(ticket, now), rewritten, added
-            )
-            return True
-        except VersionConflictError:
-            continue  # a late notification record or the sweep wrote first: read again
-    raise ConflictError("The customer's tickets are changing; retry the erasure")
+        # A late notification record or the sweep may write first: read again.
+        ports.store.anonymize_ticket(
+            ticket.version, anonymized_ticket(ticket, now), rewritten, added
+        )
+        return True
+
+    return retrying(attempt, attempts=_ATTEMPTS, also=(VersionConflictError,), busy=_changing)
+
+
+def _changing() -> ConflictError:
+    return ConflictError("The customer's tickets are changing; retry the erasure")

@@ -18,10 +18,11 @@ from chalicelib.adapters.secrets import (
 )
 from chalicelib.api.cursors import CursorCodec, fingerprint
 from chalicelib.domain.errors import ValidationError
+from chalicelib.service.ports import StartKey
 
 REGION = "ap-east-1"
 QUERY = fingerprint("tickets", "agent-1", None, "card", None, None, None)
-PAGE = {"pk": "TICKET#T-1", "sk": "#TICKET", "claim_queue": "card", "list_sk": "2026#T-1"}
+PAGE = StartKey("a-page-position-only-the-store-reads")
 
 
 class Clock:

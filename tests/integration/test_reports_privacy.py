@@ -17,7 +17,9 @@ from chalicelib.adapters.records import DynamoAuditLog, DynamoCounterReader
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.counters import report_day
 from chalicelib.domain.identity import Caller, Role
-from chalicelib.domain.ticket import Ticket, TicketRequest
+from chalicelib.domain.privacy import ERASED
+from chalicelib.domain.ticket import Ticket, TicketRequest, ticket_view
+from chalicelib.service.appointments import AppointmentRequest, book
 from chalicelib.service.audit import record_read
 from chalicelib.service.ports import StoreThrottledError
 from chalicelib.service.privacy import erase_customer
@@ -29,6 +31,8 @@ from chalicelib.service.tickets import (
     comment,
     create_ticket,
 )
+from local.seed import seed_branches
+from tests.fakes import FixedClock
 from tests.integration.streams import deliver, stream_records
 
 CUSTOMER = Caller(Role.CUSTOMER, "cust-erase")
@@ -213,7 +217,8 @@ def test_erasure_leaves_no_contact_data_and_keeps_the_counts(aws):
     everything = repr(_table_items(aws))
     for personal in (PHONE, EMAIL, "8000", "Jane", "6222", "Pudong", "j***@"):
         assert personal not in everything, personal
-    assert not [i for i in _table_items(aws) if str(i["pk"]).startswith("IDEMPOTENCY#")]
+    [kept] = [i for i in _table_items(aws) if str(i["pk"]).startswith("IDEMPOTENCY#")]
+    assert kept["fingerprint"] == "fp"  # a retry still gets an answer, blanked
     assert report_summary(reports, AUDITOR, _today()) == before
     erased = bootstrap.container().ticket_ports().repository.get(ticket.id)
     assert erased is not None
@@ -273,3 +278,35 @@ def test_renamed_settings_knob_moves_the_expiry(aws):
         i for i in _table_items(aws) if i["pk"] == f"TICKET#{ticket.id}" and i["sk"] == "#TICKET"
     ]
     assert int(item["expires_at"]) == int((cancelled.updated_at + timedelta(days=30)).timestamp())
+
+
+def test_erasure_blanks_a_bookings_stored_response_too(aws):
+    # Issue 14 item 1: a booking's stored response (subject, description) was not linked
+    # for erasure; replaying its key returned the pre-erasure body.
+    seed_branches(boto3.client("dynamodb"), aws["table_name"])
+    friday = FixedClock(datetime(2026, 11, 27, 2, 30, tzinfo=UTC))
+    desk = replace(bootstrap.container(), clock=friday)
+    ports = desk.appointment_ports()
+    key = IdempotencyKey(f"customer:{CUSTOMER.id}:POST /v1/appointments", "k-book", "fp")
+    monday_ten = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+    request = AppointmentRequest(
+        "BR-BJ-GMW", monday_ten, "account", "Jane Doe, card 6222", description="Flat 12B"
+    )
+
+    def render(ticket: Ticket) -> StoredResponse:
+        return StoredResponse(201, json.dumps(ticket_view(ticket), ensure_ascii=False))
+
+    booked = book(ports, CUSTOMER, request, render, key)
+    ticket_id = json.loads(booked.body)["id"]
+    act(desk.ticket_ports(), CUSTOMER, ticket_id, "cancel", {})
+    assert book(ports, CUSTOMER, request, render, key) == booked  # replayed before erasure
+
+    erase_customer(bootstrap.container().privacy_ports(), AUDITOR, CUSTOMER.id)
+
+    everything = repr(_table_items(aws))
+    for personal in ("Jane", "6222", "Flat 12B"):
+        assert personal not in everything, personal
+    replayed = json.loads(book(ports, CUSTOMER, request, render, key).body)
+    assert replayed["id"] == ticket_id  # the same booking, never a second one
+    assert replayed["subject"] == ERASED
+    assert replayed["contact"]["phone"] is None

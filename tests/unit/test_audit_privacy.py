@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -16,7 +17,7 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import SYSTEM, Caller, Role
-from chalicelib.domain.privacy import ERASED, anonymized_event
+from chalicelib.domain.privacy import ERASED, anonymized_event, anonymized_response
 from chalicelib.domain.ticket import Ticket, TicketRequest
 from chalicelib.service.audit import (
     AuditPorts,
@@ -228,9 +229,10 @@ def test_erasure_leaves_no_personal_data_and_keeps_the_counts():
     assert (erasure.tickets, erasure.anonymized_now, erasure.preferences_deleted) == (1, 1, True)
     desk.deliver_everything()
     stored = repr(desk.repository.tickets[ticket.id]) + repr(desk.repository.events(ticket.id))
+    stored += repr(desk.repository.idempotency)  # kept for retries, blanked
     for personal in (PHONE, EMAIL, "Jane", "6222", "Shanghai", "138"):
         assert personal not in stored
-    assert desk.repository.idempotency == {}
+    assert len(desk.repository.idempotency) == 1
     assert desk.notifications.preferences("cust-1") is None
     assert desk.ledger.counters == counters
     assert desk.repository.tickets[ticket.id].status == "cancelled"
@@ -285,3 +287,27 @@ def test_closing_stamps_the_retention_expiry_on_the_tickets_records():
     assert desk.store.expiries == {
         ticket.id: int((cancelled_at + timedelta(days=1826)).timestamp())
     }
+
+
+def test_a_stored_response_keeps_its_shape_without_personal_data():
+
+    stored = json.dumps(
+        {
+            "id": "T-1",
+            "subject": "Jane Doe, card 6222",
+            "description": "Flat 12B",
+            "contact": {"phone": "+86 138****8000", "email": "j***@x.cn", "locale": "en-US"},
+            "status": "new",
+            "data": {"body": "call me", "internal": False},
+        }
+    )
+    blanked = json.loads(anonymized_response(stored))
+    assert blanked == {
+        "id": "T-1",
+        "subject": ERASED,
+        "description": ERASED,
+        "contact": {"phone": None, "email": None, "preferred": "none", "locale": "en-US"},
+        "status": "new",
+        "data": {"body": ERASED, "internal": False},
+    }
+    assert json.loads(anonymized_response("not json")) == {"erased": True}
