@@ -249,9 +249,17 @@ def _client_tokens(backend: Any) -> dict[str, _TokenUse]:
         tokens = {}
         backend._servicedesk_client_tokens = tokens
     now = _clock()
-    for token in [token for token, use in tokens.items() if use.until <= now]:
-        del tokens[token]
+    _drop_expired(tokens, lambda use: bool(use.until <= now))
     return tokens
+
+
+def _drop_expired(entries: dict[str, Any], expired: Callable[[Any], bool]) -> None:
+    """Entries are kept in the order they were made, which is the order they expire in."""
+    while entries:
+        oldest = next(iter(entries))
+        if not expired(entries[oldest]):
+            return
+        del entries[oldest]
 
 
 def _honouring_client_tokens(transact_write_items: Any) -> Any:
@@ -355,9 +363,7 @@ def _expiring(init: Any) -> Any:
 def _pruning_expired(method: Any) -> Any:
     def call(self: Any, *args: Any, **kwargs: Any) -> Any:
         now = _clock()
-        iterators = self.shard_iterators  # in the order they were made: oldest first
-        for arn in [arn for arn, it in iterators.items() if it.expires_at <= now]:
-            del iterators[arn]
+        _drop_expired(self.shard_iterators, lambda iterator: bool(iterator.expires_at <= now))
         return method(self, *args, **kwargs)
 
     return call

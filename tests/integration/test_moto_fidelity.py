@@ -363,3 +363,32 @@ def _in_threads(work: Callable[[int], None], workers: int) -> None:
         thread.start()
     for thread in threads:
         thread.join()
+
+
+def test_the_local_pump_carries_on_after_its_iterator_expired(aws, clock):
+    from local.pump import StreamPump
+
+    delivered: list[str] = []
+
+    def handler(event: dict[str, Any], _: Any) -> None:
+        delivered.extend(r["dynamodb"]["Keys"]["pk"]["S"] for r in event["Records"])
+
+    dynamodb = boto3.client("dynamodb")
+    pump = StreamPump(boto3.client("dynamodbstreams"), aws["stream_arn"], handler, interval=0.05)
+    pump.start()
+    try:
+        dynamodb.transact_write_items(TransactItems=[_put("before")])
+        _wait_until(lambda: delivered == ["before"])
+        clock.now += timedelta(minutes=16)  # the iterator the pump holds has expired
+        dynamodb.transact_write_items(TransactItems=[_put("after")])
+        _wait_until(lambda: delivered == ["before", "after"])  # and nothing twice
+    finally:
+        pump.stop()
+        pump.join(timeout=5)
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "not in time"
+        time.sleep(0.02)
