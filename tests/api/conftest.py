@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ class Stack:
         )
 
 
-def running_stack(log_name: str, **knobs: str) -> Iterator[Stack]:
+def running_stack(log_name: str, **knobs: str) -> Generator[Stack, None, None]:
     """`python -m local.run` on free ports with these knobs, until the generator closes.
 
     `SERVICEDESK_TEST_STACK=api_port,aws_port` uses a `make run` already up instead
@@ -89,7 +89,7 @@ def running_stack(log_name: str, **knobs: str) -> Iterator[Stack]:
 @dataclass
 class _Shared:
     stack: Stack
-    running: Iterator[Stack]
+    running: Generator[Stack, None, None]
     users: int = 0
 
 
