@@ -392,3 +392,28 @@ def _wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "not in time"
         time.sleep(0.02)
+
+
+def test_an_update_item_writes_one_stream_record(aws, stream):
+    """moto wrote two INSERTs for an UpdateItem creating its item; a refused one none."""
+    dynamodb = boto3.client("dynamodb")
+    position = stream.iterator("LATEST")
+    with pytest.raises(ClientError) as refused:
+        dynamodb.update_item(
+            TableName=TABLE,
+            Key=_key("nothing"),
+            UpdateExpression="SET n = missing + :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        )
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert _item(dynamodb, "nothing") is None
+    dynamodb.update_item(
+        TableName=TABLE,
+        Key=_key("created"),
+        UpdateExpression="SET n = :one",
+        ExpressionAttributeValues={":one": {"N": "1"}},
+    )
+    records = stream.read(position)[0]
+    assert [(r["eventName"], r["dynamodb"]["NewImage"]) for r in records] == [
+        ("INSERT", {**_key("created"), "n": {"N": "1"}})
+    ]
