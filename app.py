@@ -28,5 +28,5 @@ app.register_blueprint(appointments_blueprint)
 app.register_blueprint(stream_blueprint)
 app.register_blueprint(schedules_blueprint)
 app.register_middleware(
-    problem_middleware(lambda: bootstrap.settings().cors_allowed_origins), "http"
+    problem_middleware(lambda: bootstrap.container().settings.cors_allowed_origins), "http"
 )

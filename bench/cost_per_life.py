@@ -194,7 +194,7 @@ class Desk:
         from local.token import mint
 
         os.environ["SURVEY_WINDOW_SECONDS"] = str(WINDOW_SECONDS[life.answer_round])
-        bootstrap.reset()  # settings read again: this life's window
+        bootstrap.use(None)  # settings read again: this life's window
         self.life = life
         customer = {"Authorization": "Bearer " + mint("customers", life.customer)}
         agent = {"Authorization": "Bearer " + mint("agents", "agent-life")}

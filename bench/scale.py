@@ -124,13 +124,11 @@ def measure(open_tickets: int, meter: ReadMeter) -> tuple[Figures, float]:
     figures: Figures = {}
     with mock_aws():
         create_resources(endpoint_url=None, region=REGION)
-        bootstrap.reset()
-        bootstrap.override(settings=Settings.from_env(dict(os.environ)))
-        bootstrap.bind_storage()
+        bootstrap.use(bootstrap.bootstrap(Settings.from_env(dict(os.environ))))
         started = time.perf_counter()
         load_open_tickets(open_tickets, now)
         seeded = time.perf_counter() - started
-        ports = bootstrap.ticket_ports()
+        ports = bootstrap.container().ticket_ports()
         counted = CountedCommits(ports.repository)
         runs = {
             "SLA sweep (10 due)": lambda: sweep(with_(ports, repository=counted)),

@@ -1,359 +1,107 @@
-"""The one place that reads the environment and builds real clients.
+"""The one place that reads the environment and builds real parts.
 
-Everything is built lazily on first use and cached for the life of the Lambda
-instance, so a cold start pays only for what the invoked handler touches.
-Tests replace parts with ``override``.
+`bootstrap(settings)` builds a typed :class:`Container` once (cosmicpython's
+``bootstrap``): every adapter the handlers use, wired to one DynamoDB table. The
+handlers ask :func:`container` for it; it is built on first use and kept for the
+life of the Lambda instance. Only the AWS SDK clients (and the holiday calendar)
+stay lazy, so a cold start that only reads a ticket never builds an SNS, SES or
+Step Functions client. Tests swap parts with ``dataclasses.replace`` and
+:func:`use`.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache, cached_property
+from functools import cached_property, partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from chalicelib.config import Settings
-    from chalicelib.domain.calendar import BusinessCalendar
-    from chalicelib.domain.events import Event
-    from chalicelib.domain.sla import SlaRules
-    from chalicelib.domain.ticket import Ticket
-    from chalicelib.service.appointments import AppointmentPorts
-    from chalicelib.service.audit import AuditPorts
-    from chalicelib.service.notifications import NotificationPorts
-    from chalicelib.service.ports import (
-        AppointmentStore,
-        AuditLog,
-        Clock,
-        CounterReader,
-        IdSource,
-        NotificationStore,
-        Notifier,
-        OpsAlerter,
-        PrivacyStore,
-        ReactionLedger,
-        TicketRepository,
-    )
-    from chalicelib.service.privacy import PrivacyPorts
-    from chalicelib.service.reactions import ReactionPorts
-    from chalicelib.service.reports import ReportPorts
-    from chalicelib.service.surveys import SurveyPorts
-    from chalicelib.service.tickets import TicketPorts
+from pynamodb.connection import Connection
 
-_overrides: dict[str, Any] = {}
+from chalicelib.adapters.alerts import SnsOpsAlerter
+from chalicelib.adapters.appointments import DynamoAppointmentStore
+from chalicelib.adapters.dynamo import DynamoReactionLedger, DynamoTicketRepository
+from chalicelib.adapters.ids import RandomIdSource
+from chalicelib.adapters.metrics import EmfMetrics
+from chalicelib.adapters.models import bind_table
+from chalicelib.adapters.notifications import AwsNotifier, DynamoNotificationStore
+from chalicelib.adapters.records import DynamoAuditLog, DynamoCounterReader, DynamoPrivacyStore
+from chalicelib.adapters.surveys import DynamoSurveyStore, StepFunctionsSurveyWorkflow
+from chalicelib.adapters.tokens import TokenVerifier, build_token_verifier
+from chalicelib.config import Settings
+from chalicelib.domain.calendar import BusinessCalendar, load_calendar
+from chalicelib.domain.events import Event
+from chalicelib.domain.reports import working_minutes_on
+from chalicelib.domain.sla import SlaRules, parse_policies
+from chalicelib.domain.surveys import SurveyCodes
+from chalicelib.domain.ticket import Ticket
+from chalicelib.logs import logger
+from chalicelib.service.appointments import AppointmentPorts, commit_action
+from chalicelib.service.audit import AuditPorts
+from chalicelib.service.notifications import NotificationPorts
+from chalicelib.service.ports import (
+    AppointmentStore,
+    AuditLog,
+    Clock,
+    CounterReader,
+    IdSource,
+    MetricsSink,
+    NotificationStore,
+    Notifier,
+    OpsAlerter,
+    PrivacyStore,
+    ReactionLedger,
+    SurveyStore,
+    SurveyWorkflow,
+    TicketRepository,
+)
+from chalicelib.service.privacy import PrivacyPorts
+from chalicelib.service.reactions import ReactionPorts
+from chalicelib.service.reports import ReportPorts
+from chalicelib.service.surveys import SurveyPorts
+from chalicelib.service.tickets import TicketPorts
+
 POLICIES_FILE = Path(__file__).resolve().parent / "data" / "sla-policies.json"
-
-
-def override(**parts: Any) -> None:
-    """Replace built parts (settings, clock, repository, ledger, ids, verifier)."""
-    _overrides.update(parts)
-
-
-def reset() -> None:
-    _overrides.clear()
-    for builder in (
-        settings,
-        _connection,
-        _repository,
-        _ledger,
-        _ids,
-        token_verifier,
-        _ops_alerter,
-        sla_rules,
-        notification_store,
-        _notifier,
-        _survey_store,
-        _survey_workflow,
-        _audit_log,
-        _privacy_store,
-        _lazy_calendar,
-        _appointment_store,
-    ):
-        builder.cache_clear()
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def clock() -> Clock:
-    return _overrides.get("clock", utc_now)  # type: ignore[no-any-return]
-
-
-@cache
-def settings() -> Settings:
-    if "settings" in _overrides:
-        return _overrides["settings"]  # type: ignore[no-any-return]
-    from chalicelib.config import Settings
-
-    return Settings.from_env(os.environ)
-
-
-@cache
-def _connection() -> Any:
-    from pynamodb.connection import Connection
-
-    from chalicelib.adapters.models import bind_table
-
-    current = settings()
-    bind_table(current.table_name, current.region, current.aws_endpoint_url)
-    return Connection(region=current.region, host=current.aws_endpoint_url)
-
-
-@cache
-def _repository() -> TicketRepository:
-    from chalicelib.adapters.dynamo import DynamoTicketRepository
-
-    return DynamoTicketRepository(_connection(), retention())
-
-
-@cache
-def _ledger() -> ReactionLedger:
-    from chalicelib.adapters.dynamo import DynamoReactionLedger
-
-    return DynamoReactionLedger(_connection(), clock())
-
-
-@cache
-def _ids() -> IdSource:
-    from chalicelib.adapters.ids import RandomIdSource
-
-    return RandomIdSource()
-
-
-def ticket_ports() -> TicketPorts:
-    from chalicelib.service.tickets import TicketPorts
-
-    return TicketPorts(
-        repository=_overrides.get("repository") or _repository(),
-        ids=_overrides.get("ids") or _ids(),
-        clock=clock(),
-        sla=_overrides.get("sla") or sla_rules(),
-        appointment_commit=_appointment_commit,
-    )
-
-
-@cache
-def _appointment_store() -> AppointmentStore:
-    from chalicelib.adapters.appointments import DynamoAppointmentStore
-
-    return DynamoAppointmentStore(_connection())
-
-
-def appointment_ports() -> AppointmentPorts:
-    from chalicelib.service.appointments import AppointmentPorts
-
-    return AppointmentPorts(
-        store=_overrides.get("appointment_store") or _appointment_store(),
-        tickets=_overrides.get("repository") or _repository(),
-        ids=_overrides.get("ids") or _ids(),
-        clock=clock(),
-        calendar=lambda: _lazy_calendar().calendar,
-        reminder_lead=timedelta(seconds=settings().appointment_reminder_lead_seconds),
-    )
-
-
-def _appointment_commit(
-    before: Ticket, changed: Ticket, events: list[Event], now: datetime
-) -> Ticket:
-    from chalicelib.service.appointments import commit_action
-
-    return commit_action(appointment_ports(), before, changed, events, now)
-
-
-def reaction_ports() -> ReactionPorts:
-    from chalicelib.adapters.metrics import EmfMetrics
-    from chalicelib.domain.reports import working_minutes_on
-    from chalicelib.service.reactions import ReactionPorts
-
-    return ReactionPorts(
-        ledger=_overrides.get("ledger") or _ledger(),
-        alerts=_overrides.get("alerts") or _ops_alerter(),
-        notifications=notification_ports(),
-        surveys=survey_ports(),
-        tickets=_overrides.get("repository") or _repository(),
-        working_minutes=working_minutes_on((_overrides.get("sla") or sla_rules()).calendar),
-        audit=_audit_log(),
-        privacy=_privacy_store(),
-        metrics=_overrides.get("metrics") or EmfMetrics(),
-        retention=retention(),
-    )
-
-
-def retention() -> timedelta:
-    return timedelta(days=settings().retention_days)
-
-
-@cache
-def _audit_log() -> AuditLog:
-    if "audit_log" in _overrides:
-        return _overrides["audit_log"]  # type: ignore[no-any-return]
-    from chalicelib.adapters.records import DynamoAuditLog
-
-    _connection()
-    return DynamoAuditLog()
-
-
-@cache
-def _privacy_store() -> PrivacyStore:
-    if "privacy_store" in _overrides:
-        return _overrides["privacy_store"]  # type: ignore[no-any-return]
-    from chalicelib.adapters.records import DynamoPrivacyStore
-
-    return DynamoPrivacyStore(_connection())
-
-
-def audit_ports() -> AuditPorts:
-    from chalicelib.service.audit import AuditPorts
-
-    return AuditPorts(
-        log=_audit_log(), ids=_overrides.get("ids") or _ids(), clock=clock(), retention=retention()
-    )
-
-
-def report_ports() -> ReportPorts:
-    from chalicelib.service.reports import ReportPorts
-
-    reader: CounterReader | None = _overrides.get("counters")
-    if reader is None:
-        from chalicelib.adapters.records import DynamoCounterReader
-
-        _connection()
-        reader = DynamoCounterReader()
-    return ReportPorts(counters=reader)
-
-
-def privacy_ports() -> PrivacyPorts:
-    from chalicelib.service.privacy import PrivacyPorts
-
-    return PrivacyPorts(
-        tickets=_overrides.get("repository") or _repository(),
-        store=_privacy_store(),
-        notifications=notification_store(),
-        audit=audit_ports(),
-    )
-
-
-@cache
-def _survey_store() -> Any:
-    from chalicelib.adapters.surveys import DynamoSurveyStore
-
-    return DynamoSurveyStore(_connection(), retention())
-
-
-@cache
-def _survey_workflow() -> Any:
-    machine = settings().survey_state_machine_arn
-    if machine is None:
-        return None
-    from chalicelib.adapters.surveys import StepFunctionsSurveyWorkflow
-
-    return StepFunctionsSurveyWorkflow(_client("stepfunctions"), machine)
-
-
-def survey_codes() -> Any:
-    from chalicelib.domain.surveys import SurveyCodes
-
-    return SurveyCodes(settings().cursor_key)
-
-
-def survey_ports(*, workflow: bool = True) -> SurveyPorts:
-    """`workflow=False` for the API: answering needs no Step Functions client."""
-    from chalicelib.service.surveys import SurveyPorts
-
-    current = settings()
-    return SurveyPorts(
-        tickets=_overrides.get("repository") or _repository(),
-        surveys=_overrides.get("surveys") or _survey_store(),
-        workflow=(_overrides.get("workflow") or _survey_workflow()) if workflow else None,
-        notifications=notification_store(),
-        ids=_overrides.get("ids") or _ids(),
-        clock=clock(),
-        codes=survey_codes(),
-        delay=timedelta(seconds=current.survey_delay_seconds),
-        window=timedelta(seconds=current.survey_window_seconds),
-        sla=_overrides.get("sla") or sla_rules(),
-        notifier=(_overrides.get("notifier") or _notifier()) if workflow else None,
-    )
-
-
-@cache
-def notification_store() -> NotificationStore:
-    if "notification_store" in _overrides:
-        return _overrides["notification_store"]  # type: ignore[no-any-return]
-    from chalicelib.adapters.notifications import DynamoNotificationStore
-
-    _connection()
-    return DynamoNotificationStore()
-
-
-@cache
-def _notifier() -> Notifier:
-    from chalicelib.adapters.notifications import AwsNotifier
-
-    current = settings()
-    return AwsNotifier(_client("sns"), _client("ses", current.ses_region), current.email_sender)
-
-
-def notification_ports() -> NotificationPorts:
-    from chalicelib.service.notifications import NotificationPorts
-
-    return NotificationPorts(
-        tickets=_overrides.get("repository") or _repository(),
-        store=notification_store(),
-        notifier=_overrides.get("notifier") or _notifier(),
-        ids=_overrides.get("ids") or _ids(),
-        clock=clock(),
-        public_base_url=settings().public_base_url,
-        alerts=_overrides.get("alerts") or _ops_alerter(),
-        survey_codes=survey_codes(),
-    )
-
-
-def _client(service: str, region: str | None = None) -> Any:
-    import boto3
-
-    current = settings()
-    return boto3.client(
-        service, region_name=region or current.region, endpoint_url=current.aws_endpoint_url
-    )
-
-
-@cache
-def _ops_alerter() -> OpsAlerter | None:
-    topic = settings().ops_alerts_topic_arn
-    if topic is None:
-        return None
-    from chalicelib.adapters.alerts import SnsOpsAlerter
-
-    return SnsOpsAlerter(_client("sns"), topic)
-
-
-@cache
-def sla_rules() -> SlaRules:
-    """Policies and the business calendar, loaded once; a bad file fails here, at start."""
-    from chalicelib.domain.sla import SlaRules, parse_policies
-
-    policies = parse_policies(POLICIES_FILE.read_text(encoding="utf-8"), str(POLICIES_FILE))
-    return SlaRules(policies, _lazy_calendar())
-
-
-@cache
-def _lazy_calendar() -> LazyCalendar:
-    return LazyCalendar()
+class LazyClient:
+    """A boto3 client made on first use: the SDK import and the client's own
+    set-up (tens of milliseconds) are paid only by the code path that calls AWS."""
+
+    def __init__(self, service: str, region: str, endpoint_url: str | None) -> None:
+        self._service = service
+        self._region = region
+        self._endpoint_url = endpoint_url
+
+    @cached_property
+    def client(self) -> Any:
+        import boto3  # the SDK is the edge: imported by the first call that needs it
+
+        return boto3.client(
+            self._service, region_name=self._region, endpoint_url=self._endpoint_url
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
 
 
 class LazyCalendar:
-    """Loads the business calendar (holiday library + the bank's file) on first use,
+    """The business calendar (holiday library + the bank's file), loaded on first use,
     so a cold start that only reads tickets never pays for it."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
 
     @cached_property
     def calendar(self) -> BusinessCalendar:
-        from chalicelib.domain.calendar import load_calendar
-        from chalicelib.logs import logger
-
-        year = utc_now().year
+        year = self._clock().year
         return load_calendar(years=range(year - 1, year + 2), log=logger.warning)
 
     def add_working_time(self, start: datetime, duration: timedelta) -> datetime:
@@ -363,15 +111,178 @@ class LazyCalendar:
         return self.calendar.working_time_between(start, end)
 
 
-def bind_storage() -> None:
-    """Bind the table models (decoding stream images needs no connection, only this)."""
-    _connection()
+def load_sla_rules(calendar: LazyCalendar) -> SlaRules:
+    """Policies and the business calendar; a bad policy file fails here, at start."""
+    policies = parse_policies(POLICIES_FILE.read_text(encoding="utf-8"), str(POLICIES_FILE))
+    return SlaRules(policies, calendar)
 
 
-@cache
-def token_verifier() -> Any:
-    if "token_verifier" in _overrides:
-        return _overrides["token_verifier"]
-    from chalicelib.adapters.tokens import build_token_verifier
+@dataclass(frozen=True)
+class Container:
+    """Every part the handlers use, built once from :class:`Settings`."""
 
-    return build_token_verifier(settings())
+    settings: Settings
+    clock: Clock
+    ids: IdSource
+    calendar: LazyCalendar
+    sla: SlaRules
+    repository: TicketRepository
+    ledger: ReactionLedger
+    appointment_store: AppointmentStore
+    survey_store: SurveyStore
+    notification_store: NotificationStore
+    audit_log: AuditLog
+    privacy_store: PrivacyStore
+    counters: CounterReader
+    notifier: Notifier
+    alerts: OpsAlerter | None
+    workflow: SurveyWorkflow | None
+    metrics: MetricsSink
+    token_verifier: TokenVerifier
+
+    @property
+    def retention(self) -> timedelta:
+        return timedelta(days=self.settings.retention_days)
+
+    @property
+    def survey_codes(self) -> SurveyCodes:
+        return SurveyCodes(self.settings.cursor_key)
+
+    def ticket_ports(self) -> TicketPorts:
+        return TicketPorts(
+            repository=self.repository,
+            ids=self.ids,
+            clock=self.clock,
+            sla=self.sla,
+            appointment_commit=self._appointment_commit,
+        )
+
+    def _appointment_commit(
+        self, before: Ticket, changed: Ticket, events: list[Event], now: datetime
+    ) -> Ticket:
+        return commit_action(self.appointment_ports(), before, changed, events, now)
+
+    def appointment_ports(self) -> AppointmentPorts:
+        return AppointmentPorts(
+            store=self.appointment_store,
+            tickets=self.repository,
+            ids=self.ids,
+            clock=self.clock,
+            calendar=lambda: self.calendar.calendar,
+            reminder_lead=timedelta(seconds=self.settings.appointment_reminder_lead_seconds),
+        )
+
+    def notification_ports(self) -> NotificationPorts:
+        return NotificationPorts(
+            tickets=self.repository,
+            store=self.notification_store,
+            notifier=self.notifier,
+            ids=self.ids,
+            clock=self.clock,
+            public_base_url=self.settings.public_base_url,
+            alerts=self.alerts,
+            survey_codes=self.survey_codes,
+        )
+
+    def survey_ports(self, *, workflow: bool = True) -> SurveyPorts:
+        """`workflow=False` for the API: answering needs no Step Functions client."""
+        return SurveyPorts(
+            tickets=self.repository,
+            surveys=self.survey_store,
+            workflow=self.workflow if workflow else None,
+            notifications=self.notification_store,
+            ids=self.ids,
+            clock=self.clock,
+            codes=self.survey_codes,
+            delay=timedelta(seconds=self.settings.survey_delay_seconds),
+            window=timedelta(seconds=self.settings.survey_window_seconds),
+            sla=self.sla,
+            notifier=self.notifier if workflow else None,
+        )
+
+    def reaction_ports(self) -> ReactionPorts:
+        return ReactionPorts(
+            ledger=self.ledger,
+            alerts=self.alerts,
+            notifications=self.notification_ports(),
+            surveys=self.survey_ports(),
+            tickets=self.repository,
+            working_minutes=working_minutes_on(self.calendar),
+            audit=self.audit_log,
+            privacy=self.privacy_store,
+            metrics=self.metrics,
+            retention=self.retention,
+        )
+
+    def audit_ports(self) -> AuditPorts:
+        return AuditPorts(
+            log=self.audit_log, ids=self.ids, clock=self.clock, retention=self.retention
+        )
+
+    def report_ports(self) -> ReportPorts:
+        return ReportPorts(counters=self.counters)
+
+    def privacy_ports(self) -> PrivacyPorts:
+        return PrivacyPorts(
+            tickets=self.repository,
+            store=self.privacy_store,
+            notifications=self.notification_store,
+            audit=self.audit_ports(),
+        )
+
+
+def bootstrap(settings: Settings, clock: Clock = utc_now) -> Container:
+    """Build every part from settings: bind the table models, then the adapters."""
+    bind_table(settings.table_name, settings.region, settings.aws_endpoint_url)
+    connection = Connection(region=settings.region, host=settings.aws_endpoint_url)
+    retention = timedelta(days=settings.retention_days)
+    client = partial(LazyClient, region=settings.region, endpoint_url=settings.aws_endpoint_url)
+    sns = client("sns")
+    calendar = LazyCalendar(clock)
+    return Container(
+        settings=settings,
+        clock=clock,
+        ids=RandomIdSource(),
+        calendar=calendar,
+        sla=load_sla_rules(calendar),
+        repository=DynamoTicketRepository(connection, retention),
+        ledger=DynamoReactionLedger(connection, clock),
+        appointment_store=DynamoAppointmentStore(connection),
+        survey_store=DynamoSurveyStore(connection, retention),
+        notification_store=DynamoNotificationStore(),
+        audit_log=DynamoAuditLog(),
+        privacy_store=DynamoPrivacyStore(connection),
+        counters=DynamoCounterReader(),
+        notifier=AwsNotifier(sns, client("ses", region=settings.ses_region), settings.email_sender),
+        alerts=_ops_alerter(settings, sns),
+        workflow=_survey_workflow(settings, client),
+        metrics=EmfMetrics(),
+        token_verifier=build_token_verifier(settings),
+    )
+
+
+def _ops_alerter(settings: Settings, sns: Any) -> OpsAlerter | None:
+    topic = settings.ops_alerts_topic_arn
+    return SnsOpsAlerter(sns, topic) if topic else None
+
+
+def _survey_workflow(settings: Settings, client: Callable[..., Any]) -> SurveyWorkflow | None:
+    machine = settings.survey_state_machine_arn
+    return StepFunctionsSurveyWorkflow(client("stepfunctions"), machine) if machine else None
+
+
+_current: Container | None = None
+
+
+def container() -> Container:
+    """The instance's container, built from the environment on first use."""
+    global _current  # noqa: PLW0603 - one container per Lambda instance
+    if _current is None:
+        _current = bootstrap(Settings.from_env(os.environ))
+    return _current
+
+
+def use(replacement: Container | None) -> None:
+    """Install a container (tests, local tools); None builds from the environment again."""
+    global _current  # noqa: PLW0603 - one container per Lambda instance
+    _current = replacement

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 STAGE = "SERVICEDESK_STAGE"
 TABLE_NAME = "TABLE_NAME"
@@ -19,6 +19,7 @@ DEV_JWT_SECRET = "SERVICEDESK_DEV_JWT_SECRET"
 OIDC_JWKS_URL = "OIDC_JWKS_URL"
 OIDC_ISSUER = "OIDC_ISSUER"
 OIDC_AUDIENCE = "OIDC_AUDIENCE"
+OIDC_REQUIRED_SCOPE = "OIDC_REQUIRED_SCOPE"
 CORS_ALLOWED_ORIGINS = "CORS_ALLOWED_ORIGINS"
 OPS_ALERTS_TOPIC_ARN = "OPS_ALERTS_TOPIC_ARN"
 SURVEY_STATE_MACHINE_ARN = "SURVEY_STATE_MACHINE_ARN"
@@ -34,6 +35,8 @@ PRODUCTION_SURVEY_WINDOW = 72 * 3600  # 72 h per round (invitation, then reminde
 RETENTION_DAYS = "SERVICEDESK_RETENTION_DAYS"
 DEFAULT_RETENTION_DAYS = 1826  # five years: closed tickets, their events, the audit log
 REMINDER_LEAD = "APPOINTMENT_REMINDER_LEAD_SECONDS"
+USAGE_CLIENTS = "USAGE_CLIENTS"  # client_id=usage key value, comma-separated (usage plans)
+USAGE_KEY_MIN_LENGTH = 20  # API Gateway's shortest API key value
 
 AUTH_MODE_OIDC = "oidc"
 AUTH_MODE_LOCAL = "local-hs256"
@@ -67,6 +70,11 @@ class Settings:
     survey_window_seconds: int = PRODUCTION_SURVEY_WINDOW
     retention_days: int = DEFAULT_RETENTION_DAYS
     appointment_reminder_lead_seconds: int = 7200
+    # The scope every access token must carry (the template's ApiScope); none in local mode.
+    oidc_required_scope: str | None = None
+    # OAuth client id -> the API key value of its usage plan (the authorizer's
+    # usageIdentifierKey). Required in oidc mode: a token of any other client app is refused.
+    usage_keys: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -92,6 +100,8 @@ class Settings:
             survey_window_seconds=_seconds(env, SURVEY_WINDOW_SECONDS, PRODUCTION_SURVEY_WINDOW),
             retention_days=_retention_days(env.get(RETENTION_DAYS)),
             appointment_reminder_lead_seconds=_seconds(env, REMINDER_LEAD, 7200),
+            oidc_required_scope=env.get(OIDC_REQUIRED_SCOPE) or None,
+            usage_keys=_usage_keys(env.get(USAGE_CLIENTS, "")),
         )
         settings.check(running_in_lambda=bool(env.get(LAMBDA_FUNCTION_NAME)))
         return settings
@@ -108,6 +118,16 @@ class Settings:
             raise ConfigurationError(
                 f"{OIDC_JWKS_URL}, {OIDC_ISSUER} and {OIDC_AUDIENCE} are required in oidc mode"
             )
+        self._check_scope()
+        if self.auth_mode == AUTH_MODE_OIDC and not self.usage_keys:
+            raise ConfigurationError(f"{USAGE_CLIENTS} is required in oidc mode")
+
+    def _check_scope(self) -> None:
+        scope = self.oidc_required_scope
+        if self.auth_mode == AUTH_MODE_OIDC and not scope:
+            raise ConfigurationError(f"{OIDC_REQUIRED_SCOPE} is required in oidc mode")
+        if scope is not None and len(scope.split()) != 1:
+            raise ConfigurationError(f"{OIDC_REQUIRED_SCOPE} must name one scope")
 
 
 def _cursor_key(env: Mapping[str, str], auth_mode: str) -> bytes:
@@ -136,6 +156,24 @@ def _retention_days(value: str | None) -> int:
     if not value.isdigit() or not 1 <= int(value) <= 36500:
         raise ConfigurationError(f"{RETENTION_DAYS} must be a number of days from 1 to 36500")
     return int(value)
+
+
+def _usage_keys(value: str) -> dict[str, str]:
+    """Parse ``client-id=usage-key,...``: each client once, each key long enough for API Gateway."""
+    keys: dict[str, str] = {}
+    for item in _split_list(value):
+        client, separator, key = (part.strip() for part in item.partition("="))
+        if not (separator and client and key) or "=" in key:
+            raise ConfigurationError(f"{USAGE_CLIENTS} must be client_id=usage_key pairs")
+        if client in keys:
+            raise ConfigurationError(f"{USAGE_CLIENTS} names the client {client!r} twice")
+        if len(key) < USAGE_KEY_MIN_LENGTH:
+            raise ConfigurationError(
+                f"{USAGE_CLIENTS}: the usage key of {client!r} is shorter than "
+                f"{USAGE_KEY_MIN_LENGTH} characters (API Gateway's minimum)"
+            )
+        keys[client] = key
+    return keys
 
 
 def _split_list(value: str) -> tuple[str, ...]:

@@ -82,7 +82,7 @@ def build_server(host: str, port: int) -> LocalDevServer:
 
     # Load the business calendar once here: every forked request process inherits it
     # (as a warm Lambda instance keeps it) instead of loading it per request.
-    bootstrap.sla_rules().calendar.add_working_time(bootstrap.utc_now(), timedelta(minutes=1))
+    bootstrap.container().calendar.add_working_time(bootstrap.utc_now(), timedelta(minutes=1))
 
     factory = CLIFactory(str(PROJECT_DIR))
     config = factory.create_config_obj(chalice_stage_name="local")

@@ -2,7 +2,9 @@
 
 Runs ``chalice package`` with infra/template.json merged in, then inlines every
 state machine's ASL file (``DefinitionUri``, relative to infra/) as
-``Definition``, so ``build/sam.json`` needs nothing beside ``deployment.zip``.
+``Definition``, so ``build/sam.json`` needs nothing beside ``deployment.zip``,
+and makes every authenticated operation require an API key whose source is the
+authorizer (``usageIdentifierKey``), so the usage plans meter each client app.
 Exits non-zero when any step fails.
 """
 
@@ -29,6 +31,11 @@ DEFAULT_STAGE = "prod"
 SAM_TEMPLATE = "sam.json"
 CHALICE_CONFIG = PROJECT_DIR / ".chalice" / "config.json"
 _CHALICE_MAIN = "import sys; from chalice.cli import main; sys.exit(main())"
+REST_API = "RestAPI"
+API_KEY = "api_key"  # the scheme name Chalice and SAM give `api_key_required`
+API_KEY_SCHEME = {"type": "apiKey", "name": "x-api-key", "in": "header"}
+API_KEY_SOURCE = "x-amazon-apigateway-api-key-source"
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch")
 
 
 def chalice_environment(environ: Mapping[str, str]) -> dict[str, str]:
@@ -76,6 +83,36 @@ def inline_state_machines(template: dict[str, Any], source_dir: Path) -> list[st
     return inlined
 
 
+def require_usage_keys(template: dict[str, Any]) -> list[str]:
+    """Make every operation behind a Lambda authorizer require an API key from the authorizer.
+
+    API Gateway meters a usage plan only on methods that require a key; with the key source
+    AUTHORIZER, clients send none: the authorizer's ``usageIdentifierKey`` names the plan.
+    Public operations (survey, health, OpenAPI, preflight) stay keyless. Returns the
+    operations marked, as ``METHOD /path``.
+    """
+    resource = template.get("Resources", {}).get(REST_API)
+    body = (resource or {}).get("Properties", {}).get("DefinitionBody")
+    if not isinstance(body, dict):
+        raise TemplateTranslationError(f"{REST_API}: no swagger DefinitionBody to mark")
+    schemes = body.setdefault("securityDefinitions", {})
+    authorizers = {
+        name for name, scheme in schemes.items() if "x-amazon-apigateway-authorizer" in scheme
+    }
+    marked = []
+    for path, operations in body.get("paths", {}).items():
+        for method, operation in operations.items():
+            security = operation.get("security", []) if method in HTTP_METHODS else []
+            if not any(authorizers & set(requirement) for requirement in security):
+                continue
+            if not any(API_KEY in requirement for requirement in security):
+                security.append({API_KEY: []})
+            marked.append(f"{method.upper()} {path}")
+    schemes[API_KEY] = dict(API_KEY_SCHEME)
+    body[API_KEY_SOURCE] = "AUTHORIZER"
+    return marked
+
+
 def check_stage(stage: str) -> None:
     """Chalice packages an unknown stage without complaint, minus that stage's settings."""
     stages = json.loads(CHALICE_CONFIG.read_text(encoding="utf-8")).get("stages", {})
@@ -92,6 +129,8 @@ def build(out_dir: Path, stage: str = DEFAULT_STAGE) -> Path:
     sam_path = out_dir / SAM_TEMPLATE
     template = json.loads(sam_path.read_text(encoding="utf-8"))
     inline_state_machines(template, TEMPLATE_PATH.parent)
+    if not require_usage_keys(template):
+        raise TemplateTranslationError("no operation behind the authorizer: nothing is metered")
     sam_path.write_text(json.dumps(template, indent=2) + "\n", encoding="utf-8")
     return sam_path
 

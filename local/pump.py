@@ -108,7 +108,7 @@ class StreamPump(threading.Thread):
         return iterator
 
     def _deliver(self, records: list[dict[str, Any]]) -> None:
-        pending = [_as_lambda_record(record, self._arn) for record in records]
+        pending = [as_lambda_record(record, self._arn) for record in records]
         for attempt in range(1, MAX_ATTEMPTS + 1):
             result = self._handler({"Records": pending}, LocalLambdaContext("on_table_change"))
             failed = {
@@ -143,7 +143,7 @@ class StreamPump(threading.Thread):
             )
 
 
-def _as_lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+def as_lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
     """The shape Lambda's event source mapping hands to the function."""
     dynamodb = dict(record["dynamodb"])
     created = dynamodb.get("ApproximateCreationDateTime")

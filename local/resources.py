@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,36 @@ TABLE = "Table"
 OPS_ALERTS = "OpsAlerts"
 STREAM_FAILURES = "StreamFailures"
 SURVEY_STATE_MACHINE = "SurveyStateMachine"
+DESK_KEY = "DeskKey"
+CURSOR_SECRET = "CursorSigningKey"
+
+# Resource types create_resources() makes in moto ...
+LOCAL_TYPES = (
+    "AWS::DynamoDB::Table",
+    "AWS::KMS::Key",
+    "AWS::SNS::Topic",
+    "AWS::SQS::Queue",
+    "AWS::SecretsManager::Secret",
+    "AWS::Serverless::StateMachine",
+    "AWS::StepFunctions::StateMachine",
+)
+# ... and the ones it leaves to AWS: what moto cannot host or the local stack does not need
+# (edge protection, API Gateway settings, IAM, monitoring; logs go to stdout locally).
+AWS_ONLY_TYPES = (
+    "AWS::KMS::Alias",
+    "AWS::SNS::TopicPolicy",
+    "AWS::IAM::ManagedPolicy",
+    "AWS::IAM::Role",
+    "AWS::Logs::LogGroup",
+    "AWS::Logs::QueryDefinition",
+    "AWS::CloudWatch::Alarm",
+    "AWS::CloudWatch::Dashboard",
+    "AWS::WAFv2::WebACL",
+    "AWS::WAFv2::WebACLAssociation",
+    "AWS::ApiGateway::UsagePlan",
+    "AWS::ApiGateway::ApiKey",
+    "AWS::ApiGateway::UsagePlanKey",
+)
 
 STATE_MACHINE_TYPES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
 SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
@@ -71,16 +102,20 @@ def parameter_default(template: Mapping[str, Any], name: str) -> str:
 
 
 def table_definition(
-    table_name: str = DEFAULT_TABLE_NAME, template: Mapping[str, Any] | None = None
+    table_name: str = DEFAULT_TABLE_NAME,
+    template: Mapping[str, Any] | None = None,
+    physical: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """CreateTable keyword arguments equivalent to the template's ``Table``."""
-    properties: dict[str, Any] = resource(template or load_template(), TABLE)["Properties"]
+    """CreateTable keyword arguments equivalent to the template's ``Table``; ``physical``
+    maps the stack's resources already made (its KMS key) to their local ids."""
+    template = template or load_template()
+    properties: dict[str, Any] = resource(template, TABLE)["Properties"]
     known = (*_TABLE_PASS_THROUGH, *_TABLE_TRANSLATED, *_TABLE_AFTER_CREATE, *_TABLE_IGNORED)
     _reject_unknown(TABLE, properties, known)
     definition: dict[str, Any] = {"TableName": table_name}
     definition.update({key: properties[key] for key in _TABLE_PASS_THROUGH if key in properties})
     definition.update(_stream_arguments(properties))
-    definition.update(_sse_arguments(properties))
+    definition.update(_sse_arguments(properties, template, physical))
     return definition
 
 
@@ -98,15 +133,22 @@ def _stream_arguments(properties: Mapping[str, Any]) -> dict[str, Any]:
     return {"StreamSpecification": {"StreamEnabled": True, **spec}}
 
 
-def _sse_arguments(properties: Mapping[str, Any]) -> dict[str, Any]:
+def _sse_arguments(
+    properties: Mapping[str, Any],
+    template: Mapping[str, Any] | None = None,
+    physical: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     spec = properties.get("SSESpecification")
     if not spec:
         return {}
     translated: dict[str, Any] = {"Enabled": bool(spec.get("SSEEnabled"))}
     if "SSEType" in spec:
         translated["SSEType"] = spec["SSEType"]
-    if "KMSMasterKeyId" in spec:
-        translated["KMSMasterKeyId"] = spec["KMSMasterKeyId"]
+    key = spec.get("KMSMasterKeyId")
+    if isinstance(key, str):
+        translated["KMSMasterKeyId"] = key
+    elif key is not None and physical:  # the stack's own key, made in moto first
+        translated["KMSMasterKeyId"] = _resolve(key, template or {}, physical)
     return {"SSESpecification": translated}
 
 
@@ -137,13 +179,17 @@ def _configure_table(dynamodb: Any, table_name: str, template: Mapping[str, Any]
 # --- SNS, SQS ---------------------------------------------------------------------------------
 
 
-def _topic_arguments(logical_id: str, template: Mapping[str, Any]) -> dict[str, Any]:
+def _topic_arguments(
+    logical_id: str, template: Mapping[str, Any], physical: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     properties = resource(template, logical_id)["Properties"]
     _reject_unknown(logical_id, properties, ("TopicName", "KmsMasterKeyId"))
     name = _resolve(properties.get("TopicName", logical_id), template, {})
     attributes = {}
-    if isinstance(properties.get("KmsMasterKeyId"), str):  # a key of the stack: none in moto
-        attributes["KmsMasterKeyId"] = properties["KmsMasterKeyId"]
+    if "KmsMasterKeyId" in properties:
+        attributes["KmsMasterKeyId"] = str(
+            _resolve(properties["KmsMasterKeyId"], template, physical or {})
+        )
     return {"Name": name, "Attributes": attributes}
 
 
@@ -164,6 +210,46 @@ def _attribute_text(value: Any) -> str:
 
 def _kebab(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+
+
+# --- KMS, Secrets Manager ----------------------------------------------------------------------
+
+
+def _create_key(kms: Any, logical_id: str, template: Mapping[str, Any], alias: str) -> str:
+    """The stack's customer-managed key, once per moto server (found again by its alias)."""
+    properties = resource(template, logical_id)["Properties"]
+    known = ("Description", "EnableKeyRotation", "KeyPolicy")
+    _reject_unknown(logical_id, properties, known)
+    try:
+        return str(kms.describe_key(KeyId=alias)["KeyMetadata"]["Arn"])
+    except kms.exceptions.NotFoundException:
+        pass
+    created = kms.create_key(Description=str(properties.get("Description", logical_id)))
+    metadata = created["KeyMetadata"]
+    if properties.get("EnableKeyRotation"):
+        kms.enable_key_rotation(KeyId=metadata["KeyId"])
+    kms.create_alias(AliasName=alias, TargetKeyId=metadata["KeyId"])
+    return str(metadata["Arn"])
+
+
+def _create_secret(
+    secretsmanager: Any,
+    logical_id: str,
+    template: Mapping[str, Any],
+    physical: Mapping[str, str],
+    name: str,
+) -> str:
+    """A generated secret: locally a random 32-byte key in hex, encrypted with the desk's key."""
+    properties = resource(template, logical_id)["Properties"]
+    known = ("Name", "Description", "KmsKeyId", "GenerateSecretString")
+    _reject_unknown(logical_id, properties, known)
+    arguments: dict[str, Any] = {"Name": name, "SecretString": secrets.token_hex(32)}
+    if "KmsKeyId" in properties:
+        arguments["KmsKeyId"] = str(_resolve(properties["KmsKeyId"], template, physical))
+    try:
+        return str(secretsmanager.create_secret(**arguments)["ARN"])
+    except secretsmanager.exceptions.ResourceExistsException:
+        return str(secretsmanager.describe_secret(SecretId=name)["ARN"])
 
 
 # --- Step Functions ---------------------------------------------------------------------------
@@ -261,7 +347,8 @@ def create_resources(
     session: boto3.Session | None = None,
     template_path: Path = TEMPLATE_PATH,
 ) -> dict[str, str]:
-    """Create the template's table, topic, queue and state machine; return their ids.
+    """Create the template's key, secret, table, topic, queue and state machine (the
+    ``LOCAL_TYPES``); return their ids.
 
     ``endpoint_url`` points at a moto server; leave it None inside ``moto.mock_aws``.
     Calling it again against the same moto server leaves what exists in place.
@@ -272,13 +359,22 @@ def create_resources(
     def client(service: str) -> Any:
         return session.client(service, region_name=region, endpoint_url=endpoint_url)
 
+    key_arn = _create_key(client("kms"), DESK_KEY, template, f"alias/{table_name}")
+    physical = {DESK_KEY: key_arn}
+    cursor_secret_arn = _create_secret(
+        client("secretsmanager"),
+        CURSOR_SECRET,
+        template,
+        physical,
+        f"{table_name}-{_kebab(CURSOR_SECRET)}",
+    )
     dynamodb = client("dynamodb")
-    _create_table(dynamodb, table_definition(table_name, template))
+    _create_table(dynamodb, table_definition(table_name, template, physical))
     _configure_table(dynamodb, table_name, template)
     stream_arn = dynamodb.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
 
     topic_arn = client("sns").create_topic(
-        **_topic_arguments(OPS_ALERTS, template),
+        **_topic_arguments(OPS_ALERTS, template, physical),
         Tags=[{"Key": "servicedesk:stage", "Value": stage}],
     )["TopicArn"]
     queue_url = client("sqs").create_queue(
@@ -305,4 +401,6 @@ def create_resources(
         "stream_failures_queue_url": str(queue_url),
         "email_sender": sender,
         "ses_region": ses_region,
+        "desk_key_arn": key_arn,
+        "cursor_secret_arn": cursor_secret_arn,
     }

@@ -100,6 +100,7 @@ class LocalStack:
                 "SURVEY_STATE_MACHINE_ARN": self.resources["survey_state_machine_arn"],
                 "SERVICEDESK_EMAIL_SENDER": self.resources["email_sender"],
                 "SES_REGION": self.resources["ses_region"],
+                "SERVICEDESK_CURSOR_SECRET_ARN": self.resources["cursor_secret_arn"],
             }
         )
         self._seed()
@@ -217,7 +218,7 @@ def _check_data_files() -> None:
     instead of failing in a sweep later."""
     from chalicelib import bootstrap
 
-    rules = bootstrap.sla_rules()
+    rules = bootstrap.load_sla_rules(bootstrap.LazyCalendar(bootstrap.utc_now))
     rules.calendar.add_working_time(bootstrap.utc_now(), timedelta(minutes=1))
 
 

@@ -12,6 +12,7 @@ from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.counters import CounterKey
 from chalicelib.domain.errors import SlotFullError, TooManyAppointmentsError
 from chalicelib.domain.events import Event
+from chalicelib.domain.privacy import anonymized_response
 from chalicelib.domain.sla import next_due
 from chalicelib.domain.surveys import Answer, Survey, SurveyState
 from chalicelib.domain.ticket import PRIORITY_RANK, Ticket
@@ -59,6 +60,8 @@ class InMemoryTicketRepository(TicketRepository):
         self.references: dict[str, str] = {}
         self.event_log: dict[str, list[Event]] = {}
         self.idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
+        # The stored responses each ticket's writes made (erasure drops them).
+        self.stored_for: dict[str, set[tuple[str, str]]] = {}
         self.writes = 0
 
     def create(
@@ -73,7 +76,7 @@ class InMemoryTicketRepository(TicketRepository):
         self.tickets[ticket.id] = ticket
         self.references[ticket.reference] = ticket.id
         self.event_log.setdefault(ticket.id, []).extend(events)
-        self._keep(idempotency)
+        self._keep(ticket.id, idempotency)
 
     def commit(
         self,
@@ -91,18 +94,19 @@ class InMemoryTicketRepository(TicketRepository):
         if changed is not None:
             self.tickets[ticket_id] = replace(changed, version=expected_version + 1)
         self.event_log.setdefault(ticket_id, []).extend(events)
-        self._keep(idempotency)
+        self._keep(ticket_id, idempotency)
 
     def _check_idempotency(self, record: IdempotencyRecord | None) -> None:
         if record is None:
             return
         held = self.idempotency.get((record.scope, record.key))
-        if held is not None and held.expires_at > record.expires_at - timedelta(hours=24):
+        if held is not None and (record.written_at is None or held.expires_at > record.written_at):
             raise IdempotencyKeyTakenError()
 
-    def _keep(self, record: IdempotencyRecord | None) -> None:
+    def _keep(self, ticket_id: str, record: IdempotencyRecord | None) -> None:
         if record is not None:
             self.idempotency[(record.scope, record.key)] = record
+            self.stored_for.setdefault(ticket_id, set()).add((record.scope, record.key))
 
     def get(self, ticket_id: str) -> Ticket | None:
         return self.tickets.get(ticket_id)
@@ -111,13 +115,13 @@ class InMemoryTicketRepository(TicketRepository):
         return sorted(self.event_log.get(ticket_id, []), key=lambda event: event.id)
 
     def event_page(self, ticket_id: str, limit: int, start_key: StartKey | None) -> EventPage:
+        # The fake's own positions: the last event id read (opaque to the service).
         events = self.events(ticket_id)
         if start_key is not None:
-            events = [e for e in events if f"EVENT#{e.id}" > start_key["sk"]]
+            events = [e for e in events if e.id > start_key]
         page = events[:limit]
         more = len(events) > limit
-        next_key = {"pk": f"TICKET#{ticket_id}", "sk": f"EVENT#{page[-1].id}"} if more else None
-        return EventPage(page, next_key)
+        return EventPage(page, StartKey(page[-1].id) if more else None)
 
     def ticket_and_events(
         self, ticket_id: str, limit: int, start_key: StartKey | None
@@ -134,19 +138,15 @@ class InMemoryTicketRepository(TicketRepository):
             if getattr(t, field_name) == query.value and query.status in (None, t.status)
         ]
         matches.sort(key=lambda t: (t.created_at, t.id), reverse=True)
-        if query.start_key is not None:
-            matches = [
-                t
-                for t in matches
-                if f"TICKET#{t.id}" != query.start_key["pk"]
-                and (t.created_at.isoformat(), t.id) < tuple(query.start_key["at"].split("|"))
-            ]
+        if query.start_key is not None:  # the fake's own positions: "<created at>|<id>"
+            after = tuple(query.start_key.split("|"))
+            matches = [t for t in matches if (t.created_at.isoformat(), t.id) < after]
         page = matches[: query.limit]
         more = len(matches) > query.limit
         next_key = None
         if more:
             last = page[-1]
-            next_key = {"pk": f"TICKET#{last.id}", "at": f"{last.created_at.isoformat()}|{last.id}"}
+            next_key = StartKey(f"{last.created_at.isoformat()}|{last.id}")
         return Page(page, next_key)
 
     def by_reference(self, reference: str) -> Ticket | None:
@@ -471,12 +471,12 @@ class InMemoryAuditLog(AuditLog):
             if (entry.ticket_id if by == "ticket" else entry.actor.id) == value
         ]
         matches.sort(key=lambda entry: (entry.at, entry.id), reverse=True)
-        if start_key is not None:
-            matches = [e for e in matches if f"{e.at.isoformat()}#{e.id}" < start_key["sk"]]
+        if start_key is not None:  # the fake's own positions: "<at>#<entry id>"
+            matches = [e for e in matches if f"{e.at.isoformat()}#{e.id}" < start_key]
         page = matches[:limit]
         more = len(matches) > limit
-        next_key = {"pk": "AUDIT#", "sk": f"{page[-1].at.isoformat()}#{page[-1].id}"}
-        return AuditPage(page, next_key if more else None)
+        next_key = StartKey(f"{page[-1].at.isoformat()}#{page[-1].id}") if more else None
+        return AuditPage(page, next_key)
 
 
 class InMemoryPrivacyStore(PrivacyStore):
@@ -499,9 +499,10 @@ class InMemoryPrivacyStore(PrivacyStore):
         log = repository.event_log.get(changed.id, [])
         repository.event_log[changed.id] = [by_id.get(e.id, e) for e in log] + list(added)
         repository.tickets[changed.id] = changed
-        for key, record in list(repository.idempotency.items()):
-            if changed.id in record.body:
-                del repository.idempotency[key]
+        for key in repository.stored_for.get(changed.id, set()):
+            record = repository.idempotency.get(key)
+            if record is not None:
+                repository.idempotency[key] = replace(record, body=anonymized_response(record.body))
 
     def forget_preferences(self, customer_id: str) -> bool:
         return self.notifications.saved_preferences.pop(customer_id, None) is not None
@@ -667,3 +668,31 @@ class ThrottlingReactionLedger(InMemoryReactionLedger):
             self.throttled -= 1
             raise StoreThrottledError()
         return super().apply_once(event_id, reaction, counters)
+
+
+class ThrottlingAppointmentStore(InMemoryAppointmentStore):
+    """The booking transaction refused for capacity `throttled` times (nothing written)."""
+
+    def __init__(
+        self,
+        tickets: InMemoryTicketRepository,
+        branches: list[dict[str, Any]] | None = None,
+        throttled: int = 0,
+    ) -> None:
+        super().__init__(tickets, branches)
+        self.throttled = throttled
+        self.refused = 0
+
+    def book(
+        self,
+        ticket: Ticket,
+        events: list[Event],
+        seat: Seat,
+        reminder: Reminder,
+        idempotency: IdempotencyRecord | None = None,
+    ) -> None:
+        if self.throttled:
+            self.throttled -= 1
+            self.refused += 1
+            raise StoreThrottledError()
+        super().book(ticket, events, seat, reminder, idempotency)

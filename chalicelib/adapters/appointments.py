@@ -7,35 +7,27 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import TransactWriteError
-from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamo import (
-    _failed_check,
-    _idempotency_condition,
-    _idempotency_item,
-    _raise_common,
-    event_to_item,
+    event_items,
+    new_ticket_refusals,
     ticket_to_item,
+    write_new_ticket,
 )
 from chalicelib.adapters.models import (
     BranchItem,
-    EventItem,
     OpenAppointmentsItem,
-    ReferenceItem,
     ReminderItem,
     SeatItem,
-    TicketItem,
 )
+from chalicelib.adapters.transactions import Refused, Transaction
 from chalicelib.domain.appointments import MAX_OPEN_APPOINTMENTS
 from chalicelib.domain.errors import SlotFullError, TooManyAppointmentsError
 from chalicelib.domain.events import Event
 from chalicelib.domain.ticket import Ticket
 from chalicelib.service.ports import (
     AppointmentStore,
-    IdempotencyKeyTakenError,
     IdempotencyRecord,
-    ReferenceTakenError,
     Reminder,
     Seat,
     SeatMoves,
@@ -82,81 +74,46 @@ def _branch_record(item: BranchItem) -> dict[str, Any]:
     }
 
 
-# PynamoDB sends a transaction's items grouped by operation, in this order.
-_OPERATION_ORDER = ("check", "delete", "put", "update")
+def _take_seat(writes: Transaction, seat: Seat) -> None:
+    writes.update(
+        "seat",
+        _seat_item(seat),
+        actions=[
+            SeatItem.taken.add(1),
+            SeatItem.capacity.set(seat.capacity),
+            SeatItem.item_type.set(SeatItem),
+        ],
+        condition=SeatItem.taken.does_not_exist() | (SeatItem.taken < seat.capacity),
+    )
 
 
-class _Transaction:
-    """Writes items and remembers where each named one lands, to tell what failed."""
-
-    def __init__(self, transaction: TransactWrite) -> None:
-        self.transaction = transaction
-        self.operations: list[tuple[str, str]] = []  # (operation, name)
-
-    def put(self, item: Any, condition: Any = None, name: str = "") -> None:
-        self.transaction.save(item, condition=condition)
-        self.operations.append(("put", name))
-
-    def position(self, name: str) -> int | None:
-        ordered = sorted(self.operations, key=lambda op: _OPERATION_ORDER.index(op[0]))
-        names = [op_name for _, op_name in ordered]
-        return names.index(name) if name in names else None
-
-    def take_seat(self, seat: Seat) -> None:
-        self.transaction.update(
-            _seat_item(seat),
-            actions=[
-                SeatItem.taken.add(1),
-                SeatItem.capacity.set(seat.capacity),
-                SeatItem.item_type.set(SeatItem),
-            ],
-            condition=SeatItem.taken.does_not_exist() | (SeatItem.taken < seat.capacity),
-        )
-        self.operations.append(("update", "seat"))
-
-    def release_seat(self, seat: Seat) -> None:
-        self.transaction.update(
-            _seat_item(seat), actions=[SeatItem.taken.add(-1)], condition=SeatItem.taken > 0
-        )
-        self.operations.append(("update", "released"))
-
-    def move_guard(self, customer_id: str, change: int) -> None:
-        if change > 0:
-            limit = OpenAppointmentsItem.open_count < MAX_OPEN_APPOINTMENTS
-            condition = OpenAppointmentsItem.open_count.does_not_exist() | limit
-        else:
-            condition = OpenAppointmentsItem.open_count > 0
-        self.transaction.update(
-            _guard_item(customer_id),
-            actions=[
-                OpenAppointmentsItem.open_count.add(change),
-                OpenAppointmentsItem.item_type.set(OpenAppointmentsItem),
-            ],
-            condition=condition,
-        )
-        self.operations.append(("update", "guard" if change > 0 else "guard-down"))
-
-    def remember(self, reminder: Reminder) -> None:
-        self.put(_reminder_item(reminder))
-
-    def forget(self, reminder: Reminder) -> None:
-        self.transaction.delete(_reminder_item(reminder))
-        self.operations.append(("delete", ""))
-
-    def events(self, events: list[Event]) -> None:
-        for event in events:
-            self.put(event_to_item(event), EventItem.pk.does_not_exist())
-
-    def failed(self, error: TransactWriteError, name: str) -> bool:
-        position = self.position(name)
-        return position is not None and _failed_check(error, position)
+def _release_seat(writes: Transaction, seat: Seat) -> None:
+    writes.update(
+        "released", _seat_item(seat), [SeatItem.taken.add(-1)], condition=SeatItem.taken > 0
+    )
 
 
-def _raise_seat_errors(error: TransactWriteError, writes: _Transaction) -> None:
-    if writes.failed(error, "seat"):
-        raise SlotFullError(_FULL) from error
-    if writes.failed(error, "guard"):
-        raise TooManyAppointmentsError(_TOO_MANY) from error
+def _move_guard(writes: Transaction, customer_id: str, change: int) -> None:
+    if change > 0:
+        limit = OpenAppointmentsItem.open_count < MAX_OPEN_APPOINTMENTS
+        condition = OpenAppointmentsItem.open_count.does_not_exist() | limit
+    else:
+        condition = OpenAppointmentsItem.open_count > 0
+    writes.update(
+        "guard" if change > 0 else "guard-down",
+        _guard_item(customer_id),
+        actions=[
+            OpenAppointmentsItem.open_count.add(change),
+            OpenAppointmentsItem.item_type.set(OpenAppointmentsItem),
+        ],
+        condition=condition,
+    )
+
+
+_SEAT_REFUSALS = {
+    "seat": lambda: SlotFullError(_FULL),
+    "guard": lambda: TooManyAppointmentsError(_TOO_MANY),
+}
 
 
 class DynamoAppointmentStore(AppointmentStore):
@@ -187,32 +144,13 @@ class DynamoAppointmentStore(AppointmentStore):
         reminder: Reminder,
         idempotency: IdempotencyRecord | None = None,
     ) -> None:
-        reference = ReferenceItem(
-            pk=f"REFERENCE#{ticket.reference}", sk="REFERENCE", ticket_id=ticket.id
-        )
-        try:
-            with TransactWrite(connection=self._connection) as transaction:
-                writes = _Transaction(transaction)
-                writes.put(ticket_to_item(ticket, on_disk=None), TicketItem.pk.does_not_exist())
-                writes.put(reference, ReferenceItem.pk.does_not_exist(), name="reference")
-                writes.take_seat(seat)
-                writes.move_guard(ticket.customer_id, +1)
-                writes.remember(reminder)
-                writes.events(events)
-                if idempotency is not None:
-                    writes.put(
-                        _idempotency_item(idempotency),
-                        _idempotency_condition(idempotency),
-                        name="idempotency",
-                    )
-        except TransactWriteError as error:
-            if writes.failed(error, "reference"):
-                raise ReferenceTakenError(ticket.reference) from error
-            _raise_seat_errors(error, writes)
-            if writes.failed(error, "idempotency"):
-                raise IdempotencyKeyTakenError() from error
-            _raise_common(error, idempotency_index=None)
-            raise
+        new_ticket = new_ticket_refusals(ticket)
+        refusals = {"reference": new_ticket["reference"], **_SEAT_REFUSALS, **new_ticket}
+        with Transaction(self._connection, refusals) as writes:
+            write_new_ticket(writes, ticket, events, idempotency)
+            _take_seat(writes, seat)
+            _move_guard(writes, ticket.customer_id, +1)
+            writes.save("reminder", _reminder_item(reminder))
 
     def commit(
         self,
@@ -222,18 +160,11 @@ class DynamoAppointmentStore(AppointmentStore):
         events: list[Event],
         moves: SeatMoves,
     ) -> None:
-        try:
-            with TransactWrite(connection=self._connection) as transaction:
-                writes = _Transaction(transaction)
-                writes.put(ticket_to_item(changed, on_disk=expected_version), name="ticket")
-                _write_moves(writes, moves)
-                writes.events(events)
-        except TransactWriteError as error:
-            if writes.failed(error, "ticket"):
-                raise VersionConflictError(ticket_id) from error
-            _raise_seat_errors(error, writes)
-            _raise_common(error, idempotency_index=None)
-            raise
+        refusals = {"ticket": lambda: VersionConflictError(ticket_id), **_SEAT_REFUSALS}
+        with Transaction(self._connection, refusals) as writes:
+            writes.save("ticket", ticket_to_item(changed, on_disk=expected_version))
+            _write_moves(writes, moves)
+            writes.events(event_items(events, None))
 
     def reminders_due(self, slot_until: datetime, limit: int) -> list[Reminder]:
         items = ReminderItem.query(
@@ -243,27 +174,25 @@ class DynamoAppointmentStore(AppointmentStore):
 
     def remind(self, reminder: Reminder, event: Event) -> bool:
         try:
-            with TransactWrite(connection=self._connection) as transaction:
-                transaction.delete(_reminder_item(reminder), condition=ReminderItem.pk.exists())
-                transaction.save(event_to_item(event), condition=EventItem.pk.does_not_exist())
-        except TransactWriteError as error:
-            if _failed_check(error, index=0):
-                return False  # another run reminded first, or the slot moved meanwhile
-            raise
+            with Transaction(self._connection) as writes:
+                writes.delete("reminder", _reminder_item(reminder), ReminderItem.pk.exists())
+                writes.events(event_items([event], None))
+        except Refused:
+            return False  # another run reminded first, or the slot moved meanwhile
         return True
 
     def forget(self, reminder: Reminder) -> None:
         _reminder_item(reminder).delete()
 
 
-def _write_moves(writes: _Transaction, moves: SeatMoves) -> None:
+def _write_moves(writes: Transaction, moves: SeatMoves) -> None:
     if moves.release is not None:
-        writes.release_seat(moves.release)
+        _release_seat(writes, moves.release)
     if moves.take is not None:
-        writes.take_seat(moves.take)
+        _take_seat(writes, moves.take)
     if moves.open_change:
-        writes.move_guard(moves.customer_id, moves.open_change)
+        _move_guard(writes, moves.customer_id, moves.open_change)
     if moves.forget is not None:
-        writes.forget(moves.forget)
+        writes.delete("forgotten", _reminder_item(moves.forget))
     if moves.remember is not None:
-        writes.remember(moves.remember)
+        writes.save("reminder", _reminder_item(moves.remember))

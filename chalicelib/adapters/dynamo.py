@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError, TransactWriteError
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import PutError
 
 from chalicelib.adapters.models import (
     ContactAttribute,
@@ -22,12 +22,14 @@ from chalicelib.adapters.models import (
     TableItem,
     TicketItem,
 )
+from chalicelib.adapters.transactions import Refusal, Refused, Transaction
 from chalicelib.domain.contact import Contact
 from chalicelib.domain.counters import CounterKey
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.privacy import DEFAULT_RETENTION, retention_expiry
 from chalicelib.domain.sla import next_due
+from chalicelib.domain.statuses import Status
 from chalicelib.domain.ticket import FINISHED_STATUSES, PRIORITY_RANK, Sla, Ticket
 from chalicelib.service.ports import (
     EventPage,
@@ -38,20 +40,18 @@ from chalicelib.service.ports import (
     ReactionLedger,
     ReferenceTakenError,
     StartKey,
-    StoreThrottledError,
     TicketRepository,
-    TransactionConflictError,
+    UnknownPositionError,
     VersionConflictError,
 )
 
 # "#" sorts before "EVENT#": one Query returns the ticket, then its oldest events.
 TICKET_SK = "#TICKET"
 REACTION_MARKER_TTL = timedelta(days=7)  # longer than the stream's 24 h retention
-IDEMPOTENCY_TTL = timedelta(hours=24)
 # One partition: the sweep reads only what is due, which stays small at any scale.
 DUE_PARTITION = "DUE"
 # Unassigned tickets waiting for someone: new ones, and ones escalated out of `assigned`.
-CLAIMABLE_STATUSES = frozenset({"new", "assigned"})
+CLAIMABLE_STATUSES = frozenset({Status.NEW, Status.ASSIGNED})
 
 
 def ticket_pk(ticket_id: str) -> str:
@@ -149,7 +149,7 @@ def item_to_ticket(item: TicketItem) -> Ticket:
         subject=item.subject,
         description=item.description,
         priority=item.priority,
-        status=item.status,
+        status=Status(item.status),
         tier=int(item.tier),
         queue=item.queue,
         assignee=item.assignee,
@@ -199,7 +199,7 @@ def item_to_event(item: EventItem) -> Event:
     return Event(
         id=item.event_id,
         ticket_id=item.ticket_id,
-        type=item.event_type,
+        type=EventType(item.event_type),
         at=item.at,
         actor=Caller(role=Role(item.actor_role), id=item.actor_id),
         data=data,
@@ -245,10 +245,51 @@ def _idempotency_item(record: IdempotencyRecord) -> IdempotencyItem:
 
 
 def _idempotency_condition(record: IdempotencyRecord) -> Any:
-    # moto never deletes expired items and DynamoDB deletes them late: an expired
-    # record counts as absent.
-    now = int(record.expires_at.timestamp()) - int(IDEMPOTENCY_TTL.total_seconds())
-    return IdempotencyItem.pk.does_not_exist() | (IdempotencyItem.expires_at < now)
+    # moto never deletes expired items and DynamoDB deletes them late: a record expired
+    # by the time this one is written counts as absent.
+    absent = IdempotencyItem.pk.does_not_exist()
+    if record.written_at is None:
+        return absent
+    return absent | (IdempotencyItem.expires_at < int(record.written_at.timestamp()))
+
+
+def event_items(events: list[Event], idempotency: IdempotencyRecord | None) -> list[EventItem]:
+    """The items of new events. With a stored response, the first event links it, so
+    erasure finds every stored response through the events of the ticket it concerns."""
+    items = [event_to_item(event) for event in events]
+    if idempotency is not None and items:
+        items[0].idempotency_pk = idempotency_pk(idempotency.scope, idempotency.key)
+    return items
+
+
+def write_new_ticket(
+    writes: Transaction,
+    ticket: Ticket,
+    events: list[Event],
+    idempotency: IdempotencyRecord | None,
+) -> None:
+    """A new ticket, its reference claim, its events and the stored response (if any)."""
+    reference = ReferenceItem(
+        pk=f"REFERENCE#{ticket.reference}", sk="REFERENCE", ticket_id=ticket.id
+    )
+    writes.save("ticket", ticket_to_item(ticket, on_disk=None), TicketItem.pk.does_not_exist())
+    writes.save("reference", reference, ReferenceItem.pk.does_not_exist())
+    writes.events(event_items(events, idempotency))
+    write_idempotency(writes, idempotency)
+
+
+def write_idempotency(writes: Transaction, idempotency: IdempotencyRecord | None) -> None:
+    if idempotency is not None:
+        writes.save(
+            "idempotency", _idempotency_item(idempotency), _idempotency_condition(idempotency)
+        )
+
+
+def new_ticket_refusals(ticket: Ticket) -> dict[str, Refusal]:
+    return {
+        "reference": lambda: ReferenceTakenError(ticket.reference),
+        "idempotency": IdempotencyKeyTakenError,
+    }
 
 
 class DynamoTicketRepository(TicketRepository):
@@ -259,22 +300,8 @@ class DynamoTicketRepository(TicketRepository):
     def create(
         self, ticket: Ticket, events: list[Event], idempotency: IdempotencyRecord | None = None
     ) -> None:
-        reference = ReferenceItem(
-            pk=f"REFERENCE#{ticket.reference}", sk="REFERENCE", ticket_id=ticket.id
-        )
-        try:
-            with TransactWrite(connection=self._connection) as transaction:
-                transaction.save(
-                    ticket_to_item(ticket, on_disk=None), condition=TicketItem.pk.does_not_exist()
-                )
-                transaction.save(reference, condition=ReferenceItem.pk.does_not_exist())
-                self._write_events(transaction, events, idempotency)
-                self._write_idempotency(transaction, idempotency)
-        except TransactWriteError as error:
-            if _failed_check(error, index=1):
-                raise ReferenceTakenError(ticket.reference) from error
-            _raise_common(error, idempotency_index=2 + len(events) if idempotency else None)
-            raise
+        with Transaction(self._connection, new_ticket_refusals(ticket)) as writes:
+            write_new_ticket(writes, ticket, events, idempotency)
 
     def commit(
         self,
@@ -284,48 +311,24 @@ class DynamoTicketRepository(TicketRepository):
         events: list[Event],
         idempotency: IdempotencyRecord | None = None,
     ) -> None:
-        try:
-            with TransactWrite(connection=self._connection) as transaction:
-                if changed is None:
-                    transaction.condition_check(
-                        TicketItem,
-                        ticket_pk(ticket_id),
-                        TICKET_SK,
-                        condition=TicketItem.version == expected_version,
-                    )
-                else:
-                    transaction.save(
-                        ticket_to_item(changed, on_disk=expected_version, retention=self._retention)
-                    )
-                self._write_events(transaction, events, idempotency)
-                self._write_idempotency(transaction, idempotency)
-        except TransactWriteError as error:
-            if _failed_check(error, index=0):
-                raise VersionConflictError(ticket_id) from error
-            _raise_common(error, idempotency_index=1 + len(events) if idempotency else None)
-            raise
-
-    @staticmethod
-    def _write_events(
-        transaction: TransactWrite,
-        events: list[Event],
-        idempotency: IdempotencyRecord | None = None,
-    ) -> None:
-        for index, event in enumerate(events):
-            item = event_to_item(event)
-            if idempotency is not None and index == 0:
-                # Erasure finds the stored response (personal data) through its event.
-                item.idempotency_pk = idempotency_pk(idempotency.scope, idempotency.key)
-            transaction.save(item, condition=EventItem.pk.does_not_exist())
-
-    @staticmethod
-    def _write_idempotency(
-        transaction: TransactWrite, idempotency: IdempotencyRecord | None
-    ) -> None:
-        if idempotency is not None:
-            transaction.save(
-                _idempotency_item(idempotency), condition=_idempotency_condition(idempotency)
-            )
+        refusals: dict[str, Refusal] = {
+            "ticket": lambda: VersionConflictError(ticket_id),
+            "idempotency": IdempotencyKeyTakenError,
+        }
+        with Transaction(self._connection, refusals) as writes:
+            if changed is None:
+                writes.condition_check(
+                    "ticket",
+                    TicketItem,
+                    ticket_pk(ticket_id),
+                    TICKET_SK,
+                    TicketItem.version == expected_version,
+                )
+            else:
+                item = ticket_to_item(changed, on_disk=expected_version, retention=self._retention)
+                writes.save("ticket", item)
+            writes.events(event_items(events, idempotency))
+            write_idempotency(writes, idempotency)
 
     def get(self, ticket_id: str) -> Ticket | None:
         try:
@@ -343,11 +346,11 @@ class DynamoTicketRepository(TicketRepository):
             ticket_pk(ticket_id),
             EventItem.sk.startswith("EVENT#"),
             limit=limit + 1,
-            last_evaluated_key=_dynamo_key(start_key),
+            last_evaluated_key=read_position(start_key, _EVENT_KEY, ticket_pk(ticket_id)),
         )
         items = list(results)
         page, more = items[:limit], len(items) > limit
-        next_key = {"pk": page[-1].pk, "sk": page[-1].sk} if more and page else None
+        next_key = _event_position(page) if more else None
         return EventPage([item_to_event(item) for item in page], next_key)
 
     def ticket_and_events(
@@ -364,7 +367,7 @@ class DynamoTicketRepository(TicketRepository):
         ticket = next((item for item in items if isinstance(item, TicketItem)), None)
         events = [item for item in items if isinstance(item, EventItem)]
         page, more = events[:limit], len(events) > limit
-        next_key = {"pk": page[-1].pk, "sk": page[-1].sk} if more and page else None
+        next_key = _event_position(page) if more else None
         return (
             item_to_ticket(ticket) if ticket else None,
             EventPage([item_to_event(item) for item in page], next_key),
@@ -378,19 +381,18 @@ class DynamoTicketRepository(TicketRepository):
             hash_value,
             scan_index_forward=False,
             limit=query.limit + 1,
-            last_evaluated_key=_dynamo_key(query.start_key),
+            last_evaluated_key=read_position(
+                query.start_key, {"pk", "sk", hash_attribute, "list_sk"}, "TICKET#"
+            ),
         )
         items = list(results)
         page, more = items[: query.limit], len(items) > query.limit
         next_key = None
         if more and page:
             last = page[-1]
-            next_key = {
-                "pk": last.pk,
-                "sk": last.sk,
-                hash_attribute: hash_value,
-                "list_sk": last.list_sk,
-            }
+            next_key = position(
+                {"pk": last.pk, "sk": last.sk, hash_attribute: hash_value, "list_sk": last.list_sk}
+            )
         return Page([item_to_ticket(item) for item in page], next_key)
 
     def by_reference(self, reference: str) -> Ticket | None:
@@ -445,39 +447,41 @@ class DynamoTicketRepository(TicketRepository):
         )
 
 
-def _dynamo_key(start_key: StartKey | None) -> dict[str, dict[str, str]] | None:
-    if start_key is None:
+# --- page positions: opaque to the service and the API (which signs them into cursors) ---
+
+_EVENT_KEY = frozenset({"pk", "sk"})
+_MAX_KEY_VALUE = 512
+
+
+def position(key: Mapping[str, str]) -> StartKey:
+    """The position after `key` (the last item read), as only this module reads it."""
+    return StartKey(json.dumps(dict(key), sort_keys=True, separators=(",", ":")))
+
+
+def read_position(
+    start: StartKey | None, names: frozenset[str] | set[str], pk: str
+) -> dict[str, dict[str, str]] | None:
+    """ExclusiveStartKey of a position this module issued for the same access pattern
+    (`pk`: the partition it must name, or the prefix of them ending in "#"); anything
+    else is refused before it reaches DynamoDB."""
+    if start is None:
         return None
-    return {name: {"S": value} for name, value in start_key.items()}
+    try:
+        key = json.loads(start)
+    except ValueError as error:
+        raise UnknownPositionError() from error
+    if (
+        not isinstance(key, dict)
+        or set(key) != set(names)
+        or not all(isinstance(v, str) and 0 < len(v) <= _MAX_KEY_VALUE for v in key.values())
+        or not (key["pk"].startswith(pk) if pk.endswith("#") else key["pk"] == pk)
+    ):
+        raise UnknownPositionError()
+    return {name: {"S": value} for name, value in key.items()}
 
 
-def _failed_check(error: TransactWriteError, index: int) -> bool:
-    reasons = error.cancellation_reasons or []
-    reason = reasons[index] if index < len(reasons) else None
-    return reason is not None and reason.code == "ConditionalCheckFailed"
-
-
-# Capacity refusals, as the whole call's error code or as a cancellation reason.
-THROTTLED_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "ThrottlingError",
-        "ProvisionedThroughputExceeded",
-    }
-)
-
-
-def _raise_common(error: TransactWriteError, idempotency_index: int | None) -> None:
-    if idempotency_index is not None and _failed_check(error, idempotency_index):
-        raise IdempotencyKeyTakenError() from error
-    reasons = error.cancellation_reasons or []
-    codes = {reason.code for reason in reasons if reason is not None}
-    if "TransactionConflict" in codes:
-        raise TransactionConflictError() from error
-    if error.cause_response_code in THROTTLED_CODES or codes & THROTTLED_CODES:
-        raise StoreThrottledError() from error
+def _event_position(page: list[EventItem]) -> StartKey | None:
+    return position({"pk": page[-1].pk, "sk": page[-1].sk}) if page else None
 
 
 class DynamoReactionLedger(ReactionLedger):
@@ -494,20 +498,19 @@ class DynamoReactionLedger(ReactionLedger):
             expires_at=int((now + REACTION_MARKER_TTL).timestamp()),
         )
         try:
-            with TransactWrite(connection=self._connection) as transaction:
-                transaction.save(marker, condition=ReactionMarkerItem.pk.does_not_exist())
+            with Transaction(self._connection) as writes:
+                writes.save("marker", marker, ReactionMarkerItem.pk.does_not_exist())
                 for key, increment in sorted(counters.items()):
-                    transaction.update(
+                    writes.update(
+                        f"counter:{key.family}:{key.slot}",
                         CounterItem(pk=f"COUNTER#{key.family}", sk=key.slot),
                         actions=[
                             CounterItem.total.add(increment),
                             CounterItem.item_type.set(CounterItem),
                         ],
                     )
-        except TransactWriteError as error:
-            if _failed_check(error, index=0):
-                return False
-            raise
+        except Refused:
+            return False  # applied already
         return True
 
     def release(self, event_id: str, reaction: str) -> None:

@@ -5,17 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DeleteError, TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import DeleteError, UpdateError
 
 from chalicelib.adapters.dynamo import (
     TICKET_SK,
-    _dynamo_key,
-    _failed_check,
     _key_time,
-    _raise_common,
+    event_items,
     event_sk,
-    event_to_item,
+    position,
+    read_position,
     ticket_pk,
 )
 from chalicelib.adapters.models import (
@@ -30,9 +28,12 @@ from chalicelib.adapters.models import (
     TableItem,
     TicketItem,
 )
+from chalicelib.adapters.surveys import SURVEY_SK, survey_pk
+from chalicelib.adapters.transactions import Transaction
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import Caller, Role
+from chalicelib.domain.privacy import anonymized_response
 from chalicelib.domain.ticket import Ticket
 from chalicelib.service.ports import (
     AuditLog,
@@ -76,10 +77,11 @@ class DynamoAuditLog(AuditLog):
         ).save()
 
     def page(self, by: str, value: str, limit: int, start_key: StartKey | None) -> AuditPage:
+        names = {"pk", "sk"} if by == "ticket" else {"pk", "sk", "audit_actor"}
         options: dict[str, Any] = {
             "scan_index_forward": False,
             "limit": limit + 1,
-            "last_evaluated_key": _dynamo_key(start_key),
+            "last_evaluated_key": read_position(start_key, names, "AUDIT#"),
         }
         if by == "ticket":
             results = AuditItem.query(f"AUDIT#T#{value}", **options)
@@ -90,9 +92,10 @@ class DynamoAuditLog(AuditLog):
         next_key = None
         if more and page:
             last = page[-1]
-            next_key = {"pk": last.pk, "sk": last.sk}
+            key = {"pk": last.pk, "sk": last.sk}
             if by != "ticket":
-                next_key["audit_actor"] = last.audit_actor
+                key["audit_actor"] = last.audit_actor
+            next_key = position(key)
         return AuditPage([_entry(item) for item in page], next_key)
 
 
@@ -114,33 +117,42 @@ class DynamoPrivacyStore(PrivacyStore):
     def anonymize_ticket(
         self, expected_version: int, changed: Ticket, rewritten: list[Event], added: list[Event]
     ) -> None:
-        stored_responses = self._idempotency_pks(changed.id)
+        stored_responses = self._stored_responses(changed.id)
         early, last = _split(rewritten)
         for chunk in early:  # only tickets with a very long timeline
-            with TransactWrite(connection=self._connection) as transaction:
-                _rewrite_events(transaction, chunk)
-        try:
-            with TransactWrite(connection=self._connection) as transaction:
-                transaction.update(
-                    TicketItem(pk=ticket_pk(changed.id), sk=TICKET_SK, version=expected_version),
-                    actions=_anonymized_ticket_actions(changed),
-                    condition=TicketItem.pk.exists(),
+            with Transaction(self._connection) as writes:
+                _rewrite_events(writes, chunk)
+        refusals = {"ticket": lambda: VersionConflictError(changed.id)}
+        with Transaction(self._connection, refusals) as writes:
+            writes.update(
+                "ticket",
+                TicketItem(pk=ticket_pk(changed.id), sk=TICKET_SK, version=expected_version),
+                actions=_anonymized_ticket_actions(changed),
+                condition=TicketItem.pk.exists(),
+            )
+            _rewrite_events(writes, last)
+            writes.events(event_items(added, None))
+            for stored in stored_responses:  # blanked, kept: a retry must not book twice
+                writes.update(
+                    f"stored:{stored.pk}",
+                    IdempotencyItem(pk=stored.pk, sk="IDEMPOTENCY"),
+                    actions=[IdempotencyItem.body.set(anonymized_response(stored.body))],
+                    condition=IdempotencyItem.pk.exists(),
                 )
-                _rewrite_events(transaction, last)
-                for event in added:
-                    transaction.save(event_to_item(event), condition=EventItem.pk.does_not_exist())
-                for pk in stored_responses:
-                    transaction.delete(IdempotencyItem(pk=pk, sk="IDEMPOTENCY"))
-        except TransactWriteError as error:
-            if _failed_check(error, index=0):
-                raise VersionConflictError(changed.id) from error
-            _raise_common(error, idempotency_index=None)
-            raise
 
     @staticmethod
-    def _idempotency_pks(ticket_id: str) -> list[str]:
+    def _stored_responses(ticket_id: str) -> list[IdempotencyItem]:
+        """The responses kept for retries of this ticket's writes (24 h), found through
+        the events that carry their key; expired ones are gone already."""
         items = EventItem.query(ticket_pk(ticket_id), EventItem.sk.startswith("EVENT#"))
-        return sorted({item.idempotency_pk for item in items if item.idempotency_pk})
+        keys = sorted({item.idempotency_pk for item in items if item.idempotency_pk})
+        found = []
+        for pk in keys:
+            try:
+                found.append(IdempotencyItem.get(pk, "IDEMPOTENCY", consistent_read=True))
+            except IdempotencyItem.DoesNotExist:
+                continue
+        return found
 
     def forget_preferences(self, customer_id: str) -> bool:
         try:
@@ -154,8 +166,6 @@ class DynamoPrivacyStore(PrivacyStore):
         return True
 
     def forget_survey_comment(self, survey_id: str) -> None:
-        from chalicelib.adapters.surveys import SURVEY_SK, survey_pk
-
         try:
             SurveyItem(pk=survey_pk(survey_id), sk=SURVEY_SK).update(
                 actions=[SurveyItem.comment.remove()], condition=SurveyItem.pk.exists()
@@ -184,9 +194,10 @@ def _split(events: list[Event]) -> tuple[list[list[Event]], list[Event]]:
     return chunks[:-1], chunks[-1]
 
 
-def _rewrite_events(transaction: TransactWrite, events: list[Event]) -> None:
+def _rewrite_events(writes: Transaction, events: list[Event]) -> None:
     for event in events:
-        transaction.update(
+        writes.update(
+            f"rewrite:{event.id}",
             EventItem(pk=ticket_pk(event.ticket_id), sk=event_sk(event.id)),
             actions=[EventItem.data.set(event.data)],
             condition=EventItem.pk.exists(),

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.expressions.update import Action
-from pynamodb.transactions import TransactWrite
 
-from chalicelib.adapters.dynamo import (
-    _failed_check,
-    event_to_item,
-    ticket_to_item,
-)
+from chalicelib.adapters.dynamo import event_items, ticket_to_item
 from chalicelib.adapters.models import SurveyCodeItem, SurveyCooldownItem, SurveyItem
+from chalicelib.adapters.transactions import Refusal, Refused, Transaction
 from chalicelib.domain.events import Event
 from chalicelib.domain.surveys import OPEN_STATES, Answer, Survey, SurveyState
 from chalicelib.logs import logger
@@ -24,13 +21,10 @@ from chalicelib.service.ports import (
     SurveyStore,
     SurveyWorkflow,
     TicketChange,
-    TransactionConflictError,
     VersionConflictError,
 )
 
 SURVEY_SK = "SURVEY"
-# _PUTS_FIRST: PynamoDB sends a transaction's condition checks, deletes, puts, then
-# updates, whatever the order they were added in; cancellation reasons follow that order.
 # Codes outlive their survey long enough for a late click to say "expired", not "unknown".
 CODE_RETENTION = timedelta(days=30)
 _UNFINISHED = (SurveyState.PENDING, *OPEN_STATES)
@@ -118,14 +112,16 @@ class DynamoSurveyStore(SurveyStore):
         expected = SurveyState.INVITED if round_number == 1 else SurveyState.REMINDED
         marker = str(round_number)
         try:
-            with TransactWrite(connection=self._connection) as transaction:
-                transaction.update(
+            with Transaction(self._connection) as writes:
+                writes.update(
+                    "survey",
                     SurveyItem(pk=survey_pk(survey.id), sk=SURVEY_SK),
                     actions=[SurveyItem.rounds.add({marker})],
                     condition=(SurveyItem.survey_state == expected.value)
                     & ~SurveyItem.rounds.contains(marker),
                 )
-                transaction.save(
+                writes.save(
+                    "code",
                     SurveyCodeItem(
                         pk=f"SURVEYCODE#{digest}",
                         sk="CODE",
@@ -133,12 +129,9 @@ class DynamoSurveyStore(SurveyStore):
                         expires_at=int((event.at + CODE_RETENTION).timestamp()),
                     ),
                 )
-                transaction.save(event_to_item(event), condition=_new_event())
-        except TransactWriteError as error:
-            if _failed_check(error, index=2):  # after the two puts (see _PUTS_FIRST)
-                return False  # recorded already, or the survey moved on (answered, withdrawn)
-            _raise_conflict(error)
-            raise
+                writes.events(event_items([event], None))
+        except Refused:
+            return False  # recorded already, or the survey moved on (answered, withdrawn)
         return True
 
     def answer(
@@ -157,50 +150,36 @@ class DynamoSurveyStore(SurveyStore):
         ]
         if answer.comment:
             actions.append(SurveyItem.comment.set(answer.comment))
-        try:
-            with TransactWrite(connection=self._connection) as transaction:
-                transaction.update(
-                    SurveyItem(pk=survey_pk(survey.id), sk=SURVEY_SK),
-                    actions=actions,
-                    condition=SurveyItem.survey_state.is_in(*open_states),
-                )
-                for event in events:
-                    transaction.save(event_to_item(event), condition=_new_event())
-                if ticket is not None:
-                    transaction.save(ticket_to_item(ticket.ticket, on_disk=ticket.expected_version))
-                pk, sk = _cooldown_key(survey.customer_id)
-                transaction.save(SurveyCooldownItem(pk=pk, sk=sk, answered_at=at))
-        except TransactWriteError as error:
-            puts = len(events) + (2 if ticket is not None else 1)
-            if _failed_check(error, index=puts):
-                raise SurveyStateChangedError(survey.id) from error
-            if ticket is not None and _failed_check(error, index=len(events)):
-                raise VersionConflictError(ticket.ticket.id) from error
-            _raise_conflict(error)
-            raise
+        with Transaction(self._connection, _refusals(survey, ticket)) as writes:
+            writes.update(
+                "survey",
+                SurveyItem(pk=survey_pk(survey.id), sk=SURVEY_SK),
+                actions=actions,
+                condition=SurveyItem.survey_state.is_in(*open_states),
+            )
+            writes.events(event_items(events, None))
+            _write_ticket(writes, ticket)
+            pk, sk = _cooldown_key(survey.customer_id)
+            writes.save("cooldown", SurveyCooldownItem(pk=pk, sk=sk, answered_at=at))
 
     def settle_expiry(
         self, survey: Survey, events: list[Event], ticket: TicketChange | None
     ) -> bool:
+        refusals = _refusals(survey, ticket)
+        refusals["survey"] = lambda: Refused(frozenset({"survey"}))  # settled already
         try:
-            with TransactWrite(connection=self._connection) as transaction:
-                transaction.update(
+            with Transaction(self._connection, refusals) as writes:
+                writes.update(
+                    "survey",
                     SurveyItem(pk=survey_pk(survey.id), sk=SURVEY_SK),
                     actions=[SurveyItem.settled_at.set(events[0].at)],
                     condition=(SurveyItem.survey_state == SurveyState.EXPIRED.value)
                     & SurveyItem.settled_at.does_not_exist(),
                 )
-                for event in events:
-                    transaction.save(event_to_item(event), condition=_new_event())
-                if ticket is not None:
-                    transaction.save(ticket_to_item(ticket.ticket, on_disk=ticket.expected_version))
-        except TransactWriteError as error:
-            if _failed_check(error, index=len(events) + (1 if ticket is not None else 0)):
-                return False
-            if ticket is not None and _failed_check(error, index=len(events)):
-                raise VersionConflictError(ticket.ticket.id) from error
-            _raise_conflict(error)
-            raise
+                writes.events(event_items(events, None))
+                _write_ticket(writes, ticket)
+        except Refused:
+            return False
         return True
 
     def withdraw(self, survey_id: str) -> bool:
@@ -216,16 +195,18 @@ class DynamoSurveyStore(SurveyStore):
         return True
 
 
-def _new_event() -> Any:
-    from chalicelib.adapters.models import EventItem
+def _write_ticket(writes: Transaction, ticket: TicketChange | None) -> None:
+    if ticket is not None:
+        writes.save("ticket", ticket_to_item(ticket.ticket, on_disk=ticket.expected_version))
 
-    return EventItem.pk.does_not_exist()
 
-
-def _raise_conflict(error: TransactWriteError) -> None:
-    reasons = error.cancellation_reasons or []
-    if any(reason is not None and reason.code == "TransactionConflict" for reason in reasons):
-        raise TransactionConflictError() from error
+def _refusals(survey: Survey, ticket: TicketChange | None) -> dict[str, Refusal]:
+    """What a failed condition means: the survey left the state the write expected (that
+    comes first), or the ticket moved."""
+    refusals: dict[str, Refusal] = {"survey": lambda: SurveyStateChangedError(survey.id)}
+    if ticket is not None:
+        refusals["ticket"] = lambda: VersionConflictError(ticket.ticket.id)
+    return refusals
 
 
 class StepFunctionsSurveyWorkflow(SurveyWorkflow):
@@ -240,8 +221,6 @@ class StepFunctionsSurveyWorkflow(SurveyWorkflow):
         return f"{prefix}:execution:{machine}:{name}"
 
     def start(self, name: str, payload: dict[str, Any]) -> None:
-        import json
-
         try:
             self._client.start_execution(
                 stateMachineArn=self._machine, name=name, input=json.dumps(payload)

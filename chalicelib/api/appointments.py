@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chalice.app import Blueprint, Response
 
@@ -20,10 +20,10 @@ from chalicelib.api.tickets import (
 )
 from chalicelib.api.validation import parse_rfc3339, validate
 from chalicelib.domain.errors import FieldError, ValidationError
+from chalicelib.service import appointments
+from chalicelib.service.appointments import AppointmentRequest
 
 # The use cases and the domain are imported by the views that run them (cold start).
-if TYPE_CHECKING:
-    from chalicelib.service.appointments import AppointmentRequest
 
 appointments_blueprint = Blueprint(__name__)
 
@@ -44,10 +44,8 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
     ),
 )
 def list_branches() -> Response:
-    from chalicelib.service import appointments
-
     current_caller(appointments_blueprint.current_request)
-    branches = appointments.list_branches(bootstrap.appointment_ports())
+    branches = appointments.list_branches(bootstrap.container().appointment_ports())
     return json_response([branch.view() for branch in branches])
 
 
@@ -72,11 +70,9 @@ def list_branches() -> Response:
     ),
 )
 def list_slots(branch_id: str) -> Response:
-    from chalicelib.service import appointments
-
     request = appointments_blueprint.current_request
     current_caller(request)
-    ports = bootstrap.appointment_ports()
+    ports = bootstrap.container().appointment_ports()
     branch = appointments.find_branch(ports, branch_id)  # 404 before the parameters' 400
     day = _day(_query(request, ("date",)).get("date"))
     return json_response(appointments.list_slots(ports, branch, day))
@@ -116,8 +112,6 @@ def _day(text: str | None) -> date:
     ),
 )
 def book_appointment() -> Response:
-    from chalicelib.service import appointments
-
     request = appointments_blueprint.current_request
     caller = current_caller(request)
     require_role(caller, _BOOKERS)
@@ -125,14 +119,16 @@ def book_appointment() -> Response:
     idempotency = _idempotency(request, caller, "POST /v1/appointments", body)
 
     response = appointments.book(
-        bootstrap.appointment_ports(), caller, _request(body), created_response, idempotency
+        bootstrap.container().appointment_ports(),
+        caller,
+        _request(body),
+        created_response,
+        idempotency,
     )
     return _stored(response)
 
 
 def _request(body: dict[str, Any]) -> AppointmentRequest:
-    from chalicelib.service.appointments import AppointmentRequest
-
     return AppointmentRequest(
         branch_id=body["branch_id"],
         slot_start=parse_rfc3339(body["slot_start"]),

@@ -8,8 +8,12 @@ from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
 from chalicelib.api.auth import current_caller
+from chalicelib.api.cursors import CursorCodec, fingerprint
 from chalicelib.api.http import Operation, api_route, json_response
+from chalicelib.domain.audit import entry_view
 from chalicelib.domain.errors import FieldError, ValidationError
+from chalicelib.domain.ticket import isoformat
+from chalicelib.service import audit, privacy
 
 audit_blueprint = Blueprint(__name__)
 
@@ -44,10 +48,6 @@ def _limit(raw: str) -> int:
     ),
 )
 def audit_log() -> Response:
-    from chalicelib.api.cursors import CursorCodec, fingerprint
-    from chalicelib.domain.audit import entry_view
-    from chalicelib.service import audit
-
     request = audit_blueprint.current_request
     caller = current_caller(request)
     params = dict(request.query_params or {})
@@ -56,10 +56,10 @@ def audit_log() -> Response:
     if unknown:
         raise ValidationError([FieldError(name, "is not a known parameter") for name in unknown])
     limit = _limit(params.get("limit", "20"))
-    codec = CursorCodec(bootstrap.settings().cursor_key)
+    codec = CursorCodec(bootstrap.container().settings.cursor_key)
     query_id = fingerprint("audit", caller.id, by, value)
     start_key = codec.decode(params.get("cursor"), query_id)
-    page = audit.audit_page(bootstrap.audit_ports(), by, value, limit, start_key)
+    page = audit.audit_page(bootstrap.container().audit_ports(), by, value, limit, start_key)
     return json_response(
         {
             "items": [entry_view(entry) for entry in page.items],
@@ -81,11 +81,8 @@ def audit_log() -> Response:
     ),
 )
 def erase_customer(customer_id: str) -> Response:
-    from chalicelib.domain.ticket import isoformat
-    from chalicelib.service import privacy
-
     caller = current_caller(audit_blueprint.current_request)
-    erasure = privacy.erase_customer(bootstrap.privacy_ports(), caller, customer_id)
+    erasure = privacy.erase_customer(bootstrap.container().privacy_ports(), caller, customer_id)
     return json_response(
         {
             "customer_id": erasure.customer_id,

@@ -3,20 +3,26 @@
 The authorizer answers with an allow-all policy and a TTL of 0: no cached
 decision can outlive a token's expiry or leak one route's policy onto another;
 what a role may do is checked in the views.
+
+It also names the caller's client app to API Gateway: ``usageIdentifierKey`` is the
+API key value of that app's usage plan (the API's key source is AUTHORIZER, clients
+never send a key), so one app cannot spend the stage's rate for the others. In oidc
+mode a token of a client app with no usage plan is refused with a 401.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import TYPE_CHECKING
+from collections.abc import Collection, Mapping
+from typing import Any
 
-from chalice.app import AuthRequest, AuthResponse, Blueprint, Request
+from chalice.app import AuthRequest, AuthResponse, AuthRoute, Blueprint, Request
 
 from chalicelib import bootstrap
+from chalicelib.adapters.tokens import TokenRejectedError, TokenVerifier
+from chalicelib.config import AUTH_MODE_OIDC
 from chalicelib.domain.errors import ForbiddenError, UnauthorizedError
-
-if TYPE_CHECKING:
-    from chalicelib.domain.identity import Caller
+from chalicelib.domain.identity import Caller, Role
+from chalicelib.logs import logger
 
 auth_blueprint = Blueprint(__name__)
 
@@ -28,24 +34,67 @@ class RejectedTokenError(Exception):
         super().__init__("Unauthorized")
 
 
+class UsageAuthResponse(AuthResponse):
+    """Chalice's AuthResponse plus API Gateway's ``usageIdentifierKey``, when there is one."""
+
+    def __init__(
+        self,
+        routes: list[str | AuthRoute],
+        principal_id: str,
+        context: dict[str, str] | None = None,
+        usage_identifier_key: str | None = None,
+    ) -> None:
+        super().__init__(routes, principal_id, context)
+        self.usage_identifier_key = usage_identifier_key
+
+    def to_dict(self, request: AuthRequest) -> dict[str, Any]:
+        response = super().to_dict(request)
+        if self.usage_identifier_key is not None:
+            response["usageIdentifierKey"] = self.usage_identifier_key
+        return response
+
+
 @auth_blueprint.authorizer(ttl_seconds=0)
 def jwt_authorizer(auth_request: AuthRequest) -> AuthResponse:
-    from chalicelib.adapters.tokens import TokenRejectedError
+    container = bootstrap.container()
+    return authorize(
+        auth_request.token,
+        container.token_verifier,
+        container.settings.usage_keys,
+        known_client_required=container.settings.auth_mode == AUTH_MODE_OIDC,
+    )
 
+
+def authorize(
+    authorization: str,
+    verifier: TokenVerifier,
+    usage_keys: Mapping[str, str],
+    *,
+    known_client_required: bool,
+) -> UsageAuthResponse:
+    """Verify the bearer token and name the caller's usage plan; RejectedTokenError if not."""
     try:
-        caller = bootstrap.token_verifier().verify(auth_request.token)
+        caller = verifier.verify(authorization)
     except TokenRejectedError:
         raise RejectedTokenError() from None
-    return AuthResponse(
+    usage_key = usage_keys.get(caller.client_id) if caller.client_id else None
+    if usage_key is None and known_client_required:
+        # A bank serves its own apps only: a client with no usage plan is refused, not
+        # metered under a shared plan it could exhaust for others.
+        logger.warning(
+            "token of a client app with no usage plan", extra={"client_id": caller.client_id}
+        )
+        raise RejectedTokenError()
+    return UsageAuthResponse(
         routes=["*"],
         principal_id=caller.id,
         context={"role": caller.role.value, "team": caller.team or ""},
+        usage_identifier_key=usage_key,
     )
 
 
 def current_caller(request: Request) -> Caller:
     """The caller the authorizer verified for this request."""
-    from chalicelib.domain.identity import Caller, Role
 
     context = (request.context or {}).get("authorizer") or {}
     role = context.get("role")

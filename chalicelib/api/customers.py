@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chalice.app import Blueprint, Response
 
@@ -11,9 +11,7 @@ from chalicelib.api.auth import current_caller
 from chalicelib.api.http import Operation, api_route, json_body, json_response
 from chalicelib.api.validation import validate
 from chalicelib.domain.errors import ForbiddenError, NotFoundError
-
-if TYPE_CHECKING:
-    from chalicelib.domain.identity import Caller
+from chalicelib.domain.identity import Caller
 
 customers_blueprint = Blueprint(__name__)
 
@@ -38,7 +36,7 @@ def _visible(caller: Caller, customer_id: str) -> None:
 )
 def get_preferences(customer_id: str) -> Response:
     _visible(current_caller(customers_blueprint.current_request), customer_id)
-    stored = bootstrap.notification_store().preferences(customer_id)
+    stored = bootstrap.container().notification_store.preferences(customer_id)
     return json_response(stored or UNSET)
 
 
@@ -62,5 +60,5 @@ def put_preferences(customer_id: str) -> Response:
         raise ForbiddenError("Only the customer may change their preferences")
     body: dict[str, Any] = validate("preferences", json_body(request))
     preferences = {"locale": None, "quiet_hours": None, **body}
-    bootstrap.notification_store().save_preferences(customer_id, preferences)
+    bootstrap.container().notification_store.save_preferences(customer_id, preferences)
     return json_response(preferences)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from chalice.app import Blueprint, Response
 
 from chalicelib.api.http import Operation, api_route, json_response
+from chalicelib.api.openapi import openapi_document
 
 meta_blueprint = Blueprint(__name__)
 
@@ -29,6 +30,4 @@ def health() -> Response:
     ),
 )
 def openapi() -> Response:
-    from chalicelib.api.openapi import openapi_document
-
     return json_response(openapi_document())

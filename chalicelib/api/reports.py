@@ -7,6 +7,7 @@ from chalice.app import Blueprint, Response
 from chalicelib import bootstrap
 from chalicelib.api.auth import current_caller
 from chalicelib.api.http import Operation, api_route, json_response
+from chalicelib.service import reports
 
 reports_blueprint = Blueprint(__name__)
 
@@ -44,9 +45,10 @@ def report_summary() -> Response:
     request = reports_blueprint.current_request
     caller = current_caller(request)
     params = dict(request.query_params or {})
-    from chalicelib.service import reports
 
-    return json_response(reports.report_summary(bootstrap.report_ports(), caller, params))
+    return json_response(
+        reports.report_summary(bootstrap.container().report_ports(), caller, params)
+    )
 
 
 @api_route(
@@ -65,6 +67,7 @@ def report_agents() -> Response:
     request = reports_blueprint.current_request
     caller = current_caller(request)
     params = dict(request.query_params or {})
-    from chalicelib.service import reports
 
-    return json_response(reports.report_agents(bootstrap.report_ports(), caller, params))
+    return json_response(
+        reports.report_agents(bootstrap.container().report_ports(), caller, params)
+    )

@@ -6,14 +6,16 @@ apps (JSON, chosen with `Accept: application/json` or a JSON body).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
+from urllib.parse import parse_qs
 
 from chalice.app import Blueprint, Request, Response
 
 from chalicelib import bootstrap
+from chalicelib.api import survey_pages as pages
 from chalicelib.api.http import FORM, HTML, JSON, Operation, api_route, json_body, json_response
 from chalicelib.api.problems import problem_for
-from chalicelib.api.validation import MAX_BODY_BYTES, validate
+from chalicelib.api.validation import MAX_BODY_BYTES, refuse_unsafe_text, validate
 from chalicelib.domain.errors import (
     DomainError,
     FieldError,
@@ -22,11 +24,11 @@ from chalicelib.domain.errors import (
     SurveyClosedError,
     ValidationError,
 )
+from chalicelib.domain.surveys import Answer, needs_recovery, parse_answer, well_formed_code
+from chalicelib.service import surveys
+from chalicelib.service.surveys import SurveyView
 
 # The use case, the domain and the pages are imported by the views (cold start).
-if TYPE_CHECKING:
-    from chalicelib.domain.surveys import Answer
-    from chalicelib.service.surveys import SurveyView
 
 surveys_blueprint = Blueprint(__name__)
 
@@ -81,11 +83,9 @@ def _survey_json(view: SurveyView, status: int = 200) -> Response:
     ),
 )
 def short_link(code: str) -> Response:
-    from chalicelib.domain.surveys import well_formed_code
-
     if not well_formed_code(code):
         return problem_for(NotFoundError("No such survey"))
-    base = bootstrap.settings().public_base_url.rstrip("/")
+    base = bootstrap.container().settings.public_base_url.rstrip("/")
     return Response(
         body="",
         status_code=302,
@@ -106,13 +106,10 @@ def short_link(code: str) -> Response:
     ),
 )
 def get_survey(code: str) -> Response:
-    from chalicelib.api import survey_pages as pages
-    from chalicelib.service import surveys
-
     request = surveys_blueprint.current_request
     as_json = _wants_json(request)
     try:
-        view = surveys.find_survey(bootstrap.survey_ports(workflow=False), code)
+        view = surveys.find_survey(bootstrap.container().survey_ports(workflow=False), code)
     except NotFoundError as error:
         return _error(error, as_json, request)
     if as_json:
@@ -137,14 +134,10 @@ def get_survey(code: str) -> Response:
     ),
 )
 def answer_survey(code: str) -> Response:
-    from chalicelib.api import survey_pages as pages
-    from chalicelib.domain.surveys import needs_recovery
-    from chalicelib.service import surveys
-
     request = surveys_blueprint.current_request
     from_form = _media_type(request) == FORM
     as_json = not from_form
-    ports = bootstrap.survey_ports(workflow=False)
+    ports = bootstrap.container().survey_ports(workflow=False)
     view: SurveyView | None = None
     try:
         view = surveys.find_survey(ports, code)  # 404 before 400 (SPEC 3)
@@ -164,18 +157,12 @@ def _media_type(request: Request) -> str:
 
 
 def _json_answer(request: Request) -> Answer:
-    from chalicelib.domain.surveys import Answer
-
     body = validate("survey-answer", json_body(request))
     comment = str(body.get("comment") or "").strip()
     return Answer(score=int(body["score"]), comment=comment or None)
 
 
 def _form_answer(request: Request) -> Answer:
-    from urllib.parse import parse_qs
-
-    from chalicelib.domain.surveys import parse_answer
-
     body = request.raw_body or b""
     raw = body.encode("utf-8") if isinstance(body, str) else body
     if len(raw) > MAX_BODY_BYTES:
@@ -192,6 +179,8 @@ def _form_answer(request: Request) -> Answer:
     if repeated:
         raise ValidationError(repeated)
     values: dict[str, Any] = {name: value[0] for name, value in fields.items()}
+    # The JSON body's character rules: the comment may span lines, nothing else may.
+    refuse_unsafe_text(values, single_line=set(values) - {"comment"})
     if not values.get("comment"):
         values.pop("comment", None)
     else:
@@ -201,8 +190,6 @@ def _form_answer(request: Request) -> Answer:
 
 
 def _sent_form(request: Request) -> dict[str, str]:
-    from urllib.parse import parse_qs
-
     body = request.raw_body or b""
     raw = body.encode("utf-8") if isinstance(body, str) else body
     try:
@@ -217,7 +204,6 @@ def _error(
 ) -> Response:
     if as_json:
         return problem_for(error)
-    from chalicelib.api import survey_pages as pages
 
     locale = (
         view.survey.locale

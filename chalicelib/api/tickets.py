@@ -2,28 +2,32 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import replace
+from typing import Any, TypeVar
 
 from chalice.app import Blueprint, Request, Response
 
 from chalicelib import bootstrap
 from chalicelib.api.auth import current_caller, require_role
+from chalicelib.api.cursors import CursorCodec, fingerprint
 from chalicelib.api.http import Operation, api_route, json_body, json_response
 from chalicelib.api.validation import parse_rfc3339, validate
 from chalicelib.domain.errors import FieldError, ValidationError
-from chalicelib.domain.statuses import STATUSES
+from chalicelib.domain.events import Event
+from chalicelib.domain.identity import Caller
+from chalicelib.domain.statuses import STATUSES, Action
+from chalicelib.domain.ticket import Ticket, TicketRequest, ticket_view
+from chalicelib.domain.timeline import event_view
+from chalicelib.service import tickets
+from chalicelib.service.audit import record_read
+from chalicelib.service.ports import StartKey
+from chalicelib.service.tickets import IdempotencyKey, ListFilters, StoredResponse
 
 # The use cases and the domain are imported by the views that run them (cold start).
-if TYPE_CHECKING:
-    from chalicelib.api.cursors import CursorCodec
-    from chalicelib.domain.events import Event
-    from chalicelib.domain.identity import Caller
-    from chalicelib.domain.ticket import Ticket, TicketRequest
-    from chalicelib.service.ports import StartKey
-    from chalicelib.service.tickets import IdempotencyKey, ListFilters, StoredResponse
 
 tickets_blueprint = Blueprint(__name__)
 
@@ -50,9 +54,7 @@ _CURSOR = {"name": "cursor", "in": "query", "schema": {"type": "string"}}
 
 
 def _cursors() -> CursorCodec:
-    from chalicelib.api.cursors import CursorCodec
-
-    return CursorCodec(bootstrap.settings().cursor_key)
+    return CursorCodec(bootstrap.container().settings.cursor_key)
 
 
 def _etag(ticket: Ticket) -> str:
@@ -60,8 +62,6 @@ def _etag(ticket: Ticket) -> str:
 
 
 def _ticket_response(ticket: Ticket) -> Response:
-    from chalicelib.domain.ticket import ticket_view
-
     return json_response(ticket_view(ticket), 200, {"ETag": _etag(ticket)})
 
 
@@ -74,8 +74,6 @@ def _stored(response: StoredResponse) -> Response:
 
 
 def _ticket_request(body: dict[str, Any]) -> TicketRequest:
-    from chalicelib.domain.ticket import TicketRequest
-
     received_at = body.get("received_at")
     return TicketRequest(
         channel=body["channel"],
@@ -94,11 +92,8 @@ def _idempotency(request: Request, caller: Caller, route: str, body: Any) -> Ide
     key = request.headers.get("idempotency-key")
     if key is None:
         return None
-    if not re.match(_IDEMPOTENCY_KEY, key):
+    if not re.fullmatch(_IDEMPOTENCY_KEY, key):
         raise ValidationError([FieldError("Idempotency-Key", "must be 1-255 visible characters")])
-    import hashlib
-
-    from chalicelib.service.tickets import IdempotencyKey
 
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return IdempotencyKey(
@@ -146,8 +141,6 @@ def _limit(params: dict[str, str]) -> int:
     ),
 )
 def create_ticket() -> Response:
-    from chalicelib.service import tickets
-
     request = tickets_blueprint.current_request
     caller = current_caller(request)
     require_role(caller, _OPENERS)
@@ -155,7 +148,11 @@ def create_ticket() -> Response:
     idempotency = _idempotency(request, caller, "POST /v1/tickets", body)
 
     response = tickets.create_ticket(
-        bootstrap.ticket_ports(), caller, _ticket_request(body), created_response, idempotency
+        bootstrap.container().ticket_ports(),
+        caller,
+        _ticket_request(body),
+        created_response,
+        idempotency,
     )
     return _stored(response)
 
@@ -181,11 +178,6 @@ def create_ticket() -> Response:
     ),
 )
 def list_tickets() -> Response:
-    from chalicelib.api.cursors import fingerprint
-    from chalicelib.domain.ticket import ticket_view
-    from chalicelib.service import tickets
-    from chalicelib.service.tickets import ListFilters
-
     request = tickets_blueprint.current_request
     caller = current_caller(request)
     params = _query(request, _LIST_PARAMS)
@@ -202,7 +194,9 @@ def list_tickets() -> Response:
     )
     query_id = fingerprint("tickets", caller.id, *(getattr(filters, n) for n in _LIST_PARAMS[:5]))
     start_key = _cursors().decode(params.get("cursor"), query_id)
-    page = tickets.list_tickets(bootstrap.ticket_ports(), caller, _with_start(filters, start_key))
+    page = tickets.list_tickets(
+        bootstrap.container().ticket_ports(), caller, _with_start(filters, start_key)
+    )
     _audit_read(caller, "list_tickets", customer_id=filters.customer_id)
     return json_response(
         {
@@ -213,8 +207,6 @@ def list_tickets() -> Response:
 
 
 def _with_start(filters: ListFilters, start_key: StartKey | None) -> ListFilters:
-    from dataclasses import replace
-
     return replace(filters, start_key=start_key)
 
 
@@ -229,10 +221,8 @@ def _with_start(filters: ListFilters, start_key: StartKey | None) -> ListFilters
     ),
 )
 def get_ticket(ticket_id: str) -> Response:
-    from chalicelib.service import tickets
-
     caller = current_caller(tickets_blueprint.current_request)
-    ticket = tickets.get_ticket(bootstrap.ticket_ports(), caller, ticket_id)
+    ticket = tickets.get_ticket(bootstrap.container().ticket_ports(), caller, ticket_id)
     _audit_read(caller, "read_ticket", ticket_id=ticket.id)
     return _ticket_response(ticket)
 
@@ -242,8 +232,7 @@ def get_ticket(ticket_id: str) -> Response:
     Operation(
         "/v1/tickets/{ticket_id}/actions",
         "POST",
-        "Run a lifecycle action (assign, start, request_info, resume, resolve, reopen, "
-        "close, cancel, escalate, extend, reschedule)",
+        f"Run a lifecycle action ({', '.join(Action)})",
         request_schema="ticket-action",
         responses={200: "ticket", 400: None, 403: None, 404: None, 409: None, 412: None},
         roles=("customer", "agent", "supervisor"),
@@ -259,8 +248,6 @@ def get_ticket(ticket_id: str) -> Response:
     ),
 )
 def act(ticket_id: str) -> Response:
-    from chalicelib.service import tickets
-
     request = tickets_blueprint.current_request
     caller = current_caller(request)
     body, invalid = _validated_later("ticket-action", request)
@@ -270,7 +257,7 @@ def act(ticket_id: str) -> Response:
     if invalid is not None:
         body = {}
     ticket = tickets.act(
-        bootstrap.ticket_ports(),
+        bootstrap.container().ticket_ports(),
         caller,
         ticket_id,
         action,
@@ -321,13 +308,9 @@ def _validated_later(
     ),
 )
 def add_comment(ticket_id: str) -> Response:
-    from chalicelib.domain.timeline import event_view
-    from chalicelib.service import tickets
-    from chalicelib.service.tickets import StoredResponse
-
     request = tickets_blueprint.current_request
     caller = current_caller(request)
-    ports = bootstrap.ticket_ports()
+    ports = bootstrap.container().ticket_ports()
     body, invalid = _validated_later("comment-create", request)
     route = f"POST /v1/tickets/{ticket_id}/comments"
     idempotency, key_error = _later(lambda: _idempotency(request, caller, route, body))
@@ -361,10 +344,6 @@ def add_comment(ticket_id: str) -> Response:
     ),
 )
 def get_timeline(ticket_id: str) -> Response:
-    from chalicelib.api.cursors import fingerprint
-    from chalicelib.domain.timeline import event_view
-    from chalicelib.service import tickets
-
     request = tickets_blueprint.current_request
     caller = current_caller(request)
     query_id = fingerprint("timeline", caller.id, ticket_id)
@@ -376,7 +355,7 @@ def get_timeline(ticket_id: str) -> Response:
     page_params, invalid = _later(paging)
     limit, start_key = page_params or (1, None)
     page = tickets.timeline(
-        bootstrap.ticket_ports(), caller, ticket_id, limit, start_key, invalid=invalid
+        bootstrap.container().ticket_ports(), caller, ticket_id, limit, start_key, invalid=invalid
     )
     _audit_read(caller, "read_timeline", ticket_id=ticket_id)
     return json_response(
@@ -398,10 +377,8 @@ def get_timeline(ticket_id: str) -> Response:
     ),
 )
 def claim(queue: str) -> Response:
-    from chalicelib.service import tickets
-
     caller = current_caller(tickets_blueprint.current_request)
-    ticket = tickets.claim(bootstrap.ticket_ports(), caller, queue)
+    ticket = tickets.claim(bootstrap.container().ticket_ports(), caller, queue)
     if ticket is None:
         return Response(body="", status_code=204)
     return _ticket_response(ticket)
@@ -409,15 +386,12 @@ def claim(queue: str) -> Response:
 
 def _audit_read(caller: Caller, action: str, **ids: str | None) -> None:
     """Every staff read is recorded before the data goes out (SPEC 10)."""
-    from chalicelib.service.audit import record_read
 
-    record_read(bootstrap.audit_ports(), caller, action, **ids)
+    record_read(bootstrap.container().audit_ports(), caller, action, **ids)
 
 
 def created_response(ticket: Ticket) -> StoredResponse:
     """201 with the new ticket, as kept for an idempotent retry (tickets and appointments)."""
-    from chalicelib.domain.ticket import ticket_view
-    from chalicelib.service.tickets import StoredResponse
 
     return StoredResponse(
         201,

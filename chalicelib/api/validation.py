@@ -3,12 +3,19 @@
 Error messages name the field and never echo the value (it may be personal data).
 jsonschema, its validators and the patterns are built on the first validation, not
 at import: a cold start that only reads pays nothing for them.
+
+Schema patterns are ECMA-262, as JSON Schema says: `$` is the end of the text. Python's
+`$` also matches before a final newline (`+8613800138000\n` would pass `^...$`), so the
+validator runs patterns with `$` read as `\\Z`, and our own patterns use `fullmatch`.
+Single-line fields (subject, reason, ids, phone, email, times) refuse every control
+character by their schema pattern or format; in multi-line text, only TAB, LF and CR pass.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection, Iterator, Mapping
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -28,12 +35,20 @@ SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator, FormatChecker
     from jsonschema import ValidationError as SchemaError
+    from jsonschema.protocols import Validator
 
-# Patterns as text: `re` compiles and caches them on first use.
-_RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+# Patterns as text, matched whole (`fullmatch`): `re` compiles and caches them on first use.
+_RFC3339 = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
-_EMAIL = rf"^[^@\s]{{1,64}}@{_LABEL}(?:\.{_LABEL})+$"
-_FORBIDDEN_CHARS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]"
+_EMAIL = rf"[^@\s\x00-\x1f\x7f-\x9f]{{1,64}}@{_LABEL}(?:\.{_LABEL})+"
+# Refused in any text: C0 controls but TAB, LF and CR; DEL and C1 controls; lone surrogates.
+_FORBIDDEN_CHARS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]"
+# Refused in single-line text besides: TAB, LF, CR and the Unicode line and paragraph separators.
+_LINE_BREAKING_CHARS = r"[\t\n\r\u2028\u2029]"
+_NOT_ALLOWED = "contains characters that are not allowed"
 
 
 @cache
@@ -48,7 +63,7 @@ def format_checker() -> FormatChecker:
 
 
 def _is_rfc3339(value: object) -> bool:
-    if not isinstance(value, str) or not re.match(_RFC3339, value):
+    if not isinstance(value, str) or not re.fullmatch(_RFC3339, value):
         return not isinstance(value, str)
     try:
         datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
@@ -58,7 +73,7 @@ def _is_rfc3339(value: object) -> bool:
 
 
 def _is_email(value: object) -> bool:
-    return not isinstance(value, str) or bool(re.match(_EMAIL, value))
+    return not isinstance(value, str) or bool(re.fullmatch(_EMAIL, value))
 
 
 def parse_rfc3339(value: str) -> datetime:
@@ -72,10 +87,47 @@ def load_schema(name: str) -> dict[str, Any]:
 
 
 @cache
-def _validator(name: str) -> Draft202012Validator:
-    from jsonschema import Draft202012Validator
+def _validator(name: str) -> Validator:
+    return _ecma_validator()(load_schema(name), format_checker=format_checker())
 
-    return Draft202012Validator(load_schema(name), format_checker=format_checker())
+
+@cache
+def _ecma_validator() -> type[Draft202012Validator]:
+    """Draft 2020-12 with ECMA-262's `$` in `pattern`."""
+    from jsonschema import Draft202012Validator, validators
+
+    extended: type[Draft202012Validator] = validators.extend(  # type: ignore[no-untyped-call]
+        Draft202012Validator, {"pattern": _ecma_pattern}
+    )
+    return extended
+
+
+def _ecma_pattern(
+    validator: Validator, pattern: str, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[SchemaError]:
+    from jsonschema import ValidationError as SchemaError
+
+    if isinstance(instance, str) and not re.search(python_pattern(pattern), instance):
+        yield SchemaError("does not match its pattern")
+
+
+@cache
+def python_pattern(ecma: str) -> str:
+    """An ECMA-262 pattern for Python's `re`: `$` (outside a class) becomes `\\Z`, the end
+    of the text; Python's `$` also matches before a final newline."""
+    out: list[str] = []
+    escaped = in_class = False
+    for char in ecma:
+        out.append(r"\Z" if char == "$" and not (escaped or in_class) else char)
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+    return "".join(out)
 
 
 def read_json(raw_body: bytes | None, content_type: str | None) -> Any:
@@ -160,15 +212,26 @@ def _message(validator: str, expected: Any) -> str:
     return template.format(expected)
 
 
+def refuse_unsafe_text(fields: Mapping[str, str], single_line: Collection[str]) -> None:
+    """Form fields get the rules JSON bodies get: no control characters but TAB, LF and CR,
+    and none of those in the fields named single-line. Every offending field is named."""
+    errors = [
+        FieldError(name, _NOT_ALLOWED)
+        for name, value in fields.items()
+        if re.search(_FORBIDDEN_CHARS, value)
+        or (name in single_line and re.search(_LINE_BREAKING_CHARS, value))
+    ]
+    if errors:
+        raise ValidationError(errors)
+
+
 def _unsafe_strings(data: Any, path: str, depth: int) -> list[FieldError]:
     """NUL, control characters and lone surrogates are refused wherever they appear."""
     if depth > MAX_DEPTH:
         return [FieldError(path or "body", "is nested too deeply")]
     if isinstance(data, str):
         return (
-            [FieldError(path or "body", "contains characters that are not allowed")]
-            if re.search(_FORBIDDEN_CHARS, data)
-            else []
+            [FieldError(path or "body", _NOT_ALLOWED)] if re.search(_FORBIDDEN_CHARS, data) else []
         )
     children: list[tuple[str, Any]] = []
     if isinstance(data, dict):

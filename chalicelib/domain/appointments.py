@@ -21,9 +21,6 @@ MIN_NOTICE = timedelta(hours=1)
 HORIZON = timedelta(days=30)
 MAX_OPEN_APPOINTMENTS = 3
 APPOINTMENT = "appointment"
-BOOKED = "appointment.booked"
-RESCHEDULED = "appointment.rescheduled"
-REMINDED = "appointment.reminded"
 
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 

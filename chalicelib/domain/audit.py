@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from chalicelib.domain.events import TICKET_CREATED, Event
+from chalicelib.domain.events import ActionTaken, CommentAdded, Event, EventType, Payload
 from chalicelib.domain.identity import STAFF_ROLES, Caller
-from chalicelib.domain.lifecycle import COMMENT_ADDED, STATUS_CHANGED
+from chalicelib.domain.statuses import Action
 from chalicelib.domain.ticket import isoformat
 
 READ_TICKET = "read_ticket"
@@ -21,7 +21,7 @@ READ_TIMELINE = "read_timeline"
 LIST_TICKETS = "list_tickets"
 ERASE_CUSTOMER = "erase_customer"
 # Actions whose status move is a second, derived event of the same write.
-_DERIVED_MOVES = frozenset({"assign", "escalate"})
+_DERIVED_MOVES = frozenset({Action.ASSIGN, Action.ESCALATE})
 
 
 @dataclass(frozen=True)
@@ -38,17 +38,24 @@ def entry_for_event(event: Event) -> AuditEntry | None:
     """The audit entry of a staff member's write; None for customers and the system."""
     if event.actor.role not in STAFF_ROLES:
         return None
-    if event.type == STATUS_CHANGED and event.data.get("action") in _DERIVED_MOVES:
+    payload = event.payload()
+    if event.type == EventType.STATUS_CHANGED and _action_of(payload) in _DERIVED_MOVES:
         return None
-    return AuditEntry(event.id, event.at, event.actor, _action(event), ticket_id=event.ticket_id)
+    return AuditEntry(
+        event.id, event.at, event.actor, _action(event, payload), ticket_id=event.ticket_id
+    )
 
 
-def _action(event: Event) -> str:
-    if event.type == TICKET_CREATED:
+def _action_of(payload: Payload) -> str:
+    return payload.action if isinstance(payload, ActionTaken) else ""
+
+
+def _action(event: Event, payload: Payload) -> str:
+    if event.type == EventType.TICKET_CREATED:
         return "create"
-    if event.type == COMMENT_ADDED:
-        return "internal_note" if event.data.get("internal") else "comment"
-    return str(event.data.get("action") or event.type)
+    if isinstance(payload, CommentAdded):
+        return "internal_note" if payload.internal else "comment"
+    return str(_action_of(payload) or event.type)
 
 
 def entry_view(entry: AuditEntry) -> dict[str, Any]:

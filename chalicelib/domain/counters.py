@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from functools import cache
 
-from chalicelib.domain.events import TICKET_CREATED, Event
+from chalicelib.domain.events import Event, TicketCreated
 
 REPORT_TIMEZONE_NAME = "Asia/Shanghai"
 
@@ -32,11 +32,12 @@ def report_day(moment: datetime) -> str:
 
 
 def counters_for(event: Event) -> dict[CounterKey, int]:
-    if event.type != TICKET_CREATED:
+    created = event.payload_as(TicketCreated)
+    if created is None:
         return {}
     day = report_day(event.at)
     return {
         CounterKey("created#total", day): 1,
-        CounterKey("created#channel", f"{day}#{event.data['channel']}"): 1,
-        CounterKey("created#kind", f"{day}#{event.data['kind']}"): 1,
+        CounterKey("created#channel", f"{day}#{created.channel}"): 1,
+        CounterKey("created#kind", f"{day}#{created.kind}"): 1,
     }

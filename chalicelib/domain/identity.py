@@ -49,6 +49,8 @@ class Caller:
     role: Role
     id: str
     team: str | None = None
+    # The OAuth client app the token was issued to (its usage plan); None when unknown.
+    client_id: str | None = None
 
     @property
     def is_customer(self) -> bool:

@@ -15,18 +15,26 @@ from typing import Any
 
 from chalicelib.domain.errors import FieldError, ForbiddenError, IllegalTransitionError
 from chalicelib.domain.errors import ValidationError as RequestValidationError
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import (
+    COMMENT,
+    AppointmentRescheduled,
+    CommentAdded,
+    Event,
+    Payload,
+    SlaExtended,
+    StatusChanged,
+    TicketAssigned,
+    TicketEscalated,
+)
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.routing import TIER_QUEUES
+from chalicelib.domain.statuses import Action, Status
 from chalicelib.domain.ticket import OPEN_STATUSES, PRIORITY_RANK, Ticket
 
 EXTENSION = timedelta(days=15)
 MAX_TIER = 3
-STATUS_CHANGED = "ticket.status_changed"
-ASSIGNED = "ticket.assigned"
-ESCALATED = "ticket.escalated"
-EXTENDED = "sla.extended"
-COMMENT_ADDED = "comment.added"
+# Nobody holds the ticket yet, or it can still change hands.
+UNHELD = frozenset({Status.NEW, Status.ASSIGNED})
 
 NewEventId = Callable[[], str]
 
@@ -43,15 +51,15 @@ class Actor(StrEnum):
 
 @dataclass(frozen=True)
 class Rule:
-    sources: frozenset[str]
-    target: str | None  # None: the status stays
+    sources: frozenset[Status]
+    target: Status | None  # None: the status stays
     actors: frozenset[Actor]
     required: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()
 
 
 def _rule(
-    sources: set[str] | frozenset[str], target: str | None, *actors: Actor, **params: Any
+    sources: set[Status] | frozenset[Status], target: Status | None, *actors: Actor, **params: Any
 ) -> Rule:
     return Rule(frozenset(sources), target, frozenset(actors), **params)
 
@@ -59,31 +67,47 @@ def _rule(
 _WORKERS = (Actor.ASSIGNEE, Actor.SUPERVISOR)
 OPEN = OPEN_STATUSES
 
-RULES: dict[str, Rule] = {
-    "assign": _rule(OPEN, "assigned", Actor.AGENT, Actor.SUPERVISOR, optional=("assignee",)),
-    "start": _rule({"assigned"}, "in_progress", *_WORKERS),
-    "request_info": _rule({"in_progress"}, "waiting_on_customer", *_WORKERS, required=("message",)),
-    "resume": _rule({"waiting_on_customer"}, "in_progress", *_WORKERS),
-    "resolve": _rule({"in_progress"}, "resolved", *_WORKERS, required=("resolution",)),
-    "reopen": _rule(
-        {"resolved"},
-        "in_progress",
+# The transition table: the one list of actions (the ticket-action schema's enum is tested
+# against it).
+RULES: dict[Action, Rule] = {
+    Action.ASSIGN: _rule(
+        OPEN, Status.ASSIGNED, Actor.AGENT, Actor.SUPERVISOR, optional=("assignee",)
+    ),
+    Action.START: _rule({Status.ASSIGNED}, Status.IN_PROGRESS, *_WORKERS),
+    Action.REQUEST_INFO: _rule(
+        {Status.IN_PROGRESS}, Status.WAITING_ON_CUSTOMER, *_WORKERS, required=("message",)
+    ),
+    Action.RESUME: _rule({Status.WAITING_ON_CUSTOMER}, Status.IN_PROGRESS, *_WORKERS),
+    Action.RESOLVE: _rule(
+        {Status.IN_PROGRESS}, Status.RESOLVED, *_WORKERS, required=("resolution",)
+    ),
+    Action.REOPEN: _rule(
+        {Status.RESOLVED},
+        Status.IN_PROGRESS,
         Actor.OWNER,
         Actor.AGENT,
         Actor.SUPERVISOR,
         optional=("reason",),
     ),
-    "close": _rule({"resolved"}, "closed", Actor.SUPERVISOR, Actor.SYSTEM),
-    "cancel": _rule(
-        OPEN, "cancelled", Actor.OWNER, Actor.AGENT, Actor.SUPERVISOR, optional=("reason",)
+    Action.CLOSE: _rule({Status.RESOLVED}, Status.CLOSED, Actor.SUPERVISOR, Actor.SYSTEM),
+    Action.CANCEL: _rule(
+        OPEN, Status.CANCELLED, Actor.OWNER, Actor.AGENT, Actor.SUPERVISOR, optional=("reason",)
     ),
-    "escalate": _rule(OPEN, None, Actor.AGENT, Actor.SUPERVISOR, required=("reason",)),
-    "extend": _rule(OPEN, None, Actor.SUPERVISOR, required=("reason",)),
-    "reschedule": _rule(
+    Action.ESCALATE: _rule(OPEN, None, Actor.AGENT, Actor.SUPERVISOR, required=("reason",)),
+    Action.EXTEND: _rule(OPEN, None, Actor.SUPERVISOR, required=("reason",)),
+    Action.RESCHEDULE: _rule(
         OPEN, None, Actor.OWNER, Actor.AGENT, Actor.SUPERVISOR, required=("slot_start",)
     ),
 }
 ACTIONS = tuple(RULES)
+
+
+def known_action(name: str) -> Action | None:
+    """The action of this name, or None when the table has none."""
+    try:
+        return Action(name)
+    except ValueError:
+        return None
 
 
 def actor_kinds(ticket: Ticket, caller: Caller) -> set[Actor]:
@@ -104,7 +128,7 @@ def actor_kinds(ticket: Ticket, caller: Caller) -> set[Actor]:
 
 def apply_action(
     ticket: Ticket,
-    action: str,
+    action: Action | str,
     params: Mapping[str, Any],
     caller: Caller,
     *,
@@ -112,26 +136,24 @@ def apply_action(
     new_event_id: NewEventId,
 ) -> tuple[Ticket, list[Event]]:
     """Run one action: the changed ticket (version raised by one) and its event."""
-    rule = RULES.get(action)
-    if rule is None:
+    known = known_action(action)
+    if known is None:
         raise RequestValidationError([FieldError("action", "is not a known action")])
-    check_actor(ticket, action, params, caller)
-    _check_params(action, rule, params)
-    _check_status(ticket, action, rule)
-    changed, event_type, data = _EFFECTS[action](ticket, params, caller, now)
-    data = {"action": action, **data}
-    if rule.target is not None and changed.status != ticket.status:
-        data.update({"from": ticket.status, "to": changed.status})
-    events = [Event(new_event_id(), ticket.id, event_type, now, caller, data)]
-    if event_type != STATUS_CHANGED and changed.status != ticket.status:
+    rule = RULES[known]
+    check_actor(ticket, known, params, caller)
+    _check_params(known, rule, params)
+    _check_status(ticket, known, rule)
+    changed, payload = _EFFECTS[known](ticket, params, caller, now)
+    events = [Event.of(new_event_id(), ticket.id, now, caller, payload)]
+    if not isinstance(payload, StatusChanged) and changed.status != ticket.status:
         # Assignment and escalation move the status too; the customer's timeline
         # shows that move even though the staff-only event is hidden from them.
-        moved = {"action": action, "from": ticket.status, "to": changed.status}
-        events.append(Event(new_event_id(), ticket.id, STATUS_CHANGED, now, caller, moved))
+        moved = StatusChanged(action=known, from_status=ticket.status, to_status=changed.status)
+        events.append(Event.of(new_event_id(), ticket.id, now, caller, moved))
     return replace(changed, updated_at=now, version=ticket.version + 1), events
 
 
-def check_actor(ticket: Ticket, action: str, params: Mapping[str, Any], caller: Caller) -> None:
+def check_actor(ticket: Ticket, action: Action, params: Mapping[str, Any], caller: Caller) -> None:
     """403 unless the caller may run this (known) action on this ticket."""
     rule = RULES[action]
     kinds = actor_kinds(ticket, caller)
@@ -140,11 +162,15 @@ def check_actor(ticket: Ticket, action: str, params: Mapping[str, Any], caller: 
             raise ForbiddenError(f"Only the assignee or a supervisor may {action} this ticket")
         raise ForbiddenError(f"The {caller.role.value} role may not {action} tickets")
     assignee = params.get("assignee")
-    if action == "assign" and Actor.SUPERVISOR not in kinds and assignee not in (None, caller.id):
+    if (
+        action == Action.ASSIGN
+        and Actor.SUPERVISOR not in kinds
+        and assignee not in (None, caller.id)
+    ):
         raise ForbiddenError("Agents may assign tickets only to themselves")
 
 
-def _check_params(action: str, rule: Rule, params: Mapping[str, Any]) -> None:
+def _check_params(action: Action, rule: Rule, params: Mapping[str, Any]) -> None:
     allowed = set(rule.required) | set(rule.optional)
     errors = [
         FieldError(name, f"is not a parameter of {action}")
@@ -159,16 +185,16 @@ def _check_params(action: str, rule: Rule, params: Mapping[str, Any]) -> None:
         raise RequestValidationError(errors)
 
 
-def _check_status(ticket: Ticket, action: str, rule: Rule) -> None:
+def _check_status(ticket: Ticket, action: Action, rule: Rule) -> None:
     if ticket.status not in rule.sources:
         raise IllegalTransitionError(action, ticket.status)
-    if action == "escalate" and ticket.tier >= MAX_TIER:
+    if action == Action.ESCALATE and ticket.tier >= MAX_TIER:
         raise IllegalTransitionError(action, ticket.status, f"already at tier {MAX_TIER}")
-    if action == "extend" and (ticket.kind != "complaint" or ticket.sla.extended):
+    if action == Action.EXTEND and (ticket.kind != "complaint" or ticket.sla.extended):
         raise IllegalTransitionError(action, ticket.status, _not_extendable(ticket))
-    if action == "reschedule" and ticket.kind != "appointment":
+    if action == Action.RESCHEDULE and ticket.kind != "appointment":
         raise IllegalTransitionError(action, ticket.status, "not an appointment")
-    if action == "assign" and ticket.status not in ("new", "assigned") and ticket.assignee:
+    if action == Action.ASSIGN and ticket.status not in UNHELD and ticket.assignee:
         # Past `assigned`, only an escalated (unassigned) ticket can be picked up again.
         raise IllegalTransitionError(action, ticket.status)
 
@@ -179,59 +205,81 @@ def _not_extendable(ticket: Ticket) -> str:
     return "already extended once"
 
 
-Effect = Callable[[Ticket, Mapping[str, Any], Caller, datetime], tuple[Ticket, str, dict[str, Any]]]
+Effect = Callable[[Ticket, Mapping[str, Any], Caller, datetime], tuple[Ticket, Payload]]
+
+
+def _status_changed(
+    action: Action | str, before: Ticket, after: Ticket, **details: Any
+) -> StatusChanged:
+    return StatusChanged(
+        action=action, from_status=before.status, to_status=after.status, **details
+    )
 
 
 def _assign(
     ticket: Ticket, params: Mapping[str, Any], caller: Caller, now: datetime
-) -> tuple[Ticket, str, dict[str, Any]]:
+) -> tuple[Ticket, Payload]:
     assignee = params.get("assignee") or caller.id
-    status = "assigned" if ticket.status in ("new", "assigned") else ticket.status
-    data = {"assignee": assignee, "previous": ticket.assignee}
-    return replace(ticket, assignee=assignee, status=status), ASSIGNED, data
+    status = Status.ASSIGNED if ticket.status in UNHELD else ticket.status
+    moved = status != ticket.status
+    payload = TicketAssigned(
+        action=Action.ASSIGN,
+        assignee=assignee,
+        previous=ticket.assignee,
+        from_status=ticket.status if moved else None,
+        to_status=status if moved else None,
+    )
+    return replace(ticket, assignee=assignee, status=status), payload
 
 
-def _move(target: str, **data_params: str) -> Effect:
+def _move(action: Action, target: Status, **data_params: str) -> Effect:
     def effect(
         ticket: Ticket, params: Mapping[str, Any], caller: Caller, now: datetime
-    ) -> tuple[Ticket, str, dict[str, Any]]:
-        data = {key: params[name] for key, name in data_params.items() if params.get(name)}
-        return replace(ticket, status=target), STATUS_CHANGED, data
+    ) -> tuple[Ticket, Payload]:
+        details = {key: params[name] for key, name in data_params.items() if params.get(name)}
+        changed = replace(ticket, status=target)
+        return changed, _status_changed(action, ticket, changed, **details)
 
     return effect
 
 
 def _request_info(
     ticket: Ticket, params: Mapping[str, Any], caller: Caller, now: datetime
-) -> tuple[Ticket, str, dict[str, Any]]:
+) -> tuple[Ticket, Payload]:
     sla = replace(ticket.sla, paused=True, first_responded_at=ticket.sla.first_responded_at or now)
-    changed = replace(ticket, status="waiting_on_customer", sla=sla)
-    return changed, STATUS_CHANGED, {"message": params["message"]}
+    changed = replace(ticket, status=Status.WAITING_ON_CUSTOMER, sla=sla)
+    return changed, _status_changed(Action.REQUEST_INFO, ticket, changed, message=params["message"])
 
 
 def _resume(
     ticket: Ticket, params: Mapping[str, Any], caller: Caller, now: datetime
-) -> tuple[Ticket, str, dict[str, Any]]:
-    changed = replace(ticket, status="in_progress", sla=replace(ticket.sla, paused=False))
-    return changed, STATUS_CHANGED, {}
+) -> tuple[Ticket, Payload]:
+    changed = replace(ticket, status=Status.IN_PROGRESS, sla=replace(ticket.sla, paused=False))
+    return changed, _status_changed(Action.RESUME, ticket, changed)
 
 
 def _resolve(
     ticket: Ticket, params: Mapping[str, Any], caller: Caller, now: datetime
-) -> tuple[Ticket, str, dict[str, Any]]:
+) -> tuple[Ticket, Payload]:
     count = ticket.resolutions + 1
-    changed = replace(ticket, status="resolved", resolutions=count, resolved_at=now)
-    return changed, STATUS_CHANGED, {"resolution": params["resolution"], "resolution_count": count}
+    changed = replace(ticket, status=Status.RESOLVED, resolutions=count, resolved_at=now)
+    return changed, _status_changed(
+        Action.RESOLVE, ticket, changed, resolution=params["resolution"], resolution_count=count
+    )
 
 
 def _reopen(
     ticket: Ticket, params: Mapping[str, Any], caller: Caller, now: datetime
-) -> tuple[Ticket, str, dict[str, Any]]:
+) -> tuple[Ticket, Payload]:
     # The resolution being reopened names the survey that must stop.
-    data: dict[str, Any] = {"resolution_count": ticket.resolutions}
-    if params.get("reason"):
-        data["reason"] = params["reason"]
-    return replace(ticket, status="in_progress"), STATUS_CHANGED, data
+    changed = replace(ticket, status=Status.IN_PROGRESS)
+    return changed, _status_changed(
+        Action.REOPEN,
+        ticket,
+        changed,
+        resolution_count=ticket.resolutions,
+        reason=params.get("reason") or None,
+    )
 
 
 def escalated_one_tier(ticket: Ticket) -> Ticket:
@@ -243,50 +291,54 @@ def escalated_one_tier(ticket: Ticket) -> Ticket:
 
 def _escalate(
     ticket: Ticket, params: Mapping[str, Any], caller: Caller, now: datetime
-) -> tuple[Ticket, str, dict[str, Any]]:
+) -> tuple[Ticket, Payload]:
     changed = escalated_one_tier(ticket)
-    tier = changed.tier
-    data = {
-        "reason": params["reason"],
-        "tier": tier,
-        "queue": changed.queue,
-        "previous_assignee": ticket.assignee,
-    }
-    return changed, ESCALATED, data
+    payload = TicketEscalated(
+        action=Action.ESCALATE,
+        reason=params["reason"],
+        tier=changed.tier,
+        queue=changed.queue,
+        previous_assignee=ticket.assignee,
+    )
+    return changed, payload
 
 
 def _extend(
     ticket: Ticket, params: Mapping[str, Any], caller: Caller, now: datetime
-) -> tuple[Ticket, str, dict[str, Any]]:
+) -> tuple[Ticket, Payload]:
     due = ticket.sla.resolution_due
     new_due = due + EXTENSION if due else None
     changed = replace(ticket, sla=replace(ticket.sla, resolution_due=new_due, extended=True))
-    data = {"reason": params["reason"], "resolution_due": new_due.isoformat() if new_due else None}
-    return changed, EXTENDED, data
+    payload = SlaExtended(
+        action=Action.EXTEND,
+        reason=params["reason"],
+        resolution_due=new_due.isoformat() if new_due else None,
+    )
+    return changed, payload
 
 
 def _reschedule(
     ticket: Ticket, params: Mapping[str, Any], caller: Caller, now: datetime
-) -> tuple[Ticket, str, dict[str, Any]]:
+) -> tuple[Ticket, Payload]:
     # service/appointments.commit_action checks the slot, moves the seat (both slot
     # counters, one transaction) and fills the event; here the ticket only records it.
     appointment = dict(ticket.appointment or {})
     appointment["slot_start"] = params["slot_start"]
-    return replace(ticket, appointment=appointment), "appointment.rescheduled", {}
+    return replace(ticket, appointment=appointment), AppointmentRescheduled()
 
 
-_EFFECTS: dict[str, Effect] = {
-    "assign": _assign,
-    "start": _move("in_progress"),
-    "request_info": _request_info,
-    "resume": _resume,
-    "resolve": _resolve,
-    "reopen": _reopen,
-    "close": _move("closed"),
-    "cancel": _move("cancelled", reason="reason"),
-    "escalate": _escalate,
-    "extend": _extend,
-    "reschedule": _reschedule,
+_EFFECTS: dict[Action, Effect] = {
+    Action.ASSIGN: _assign,
+    Action.START: _move(Action.START, Status.IN_PROGRESS),
+    Action.REQUEST_INFO: _request_info,
+    Action.RESUME: _resume,
+    Action.RESOLVE: _resolve,
+    Action.REOPEN: _reopen,
+    Action.CLOSE: _move(Action.CLOSE, Status.CLOSED),
+    Action.CANCEL: _move(Action.CANCEL, Status.CANCELLED, reason="reason"),
+    Action.ESCALATE: _escalate,
+    Action.EXTEND: _extend,
+    Action.RESCHEDULE: _reschedule,
 }
 
 
@@ -310,31 +362,23 @@ def add_comment(
     if internal and Actor.AGENT not in kinds:
         raise RequestValidationError([FieldError("internal", "may only be sent by staff")])
     if ticket.is_finished:
-        raise IllegalTransitionError("comment", ticket.status)
-    comment = Event(
-        new_event_id(), ticket.id, COMMENT_ADDED, now, caller, {"body": body, "internal": internal}
+        raise IllegalTransitionError(COMMENT, ticket.status)
+    comment = Event.of(
+        new_event_id(), ticket.id, now, caller, CommentAdded(body=body, internal=internal)
     )
     changed = _after_comment(ticket, internal, caller, now)
     if changed is None:
         return None, [comment]
     events = [comment]
     if changed.status != ticket.status:
-        events.append(
-            Event(
-                new_event_id(),
-                ticket.id,
-                STATUS_CHANGED,
-                now,
-                caller,
-                {"action": "comment", "from": ticket.status, "to": changed.status},
-            )
-        )
+        moved = _status_changed(COMMENT, ticket, changed)
+        events.append(Event.of(new_event_id(), ticket.id, now, caller, moved))
     return replace(changed, updated_at=now, version=ticket.version + 1), events
 
 
 def _after_comment(ticket: Ticket, internal: bool, caller: Caller, now: datetime) -> Ticket | None:
-    if caller.is_customer and ticket.status == "waiting_on_customer":
-        return replace(ticket, status="in_progress", sla=replace(ticket.sla, paused=False))
+    if caller.is_customer and ticket.status == Status.WAITING_ON_CUSTOMER:
+        return replace(ticket, status=Status.IN_PROGRESS, sla=replace(ticket.sla, paused=False))
     if caller.is_staff and not internal and ticket.sla.first_responded_at is None:
         return replace(ticket, sla=replace(ticket.sla, first_responded_at=now))
     return None

@@ -19,7 +19,8 @@ from string import Formatter
 from typing import Any
 
 from chalicelib.domain.contact import Contact, mask_email, mask_phone
-from chalicelib.domain.events import TICKET_CREATED, Event
+from chalicelib.domain.events import CommentAdded, Event, EventType, StatusChanged, TicketCreated
+from chalicelib.domain.statuses import Status
 
 ZH_CN = "zh-CN"
 EN_US = "en-US"
@@ -535,33 +536,31 @@ def next_send_time(
 
 # --- which events ----------------------------------------------------------------------
 
-_STATUS_TEMPLATES = {
-    "waiting_on_customer": WAITING_ON_CUSTOMER,
-    "resolved": RESOLVED,
-    "cancelled": CANCELLED,
+_STATUS_TEMPLATES: dict[Status | None, str] = {
+    Status.WAITING_ON_CUSTOMER: WAITING_ON_CUSTOMER,
+    Status.RESOLVED: RESOLVED,
+    Status.CANCELLED: CANCELLED,
 }
 _EVENT_TEMPLATES = {
-    "appointment.booked": APPOINTMENT_BOOKED,
-    "appointment.rescheduled": APPOINTMENT_RESCHEDULED,
-    "appointment.reminded": APPOINTMENT_REMINDER,
-    "survey.invited": SURVEY_INVITED,
-    "survey.reminded": SURVEY_REMINDED,
+    EventType.APPOINTMENT_BOOKED: APPOINTMENT_BOOKED,
+    EventType.APPOINTMENT_RESCHEDULED: APPOINTMENT_RESCHEDULED,
+    EventType.APPOINTMENT_REMINDED: APPOINTMENT_REMINDER,
+    EventType.SURVEY_INVITED: SURVEY_INVITED,
+    EventType.SURVEY_REMINDED: SURVEY_REMINDED,
 }
 
 
 def template_for(event: Event) -> str | None:
     """The template an event is told to the customer with, or None when it is not told."""
-    if event.type == TICKET_CREATED:
-        # Booking is told once, by appointment.booked.
-        return None if event.data.get("kind") == "appointment" else CREATED
-    if event.type == "ticket.status_changed":
-        # Closed is not told: the customer just answered the survey or let it lapse.
-        return _STATUS_TEMPLATES.get(str(event.data.get("to")))
-    if event.type == "comment.added":
-        return STAFF_REPLY if _is_public_staff_reply(event) else None
+    match event.payload():
+        case TicketCreated(kind=kind):
+            # Booking is told once, by appointment.booked.
+            return None if kind == "appointment" else CREATED
+        case StatusChanged(to_status=status):
+            # Closed is not told: the customer just answered the survey or let it lapse.
+            return _STATUS_TEMPLATES.get(status)
+        case CommentAdded(internal=internal):
+            # A comment whose visibility is not stated is treated as internal: never
+            # leak a note.
+            return STAFF_REPLY if event.actor.is_staff and internal is False else None
     return _EVENT_TEMPLATES.get(event.type)
-
-
-def _is_public_staff_reply(event: Event) -> bool:
-    # A comment whose visibility is not stated is treated as internal: never leak a note.
-    return event.actor.is_staff and event.data.get("internal") is False

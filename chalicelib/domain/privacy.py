@@ -9,17 +9,17 @@ kinds, channels, queues, statuses, times, scores.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.contact import Contact
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import NOTIFICATION_TYPES, Event, EventType, TicketAnonymized
 from chalicelib.domain.identity import Caller
 from chalicelib.domain.ticket import FINISHED_STATUSES, Ticket
 
 ERASED = "[erased]"
-TICKET_ANONYMIZED = "ticket.anonymized"
 DEFAULT_RETENTION = timedelta(days=5 * 365 + 1)  # five years
 FREE_TEXT_FIELDS = frozenset(
     {"body", "message", "resolution", "reason", "comment", "subject", "description"}
@@ -57,18 +57,41 @@ def _anonymized_data(event: Event) -> dict[str, Any]:
         if name in FREE_TEXT_FIELDS and isinstance(value, str) and value:
             data[name] = ERASED
         # `to` of a status change is a status, not an address.
-        elif name in CONTACT_FIELDS and event.type.startswith("notification.") and value:
+        elif name in CONTACT_FIELDS and event.type in NOTIFICATION_TYPES and value:
             data[name] = ""
     return data
 
 
+def anonymized_response(body: str) -> str:
+    """A stored response (JSON) with the free text and contact details erased, so an
+    idempotent retry after an erasure gets the same answer without the personal data,
+    and never a second ticket or booking."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return json.dumps({"erased": True})
+    return json.dumps(_erased(document), ensure_ascii=False)
+
+
+def _erased(value: Any, name: str = "") -> Any:
+    if name == "contact" and isinstance(value, dict):  # as an anonymized ticket shows it
+        return {**value, "phone": None, "email": None, "preferred": "none"}
+    if isinstance(value, dict):
+        return {key: _erased(item, key) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_erased(item) for item in value]
+    if isinstance(value, str) and value and (name in FREE_TEXT_FIELDS or name in CONTACT_FIELDS):
+        return ERASED
+    return value
+
+
 def anonymization_event(ticket: Ticket, event_id: str, caller: Caller, now: datetime) -> Event:
     """The staff-only timeline entry that says the ticket was anonymized, and by whom."""
-    return Event(event_id, ticket.id, TICKET_ANONYMIZED, now, caller, {"action": "erase"})
+    return Event.of(event_id, ticket.id, now, caller, TicketAnonymized())
 
 
 def is_anonymized(events: list[Event]) -> bool:
-    return any(event.type == TICKET_ANONYMIZED for event in events)
+    return any(event.type == EventType.ANONYMIZED for event in events)
 
 
 def retention_expiry(finished_at: datetime, retention: timedelta) -> int:

@@ -16,18 +16,24 @@ from typing import Any
 
 from chalicelib.domain.counters import CounterKey, counters_for, report_day
 from chalicelib.domain.errors import FieldError, ValidationError
-from chalicelib.domain.events import TICKET_CREATED, Event
+from chalicelib.domain.events import (
+    CommentAdded,
+    Event,
+    SlaBreached,
+    StatusChanged,
+    SurveyAnswered,
+    TicketCreated,
+)
 from chalicelib.domain.identity import WORKING_ROLES
-from chalicelib.domain.lifecycle import COMMENT_ADDED, STATUS_CHANGED
-from chalicelib.domain.sla import FIRST_RESPONSE, RESOLUTION, SLA_BREACHED
-from chalicelib.domain.surveys import SURVEY_ANSWERED
+from chalicelib.domain.sla import FIRST_RESPONSE, RESOLUTION
+from chalicelib.domain.statuses import Action, Status
 from chalicelib.domain.ticket import Ticket
 
 MAX_RANGE_DAYS = 366
 
 CREATED_TOTAL = "created#total"
 CREATED_BY = {"channel": "created#channel", "kind": "created#kind", "queue": "created#queue"}
-RESOLVED = "resolved"
+RESOLVED = "resolved"  # a counter family (tickets resolved per day)
 SLA = "sla"  # <day>#<metric>#met|breached
 CSAT = "csat"  # <day>#<score>
 FIRST_RESPONSE_MINUTES = "first_response_minutes"  # <day>#<bucket>
@@ -107,13 +113,14 @@ def report_counters(
     """Every counter this event moves, on the event's Asia/Shanghai day."""
     day = report_day(event.at)
     counts: dict[CounterKey, int] = {}
-    if event.type == TICKET_CREATED:
-        counts.update(counters_for(event))
-        counts[CounterKey(CREATED_BY["queue"], f"{day}#{event.data.get('queue', '')}")] = 1
-    elif event.type == SLA_BREACHED:
-        counts[CounterKey(SLA, f"{day}#{event.data.get('metric', '')}#breached")] = 1
-    elif event.type == SURVEY_ANSWERED:
-        counts.update(_csat(event, day))
+    match event.payload():
+        case TicketCreated(queue=queue):
+            counts.update(counters_for(event))
+            counts[CounterKey(CREATED_BY["queue"], f"{day}#{queue}")] = 1
+        case SlaBreached(metric=metric):
+            counts[CounterKey(SLA, f"{day}#{metric}#breached")] = 1
+        case SurveyAnswered() as answered:
+            counts.update(_csat(answered, day))
     if ticket is not None and _is_resolution(event):
         counts.update(_resolution(event, ticket, day, working_minutes))
     if ticket is not None and _is_first_response(event, ticket):
@@ -122,15 +129,19 @@ def report_counters(
 
 
 def _is_resolution(event: Event) -> bool:
-    return event.type == STATUS_CHANGED and event.data.get("to") == "resolved"
+    moved = event.payload_as(StatusChanged)
+    return moved is not None and moved.to_status == Status.RESOLVED
 
 
 def _may_be_first_response(event: Event) -> bool:
     if event.actor.role not in WORKING_ROLES:
         return False
-    if event.type == COMMENT_ADDED:
-        return not event.data.get("internal")
-    return event.type == STATUS_CHANGED and event.data.get("action") == "request_info"
+    match event.payload():
+        case CommentAdded(internal=internal):
+            return not internal
+        case StatusChanged(action=action):
+            return action == Action.REQUEST_INFO
+    return False
 
 
 def _is_first_response(event: Event, ticket: Ticket) -> bool:
@@ -188,12 +199,12 @@ def _first_response(
     return counts
 
 
-def _csat(event: Event, day: str) -> dict[CounterKey, int]:
-    score = event.data.get("score")
+def _csat(answered: SurveyAnswered, day: str) -> dict[CounterKey, int]:
+    score = answered.score
     if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
         return {}
     counts = {CounterKey(CSAT, f"{day}#{score}"): 1}
-    agent = str(event.data.get("agent") or "")
+    agent = str(answered.agent or "")
     if agent:
         counts[CounterKey(AGENT_CSAT, f"{day}#{agent}#{score}")] = 1
     return counts

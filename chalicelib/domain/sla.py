@@ -13,15 +13,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import Event, SlaBreached, TicketEscalated
 from chalicelib.domain.identity import SYSTEM
-from chalicelib.domain.lifecycle import ESCALATED, NewEventId, escalated_one_tier
+from chalicelib.domain.lifecycle import NewEventId, escalated_one_tier
+from chalicelib.domain.statuses import Action, Status
 from chalicelib.domain.ticket import OPEN_STATUSES, Sla, Ticket
 
 FIRST_RESPONSE = "first_response"
 RESOLUTION = "resolution"
-SLA_BREACHED = "sla.breached"
-WAITING = "waiting_on_customer"
+WAITING = Status.WAITING_ON_CUSTOMER
 WORKING_DAY = timedelta(hours=8)  # SPEC: N working days = N x 8 working hours
 MAX_TIER = 3
 
@@ -164,7 +164,7 @@ AUTO_CLOSE_AFTER = timedelta(days=7)
 def next_due(ticket: Ticket) -> datetime | None:
     """The earliest moment the sweep must look at this ticket (its index key), if any:
     an SLA deadline of an open ticket, or the self-closing of a resolved one."""
-    if ticket.status == "resolved" and ticket.resolved_at is not None:
+    if ticket.status == Status.RESOLVED and ticket.resolved_at is not None:
         return ticket.resolved_at + AUTO_CLOSE_AFTER
     if ticket.status not in OPEN_STATUSES:
         return None
@@ -174,7 +174,7 @@ def next_due(ticket: Ticket) -> datetime | None:
 def closes_itself(ticket: Ticket, now: datetime) -> bool:
     """SPEC 5: a resolved ticket nobody reopened or closed closes itself after 7 days."""
     return (
-        ticket.status == "resolved"
+        ticket.status == Status.RESOLVED
         and ticket.resolved_at is not None
         and ticket.resolved_at + AUTO_CLOSE_AFTER <= now
     )
@@ -206,34 +206,25 @@ def record_breaches(
     sla = replace(ticket.sla, breaches=tuple(sorted({*ticket.sla.breaches, *metrics})))
     changed = replace(ticket, sla=sla, updated_at=now, version=ticket.version + 1)
     events = [
-        Event(
+        Event.of(
             new_event_id(),
             ticket.id,
-            SLA_BREACHED,
             now,
             SYSTEM,
-            {"metric": metric, "due": _due_of(ticket, metric), "tier": ticket.tier},
+            SlaBreached(metric=metric, due=_due_of(ticket, metric), tier=ticket.tier),
         )
         for metric in metrics
     ]
     if ticket.tier < MAX_TIER:
         changed = escalated_one_tier(changed)
-        events.append(
-            Event(
-                new_event_id(),
-                ticket.id,
-                ESCALATED,
-                now,
-                SYSTEM,
-                {
-                    "action": "escalate",
-                    "reason": f"sla breached: {', '.join(metrics)}",
-                    "tier": changed.tier,
-                    "queue": changed.queue,
-                    "previous_assignee": ticket.assignee,
-                },
-            )
+        escalated = TicketEscalated(
+            action=Action.ESCALATE,
+            reason=f"sla breached: {', '.join(metrics)}",
+            tier=changed.tier,
+            queue=changed.queue,
+            previous_assignee=ticket.assignee,
         )
+        events.append(Event.of(new_event_id(), ticket.id, now, SYSTEM, escalated))
     return changed, events
 
 

@@ -16,12 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from chalicelib.domain.errors import FieldError, ValidationError
-
-SURVEY_INVITED = "survey.invited"
-SURVEY_REMINDED = "survey.reminded"
-SURVEY_ANSWERED = "survey.answered"
-SURVEY_EXPIRED = "survey.expired"
-SURVEY_SKIPPED = "survey.skipped"  # staff-only: why a resolved ticket got no survey
+from chalicelib.domain.events import SurveyInvited, SurveyReminded, SurveyRound
 
 COOLDOWN = timedelta(days=30)  # no second invitation within 30 days of an answer
 LOW_SCORE = 2  # a score at or below this opens a service-recovery ticket
@@ -43,7 +38,7 @@ class SurveyState(StrEnum):
 OPEN_STATES = frozenset({SurveyState.INVITED, SurveyState.REMINDED})
 # The round each waiting state stands for: its code and its message.
 ROUNDS = {SurveyState.INVITED: 1, SurveyState.REMINDED: 2}
-ROUND_EVENTS = {1: SURVEY_INVITED, 2: SURVEY_REMINDED}
+ROUND_EVENTS: dict[int, type[SurveyRound]] = {1: SurveyInvited, 2: SurveyReminded}
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from typing import Any
 
 from chalicelib.domain.contact import Contact
 from chalicelib.domain.errors import FieldError, ValidationError
-from chalicelib.domain.events import TICKET_CREATED, Event
+from chalicelib.domain.events import Event, TicketCreated
 from chalicelib.domain.identity import Caller
 from chalicelib.domain.routing import route_for
-from chalicelib.domain.statuses import FINISHED_STATUSES, OPEN_STATUSES, STATUSES
+from chalicelib.domain.statuses import FINISHED_STATUSES, OPEN_STATUSES, STATUSES, Status
 
 __all__ = ["FINISHED_STATUSES", "OPEN_STATUSES", "STATUSES"]
 
@@ -43,7 +43,7 @@ class Ticket:
     subject: str
     description: str
     priority: str
-    status: str
+    status: Status
     tier: int
     queue: str
     assignee: str | None
@@ -114,7 +114,7 @@ def open_ticket(
         subject=request.subject,
         description=request.description,
         priority=request.priority or route.priority,
-        status="new",
+        status=Status.NEW,
         tier=route.tier,
         queue=route.queue,
         assignee=None,
@@ -124,14 +124,8 @@ def open_ticket(
         updated_at=now,
         received_at=received_at,
     )
-    event = Event(
-        id=event_id,
-        ticket_id=ticket_id,
-        type=TICKET_CREATED,
-        at=now,
-        actor=caller,
-        data={"channel": ticket.channel, "kind": ticket.kind, "queue": ticket.queue},
-    )
+    created = TicketCreated(channel=ticket.channel, kind=ticket.kind, queue=ticket.queue)
+    event = Event.of(event_id, ticket_id, now, caller, created)
     return ticket, event
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.domain.events import CUSTOMER_VISIBLE_TYPES, Event
+from chalicelib.domain.events import CUSTOMER_VISIBLE_TYPES, Event, EventType
 from chalicelib.domain.identity import Caller
 
 
@@ -13,7 +13,7 @@ def is_visible(event: Event, caller: Caller) -> bool:
         return True
     if event.type not in CUSTOMER_VISIBLE_TYPES:
         return False
-    return not (event.type == "comment.added" and event.data.get("internal"))
+    return not (event.type == EventType.COMMENT_ADDED and event.data.get("internal"))
 
 
 def visible_events(events: list[Event], caller: Caller) -> list[Event]:
@@ -34,7 +34,10 @@ def event_view(event: Event, caller: Caller) -> dict[str, Any]:
     }
 
 
+# Data keys customers never see: staff ids (SPEC 5: staff appear to them by role only)
+# and internal references. `agent` is the resolver a survey answer is credited to.
 _STAFF_ONLY_DATA = (
+    "agent",
     "assignee",
     "previous",
     "previous_assignee",

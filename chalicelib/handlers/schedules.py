@@ -8,6 +8,9 @@ from chalice.app import Blueprint, Rate
 
 from chalicelib import bootstrap
 from chalicelib.logs import logger
+from chalicelib.service.appointments import send_reminders
+from chalicelib.service.notifications import send_deferred
+from chalicelib.service.sla import sweep
 
 schedules_blueprint = Blueprint(__name__)
 
@@ -15,10 +18,7 @@ schedules_blueprint = Blueprint(__name__)
 @schedules_blueprint.schedule(Rate(1, unit=Rate.MINUTES), name="sla_sweep")
 def sla_sweep(event: Any) -> dict[str, int]:
     """Record SLA breaches on every ticket due now (idempotent under overlapping runs)."""
-    from chalicelib.service.sla import sweep
-
-    bootstrap.bind_storage()
-    report = sweep(bootstrap.ticket_ports())
+    report = sweep(bootstrap.container().ticket_ports())
     if report.due:
         logger.info("sla sweep", extra={"due": report.due, "breached": report.breached})
     return {"due": report.due, "breached": report.breached}
@@ -27,10 +27,7 @@ def sla_sweep(event: Any) -> dict[str, int]:
 @schedules_blueprint.schedule(Rate(1, unit=Rate.MINUTES), name="send_deferred_notifications")
 def send_deferred_notifications(event: Any) -> dict[str, int]:
     """Send the messages that waited for a customer's quiet hours to end."""
-    from chalicelib.service.notifications import send_deferred
-
-    bootstrap.bind_storage()
-    sent = send_deferred(bootstrap.notification_ports())
+    sent = send_deferred(bootstrap.container().notification_ports())
     if sent:
         logger.info("deferred notifications sent", extra={"sent": sent})
     return {"sent": sent}
@@ -39,10 +36,7 @@ def send_deferred_notifications(event: Any) -> dict[str, int]:
 @schedules_blueprint.schedule(Rate(1, unit=Rate.MINUTES), name="send_appointment_reminders")
 def send_appointment_reminders(event: Any) -> dict[str, int]:
     """Write `appointment.reminded` once per appointment due; the stream sends the message."""
-    from chalicelib.service.appointments import send_reminders
-
-    bootstrap.bind_storage()
-    reminded = send_reminders(bootstrap.appointment_ports())
+    reminded = send_reminders(bootstrap.container().appointment_ports())
     if reminded:
         logger.info("appointment reminders", extra={"reminded": reminded})
     return {"reminded": reminded}

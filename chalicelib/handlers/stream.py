@@ -7,7 +7,11 @@ from typing import Any
 from chalice.app import Blueprint, DynamoDBEvent
 
 from chalicelib import bootstrap
+from chalicelib.adapters.dynamo import event_from_stream_image
+from chalicelib.adapters.surveys import survey_from_stream_image
 from chalicelib.logs import logger
+from chalicelib.service.reactions import react
+from chalicelib.service.surveys import survey_written
 
 stream_blueprint = Blueprint(__name__)
 
@@ -21,8 +25,7 @@ PLACEHOLDER_STREAM_ARN = (
 def handle_records(records: list[dict[str, Any]]) -> dict[str, Any]:
     """React to every new event item and to the survey workflow's writes; report the
     records that failed for a retry."""
-    bootstrap.bind_storage()
-    ports = bootstrap.reaction_ports()
+    ports = bootstrap.container().reaction_ports()
     failures: list[dict[str, str]] = []
     for record in records:
         dynamodb = record.get("dynamodb", {})
@@ -37,16 +40,11 @@ def handle_records(records: list[dict[str, Any]]) -> dict[str, Any]:
 def _dispatch(name: str | None, image: dict[str, Any], ports: Any) -> None:
     item_type = image.get("item_type", {}).get("S")
     if name == "INSERT" and item_type == "event":
-        from chalicelib.adapters.dynamo import event_from_stream_image
-        from chalicelib.service.reactions import react
-
         event = event_from_stream_image(image)
         if event is not None:
             react(event, ports)
     elif name in ("INSERT", "MODIFY") and item_type == "survey" and ports.surveys is not None:
         # The survey workflow writes only the survey's state; the events come from here.
-        from chalicelib.adapters.surveys import survey_from_stream_image
-        from chalicelib.service.surveys import survey_written
 
         survey = survey_from_stream_image(image)
         if survey is not None:

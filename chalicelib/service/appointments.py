@@ -14,9 +14,6 @@ from typing import Any
 
 from chalicelib.domain.appointments import (
     APPOINTMENT,
-    BOOKED,
-    REMINDED,
-    RESCHEDULED,
     Branch,
     Slot,
     appointment_of,
@@ -35,9 +32,18 @@ from chalicelib.domain.errors import (
     SlotNotOfferedError,
     ValidationError,
 )
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import (
+    AppointmentBooked,
+    AppointmentReminded,
+    AppointmentRescheduled,
+    Event,
+    EventType,
+)
 from chalicelib.domain.identity import SYSTEM, Caller
+from chalicelib.domain.statuses import Action, Status
 from chalicelib.domain.ticket import Ticket, TicketRequest, isoformat, open_ticket
+from chalicelib.service import idempotency as keys
+from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
 from chalicelib.service.ports import (
     AppointmentStore,
     Clock,
@@ -50,15 +56,8 @@ from chalicelib.service.ports import (
     TicketRepository,
     TransactionConflictError,
 )
-from chalicelib.service.tickets import (
-    IdempotencyKey,
-    Render,
-    StoredResponse,
-    TicketPorts,
-    _record,
-    _replay,
-    _replay_after_race,
-)
+from chalicelib.service.retries import retrying
+from chalicelib.service.tickets import Render, TicketPorts
 
 DEFAULT_REMINDER_LEAD = timedelta(hours=2)
 REMINDER_BATCH = 100
@@ -134,8 +133,7 @@ def book(
     idempotency: IdempotencyKey | None = None,
 ) -> StoredResponse:
     """Book a slot: ticket, reference, events, seat, guard and reminder in one write."""
-    ticket_ports = ports.ticket_ports()
-    replay = _replay(ticket_ports, idempotency)
+    replay = keys.replay(ports.tickets, idempotency, ports.clock())
     if replay is not None:
         return replay
     branch = find_branch(ports, request.branch_id)
@@ -151,28 +149,31 @@ def book(
     calendar = ports.calendar_of(branch)
     slot = offered_slot(calendar, request.slot_start, now)
     ticket = replace(ticket, appointment=appointment_of(branch, slot))
-    booked = Event(ports.ids.event_id(), ticket.id, BOOKED, now, caller, event_data(branch, slot))
+    booked = Event.of(
+        ports.ids.event_id(), ticket.id, now, caller, AppointmentBooked(**event_data(branch, slot))
+    )
     seat = _seat(branch, calendar, slot)
-    for _ in range(_WRITE_ATTEMPTS):
+
+    def write() -> StoredResponse:
+        nonlocal ticket
         response = render(ticket)
+        record = keys.record(idempotency, response, now)
         try:
             ports.store.book(
-                ticket,
-                [created, booked],
-                seat,
-                Reminder(ticket.id, slot.start),
-                _record(ticket_ports, idempotency, response),
+                ticket, [created, booked], seat, Reminder(ticket.id, slot.start), record
             )
-            return response
         except ReferenceTakenError:
             ticket = ticket.with_reference(ports.ids.reference())
-        except IdempotencyKeyTakenError:
-            return _replay_after_race(ticket_ports, idempotency)
-        except TransactionConflictError:
-            replay = _replay(ticket_ports, idempotency)
-            if replay is not None:
-                return replay
-    raise ConflictError("The slot is in demand right now; retry")
+            raise
+        except (IdempotencyKeyTakenError, TransactionConflictError) as error:
+            return keys.after_race(ports.tickets, idempotency, error, ports.clock())
+        return response
+
+    return retrying(write, attempts=_WRITE_ATTEMPTS, also=(ReferenceTakenError,), busy=_in_demand)
+
+
+def _in_demand() -> ConflictError:
+    return ConflictError("The slot is in demand right now; retry")
 
 
 def _ticket_request(request: AppointmentRequest) -> TicketRequest:
@@ -202,10 +203,9 @@ def commit_action(
     """
     opened = open_count_change(before, changed)
     moves = SeatMoves(customer_id=before.customer_id, open_change=opened)
-    action = events[0].data.get("action") if events else None
-    if action == "reschedule":
+    if events and events[0].type == EventType.APPOINTMENT_RESCHEDULED:
         changed, events, moves = _rescheduled(ports, before, (changed, events, moves), now)
-    elif changed.status == "cancelled" and before.appointment:
+    elif changed.status == Status.CANCELLED and before.appointment:
         branch = find_branch(ports, before.appointment["branch_id"])
         slot = slot_of(before)
         moves = replace(
@@ -231,8 +231,13 @@ def _rescheduled(
     if new.start == old.start:
         raise SlotNotOfferedError("The appointment is already booked for this slot")
     changed = replace(changed, appointment=appointment_of(branch, new))
-    data = {"action": "reschedule", **event_data(branch, new), "previous_slot_start": old.key}
-    moved = [replace(event, data=data) if event.type == RESCHEDULED else event for event in events]
+    told = AppointmentRescheduled(
+        action=Action.RESCHEDULE, **event_data(branch, new), previous_slot_start=old.key
+    )
+    moved = [
+        replace(event, data=told.to_data()) if event.type == told.TYPE else event
+        for event in events
+    ]
     moves = replace(
         moves,
         release=_seat(branch, calendar, old),
@@ -277,5 +282,5 @@ def _reminder_event(ports: AppointmentPorts, reminder: Reminder, now: datetime) 
     record = ports.store.branch(ticket.appointment["branch_id"])
     if record is None:
         return None
-    data = event_data(branch_from(record), slot)
-    return Event(ports.ids.event_id(), ticket.id, REMINDED, now, SYSTEM, data)
+    reminded = AppointmentReminded(**event_data(branch_from(record), slot))
+    return Event.of(ports.ids.event_id(), ticket.id, now, SYSTEM, reminded)

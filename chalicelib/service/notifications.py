@@ -11,9 +11,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
 
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import (
+    AppointmentRescheduled,
+    AppointmentSlot,
+    Event,
+    EventType,
+    NotificationFailed,
+    NotificationOutcome,
+    NotificationSent,
+    NotificationSkipped,
+    NotificationUnknown,
+    SurveyRound,
+)
 from chalicelib.domain.identity import SYSTEM
 from chalicelib.domain.notifications import (
     DEFAULT_TIMEZONE,
@@ -28,7 +38,7 @@ from chalicelib.domain.notifications import (
     render_sms,
     template_for,
 )
-from chalicelib.domain.surveys import ROUND_EVENTS, SurveyCodes
+from chalicelib.domain.surveys import SurveyCodes
 from chalicelib.domain.ticket import Ticket
 from chalicelib.logs import logger
 from chalicelib.service.ports import (
@@ -137,7 +147,8 @@ class _Outgoing:
 def _deferred(event: Event, preferences: Preferences | None, ports: NotificationPorts) -> bool:
     now = ports.clock()
     # An appointment's messages wait on the branch's clock; others on the bank's.
-    zone = str(event.data.get("timezone") or DEFAULT_TIMEZONE)
+    appointment = event.payload_as(AppointmentSlot) or event.payload_as(AppointmentRescheduled)
+    zone = (appointment.timezone if appointment else None) or DEFAULT_TIMEZONE
     send_at = next_send_time(now, preferences.quiet_hours if preferences else None, zone)
     if send_at <= now:
         return False
@@ -178,14 +189,14 @@ def _send(event: Event, template: str, ports: NotificationPorts, outgoing: _Outg
         return
     _record(
         event,
-        "notification.sent",
         ports,
-        {
-            "channel": outgoing.channel,
-            "template": template,
-            "to": outgoing.masked,
-            "provider_message_id": message_id,
-        },
+        NotificationSent(
+            source_event=event.id,
+            channel=outgoing.channel,
+            template=template,
+            to=outgoing.masked,
+            provider_message_id=message_id,
+        ),
     )
     ports.store.settle_delivery(event.id, "sent", ports.clock())
     logger.info(
@@ -215,21 +226,23 @@ def _with_retries(call: Callable[[], str], ports: NotificationPorts) -> str:
 
 
 def _skipped(event: Event, template: str, reason: str, ports: NotificationPorts) -> None:
-    _record(event, "notification.skipped", ports, {"template": template, "reason": reason})
+    _record(
+        event,
+        ports,
+        NotificationSkipped(source_event=event.id, template=template, reason=reason),
+    )
     ports.store.settle_delivery(event.id, "skipped", ports.clock())
 
 
 def _failed(
     event: Event, template: str, channel: str, reason: str, ports: NotificationPorts
 ) -> None:
-    _record(
-        event,
-        "notification.failed",
-        ports,
-        {"channel": channel, "template": template, "reason": reason},
+    failed = NotificationFailed(
+        source_event=event.id, channel=channel, template=template, reason=reason
     )
+    _record(event, ports, failed)
     # Alert before settling: if the alert fails, the retry still finds work to do.
-    _alert(ports, "notification.failed", event, f"notification failed ({template}, {reason})")
+    _alert(ports, failed.TYPE, event, f"notification failed ({template}, {reason})")
     ports.store.settle_delivery(event.id, "failed", ports.clock())
 
 
@@ -237,25 +250,18 @@ def _after_redelivery(event: Event, template: str, ports: NotificationPorts) -> 
     claim = ports.store.delivery(event.id)
     if claim is None or claim.state != "pending":
         return  # already settled: a redelivery sends nothing
-    _record(event, "notification.unknown", ports, {"template": template})
+    _record(event, ports, NotificationUnknown(source_event=event.id, template=template))
     _alert(
         ports,
-        "notification.unknown",
+        EventType.NOTIFICATION_UNKNOWN,
         event,
         f"notification outcome unknown ({template}); check the provider before resending",
     )
     ports.store.settle_delivery(event.id, "unknown", ports.clock())
 
 
-def _record(event: Event, event_type: str, ports: NotificationPorts, data: dict[str, Any]) -> None:
-    entry = Event(
-        ports.ids.event_id(),
-        event.ticket_id,
-        event_type,
-        ports.clock(),
-        SYSTEM,
-        {"source_event": event.id, **data},
-    )
+def _record(event: Event, ports: NotificationPorts, outcome: NotificationOutcome) -> None:
+    entry = Event.of(ports.ids.event_id(), event.ticket_id, ports.clock(), SYSTEM, outcome)
     ports.tickets.append_events([entry])
 
 
@@ -283,9 +289,8 @@ def _values(event: Event, ticket: Ticket, ports: NotificationPorts, locale: str)
         }
     )
     values.update({"reference": ticket.reference, "public_base_url": ports.public_base_url})
-    if event.type in ROUND_EVENTS.values() and ports.survey_codes is not None:
+    survey_round = event.payload_as(SurveyRound)
+    if survey_round is not None and ports.survey_codes is not None:
         # Derived again here, never stored: the table keeps only the code's hash.
-        values["code"] = ports.survey_codes.code(
-            str(event.data.get("survey_id", "")), int(event.data.get("round") or 1)
-        )
+        values["code"] = ports.survey_codes.code(survey_round.survey_id, survey_round.round)
     return values

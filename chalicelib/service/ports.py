@@ -6,16 +6,26 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NewType
 
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.counters import CounterKey
+from chalicelib.domain.errors import FieldError, ValidationError
 from chalicelib.domain.events import Event
 from chalicelib.domain.surveys import Answer, Survey
 from chalicelib.domain.ticket import Ticket
 
 Clock = Callable[[], datetime]
-StartKey = dict[str, str]
+# Where the next page starts: a token only the store that issued it can read. The API
+# signs it into a cursor; nothing above the adapters looks inside.
+StartKey = NewType("StartKey", str)
+
+
+class UnknownPositionError(ValidationError):
+    """A page position the store did not issue (refused before it reaches the store)."""
+
+    def __init__(self) -> None:
+        super().__init__([FieldError("cursor", "is not a cursor this API issued")])
 
 
 class ReferenceTakenError(Exception):
@@ -49,6 +59,9 @@ class IdempotencyRecord:
     body: str
     headers: dict[str, str]
     expires_at: datetime
+    # When the record is written: a record expired by then counts as absent. None on a
+    # record read back from the store.
+    written_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from chalicelib.domain.audit import ERASE_CUSTOMER, AuditEntry
 from chalicelib.domain.errors import ConflictError, ForbiddenError, NotFoundError
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import Event, SurveyEvent
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.privacy import (
     anonymization_event,
@@ -28,6 +28,7 @@ from chalicelib.service.ports import (
     TicketRepository,
     VersionConflictError,
 )
+from chalicelib.service.retries import retrying
 
 _PAGE = 100
 _ATTEMPTS = 3
@@ -50,11 +51,8 @@ TicketErasureStep = Callable[[Ticket, list[Event], PrivacyPorts], None]
 
 def forget_survey_comments(ticket: Ticket, events: list[Event], ports: PrivacyPorts) -> None:
     """Survey records live outside the ticket's partition: blank their comments too."""
-    surveyed = {
-        str(event.data["survey_id"])
-        for event in events
-        if event.type.startswith("survey.") and event.data.get("survey_id")
-    }
+    about_surveys = (event.payload_as(SurveyEvent) for event in events)
+    surveyed = {about.survey_id for about in about_surveys if about is not None and about.survey_id}
     for survey_id in sorted(surveyed):
         ports.store.forget_survey_comment(survey_id)
 
@@ -110,7 +108,7 @@ def _all_tickets(repository: TicketRepository, customer_id: str) -> list[Ticket]
 
 
 def _erase_ticket(ports: PrivacyPorts, caller: Caller, ticket_id: str) -> bool:
-    for _ in range(_ATTEMPTS):
+    def attempt() -> bool:
         ticket = ports.tickets.get(ticket_id)
         if ticket is None:
             return False
@@ -122,11 +120,14 @@ def _erase_ticket(ports: PrivacyPorts, caller: Caller, ticket_id: str) -> bool:
         rewritten = [changed for event in events if (changed := anonymized_event(event))]
         now = ports.audit.clock()
         added = [anonymization_event(ticket, ports.audit.ids.event_id(), caller, now)]
-        try:
-            ports.store.anonymize_ticket(
-                ticket.version, anonymized_ticket(ticket, now), rewritten, added
-            )
-            return True
-        except VersionConflictError:
-            continue  # a late notification record or the sweep wrote first: read again
-    raise ConflictError("The customer's tickets are changing; retry the erasure")
+        # A late notification record or the sweep may write first: read again.
+        ports.store.anonymize_ticket(
+            ticket.version, anonymized_ticket(ticket, now), rewritten, added
+        )
+        return True
+
+    return retrying(attempt, attempts=_ATTEMPTS, also=(VersionConflictError,), busy=_changing)
+
+
+def _changing() -> ConflictError:
+    return ConflictError("The customer's tickets are changing; retry the erasure")

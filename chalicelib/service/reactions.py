@@ -8,20 +8,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
-from chalicelib.domain.events import TICKET_CREATED, Event
+from chalicelib.domain.events import (
+    Event,
+    EventType,
+    SlaBreached,
+    StatusChanged,
+    SurveyAnswered,
+    TicketCreated,
+    TicketEscalated,
+)
 from chalicelib.domain.identity import Role
-from chalicelib.domain.lifecycle import COMMENT_ADDED, ESCALATED, STATUS_CHANGED
 from chalicelib.domain.privacy import DEFAULT_RETENTION, retention_expiry
 from chalicelib.domain.reports import (
     WorkingMinutes,
     needs_ticket,
     report_counters,
 )
-from chalicelib.domain.sla import SLA_BREACHED
-from chalicelib.domain.surveys import SURVEY_ANSWERED
-from chalicelib.domain.ticket import FINISHED_STATUSES
+from chalicelib.domain.statuses import FINISHED_STATUSES, Action, Status
 from chalicelib.service.audit import record_write
 from chalicelib.service.notifications import NotificationPorts, notify
 from chalicelib.service.ports import (
@@ -33,14 +37,11 @@ from chalicelib.service.ports import (
     ReactionLedger,
     TicketRepository,
 )
+from chalicelib.service.surveys import SurveyPorts, start_survey, survey_answered, withdraw_survey
 
 
 def _plain_minutes(start: datetime, end: datetime) -> int:
     return max(0, int((end - start).total_seconds() // 60))
-
-
-if TYPE_CHECKING:
-    from chalicelib.service.surveys import SurveyPorts
 
 
 @dataclass(frozen=True)
@@ -76,16 +77,17 @@ def _emit_metrics(event: Event, ports: ReactionPorts) -> None:
     """Ops metrics, emitted once with the counters (a redelivery emits nothing)."""
     if ports.metrics is None:
         return
-    if event.type == TICKET_CREATED:
-        ports.metrics.count("TicketsCreated", {"Channel": str(event.data.get("channel", ""))})
-        # All channels together: the intake alarm watches one series.
-        ports.metrics.count("TicketsCreatedTotal", {})
-    elif event.type == SLA_BREACHED:
-        ports.metrics.count("SlaBreaches", {"Metric": str(event.data.get("metric", ""))})
-    elif event.type == SURVEY_ANSWERED:
-        ports.metrics.count("CsatScore", {}, float(event.data.get("score", 0)))
-    elif event.type == STATUS_CHANGED and event.data.get("to") == "resolved":
-        ports.metrics.count("TicketsResolved", {})
+    match event.payload():
+        case TicketCreated(channel=channel):
+            ports.metrics.count("TicketsCreated", {"Channel": channel})
+            # All channels together: the intake alarm watches one series.
+            ports.metrics.count("TicketsCreatedTotal", {})
+        case SlaBreached(metric=metric):
+            ports.metrics.count("SlaBreaches", {"Metric": metric})
+        case SurveyAnswered(score=score):
+            ports.metrics.count("CsatScore", {}, float(score))
+        case StatusChanged(to_status=Status.RESOLVED):
+            ports.metrics.count("TicketsResolved", {})
 
 
 def record_audit(event: Event, ports: ReactionPorts) -> None:
@@ -98,38 +100,52 @@ def keep_for_retention(event: Event, ports: ReactionPorts) -> None:
     """A closed or cancelled ticket's events and reference expire with the ticket (the
     ticket item gets its TTL in the closing transaction itself). Runs after the
     notification, so the closing message's record is stamped too."""
-    if event.type != STATUS_CHANGED or event.data.get("to") not in FINISHED_STATUSES:
+    moved = event.payload_as(StatusChanged)
+    if moved is None or moved.to_status not in FINISHED_STATUSES:
         return
     if ports.privacy is not None:
         expiry = retention_expiry(event.at, ports.retention)
         ports.privacy.expire_ticket_records(event.ticket_id, expiry)
 
 
-def _summary(event: Event) -> str:
-    if event.type == SLA_BREACHED:
-        return f"SLA breached ({event.data.get('metric', '')}) on {event.ticket_id}"
-    return f"escalated to tier {event.data.get('tier', '')} on {event.ticket_id}"
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def _ops_alert(event: Event, summary: str, **details: str) -> OpsAlert:
+    keys = ("metric", "due", "tier", "queue")
+    return OpsAlert(
+        kind=event.type,
+        ticket_id=event.ticket_id,
+        summary=f"{summary} on {event.ticket_id}",
+        details={
+            **{key: details.get(key, "") for key in keys},
+            "at": event.at.isoformat(timespec="seconds"),
+        },
+    )
+
+
+def _alert_of(event: Event) -> OpsAlert | None:
+    """What ops are told of a breach or an escalation."""
+    match event.payload():
+        case SlaBreached(metric=metric, due=due, tier=tier):
+            return _ops_alert(
+                event, f"SLA breached ({metric})", metric=metric, due=due or "", tier=_text(tier)
+            )
+        case TicketEscalated(tier=tier, queue=queue):
+            tier_text = _text(tier)
+            return _ops_alert(event, f"escalated to tier {tier_text}", tier=tier_text, queue=queue)
+    return None
 
 
 def alert_ops(event: Event, ports: ReactionPorts) -> None:
     """Tell ops once per event. The claim is taken before SNS is called and given
     back if the call fails, so the stream's retry sends it instead of losing it."""
-    if event.type == ESCALATED and event.actor.role is Role.SYSTEM:
+    if event.type == EventType.ESCALATED and event.actor.role is Role.SYSTEM:
         return  # the SLA sweep's escalation: its sla.breached alert already says so
-    if ports.alerts is None or not ports.ledger.claim(event.id, "ops-alert"):
+    alert = _alert_of(event)
+    if alert is None or ports.alerts is None or not ports.ledger.claim(event.id, "ops-alert"):
         return
-    alert = OpsAlert(
-        kind=event.type,
-        ticket_id=event.ticket_id,
-        summary=_summary(event),
-        details={
-            "metric": str(event.data.get("metric", "")),
-            "due": str(event.data.get("due") or ""),
-            "tier": str(event.data.get("tier", "")),
-            "queue": str(event.data.get("queue", "")),
-            "at": event.at.isoformat(timespec="seconds"),
-        },
-    )
     try:
         ports.alerts.alert(alert)
     except Exception:
@@ -147,29 +163,27 @@ def follow_up_survey(event: Event, ports: ReactionPorts) -> None:
     """A resolution starts its survey; reopening the ticket stops it."""
     if ports.surveys is None:
         return
-    from chalicelib.service.surveys import start_survey, withdraw_survey
 
-    if event.data.get("to") == "resolved":
+    moved = event.payload_as(StatusChanged)
+    if moved is not None and moved.to_status == Status.RESOLVED:
         start_survey(event, ports.surveys)
-    elif event.data.get("action") == "reopen":
+    elif moved is not None and moved.action == Action.REOPEN:
         withdraw_survey(event, ports.surveys)
 
 
 def finish_survey(event: Event, ports: ReactionPorts) -> None:
     """An answer releases the workflow and, for a low score, opens a recovery ticket."""
     if ports.surveys is not None:
-        from chalicelib.service.surveys import survey_answered
-
         survey_answered(event, ports.surveys)
 
 
-REACTIONS: dict[str, tuple[Reaction, ...]] = {
-    TICKET_CREATED: (count_event,),
-    STATUS_CHANGED: (follow_up_survey, count_event),
-    SURVEY_ANSWERED: (finish_survey, count_event),
-    SLA_BREACHED: (alert_ops, count_event),
-    ESCALATED: (alert_ops,),
-    COMMENT_ADDED: (count_event,),
+REACTIONS: dict[EventType, tuple[Reaction, ...]] = {
+    EventType.TICKET_CREATED: (count_event,),
+    EventType.STATUS_CHANGED: (follow_up_survey, count_event),
+    EventType.SURVEY_ANSWERED: (finish_survey, count_event),
+    EventType.SLA_BREACHED: (alert_ops, count_event),
+    EventType.ESCALATED: (alert_ops,),
+    EventType.COMMENT_ADDED: (count_event,),
 }
 EVERY_EVENT: tuple[Reaction, ...] = (notify_customer, record_audit, keep_for_retention)
 

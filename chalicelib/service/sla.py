@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chalicelib.domain.errors import ConflictError, ThrottledError
 from chalicelib.domain.identity import SYSTEM
 from chalicelib.domain.lifecycle import apply_action
 from chalicelib.domain.sla import breached_metrics, closes_itself, record_breaches
+from chalicelib.domain.statuses import Action
 from chalicelib.domain.ticket import Ticket
-from chalicelib.service.ports import TransactionConflictError, VersionConflictError
+from chalicelib.service.ports import VersionConflictError
+from chalicelib.service.retries import retrying
 from chalicelib.service.tickets import TicketPorts
 
 SWEEP_BATCH = 100
@@ -34,22 +37,27 @@ def sweep(ports: TicketPorts, batch: int = SWEEP_BATCH) -> SweepReport:
 
 
 def _breach(ports: TicketPorts, candidate: Ticket) -> bool:
-    ticket: Ticket | None = candidate
-    for _ in range(_ATTEMPTS):
+    """Close or record the breaches of one due ticket; another sweep or an agent writing
+    first makes us read it again and decide afresh."""
+    reads = iter([candidate])  # the first attempt decides on the index's copy
+
+    def attempt() -> bool:
+        ticket = next(reads, None) or ports.repository.get(candidate.id)
         if ticket is None:
             return False
         now = ports.clock()
         if closes_itself(ticket, now):
             changed, events = apply_action(
-                ticket, "close", {}, SYSTEM, now=now, new_event_id=ports.ids.event_id
+                ticket, Action.CLOSE, {}, SYSTEM, now=now, new_event_id=ports.ids.event_id
             )
         elif metrics := breached_metrics(ticket, now):
             changed, events = record_breaches(ticket, metrics, now, ports.ids.event_id)
         else:
             return False
-        try:
-            ports.repository.commit(ticket.id, ticket.version, changed, events)
-            return True
-        except (VersionConflictError, TransactionConflictError):
-            ticket = ports.repository.get(ticket.id)  # another sweep or an agent got there
-    return False
+        ports.repository.commit(ticket.id, ticket.version, changed, events)
+        return True
+
+    try:
+        return retrying(attempt, attempts=_ATTEMPTS, also=(VersionConflictError,))
+    except (ConflictError, ThrottledError):
+        return False  # still due: the next sweep (a minute later) tries again

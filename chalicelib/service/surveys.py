@@ -11,19 +11,24 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from chalicelib.domain.errors import NotFoundError, SurveyAnsweredError, SurveyClosedError
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import (
+    Event,
+    StatusChanged,
+    SurveyAnswered,
+    SurveyExpired,
+    SurveySkipped,
+    TicketCreated,
+)
 from chalicelib.domain.identity import SYSTEM, Caller, Role
 from chalicelib.domain.lifecycle import apply_action
 from chalicelib.domain.notifications import choose_channel, message_locale, next_send_time
 from chalicelib.domain.sla import SlaRules, start_clocks
+from chalicelib.domain.statuses import Action, Status
 from chalicelib.domain.surveys import (
     OPEN_STATES,
     RECOVERY_QUEUE,
     ROUND_EVENTS,
     ROUNDS,
-    SURVEY_ANSWERED,
-    SURVEY_EXPIRED,
-    SURVEY_SKIPPED,
     Answer,
     Survey,
     SurveyCodes,
@@ -81,9 +86,9 @@ class SurveyPorts:
 def start_survey(event: Event, ports: SurveyPorts) -> None:
     """On `resolved`: one survey per resolution, unless the customer said no, cannot be
     reached, or answered another survey in the last 30 days."""
-    resolution = int(event.data.get("resolution_count") or 0)
+    resolution = _resolution_of(event)
     ticket = ports.tickets.get(event.ticket_id)
-    if ticket is None or ticket.status != "resolved" or ticket.resolutions != resolution:
+    if ticket is None or ticket.status != Status.RESOLVED or ticket.resolutions != resolution:
         return  # reopened (or resolved again) since: that later event decides
     now = ports.clock()
     name = survey_id(ticket.id, resolution)
@@ -94,8 +99,8 @@ def start_survey(event: Event, ports: SurveyPorts) -> None:
     reason = skip_reason(channel.skip_reason, ports.surveys.last_answered(ticket.customer_id), now)
     if reason is not None:
         # Derived id: a redelivery writes the same entry, once, right after its cause.
-        skipped = Event(
-            f"{event.id}.survey", ticket.id, SURVEY_SKIPPED, now, SYSTEM, {"reason": reason}
+        skipped = Event.of(
+            f"{event.id}.survey", ticket.id, now, SYSTEM, SurveySkipped(reason=reason)
         )
         ports.tickets.append_events([skipped])
         return
@@ -124,9 +129,15 @@ def start_survey(event: Event, ports: SurveyPorts) -> None:
     )
 
 
+def _resolution_of(event: Event) -> int:
+    """Which resolution a status change resolved or reopened (0: none)."""
+    moved = event.payload_as(StatusChanged)
+    return (moved.resolution_count if moved else None) or 0
+
+
 def withdraw_survey(event: Event, ports: SurveyPorts) -> None:
     """On `reopen`: the survey of that resolution ends; its links answer as expired."""
-    resolution = int(event.data.get("resolution_count") or 0)
+    resolution = _resolution_of(event)
     if resolution == 0:
         return
     name = survey_id(event.ticket_id, resolution)
@@ -145,14 +156,8 @@ def survey_written(survey: Survey, ports: SurveyPorts) -> None:
 
 
 def _record_round(survey: Survey, round_number: int, ports: SurveyPorts) -> None:
-    event = Event(
-        ports.ids.event_id(),
-        survey.ticket_id,
-        ROUND_EVENTS[round_number],
-        ports.clock(),
-        SYSTEM,
-        {"survey_id": survey.id, "round": round_number},
-    )
+    told = ROUND_EVENTS[round_number](survey_id=survey.id, round=round_number)
+    event = Event.of(ports.ids.event_id(), survey.ticket_id, ports.clock(), SYSTEM, told)
     digest = code_digest(ports.codes.code(survey.id, round_number))
     # The message goes out when this event arrives on the stream, like every other.
     ports.surveys.record_round(survey, round_number, digest, event)
@@ -162,16 +167,8 @@ def _settle_expiry(survey: Survey, ports: SurveyPorts) -> None:
     for _ in range(_ATTEMPTS):
         now = ports.clock()
         ticket = ports.tickets.get(survey.ticket_id)
-        events = [
-            Event(
-                ports.ids.event_id(),
-                survey.ticket_id,
-                SURVEY_EXPIRED,
-                now,
-                SYSTEM,
-                {"survey_id": survey.id},
-            )
-        ]
+        expired = SurveyExpired(survey_id=survey.id)
+        events = [Event.of(ports.ids.event_id(), survey.ticket_id, now, SYSTEM, expired)]
         change, closing = _closing(ticket, survey, now, ports)
         try:
             ports.surveys.settle_expiry(survey, events + closing, change)
@@ -185,22 +182,27 @@ def _closing(
     ticket: Ticket | None, survey: Survey, now: datetime, ports: SurveyPorts
 ) -> tuple[TicketChange | None, list[Event]]:
     """The survey closes its ticket, if that ticket is still in the resolution surveyed."""
-    if ticket is None or ticket.status != "resolved" or ticket.resolutions != survey.resolution:
+    if (
+        ticket is None
+        or ticket.status != Status.RESOLVED
+        or ticket.resolutions != survey.resolution
+    ):
         return None, []
     changed, events = apply_action(
-        ticket, "close", {}, SYSTEM, now=now, new_event_id=ports.ids.event_id
+        ticket, Action.CLOSE, {}, SYSTEM, now=now, new_event_id=ports.ids.event_id
     )
     return TicketChange(changed, ticket.version), events
 
 
 def survey_answered(event: Event, ports: SurveyPorts) -> None:
     """After an answer: release the waiting workflow; a low score opens a recovery ticket."""
-    survey = ports.surveys.get(str(event.data.get("survey_id", "")))
+    answered = event.payload_as(SurveyAnswered) or SurveyAnswered()
+    survey = ports.surveys.get(answered.survey_id)
     if survey is None:
         return
     if survey.task_token and ports.workflow is not None:
         ports.workflow.answered(survey.task_token)
-    score = int(event.data.get("score") or 0)
+    score = answered.score
     if score and needs_recovery(score):
         parent = ports.tickets.get(survey.ticket_id)
         if parent is not None:
@@ -230,10 +232,13 @@ def open_recovery_ticket(parent: Ticket, survey: Survey, score: int, ports: Surv
         now=now,
     )
     ticket = replace(ticket, queue=RECOVERY_QUEUE, parent_id=parent.id, contact=parent.contact)
-    created = replace(
-        created,
-        data={**created.data, "queue": RECOVERY_QUEUE, "parent_id": parent.id, "score": score},
+    recovery = replace(
+        created.payload_as(TicketCreated) or TicketCreated(),
+        queue=RECOVERY_QUEUE,
+        parent_id=parent.id,
+        score=score,
     )
+    created = replace(created, data=recovery.to_data())
     if ports.sla is not None:
         ticket = replace(ticket, sla=start_clocks(ticket, ports.sla))
     record = IdempotencyRecord(
@@ -284,17 +289,14 @@ def answer_survey(ports: SurveyPorts, view: SurveyView, answer: Answer) -> Surve
             raise SurveyClosedError("This survey has closed")
         now = ports.clock()
         ticket = ports.tickets.get(survey.ticket_id)
-        data: dict[str, object] = {
-            "survey_id": survey.id,
-            "score": answer.score,
-            "agent": (ticket.assignee if ticket else None) or "",
-        }
-        if answer.comment:
-            data["comment"] = answer.comment
-        customer = Caller(Role.CUSTOMER, survey.customer_id)
-        answered = Event(
-            ports.ids.event_id(), survey.ticket_id, SURVEY_ANSWERED, now, customer, data
+        payload = SurveyAnswered(
+            survey_id=survey.id,
+            score=answer.score,
+            agent=(ticket.assignee if ticket else None) or "",
+            comment=answer.comment or None,
         )
+        customer = Caller(Role.CUSTOMER, survey.customer_id)
+        answered = Event.of(ports.ids.event_id(), survey.ticket_id, now, customer, payload)
         change, closing = _closing(ticket, survey, now, ports)
         try:
             ports.surveys.answer(survey, answer, now, [answered, *closing], change)

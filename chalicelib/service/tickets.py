@@ -4,50 +4,58 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.errors import (
     ConflictError,
     FieldError,
     ForbiddenError,
-    IdempotencyKeyReusedError,
     IllegalTransitionError,
     NotFoundError,
-    RequestInFlightError,
-    ThrottledError,
     ValidationError,
     VersionMismatchError,
 )
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import WORKING_ROLES, Caller, Role
 from chalicelib.domain.ids import normalize_reference
-from chalicelib.domain.lifecycle import RULES, add_comment, apply_action, check_actor
+from chalicelib.domain.lifecycle import (
+    UNHELD,
+    add_comment,
+    apply_action,
+    check_actor,
+    known_action,
+)
 from chalicelib.domain.routing import KNOWN_QUEUES
 from chalicelib.domain.sla import SlaRules, start_clocks, track
+from chalicelib.domain.statuses import Action
 from chalicelib.domain.ticket import Ticket, TicketRequest, open_ticket
 from chalicelib.domain.timeline import visible_events
+from chalicelib.service import idempotency as keys
+from chalicelib.service.idempotency import (  # re-exported: the API builds these here
+    IdempotencyKey as IdempotencyKey,  # noqa: PLC0414
+)
+from chalicelib.service.idempotency import (
+    StoredResponse as StoredResponse,  # noqa: PLC0414
+)
 from chalicelib.service.ports import (
     Clock,
     EventPage,
     IdempotencyKeyTakenError,
-    IdempotencyRecord,
     IdSource,
     ListQuery,
     Page,
     ReferenceTakenError,
     StartKey,
-    StoreThrottledError,
     TicketRepository,
     TransactionConflictError,
     VersionConflictError,
 )
+from chalicelib.service.retries import WRITE_ATTEMPTS, retrying
 
 _REFERENCE_ATTEMPTS = 5
-_WRITE_ATTEMPTS = 4
 _CLAIM_BATCH = 10
-IDEMPOTENCY_TTL = timedelta(hours=24)
 _ACTING_ROLES = frozenset({Role.CUSTOMER, Role.AGENT, Role.SUPERVISOR})
 _MAX_KEY = 128
 _TICKET_ID = re.compile(r"T-[0-9A-Za-z]{1,40}")
@@ -67,22 +75,6 @@ class TicketPorts:
         return track(before, after, now, self.sla)
 
 
-@dataclass(frozen=True)
-class StoredResponse:
-    """A response as it is sent, so an idempotent retry can get it again."""
-
-    status: int
-    body: str
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class IdempotencyKey:
-    scope: str  # caller and route
-    key: str
-    fingerprint: str  # of the parsed request body
-
-
 Render = Callable[[Ticket], StoredResponse]
 # Writes an action on an appointment together with its seat moves (service/appointments.py).
 AppointmentCommit = Callable[[Ticket, Ticket, list[Event], datetime], Ticket]
@@ -96,7 +88,7 @@ def create_ticket(
     idempotency: IdempotencyKey | None = None,
 ) -> StoredResponse:
     """Open a ticket: ticket, reference, `ticket.created` (and the key) in one write."""
-    replay = _replay(ports, idempotency)
+    replay = keys.replay(ports.repository, idempotency, ports.clock())
     if replay is not None:
         return replay
     now = ports.clock()
@@ -110,20 +102,20 @@ def create_ticket(
     )
     if ports.sla is not None:
         ticket = replace(ticket, sla=start_clocks(ticket, ports.sla))
-    for attempt in range(_REFERENCE_ATTEMPTS):
+
+    def write() -> StoredResponse:
+        nonlocal ticket
         response = render(ticket)
         try:
-            ports.repository.create(ticket, [event], _record(ports, idempotency, response))
-            return response
+            ports.repository.create(ticket, [event], keys.record(idempotency, response, now))
         except ReferenceTakenError:
-            if attempt == _REFERENCE_ATTEMPTS - 1:
-                raise
             ticket = ticket.with_reference(ports.ids.reference())
-        except (IdempotencyKeyTakenError, TransactionConflictError):
-            return _replay_after_race(ports, idempotency)
-        except StoreThrottledError:
-            continue  # nothing was written: the same ticket again
-    raise _throttled()
+            raise
+        except (IdempotencyKeyTakenError, TransactionConflictError) as error:
+            return keys.after_race(ports.repository, idempotency, error, ports.clock())
+        return response
+
+    return retrying(write, attempts=_REFERENCE_ATTEMPTS, also=(ReferenceTakenError,))
 
 
 def get_ticket(ports: TicketPorts, caller: Caller, ticket_id: str) -> Ticket:
@@ -153,8 +145,8 @@ def act(
     conflict or a capacity refusal (nothing was written) is retried; refusals to the
     end are a 429.
     """
-    throttled = False
-    for _ in range(_WRITE_ATTEMPTS):
+
+    def attempt() -> Ticket:
         ticket = get_ticket(ports, caller, ticket_id)
         _raise_deferred(caller, invalid, ticket, action)
         now = ports.clock()
@@ -172,11 +164,12 @@ def act(
             raise ConflictError(
                 "The ticket changed while this action ran; read it again and retry"
             ) from None
-        except TransactionConflictError:
-            continue
-        except StoreThrottledError:
-            throttled = True
-    raise _throttled() if throttled else ConflictError("The ticket is changing quickly; retry")
+
+    return retrying(attempt, busy=_changing_quickly)
+
+
+def _changing_quickly() -> ConflictError:
+    return ConflictError("The ticket is changing quickly; retry")
 
 
 def _commit_action(
@@ -200,11 +193,11 @@ def comment(
     invalid: ValidationError | None = None,
 ) -> StoredResponse:
     """Add a public comment or an internal note (with any status change it causes)."""
-    throttled = False
-    for _ in range(_WRITE_ATTEMPTS):
+
+    def attempt() -> StoredResponse:
         ticket = get_ticket(ports, caller, ticket_id)
         _raise_deferred(caller, invalid, ticket, None)
-        replay = _replay(ports, idempotency)
+        replay = keys.replay(ports.repository, idempotency, ports.clock())
         if replay is not None:
             return replay
         now = ports.clock()
@@ -213,19 +206,14 @@ def comment(
         )
         changed = ports.track(ticket, changed, now)
         response = render(events[0])
+        record = keys.record(idempotency, response, now)
         try:
-            ports.repository.commit(
-                ticket.id, ticket.version, changed, events, _record(ports, idempotency, response)
-            )
-            return response
-        except VersionConflictError:
-            continue
-        except StoreThrottledError:
-            throttled = True
-        except (IdempotencyKeyTakenError, TransactionConflictError):
-            if idempotency is not None:
-                return _replay_after_race(ports, idempotency)
-    raise _throttled() if throttled else ConflictError("The ticket is changing quickly; retry")
+            ports.repository.commit(ticket.id, ticket.version, changed, events, record)
+        except (IdempotencyKeyTakenError, TransactionConflictError) as error:
+            return keys.after_race(ports.repository, idempotency, error, ports.clock())
+        return response
+
+    return retrying(attempt, also=(VersionConflictError,), busy=_changing_quickly)
 
 
 def timeline(
@@ -311,7 +299,7 @@ def claim(ports: TicketPorts, caller: Caller, queue: str) -> Ticket | None:
         raise NotFoundError(f"No queue {queue}")
     if caller.role not in WORKING_ROLES:
         raise ForbiddenError(f"The {caller.role.value} role may not claim tickets")
-    for _ in range(_WRITE_ATTEMPTS):
+    for _ in range(WRITE_ATTEMPTS):
         candidates = ports.repository.claimable(queue, _CLAIM_BATCH)
         if not candidates:
             return None
@@ -323,11 +311,11 @@ def claim(ports: TicketPorts, caller: Caller, queue: str) -> Ticket | None:
 
 
 def _try_claim(ports: TicketPorts, caller: Caller, candidate: Ticket) -> Ticket | None:
-    if candidate.status not in ("new", "assigned") or candidate.assignee:
+    if candidate.status not in UNHELD or candidate.assignee:
         return None  # a stale index entry; the next candidate may do
     try:
         changed, events = apply_action(
-            candidate, "assign", {}, caller, now=ports.clock(), new_event_id=ports.ids.event_id
+            candidate, Action.ASSIGN, {}, caller, now=ports.clock(), new_event_id=ports.ids.event_id
         )
         ports.repository.commit(candidate.id, candidate.version, changed, events)
     except (IllegalTransitionError, VersionConflictError, TransactionConflictError):
@@ -343,44 +331,7 @@ def _raise_deferred(
         return
     if caller.role not in _ACTING_ROLES:
         raise ForbiddenError(f"The {caller.role.value} role may not change tickets")
-    if action in RULES:
-        check_actor(ticket, action, {}, caller)
+    known = known_action(action or "")
+    if known is not None:
+        check_actor(ticket, known, {}, caller)
     raise invalid
-
-
-def _record(
-    ports: TicketPorts, idempotency: IdempotencyKey | None, response: StoredResponse
-) -> IdempotencyRecord | None:
-    if idempotency is None:
-        return None
-    return IdempotencyRecord(
-        scope=idempotency.scope,
-        key=idempotency.key,
-        fingerprint=idempotency.fingerprint,
-        status=response.status,
-        body=response.body,
-        headers=response.headers,
-        expires_at=(ports.clock() + IDEMPOTENCY_TTL).replace(microsecond=0),
-    )
-
-
-def _replay(ports: TicketPorts, idempotency: IdempotencyKey | None) -> StoredResponse | None:
-    if idempotency is None:
-        return None
-    record = ports.repository.idempotency_record(idempotency.scope, idempotency.key, ports.clock())
-    if record is None:
-        return None
-    if record.fingerprint != idempotency.fingerprint:
-        raise IdempotencyKeyReusedError("This Idempotency-Key was used with a different body")
-    return StoredResponse(record.status, record.body, dict(record.headers))
-
-
-def _throttled() -> ThrottledError:
-    return ThrottledError("The desk is busy; nothing was saved. Retry after a second.")
-
-
-def _replay_after_race(ports: TicketPorts, idempotency: IdempotencyKey | None) -> StoredResponse:
-    replay = _replay(ports, idempotency)
-    if replay is None:
-        raise RequestInFlightError("A request with this Idempotency-Key is still running")
-    return replay

@@ -248,19 +248,20 @@ def stack_storage(stack, monkeypatch):
         "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
     }.items():
         monkeypatch.setenv(name, value)
-    bootstrap.reset()
-    bootstrap.override(
-        settings=Settings.from_env(
-            {
-                "SERVICEDESK_AUTH_MODE": "local-hs256",
-                "TABLE_NAME": stack.table,
-                "AWS_DEFAULT_REGION": "ap-east-1",
-                "SERVICEDESK_AWS_ENDPOINT_URL": stack.aws,
-            }
+    bootstrap.use(
+        bootstrap.bootstrap(
+            Settings.from_env(
+                {
+                    "SERVICEDESK_AUTH_MODE": "local-hs256",
+                    "TABLE_NAME": stack.table,
+                    "AWS_DEFAULT_REGION": "ap-east-1",
+                    "SERVICEDESK_AWS_ENDPOINT_URL": stack.aws,
+                }
+            )
         )
     )
-    yield bootstrap.reaction_ports().ledger
-    bootstrap.reset()
+    yield bootstrap.container().reaction_ports().ledger
+    bootstrap.use(None)
 
 
 def test_stream_reaction_happens_once_and_redelivery_changes_nothing(stack, auth, stack_storage):
@@ -285,7 +286,7 @@ def test_stream_reaction_happens_once_and_redelivery_changes_nothing(stack, auth
 
 
 def _redeliverable(stack, ticket_id: str) -> list[dict]:
-    from local.pump import _as_lambda_record
+    from local.pump import as_lambda_record
 
     streams = stack.client("dynamodbstreams")
     arn = stack.client("dynamodb").describe_table(TableName=stack.table)["Table"]["LatestStreamArn"]
@@ -302,4 +303,4 @@ def _redeliverable(stack, ticket_id: str) -> list[dict]:
             iterator = page.get("NextShardIterator")
     mine = [r for r in records if ticket_id in str(r["dynamodb"].get("Keys", {}))]
     assert mine, "the ticket's records are on the stream"
-    return [_as_lambda_record(record, arn) for record in mine]
+    return [as_lambda_record(record, arn) for record in mine]

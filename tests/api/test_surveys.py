@@ -171,6 +171,11 @@ def test_bad_answers_record_nothing(stack, auth):
     form = requests.post(url, data={"score": "nine"}, timeout=30)
     assert form.status_code == 400 and form.headers["Content-Type"].startswith("text/html")
     assert 'role="alert"' in form.text
+    for data in ({"score": "4\n"}, {"score": "4", "comment": "nul\x00"}, {"score": "\x0b4"}):
+        form = requests.post(url, data=data, timeout=30)  # the JSON body's character rules
+        assert form.status_code == 400, data
+    refused = requests.post(url, json={"score": 3, "comment": "bell\x07"}, timeout=30)
+    assert refused.status_code == 400 and refused.json()["errors"][0]["path"] == "comment"
     assert requests.get(url, headers=JSON, timeout=30).json()["status"] == "open"
 
     assert requests.get(f"{stack.api}/v1/surveys/not-a-code", timeout=30).status_code == 404

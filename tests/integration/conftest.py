@@ -36,7 +36,6 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
                 "AWS_DEFAULT_REGION": REGION,
             }
         )
-        bootstrap.reset()
-        bootstrap.override(settings=settings)
+        bootstrap.use(bootstrap.bootstrap(settings))
         yield resources
-        bootstrap.reset()
+        bootstrap.use(None)

@@ -11,8 +11,9 @@ import pytest
 
 from chalicelib import bootstrap
 from chalicelib.domain.errors import SlotFullError, TooManyAppointmentsError
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import SYSTEM, Caller, Role
+from chalicelib.domain.statuses import Status
 from chalicelib.domain.ticket import Ticket, TicketRequest, open_ticket
 from chalicelib.service.ports import (
     AppointmentStore,
@@ -55,7 +56,7 @@ def stores(request, aws) -> tuple[AppointmentStore, TicketRepository]:
         repository = InMemoryTicketRepository()
         return InMemoryAppointmentStore(repository, branches), repository
     seed_branches(boto3.client("dynamodb"), aws["table_name"])
-    ports = bootstrap.appointment_ports()
+    ports = bootstrap.container().appointment_ports()
     return ports.store, ports.tickets
 
 
@@ -106,7 +107,8 @@ def test_moving_a_seat_is_one_write_or_none(stores):
     mover = _book(store, 1)
     _book(store, 2, "b", _seat(HALF_PAST, 1))
     moved = replace(mover, version=2)
-    event = Event("E-00000000000000000000000099", mover.id, "appointment.rescheduled", NOW, SYSTEM)
+    moved_type = EventType.APPOINTMENT_RESCHEDULED
+    event = Event("E-00000000000000000000000099", mover.id, moved_type, NOW, SYSTEM)
     moves = SeatMoves(
         release=_seat(TEN),
         take=_seat(HALF_PAST, 1),
@@ -131,7 +133,7 @@ def test_cancelling_frees_the_seat_and_the_guard(stores):
     for number in range(3):
         _book(store, number + 1, seat=_seat(TEN + timedelta(hours=number)))
     first, _ = _ticket(1)
-    cancelled = replace(first, status="cancelled", version=2)
+    cancelled = replace(first, status=Status.CANCELLED, version=2)
     moves = SeatMoves(
         release=_seat(TEN), open_change=-1, customer_id="cust-1", forget=Reminder(first.id, TEN)
     )
@@ -145,7 +147,9 @@ def test_a_reminder_is_written_once(stores):
     ticket = _book(store, 1)
     [reminder] = store.reminders_due(TEN, 10)
     assert store.reminders_due(TEN - timedelta(minutes=1), 10) == []
-    event = Event("E-00000000000000000000000042", ticket.id, "appointment.reminded", NOW, SYSTEM)
+    event = Event(
+        "E-00000000000000000000000042", ticket.id, EventType.APPOINTMENT_REMINDED, NOW, SYSTEM
+    )
     assert store.remind(reminder, event) is True
     assert store.remind(reminder, replace(event, id="E-00000000000000000000000043")) is False
     assert [e.type for e in tickets.events(ticket.id)].count("appointment.reminded") == 1

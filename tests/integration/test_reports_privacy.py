@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +14,9 @@ from chalicelib.adapters.records import DynamoAuditLog, DynamoCounterReader
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.counters import report_day
 from chalicelib.domain.identity import Caller, Role
-from chalicelib.domain.ticket import Ticket, TicketRequest
+from chalicelib.domain.privacy import ERASED
+from chalicelib.domain.ticket import Ticket, TicketRequest, ticket_view
+from chalicelib.service.appointments import AppointmentRequest, book
 from chalicelib.service.audit import record_read
 from chalicelib.service.privacy import erase_customer
 from chalicelib.service.reports import ReportPorts, report_agents, report_summary
@@ -24,7 +27,9 @@ from chalicelib.service.tickets import (
     comment,
     create_ticket,
 )
-from tests.integration.test_stream_reactions import _deliver, _stream_records
+from local.seed import seed_branches
+from tests.fakes import FixedClock
+from tests.integration.streams import deliver, stream_records
 
 CUSTOMER = Caller(Role.CUSTOMER, "cust-erase")
 AGENT = Caller(Role.AGENT, "agent-7")
@@ -45,14 +50,16 @@ def _open(key: str = "k-1") -> Ticket:
         return StoredResponse(201, ticket.id)
 
     scope = IdempotencyKey(f"customer:{CUSTOMER.id}:POST /v1/tickets", key, "fp")
-    ticket_id = create_ticket(bootstrap.ticket_ports(), CUSTOMER, REQUEST, render, scope).body
-    ticket = bootstrap.ticket_ports().repository.get(ticket_id)
+    ticket_id = create_ticket(
+        bootstrap.container().ticket_ports(), CUSTOMER, REQUEST, render, scope
+    ).body
+    ticket = bootstrap.container().ticket_ports().repository.get(ticket_id)
     assert ticket is not None
     return ticket
 
 
 def _worked_and_resolved(ticket: Ticket) -> None:
-    ports = bootstrap.ticket_ports()
+    ports = bootstrap.container().ticket_ports()
     act(ports, AGENT, ticket.id, "assign", {})
     act(ports, AGENT, ticket.id, "start", {})
     render = lambda event: StoredResponse(201, event.id)  # noqa: E731
@@ -74,9 +81,9 @@ def _table_items(aws: dict[str, Any]) -> list[dict[str, Any]]:
 def test_the_stream_counts_creation_first_response_and_resolution_once(aws):
     ticket = _open()
     _worked_and_resolved(ticket)
-    records = _stream_records(aws["stream_arn"])
-    assert _deliver(records) == {"batchItemFailures": []}
-    assert _deliver(records) == {"batchItemFailures": []}  # redelivered: nothing counted twice
+    records = stream_records(aws["stream_arn"])
+    assert deliver(records) == {"batchItemFailures": []}
+    assert deliver(records) == {"batchItemFailures": []}  # redelivered: nothing counted twice
     reports = ReportPorts(DynamoCounterReader())
     summary = report_summary(reports, AUDITOR, _today())
     assert summary["tickets_created"]["by_channel"] == {"web": 1}
@@ -111,8 +118,8 @@ def test_the_audit_log_pages_newest_first_by_ticket_and_by_actor(aws):
 def test_staff_reads_and_writes_reach_the_audit_log(aws):
     ticket = _open()
     _worked_and_resolved(ticket)
-    record_read(bootstrap.audit_ports(), AUDITOR, "read_ticket", ticket_id=ticket.id)
-    _deliver(_stream_records(aws["stream_arn"]))
+    record_read(bootstrap.container().audit_ports(), AUDITOR, "read_ticket", ticket_id=ticket.id)
+    deliver(stream_records(aws["stream_arn"]))
     entries = DynamoAuditLog().page("ticket", ticket.id, 20, None).items
     assert [(e.actor.id, e.action) for e in entries] == [
         ("aud-1", "read_ticket"),
@@ -126,24 +133,31 @@ def test_staff_reads_and_writes_reach_the_audit_log(aws):
 def test_erasure_leaves_no_contact_data_and_keeps_the_counts(aws):
     ticket = _open()
     _worked_and_resolved(ticket)
-    act(bootstrap.ticket_ports(), Caller(Role.SUPERVISOR, "sup-1"), ticket.id, "close", {})
-    bootstrap.notification_store().save_preferences(
+    act(
+        bootstrap.container().ticket_ports(),
+        Caller(Role.SUPERVISOR, "sup-1"),
+        ticket.id,
+        "close",
+        {},
+    )
+    bootstrap.container().notification_store.save_preferences(
         CUSTOMER.id, {"sms": True, "email": True, "locale": "en-US", "quiet_hours": None}
     )
-    _deliver(_stream_records(aws["stream_arn"]))
+    deliver(stream_records(aws["stream_arn"]))
     reports = ReportPorts(DynamoCounterReader())
     before = report_summary(reports, AUDITOR, _today())
 
-    erasure = erase_customer(bootstrap.privacy_ports(), AUDITOR, CUSTOMER.id)
-    _deliver(_stream_records(aws["stream_arn"]))
+    erasure = erase_customer(bootstrap.container().privacy_ports(), AUDITOR, CUSTOMER.id)
+    deliver(stream_records(aws["stream_arn"]))
 
     assert (erasure.tickets, erasure.anonymized_now, erasure.preferences_deleted) == (1, 1, True)
     everything = repr(_table_items(aws))
     for personal in (PHONE, EMAIL, "8000", "Jane", "6222", "Pudong", "j***@"):
         assert personal not in everything, personal
-    assert not [i for i in _table_items(aws) if str(i["pk"]).startswith("IDEMPOTENCY#")]
+    [kept] = [i for i in _table_items(aws) if str(i["pk"]).startswith("IDEMPOTENCY#")]
+    assert kept["fingerprint"] == "fp"  # a retry still gets an answer, blanked
     assert report_summary(reports, AUDITOR, _today()) == before
-    erased = bootstrap.ticket_ports().repository.get(ticket.id)
+    erased = bootstrap.container().ticket_ports().repository.get(ticket.id)
     assert erased is not None
     assert (erased.status, erased.contact.phone, erased.contact.email) == ("closed", None, None)
     audit = DynamoAuditLog().page("actor", AUDITOR.id, 10, None).items
@@ -152,11 +166,17 @@ def test_erasure_leaves_no_contact_data_and_keeps_the_counts(aws):
 
 def test_closed_records_carry_the_retention_expiry_and_short_lived_ones_24_hours(aws):
     ticket = _open()
-    act(bootstrap.ticket_ports(), CUSTOMER, ticket.id, "cancel", {"reason": "never mind"})
-    record_read(bootstrap.audit_ports(), AGENT, "read_ticket", ticket_id=ticket.id)
-    _deliver(_stream_records(aws["stream_arn"]))
+    act(
+        bootstrap.container().ticket_ports(),
+        CUSTOMER,
+        ticket.id,
+        "cancel",
+        {"reason": "never mind"},
+    )
+    record_read(bootstrap.container().audit_ports(), AGENT, "read_ticket", ticket_id=ticket.id)
+    deliver(stream_records(aws["stream_arn"]))
     items = _table_items(aws)
-    cancelled = bootstrap.ticket_ports().repository.get(ticket.id)
+    cancelled = bootstrap.container().ticket_ports().repository.get(ticket.id)
     assert cancelled is not None
     five_years = int((cancelled.updated_at + timedelta(days=1826)).timestamp())
     mine = [i for i in items if i["pk"] == f"TICKET#{ticket.id}"]
@@ -177,7 +197,7 @@ def test_closed_records_carry_the_retention_expiry_and_short_lived_ones_24_hours
 
 def test_an_open_ticket_holds_no_expiry(aws):
     ticket = _open()
-    _deliver(_stream_records(aws["stream_arn"]))
+    deliver(stream_records(aws["stream_arn"]))
     [item] = [
         i for i in _table_items(aws) if i["pk"] == f"TICKET#{ticket.id}" and i["sk"] == "#TICKET"
     ]
@@ -185,14 +205,45 @@ def test_an_open_ticket_holds_no_expiry(aws):
 
 
 def test_renamed_settings_knob_moves_the_expiry(aws):
-    settings = replace(bootstrap.settings(), retention_days=30)
-    bootstrap.reset()
-    bootstrap.override(settings=settings)
+    settings = replace(bootstrap.container().settings, retention_days=30)
+    bootstrap.use(bootstrap.bootstrap(settings))
     ticket = _open()
-    act(bootstrap.ticket_ports(), CUSTOMER, ticket.id, "cancel", {})
-    cancelled = bootstrap.ticket_ports().repository.get(ticket.id)
+    act(bootstrap.container().ticket_ports(), CUSTOMER, ticket.id, "cancel", {})
+    cancelled = bootstrap.container().ticket_ports().repository.get(ticket.id)
     assert cancelled is not None
     [item] = [
         i for i in _table_items(aws) if i["pk"] == f"TICKET#{ticket.id}" and i["sk"] == "#TICKET"
     ]
     assert int(item["expires_at"]) == int((cancelled.updated_at + timedelta(days=30)).timestamp())
+
+
+def test_erasure_blanks_a_bookings_stored_response_too(aws):
+    # Issue 14 item 1: a booking's stored response (subject, description) was not linked
+    # for erasure; replaying its key returned the pre-erasure body.
+    seed_branches(boto3.client("dynamodb"), aws["table_name"])
+    friday = FixedClock(datetime(2026, 11, 27, 2, 30, tzinfo=UTC))
+    desk = replace(bootstrap.container(), clock=friday)
+    ports = desk.appointment_ports()
+    key = IdempotencyKey(f"customer:{CUSTOMER.id}:POST /v1/appointments", "k-book", "fp")
+    monday_ten = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+    request = AppointmentRequest(
+        "BR-BJ-GMW", monday_ten, "account", "Jane Doe, card 6222", description="Flat 12B"
+    )
+
+    def render(ticket: Ticket) -> StoredResponse:
+        return StoredResponse(201, json.dumps(ticket_view(ticket), ensure_ascii=False))
+
+    booked = book(ports, CUSTOMER, request, render, key)
+    ticket_id = json.loads(booked.body)["id"]
+    act(desk.ticket_ports(), CUSTOMER, ticket_id, "cancel", {})
+    assert book(ports, CUSTOMER, request, render, key) == booked  # replayed before erasure
+
+    erase_customer(bootstrap.container().privacy_ports(), AUDITOR, CUSTOMER.id)
+
+    everything = repr(_table_items(aws))
+    for personal in ("Jane", "6222", "Flat 12B"):
+        assert personal not in everything, personal
+    replayed = json.loads(book(ports, CUSTOMER, request, render, key).body)
+    assert replayed["id"] == ticket_id  # the same booking, never a second one
+    assert replayed["subject"] == ERASED
+    assert replayed["contact"]["phone"] is None

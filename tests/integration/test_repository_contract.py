@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from chalicelib import bootstrap
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.ticket import Ticket, TicketRequest, open_ticket
 from chalicelib.service.ports import (
@@ -16,7 +16,9 @@ from chalicelib.service.ports import (
     IdempotencyRecord,
     ListQuery,
     ReferenceTakenError,
+    StartKey,
     TicketRepository,
+    UnknownPositionError,
     VersionConflictError,
 )
 from tests.fakes import InMemoryTicketRepository
@@ -47,7 +49,8 @@ def _ticket(number: int, reference: str | None = None, customer: str = "cust-1",
 
 
 def _event(ticket: Ticket, number: int, kind: str = "comment.added") -> Event:
-    return Event(f"E-{number:026d}", ticket.id, kind, NOW, AGENT, {"body": "hi", "internal": False})
+    data = {"body": "hi", "internal": False}
+    return Event(f"E-{number:026d}", ticket.id, EventType(kind), NOW, AGENT, data)
 
 
 def _store(repository: TicketRepository, ticket_and_event: tuple[Ticket, Event]) -> None:
@@ -59,7 +62,7 @@ def _store(repository: TicketRepository, ticket_and_event: tuple[Ticket, Event])
 def repository(request, aws) -> TicketRepository:
     if request.param == "in-memory":
         return InMemoryTicketRepository()
-    return bootstrap.ticket_ports().repository
+    return bootstrap.container().ticket_ports().repository
 
 
 def test_created_ticket_reads_back_identically(repository: TicketRepository):
@@ -246,3 +249,56 @@ def test_every_ticket_field_survives_a_round_trip(repository: TicketRepository):
     )
     repository.commit(ticket.id, 1, resolved, [])
     assert repository.get(ticket.id) == resolved
+
+
+def test_an_expired_idempotency_record_gives_its_key_back(repository: TicketRepository):
+    first, first_event = _ticket(1)
+    record = IdempotencyRecord(
+        "customer:cust-1:POST /v1/tickets",
+        "key-1",
+        "f1",
+        201,
+        '{"id": 1}',
+        {},
+        (NOW + timedelta(hours=24)).replace(microsecond=0),
+        written_at=NOW,
+    )
+    repository.create(first, [first_event], record)
+    live, live_event = _ticket(2)
+    with pytest.raises(IdempotencyKeyTakenError):
+        repository.create(live, [live_event], replace(record, written_at=NOW + timedelta(hours=23)))
+    later = NOW + timedelta(hours=25)
+    again = replace(
+        record, body='{"id": 3}', expires_at=later + timedelta(hours=24), written_at=later
+    )
+    second, second_event = _ticket(3)
+    repository.create(second, [second_event], again)
+    stored = repository.idempotency_record(record.scope, "key-1", later)
+    assert stored is not None and stored.body == '{"id": 3}'
+
+
+def test_a_page_position_serves_only_the_access_pattern_that_issued_it(aws):
+    repository = bootstrap.container().repository
+    tickets = [_ticket(number) for number in (1, 2)]
+    for ticket, event in tickets:
+        repository.create(ticket, [event])
+        repository.commit(ticket.id, 1, None, [_event(ticket, 100 + int(ticket.id[-1]))])
+    [(one, _), (two, _)] = tickets
+    events = repository.event_page(one.id, 1, None).next_key
+    listed = repository.query_tickets(ListQuery("customer", "cust-1", limit=1)).next_key
+    assert events is not None and listed is not None
+    assert "TICKET#" in events  # the adapter's own format, read by nobody else
+    refused = [
+        lambda: repository.event_page(two.id, 1, events),  # another ticket's timeline
+        lambda: repository.event_page(one.id, 1, listed),  # a list position
+        lambda: repository.query_tickets(
+            ListQuery("customer", "cust-1", limit=1, start_key=events)
+        ),
+        lambda: repository.query_tickets(ListQuery("queue", "cards", limit=1, start_key=listed)),
+        lambda: repository.event_page(one.id, 1, StartKey("not json")),
+        lambda: repository.event_page(one.id, 1, StartKey('{"pk": "TICKET#x", "sk": 1}')),
+    ]
+    for read in refused:
+        with pytest.raises(UnknownPositionError):
+            read()
+    assert [e.id[-3:] for e in repository.event_page(one.id, 5, events).items] == ["101"]

@@ -59,14 +59,17 @@ class Desk:
             contact={"phone": phone, "locale": locale},
         )
         ticket_id = create_ticket(
-            bootstrap.ticket_ports(), CUSTOMER, request, lambda t: StoredResponse(201, t.id)
+            bootstrap.container().ticket_ports(),
+            CUSTOMER,
+            request,
+            lambda t: StoredResponse(201, t.id),
         ).body
         for action, params in (("assign", {}), ("start", {}), ("resolve", {"resolution": "ok"})):
-            ticket = act(bootstrap.ticket_ports(), AGENT, ticket_id, action, params)
+            ticket = act(bootstrap.container().ticket_ports(), AGENT, ticket_id, action, params)
         return ticket
 
     def ticket(self, ticket_id: str) -> Ticket:
-        found = bootstrap.ticket_ports().repository.get(ticket_id)
+        found = bootstrap.container().ticket_ports().repository.get(ticket_id)
         assert found is not None
         return found
 
@@ -107,14 +110,13 @@ class Desk:
 @pytest.fixture
 def desk(aws: dict[str, str]) -> Iterator[Desk]:
     settings = replace(
-        bootstrap.settings(),
+        bootstrap.container().settings,
         survey_state_machine_arn=aws["survey_state_machine_arn"],
         survey_delay_seconds=1,
         survey_window_seconds=3,
     )
     notifier = RecordingNotifier()
-    bootstrap.override(settings=settings, notifier=notifier)
-    bootstrap.settings.cache_clear()  # read once above: forget the cached one
+    bootstrap.use(replace(bootstrap.bootstrap(settings), notifier=notifier))
     pump = StreamPump(
         boto3.client("dynamodbstreams"), aws["stream_arn"], on_table_change, interval=0.1
     )
@@ -125,7 +127,7 @@ def desk(aws: dict[str, str]) -> Iterator[Desk]:
 
 
 def _answer(code: str, score: int) -> None:
-    ports = bootstrap.survey_ports(workflow=False)
+    ports = bootstrap.container().survey_ports(workflow=False)
     surveys.answer_survey(ports, surveys.find_survey(ports, code), Answer(score, None))
 
 
@@ -145,7 +147,7 @@ def test_answered_survey_closes_the_ticket_in_few_transitions(desk):
         Key={"pk": {"S": f"SURVEY#{survey_id(ticket.id, 1)}"}, "sk": {"S": "SURVEY"}},
     )["Item"]
     kept = int(raw["expires_at"]["N"]) - int(time.time())
-    retention = bootstrap.settings().retention_days * 86400
+    retention = bootstrap.container().settings.retention_days * 86400
     assert retention - 3600 < kept <= retention  # kept as long as the ticket's records
     assert code not in str(raw)  # only the code's hash is stored, and not here
     text = desk.history_text(execution)
@@ -156,7 +158,7 @@ def test_low_score_opens_a_service_recovery_ticket(desk):
     ticket = desk.resolved_ticket("+8613800000002", "en-US")
     code = _eventually(lambda: desk.codes("+8613800000002"))[0]
     _answer(code, 1)
-    repository = bootstrap.ticket_ports().repository
+    repository = bootstrap.container().ticket_ports().repository
 
     def recovery() -> list[Ticket]:
         """a recovery ticket exists"""
@@ -177,10 +179,10 @@ def test_unanswered_survey_is_reminded_once_then_expires_and_closes(desk):
     _eventually(lambda: desk.ticket(ticket.id).status == "closed")
     invitation, reminder = desk.codes("+8613800000003")
     assert invitation != reminder
-    ports = bootstrap.survey_ports(workflow=False)
+    ports = bootstrap.container().survey_ports(workflow=False)
     for code in (invitation, reminder):
         assert surveys.find_survey(ports, code).survey.public_status == "expired"
-    types = [e.type for e in bootstrap.ticket_ports().repository.events(ticket.id)]
+    types = [e.type for e in bootstrap.container().ticket_ports().repository.events(ticket.id)]
     assert [t for t in types if t.startswith("survey.")] == [
         "survey.invited",
         "survey.reminded",
@@ -189,8 +191,9 @@ def test_unanswered_survey_is_reminded_once_then_expires_and_closes(desk):
 
 
 def test_reopen_before_the_invitation_sends_nothing(desk):
-    bootstrap.override(settings=replace(bootstrap.settings(), survey_delay_seconds=5))
-    bootstrap.settings.cache_clear()
+    current = bootstrap.container()
+    later = replace(current.settings, survey_delay_seconds=5)
+    bootstrap.use(replace(bootstrap.bootstrap(later), notifier=current.notifier))
     ticket = desk.resolved_ticket("+8613800000004")
 
     def running() -> bool:
@@ -201,13 +204,19 @@ def test_reopen_before_the_invitation_sends_nothing(desk):
             return False
 
     _eventually(running)
-    act(bootstrap.ticket_ports(), CUSTOMER, ticket.id, "reopen", {"reason": "still blocked"})
+    act(
+        bootstrap.container().ticket_ports(),
+        CUSTOMER,
+        ticket.id,
+        "reopen",
+        {"reason": "still blocked"},
+    )
     execution = _eventually(lambda: desk.finished(ticket))
     assert execution["status"] in ("SUCCEEDED", "ABORTED")
     if execution["status"] == "SUCCEEDED":
         assert desk.states_entered(execution)[-1] in ("Skipped", "Withdrawn")
     time.sleep(1.0)  # anything the workflow wrote has reached the pump by now
     assert desk.codes("+8613800000004") == []
-    survey = bootstrap.survey_ports(workflow=False).surveys.get(survey_id(ticket.id, 1))
+    survey = bootstrap.container().survey_ports(workflow=False).surveys.get(survey_id(ticket.id, 1))
     assert survey is not None and survey.public_status == "expired"
     assert desk.ticket(ticket.id).status == "in_progress"

@@ -243,6 +243,11 @@ def test_every_function_knows_the_resources(translated: dict[str, Any]):
         assert {key: variables.get(key) for key in wanted} == wanted, name
         for key in ("OIDC_JWKS_URL", "OIDC_ISSUER", "OIDC_AUDIENCE", "PUBLIC_BASE_URL"):
             assert key in variables, (name, key)
+        assert variables["OIDC_REQUIRED_SCOPE"] == {"Ref": "ApiScope"}, name
+        # The secret's ARN, read at run time; never its value in the configuration.
+        assert variables["SERVICEDESK_CURSOR_SECRET_ARN"] == {"Ref": "CursorSigningKey"}, name
+        assert "SERVICEDESK_CURSOR_KEY" not in variables, name
+    assert "resolve:secretsmanager" not in json.dumps(translated)
 
 
 def test_state_machine_definition_is_inlined(sam_template: dict[str, Any]):
@@ -269,6 +274,141 @@ def test_every_declared_resource_reaches_the_package(sam_template: dict[str, Any
     """Every resource infra/ declares reaches the package (a merge never drops one)."""
     declared = set(load_template()["Resources"])
     assert declared <= set(sam_template["Resources"])
+
+
+def _stage(translated: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    stages = _resources_of(translated, "AWS::ApiGateway::Stage")
+    assert len(stages) == 1, stages
+    return next(iter(stages.items()))
+
+
+def test_waf_guards_the_api_stage_per_ip(translated: dict[str, Any]):
+    stage_id, _ = _stage(translated)
+    ((acl_id, acl),) = _resources_of(translated, "AWS::WAFv2::WebACL").items()
+    assert acl["Properties"]["Scope"] == "REGIONAL"
+    (association,) = _resources_of(translated, "AWS::WAFv2::WebACLAssociation").values()
+    arn = association["Properties"]["ResourceArn"]["Fn::Sub"]
+    assert arn.endswith("/restapis/${RestAPI}/stages/${" + stage_id + "}")
+    assert association["Properties"]["WebACLArn"] == {"Fn::GetAtt": [acl_id, "Arn"]}
+    rate_rules = {
+        rule["Name"]: rule["Statement"]["RateBasedStatement"]
+        for rule in acl["Properties"]["Rules"]
+        if "RateBasedStatement" in rule["Statement"]
+    }
+    assert all(rule["AggregateKeyType"] == "IP" for rule in rate_rules.values())
+    scoped = [rule for rule in rate_rules.values() if "ScopeDownStatement" in rule]
+    unscoped = [rule for rule in rate_rules.values() if "ScopeDownStatement" not in rule]
+    assert len(scoped) == 1 and len(unscoped) == 1
+    parameters = translated["Parameters"]
+    survey_limit = parameters[scoped[0]["Limit"]["Ref"]]["Default"]
+    assert survey_limit < parameters[unscoped[0]["Limit"]["Ref"]]["Default"]
+    # The survey scope matches the public routes with and without the stage in the path.
+    pattern = re.compile(scoped[0]["ScopeDownStatement"]["RegexMatchStatement"]["RegexString"])
+    for path in ("/s/Ab3dE", "/prod/s/Ab3dE", "/v1/surveys/Ab3dE", "/prod/v1/surveys/x"):
+        assert pattern.search(path), path
+    for path in ("/v1/tickets", "/prod/v1/tickets/T-1/actions", "/v1/health", "/v1/customers/s/x"):
+        assert not pattern.search(path), path
+
+
+def test_usage_plans_meter_each_client_app(translated: dict[str, Any]):
+    stage_id, _ = _stage(translated)
+    plans = _resources_of(translated, "AWS::ApiGateway::UsagePlan")
+    assert len(plans) >= 3
+    for plan in plans.values():
+        properties = plan["Properties"]
+        assert properties["ApiStages"] == [
+            {"ApiId": {"Ref": "RestAPI"}, "Stage": {"Ref": stage_id}}
+        ]
+        assert properties["Throttle"]["RateLimit"] > 0 and properties["Throttle"]["BurstLimit"] > 0
+        assert properties["Quota"]["Limit"] > 0
+    keys = _resources_of(translated, "AWS::ApiGateway::UsagePlanKey").values()
+    assert {key["Properties"]["UsagePlanId"]["Ref"] for key in keys} == set(plans)
+    (api,) = _resources_of(translated, "AWS::ApiGateway::RestApi").values()
+    # Clients never send a key: the authorizer names the caller's app (usageIdentifierKey).
+    assert api["Properties"]["ApiKeySourceType"] == "AUTHORIZER"
+
+
+def _operations(definition: dict[str, Any]) -> dict[str, set[str]]:
+    """``METHOD /path`` -> the security schemes the operation names."""
+    return {
+        f"{method.upper()} {path}": {
+            name for requirement in operation.get("security", []) for name in requirement
+        }
+        for path, operations in definition["paths"].items()
+        for method, operation in operations.items()
+    }
+
+
+def test_authenticated_operations_require_the_authorizers_usage_key(
+    sam_template: dict[str, Any], translated: dict[str, Any]
+):
+    """Usage plans meter only methods that require a key; the authorizer supplies it."""
+    import app  # noqa: F401 - registers every operation
+    from chalicelib.api.http import OPERATIONS
+
+    api = sam_template["Resources"]["RestAPI"]["Properties"]
+    body = api["DefinitionBody"]
+    assert body["x-amazon-apigateway-api-key-source"] == "AUTHORIZER"
+    assert api["ApiKeySourceType"] == "AUTHORIZER"
+    assert body["securityDefinitions"]["api_key"] == {
+        "type": "apiKey",
+        "name": "x-api-key",
+        "in": "header",
+    }
+    operations = _operations(body)
+    assert OPERATIONS
+    for operation in OPERATIONS:
+        schemes = operations[f"{operation.method} {operation.path}"]
+        wanted = set() if operation.public else {"jwt_authorizer", "api_key"}
+        assert schemes == wanted, (operation.method, operation.path)
+    for name, schemes in operations.items():
+        # Whatever else reaches the API (preflights included): a key exactly where a token is.
+        assert ("api_key" in schemes) == ("jwt_authorizer" in schemes), name
+    for public in ("GET /v1/health", "GET /v1/openapi.json", "GET /s/{code}"):
+        assert operations[public] == set(), public
+    (rest_api,) = _resources_of(translated, "AWS::ApiGateway::RestApi").values()
+    assert rest_api["Properties"]["ApiKeySourceType"] == "AUTHORIZER"
+    assert rest_api["Properties"]["Body"]["x-amazon-apigateway-api-key-source"] == "AUTHORIZER"
+
+
+def test_every_function_knows_the_client_apps_usage_keys(translated: dict[str, Any]):
+    for name, function in _resources_of(translated, "AWS::Lambda::Function").items():
+        usage = function["Properties"]["Environment"]["Variables"]["USAGE_CLIENTS"]["Fn::Sub"]
+        for app in ("Mobile", "Web", "Branch"):
+            assert f"${{{app}ClientId}}=" in usage, (name, app)
+            assert f"{app}ClientId" in translated["Parameters"], app
+
+
+def test_access_log_has_no_bodies_or_query_strings(translated: dict[str, Any]):
+    _, stage = _stage(translated)
+    setting = stage["Properties"]["AccessLogSetting"]
+    fields = json.loads(setting["Format"])
+    assert {"requestId", "ip", "caller", "route", "status", "latencyMs"} <= set(fields)
+    # The route template (/v1/surveys/{code}), not the path: no codes, ids or query strings.
+    assert fields["route"] == "$context.resourcePath"
+    for value in fields.values():
+        assert value.startswith("$context."), value
+        for leak in ("$context.path", "body", "querystring", "requestOverride", "$input"):
+            assert leak not in value, value
+    group_id = setting["DestinationArn"]["Fn::GetAtt"][0]
+    group = translated["Resources"][group_id]["Properties"]
+    assert group["KmsKeyId"] == {"Fn::GetAtt": ["DeskKey", "Arn"]}
+    assert group["RetentionInDays"] > 0
+
+
+def test_stream_consumer_has_reserved_concurrency(translated: dict[str, Any]):
+    function = translated["Resources"]["OnTableChange"]["Properties"]
+    assert function["ReservedConcurrentExecutions"] == {"Ref": "StreamReservedConcurrency"}
+    assert translated["Parameters"]["StreamReservedConcurrency"]["Default"] > 0
+
+
+def test_every_alarm_names_its_runbook_section(sam_template: dict[str, Any]):
+    """docs/runbooks.md has one section per alarm, headed by the alarm's logical id."""
+    alarms = _resources_of(sam_template, "AWS::CloudWatch::Alarm")
+    assert alarms
+    for logical_id, alarm in alarms.items():
+        description = alarm["Properties"]["AlarmDescription"]
+        assert description.endswith(f" Runbook: docs/runbooks.md#{logical_id.lower()}"), logical_id
 
 
 # --- the deployment package -----------------------------------------------------------------

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
 
 from chalicelib.domain.audit import entry_for_event
 from chalicelib.domain.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import SYSTEM, Caller, Role
-from chalicelib.domain.privacy import ERASED, anonymized_event
+from chalicelib.domain.privacy import ERASED, anonymized_event, anonymized_response
 from chalicelib.domain.ticket import Ticket, TicketRequest
 from chalicelib.service.audit import AuditPorts, audit_page, audit_query, record_read
 from chalicelib.service.privacy import PrivacyPorts, erase_customer
@@ -87,7 +88,7 @@ def _cancelled_with_history(desk: Desk) -> Ticket:
 
 
 def _event(type_: str, actor: Caller, **data: object) -> Event:
-    return Event("E-1", "T-1", type_, FixedClock()(), actor, dict(data))
+    return Event("E-1", "T-1", EventType(type_), FixedClock()(), actor, dict(data))
 
 
 def test_staff_writes_are_audited_once_per_write_customers_and_the_system_are_not():
@@ -174,9 +175,10 @@ def test_erasure_leaves_no_personal_data_and_keeps_the_counts():
     assert (erasure.tickets, erasure.anonymized_now, erasure.preferences_deleted) == (1, 1, True)
     desk.deliver_everything()
     stored = repr(desk.repository.tickets[ticket.id]) + repr(desk.repository.events(ticket.id))
+    stored += repr(desk.repository.idempotency)  # kept for retries, blanked
     for personal in (PHONE, EMAIL, "Jane", "6222", "Shanghai", "138"):
         assert personal not in stored
-    assert desk.repository.idempotency == {}
+    assert len(desk.repository.idempotency) == 1
     assert desk.notifications.preferences("cust-1") is None
     assert desk.ledger.counters == counters
     assert desk.repository.tickets[ticket.id].status == "cancelled"
@@ -231,3 +233,27 @@ def test_closing_stamps_the_retention_expiry_on_the_tickets_records():
     assert desk.store.expiries == {
         ticket.id: int((cancelled_at + timedelta(days=1826)).timestamp())
     }
+
+
+def test_a_stored_response_keeps_its_shape_without_personal_data():
+
+    stored = json.dumps(
+        {
+            "id": "T-1",
+            "subject": "Jane Doe, card 6222",
+            "description": "Flat 12B",
+            "contact": {"phone": "+86 138****8000", "email": "j***@x.cn", "locale": "en-US"},
+            "status": "new",
+            "data": {"body": "call me", "internal": False},
+        }
+    )
+    blanked = json.loads(anonymized_response(stored))
+    assert blanked == {
+        "id": "T-1",
+        "subject": ERASED,
+        "description": ERASED,
+        "contact": {"phone": None, "email": None, "preferred": "none", "locale": "en-US"},
+        "status": "new",
+        "data": {"body": ERASED, "internal": False},
+    }
+    assert json.loads(anonymized_response("not json")) == {"erased": True}

@@ -6,7 +6,9 @@ OIDC = {
     "OIDC_JWKS_URL": "https://idp/jwks",
     "OIDC_ISSUER": "https://idp",
     "OIDC_AUDIENCE": "c",
+    "OIDC_REQUIRED_SCOPE": "servicedesk/api",
     "SERVICEDESK_CURSOR_KEY": "k" * 32,
+    "USAGE_CLIENTS": "mobile-1=servicedesk-usage-prod-mobile",
 }
 
 
@@ -14,6 +16,17 @@ def test_deployed_default_is_oidc_and_needs_its_settings():
     with pytest.raises(ConfigurationError):
         Settings.from_env({})
     assert Settings.from_env(OIDC).auth_mode == "oidc"
+
+
+def test_deployed_stage_needs_the_apis_scope_and_local_mode_does_not():
+    without_scope = {k: v for k, v in OIDC.items() if k != "OIDC_REQUIRED_SCOPE"}
+    with pytest.raises(ConfigurationError, match="OIDC_REQUIRED_SCOPE"):
+        Settings.from_env(without_scope)
+    with pytest.raises(ConfigurationError, match="one scope"):
+        Settings.from_env({**OIDC, "OIDC_REQUIRED_SCOPE": "servicedesk/api openid"})
+    assert Settings.from_env(OIDC).oidc_required_scope == "servicedesk/api"
+    local = Settings.from_env({"SERVICEDESK_AUTH_MODE": "local-hs256"})
+    assert local.oidc_required_scope is None
 
 
 def test_local_hs256_is_refused_inside_lambda():
@@ -40,3 +53,46 @@ def test_deployed_stage_needs_its_own_cursor_key():
 def test_unknown_auth_mode_is_refused():
     with pytest.raises(ConfigurationError):
         Settings.from_env({"SERVICEDESK_AUTH_MODE": "none"})
+
+
+def test_usage_clients_map_each_client_app_to_its_usage_key():
+    env = {
+        **OIDC,
+        "USAGE_CLIENTS": " mobile-1 = servicedesk-usage-prod-mobile ,"
+        "web-2=servicedesk-usage-prod-web,branch-3=servicedesk-usage-prod-branch,",
+    }
+    assert Settings.from_env(env).usage_keys == {
+        "mobile-1": "servicedesk-usage-prod-mobile",
+        "web-2": "servicedesk-usage-prod-web",
+        "branch-3": "servicedesk-usage-prod-branch",
+    }
+
+
+def test_a_deployed_stage_needs_its_usage_clients_and_local_mode_does_not():
+    without = {k: v for k, v in OIDC.items() if k != "USAGE_CLIENTS"}
+    with pytest.raises(ConfigurationError, match="USAGE_CLIENTS is required"):
+        Settings.from_env(without)
+    with pytest.raises(ConfigurationError, match="USAGE_CLIENTS is required"):
+        Settings.from_env({**OIDC, "USAGE_CLIENTS": " , "})
+    assert Settings.from_env({"SERVICEDESK_AUTH_MODE": "local-hs256"}).usage_keys == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("mobile-1", "pairs"),
+        ("mobile-1=", "pairs"),
+        ("=servicedesk-usage-prod-mobile", "pairs"),
+        ("mobile-1=servicedesk=usage-prod-mobile", "pairs"),
+        ("mobile-1:servicedesk-usage-prod-mobile", "pairs"),
+        ("m=servicedesk-usage-prod-mobile,m=servicedesk-usage-prod-web", "twice"),
+        ("mobile-1=short-key", "20 characters"),
+    ],
+    ids=["no-key", "empty-key", "empty-client", "two-equals", "colon", "duplicate", "short"],
+)
+def test_malformed_usage_clients_fail_at_start(value, message):
+    with pytest.raises(ConfigurationError, match=message):
+        Settings.from_env({**OIDC, "USAGE_CLIENTS": value})
+    # Local mode parses them too: a typo never waits for a deployment to show.
+    with pytest.raises(ConfigurationError, match=message):
+        Settings.from_env({"SERVICEDESK_AUTH_MODE": "local-hs256", "USAGE_CLIENTS": value})

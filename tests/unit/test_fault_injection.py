@@ -10,15 +10,17 @@ from datetime import UTC, datetime
 import pytest
 from pynamodb.exceptions import CancellationReason, TransactWriteError, VerboseClientError
 
-from chalicelib.adapters.dynamo import _raise_common
+from chalicelib.adapters.transactions import storage_error
 from chalicelib.api.problems import problem_for
+from chalicelib.domain.calendar import BusinessCalendar
 from chalicelib.domain.counters import counters_for
 from chalicelib.domain.errors import ThrottledError
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import SYSTEM, Caller, Role
-from chalicelib.domain.sla import SLA_BREACHED
 from chalicelib.domain.ticket import TicketRequest, open_ticket
-from chalicelib.service import tickets
+from chalicelib.service import appointments, tickets
+from chalicelib.service.appointments import AppointmentPorts, AppointmentRequest
+from chalicelib.service.idempotency import IdempotencyKey
 from chalicelib.service.notifications import SEND_ATTEMPTS, NotificationPorts, notify
 from chalicelib.service.ports import StoreThrottledError
 from chalicelib.service.reactions import ReactionPorts, alert_ops, count_event
@@ -26,9 +28,11 @@ from chalicelib.service.tickets import StoredResponse, TicketPorts
 from tests.fakes import (
     FixedClock,
     InMemoryNotificationStore,
+    InMemoryTicketRepository,
     RecordingNotifier,
     RecordingOpsAlerter,
     SequentialIds,
+    ThrottlingAppointmentStore,
     ThrottlingReactionLedger,
     ThrottlingTicketRepository,
 )
@@ -113,7 +117,9 @@ def test_a_provider_throttled_to_the_end_is_recorded_and_alerted_never_rolled_ba
 
 
 def _breach_event() -> Event:
-    return Event("E-breach", "T-1", SLA_BREACHED, NOON_SHANGHAI, SYSTEM, {"metric": "resolution"})
+    return Event(
+        "E-breach", "T-1", EventType.SLA_BREACHED, NOON_SHANGHAI, SYSTEM, {"metric": "resolution"}
+    )
 
 
 def test_a_throttled_ops_alert_is_given_back_to_the_stream_and_sent_once_on_retry():
@@ -124,7 +130,7 @@ def test_a_throttled_ops_alert_is_given_back_to_the_stream_and_sent_once_on_retr
     alert_ops(_breach_event(), ports)
     alert_ops(_breach_event(), ports)  # and redelivers once more
     [alert] = alerts.sent
-    assert (alert.kind, alert.ticket_id) == (SLA_BREACHED, "T-1")
+    assert (alert.kind, alert.ticket_id) == (EventType.SLA_BREACHED, "T-1")
 
 
 def test_a_throttled_counter_write_fails_the_record_and_counts_once_on_retry():
@@ -168,7 +174,7 @@ def test_a_throttled_action_is_retried_then_a_429_with_nothing_half_written():
     with pytest.raises(ThrottledError):
         tickets.act(_ticket_ports(repository), AGENT, "T-1", "start", {})
     assert repository.tickets["T-1"].status == "assigned"
-    assert [e.type for e in repository.events("T-1")].count("ticket.status_changed") == 1
+    assert [e.type for e in repository.events("T-1")].count(EventType.STATUS_CHANGED) == 1
 
 
 def test_a_throttled_create_to_the_end_stores_nothing_and_answers_429_with_retry_after():
@@ -195,8 +201,7 @@ def test_a_throttled_create_to_the_end_stores_nothing_and_answers_429_with_retry
 def test_the_adapter_turns_dynamodb_capacity_refusals_into_the_ports_error(code, reasons):
     response = {"Error": {"Code": code, "Message": "refused"}}
     cause = VerboseClientError(response, "TransactWriteItems", cancellation_reasons=reasons)
-    with pytest.raises(StoreThrottledError):
-        _raise_common(TransactWriteError("failed", cause=cause), idempotency_index=None)
+    assert isinstance(storage_error(TransactWriteError("failed", cause=cause)), StoreThrottledError)
 
 
 def test_the_adapter_leaves_other_cancellations_alone():
@@ -206,4 +211,56 @@ def test_the_adapter_leaves_other_cancellations_alone():
         "TransactWriteItems",
         cancellation_reasons=reasons,
     )
-    _raise_common(TransactWriteError("failed", cause=cause), idempotency_index=None)
+    assert storage_error(TransactWriteError("failed", cause=cause)) is None
+
+
+# A branch open on weekdays; NOON_SHANGHAI is a Wednesday, the slot the next Monday at 10:00.
+BRANCH = {
+    "id": "BR-BJ-GMW",
+    "name": "Beijing Guomao Branch",
+    "name_zh": "北京国贸支行",
+    "timezone": "Asia/Shanghai",
+    "address": "1 Jianguomenwai Avenue",
+    "counters": 2,
+    "hours": {"mon-fri": ["09:00", "17:00"]},
+}
+MONDAY_TEN_SHANGHAI = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+
+
+def _booking_ports(throttled: int) -> AppointmentPorts:
+    repository = InMemoryTicketRepository()
+    return AppointmentPorts(
+        store=ThrottlingAppointmentStore(repository, [BRANCH], throttled=throttled),
+        tickets=repository,
+        ids=SequentialIds(),
+        clock=FixedClock(NOON_SHANGHAI),
+        calendar=BusinessCalendar,
+    )
+
+
+def _book(ports: AppointmentPorts, key: IdempotencyKey | None = None) -> StoredResponse:
+    request = AppointmentRequest("BR-BJ-GMW", MONDAY_TEN_SHANGHAI, "account", "Open an account")
+    return appointments.book(ports, CUSTOMER, request, _render, key)
+
+
+def test_a_throttled_booking_is_retried_and_stored_once():
+    ports = _booking_ports(throttled=2)
+    key = IdempotencyKey("customer:cust-1:POST /v1/appointments", "k-1", "f")
+    response = _book(ports, key)
+    store = ports.store
+    assert isinstance(store, ThrottlingAppointmentStore) and store.refused == 2
+    assert list(store.tickets.tickets) == [response.body]
+    assert sum(store.seats.values()) == 1 and len(store.reminders) == 1
+    assert _book(ports, key) == response  # the key replays the one booking
+
+
+def test_a_booking_throttled_to_the_end_is_a_429_with_nothing_half_written():
+    ports = _booking_ports(throttled=100)
+    with pytest.raises(ThrottledError) as raised:
+        _book(ports)
+    store = ports.store
+    assert isinstance(store, ThrottlingAppointmentStore)
+    assert store.tickets.tickets == {} and store.tickets.event_log == {}
+    assert store.seats == {} and store.reminders == {} and store.tickets.idempotency == {}
+    response = problem_for(raised.value)
+    assert (response.status_code, response.headers["Retry-After"]) == (429, "1")

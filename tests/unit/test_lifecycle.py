@@ -18,6 +18,7 @@ from chalicelib.domain.errors import ForbiddenError, IllegalTransitionError, Val
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import SYSTEM, Caller, Role
 from chalicelib.domain.lifecycle import ACTIONS, add_comment, apply_action
+from chalicelib.domain.statuses import Status
 from chalicelib.domain.ticket import Sla, Ticket, TicketRequest, open_ticket
 from tests.fakes import FixedClock
 
@@ -110,7 +111,7 @@ def make_ticket(
                 "slot_end": "2026-11-30T10:30:00+08:00",
             },
         )
-    return replace(ticket, status=status, assignee=assignee, **changes)
+    return replace(ticket, status=Status(status), assignee=assignee, **changes)
 
 
 def held_ticket(status: str, **changes: Any) -> Ticket:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.errors import ForbiddenError, ValidationError
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.reports import bucket_label, percentile, report_range
 from chalicelib.domain.sla import SlaRules, parse_policies
@@ -82,7 +82,8 @@ class Desk:
 
 def _survey_answer(ticket: Ticket, at: datetime, score: int, agent: str) -> Event:
     data = {"survey_id": f"S-{score}", "score": score, "agent": agent}
-    return Event(f"E-survey-{score}", ticket.id, "survey.answered", at, CUSTOMER, data)
+    answered = EventType.SURVEY_ANSWERED
+    return Event(f"E-survey-{score}", ticket.id, answered, at, CUSTOMER, data)
 
 
 @pytest.fixture

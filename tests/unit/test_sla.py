@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.sla import (
     PolicyFileError,
@@ -22,6 +22,7 @@ from chalicelib.domain.sla import (
     start_clocks,
     track,
 )
+from chalicelib.domain.statuses import Status
 from chalicelib.domain.ticket import TicketRequest, open_ticket
 from chalicelib.service.reactions import ReactionPorts, react
 from chalicelib.service.sla import sweep
@@ -157,7 +158,7 @@ def test_waiting_on_the_customer_pauses_and_moves_working_due_times_only():
     assert (waiting.sla.paused, waiting.sla.paused_at) == (True, NOW)
     assert next_due(waiting) == complaint.sla.resolution_due  # only the calendar clock runs
     back_at = NOW + timedelta(days=1)  # one full working day (8 h) spent waiting
-    resumed = track(waiting, replace(waiting, status="in_progress"), back_at, RULES)
+    resumed = track(waiting, replace(waiting, status=Status.IN_PROGRESS), back_at, RULES)
     assert (resumed.sla.paused, resumed.sla.paused_at) == (False, None)
     assert resumed.sla.first_response_due == RULES.calendar.add_working_time(
         complaint.sla.first_response_due, timedelta(hours=8)
@@ -274,7 +275,7 @@ def test_a_manual_escalation_alerts_ops_but_the_sweeps_own_does_not_alert_twice(
     manual = Event(
         "E-m",
         "T-1",
-        "ticket.escalated",
+        EventType.ESCALATED,
         NOW,
         agent,
         {"reason": "Needs cards team", "tier": 2, "queue": "tier2"},

@@ -31,6 +31,7 @@ from chalicelib.domain.surveys import (
     well_formed_code,
 )
 from chalicelib.domain.ticket import TicketRequest, open_ticket
+from chalicelib.domain.timeline import event_view
 from chalicelib.service import surveys
 from chalicelib.service.surveys import SurveyPorts
 from tests.fakes import (
@@ -295,6 +296,19 @@ def test_answer_closes_the_ticket_and_releases_the_workflow(world):
     surveys.survey_answered(answered, world.ports)
     assert world.workflow.answered_tokens == ["token-1"]
     assert world.repository.tickets.keys() == {ticket.id}  # a good score opens nothing
+
+
+def test_customers_never_see_whom_their_answer_is_credited_to(world):
+    ticket, name = _started(world)
+    view = surveys.find_survey(world.ports, world.invite(name))
+    surveys.answer_survey(world.ports, view, Answer(2, "slow"))
+    answered = next(e for e in world.repository.events(ticket.id) if e.type == "survey.answered")
+    assert event_view(answered, CUSTOMER)["data"] == {
+        "survey_id": name,
+        "score": 2,
+        "comment": "slow",
+    }
+    assert event_view(answered, AGENT)["data"]["agent"] == AGENT.id  # the reports use it
 
 
 def test_second_answer_is_409_and_changes_nothing(world):

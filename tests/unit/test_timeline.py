@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.errors import NotFoundError
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import CUSTOMER_VISIBLE_TYPES, Event, EventType
 from chalicelib.domain.identity import SYSTEM, Caller, Role
 from chalicelib.domain.lifecycle import add_comment, apply_action
 from chalicelib.domain.ticket import Ticket, TicketRequest, open_ticket
@@ -59,7 +59,7 @@ def event(
     at: datetime = NOW,
     **data: Any,
 ) -> Event:
-    return Event(f"E-{number:026d}", "T-1", type_, at, actor, data)
+    return Event(f"E-{number:026d}", "T-1", EventType(type_), at, actor, data)
 
 
 @pytest.mark.parametrize("type_", sorted(CUSTOMER_SEES - {"comment.added"}))
@@ -179,16 +179,58 @@ def _life() -> tuple[Ticket, list[Event]]:
     return ticket, events + new
 
 
+def _after_the_life(ticket: Ticket) -> list[Event]:
+    """The customer-visible entries the stream, the notifier and the survey add, with the
+    data their producers write (`agent`: who resolved the ticket, for the reports)."""
+    survey = f"{ticket.id}-r1"
+    slot = {"branch_id": "BR-1", "slot_start": "2026-12-01T02:00:00Z", "slot_time": "10:00"}
+    after: list[tuple[str, Caller, dict[str, Any]]] = [
+        (
+            "notification.sent",
+            SYSTEM,
+            {
+                "channel": "sms",
+                "template": "resolved",
+                "to": "+86 138****8000",
+                "source_event": "E-01",
+                "provider_message_id": "m-1",
+            },
+        ),
+        ("survey.invited", SYSTEM, {"survey_id": survey, "round": 1}),
+        ("survey.reminded", SYSTEM, {"survey_id": survey, "round": 2}),
+        (
+            "survey.answered",
+            OWNER,
+            {"survey_id": survey, "score": 2, "agent": ticket.assignee, "comment": "Slow"},
+        ),
+        ("survey.expired", SYSTEM, {"survey_id": survey}),
+        ("appointment.booked", AGENT, slot),
+        (
+            "appointment.rescheduled",
+            SUPERVISOR,
+            {**slot, "action": "reschedule", "previous_slot_start": "2026-12-01T01:30:00Z"},
+        ),
+        ("appointment.reminded", SYSTEM, slot),
+    ]
+    return [
+        Event(f"E-9{number}", ticket.id, EventType(type_), NOW, actor, data)
+        for number, (type_, actor, data) in enumerate(after)
+    ]
+
+
 def test_a_customers_timeline_never_names_a_staff_member():
-    _, events = _life()
+    ticket, events = _life()
+    events += _after_the_life(ticket)
+    assert {e.type for e in events} >= CUSTOMER_VISIBLE_TYPES  # every type a customer sees
     shown = [event_view(e, OWNER) for e in visible_events(events, OWNER)]
     text = json.dumps(shown)
     for staff_id in (AGENT.id, SUPERVISOR.id, "agent-ops"):
         assert staff_id not in text
+    assert "agent" not in next(v for v in shown if v["type"] == "survey.answered")["data"]
     assert "Check fraud log" not in text
     # Assigning from new also writes a status change, so the customer sees that move;
     # the escalation and the re-assignment keep the status and stay hidden.
-    assert [(v["type"], v["data"].get("from"), v["data"].get("to")) for v in shown] == [
+    assert [(v["type"], v["data"].get("from"), v["data"].get("to")) for v in shown[:7]] == [
         ("ticket.created", None, None),
         ("ticket.status_changed", "new", "assigned"),
         ("ticket.status_changed", "assigned", "in_progress"),

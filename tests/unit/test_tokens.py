@@ -10,17 +10,27 @@ from chalicelib.adapters.tokens import (
     TokenRejectedError,
 )
 from chalicelib.domain.identity import Role
+from local.token import mint
 
 SECRET = "test-secret-that-is-long-enough-for-hs256"
 ISSUER = "https://cognito-idp.ap-east-1.amazonaws.com/pool"
 AUDIENCE = "client-123"
+SCOPE = "servicedesk/api"
 
 
 def _claims(**overrides):
+    """A Cognito access token's claims."""
     now = int(time.time())
-    claims = {"sub": "cust-1", "cognito:groups": ["customers"], "iat": now, "exp": now + 600}
+    claims = {
+        "sub": "cust-1",
+        "cognito:groups": ["customers"],
+        "iat": now,
+        "exp": now + 600,
+        "token_use": "access",
+        "scope": f"openid {SCOPE}",
+    }
     claims.update(overrides)
-    return claims
+    return {name: value for name, value in claims.items() if value is not None}
 
 
 def _hs256(claims, key=SECRET):
@@ -46,6 +56,8 @@ def test_local_token_gives_the_caller():
         _hs256(_claims(**{"cognito:groups": ["customers", "auditors"]})),
         _hs256(_claims(sub="")),
         "Bearer " + jwt.encode(_claims(), "", algorithm="none"),
+        _hs256(_claims(token_use="id")),
+        _hs256(_claims(token_use=None)),
     ],
     ids=[
         "empty",
@@ -59,11 +71,29 @@ def test_local_token_gives_the_caller():
         "ambiguous-groups",
         "empty-sub",
         "alg-none",
+        "id-token",
+        "neither-access-nor-id",
     ],
 )
 def test_local_verifier_rejects(authorization):
     with pytest.raises(TokenRejectedError):
         LocalTokenVerifier(SECRET).verify(authorization)
+
+
+def test_local_tokens_need_a_scope_only_when_one_is_configured():
+    unscoped = _hs256(_claims(scope=None))
+    assert LocalTokenVerifier(SECRET).verify(unscoped).role is Role.CUSTOMER
+    with pytest.raises(TokenRejectedError):
+        LocalTokenVerifier(SECRET, SCOPE).verify(unscoped)
+    assert LocalTokenVerifier(SECRET, SCOPE).verify(_hs256(_claims())).role is Role.CUSTOMER
+
+
+def test_locally_minted_tokens_are_scoped_access_tokens(monkeypatch):
+    monkeypatch.setenv("OIDC_REQUIRED_SCOPE", "desk/custom")
+    token = "Bearer " + mint("agents", "agent-7", secret=SECRET)
+    assert LocalTokenVerifier(SECRET, "desk/custom").verify(token).id == "agent-7"
+    monkeypatch.delenv("OIDC_REQUIRED_SCOPE")
+    assert LocalTokenVerifier(SECRET).verify("Bearer " + mint("agents", "a", secret=SECRET))
 
 
 def test_supervisor_in_agents_group_too_is_a_supervisor():
@@ -95,13 +125,15 @@ def rsa_key():
 
 @pytest.fixture
 def oidc(rsa_key):
-    return OidcTokenVerifier(_StaticJwks(rsa_key.public_key()), ISSUER, AUDIENCE)
+    return OidcTokenVerifier(_StaticJwks(rsa_key.public_key()), ISSUER, AUDIENCE, SCOPE)
 
 
-def _rs256(rsa_key, **overrides):
+def _rs256(rsa_key, typ=None, **overrides):
     claims = _claims(iss=ISSUER, aud=AUDIENCE, **{"cognito:groups": ["agents"]})
     claims.update(overrides)
-    return "Bearer " + jwt.encode(claims, rsa_key, algorithm="RS256", headers={"kid": "k1"})
+    claims = {name: value for name, value in claims.items() if value is not None}
+    headers = {"kid": "k1", **({"typ": typ} if typ else {})}
+    return "Bearer " + jwt.encode(claims, rsa_key, algorithm="RS256", headers=headers)
 
 
 def test_oidc_accepts_rs256_from_the_issuer(oidc, rsa_key):
@@ -112,6 +144,37 @@ def test_oidc_accepts_rs256_from_the_issuer(oidc, rsa_key):
 def test_oidc_accepts_access_tokens_naming_the_client(oidc, rsa_key):
     token = _rs256(rsa_key, aud=None, client_id=AUDIENCE)
     assert oidc.verify(token).role is Role.AGENT
+
+
+def test_oidc_accepts_rfc9068_access_tokens_of_other_providers(oidc, rsa_key):
+    assert oidc.verify(_rs256(rsa_key, typ="at+jwt", token_use=None)).role is Role.AGENT
+
+
+@pytest.mark.parametrize(
+    ("typ", "overrides"),
+    [
+        (None, {"token_use": "id"}),  # a Cognito ID token: aud names the client
+        ("at+jwt", {"token_use": "id"}),
+        (None, {"token_use": None}),  # an ID token of another provider
+        ("JWT", {"token_use": None}),
+    ],
+    ids=["cognito-id-token", "id-token-typed-at", "no-token-use", "typ-jwt"],
+)
+def test_oidc_refuses_id_tokens(oidc, rsa_key, typ, overrides):
+    with pytest.raises(TokenRejectedError, match="not an access token"):
+        oidc.verify(_rs256(rsa_key, typ=typ, **overrides))
+
+
+@pytest.mark.parametrize(
+    "scope", [None, "", "openid", "servicedesk/api.read", f"openid,{SCOPE}", "SERVICEDESK/API"]
+)
+def test_oidc_refuses_tokens_without_the_apis_scope(oidc, rsa_key, scope):
+    with pytest.raises(TokenRejectedError, match="scope"):
+        oidc.verify(_rs256(rsa_key, scope=scope))
+
+
+def test_oidc_accepts_the_scope_among_others(oidc, rsa_key):
+    assert oidc.verify(_rs256(rsa_key, scope=f"a/b {SCOPE} c/d")).role is Role.AGENT
 
 
 @pytest.mark.parametrize(
@@ -133,3 +196,53 @@ def test_oidc_stage_refuses_alg_none(oidc):
     token = jwt.encode(_claims(iss=ISSUER, aud=AUDIENCE), "", algorithm="none")
     with pytest.raises(TokenRejectedError):
         oidc.verify("Bearer " + token)
+
+
+@pytest.mark.parametrize(
+    ("claims", "client"),
+    [
+        ({"client_id": "app-1"}, "app-1"),
+        ({"azp": "app-2"}, "app-2"),
+        ({"client_id": "app-1", "azp": "app-2"}, "app-1"),
+        ({}, None),
+        ({"client_id": ""}, None),
+        ({"client_id": ["app-1"]}, None),
+    ],
+    ids=["client_id", "azp", "client_id-first", "none", "empty", "not-a-string"],
+)
+def test_the_caller_carries_the_client_app_of_the_token(claims, client):
+    caller = LocalTokenVerifier(SECRET).verify(_hs256(_claims(**claims)))
+    assert caller.client_id == client
+
+
+def test_locally_minted_tokens_name_a_client_app():
+    token = "Bearer " + mint("agents", "agent-7", secret=SECRET, client_id="web-app")
+    assert LocalTokenVerifier(SECRET).verify(token).client_id == "web-app"
+
+
+def _cognito_clients(rsa_key):
+    """A Cognito pool with the API's client and two more app clients of the bank."""
+    return OidcTokenVerifier(
+        _StaticJwks(rsa_key.public_key()), ISSUER, AUDIENCE, SCOPE, clients=["mobile", "web"]
+    )
+
+
+def test_cognito_tokens_of_any_known_client_app_are_accepted(rsa_key):
+    verifier = _cognito_clients(rsa_key)
+    for client in ("mobile", "web", AUDIENCE):
+        caller = verifier.verify(_rs256(rsa_key, aud=None, client_id=client))
+        assert caller.client_id == client
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"aud": None, "client_id": "partner"},  # a Cognito token of another app client
+        {"aud": None, "client_id": None},
+        {"aud": "another-api", "client_id": "mobile"},  # a known app, for another API
+    ],
+    ids=["unknown-client", "no-client", "other-audience"],
+)
+def test_cognito_tokens_of_other_clients_or_apis_are_refused(rsa_key, overrides):
+    with pytest.raises(TokenRejectedError):
+        _cognito_clients(rsa_key).verify(_rs256(rsa_key, **overrides))

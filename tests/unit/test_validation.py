@@ -1,8 +1,16 @@
 import json
+import re
 
 import pytest
 
-from chalicelib.api.validation import MAX_BODY_BYTES, read_json, validate
+from chalicelib.api.validation import (
+    MAX_BODY_BYTES,
+    SCHEMA_DIR,
+    python_pattern,
+    read_json,
+    refuse_unsafe_text,
+    validate,
+)
 from chalicelib.domain.errors import (
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
@@ -84,3 +92,143 @@ def test_other_media_types_are_unsupported(content_type):
 
 def test_json_with_charset_is_json():
     assert read_json(b'{"a": 1}', "application/json; charset=utf-8") == {"a": 1}
+
+
+# --- single-line fields: no control characters, no trailing newline (SPEC 5) -------------------
+
+APPOINTMENT = {
+    "branch_id": "BR-SH-LJZ",
+    "slot_start": "2026-12-01T02:00:00Z",
+    "category": "card",
+    "subject": "New card",
+}
+LINE_BREAKS = ["\n", "\r", "\r\n", "\t", "\x00", "\x1b", "\x85", "\u2028"]
+
+
+def _refused(schema, body):
+    with pytest.raises(ValidationError) as raised:
+        validate(schema, body)
+    return sorted({error.path for error in raised.value.errors})
+
+
+@pytest.mark.parametrize("char", LINE_BREAKS)
+@pytest.mark.parametrize(
+    ("schema", "body", "field"),
+    [
+        ("ticket-create", {**VALID, "contact": {"phone": "+8613800138000"}}, "contact.phone"),
+        ("ticket-create", {**VALID, "contact": {"email": "jane@example.com"}}, "contact.email"),
+        ("ticket-create", {**VALID, "customer_id": "cust-1"}, "customer_id"),
+        ("ticket-create", {**VALID, "received_at": "2026-11-27T10:00:00+08:00"}, "received_at"),
+        ("ticket-create", VALID, "subject"),
+        ("appointment-create", APPOINTMENT, "subject"),
+        ("appointment-create", APPOINTMENT, "branch_id"),
+        ("appointment-create", APPOINTMENT, "slot_start"),
+        ("ticket-action", {"action": "assign", "assignee": "agent-7"}, "assignee"),
+        ("ticket-action", {"action": "cancel", "reason": "Booked twice"}, "reason"),
+        (
+            "ticket-action",
+            {"action": "reschedule", "slot_start": "2026-12-01T02:00:00Z"},
+            "slot_start",
+        ),
+    ],
+)
+def test_single_line_fields_refuse_line_breaks_and_control_characters(schema, body, field, char):
+    assert validate(schema, _copy(body))  # valid as it stands
+    value = _get(body, field)
+    for broken in (value + char, char + value):  # a trailing newline is what `$` let through
+        assert _refused(schema, _with(body, field, broken)) == [field]
+
+
+def _copy(body):
+    return json.loads(json.dumps(body))
+
+
+def _get(body, field):
+    for name in field.split("."):
+        body = body[name]
+    return body
+
+
+def _with(body, field, value):
+    changed = _copy(body)
+    *parents, name = field.split(".")
+    target = changed
+    for parent in parents:
+        target = target[parent]
+    target[name] = value
+    return changed
+
+
+@pytest.mark.parametrize("start", ["08:00\n", "\n08:00", "08:00\r"])
+def test_quiet_hours_refuse_line_breaks(start):
+    body = {"sms": True, "email": True, "quiet_hours": {"start": start, "end": "20:00"}}
+    assert _refused("preferences", body) == ["quiet_hours.start"]
+
+
+def test_multi_line_fields_keep_their_line_breaks_but_not_other_controls():
+    lines = "line one\r\n\tline two\n"
+    assert validate("ticket-action", {"action": "resolve", "resolution": lines})
+    assert validate("ticket-action", {"action": "request_info", "message": lines})
+    assert validate("comment-create", {"body": lines})
+    assert validate("survey-answer", {"score": 3, "comment": lines})
+    for control in ("\x00", "\x0b", "\x7f", "\x85", "\x9f"):
+        assert _refused("comment-create", {"body": f"a{control}b"}) == ["body"]
+        assert _refused("survey-answer", {"score": 3, "comment": f"a{control}"}) == ["comment"]
+
+
+@pytest.mark.parametrize("subject", [" ", "\u3000", " \n "])
+def test_subjects_are_not_blank(subject):
+    assert _refused("ticket-create", {**VALID, "subject": subject}) == ["subject"]
+
+
+def test_single_line_text_may_hold_any_printable_character():
+    text = "卡被锁了 — Karte gesperrt, 100 % (₩) ✓ \u00a0ok"
+    assert validate("ticket-create", {**VALID, "subject": text})
+    assert validate("ticket-action", {"action": "cancel", "reason": text})
+
+
+@pytest.mark.parametrize(
+    ("ecma", "python"),
+    [
+        (r"^\+[1-9][0-9]{6,14}$", r"^\+[1-9][0-9]{6,14}\Z"),
+        (r"^a\$$", r"^a\$\Z"),  # an escaped dollar is a character
+        (r"^[$]x$", r"^[$]x\Z"),  # so is one in a class
+        (r"^[\]$]$", r"^[\]$]\Z"),
+        (r"^a\\$", r"^a\\\Z"),  # an escaped backslash, then the end
+        (r"\S", r"\S"),
+    ],
+)
+def test_schema_patterns_read_dollar_as_the_end_of_the_text(ecma, python):
+    assert python_pattern(ecma) == python
+
+
+def test_every_schema_pattern_compiles_and_anchored_ones_anchor_both_ends():
+    """Patterns in the published schemas mean the same in ECMA-262 and in our validator."""
+    for path in SCHEMA_DIR.glob("*.json"):
+        for pattern in _patterns(json.loads(path.read_text(encoding="utf-8"))):
+            assert re.compile(python_pattern(pattern))
+            if pattern.startswith("^"):
+                assert pattern.endswith("$"), (path.name, pattern)
+
+
+def _patterns(node):
+    if isinstance(node, dict):
+        if isinstance(node.get("pattern"), str):
+            yield node["pattern"]
+        for value in node.values():
+            yield from _patterns(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _patterns(value)
+
+
+# --- forms get the same character rules ------------------------------------------------------
+
+
+def test_form_fields_refuse_control_characters_and_single_line_ones_line_breaks():
+    refuse_unsafe_text({"score": "4", "comment": "kind\r\nstaff\t!"}, single_line={"score"})
+    with pytest.raises(ValidationError) as raised:
+        refuse_unsafe_text(
+            {"score": "4\n", "comment": "nul\x00", "name": "ok"}, single_line={"score", "name"}
+        )
+    assert sorted(error.path for error in raised.value.errors) == ["comment", "score"]

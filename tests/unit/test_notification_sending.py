@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from botocore.stub import Stubber
 
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.sms import segments
 from chalicelib.domain.ticket import TicketRequest, open_ticket
@@ -219,7 +219,7 @@ def test_events_that_do_not_notify_claim_nothing():
     note = Event(
         "E-note",
         "T-1",
-        "comment.added",
+        EventType.COMMENT_ADDED,
         NOON_SHANGHAI,
         Caller(Role.AGENT, "a-1"),
         {"body": "internal", "internal": True},
@@ -227,7 +227,7 @@ def test_events_that_do_not_notify_claim_nothing():
     closed = Event(
         "E-closed",
         "T-1",
-        "ticket.status_changed",
+        EventType.STATUS_CHANGED,
         NOON_SHANGHAI,
         Caller(Role.SUPERVISOR, "s-1"),
         {"from": "resolved", "to": "closed"},

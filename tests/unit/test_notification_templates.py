@@ -1,9 +1,11 @@
+"""Notification templates (both locales, both channels), channel choice and quiet hours."""
+
 from datetime import UTC, datetime, time, timedelta, timezone
 
 import pytest
 
 from chalicelib.domain.contact import Contact
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import SYSTEM, Caller, Role
 from chalicelib.domain.notifications import (
     EMAIL_TEMPLATES,
@@ -484,7 +486,8 @@ CUSTOMER = Caller(role=Role.CUSTOMER, id="cust-1")
 
 
 def event(event_type: str, actor: Caller = AGENT, **data: object) -> Event:
-    return Event("E-1", TICKET_ID, event_type, utc(2026, 3, 2, 8, 0), actor, dict(data))
+    at = utc(2026, 3, 2, 8, 0)
+    return Event("E-1", TICKET_ID, EventType(event_type), at, actor, dict(data))
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,9 @@ from chalicelib.domain.errors import (
     ValidationError,
     VersionMismatchError,
 )
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import Caller, Role
+from chalicelib.domain.statuses import Status
 from chalicelib.domain.ticket import Sla, Ticket, TicketRequest, ticket_view
 from chalicelib.service.ports import (
     IdempotencyKeyTakenError,
@@ -143,7 +144,7 @@ def open_as(ports: TicketPorts, caller: Caller = OWNER, **request: Any) -> Ticke
 def seed(ports: TicketPorts, status: str, assignee: str | None = None, **changes: Any) -> Ticket:
     """A stored ticket in the given state (as if earlier actions had run)."""
     ticket = open_as(ports)
-    changed = replace(ticket, status=status, assignee=assignee, **changes)
+    changed = replace(ticket, status=Status(status), assignee=assignee, **changes)
     repo_of(ports).tickets[ticket.id] = changed
     return changed
 
@@ -227,7 +228,7 @@ def test_a_replayed_comment_is_not_written_twice():
         ports, OWNER, ticket.id, "Hi", False, render=render_event, idempotency=comment_key
     )
     assert again == first
-    assert [e.type for e in ports.repository.events(ticket.id)].count("comment.added") == 1
+    assert [e.type for e in ports.repository.events(ticket.id)].count(EventType.COMMENT_ADDED) == 1
 
 
 # ---------------------------------------------------------------- If-Match and races
@@ -284,7 +285,7 @@ def test_losing_a_race_without_if_match_keeps_the_winners_update():
     assert stored is not None
     assert (stored.status, stored.version) == ("in_progress", 2)
     assert stored.sla.first_responded_at == responded  # the winner's change survived
-    assert [e.type for e in ports.repository.events(ticket.id)].count("ticket.status_changed") == 0
+    assert [e.type for e in ports.repository.events(ticket.id)].count(EventType.STATUS_CHANGED) == 0
 
 
 def test_losing_a_race_with_if_match_is_a_version_mismatch():

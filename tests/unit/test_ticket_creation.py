@@ -1,3 +1,5 @@
+"""Opening and reading tickets with the in-memory fakes (and the counting reaction)."""
+
 import json
 
 import pytest

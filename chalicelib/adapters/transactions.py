@@ -1,0 +1,184 @@
+"""One way to write a DynamoDB transaction: named items, a request token, mapped errors.
+
+Every TransactWriteItems of the desk goes through `Transaction`:
+
+- each item is added under a name; a cancellation is told by the names of the items
+  whose condition failed (never by position), and mapped to the ports' errors here;
+- the call carries a ClientRequestToken derived from what it writes (a digest of its
+  items, event ids included), so the SDK's retries of a request whose response was lost
+  are idempotent in DynamoDB (10 minutes), and our own retries of a changed write (a new
+  reference, a new event id) never reuse a token for other parameters;
+- a write that carries events is marked by its first event (a new, random id): when a
+  retry finds its conditions failing because the first attempt succeeded (its response
+  was lost, or the store does not honour the token), a consistent read of that event
+  says it was us, and the write answers with that success.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import GetError, PynamoDBException, TransactWriteError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.models import Model
+
+from chalicelib.adapters.models import EventItem
+from chalicelib.service.ports import StoreThrottledError, TransactionConflictError
+
+CONDITION_FAILED = "ConditionalCheckFailed"
+# Capacity refusals, as the whole call's error code or as a cancellation reason.
+THROTTLED_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "ThrottlingError",
+        "ProvisionedThroughputExceeded",
+    }
+)
+_TOKEN_LENGTH = 36  # DynamoDB's maximum ClientRequestToken length
+_KINDS = ("check", "delete", "put", "update")  # the order the connection sends them in
+
+Refusal = Callable[[], Exception]
+
+
+class Refused(Exception):
+    """The conditions of these named items failed; nothing was written."""
+
+    def __init__(self, names: frozenset[str]) -> None:
+        super().__init__(", ".join(sorted(names)))
+        self.names = names
+
+
+def storage_error(error: PynamoDBException) -> Exception | None:
+    """The ports' error for a write the store refused as a whole (None: not ours to map).
+
+    A transaction conflict and a capacity refusal both mean nothing was written: the
+    use case may retry.
+    """
+    reasons = getattr(error, "cancellation_reasons", None) or []
+    codes = {reason.code for reason in reasons if reason is not None}
+    if "TransactionConflict" in codes:
+        return TransactionConflictError()
+    if error.cause_response_code in THROTTLED_CODES or codes & THROTTLED_CODES:
+        return StoreThrottledError()
+    return None
+
+
+class Transaction:
+    """A TransactWriteItems of named items. Use as a context manager, or call `commit`.
+
+    Its methods are named as PynamoDB's TransactWrite's (IAM checks each item as
+    PutItem, UpdateItem, DeleteItem or ConditionCheckItem).
+
+    `refusals` maps item names to the error a failed condition on that item means, in
+    order of precedence; a failed condition on an item not named there raises `Refused`.
+    """
+
+    def __init__(
+        self, connection: Connection, refusals: Mapping[str, Refusal] | None = None
+    ) -> None:
+        self._connection = connection
+        self._refusals = dict(refusals or {})
+        self._items: dict[str, list[tuple[str, dict[str, Any]]]] = {kind: [] for kind in _KINDS}
+        self._mark: EventItem | None = None
+
+    def __enter__(self) -> Transaction:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        if exc_type is None:
+            self.commit()
+
+    def save(self, name: str, item: Model, condition: Condition | None = None) -> None:
+        self._add("put", name, item.get_save_kwargs_from_instance(condition=condition))
+
+    def update(
+        self, name: str, item: Model, actions: list[Action], condition: Condition | None = None
+    ) -> None:
+        kwargs = item.get_update_kwargs_from_instance(actions=actions, condition=condition)
+        self._add("update", name, kwargs)
+
+    def delete(self, name: str, item: Model, condition: Condition | None = None) -> None:
+        self._add("delete", name, item.get_delete_kwargs_from_instance(condition=condition))
+
+    def condition_check(
+        self, name: str, model: type[Model], hash_key: str, range_key: str, condition: Condition
+    ) -> None:
+        kwargs = model.get_operation_kwargs_from_class(hash_key, range_key, condition=condition)
+        self._add("check", name, kwargs)
+
+    def events(self, items: Iterable[EventItem]) -> None:
+        """New event items (each written once); the first one marks the write as ours."""
+        for item in items:
+            self.save(f"event:{item.event_id}", item, EventItem.pk.does_not_exist())
+            if self._mark is None:
+                self._mark = item
+
+    def _add(self, kind: str, name: str, kwargs: dict[str, Any]) -> None:
+        if any(name == known for entries in self._items.values() for known, _ in entries):
+            raise ValueError(f"two items named {name!r} in one transaction")
+        self._items[kind].append((name, kwargs))
+
+    def names(self) -> list[str]:
+        """The item names in the order the call sends them (cancellation reasons' order)."""
+        return [name for kind in _KINDS for name, _ in self._items[kind]]
+
+    def token(self) -> str:
+        """The ClientRequestToken: a digest of every item, so it changes with the write."""
+        items = [[kwargs for _, kwargs in self._items[kind]] for kind in _KINDS]
+        canonical = json.dumps(items, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:_TOKEN_LENGTH]
+
+    def commit(self) -> None:
+        try:
+            self._connection.transact_write_items(
+                condition_check_items=[kwargs for _, kwargs in self._items["check"]],
+                delete_items=[kwargs for _, kwargs in self._items["delete"]],
+                put_items=[kwargs for _, kwargs in self._items["put"]],
+                update_items=[kwargs for _, kwargs in self._items["update"]],
+                client_request_token=self.token(),
+            )
+        except TransactWriteError as error:
+            self._settle(error)
+
+    def failed(self, error: TransactWriteError) -> frozenset[str]:
+        """The names of the items whose condition failed."""
+        reasons = error.cancellation_reasons or []
+        return frozenset(
+            name
+            for name, reason in zip(self.names(), reasons, strict=False)
+            if reason is not None and reason.code == CONDITION_FAILED
+        )
+
+    def _settle(self, error: TransactWriteError) -> None:
+        """Map a failed call: our own earlier success, a refusal, or a storage error."""
+        failed = self.failed(error)
+        mapped = storage_error(error)
+        if (failed or (mapped is None and not error.cancellation_reasons)) and self._was_ours():
+            return  # an earlier attempt of this very write succeeded
+        for name, refusal in self._refusals.items():
+            if name in failed:
+                raise refusal() from error
+        if mapped is not None:
+            raise mapped from error
+        if failed:
+            raise Refused(failed) from error
+        raise error
+
+    def _was_ours(self) -> bool:
+        mark = self._mark
+        if mark is None:
+            return False
+        try:
+            EventItem.get(mark.pk, mark.sk, consistent_read=True)
+        except EventItem.DoesNotExist:
+            return False
+        except GetError:
+            return False  # cannot tell: report the write's own failure
+        return True
