@@ -11,19 +11,17 @@ from chalice.app import Blueprint, Response
 from chalicelib import bootstrap
 from chalicelib.api.auth import current_caller, require_role
 from chalicelib.api.http import Operation, api_route, json_body, json_response
-from chalicelib.api.tickets import (
-    _IDEMPOTENCY_HEADER,
-    _idempotency,
-    _query,
-    _stored,
-    created_response,
+from chalicelib.api.requests import (
+    IDEMPOTENCY_HEADER,
+    idempotency_key,
+    query_params,
+    stored_response,
 )
+from chalicelib.api.tickets import created_response
 from chalicelib.api.validation import parse_rfc3339, validate
 from chalicelib.domain.errors import FieldError, ValidationError
 from chalicelib.service import appointments
 from chalicelib.service.appointments import AppointmentRequest
-
-# The use cases and the domain are imported by the views that run them (cold start).
 
 appointments_blueprint = Blueprint(__name__)
 
@@ -74,7 +72,7 @@ def list_slots(branch_id: str) -> Response:
     current_caller(request)
     ports = bootstrap.container().appointment_ports()
     branch = appointments.find_branch(ports, branch_id)  # 404 before the parameters' 400
-    day = _day(_query(request, ("date",)).get("date"))
+    day = _day(query_params(request, ("date",)).get("date"))
     return json_response(appointments.list_slots(ports, branch, day))
 
 
@@ -108,7 +106,7 @@ def _day(text: str | None) -> date:
         },
         roles=("customer", "agent", "supervisor"),
         tag="appointments",
-        parameters=(_IDEMPOTENCY_HEADER,),
+        parameters=(IDEMPOTENCY_HEADER,),
     ),
 )
 def book_appointment() -> Response:
@@ -116,7 +114,7 @@ def book_appointment() -> Response:
     caller = current_caller(request)
     require_role(caller, _BOOKERS)
     body = validate("appointment-create", json_body(request))
-    idempotency = _idempotency(request, caller, "POST /v1/appointments", body)
+    idempotency = idempotency_key(request, caller, "POST /v1/appointments", body)
 
     response = appointments.book(
         bootstrap.container().appointment_ports(),
@@ -125,7 +123,7 @@ def book_appointment() -> Response:
         created_response,
         idempotency,
     )
-    return _stored(response)
+    return stored_response(response)
 
 
 def _request(body: dict[str, Any]) -> AppointmentRequest:

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-import re
-
 from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
 from chalicelib.api.auth import current_caller
 from chalicelib.api.cursors import CursorCodec, fingerprint
 from chalicelib.api.http import Operation, api_route, json_response
+from chalicelib.api.requests import CURSOR_PARAMETER, LIMIT_PARAMETER, page_limit, query_params
 from chalicelib.domain.audit import entry_view
-from chalicelib.domain.errors import FieldError, ValidationError
 from chalicelib.domain.ticket import isoformat
 from chalicelib.service import audit, privacy
 
 audit_blueprint = Blueprint(__name__)
 
 _PARAMS = ("ticket_id", "actor", "limit", "cursor")
-
-
-def _limit(raw: str) -> int:
-    if not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= 100:
-        raise ValidationError([FieldError("limit", "must be an integer from 1 to 100")])
-    return int(raw)
 
 
 @api_route(
@@ -38,12 +30,8 @@ def _limit(raw: str) -> int:
         parameters=(
             {"name": "ticket_id", "in": "query", "schema": {"type": "string"}},
             {"name": "actor", "in": "query", "schema": {"type": "string"}},
-            {
-                "name": "limit",
-                "in": "query",
-                "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
-            },
-            {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+            LIMIT_PARAMETER,
+            CURSOR_PARAMETER,
         ),
     ),
 )
@@ -52,11 +40,9 @@ def audit_log() -> Response:
     caller = current_caller(request)
     params = dict(request.query_params or {})
     by, value = audit.audit_query(caller, params.get("ticket_id"), params.get("actor"))
-    unknown = sorted(set(params) - set(_PARAMS))
-    if unknown:
-        raise ValidationError([FieldError(name, "is not a known parameter") for name in unknown])
-    limit = _limit(params.get("limit", "20"))
-    codec = CursorCodec(bootstrap.container().settings.cursor_key)
+    query_params(request, _PARAMS)  # after the role check: an auditor's 400, anyone's 403
+    limit = page_limit(params)
+    codec = CursorCodec(bootstrap.container().cursor_keys)
     query_id = fingerprint("audit", caller.id, by, value)
     start_key = codec.decode(params.get("cursor"), query_id)
     page = audit.audit_page(bootstrap.container().audit_ports(), by, value, limit, start_key)

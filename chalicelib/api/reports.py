@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
 from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
 from chalicelib.api.auth import current_caller
 from chalicelib.api.http import Operation, api_route, json_response
+from chalicelib.domain.identity import Caller
 from chalicelib.service import reports
+from chalicelib.service.reports import ReportPorts
 
 reports_blueprint = Blueprint(__name__)
 
@@ -42,13 +47,7 @@ _RANGE = (
     ),
 )
 def report_summary() -> Response:
-    request = reports_blueprint.current_request
-    caller = current_caller(request)
-    params = dict(request.query_params or {})
-
-    return json_response(
-        reports.report_summary(bootstrap.container().report_ports(), caller, params)
-    )
+    return _report(reports.report_summary)
 
 
 @api_route(
@@ -64,10 +63,12 @@ def report_summary() -> Response:
     ),
 )
 def report_agents() -> Response:
-    request = reports_blueprint.current_request
-    caller = current_caller(request)
-    params = dict(request.query_params or {})
+    return _report(reports.report_agents)
 
+
+def _report(build: Callable[[ReportPorts, Caller, Mapping[str, str]], dict[str, Any]]) -> Response:
+    request = reports_blueprint.current_request
+    params = dict(request.query_params or {})
     return json_response(
-        reports.report_agents(bootstrap.container().report_ports(), caller, params)
+        build(bootstrap.container().report_ports(), current_caller(request), params)
     )

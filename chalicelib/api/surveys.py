@@ -28,8 +28,6 @@ from chalicelib.domain.surveys import Answer, needs_recovery, parse_answer, well
 from chalicelib.service import surveys
 from chalicelib.service.surveys import SurveyView
 
-# The use case, the domain and the pages are imported by the views (cold start).
-
 surveys_blueprint = Blueprint(__name__)
 
 _CODE = {

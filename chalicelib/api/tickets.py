@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -15,6 +13,16 @@ from chalicelib import bootstrap
 from chalicelib.api.auth import current_caller, require_role
 from chalicelib.api.cursors import CursorCodec, fingerprint
 from chalicelib.api.http import Operation, api_route, json_body, json_response
+from chalicelib.api.requests import (
+    CURSOR_PARAMETER,
+    IDEMPOTENCY_HEADER,
+    LIMIT_PARAMETER,
+    idempotency_key,
+    if_match,
+    page_limit,
+    query_params,
+    stored_response,
+)
 from chalicelib.api.validation import parse_rfc3339, validate
 from chalicelib.domain.errors import FieldError, ValidationError
 from chalicelib.domain.events import Event
@@ -23,38 +31,20 @@ from chalicelib.domain.statuses import STATUSES, Action
 from chalicelib.domain.ticket import Ticket, TicketRequest, ticket_view
 from chalicelib.domain.timeline import event_view
 from chalicelib.service import tickets
-from chalicelib.service.audit import record_read
+from chalicelib.service.audit import record_list_read, record_read
 from chalicelib.service.ports import StartKey
-from chalicelib.service.tickets import IdempotencyKey, ListFilters, StoredResponse
-
-# The use cases and the domain are imported by the views that run them (cold start).
+from chalicelib.service.tickets import ListFilters, StoredResponse
 
 tickets_blueprint = Blueprint(__name__)
 
 _OPENERS = frozenset({"customer", "agent", "supervisor"})
 _ALL_ROLES = ("customer", "agent", "supervisor", "auditor")
-_IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,255}$"  # patterns as text: compiled on first use
-_IF_MATCH = r'^(?:W/)?"?(\d{1,9})"?$'
 _LIST_PARAMS = ("customer_id", "queue", "assignee", "reference", "status", "limit", "cursor")
 _PAGE_PARAMS = ("limit", "cursor")
 
-_IDEMPOTENCY_HEADER = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-    "description": "Retry-safe creation: same key and body give the first response again.",
-}
-_LIMIT = {
-    "name": "limit",
-    "in": "query",
-    "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
-}
-_CURSOR = {"name": "cursor", "in": "query", "schema": {"type": "string"}}
-
 
 def _cursors() -> CursorCodec:
-    return CursorCodec(bootstrap.container().settings.cursor_key)
+    return CursorCodec(bootstrap.container().cursor_keys)
 
 
 def _etag(ticket: Ticket) -> str:
@@ -63,14 +53,6 @@ def _etag(ticket: Ticket) -> str:
 
 def _ticket_response(ticket: Ticket) -> Response:
     return json_response(ticket_view(ticket), 200, {"ETag": _etag(ticket)})
-
-
-def _stored(response: StoredResponse) -> Response:
-    return Response(
-        body=response.body,
-        status_code=response.status,
-        headers={"Content-Type": "application/json", **response.headers},
-    )
 
 
 def _ticket_request(body: dict[str, Any]) -> TicketRequest:
@@ -88,46 +70,6 @@ def _ticket_request(body: dict[str, Any]) -> TicketRequest:
     )
 
 
-def _idempotency(request: Request, caller: Caller, route: str, body: Any) -> IdempotencyKey | None:
-    key = request.headers.get("idempotency-key")
-    if key is None:
-        return None
-    if not re.fullmatch(_IDEMPOTENCY_KEY, key):
-        raise ValidationError([FieldError("Idempotency-Key", "must be 1-255 visible characters")])
-
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return IdempotencyKey(
-        scope=f"{caller.role.value}:{caller.id}:{route}",
-        key=key,
-        fingerprint=hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest(),
-    )
-
-
-def _if_match(request: Request) -> int | None:
-    value = request.headers.get("if-match")
-    if value is None:
-        return None
-    match = re.match(_IF_MATCH, value.strip())
-    if match is None:
-        raise ValidationError([FieldError("If-Match", 'must be an ETag such as "3"')])
-    return int(match.group(1))
-
-
-def _query(request: Request, allowed: tuple[str, ...]) -> dict[str, str]:
-    params = dict(request.query_params or {})
-    unknown = sorted(set(params) - set(allowed))
-    if unknown:
-        raise ValidationError([FieldError(name, "is not a known parameter") for name in unknown])
-    return params
-
-
-def _limit(params: dict[str, str]) -> int:
-    raw = params.get("limit", "20")
-    if not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= 100:
-        raise ValidationError([FieldError("limit", "must be an integer from 1 to 100")])
-    return int(raw)
-
-
 @api_route(
     tickets_blueprint,
     Operation(
@@ -137,7 +79,7 @@ def _limit(params: dict[str, str]) -> int:
         request_schema="ticket-create",
         responses={201: "ticket", 400: None, 403: None, 409: None, 413: None, 415: None, 422: None},
         roles=("customer", "agent", "supervisor"),
-        parameters=(_IDEMPOTENCY_HEADER,),
+        parameters=(IDEMPOTENCY_HEADER,),
     ),
 )
 def create_ticket() -> Response:
@@ -145,7 +87,7 @@ def create_ticket() -> Response:
     caller = current_caller(request)
     require_role(caller, _OPENERS)
     body = validate("ticket-create", json_body(request))
-    idempotency = _idempotency(request, caller, "POST /v1/tickets", body)
+    idempotency = idempotency_key(request, caller, "POST /v1/tickets", body)
 
     response = tickets.create_ticket(
         bootstrap.container().ticket_ports(),
@@ -154,7 +96,7 @@ def create_ticket() -> Response:
         created_response,
         idempotency,
     )
-    return _stored(response)
+    return stored_response(response)
 
 
 @api_route(
@@ -172,15 +114,15 @@ def create_ticket() -> Response:
                 for name in ("customer_id", "queue", "assignee", "reference")
             ),
             {"name": "status", "in": "query", "schema": {"enum": list(STATUSES)}},
-            _LIMIT,
-            _CURSOR,
+            LIMIT_PARAMETER,
+            CURSOR_PARAMETER,
         ),
     ),
 )
 def list_tickets() -> Response:
     request = tickets_blueprint.current_request
     caller = current_caller(request)
-    params = _query(request, _LIST_PARAMS)
+    params = query_params(request, _LIST_PARAMS)
     status = params.get("status")
     if status is not None and status not in STATUSES:
         raise ValidationError([FieldError("status", "must be one of: " + ", ".join(STATUSES))])
@@ -190,14 +132,14 @@ def list_tickets() -> Response:
         assignee=params.get("assignee"),
         reference=params.get("reference"),
         status=status,
-        limit=_limit(params),
+        limit=page_limit(params),
     )
     query_id = fingerprint("tickets", caller.id, *(getattr(filters, n) for n in _LIST_PARAMS[:5]))
     start_key = _cursors().decode(params.get("cursor"), query_id)
     page = tickets.list_tickets(
         bootstrap.container().ticket_ports(), caller, _with_start(filters, start_key)
     )
-    _audit_read(caller, "list_tickets", customer_id=filters.customer_id)
+    _audit_list(caller, page.items, filters)
     return json_response(
         {
             "items": [ticket_view(ticket) for ticket in page.items],
@@ -251,7 +193,7 @@ def act(ticket_id: str) -> Response:
     request = tickets_blueprint.current_request
     caller = current_caller(request)
     body, invalid = _validated_later("ticket-action", request)
-    if_match, header_error = _later(lambda: _if_match(request))
+    expected_version, header_error = _later(lambda: if_match(request))
     invalid = invalid or header_error
     action = str(body.pop("action", ""))
     if invalid is not None:
@@ -262,7 +204,7 @@ def act(ticket_id: str) -> Response:
         ticket_id,
         action,
         body,
-        if_match=if_match,
+        if_match=expected_version,
         invalid=invalid,
     )
     return _ticket_response(ticket)
@@ -304,7 +246,7 @@ def _validated_later(
         request_schema="comment-create",
         responses={201: "timeline-entry", 400: None, 403: None, 404: None, 409: None, 422: None},
         roles=("customer", "agent", "supervisor"),
-        parameters=(_IDEMPOTENCY_HEADER,),
+        parameters=(IDEMPOTENCY_HEADER,),
     ),
 )
 def add_comment(ticket_id: str) -> Response:
@@ -313,7 +255,7 @@ def add_comment(ticket_id: str) -> Response:
     ports = bootstrap.container().ticket_ports()
     body, invalid = _validated_later("comment-create", request)
     route = f"POST /v1/tickets/{ticket_id}/comments"
-    idempotency, key_error = _later(lambda: _idempotency(request, caller, route, body))
+    idempotency, key_error = _later(lambda: idempotency_key(request, caller, route, body))
     invalid = invalid or key_error
 
     def render(event: Event) -> StoredResponse:
@@ -329,7 +271,7 @@ def add_comment(ticket_id: str) -> Response:
         idempotency=idempotency,
         invalid=invalid,
     )
-    return _stored(response)
+    return stored_response(response)
 
 
 @api_route(
@@ -340,7 +282,7 @@ def add_comment(ticket_id: str) -> Response:
         "The ticket's timeline, oldest first (customers: public entries only)",
         responses={200: "timeline-page", 400: None, 404: None},
         roles=_ALL_ROLES,
-        parameters=(_LIMIT, _CURSOR),
+        parameters=(LIMIT_PARAMETER, CURSOR_PARAMETER),
     ),
 )
 def get_timeline(ticket_id: str) -> Response:
@@ -349,8 +291,8 @@ def get_timeline(ticket_id: str) -> Response:
     query_id = fingerprint("timeline", caller.id, ticket_id)
 
     def paging() -> tuple[int, StartKey | None]:
-        params = _query(request, _PAGE_PARAMS)
-        return _limit(params), _cursors().decode(params.get("cursor"), query_id)
+        params = query_params(request, _PAGE_PARAMS)
+        return page_limit(params), _cursors().decode(params.get("cursor"), query_id)
 
     page_params, invalid = _later(paging)
     limit, start_key = page_params or (1, None)
@@ -388,6 +330,13 @@ def _audit_read(caller: Caller, action: str, **ids: str | None) -> None:
     """Every staff read is recorded before the data goes out (SPEC 10)."""
 
     record_read(bootstrap.container().audit_ports(), caller, action, **ids)
+
+
+def _audit_list(caller: Caller, shown: list[Ticket], filters: ListFilters) -> None:
+    """A list read is a read of every ticket it returns (SPEC 10), recorded before it goes out."""
+    query = {n: str(v) for n in _LIST_PARAMS[:5] if (v := getattr(filters, n)) is not None}
+    shown_ids = [ticket.id for ticket in shown]
+    record_list_read(bootstrap.container().audit_ports(), caller, shown_ids, query)
 
 
 def created_response(ticket: Ticket) -> StoredResponse:

@@ -15,28 +15,29 @@ from chalicelib.service.sla import sweep
 schedules_blueprint = Blueprint(__name__)
 
 
+def _reported(name: str, counts: dict[str, int]) -> dict[str, int]:
+    """A run that did something says so in the log (counts only); the result is returned."""
+    if any(counts.values()):
+        logger.info(name, extra=counts)
+    return counts
+
+
 @schedules_blueprint.schedule(Rate(1, unit=Rate.MINUTES), name="sla_sweep")
 def sla_sweep(event: Any) -> dict[str, int]:
     """Record SLA breaches on every ticket due now (idempotent under overlapping runs)."""
     report = sweep(bootstrap.container().ticket_ports())
-    if report.due:
-        logger.info("sla sweep", extra={"due": report.due, "breached": report.breached})
-    return {"due": report.due, "breached": report.breached}
+    return _reported("sla sweep", {"due": report.due, "breached": report.breached})
 
 
 @schedules_blueprint.schedule(Rate(1, unit=Rate.MINUTES), name="send_deferred_notifications")
 def send_deferred_notifications(event: Any) -> dict[str, int]:
     """Send the messages that waited for a customer's quiet hours to end."""
     sent = send_deferred(bootstrap.container().notification_ports())
-    if sent:
-        logger.info("deferred notifications sent", extra={"sent": sent})
-    return {"sent": sent}
+    return _reported("deferred notifications sent", {"sent": sent})
 
 
 @schedules_blueprint.schedule(Rate(1, unit=Rate.MINUTES), name="send_appointment_reminders")
 def send_appointment_reminders(event: Any) -> dict[str, int]:
     """Write `appointment.reminded` once per appointment due; the stream sends the message."""
     reminded = send_reminders(bootstrap.container().appointment_ports())
-    if reminded:
-        logger.info("appointment reminders", extra={"reminded": reminded})
-    return {"reminded": reminded}
+    return _reported("appointment reminders", {"reminded": reminded})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from chalicelib.domain.events import (
     AppointmentRescheduled,
@@ -38,7 +39,7 @@ from chalicelib.domain.notifications import (
     render_sms,
     template_for,
 )
-from chalicelib.domain.surveys import SurveyCodes
+from chalicelib.domain.surveys import code_digest, new_code
 from chalicelib.domain.ticket import Ticket
 from chalicelib.logs import logger
 from chalicelib.service.ports import (
@@ -50,6 +51,7 @@ from chalicelib.service.ports import (
     Notifier,
     OpsAlert,
     OpsAlerter,
+    SurveyCodeStore,
     TicketRepository,
 )
 
@@ -68,7 +70,7 @@ class NotificationPorts:
     public_base_url: str
     alerts: OpsAlerter | None = None
     sleep: Callable[[float], None] = field(default=time.sleep)
-    survey_codes: SurveyCodes | None = None
+    survey_codes: SurveyCodeStore | None = None
 
 
 def notify(event: Event, ports: NotificationPorts) -> None:
@@ -291,6 +293,16 @@ def _values(event: Event, ticket: Ticket, ports: NotificationPorts, locale: str)
     values.update({"reference": ticket.reference, "public_base_url": ports.public_base_url})
     survey_round = event.payload_as(SurveyRound)
     if survey_round is not None and ports.survey_codes is not None:
-        # Derived again here, never stored: the table keeps only the code's hash.
-        values["code"] = ports.survey_codes.code(survey_round.survey_id, survey_round.round)
+        values["code"] = issue_survey_code(
+            ports.survey_codes, survey_round.survey_id, ports.clock()
+        )
     return values
+
+
+def issue_survey_code(store: SurveyCodeStore, survey_id: str, now: datetime) -> str:
+    """A fresh random code for this message; only its hash is kept, before the message
+    goes out, so the link works as soon as it arrives. A message that then fails leaves
+    an unused hash behind; the codes of messages already sent keep working."""
+    code = new_code()
+    store.add_code(survey_id, code_digest(code), now)
+    return code

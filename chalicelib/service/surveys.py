@@ -31,7 +31,6 @@ from chalicelib.domain.surveys import (
     ROUNDS,
     Answer,
     Survey,
-    SurveyCodes,
     SurveyState,
     code_digest,
     needs_recovery,
@@ -73,7 +72,6 @@ class SurveyPorts:
     notifications: NotificationStore
     ids: IdSource
     clock: Clock
-    codes: SurveyCodes
     delay: timedelta  # production 2 h
     window: timedelta  # production 72 h per round
     sla: SlaRules | None = None
@@ -158,9 +156,9 @@ def survey_written(survey: Survey, ports: SurveyPorts) -> None:
 def _record_round(survey: Survey, round_number: int, ports: SurveyPorts) -> None:
     told = ROUND_EVENTS[round_number](survey_id=survey.id, round=round_number)
     event = Event.of(ports.ids.event_id(), survey.ticket_id, ports.clock(), SYSTEM, told)
-    digest = code_digest(ports.codes.code(survey.id, round_number))
-    # The message goes out when this event arrives on the stream, like every other.
-    ports.surveys.record_round(survey, round_number, digest, event)
+    # The message goes out when this event arrives on the stream, like every other; the
+    # notifier makes the round's code then, where the message is built (never stored).
+    ports.surveys.record_round(survey, round_number, event)
 
 
 def _settle_expiry(survey: Survey, ports: SurveyPorts) -> None:
