@@ -311,3 +311,14 @@ def test_a_stored_response_keeps_its_shape_without_personal_data():
         "data": {"body": ERASED, "internal": False},
     }
     assert json.loads(anonymized_response("not json")) == {"erased": True}
+
+
+@pytest.mark.parametrize(
+    "customer_id", ["cust-1\n", "cust-1\r", "\ncust-1", "cust 1", "c" * 129, ""]
+)
+def test_a_malformed_customer_id_names_no_one(customer_id):
+    desk = Desk()
+    _cancelled_with_history(desk)
+    with pytest.raises(NotFoundError) as refused:
+        erase_customer(desk.privacy, AUDITOR, customer_id)
+    assert customer_id.strip() not in str(refused.value) or not customer_id.strip()
