@@ -6,8 +6,8 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt |
 export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install run test lint typecheck unit integration api fuzz packaging browser chromium \
-	package bench schemas clean
+.PHONY: install run test lint typecheck unit integration api fuzz fuzz-then-api packaging browser \
+	chromium package bench schemas clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ install: $(STAMP)
 run: install
 	$(BIN)/python -m local.run
 
-test: install lint typecheck unit integration api fuzz packaging browser
+test: install lint typecheck unit integration fuzz-then-api packaging browser
 
 lint:
 	$(BIN)/ruff check .
@@ -40,6 +40,11 @@ api:
 # Schemathesis against the served OpenAPI document (its own local stack; ~1-2 minutes).
 fuzz:
 	$(BIN)/pytest tests/fuzz
+
+# `make test`: one session, one stack: the API suites pass on a stack that has just served
+# the fuzzer (and the stack starts once).
+fuzz-then-api:
+	$(BIN)/pytest tests/fuzz tests/api
 
 packaging:
 	$(BIN)/pytest tests/packaging
@@ -69,6 +74,7 @@ bench: install
 	$(BIN)/python bench/sms_segments.py
 	$(BIN)/python bench/cost_per_life.py 2>/dev/null | grep -v '^{"level'
 	$(BIN)/python bench/scale.py 2>/dev/null | grep -v '^{"level'
+	$(BIN)/python bench/local_scale.py
 
 # Regenerate the public copies of the schemas and the OpenAPI document for client teams.
 schemas: install

@@ -29,14 +29,15 @@ from chalicelib.adapters.metrics import EmfMetrics
 from chalicelib.adapters.models import bind_table
 from chalicelib.adapters.notifications import AwsNotifier, DynamoNotificationStore
 from chalicelib.adapters.records import DynamoAuditLog, DynamoCounterReader, DynamoPrivacyStore
+from chalicelib.adapters.secrets import SecretsManagerCursorKeys
 from chalicelib.adapters.surveys import DynamoSurveyStore, StepFunctionsSurveyWorkflow
 from chalicelib.adapters.tokens import TokenVerifier, build_token_verifier
+from chalicelib.api.cursors import CursorKeys, FixedCursorKeys
 from chalicelib.config import Settings
 from chalicelib.domain.calendar import BusinessCalendar, load_calendar
 from chalicelib.domain.events import Event
 from chalicelib.domain.reports import working_minutes_on
 from chalicelib.domain.sla import SlaRules, parse_policies
-from chalicelib.domain.surveys import SurveyCodes
 from chalicelib.domain.ticket import Ticket
 from chalicelib.logs import logger
 from chalicelib.service.appointments import AppointmentPorts, commit_action
@@ -139,14 +140,11 @@ class Container:
     workflow: SurveyWorkflow | None
     metrics: MetricsSink
     token_verifier: TokenVerifier
+    cursor_keys: CursorKeys
 
     @property
     def retention(self) -> timedelta:
         return timedelta(days=self.settings.retention_days)
-
-    @property
-    def survey_codes(self) -> SurveyCodes:
-        return SurveyCodes(self.settings.cursor_key)
 
     def ticket_ports(self) -> TicketPorts:
         return TicketPorts(
@@ -181,7 +179,7 @@ class Container:
             clock=self.clock,
             public_base_url=self.settings.public_base_url,
             alerts=self.alerts,
-            survey_codes=self.survey_codes,
+            survey_codes=self.survey_store,
         )
 
     def survey_ports(self, *, workflow: bool = True) -> SurveyPorts:
@@ -193,7 +191,6 @@ class Container:
             notifications=self.notification_store,
             ids=self.ids,
             clock=self.clock,
-            codes=self.survey_codes,
             delay=timedelta(seconds=self.settings.survey_delay_seconds),
             window=timedelta(seconds=self.settings.survey_window_seconds),
             sla=self.sla,
@@ -258,6 +255,7 @@ def bootstrap(settings: Settings, clock: Clock = utc_now) -> Container:
         workflow=_survey_workflow(settings, client),
         metrics=EmfMetrics(),
         token_verifier=build_token_verifier(settings),
+        cursor_keys=_cursor_keys(settings, client),
     )
 
 
@@ -269,6 +267,16 @@ def _ops_alerter(settings: Settings, sns: Any) -> OpsAlerter | None:
 def _survey_workflow(settings: Settings, client: Callable[..., Any]) -> SurveyWorkflow | None:
     machine = settings.survey_state_machine_arn
     return StepFunctionsSurveyWorkflow(client("stepfunctions"), machine) if machine else None
+
+
+def _cursor_keys(settings: Settings, client: Callable[..., Any]) -> CursorKeys:
+    """Read at run time from Secrets Manager (cached, rotation-safe) when a secret is
+    named; local mode's key otherwise (Settings.check makes sure there is one)."""
+    secret = settings.cursor_secret_arn
+    if secret:
+        return SecretsManagerCursorKeys(client("secretsmanager"), secret)
+    assert settings.cursor_key is not None
+    return FixedCursorKeys(settings.cursor_key)
 
 
 _current: Container | None = None

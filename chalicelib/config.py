@@ -26,6 +26,10 @@ OPS_ALERTS_TOPIC_ARN = "OPS_ALERTS_TOPIC_ARN"
 SURVEY_STATE_MACHINE_ARN = "SURVEY_STATE_MACHINE_ARN"
 PUBLIC_BASE_URL = "PUBLIC_BASE_URL"
 LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
+# The cursor-signing key is read at run time from this Secrets Manager secret (cached,
+# rotation-safe: see adapters/secrets.py), never from the environment in plain text.
+CURSOR_SECRET_ARN = "SERVICEDESK_CURSOR_SECRET_ARN"
+# A local/testing override of the key itself; refused inside Lambda.
 CURSOR_KEY = "SERVICEDESK_CURSOR_KEY"
 EMAIL_SENDER = "SERVICEDESK_EMAIL_SENDER"
 SES_REGION = "SES_REGION"
@@ -63,7 +67,8 @@ class Settings(msgspec.Struct, frozen=True):
     ops_alerts_topic_arn: str | None
     survey_state_machine_arn: str | None
     public_base_url: str
-    cursor_key: bytes
+    cursor_key: bytes | None  # local mode's key, used only when no secret is named
+    cursor_secret_arn: str | None = None  # deployed stages: the key is read at run time
     email_sender: str = "servicedesk@bank.example"
     ses_region: str = "ap-southeast-1"
     survey_delay_seconds: int = PRODUCTION_SURVEY_DELAY
@@ -79,6 +84,7 @@ class Settings(msgspec.Struct, frozen=True):
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         auth_mode = env.get(AUTH_MODE, AUTH_MODE_OIDC)
+        running_in_lambda = bool(env.get(LAMBDA_FUNCTION_NAME))
         settings = cls(
             stage=env.get(STAGE, "local"),
             table_name=env.get(TABLE_NAME, DEFAULT_TABLE_NAME),
@@ -93,7 +99,8 @@ class Settings(msgspec.Struct, frozen=True):
             ops_alerts_topic_arn=env.get(OPS_ALERTS_TOPIC_ARN) or None,
             survey_state_machine_arn=env.get(SURVEY_STATE_MACHINE_ARN) or None,
             public_base_url=env.get(PUBLIC_BASE_URL, "http://127.0.0.1:8000"),
-            cursor_key=_cursor_key(env, auth_mode),
+            cursor_key=_local_cursor_key(env, auth_mode, running_in_lambda),
+            cursor_secret_arn=env.get(CURSOR_SECRET_ARN) or None,
             email_sender=env.get(EMAIL_SENDER, "servicedesk@bank.example"),
             ses_region=env.get(SES_REGION, "ap-southeast-1"),
             survey_delay_seconds=_seconds(env, SURVEY_DELAY_SECONDS, PRODUCTION_SURVEY_DELAY),
@@ -103,7 +110,7 @@ class Settings(msgspec.Struct, frozen=True):
             oidc_required_scope=env.get(OIDC_REQUIRED_SCOPE) or None,
             usage_keys=_usage_keys(env.get(USAGE_CLIENTS, "")),
         )
-        settings.check(running_in_lambda=bool(env.get(LAMBDA_FUNCTION_NAME)))
+        settings.check(running_in_lambda=running_in_lambda)
         return settings
 
     def check(self, *, running_in_lambda: bool) -> None:
@@ -118,6 +125,8 @@ class Settings(msgspec.Struct, frozen=True):
             raise ConfigurationError(
                 f"{OIDC_JWKS_URL}, {OIDC_ISSUER} and {OIDC_AUDIENCE} are required in oidc mode"
             )
+        if self.cursor_key is None and self.cursor_secret_arn is None:
+            raise ConfigurationError(f"{CURSOR_SECRET_ARN} is required outside local mode")
         self._check_scope()
         if self.auth_mode == AUTH_MODE_OIDC and not self.usage_keys:
             raise ConfigurationError(f"{USAGE_CLIENTS} is required in oidc mode")
@@ -130,15 +139,23 @@ class Settings(msgspec.Struct, frozen=True):
             raise ConfigurationError(f"{OIDC_REQUIRED_SCOPE} must name one scope")
 
 
-def _cursor_key(env: Mapping[str, str], auth_mode: str) -> bytes:
-    """The key that signs list cursors; deployed stages get theirs from Secrets Manager."""
+def _local_cursor_key(
+    env: Mapping[str, str], auth_mode: str, running_in_lambda: bool
+) -> bytes | None:
+    """The cursor key for when no secret is named: an explicit override (tests; never
+    inside Lambda, where anyone who can read the function's configuration could read
+    it), or one derived from the dev secret in local mode; else None."""
     configured = env.get(CURSOR_KEY)
     if configured:
+        if running_in_lambda:
+            raise ConfigurationError(
+                f"{CURSOR_KEY} is refused inside Lambda; set {CURSOR_SECRET_ARN}"
+            )
         return configured.encode()
     if auth_mode == AUTH_MODE_LOCAL:
         secret = env.get(DEV_JWT_SECRET, DEFAULT_DEV_JWT_SECRET)
         return hashlib.sha256(f"cursor:{secret}".encode()).digest()
-    raise ConfigurationError(f"{CURSOR_KEY} is required outside local mode")
+    return None
 
 
 def _seconds(env: Mapping[str, str], name: str, default: int) -> int:

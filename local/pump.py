@@ -49,6 +49,7 @@ class StreamPump(threading.Thread):
         self._interval = interval
         self._batch_size = batch_size
         self._iterators: dict[str, str | None] = {}
+        self._read: dict[str, str] = {}  # shard -> last sequence number delivered
         self._stopping = threading.Event()
         self.delivered = 0
 
@@ -71,20 +72,40 @@ class StreamPump(threading.Thread):
         for shard in description.get("Shards", []):
             shard_id = shard["ShardId"]
             if shard_id not in self._iterators:
-                self._iterators[shard_id] = self._streams.get_shard_iterator(
-                    StreamArn=self._arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
-                )["ShardIterator"]
+                self._iterators[shard_id] = self._iterator_after(shard_id, None)
 
     def _poll(self, shard_id: str) -> int:
         iterator = self._iterators.get(shard_id)
         if iterator is None:
             return 0
-        response = self._streams.get_records(ShardIterator=iterator, Limit=self._batch_size)
+        try:
+            response = self._streams.get_records(ShardIterator=iterator, Limit=self._batch_size)
+        except self._streams.exceptions.ExpiredIteratorException:
+            self._iterators[shard_id] = self._iterator_after(shard_id, self._read.get(shard_id))
+            return 0
+        except self._streams.exceptions.TrimmedDataAccessException:
+            log.error("stream records were trimmed before the pump read them")
+            self._iterators[shard_id] = self._iterator_after(shard_id, None)
+            return 0
         records = response.get("Records", [])
         if records:
             self._deliver(records)
+            self._read[shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
         self._iterators[shard_id] = response.get("NextShardIterator")
         return len(records)
+
+    def _iterator_after(self, shard_id: str, sequence_number: str | None) -> str:
+        """A new iterator where the pump stopped (iterators expire after 15 minutes)."""
+        position: dict[str, str] = {"ShardIteratorType": "TRIM_HORIZON"}
+        if sequence_number is not None:
+            position = {
+                "ShardIteratorType": "AFTER_SEQUENCE_NUMBER",
+                "SequenceNumber": sequence_number,
+            }
+        iterator: str = self._streams.get_shard_iterator(
+            StreamArn=self._arn, ShardId=shard_id, **position
+        )["ShardIterator"]
+        return iterator
 
     def _deliver(self, records: list[dict[str, Any]]) -> None:
         pending = [as_lambda_record(record, self._arn) for record in records]

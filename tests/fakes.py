@@ -351,13 +351,15 @@ class InMemorySurveyStore(SurveyStore):
     def last_answered(self, customer_id: str) -> datetime | None:
         return self.answered_at.get(customer_id)
 
-    def record_round(self, survey: Survey, round_number: int, digest: str, event: Event) -> bool:
+    def add_code(self, survey_id: str, digest: str, at: datetime) -> None:
+        self.codes[digest] = survey_id
+
+    def record_round(self, survey: Survey, round_number: int, event: Event) -> bool:
         current = self.surveys[survey.id]
         expected = SurveyState.INVITED if round_number == 1 else SurveyState.REMINDED
         if current.state is not expected or round_number in current.rounds:
             return False
         self.surveys[survey.id] = replace(current, rounds=current.rounds | {round_number})
-        self.codes[digest] = survey.id
         self.tickets.append_events([event])
         return True
 
@@ -462,9 +464,20 @@ class InMemoryCounterReader(CounterReader):
 class InMemoryAuditLog(AuditLog):
     def __init__(self) -> None:
         self.entries: dict[str, tuple[AuditEntry, int]] = {}
+        self.batches: list[int] = []  # entries per BatchWriteItem call
+        self.refusing = False  # True: the store keeps refusing batches (throttled)
 
     def record(self, entry: AuditEntry, expires_at: int) -> None:
         self.entries[entry.id] = (entry, expires_at)
+
+    def record_many(self, entries: list[AuditEntry], expires_at: int) -> None:
+        if self.refusing:
+            raise StoreThrottledError()
+        for start in range(0, len(entries), 25):
+            chunk = entries[start : start + 25]
+            self.batches.append(len(chunk))
+            for entry in chunk:
+                self.record(entry, expires_at)
 
     def page(self, by: str, value: str, limit: int, start_key: StartKey | None) -> AuditPage:
         matches = [

@@ -254,6 +254,7 @@ class AuditItem(TableItem, discriminator="audit"):
     action = UnicodeAttribute()
     ticket_id = UnicodeAttribute(null=True)
     customer_id = UnicodeAttribute(null=True)
+    list_query = MapAttribute[str, Any](null=True)  # a list read's filters (ids only)
 
     by_actor = AuditByActorIndex()
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DeleteError, UpdateError
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from chalicelib.adapters.dynamo import (
     TICKET_SK,
@@ -29,7 +31,7 @@ from chalicelib.adapters.models import (
     TicketItem,
 )
 from chalicelib.adapters.surveys import SURVEY_SK, survey_pk
-from chalicelib.adapters.transactions import Transaction
+from chalicelib.adapters.transactions import THROTTLED_CODES, Transaction
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import Caller, Role
@@ -41,6 +43,7 @@ from chalicelib.service.ports import (
     CounterReader,
     PrivacyStore,
     StartKey,
+    StoreThrottledError,
     VersionConflictError,
 )
 
@@ -62,19 +65,55 @@ def audit_pk(entry: AuditEntry) -> str:
     return f"AUDIT#A#{entry.actor.id}"
 
 
+# BatchWriteItem takes at most 25 puts; what it leaves unprocessed is resent with backoff.
+AUDIT_BATCH = 25
+_BATCH_ATTEMPTS = 5
+_BATCH_BACKOFF_SECONDS = 0.05
+
+
+def _audit_item(entry: AuditEntry, expires_at: int) -> AuditItem:
+    return AuditItem(
+        pk=audit_pk(entry),
+        sk=f"{_key_time(entry.at)}#{entry.id}",
+        at=entry.at,
+        actor_role=entry.actor.role.value,
+        audit_actor=entry.actor.id,
+        action=entry.action,
+        ticket_id=entry.ticket_id,
+        customer_id=entry.customer_id,
+        list_query=dict(entry.query) if entry.query else None,
+        expires_at=expires_at,
+    )
+
+
 class DynamoAuditLog(AuditLog):
+    def __init__(self, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._sleep = sleep
+
     def record(self, entry: AuditEntry, expires_at: int) -> None:
-        AuditItem(
-            pk=audit_pk(entry),
-            sk=f"{_key_time(entry.at)}#{entry.id}",
-            at=entry.at,
-            actor_role=entry.actor.role.value,
-            audit_actor=entry.actor.id,
-            action=entry.action,
-            ticket_id=entry.ticket_id,
-            customer_id=entry.customer_id,
-            expires_at=expires_at,
-        ).save()
+        _audit_item(entry, expires_at).save()
+
+    def record_many(self, entries: list[AuditEntry], expires_at: int) -> None:
+        items = [_audit_item(entry, expires_at).serialize() for entry in entries]
+        for start in range(0, len(items), AUDIT_BATCH):
+            self._write_batch(items[start : start + AUDIT_BATCH])
+
+    def _write_batch(self, items: list[dict[str, Any]]) -> None:
+        connection = AuditItem._get_connection()
+        for attempt in range(_BATCH_ATTEMPTS):
+            if attempt:
+                self._sleep(_BATCH_BACKOFF_SECONDS * 2 ** (attempt - 1))
+            try:
+                result = connection.batch_write_item(put_items=items)
+            except PutError as error:
+                if error.cause_response_code in THROTTLED_CODES:
+                    raise StoreThrottledError() from error
+                raise
+            unprocessed = result.get("UnprocessedItems", {}).get(AuditItem.Meta.table_name, [])
+            items = [request["PutRequest"]["Item"] for request in unprocessed]
+            if not items:
+                return
+        raise StoreThrottledError()
 
     def page(self, by: str, value: str, limit: int, start_key: StartKey | None) -> AuditPage:
         names = {"pk", "sk"} if by == "ticket" else {"pk", "sk", "audit_actor"}
@@ -107,6 +146,7 @@ def _entry(item: AuditItem) -> AuditEntry:
         action=item.action,
         ticket_id=item.ticket_id,
         customer_id=item.customer_id,
+        query=item.list_query.as_dict() if item.list_query else None,
     )
 
 

@@ -108,7 +108,16 @@ class DynamoSurveyStore(SurveyStore):
         except SurveyCooldownItem.DoesNotExist:
             return None
 
-    def record_round(self, survey: Survey, round_number: int, digest: str, event: Event) -> bool:
+    def add_code(self, survey_id: str, digest: str, at: datetime) -> None:
+        # Keyed by the hash: a link is found with one GetItem, never a scan.
+        SurveyCodeItem(
+            pk=f"SURVEYCODE#{digest}",
+            sk="CODE",
+            survey_id=survey_id,
+            expires_at=int((at + CODE_RETENTION).timestamp()),
+        ).save()
+
+    def record_round(self, survey: Survey, round_number: int, event: Event) -> bool:
         expected = SurveyState.INVITED if round_number == 1 else SurveyState.REMINDED
         marker = str(round_number)
         try:
@@ -119,15 +128,6 @@ class DynamoSurveyStore(SurveyStore):
                     actions=[SurveyItem.rounds.add({marker})],
                     condition=(SurveyItem.survey_state == expected.value)
                     & ~SurveyItem.rounds.contains(marker),
-                )
-                writes.save(
-                    "code",
-                    SurveyCodeItem(
-                        pk=f"SURVEYCODE#{digest}",
-                        sk="CODE",
-                        survey_id=survey.id,
-                        expires_at=int((event.at + CODE_RETENTION).timestamp()),
-                    ),
                 )
                 writes.events(event_items([event], None))
         except Refused:

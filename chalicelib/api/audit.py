@@ -42,7 +42,7 @@ def audit_log() -> Response:
     by, value = audit.audit_query(caller, params.get("ticket_id"), params.get("actor"))
     query_params(request, _PARAMS)  # after the role check: an auditor's 400, anyone's 403
     limit = page_limit(params)
-    codec = CursorCodec(bootstrap.container().settings.cursor_key)
+    codec = CursorCodec(bootstrap.container().cursor_keys)
     query_id = fingerprint("audit", caller.id, by, value)
     start_key = codec.decode(params.get("cursor"), query_id)
     page = audit.audit_page(bootstrap.container().audit_ports(), by, value, limit, start_key)

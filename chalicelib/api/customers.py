@@ -10,8 +10,10 @@ from chalicelib import bootstrap
 from chalicelib.api.auth import current_caller
 from chalicelib.api.http import Operation, api_route, json_body, json_response
 from chalicelib.api.validation import validate
+from chalicelib.domain.audit import READ_PREFERENCES
 from chalicelib.domain.errors import ForbiddenError, NotFoundError
-from chalicelib.domain.identity import Caller
+from chalicelib.domain.identity import Caller, is_customer_id
+from chalicelib.service.audit import record_read
 
 customers_blueprint = Blueprint(__name__)
 
@@ -19,8 +21,8 @@ UNSET = {"sms": True, "email": True, "locale": None, "quiet_hours": None}
 
 
 def _visible(caller: Caller, customer_id: str) -> None:
-    if len(customer_id) > 128 or (caller.is_customer and caller.id != customer_id):
-        raise NotFoundError(f"No customer {customer_id}")
+    if not is_customer_id(customer_id) or (caller.is_customer and caller.id != customer_id):
+        raise NotFoundError("No such customer")  # a malformed id names no one: not echoed
 
 
 @api_route(
@@ -35,8 +37,12 @@ def _visible(caller: Caller, customer_id: str) -> None:
     ),
 )
 def get_preferences(customer_id: str) -> Response:
-    _visible(current_caller(customers_blueprint.current_request), customer_id)
-    stored = bootstrap.container().notification_store.preferences(customer_id)
+    caller = current_caller(customers_blueprint.current_request)
+    _visible(caller, customer_id)
+    container = bootstrap.container()
+    stored = container.notification_store.preferences(customer_id)
+    # A staff read is recorded before the data goes out (SPEC 10); the customer's own is not.
+    record_read(container.audit_ports(), caller, READ_PREFERENCES, customer_id=customer_id)
     return json_response(stored or UNSET)
 
 

@@ -31,7 +31,7 @@ from chalicelib.domain.statuses import STATUSES, Action
 from chalicelib.domain.ticket import Ticket, TicketRequest, ticket_view
 from chalicelib.domain.timeline import event_view
 from chalicelib.service import tickets
-from chalicelib.service.audit import record_read
+from chalicelib.service.audit import record_list_read, record_read
 from chalicelib.service.ports import StartKey
 from chalicelib.service.tickets import ListFilters, StoredResponse
 
@@ -44,7 +44,7 @@ _PAGE_PARAMS = ("limit", "cursor")
 
 
 def _cursors() -> CursorCodec:
-    return CursorCodec(bootstrap.container().settings.cursor_key)
+    return CursorCodec(bootstrap.container().cursor_keys)
 
 
 def _etag(ticket: Ticket) -> str:
@@ -139,7 +139,7 @@ def list_tickets() -> Response:
     page = tickets.list_tickets(
         bootstrap.container().ticket_ports(), caller, _with_start(filters, start_key)
     )
-    _audit_read(caller, "list_tickets", customer_id=filters.customer_id)
+    _audit_list(caller, page.items, filters)
     return json_response(
         {
             "items": [ticket_view(ticket) for ticket in page.items],
@@ -330,6 +330,13 @@ def _audit_read(caller: Caller, action: str, **ids: str | None) -> None:
     """Every staff read is recorded before the data goes out (SPEC 10)."""
 
     record_read(bootstrap.container().audit_ports(), caller, action, **ids)
+
+
+def _audit_list(caller: Caller, shown: list[Ticket], filters: ListFilters) -> None:
+    """A list read is a read of every ticket it returns (SPEC 10), recorded before it goes out."""
+    query = {n: str(v) for n in _LIST_PARAMS[:5] if (v := getattr(filters, n)) is not None}
+    shown_ids = [ticket.id for ticket in shown]
+    record_list_read(bootstrap.container().audit_ports(), caller, shown_ids, query)
 
 
 def created_response(ticket: Ticket) -> StoredResponse:

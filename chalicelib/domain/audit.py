@@ -7,6 +7,7 @@ leave no event, so the API records them itself.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from chalicelib.domain.ticket import isoformat
 READ_TICKET = "read_ticket"
 READ_TIMELINE = "read_timeline"
 LIST_TICKETS = "list_tickets"
+READ_PREFERENCES = "read_preferences"
 ERASE_CUSTOMER = "erase_customer"
 # Actions whose status move is a second, derived event of the same write.
 _DERIVED_MOVES = frozenset({Action.ASSIGN, Action.ESCALATE})
@@ -32,6 +34,8 @@ class AuditEntry(msgspec.Struct, frozen=True):
     action: str
     ticket_id: str | None = None
     customer_id: str | None = None
+    # A list read: the filters it was asked with (ids and statuses, never personal data).
+    query: Mapping[str, str] | None = None
 
 
 def entry_for_event(event: Event) -> AuditEntry | None:
@@ -67,4 +71,6 @@ def entry_view(entry: AuditEntry) -> dict[str, Any]:
     }
     if entry.customer_id is not None:
         view["customer_id"] = entry.customer_id
+    if entry.query:
+        view["query"] = dict(entry.query)
     return view

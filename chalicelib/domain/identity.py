@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 import msgspec
@@ -62,3 +63,9 @@ class Caller(msgspec.Struct, frozen=True):
 
 
 SYSTEM = Caller(role=Role.SYSTEM, id="system")
+# A customer id as the API takes it (the IdP's subject): single line, no control characters.
+CUSTOMER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
+
+
+def is_customer_id(value: str) -> bool:
+    return CUSTOMER_ID.fullmatch(value) is not None

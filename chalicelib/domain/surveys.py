@@ -6,10 +6,9 @@ in ``chalicelib.service.surveys`` join them.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import re
+import secrets
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -72,21 +71,14 @@ def survey_id(ticket_id: str, resolution: int) -> str:
     return f"{ticket_id}-r{resolution}"
 
 
-class SurveyCodes:
-    """The codes in survey links: 128 bits, URL-safe, stored only as a SHA-256.
+def new_code() -> str:
+    """A fresh code for a survey link: 128 random bits, URL-safe (22 characters).
 
-    A code is the first 128 bits of HMAC-SHA256(key, survey id + round): as
-    unpredictable as random bits to anyone without the key (a secret), yet the
-    notifier can derive it again on a retry, so no copy of it is ever stored.
-    Each round (invitation, reminder) has its own code; both stay valid.
+    Random, so nothing (no key, no id) lets anyone compute another survey's code;
+    the table keeps only its SHA-256. Every message gets its own code (the
+    invitation, the reminder); each stays valid until the survey ends.
     """
-
-    def __init__(self, secret: bytes) -> None:
-        self._key = hmac.new(secret, b"servicedesk survey codes v1", hashlib.sha256).digest()
-
-    def code(self, survey: str, round_number: int) -> str:
-        mac = hmac.new(self._key, f"{survey}#{round_number}".encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(mac[:CODE_BYTES]).decode().rstrip("=")
+    return secrets.token_urlsafe(CODE_BYTES)
 
 
 def code_digest(code: str) -> str:

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
 import msgspec
 
-from chalicelib.domain.audit import AuditEntry, entry_for_event
-from chalicelib.domain.errors import FieldError, ForbiddenError, ValidationError
+from chalicelib.domain.audit import LIST_TICKETS, AuditEntry, entry_for_event
+from chalicelib.domain.errors import FieldError, ForbiddenError, ThrottledError, ValidationError
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import STAFF_ROLES, Caller, Role
 from chalicelib.domain.privacy import DEFAULT_RETENTION, retention_expiry
-from chalicelib.service.ports import AuditLog, AuditPage, Clock, IdSource, StartKey
+from chalicelib.service.ports import (
+    AuditLog,
+    AuditPage,
+    Clock,
+    IdSource,
+    StartKey,
+    StoreThrottledError,
+)
 
 _MAX_VALUE = 128
 
@@ -40,6 +48,34 @@ def record_read(
     now = ports.clock()
     entry = AuditEntry(ports.ids.event_id(), now, caller, action, ticket_id, customer_id)
     ports.log.record(entry, retention_expiry(now, ports.retention))
+
+
+def record_list_read(
+    ports: AuditPorts,
+    caller: Caller,
+    ticket_ids: Sequence[str],
+    query: Mapping[str, str],
+) -> None:
+    """Record a staff list read as a read of every ticket it returns (SPEC 10).
+
+    One entry per ticket, each carrying the query's filters (ids and statuses only),
+    so `GET /v1/audit?ticket_id=` shows who saw the ticket in a list. A page with no
+    ticket still records the query (by actor). Written before the page goes out: if
+    the log refuses the entries, the caller gets a 429 and no data.
+    """
+    if caller.role not in STAFF_ROLES:
+        return
+    now = ports.clock()
+    customer_id, filters = query.get("customer_id"), dict(query)
+    targets: list[str | None] = [*ticket_ids] or [None]
+    entries = [
+        AuditEntry(ports.ids.event_id(), now, caller, LIST_TICKETS, target, customer_id, filters)
+        for target in targets
+    ]
+    try:
+        ports.log.record_many(entries, retention_expiry(now, ports.retention))
+    except StoreThrottledError as error:
+        raise ThrottledError("The audit log is busy; nothing was shown. Retry shortly.") from error
 
 
 def record_write(event: Event, log: AuditLog, retention: timedelta) -> None:

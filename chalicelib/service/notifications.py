@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
 
 import msgspec
 from msgspec.structs import replace
@@ -40,7 +41,7 @@ from chalicelib.domain.notifications import (
     render_sms,
     template_for,
 )
-from chalicelib.domain.surveys import SurveyCodes
+from chalicelib.domain.surveys import code_digest, new_code
 from chalicelib.domain.ticket import Ticket
 from chalicelib.logs import logger
 from chalicelib.service.ports import (
@@ -52,6 +53,7 @@ from chalicelib.service.ports import (
     Notifier,
     OpsAlert,
     OpsAlerter,
+    SurveyCodeStore,
     TicketRepository,
 )
 
@@ -69,7 +71,7 @@ class NotificationPorts(msgspec.Struct, frozen=True):
     public_base_url: str
     alerts: OpsAlerter | None = None
     sleep: Callable[[float], None] = msgspec.field(default=time.sleep)
-    survey_codes: SurveyCodes | None = None
+    survey_codes: SurveyCodeStore | None = None
 
 
 def notify(event: Event, ports: NotificationPorts) -> None:
@@ -291,6 +293,16 @@ def _values(event: Event, ticket: Ticket, ports: NotificationPorts, locale: str)
     values.update({"reference": ticket.reference, "public_base_url": ports.public_base_url})
     survey_round = event.payload_as(SurveyRound)
     if survey_round is not None and ports.survey_codes is not None:
-        # Derived again here, never stored: the table keeps only the code's hash.
-        values["code"] = ports.survey_codes.code(survey_round.survey_id, survey_round.round)
+        values["code"] = issue_survey_code(
+            ports.survey_codes, survey_round.survey_id, ports.clock()
+        )
     return values
+
+
+def issue_survey_code(store: SurveyCodeStore, survey_id: str, now: datetime) -> str:
+    """A fresh random code for this message; only its hash is kept, before the message
+    goes out, so the link works as soon as it arrives. A message that then fails leaves
+    an unused hash behind; the codes of messages already sent keep working."""
+    code = new_code()
+    store.add_code(survey_id, code_digest(code), now)
+    return code

@@ -280,7 +280,15 @@ class TicketChange(msgspec.Struct, frozen=True):
     expected_version: int
 
 
-class SurveyStore(ABC):
+class SurveyCodeStore(ABC):
+    """Where the hashes of survey link codes are kept: the notifier adds one per message."""
+
+    @abstractmethod
+    def add_code(self, survey_id: str, digest: str, at: datetime) -> None:
+        """Keep a new code's SHA-256 for the survey (looked up by it, as a key)."""
+
+
+class SurveyStore(SurveyCodeStore):
     """Survey records, their link codes (hashed) and each customer's last answer."""
 
     @abstractmethod
@@ -298,9 +306,9 @@ class SurveyStore(ABC):
     def last_answered(self, customer_id: str) -> datetime | None: ...
 
     @abstractmethod
-    def record_round(self, survey: Survey, round_number: int, digest: str, event: Event) -> bool:
-        """Store a round's code digest and its event at once, once per round, and only
-        while the survey is still in that round's state. False: nothing to do."""
+    def record_round(self, survey: Survey, round_number: int, event: Event) -> bool:
+        """Mark the round and store its event at once, once per round, and only while
+        the survey is still in that round's state. False: nothing to do."""
 
     @abstractmethod
     def answer(
@@ -360,6 +368,11 @@ class AuditLog(ABC):
     @abstractmethod
     def record(self, entry: AuditEntry, expires_at: int) -> None:
         """Write one entry (idempotent by entry id)."""
+
+    @abstractmethod
+    def record_many(self, entries: list[AuditEntry], expires_at: int) -> None:
+        """Write entries in batches (BatchWriteItem, 25 a call), resending what the store
+        leaves unprocessed; raises StoreThrottledError if some are still refused."""
 
     @abstractmethod
     def page(self, by: str, value: str, limit: int, start_key: StartKey | None) -> AuditPage:

@@ -33,7 +33,6 @@ from chalicelib.domain.surveys import (
     ROUNDS,
     Answer,
     Survey,
-    SurveyCodes,
     SurveyState,
     code_digest,
     needs_recovery,
@@ -44,11 +43,12 @@ from chalicelib.domain.surveys import (
 )
 from chalicelib.domain.ticket import Ticket, TicketRequest, open_ticket
 from chalicelib.logs import logger
+from chalicelib.service import idempotency
+from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
 from chalicelib.service.notifications import after_provider_opt_out, customer_preferences
 from chalicelib.service.ports import (
     Clock,
     IdempotencyKeyTakenError,
-    IdempotencyRecord,
     IdSource,
     NotificationStore,
     Notifier,
@@ -61,10 +61,10 @@ from chalicelib.service.ports import (
     TransactionConflictError,
     VersionConflictError,
 )
+from chalicelib.service.retries import retrying
 
 _ATTEMPTS = 4
 RECOVERY_SCOPE = "system:service-recovery"
-RECOVERY_RECORD_TTL = timedelta(hours=24)  # longer than any stream redelivery
 
 
 class SurveyPorts(msgspec.Struct, frozen=True):
@@ -74,7 +74,6 @@ class SurveyPorts(msgspec.Struct, frozen=True):
     notifications: NotificationStore
     ids: IdSource
     clock: Clock
-    codes: SurveyCodes
     delay: timedelta  # production 2 h
     window: timedelta  # production 72 h per round
     sla: SlaRules | None = None
@@ -159,24 +158,24 @@ def survey_written(survey: Survey, ports: SurveyPorts) -> None:
 def _record_round(survey: Survey, round_number: int, ports: SurveyPorts) -> None:
     told = ROUND_EVENTS[round_number](survey_id=survey.id, round=round_number)
     event = Event.of(ports.ids.event_id(), survey.ticket_id, ports.clock(), SYSTEM, told)
-    digest = code_digest(ports.codes.code(survey.id, round_number))
-    # The message goes out when this event arrives on the stream, like every other.
-    ports.surveys.record_round(survey, round_number, digest, event)
+    # The message goes out when this event arrives on the stream, like every other; the
+    # notifier makes the round's code then, where the message is built (never stored).
+    ports.surveys.record_round(survey, round_number, event)
 
 
 def _settle_expiry(survey: Survey, ports: SurveyPorts) -> None:
-    for _ in range(_ATTEMPTS):
+    def attempt() -> None:
         now = ports.clock()
         ticket = ports.tickets.get(survey.ticket_id)
         expired = SurveyExpired(survey_id=survey.id)
         events = [Event.of(ports.ids.event_id(), survey.ticket_id, now, SYSTEM, expired)]
         change, closing = _closing(ticket, survey, now, ports)
-        try:
-            ports.surveys.settle_expiry(survey, events + closing, change)
-            return
-        except (VersionConflictError, TransactionConflictError):
-            continue
-    raise TransactionConflictError()
+        ports.surveys.settle_expiry(survey, events + closing, change)
+
+    # Still contested after every attempt: the stream record fails and is delivered again.
+    retrying(
+        attempt, attempts=_ATTEMPTS, also=(VersionConflictError,), busy=TransactionConflictError
+    )
 
 
 def _closing(
@@ -242,24 +241,20 @@ def open_recovery_ticket(parent: Ticket, survey: Survey, score: int, ports: Surv
     created = replace(created, data=recovery.to_data())
     if ports.sla is not None:
         ticket = replace(ticket, sla=start_clocks(ticket, ports.sla))
-    record = IdempotencyRecord(
-        scope=RECOVERY_SCOPE,
-        key=survey.id,
-        fingerprint=survey.id,
-        status=201,
-        body=ticket.id,
-        headers={},
-        expires_at=(now + RECOVERY_RECORD_TTL).replace(microsecond=0),
-    )
-    for _ in range(_ATTEMPTS):
-        try:
-            ports.tickets.create(ticket, [created], record)
-            logger.info("service recovery ticket opened", extra={"ticket_id": ticket.id})
-            return
-        except ReferenceTakenError:
-            ticket = ticket.with_reference(ports.ids.reference())
-        except IdempotencyKeyTakenError:
-            return  # opened by an earlier delivery of the same answer
+    # The answer's id is the key: a redelivered answer finds the record and opens nothing.
+    key = IdempotencyKey(scope=RECOVERY_SCOPE, key=survey.id, fingerprint=survey.id)
+    record = idempotency.record(key, StoredResponse(201, ticket.id), now)
+    references = iter([ticket.reference])
+
+    def attempt() -> None:
+        opened = ticket.with_reference(next(references, None) or ports.ids.reference())
+        ports.tickets.create(opened, [created], record)
+        logger.info("service recovery ticket opened", extra={"ticket_id": opened.id})
+
+    try:
+        retrying(attempt, attempts=_ATTEMPTS, also=(ReferenceTakenError,))
+    except IdempotencyKeyTakenError:
+        return  # opened by an earlier delivery of the same answer
 
 
 # --- the customer's page ---------------------------------------------------------------
@@ -281,8 +276,10 @@ def find_survey(ports: SurveyPorts, code: str) -> SurveyView:
 
 def answer_survey(ports: SurveyPorts, view: SurveyView, answer: Answer) -> SurveyView:
     """Record the answer and close the ticket in one write; exactly one answer wins."""
-    survey = view.survey
-    for _ in range(_ATTEMPTS):
+    latest = [view.survey]  # read again after a lost race: the winner may have answered
+
+    def attempt() -> SurveyView:
+        survey = latest[0]
         if survey.state is SurveyState.ANSWERED:
             raise SurveyAnsweredError("This survey has already been answered")
         if survey.state not in OPEN_STATES:
@@ -301,9 +298,15 @@ def answer_survey(ports: SurveyPorts, view: SurveyView, answer: Answer) -> Surve
         try:
             ports.surveys.answer(survey, answer, now, [answered, *closing], change)
         except (SurveyStateChangedError, VersionConflictError, TransactionConflictError):
-            survey = ports.surveys.get(survey.id) or survey
-            continue
+            latest[0] = ports.surveys.get(survey.id) or survey
+            raise
         return SurveyView(
             replace(survey, state=SurveyState.ANSWERED, score=answer.score), view.subject
         )
-    raise SurveyAnsweredError("The survey changed while answering; open the link again")
+
+    return retrying(
+        attempt,
+        attempts=_ATTEMPTS,
+        also=(SurveyStateChangedError, VersionConflictError),
+        busy=lambda: SurveyAnsweredError("The survey changed while answering; open the link again"),
+    )

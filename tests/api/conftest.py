@@ -7,7 +7,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ class Stack:
         )
 
 
-def running_stack(log_name: str, **knobs: str) -> Iterator[Stack]:
+def running_stack(log_name: str, **knobs: str) -> Generator[Stack, None, None]:
     """`python -m local.run` on free ports with these knobs, until the generator closes.
 
     `SERVICEDESK_TEST_STACK=api_port,aws_port` uses a `make run` already up instead
@@ -85,11 +86,40 @@ def running_stack(log_name: str, **knobs: str) -> Iterator[Stack]:
                 process.kill()
 
 
+@dataclass
+class _Shared:
+    stack: Stack
+    running: Generator[Stack, None, None]
+    users: int = 0
+
+
+_SHARED: dict[tuple[tuple[str, str], ...], _Shared] = {}
+
+
+def shared_stack(log_name: str, **knobs: str) -> Iterator[Stack]:
+    """`running_stack`, one per set of knobs in this pytest process: suites run in one
+    session with the same knobs use one stack (`make test` runs the fuzzer, then the API
+    suites on the stack it has just served)."""
+    key = tuple(sorted(knobs.items()))
+    shared = _SHARED.get(key)
+    if shared is None:
+        running = running_stack(log_name, **knobs)
+        shared = _SHARED[key] = _Shared(next(running), running)
+    shared.users += 1
+    try:
+        yield shared.stack
+    finally:
+        shared.users -= 1
+        if not shared.users:
+            del _SHARED[key]
+            shared.running.close()
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     # Surveys: invited 1 s after resolution; each round's window 20 s, long enough for a
     # test to answer on a busy machine, short enough to watch one expire.
-    yield from running_stack(
+    yield from shared_stack(
         "api-tests-stack.log", SURVEY_DELAY_SECONDS="1", SURVEY_WINDOW_SECONDS="20"
     )
 

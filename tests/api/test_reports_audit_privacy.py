@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import uuid
 from datetime import datetime
 from typing import Any
@@ -117,6 +120,65 @@ def test_an_auditor_sees_an_agents_read_newest_first(stack, auth):
     ).json()
     assert [e["action"] for e in rest["items"]] == ["read_ticket"]
     assert rest["items"][0]["ticket_id"] == ticket["id"]
+
+
+def test_a_staff_list_is_recorded_as_a_read_of_every_ticket_it_returned(stack, auth):
+    customer = _customer()
+    opened = [_open(stack, auth, customer)["id"] for _ in range(2)]
+    agent = f"agent-{uuid.uuid4().hex[:6]}"
+    listed = _get(stack, auth, "agents", agent, "/v1/tickets", customer_id=customer)
+    assert listed.status_code == 200, listed.text
+    assert sorted(t["id"] for t in listed.json()["items"]) == sorted(opened)
+
+    for ticket_id in opened:
+        log = _get(stack, auth, "auditors", "aud-r", "/v1/audit", ticket_id=ticket_id).json()
+        assert [(e["action"], e["actor"], e["query"]) for e in log["items"]] == [
+            ("list_tickets", {"role": "agent", "id": agent}, {"customer_id": customer})
+        ]
+
+
+def test_a_staff_read_of_preferences_is_audited_and_the_customers_own_is_not(stack, auth):
+    customer = _customer()
+    own = _get(stack, auth, "customers", customer, f"/v1/customers/{customer}/preferences")
+    assert own.status_code == 200
+    agent = f"agent-{uuid.uuid4().hex[:6]}"
+    read = _get(stack, auth, "agents", agent, f"/v1/customers/{customer}/preferences")
+    assert read.status_code == 200
+    log = _get(stack, auth, "auditors", "aud-r", "/v1/audit", actor=agent).json()
+    assert [(e["action"], e.get("customer_id")) for e in log["items"]] == [
+        ("read_preferences", customer)
+    ]
+    by_customer = _get(stack, auth, "auditors", "aud-r", "/v1/audit", actor=customer).json()
+    assert by_customer["items"] == []
+
+
+def _signed_again(cursor: str, key: bytes) -> str:
+    """The same cursor (16-byte HMAC tag, then its payload) signed with another key."""
+    raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    payload = raw[16:]
+    tag = hmac.new(key, payload, hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(tag + payload).decode().rstrip("=")
+
+
+def test_cursors_are_signed_with_the_secret_read_at_run_time(stack, auth):
+    ticket = _open(stack, auth, _customer())
+    agent = f"agent-{uuid.uuid4().hex[:6]}"
+    for path in ("", "/timeline"):
+        assert _get(stack, auth, "agents", agent, f"/v1/tickets/{ticket['id']}{path}").ok
+    first = _get(stack, auth, "auditors", "aud-r", "/v1/audit", actor=agent, limit=1).json()
+    secrets = stack.client("secretsmanager")
+    [arn] = [s["ARN"] for s in secrets.list_secrets()["SecretList"] if "cursor" in s["Name"]]
+    current = secrets.get_secret_value(SecretId=arn)["SecretString"].encode()
+
+    def page(cursor: str) -> requests.Response:
+        return _get(stack, auth, "auditors", "aud-r", "/v1/audit", actor=agent, cursor=cursor)
+
+    assert _signed_again(first["next_cursor"], current) == first["next_cursor"]
+    assert [e["action"] for e in page(first["next_cursor"]).json()["items"]] == ["read_ticket"]
+    derived = hashlib.sha256(b"cursor:servicedesk-local-development-secret").digest()
+    refused = page(_signed_again(first["next_cursor"], derived))  # the key of the environment
+    assert refused.status_code == 400
+    assert [e["path"] for e in refused.json()["errors"]] == ["cursor"]
 
 
 def test_the_audit_log_is_for_auditors_and_takes_exactly_one_key(stack, auth):

@@ -59,7 +59,7 @@ PYNAMODB_CALLS = {
     r"\.update\(": "dynamodb:UpdateItem",
     r"\.delete\(": "dynamodb:DeleteItem",
     r"\.condition_check\(": "dynamodb:ConditionCheckItem",
-    r"batch_write\(": "dynamodb:BatchWriteItem",
+    r"batch_write\(|batch_write_item\(": "dynamodb:BatchWriteItem",
     r"batch_get\(": "dynamodb:BatchGetItem",
 }
 # The cursor-signing secret, read at run time by the API (issue 14, item 3).

@@ -9,8 +9,11 @@ from typing import Any
 
 import boto3
 import msgspec
+import pytest
+from botocore.awsrequest import AWSResponse
 
 from chalicelib import bootstrap
+from chalicelib.adapters.models import AuditItem
 from chalicelib.adapters.records import DynamoAuditLog, DynamoCounterReader
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.counters import report_day
@@ -19,6 +22,7 @@ from chalicelib.domain.privacy import ERASED
 from chalicelib.domain.ticket import Ticket, TicketRequest, ticket_view
 from chalicelib.service.appointments import AppointmentRequest, book
 from chalicelib.service.audit import record_read
+from chalicelib.service.ports import StoreThrottledError
 from chalicelib.service.privacy import erase_customer
 from chalicelib.service.reports import ReportPorts, report_agents, report_summary
 from chalicelib.service.tickets import (
@@ -114,6 +118,65 @@ def test_the_audit_log_pages_newest_first_by_ticket_and_by_actor(aws):
     by_actor = log.page("actor", "agent-7", 10, None).items
     assert [e.id for e in by_actor] == ["A-2", "A-1", "A-0", "A-9"]
     assert {e.customer_id for e in by_actor} == {None, "c-1"}
+
+
+class PartlyProcessedBatches:
+    """Makes DynamoDB leave the items of the first `refusals` BatchWriteItem calls
+    unprocessed, as it does under load (moto never does): the real request is skipped
+    and its items come back as UnprocessedItems."""
+
+    def __init__(self, refusals: int) -> None:
+        self.refusals = refusals
+        self.calls: list[int] = []  # the aws fixture's container has bound the table
+        AuditItem._get_connection().connection.client.meta.events.register(
+            "before-call.dynamodb.BatchWriteItem", self
+        )
+
+    def __call__(self, params: dict[str, Any], **_: Any) -> Any:
+        requested = json.loads(params["body"])["RequestItems"]
+        self.calls.append(sum(len(items) for items in requested.values()))
+        if len(self.calls) > self.refusals:
+            return None  # let DynamoDB (moto) write them
+        return AWSResponse("https://dynamodb", 200, {}, None), {"UnprocessedItems": requested}
+
+    def remove(self) -> None:
+        AuditItem._get_connection().connection.client.meta.events.unregister(
+            "before-call.dynamodb.BatchWriteItem", self
+        )
+
+
+def _list_read(count: int) -> list[AuditEntry]:
+    at = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
+    query = {"queue": "card", "status": "new"}
+    return [
+        AuditEntry(f"L-{n:03d}", at, AGENT, "list_tickets", f"T-{n}", None, query)
+        for n in range(count)
+    ]
+
+
+def test_a_list_read_is_batch_written_one_entry_per_ticket(aws):
+    unprocessed = PartlyProcessedBatches(refusals=1)
+    try:
+        DynamoAuditLog(sleep=lambda _: None).record_many(_list_read(60), 2_000_000_000)
+    finally:
+        unprocessed.remove()
+    # 25 + 25 + 10 items, the first call's 25 resent after DynamoDB left them unprocessed
+    assert unprocessed.calls == [25, 25, 25, 10]
+    for n in (0, 24, 59):
+        [entry] = DynamoAuditLog().page("ticket", f"T-{n}", 5, None).items
+        assert (entry.actor, entry.action) == (AGENT, "list_tickets")
+        assert entry.query == {"queue": "card", "status": "new"}
+    assert len(DynamoAuditLog().page("actor", AGENT.id, 100, None).items) == 60
+
+
+def test_audit_entries_dynamodb_keeps_refusing_are_a_throttle_not_a_silent_loss(aws):
+    unprocessed = PartlyProcessedBatches(refusals=99)
+    try:
+        with pytest.raises(StoreThrottledError):
+            DynamoAuditLog(sleep=lambda _: None).record_many(_list_read(3), 2_000_000_000)
+    finally:
+        unprocessed.remove()
+    assert len(unprocessed.calls) == 5  # the first call and four resends, then it gives up
 
 
 def test_staff_reads_and_writes_reach_the_audit_log(aws):

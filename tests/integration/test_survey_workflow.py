@@ -7,10 +7,14 @@ Delays come from the execution input, so each path takes seconds.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -18,11 +22,20 @@ import msgspec
 import pytest
 
 from chalicelib import bootstrap
+from chalicelib.domain.errors import NotFoundError
 from chalicelib.domain.identity import Caller, Role
-from chalicelib.domain.surveys import Answer, survey_id
+from chalicelib.domain.surveys import (
+    Answer,
+    Survey,
+    SurveyState,
+    code_digest,
+    new_code,
+    survey_id,
+)
 from chalicelib.domain.ticket import Ticket, TicketRequest
 from chalicelib.handlers.stream import on_table_change
 from chalicelib.service import surveys
+from chalicelib.service.notifications import issue_survey_code
 from chalicelib.service.ports import ListQuery
 from chalicelib.service.tickets import StoredResponse, act, create_ticket
 from local.pump import StreamPump
@@ -127,6 +140,16 @@ def desk(aws: dict[str, str]) -> Iterator[Desk]:
     pump.join(timeout=5)
 
 
+def _code_from_the_functions_configuration(survey: str, round_number: int) -> str:
+    """What anyone who could read the function's configuration could compute while codes
+    were derived (HMAC of the survey id and round under the cursor key)."""
+    secret = bootstrap.container().settings.cursor_key
+    assert secret is not None
+    key = hmac.new(secret, b"servicedesk survey codes v1", hashlib.sha256).digest()
+    mac = hmac.new(key, f"{survey}#{round_number}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac[:16]).decode().rstrip("=")
+
+
 def _answer(code: str, score: int) -> None:
     ports = bootstrap.container().survey_ports(workflow=False)
     surveys.answer_survey(ports, surveys.find_survey(ports, code), Answer(score, None))
@@ -135,6 +158,10 @@ def _answer(code: str, score: int) -> None:
 def test_answered_survey_closes_the_ticket_in_few_transitions(desk):
     ticket = desk.resolved_ticket("+8613800000001")
     code = _eventually(lambda: desk.codes("+8613800000001"))[0]
+    computed = _code_from_the_functions_configuration(survey_id(ticket.id, 1), 1)
+    assert code != computed  # random: no key in the configuration gives it away
+    with pytest.raises(NotFoundError):
+        surveys.find_survey(bootstrap.container().survey_ports(workflow=False), computed)
     _answer(code, 5)
     execution = _eventually(lambda: desk.finished(ticket))
     assert execution["status"] == "SUCCEEDED"
@@ -189,6 +216,26 @@ def test_unanswered_survey_is_reminded_once_then_expires_and_closes(desk):
         "survey.reminded",
         "survey.expired",
     ]
+
+
+def test_a_codes_hash_is_its_key_and_every_code_given_out_keeps_working(aws):
+    store = bootstrap.container().survey_store
+    at = datetime.now(UTC)
+    survey = Survey("T-CODES-r1", "T-CODES", "c-codes", 1, SurveyState.INVITED, "zh-CN", at)
+    assert store.create(survey)
+    # A link sent before codes were random (its hash stored the same way) and two new ones.
+    codes = ["A" * 11 + "b" * 11, issue_survey_code(store, survey.id, at)]
+    store.add_code(survey.id, code_digest(codes[0]), at)
+    codes.append(issue_survey_code(store, survey.id, at))
+    assert len(set(codes)) == 3
+    for code in codes:
+        assert store.by_code(code_digest(code)) == survey
+    stored = boto3.client("dynamodb").get_item(
+        TableName=aws["table_name"],
+        Key={"pk": {"S": f"SURVEYCODE#{code_digest(codes[1])}"}, "sk": {"S": "CODE"}},
+    )["Item"]
+    assert stored["survey_id"] == {"S": survey.id} and codes[1] not in str(stored)
+    assert store.by_code(code_digest(new_code())) is None
 
 
 def test_reopen_before_the_invitation_sends_nothing(desk):

@@ -9,12 +9,24 @@ import pytest
 from msgspec.structs import asdict
 
 from chalicelib.domain.audit import entry_for_event
-from chalicelib.domain.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
+from chalicelib.domain.errors import (
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    ThrottledError,
+    ValidationError,
+)
 from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import SYSTEM, Caller, Role
 from chalicelib.domain.privacy import ERASED, anonymized_event, anonymized_response
 from chalicelib.domain.ticket import Ticket, TicketRequest
-from chalicelib.service.audit import AuditPorts, audit_page, audit_query, record_read
+from chalicelib.service.audit import (
+    AuditPorts,
+    audit_page,
+    audit_query,
+    record_list_read,
+    record_read,
+)
 from chalicelib.service.privacy import PrivacyPorts, erase_customer
 from chalicelib.service.reactions import ReactionPorts, react
 from chalicelib.service.tickets import (
@@ -114,6 +126,48 @@ def test_a_staff_read_is_recorded_and_a_customer_read_is_not():
     [(entry, expires_at)] = desk.log.entries.values()
     assert (entry.actor, entry.action, entry.ticket_id) == (AGENT, "read_ticket", "T-1")
     assert expires_at == int((desk.clock() + timedelta(days=1826)).timestamp())
+
+
+def test_a_staff_list_read_is_a_read_of_every_ticket_it_returns_with_its_query():
+    desk = Desk()
+    shown = [f"T-{n}" for n in range(60)]
+    record_list_read(desk.audit, SUPERVISOR, shown, {"queue": "card", "status": "new"})
+    entries = [entry for entry, _ in desk.log.entries.values()]
+    assert sorted(e.ticket_id or "" for e in entries) == sorted(shown)
+    assert {(e.actor, e.action) for e in entries} == {(SUPERVISOR, "list_tickets")}
+    assert all(e.query == {"queue": "card", "status": "new"} for e in entries)
+    assert desk.log.batches == [25, 25, 10]  # BatchWriteItem's limit, not 60 PutItems
+    [seen] = audit_page(desk.audit, "ticket", "T-42", 10, None).items
+    assert (seen.actor, seen.action, seen.query) == (
+        SUPERVISOR,
+        "list_tickets",
+        {"queue": "card", "status": "new"},
+    )
+
+
+def test_a_list_by_customer_names_the_customer_and_an_empty_one_still_records_the_query():
+    desk = Desk()
+    record_list_read(desk.audit, AGENT, ["T-1"], {"customer_id": "cust-9"})
+    record_list_read(desk.audit, AGENT, [], {"assignee": "agent-2"})
+    by_actor = audit_page(desk.audit, "actor", AGENT.id, 10, None).items
+    seen = sorted((e.ticket_id or "", e.customer_id or "", dict(e.query or {})) for e in by_actor)
+    assert seen == [
+        ("", "", {"assignee": "agent-2"}),
+        ("T-1", "cust-9", {"customer_id": "cust-9"}),
+    ]
+
+
+def test_a_customers_own_list_is_not_audited():
+    desk = Desk()
+    record_list_read(desk.audit, CUSTOMER, ["T-1", "T-2"], {})
+    assert desk.log.entries == {}
+
+
+def test_a_list_whose_audit_entries_are_refused_is_not_shown():
+    desk = Desk()
+    desk.log.refusing = True
+    with pytest.raises(ThrottledError):  # the view raises before it renders the page: a 429
+        record_list_read(desk.audit, AGENT, ["T-1"], {"queue": "card"})
 
 
 def test_the_audit_log_shows_reads_and_writes_newest_first_by_ticket_and_by_actor():
@@ -258,3 +312,14 @@ def test_a_stored_response_keeps_its_shape_without_personal_data():
         "data": {"body": ERASED, "internal": False},
     }
     assert json.loads(anonymized_response("not json")) == {"erased": True}
+
+
+@pytest.mark.parametrize(
+    "customer_id", ["cust-1\n", "cust-1\r", "\ncust-1", "cust 1", "c" * 129, ""]
+)
+def test_a_malformed_customer_id_names_no_one(customer_id):
+    desk = Desk()
+    _cancelled_with_history(desk)
+    with pytest.raises(NotFoundError) as refused:
+        erase_customer(desk.privacy, AUDITOR, customer_id)
+    assert customer_id.strip() not in str(refused.value) or not customer_id.strip()

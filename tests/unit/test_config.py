@@ -7,7 +7,7 @@ OIDC = {
     "OIDC_ISSUER": "https://idp",
     "OIDC_AUDIENCE": "c",
     "OIDC_REQUIRED_SCOPE": "servicedesk/api",
-    "SERVICEDESK_CURSOR_KEY": "k" * 32,
+    "SERVICEDESK_CURSOR_SECRET_ARN": "arn:aws:secretsmanager:ap-east-1:111122223333:secret:cursor",
     "USAGE_CLIENTS": "mobile-1=servicedesk-usage-prod-mobile",
 }
 
@@ -43,11 +43,40 @@ def test_local_mode_uses_the_documented_secret_and_origins():
     assert settings.cors_allowed_origins == ("https://a", "https://b")
 
 
-def test_deployed_stage_needs_its_own_cursor_key():
-    without_key = {k: v for k, v in OIDC.items() if k != "SERVICEDESK_CURSOR_KEY"}
-    with pytest.raises(ConfigurationError):
-        Settings.from_env(without_key)
-    assert Settings.from_env(OIDC).cursor_key == b"k" * 32
+def test_a_deployed_stage_names_its_cursor_secret_and_holds_no_key():
+    without_secret = {k: v for k, v in OIDC.items() if k != "SERVICEDESK_CURSOR_SECRET_ARN"}
+    with pytest.raises(ConfigurationError, match="SERVICEDESK_CURSOR_SECRET_ARN"):
+        Settings.from_env(without_secret)
+    settings = Settings.from_env(OIDC)
+    assert settings.cursor_secret_arn == OIDC["SERVICEDESK_CURSOR_SECRET_ARN"]
+    assert settings.cursor_key is None  # read at run time, never from the environment
+
+
+@pytest.mark.parametrize("secret_too", [False, True])
+def test_a_plain_text_cursor_key_is_refused_inside_lambda(secret_too: bool):
+    env = {**OIDC, "AWS_LAMBDA_FUNCTION_NAME": "servicedesk-api", "SERVICEDESK_CURSOR_KEY": "k"}
+    if not secret_too:
+        del env["SERVICEDESK_CURSOR_SECRET_ARN"]
+    with pytest.raises(ConfigurationError, match="SERVICEDESK_CURSOR_KEY"):
+        Settings.from_env(env)
+
+
+def test_local_mode_derives_its_cursor_key_and_tests_may_set_one():
+    local = Settings.from_env({"SERVICEDESK_AUTH_MODE": "local-hs256"})
+    assert local.cursor_secret_arn is None and local.cursor_key and len(local.cursor_key) == 32
+    override = Settings.from_env({**OIDC, "SERVICEDESK_CURSOR_KEY": "k" * 32})
+    assert override.cursor_key == b"k" * 32  # outside Lambda only
+
+
+def test_the_cursor_keys_come_from_secrets_manager_when_a_secret_is_named():
+    from chalicelib import bootstrap
+    from chalicelib.adapters.secrets import SecretsManagerCursorKeys
+    from chalicelib.api.cursors import FixedCursorKeys
+
+    deployed = bootstrap.bootstrap(Settings.from_env(OIDC))
+    assert isinstance(deployed.cursor_keys, SecretsManagerCursorKeys)  # nothing read yet
+    local = bootstrap.bootstrap(Settings.from_env({"SERVICEDESK_AUTH_MODE": "local-hs256"}))
+    assert isinstance(local.cursor_keys, FixedCursorKeys)
 
 
 def test_unknown_auth_mode_is_refused():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -21,9 +22,9 @@ from chalicelib.domain.identity import SYSTEM, Caller, Role
 from chalicelib.domain.lifecycle import apply_action
 from chalicelib.domain.surveys import (
     Answer,
-    SurveyCodes,
     SurveyState,
     code_digest,
+    new_code,
     parse_answer,
     recovery_subject,
     skip_reason,
@@ -33,35 +34,34 @@ from chalicelib.domain.surveys import (
 from chalicelib.domain.ticket import TicketRequest, open_ticket
 from chalicelib.domain.timeline import event_view
 from chalicelib.service import surveys
+from chalicelib.service.notifications import NotificationPorts, notify
 from chalicelib.service.surveys import SurveyPorts
 from tests.fakes import (
     FixedClock,
     InMemoryNotificationStore,
     InMemorySurveyStore,
     InMemoryTicketRepository,
+    RecordingNotifier,
     RecordingWorkflow,
     SequentialIds,
 )
 
 AGENT = Caller(Role.AGENT, "a-1")
 CUSTOMER = Caller(Role.CUSTOMER, "c-1")
-SECRET = b"test-secret"
+SHORT_LINK = re.compile(r"/s/([A-Za-z0-9_-]+)")
 
 
 # --- codes ------------------------------------------------------------------------------
 
 
-def test_codes_are_128_bit_url_safe_and_differ_per_round_and_survey():
-    codes = SurveyCodes(SECRET)
-    first, second = codes.code("T-1-r1", 1), codes.code("T-1-r1", 2)
-    assert len(first) == 22 and well_formed_code(first)
-    assert first != second != codes.code("T-2-r1", 1)
-    assert codes.code("T-1-r1", 1) == first  # derived again for a retried message
+def test_codes_are_128_random_bits_url_safe():
+    codes = {new_code() for _ in range(1000)}
+    assert len(codes) == 1000
+    assert all(len(code) == 22 and well_formed_code(code) for code in codes)  # 16 bytes
 
 
-def test_codes_depend_on_the_secret_and_only_their_hash_is_stored():
-    assert SurveyCodes(SECRET).code("T-1-r1", 1) != SurveyCodes(b"other").code("T-1-r1", 1)
-    code = SurveyCodes(SECRET).code("T-1-r1", 1)
+def test_only_a_codes_hash_is_stored():
+    code = new_code()
     digest = code_digest(code)
     assert len(digest) == 64 and code not in digest
 
@@ -139,7 +139,6 @@ class World:
         self.notifications = InMemoryNotificationStore()
         self.clock = FixedClock()
         self.ids = SequentialIds()
-        self.codes = SurveyCodes(SECRET)
         self.ports = SurveyPorts(
             tickets=self.repository,
             surveys=self.store,
@@ -147,9 +146,18 @@ class World:
             notifications=self.notifications,
             ids=self.ids,
             clock=self.clock,
-            codes=self.codes,
             delay=timedelta(hours=2),
             window=timedelta(hours=72),
+        )
+        self.sms = RecordingNotifier()
+        self.messages = NotificationPorts(
+            tickets=self.repository,
+            store=self.notifications,
+            notifier=self.sms,
+            ids=self.ids,
+            clock=self.clock,
+            public_base_url="https://sd.bankxyz.cn",
+            survey_codes=self.store,
         )
 
     def resolved_ticket(self, contact=None):
@@ -188,10 +196,18 @@ class World:
         return next(e for e in self.last_events if e.data.get("to") == "resolved")
 
     def invite(self, survey_name, round_number=1, token="token-1"):
+        """The workflow moves the survey, the stream records the round, the notifier
+        sends the message: the code is the one in the SMS."""
         state = SurveyState.INVITED if round_number == 1 else SurveyState.REMINDED
         survey = self.store.move(survey_name, state, token)
         surveys.survey_written(survey, self.ports)
-        return self.codes.code(survey_name, round_number)
+        round_type = "survey.invited" if round_number == 1 else "survey.reminded"
+        [event] = [e for e in self.repository.events(survey.ticket_id) if e.type == round_type]
+        notify(event, self.messages)
+        return self.codes()[-1]
+
+    def codes(self):
+        return [code for sent in self.sms.sent for code in SHORT_LINK.findall(sent.text)]
 
     def types(self, ticket_id):
         return [event.type for event in self.repository.events(ticket_id)]
@@ -277,8 +293,22 @@ def test_invitation_is_recorded_once_with_its_code_hashed(world):
     surveys.survey_written(world.store.get(name), world.ports)  # our own write, redelivered
     invited = [e for e in world.repository.events(ticket.id) if e.type == "survey.invited"]
     assert len(invited) == 1 and invited[0].data == {"survey_id": name, "round": 1}
-    assert code not in str(invited[0].data)
+    notify(invited[0], world.messages)  # the invitation redelivered: no second message
+    assert world.codes() == [code]
+    assert code not in str(world.repository.events(ticket.id))
     assert world.store.codes == {code_digest(code): name}
+
+
+def test_codes_are_random_not_derived_from_the_survey():
+    """The same survey, round and configuration give a different code each time: nothing
+    (no key in the function's environment, no id) lets anyone compute one."""
+    codes = []
+    for _ in range(2):
+        world = World()
+        _, name = _started(world)
+        codes.append(world.invite(name))
+    first, second = codes
+    assert first != second and well_formed_code(first) and well_formed_code(second)
 
 
 def test_answer_closes_the_ticket_and_releases_the_workflow(world):
@@ -328,6 +358,7 @@ def test_both_codes_work_until_the_survey_ends(world):
     second = world.invite(name, 2, token="token-2")
     assert first != second
     assert surveys.find_survey(world.ports, first).survey.id == name
+    assert surveys.find_survey(world.ports, second).survey.id == name
     surveys.answer_survey(world.ports, surveys.find_survey(world.ports, first), Answer(3, None))
     assert world.types(ticket.id).count("survey.reminded") == 1
 
@@ -361,7 +392,7 @@ def test_expiry_closes_the_ticket_once(world):
     surveys.survey_written(expired, world.ports)  # redelivered record of the same write
     assert world.repository.get(ticket.id).status == "closed"
     assert world.types(ticket.id).count("survey.expired") == 1
-    code = world.codes.code(name, 1)
+    code = world.codes()[0]
     view = surveys.find_survey(world.ports, code)
     assert view.survey.public_status == "expired"
     with pytest.raises(SurveyClosedError):
