@@ -13,7 +13,7 @@ class DomainError(Exception):
         self.detail = detail
 
 
-class FieldError(NamedTuple):  # a NamedTuple: no dataclasses import at cold start
+class FieldError(NamedTuple):  # a plain record: (path, message)
     path: str
     message: str
 
