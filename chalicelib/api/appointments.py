@@ -9,19 +9,16 @@ from typing import Any
 from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
-from chalicelib.api.auth import current_caller, require_role
-from chalicelib.api.http import Operation, api_route, json_body, json_response
-from chalicelib.api.requests import (
-    IDEMPOTENCY_HEADER,
-    idempotency_key,
-    query_params,
-    stored_response,
-)
+from chalicelib.api.auth import current_caller
+from chalicelib.api.http import Operation, api_route, json_response
+from chalicelib.api.requests import IDEMPOTENCY_HEADER, create, query_params
 from chalicelib.api.tickets import created_response
-from chalicelib.api.validation import parse_rfc3339, validate
+from chalicelib.api.validation import parse_rfc3339
 from chalicelib.domain.errors import FieldError, ValidationError
+from chalicelib.domain.identity import Caller
 from chalicelib.service import appointments
 from chalicelib.service.appointments import AppointmentRequest
+from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
 
 appointments_blueprint = Blueprint(__name__)
 
@@ -110,20 +107,12 @@ def _day(text: str | None) -> date:
     ),
 )
 def book_appointment() -> Response:
-    request = appointments_blueprint.current_request
-    caller = current_caller(request)
-    require_role(caller, _BOOKERS)
-    body = validate("appointment-create", json_body(request))
-    idempotency = idempotency_key(request, caller, "POST /v1/appointments", body)
+    def use(caller: Caller, body: dict[str, Any], key: IdempotencyKey | None) -> StoredResponse:
+        ports = bootstrap.container().appointment_ports()
+        return appointments.book(ports, caller, _request(body), created_response, key)
 
-    response = appointments.book(
-        bootstrap.container().appointment_ports(),
-        caller,
-        _request(body),
-        created_response,
-        idempotency,
-    )
-    return stored_response(response)
+    request = appointments_blueprint.current_request
+    return create(request, _BOOKERS, "appointment-create", "POST /v1/appointments", use)
 
 
 def _request(body: dict[str, Any]) -> AppointmentRequest:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable, Collection
 from typing import Any
 
 from chalice.app import Request, Response
 
+from chalicelib.api.auth import current_caller, require_role
+from chalicelib.api.http import json_body
+from chalicelib.api.validation import validate
 from chalicelib.domain.errors import FieldError, ValidationError
 from chalicelib.domain.identity import Caller
 from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
@@ -81,3 +85,17 @@ def stored_response(response: StoredResponse) -> Response:
         status_code=response.status,
         headers={"Content-Type": "application/json", **response.headers},
     )
+
+
+Create = Callable[[Caller, dict[str, Any], IdempotencyKey | None], StoredResponse]
+
+
+def create(
+    request: Request, roles: Collection[str], schema: str, route: str, use: Create
+) -> Response:
+    """A creating POST: role, body against its schema, Idempotency-Key, then the use case;
+    its response goes out as it was stored for retries."""
+    caller = current_caller(request)
+    require_role(caller, roles)
+    body = validate(schema, json_body(request))
+    return stored_response(use(caller, body, idempotency_key(request, caller, route, body)))

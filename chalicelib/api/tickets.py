@@ -10,13 +10,14 @@ from chalice.app import Blueprint, Request, Response
 from msgspec.structs import replace
 
 from chalicelib import bootstrap
-from chalicelib.api.auth import current_caller, require_role
+from chalicelib.api.auth import current_caller
 from chalicelib.api.cursors import CursorCodec, fingerprint
 from chalicelib.api.http import Operation, api_route, json_body, json_response
 from chalicelib.api.requests import (
     CURSOR_PARAMETER,
     IDEMPOTENCY_HEADER,
     LIMIT_PARAMETER,
+    create,
     idempotency_key,
     if_match,
     page_limit,
@@ -32,6 +33,7 @@ from chalicelib.domain.ticket import Ticket, TicketRequest, ticket_view
 from chalicelib.domain.timeline import event_view
 from chalicelib.service import tickets
 from chalicelib.service.audit import record_list_read, record_read
+from chalicelib.service.idempotency import IdempotencyKey
 from chalicelib.service.ports import StartKey
 from chalicelib.service.tickets import ListFilters, StoredResponse
 
@@ -83,20 +85,12 @@ def _ticket_request(body: dict[str, Any]) -> TicketRequest:
     ),
 )
 def create_ticket() -> Response:
-    request = tickets_blueprint.current_request
-    caller = current_caller(request)
-    require_role(caller, _OPENERS)
-    body = validate("ticket-create", json_body(request))
-    idempotency = idempotency_key(request, caller, "POST /v1/tickets", body)
+    def use(caller: Caller, body: dict[str, Any], key: IdempotencyKey | None) -> StoredResponse:
+        ports = bootstrap.container().ticket_ports()
+        return tickets.create_ticket(ports, caller, _ticket_request(body), created_response, key)
 
-    response = tickets.create_ticket(
-        bootstrap.container().ticket_ports(),
-        caller,
-        _ticket_request(body),
-        created_response,
-        idempotency,
-    )
-    return stored_response(response)
+    request = tickets_blueprint.current_request
+    return create(request, _OPENERS, "ticket-create", "POST /v1/tickets", use)
 
 
 @api_route(

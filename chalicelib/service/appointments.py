@@ -43,7 +43,7 @@ from chalicelib.domain.events import (
 )
 from chalicelib.domain.identity import SYSTEM, Caller
 from chalicelib.domain.statuses import Action, Status
-from chalicelib.domain.ticket import Ticket, TicketRequest, isoformat, open_ticket
+from chalicelib.domain.ticket import Ticket, TicketRequest, isoformat
 from chalicelib.service import idempotency as keys
 from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
 from chalicelib.service.ports import (
@@ -59,7 +59,7 @@ from chalicelib.service.ports import (
     TransactionConflictError,
 )
 from chalicelib.service.retries import retrying
-from chalicelib.service.tickets import Render, TicketPorts
+from chalicelib.service.tickets import Render, TicketPorts, open_with_new_ids
 
 DEFAULT_REMINDER_LEAD = timedelta(hours=2)
 REMINDER_BATCH = 100
@@ -138,14 +138,7 @@ def book(
         return replay
     branch = find_branch(ports, request.branch_id)
     now = ports.clock()
-    ticket, created = open_ticket(
-        _ticket_request(request),
-        caller,
-        ticket_id=ports.ids.ticket_id(),
-        reference=ports.ids.reference(),
-        event_id=ports.ids.event_id(),
-        now=now,
-    )
+    ticket, created = open_with_new_ids(_ticket_request(request), caller, ports.ids, now)
     calendar = ports.calendar_of(branch)
     slot = offered_slot(calendar, request.slot_start, now)
     ticket = replace(ticket, appointment=appointment_of(branch, slot))

@@ -41,7 +41,7 @@ from chalicelib.domain.surveys import (
     survey_id,
     well_formed_code,
 )
-from chalicelib.domain.ticket import Ticket, TicketRequest, open_ticket
+from chalicelib.domain.ticket import Ticket, TicketRequest
 from chalicelib.logs import logger
 from chalicelib.service import idempotency
 from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
@@ -62,6 +62,7 @@ from chalicelib.service.ports import (
     VersionConflictError,
 )
 from chalicelib.service.retries import retrying
+from chalicelib.service.tickets import open_with_new_ids
 
 _ATTEMPTS = 4
 RECOVERY_SCOPE = "system:service-recovery"
@@ -223,14 +224,7 @@ def open_recovery_ticket(parent: Ticket, survey: Survey, score: int, ports: Surv
         customer_id=parent.customer_id,
         priority="high",
     )
-    ticket, created = open_ticket(
-        request,
-        SYSTEM,
-        ticket_id=ports.ids.ticket_id(),
-        reference=ports.ids.reference(),
-        event_id=ports.ids.event_id(),
-        now=now,
-    )
+    ticket, created = open_with_new_ids(request, SYSTEM, ports.ids, now)
     ticket = replace(ticket, queue=RECOVERY_QUEUE, parent_id=parent.id, contact=parent.contact)
     recovery = replace(
         created.payload_as(TicketCreated) or TicketCreated(),

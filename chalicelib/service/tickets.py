@@ -81,6 +81,20 @@ Render = Callable[[Ticket], StoredResponse]
 AppointmentCommit = Callable[[Ticket, Ticket, list[Event], datetime], Ticket]
 
 
+def open_with_new_ids(
+    request: TicketRequest, caller: Caller, ids: IdSource, now: datetime
+) -> tuple[Ticket, Event]:
+    """A new ticket and its `ticket.created`, with fresh ids and reference."""
+    return open_ticket(
+        request,
+        caller,
+        ticket_id=ids.ticket_id(),
+        reference=ids.reference(),
+        event_id=ids.event_id(),
+        now=now,
+    )
+
+
 def create_ticket(
     ports: TicketPorts,
     caller: Caller,
@@ -93,14 +107,7 @@ def create_ticket(
     if replay is not None:
         return replay
     now = ports.clock()
-    ticket, event = open_ticket(
-        request,
-        caller,
-        ticket_id=ports.ids.ticket_id(),
-        reference=ports.ids.reference(),
-        event_id=ports.ids.event_id(),
-        now=now,
-    )
+    ticket, event = open_with_new_ids(request, caller, ports.ids, now)
     if ports.sla is not None:
         ticket = replace(ticket, sla=start_clocks(ticket, ports.sla))
 
