@@ -6,11 +6,11 @@ import hashlib
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import msgspec
 from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError
 
 from chalicelib.adapters.models import (
     ContactAttribute,
@@ -23,7 +23,7 @@ from chalicelib.adapters.models import (
     TableItem,
     TicketItem,
 )
-from chalicelib.adapters.transactions import Refusal, Refused, Transaction
+from chalicelib.adapters.transactions import Refusal, Refused, Transaction, written
 from chalicelib.domain.contact import Contact
 from chalicelib.domain.counters import CounterKey
 from chalicelib.domain.events import Event, EventType
@@ -414,12 +414,8 @@ class DynamoTicketRepository(TicketRepository):
             return None
 
     def append_events(self, events: list[Event]) -> None:
-        for event in events:
-            try:
-                event_to_item(event).save(condition=EventItem.pk.does_not_exist())
-            except PutError as error:  # already written by an earlier delivery: fine
-                if error.cause_response_code != "ConditionalCheckFailedException":
-                    raise
+        for event in events:  # one already written by an earlier delivery stays as it is
+            written(partial(event_to_item(event).save, condition=EventItem.pk.does_not_exist()))
 
     def due_tickets(self, now: datetime, limit: int) -> list[Ticket]:
         results = TicketItem.due.query(

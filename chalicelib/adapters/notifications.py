@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib.adapters.models import DeferredItem, DeliveryItem, PreferencesItem
+from chalicelib.adapters.transactions import written
 from chalicelib.service.ports import (
     DeferredNotification,
     DeliveryClaim,
@@ -115,12 +115,8 @@ class DynamoNotificationStore(NotificationStore):
             claimed_at=now,
             expires_at=int((now + DELIVERY_TTL).timestamp()),
         )
-        try:
-            item.save(condition=DeliveryItem.pk.does_not_exist())
-        except PutError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
-                return None
-            raise
+        if not written(lambda: item.save(condition=DeliveryItem.pk.does_not_exist())):
+            return None
         return DeliveryClaim(event_id, "pending", now)
 
     def delivery(self, event_id: str) -> DeliveryClaim | None:
@@ -136,16 +132,12 @@ class DynamoNotificationStore(NotificationStore):
         )
 
     def resume_deferred(self, event_id: str, now: datetime) -> bool:
-        try:
-            DeliveryItem(pk=f"DELIVERY#{event_id}", sk="DELIVERY").update(
+        return written(
+            lambda: DeliveryItem(pk=f"DELIVERY#{event_id}", sk="DELIVERY").update(
                 actions=[DeliveryItem.state.set("pending"), DeliveryItem.claimed_at.set(now)],
                 condition=DeliveryItem.state == "deferred",
             )
-        except UpdateError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        )
 
     def defer(self, notice: DeferredNotification) -> None:
         DeferredItem(

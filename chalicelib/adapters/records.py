@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DeleteError, PutError, UpdateError
+from pynamodb.exceptions import PutError
 
 from chalicelib.adapters.dynamo import (
     TICKET_SK,
@@ -31,7 +31,7 @@ from chalicelib.adapters.models import (
     TicketItem,
 )
 from chalicelib.adapters.surveys import SURVEY_SK, survey_pk
-from chalicelib.adapters.transactions import THROTTLED_CODES, Transaction
+from chalicelib.adapters.transactions import THROTTLED_CODES, Transaction, written
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import Caller, Role
@@ -195,24 +195,18 @@ class DynamoPrivacyStore(PrivacyStore):
         return found
 
     def forget_preferences(self, customer_id: str) -> bool:
-        try:
-            PreferencesItem(pk=f"CUSTOMER#{customer_id}", sk="PREFERENCES").delete(
+        return written(
+            lambda: PreferencesItem(pk=f"CUSTOMER#{customer_id}", sk="PREFERENCES").delete(
                 condition=PreferencesItem.pk.exists()
             )
-        except DeleteError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        )
 
     def forget_survey_comment(self, survey_id: str) -> None:
-        try:
-            SurveyItem(pk=survey_pk(survey_id), sk=SURVEY_SK).update(
+        written(  # a survey already gone has no comment left to forget
+            lambda: SurveyItem(pk=survey_pk(survey_id), sk=SURVEY_SK).update(
                 actions=[SurveyItem.comment.remove()], condition=SurveyItem.pk.exists()
             )
-        except UpdateError as error:
-            if error.cause_response_code != "ConditionalCheckFailedException":
-                raise
+        )
 
     def expire_ticket_records(self, ticket_id: str, expires_at: int) -> None:
         for item in TableItem.query(ticket_pk(ticket_id), TableItem.sk < "F"):

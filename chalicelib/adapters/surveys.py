@@ -7,12 +7,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo import event_items, ticket_to_item
 from chalicelib.adapters.models import SurveyCodeItem, SurveyCooldownItem, SurveyItem
-from chalicelib.adapters.transactions import Refusal, Refused, Transaction
+from chalicelib.adapters.transactions import Refusal, Refused, Transaction, written
 from chalicelib.domain.events import Event
 from chalicelib.domain.surveys import OPEN_STATES, Answer, Survey, SurveyState
 from chalicelib.logs import logger
@@ -80,13 +79,7 @@ class DynamoSurveyStore(SurveyStore):
             created_at=survey.created_at,
             expires_at=int((survey.created_at + self._retention).timestamp()),
         )
-        try:
-            item.save(condition=SurveyItem.pk.does_not_exist())
-        except PutError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return written(lambda: item.save(condition=SurveyItem.pk.does_not_exist()))
 
     def get(self, survey_id: str) -> Survey | None:
         try:
@@ -183,16 +176,12 @@ class DynamoSurveyStore(SurveyStore):
         return True
 
     def withdraw(self, survey_id: str) -> bool:
-        try:
-            SurveyItem(pk=survey_pk(survey_id), sk=SURVEY_SK).update(
+        return written(
+            lambda: SurveyItem(pk=survey_pk(survey_id), sk=SURVEY_SK).update(
                 actions=[SurveyItem.survey_state.set(SurveyState.WITHDRAWN.value)],
                 condition=SurveyItem.survey_state.is_in(*[state.value for state in _UNFINISHED]),
             )
-        except UpdateError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        )
 
 
 def _write_ticket(writes: Transaction, ticket: TicketChange | None) -> None:

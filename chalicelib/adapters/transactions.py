@@ -22,7 +22,14 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import GetError, PynamoDBException, TransactWriteError
+from pynamodb.exceptions import (
+    DeleteError,
+    GetError,
+    PutError,
+    PynamoDBException,
+    TransactWriteError,
+    UpdateError,
+)
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
@@ -68,6 +75,22 @@ def storage_error(error: PynamoDBException) -> Exception | None:
     if error.cause_response_code in THROTTLED_CODES or codes & THROTTLED_CODES:
         return StoreThrottledError()
     return None
+
+
+def written(write: Callable[[], object]) -> bool:
+    """Run one conditional single-item write: True when it was written, False when its
+    condition failed (the item is there already, or has moved on). A capacity refusal
+    becomes the ports' error, like a transaction's."""
+    try:
+        write()
+    except (PutError, UpdateError, DeleteError) as error:
+        if error.cause_response_code == f"{CONDITION_FAILED}Exception":
+            return False
+        mapped = storage_error(error)
+        if mapped is not None:
+            raise mapped from error
+        raise
+    return True
 
 
 class Transaction:
