@@ -16,34 +16,39 @@ from chalicelib.service.reports import ReportPorts
 
 reports_blueprint = Blueprint(__name__)
 
+
+def _date(name: str, description: str) -> dict[str, Any]:
+    schema = {"type": "string", "format": "date"}
+    return {
+        "name": name,
+        "in": "query",
+        "required": True,
+        "schema": schema,
+        "description": description,
+    }
+
+
 _RANGE = (
-    {
-        "name": "from",
-        "in": "query",
-        "required": True,
-        "schema": {"type": "string", "format": "date"},
-        "description": "first day (Asia/Shanghai), inclusive",
-    },
-    {
-        "name": "to",
-        "in": "query",
-        "required": True,
-        "schema": {"type": "string", "format": "date"},
-        "description": "last day (Asia/Shanghai), inclusive; at most 366 days after from",
-    },
+    _date("from", "first day (Asia/Shanghai), inclusive"),
+    _date("to", "last day (Asia/Shanghai), inclusive; at most 366 days after from"),
 )
+
+
+def _report_operation(path: str, summary: str, schema: str) -> Operation:
+    """A report: supervisors and auditors, over a date range."""
+    responses: dict[int, str | None] = {200: schema, 400: None, 403: None}
+    roles = ("supervisor", "auditor")
+    return Operation(
+        path, "GET", summary, responses=responses, roles=roles, tag="reports", parameters=_RANGE
+    )
 
 
 @api_route(
     reports_blueprint,
-    Operation(
+    _report_operation(
         "/v1/reports/summary",
-        "GET",
         "Volumes, resolutions, SLA compliance, CSAT and first-response times for a date range",
-        responses={200: "report-summary", 400: None, 403: None},
-        roles=("supervisor", "auditor"),
-        tag="reports",
-        parameters=_RANGE,
+        "report-summary",
     ),
 )
 def report_summary() -> Response:
@@ -52,14 +57,10 @@ def report_summary() -> Response:
 
 @api_route(
     reports_blueprint,
-    Operation(
+    _report_operation(
         "/v1/reports/agents",
-        "GET",
         "Per-agent resolutions, median resolution time, CSAT and SLA compliance",
-        responses={200: "report-agents", 400: None, 403: None},
-        roles=("supervisor", "auditor"),
-        tag="reports",
-        parameters=_RANGE,
+        "report-agents",
     ),
 )
 def report_agents() -> Response:
