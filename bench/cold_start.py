@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -77,12 +76,6 @@ print(json.dumps({"seconds": time.perf_counter() - start, "cpu": time.process_ti
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _run(code: str, env: dict[str, str]) -> dict[str, Any]:
     result = subprocess.run(
         [sys.executable, "-c", code],
@@ -135,9 +128,10 @@ def _prepare(endpoint: str) -> tuple[str, str]:
 def main() -> None:
     from moto.server import ThreadedMotoServer
 
+    from local.stack import free_port
     from local.token import mint
 
-    port = _free_port()
+    port = free_port()
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -90,53 +88,13 @@ class Stack:
         return [item for page in pages for item in page["Items"]]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
-def local_stack() -> Iterator[Stack]:
+def started_stack() -> Iterator[Stack]:
     """`python -m local.run` on free ports, its output in build/bench-local-scale.log."""
-    api_port, aws_port = _free_port(), _free_port()
-    env = {**os.environ, "API_PORT": str(api_port), "AWS_PORT": str(aws_port)}
-    env["PYTHONPATH"] = str(PROJECT_DIR)
-    env.pop("PUBLIC_BASE_URL", None)
-    log_path = PROJECT_DIR / "build" / "bench-local-scale.log"
-    log_path.parent.mkdir(exist_ok=True)
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "local.run"],
-            cwd=PROJECT_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            stack = Stack(api_port, aws_port)
-            _wait_healthy(stack, process)
-            yield stack
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    from local.stack import local_stack
 
-
-def _wait_healthy(stack: Stack, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("the local stack exited: see build/bench-local-scale.log")
-        try:
-            if requests.get(f"{stack.api}/v1/health", timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("the local stack did not become healthy: see build/bench-local-scale.log")
+    with local_stack(PROJECT_DIR / "build" / "bench-local-scale.log") as ports:
+        yield Stack(*ports)
 
 
 def _event_id(stack: Stack, ticket_id: str) -> str:
@@ -245,7 +203,7 @@ def median_create_ms(stack: Stack, size: int) -> float:
 def main() -> None:
     os.environ.setdefault("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
     results: dict[int, float] = {}
-    with local_stack() as stack:
+    with started_stack() as stack:
         template = Template.capture(stack)
         tickets = 1
         for size in SIZES:

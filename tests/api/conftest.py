@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-import requests
 
+from local.stack import PROJECT_DIR, local_stack
 from local.token import mint
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 REGION = "ap-east-1"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Stack:
@@ -54,36 +43,9 @@ def running_stack(log_name: str, **knobs: str) -> Generator[Stack, None, None]:
         api, aws = (int(port) for port in existing.split(","))
         yield Stack(api, aws)
         return
-    api_port, aws_port = _free_port(), _free_port()
-    env = {
-        **os.environ,
-        "API_PORT": str(api_port),
-        "AWS_PORT": str(aws_port),
-        "PYTHONPATH": str(PROJECT_DIR),
-        "SCHEDULE_INTERVAL_SECONDS": "1",
-        **knobs,
-    }
-    env.pop("PUBLIC_BASE_URL", None)  # links in messages must point at this stack's API
     log_path = PROJECT_DIR / "build" / log_name
-    log_path.parent.mkdir(exist_ok=True)
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "local.run"],
-            cwd=PROJECT_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        running = Stack(api_port, aws_port)
-        try:
-            _wait_healthy(running, process, log_path)
-            yield running
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    with local_stack(log_path, SCHEDULE_INTERVAL_SECONDS="1", **knobs) as (api, aws):
+        yield Stack(api, aws)
 
 
 @dataclass
@@ -122,22 +84,6 @@ def stack() -> Iterator[Stack]:
     yield from shared_stack(
         "api-tests-stack.log", SURVEY_DELAY_SECONDS="1", SURVEY_WINDOW_SECONDS="20"
     )
-
-
-def _wait_healthy(stack: Stack, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                "local stack exited:\n" + log_path.read_text(errors="replace")[-4000:]
-            )
-        try:
-            if requests.get(f"{stack.api}/v1/health", timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("local stack not healthy:\n" + log_path.read_text(errors="replace")[-4000:])
 
 
 @pytest.fixture

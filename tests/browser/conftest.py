@@ -18,8 +18,9 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
+from local.stack import PROJECT_DIR
 from local.token import mint
-from tests.api.conftest import PROJECT_DIR, Stack, running_stack
+from tests.api.conftest import Stack, running_stack
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
