@@ -3,6 +3,7 @@
 from chalice.app import Chalice
 
 from chalicelib import bootstrap
+from chalicelib.api.applications import applications_blueprint
 from chalicelib.api.appointments import appointments_blueprint
 from chalicelib.api.audit import audit_blueprint
 from chalicelib.api.auth import auth_blueprint
@@ -25,6 +26,7 @@ app.register_blueprint(surveys_blueprint)
 app.register_blueprint(reports_blueprint)
 app.register_blueprint(audit_blueprint)
 app.register_blueprint(appointments_blueprint)
+app.register_blueprint(applications_blueprint)
 app.register_blueprint(stream_blueprint)
 app.register_blueprint(schedules_blueprint)
 app.register_middleware(

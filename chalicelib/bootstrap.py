@@ -11,11 +11,12 @@ Step Functions client. Tests swap parts with ``dataclasses.replace`` and
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cached_property, partial
+from functools import cache, cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from chalicelib.adapters.surveys import DynamoSurveyStore, StepFunctionsSurveyWo
 from chalicelib.adapters.tokens import TokenVerifier, build_token_verifier
 from chalicelib.api.cursors import CursorKeys, FixedCursorKeys
 from chalicelib.config import Settings
+from chalicelib.domain.applications import Catalogue, parse_catalogue
 from chalicelib.domain.calendar import BusinessCalendar, load_calendar
 from chalicelib.domain.events import Event
 from chalicelib.domain.reports import working_minutes_on
@@ -66,6 +68,8 @@ from chalicelib.service.surveys import SurveyPorts
 from chalicelib.service.tickets import TicketPorts
 
 POLICIES_FILE = Path(__file__).resolve().parent / "data" / "sla-policies.json"
+APPLICATION_TYPES_FILE = POLICIES_FILE.with_name("application-types.json")
+APPLICATION_TYPES_SCHEMA = POLICIES_FILE.with_name("application-types.schema.json")
 
 
 def utc_now() -> datetime:
@@ -116,6 +120,14 @@ def load_sla_rules(calendar: LazyCalendar) -> SlaRules:
     """Policies and the business calendar; a bad policy file fails here, at start."""
     policies = parse_policies(POLICIES_FILE.read_text(encoding="utf-8"), str(POLICIES_FILE))
     return SlaRules(policies, calendar)
+
+
+@cache
+def application_catalogue() -> Catalogue:
+    """The application types the bank offers (SPEC 11); a bad entry fails here, naming it."""
+    schema = json.loads(APPLICATION_TYPES_SCHEMA.read_text(encoding="utf-8"))
+    text = APPLICATION_TYPES_FILE.read_text(encoding="utf-8")
+    return parse_catalogue(text, schema, APPLICATION_TYPES_FILE.name)
 
 
 @dataclass(frozen=True)

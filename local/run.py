@@ -220,6 +220,7 @@ def _check_data_files() -> None:
 
     rules = bootstrap.load_sla_rules(bootstrap.LazyCalendar(bootstrap.utc_now))
     rules.calendar.add_working_time(bootstrap.utc_now(), timedelta(minutes=1))
+    bootstrap.application_catalogue()
 
 
 class PortInUseError(RuntimeError):

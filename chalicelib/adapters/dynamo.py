@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -24,6 +25,7 @@ from chalicelib.adapters.models import (
     TicketItem,
 )
 from chalicelib.adapters.transactions import Refusal, Refused, Transaction, written
+from chalicelib.domain.applications import Application
 from chalicelib.domain.contact import Contact
 from chalicelib.domain.counters import CounterKey
 from chalicelib.domain.events import Event, EventType
@@ -99,6 +101,7 @@ def ticket_to_item(
         received_at=ticket.received_at,
         resolutions=ticket.resolutions,
         resolved_at=ticket.resolved_at,
+        application=application_to_map(ticket.application),
         list_sk=list_sk,
         customer_status=f"{ticket.customer_id}#{ticket.status}",
         queue_status=f"{ticket.queue}#{ticket.status}",
@@ -178,7 +181,31 @@ def item_to_ticket(item: TicketItem) -> Ticket:
         version=int(item.version or 1),
         resolutions=int(item.resolutions or 0),
         resolved_at=item.resolved_at,
+        application=map_to_application(item.application),
     )
+
+
+def application_to_map(application: Application | None) -> dict[str, Any] | None:
+    """The application as a plain map (times as RFC 3339 text)."""
+    return None if application is None else msgspec.to_builtins(application)
+
+
+def map_to_application(stored: Any) -> Application | None:
+    if not stored:
+        return None
+    data = stored.as_dict() if hasattr(stored, "as_dict") else dict(stored)
+    return msgspec.convert(_plain_numbers(data), Application, strict=False)
+
+
+def _plain_numbers(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal: whole ones as int, others as float."""
+    if isinstance(value, dict):
+        return {key: _plain_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain_numbers(item) for item in value]
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
 
 
 def event_to_item(event: Event) -> EventItem:

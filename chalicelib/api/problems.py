@@ -7,6 +7,12 @@ from typing import Any
 
 from chalice.app import Response
 
+from chalicelib.domain.applications import (
+    ApprovalPendingError,
+    ChecklistIncompleteError,
+    FourEyesError,
+)
+from chalicelib.domain.documents import DocumentUnavailableError, TooManyDocumentsError
 from chalicelib.domain.errors import (
     ConflictError,
     DomainError,
@@ -54,6 +60,11 @@ PROBLEMS: dict[type[DomainError], tuple[int, str, str]] = {
     TooManyAppointmentsError: (409, "too-many-appointments", "Too many open appointments"),
     SlotNotOfferedError: (422, "slot-not-offered", "The branch does not offer this slot"),
     ThrottledError: (429, "throttled", "Too many requests"),
+    ChecklistIncompleteError: (409, "checklist-incomplete", "Required documents not accepted"),
+    ApprovalPendingError: (409, "approval-pending", "An approval is pending"),
+    FourEyesError: (403, "four-eyes", "A second, different supervisor must check"),
+    TooManyDocumentsError: (409, "too-many-documents", "The ticket has too many documents"),
+    DocumentUnavailableError: (409, "document-unavailable", "The document is not available"),
 }
 RETRY_AFTER_SECONDS = "1"
 

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 from msgspec.structs import replace
 
+from chalicelib.domain import application_actions
 from chalicelib.domain.errors import FieldError, ForbiddenError, IllegalTransitionError
 from chalicelib.domain.errors import ValidationError as RequestValidationError
 from chalicelib.domain.events import (
@@ -99,6 +100,13 @@ RULES: dict[Action, Rule] = {
     Action.RESCHEDULE: _rule(
         OPEN, None, Actor.OWNER, Actor.AGENT, Actor.SUPERVISOR, required=("slot_start",)
     ),
+    # SPEC 11: the document's new status and the checklist come from service/applications.
+    Action.REVIEW_DOCUMENT: _rule(
+        {Status.IN_PROGRESS}, None, *_WORKERS, required=("document_id", "verdict", "reason")
+    ),
+    # Dual approval: the maker's approve keeps the status (pending); the checker's resolves.
+    Action.APPROVE: _rule({Status.IN_PROGRESS}, Status.RESOLVED, *_WORKERS, optional=("note",)),
+    Action.REJECT: _rule({Status.IN_PROGRESS}, Status.RESOLVED, *_WORKERS, required=("reason",)),
 }
 ACTIONS = tuple(RULES)
 
@@ -143,7 +151,9 @@ def apply_action(
     rule = RULES[known]
     check_actor(ticket, known, params, caller)
     _check_params(known, rule, params)
+    application_actions.check_params(known, params)
     _check_status(ticket, known, rule)
+    application_actions.check_state(ticket, known, caller)
     changed, payload = _EFFECTS[known](ticket, params, caller, now)
     events = [Event.of(new_event_id(), ticket.id, now, caller, payload)]
     if not isinstance(payload, StatusChanged) and changed.status != ticket.status:
@@ -340,6 +350,9 @@ _EFFECTS: dict[Action, Effect] = {
     Action.ESCALATE: _escalate,
     Action.EXTEND: _extend,
     Action.RESCHEDULE: _reschedule,
+    Action.REVIEW_DOCUMENT: application_actions.review_document,
+    Action.APPROVE: application_actions.approve,
+    Action.REJECT: application_actions.reject,
 }
 
 

@@ -28,6 +28,9 @@ class Action(StrEnum):
     ESCALATE = "escalate"
     EXTEND = "extend"
     RESCHEDULE = "reschedule"
+    REVIEW_DOCUMENT = "review_document"
+    APPROVE = "approve"
+    REJECT = "reject"
 
 
 OPEN_STATUSES = frozenset(

@@ -69,6 +69,10 @@ EXPECTED_RULES: dict[str, tuple[frozenset[str], str | None, frozenset[str]]] = {
     "escalate": (OPEN, None, AGENTS_AND_SUPERVISORS),
     "extend": (OPEN, None, frozenset({"supervisor"})),
     "reschedule": (OPEN, None, AGENTS_AND_SUPERVISORS | {"owner"}),
+    # SPEC 11 (applications): "in_progress", "assignee, supervisors".
+    "review_document": (frozenset({"in_progress"}), None, WORKERS),
+    "approve": (frozenset({"in_progress"}), "resolved", WORKERS),
+    "reject": (frozenset({"in_progress"}), "resolved", WORKERS),
 }
 
 # The event each action writes (SPEC 5 "Timeline entry"); the others move the status.
@@ -77,6 +81,7 @@ OWN_EVENT = {
     "escalate": "ticket.escalated",
     "extend": "sla.extended",
     "reschedule": "appointment.rescheduled",
+    "review_document": "document.reviewed",
 }
 STATUS_CHANGED = "ticket.status_changed"
 
@@ -155,11 +160,18 @@ def valid_params(action: str, caller: Caller) -> dict[str, Any]:
         "escalate": {"reason": "Needs tier 2"},
         "extend": {"reason": "Awaiting card network"},
         "reschedule": {"slot_start": SLOT_START},
+        "review_document": {"document_id": "D-1", "verdict": "accepted", "reason": "Clear"},
+        "reject": {"reason": "Income too low"},
     }.get(action, {})
 
 
 def kind_for(action: str) -> str:
-    return {"extend": "complaint", "reschedule": "appointment"}.get(action, "consultation")
+    return {
+        "extend": "complaint",
+        "reschedule": "appointment",
+        "approve": "application",
+        "reject": "application",
+    }.get(action, "consultation")
 
 
 def expected_outcome(action: str, status: str, caller_kind: str, params_valid: bool) -> str:
