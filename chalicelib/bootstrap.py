@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache, cached_property, partial
 from pathlib import Path
@@ -24,17 +24,19 @@ from pynamodb.connection import Connection
 
 from chalicelib.adapters.alerts import SnsOpsAlerter
 from chalicelib.adapters.appointments import DynamoAppointmentStore
+from chalicelib.adapters.documents import DynamoDocumentStore
 from chalicelib.adapters.dynamo import DynamoReactionLedger, DynamoTicketRepository
 from chalicelib.adapters.ids import RandomIdSource
 from chalicelib.adapters.metrics import EmfMetrics
 from chalicelib.adapters.models import bind_table
 from chalicelib.adapters.notifications import AwsNotifier, DynamoNotificationStore
+from chalicelib.adapters.objects import EicarScanner, GuardDutyScanner, S3ObjectStore, s3_client
 from chalicelib.adapters.records import DynamoAuditLog, DynamoCounterReader, DynamoPrivacyStore
 from chalicelib.adapters.secrets import SecretsManagerCursorKeys
 from chalicelib.adapters.surveys import DynamoSurveyStore, StepFunctionsSurveyWorkflow
 from chalicelib.adapters.tokens import TokenVerifier, build_token_verifier
 from chalicelib.api.cursors import CursorKeys, FixedCursorKeys
-from chalicelib.config import Settings
+from chalicelib.config import SCANNER_LOCAL, Settings
 from chalicelib.domain.applications import Catalogue, parse_catalogue
 from chalicelib.domain.calendar import BusinessCalendar, load_calendar
 from chalicelib.domain.events import Event
@@ -42,8 +44,10 @@ from chalicelib.domain.reports import working_minutes_on
 from chalicelib.domain.sla import SlaRules, parse_policies
 from chalicelib.domain.ticket import Ticket
 from chalicelib.logs import logger
+from chalicelib.service.applications import commit_review
 from chalicelib.service.appointments import AppointmentPorts, commit_action
 from chalicelib.service.audit import AuditPorts
+from chalicelib.service.documents import DocumentPorts, DocumentStore, ObjectStore, Scanner
 from chalicelib.service.notifications import NotificationPorts
 from chalicelib.service.ports import (
     AppointmentStore,
@@ -92,6 +96,21 @@ class LazyClient:
         return boto3.client(
             self._service, region_name=self._region, endpoint_url=self._endpoint_url
         )
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+class LazyS3:
+    """The S3 client (path-style against a local endpoint), made on first use."""
+
+    def __init__(self, region: str, endpoint_url: str | None) -> None:
+        self._region = region
+        self._endpoint_url = endpoint_url
+
+    @cached_property
+    def client(self) -> Any:
+        return s3_client(self._region, self._endpoint_url)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.client, name)
@@ -153,6 +172,9 @@ class Container:
     metrics: MetricsSink
     token_verifier: TokenVerifier
     cursor_keys: CursorKeys
+    document_store: DocumentStore | None = None  # SPEC 11 documents on the table
+    objects: ObjectStore | None = None  # the document bucket (S3, client made on first use)
+    scanner: Scanner = field(default_factory=GuardDutyScanner)
 
     @property
     def retention(self) -> timedelta:
@@ -165,6 +187,36 @@ class Container:
             clock=self.clock,
             sla=self.sla,
             appointment_commit=self._appointment_commit,
+            review_commit=self._review_commit,
+        )
+
+    def _review_commit(
+        self, before: Ticket, changed: Ticket, events: list[Event], now: datetime
+    ) -> Ticket:
+        return commit_review(self._documents(), before, changed, events, now)
+
+    @property
+    def documents_bucket(self) -> str:
+        return self.settings.documents_bucket or ""
+
+    def _documents(self) -> DocumentStore:
+        assert self.document_store is not None, "bootstrap() gives every container one"
+        return self.document_store
+
+    def _objects(self) -> ObjectStore:
+        assert self.objects is not None, "bootstrap() gives every container one"
+        return self.objects
+
+    def document_ports(self, *, alerts: bool = True) -> DocumentPorts:
+        """`alerts=False` for the API: only the upload handlers alert ops."""
+        return DocumentPorts(
+            tickets=self.repository,
+            documents=self._documents(),
+            objects=self._objects(),
+            scanner=self.scanner,
+            ids=self.ids,
+            clock=self.clock,
+            alerts=self.alerts if alerts else None,
         )
 
     def _appointment_commit(
@@ -268,7 +320,19 @@ def bootstrap(settings: Settings, clock: Clock = utc_now) -> Container:
         metrics=EmfMetrics(),
         token_verifier=build_token_verifier(settings),
         cursor_keys=_cursor_keys(settings, client),
+        document_store=DynamoDocumentStore(connection),
+        objects=S3ObjectStore(
+            LazyS3(settings.region, settings.aws_endpoint_url),
+            settings.documents_bucket or "",
+            clock,
+        ),
+        scanner=_document_scanner(settings),
     )
+
+
+def _document_scanner(settings: Settings) -> Scanner:
+    local = settings.document_scanner == SCANNER_LOCAL
+    return EicarScanner() if local else GuardDutyScanner()
 
 
 def _ops_alerter(settings: Settings, sns: Any) -> OpsAlerter | None:

@@ -42,6 +42,12 @@ DEFAULT_RETENTION_DAYS = 1826  # five years: closed tickets, their events, the a
 REMINDER_LEAD = "APPOINTMENT_REMINDER_LEAD_SECONDS"
 USAGE_CLIENTS = "USAGE_CLIENTS"  # client_id=usage key value, comma-separated (usage plans)
 USAGE_KEY_MIN_LENGTH = 20  # API Gateway's shortest API key value
+DOCUMENTS_BUCKET = "DOCUMENTS_BUCKET"  # the private bucket of customers' documents
+# guardduty (deployed: GuardDuty Malware Protection for S3 reports by EventBridge) or
+# local-eicar (local mode's stand-in that flags the EICAR test file).
+DOCUMENT_SCANNER = "DOCUMENT_SCANNER"
+SCANNER_GUARDDUTY = "guardduty"
+SCANNER_LOCAL = "local-eicar"
 
 AUTH_MODE_OIDC = "oidc"
 AUTH_MODE_LOCAL = "local-hs256"
@@ -80,6 +86,8 @@ class Settings(msgspec.Struct, frozen=True):
     # OAuth client id -> the API key value of its usage plan (the authorizer's
     # usageIdentifierKey). Required in oidc mode: a token of any other client app is refused.
     usage_keys: Mapping[str, str] = msgspec.field(default_factory=dict)
+    documents_bucket: str | None = None
+    document_scanner: str = SCANNER_GUARDDUTY
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -109,6 +117,8 @@ class Settings(msgspec.Struct, frozen=True):
             appointment_reminder_lead_seconds=_seconds(env, REMINDER_LEAD, 7200),
             oidc_required_scope=env.get(OIDC_REQUIRED_SCOPE) or None,
             usage_keys=_usage_keys(env.get(USAGE_CLIENTS, "")),
+            documents_bucket=env.get(DOCUMENTS_BUCKET) or None,
+            document_scanner=env.get(DOCUMENT_SCANNER) or SCANNER_GUARDDUTY,
         )
         settings.check(running_in_lambda=running_in_lambda)
         return settings
@@ -128,6 +138,12 @@ class Settings(msgspec.Struct, frozen=True):
         if self.cursor_key is None and self.cursor_secret_arn is None:
             raise ConfigurationError(f"{CURSOR_SECRET_ARN} is required outside local mode")
         self._check_scope()
+        if self.document_scanner not in (SCANNER_GUARDDUTY, SCANNER_LOCAL):
+            raise ConfigurationError(
+                f"{DOCUMENT_SCANNER} must be {SCANNER_GUARDDUTY} or {SCANNER_LOCAL}"
+            )
+        if self.document_scanner == SCANNER_LOCAL and running_in_lambda:
+            raise ConfigurationError("the local EICAR stand-in is refused inside AWS Lambda")
         if self.auth_mode == AUTH_MODE_OIDC and not self.usage_keys:
             raise ConfigurationError(f"{USAGE_CLIENTS} is required in oidc mode")
 

@@ -64,6 +64,7 @@ AWS_ONLY_TYPES = (
     "AWS::ApiGateway::UsagePlan",
     "AWS::ApiGateway::ApiKey",
     "AWS::ApiGateway::UsagePlanKey",
+    "AWS::GuardDuty::MalwareProtectionPlan",  # local mode: the EICAR stand-in scanner
 )
 
 STATE_MACHINE_TYPES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")

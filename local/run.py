@@ -71,6 +71,7 @@ def local_environment(ports: LocalPorts) -> dict[str, str]:
         ),
         "POWERTOOLS_SERVICE_NAME": "servicedesk-app",
         "POWERTOOLS_TRACE_DISABLED": "true",
+        "DOCUMENT_SCANNER": "local-eicar",  # deployed: GuardDuty Malware Protection for S3
     }
 
 
@@ -102,6 +103,7 @@ class LocalStack:
                 "SERVICEDESK_EMAIL_SENDER": self.resources["email_sender"],
                 "SES_REGION": self.resources["ses_region"],
                 "SERVICEDESK_CURSOR_SECRET_ARN": self.resources["cursor_secret_arn"],
+                "DOCUMENTS_BUCKET": self.resources["physical"]["Documents"],
             }
         )
         self._seed()

@@ -305,6 +305,8 @@ class DocumentItem(TableItem, discriminator="document"):
     review_reason = UnicodeAttribute(null=True)
     reviewed_by = UnicodeAttribute(null=True)
     doc_version = NumberAttribute(default=1)
+    checked = NumberAttribute(default=0)
+    scan_infected = NumberAttribute(null=True)
 
 
 class DocumentKeyItem(TableItem, discriminator="document_key"):

@@ -81,6 +81,8 @@ class Document(msgspec.Struct, frozen=True):
     review_reason: str | None = None
     reviewed_by: str | None = None
     version: int = 1
+    checked: bool = False  # size, checksum and type checked (problem holds the outcome)
+    scan_infected: bool | None = None  # the scan's verdict, once known
 
 
 def object_key(ticket_id: str, token: str) -> str:

@@ -19,7 +19,7 @@ from chalicelib.domain.errors import (
     ValidationError,
     VersionMismatchError,
 )
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import WORKING_ROLES, Caller, Role
 from chalicelib.domain.ids import normalize_reference
 from chalicelib.domain.lifecycle import (
@@ -69,6 +69,8 @@ class TicketPorts(msgspec.Struct, frozen=True):
     clock: Clock
     sla: SlaRules | None = None  # None: no SLA clocks (tests of other behaviour)
     appointment_commit: AppointmentCommit | None = None
+    # Writes a document review with its document and checklist (service/applications.py).
+    review_commit: AppointmentCommit | None = None
 
     def track(self, before: Ticket, after: Ticket | None, now: datetime) -> Ticket | None:
         if after is None or self.sla is None:
@@ -183,6 +185,8 @@ def _changing_quickly() -> ConflictError:
 def _commit_action(
     ports: TicketPorts, ticket: Ticket, changed: Ticket, events: list[Event], now: datetime
 ) -> Ticket:
+    if events[0].type == EventType.DOCUMENT_REVIEWED and ports.review_commit is not None:
+        return ports.review_commit(ticket, changed, events, now)
     if ticket.kind == "appointment" and ports.appointment_commit is not None:
         return ports.appointment_commit(ticket, changed, events, now)
     ports.repository.commit(ticket.id, ticket.version, changed, events)

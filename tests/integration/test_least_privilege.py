@@ -39,6 +39,7 @@ ADAPTER_PORTS = {
     "SnsOpsAlerter": "ops_alerts",
     "AwsNotifier": "customer_messages",
     "StepFunctionsSurveyWorkflow": "survey_workflow",
+    "S3ObjectStore": "document_objects",
 }
 # The adapter attributes that hold each port's boto3 clients: (file, attribute, IAM prefix).
 PORT_ADAPTERS = {
@@ -48,7 +49,10 @@ PORT_ADAPTERS = {
         ("adapters/notifications.py", "_ses", "ses"),
     ],
     "survey_workflow": [("adapters/surveys.py", "_client", "states")],
+    "document_objects": [("adapters/objects.py", "_s3", "s3")],
 }
+# Presigning is no call to AWS: the link carries the signer's right to the action it names.
+PRESIGNED = {"s3:GeneratePresignedPost": "s3:PutObject", "s3:GeneratePresignedUrl": "s3:GetObject"}
 # PynamoDB calls and the DynamoDB actions IAM checks them as. A transaction has no action
 # of its own: each of its items is checked as PutItem/UpdateItem/DeleteItem/ConditionCheckItem.
 PYNAMODB_CALLS = {
@@ -79,6 +83,8 @@ STREAM_SOURCE_ACTIONS = {
     "dynamodb:ListStreams",
     "sqs:SendMessage",
 }
+# What an SQS event source mapping does with the function's role.
+QUEUE_SOURCE_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
 # Using a topic or secret encrypted with the desk's own key.
 ENCRYPTED_TOPIC_ACTIONS = {"kms:GenerateDataKey*", "kms:Decrypt"}
 ENCRYPTED_SECRET_ACTIONS = {"kms:Decrypt"}
@@ -266,7 +272,8 @@ def _client_actions(relative: str, attribute: str, prefix: str) -> set[str]:
     text = (CHALICELIB / relative).read_text(encoding="utf-8")
     methods = set(re.findall(rf"self\.{attribute}\.([a-z_]+)\b", text)) - {"exceptions"}
     assert methods, f"no {attribute} calls in {relative}: update PORT_ADAPTERS"
-    return {f"{prefix}:{_camel(method)}" for method in methods}
+    actions = {f"{prefix}:{_camel(method)}" for method in methods}
+    return {PRESIGNED.get(action, action) for action in actions}
 
 
 def _table_actions() -> set[str]:
@@ -308,6 +315,8 @@ def _needed_actions(template: dict[str, Any]) -> dict[str, set[str]]:
         events = template["Resources"].get(function, {}).get("Properties", {}).get("Events", {})
         if any(event.get("Type", "DynamoDB") == "DynamoDB" for event in events.values()):
             actions |= STREAM_SOURCE_ACTIONS
+        if any(event.get("Type") == "SQS" for event in events.values()):
+            actions |= QUEUE_SOURCE_ACTIONS
         needed[function] = actions
     if _secret_read_pending():
         needed[API_FUNCTION] |= SECRET_ACTIONS | ENCRYPTED_SECRET_ACTIONS
@@ -361,6 +370,8 @@ def test_every_function_is_known(needed: dict[str, set[str]]):
         "SlaSweep",
         "SendDeferredNotifications",
         "SendAppointmentReminders",
+        "OnDocumentUploaded",
+        "OnDocumentScanned",
     }
 
 
