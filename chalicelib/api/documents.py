@@ -113,9 +113,13 @@ def list_documents(ticket_id: str) -> Response:
 def document_content(ticket_id: str, document_id: str) -> Response:
     caller = current_caller(documents_blueprint.current_request)
     ticket = _ticket(caller, ticket_id)
-    url = documents.download_url(bootstrap.container().document_ports(alerts=False), ticket, document_id)
+    url = documents.download_url(
+        bootstrap.container().document_ports(alerts=False), ticket, document_id
+    )
     _audit(caller, "read_document", ticket.id)
-    return Response(body="", status_code=302, headers={"Location": url, "Cache-Control": "no-store"})
+    return Response(
+        body="", status_code=302, headers={"Location": url, "Cache-Control": "no-store"}
+    )
 
 
 def _audit(caller: Caller, action: str, ticket_id: str) -> None:

@@ -52,15 +52,11 @@ def commit_review(
     names = dict(OTHER_NAME)
     if changed.application is not None or before.kind == "application":
         application = application_of(changed)
-        documents = [
-            judged if doc.id == judged.id else doc for doc in store.for_ticket(before.id)
-        ]
+        documents = [judged if doc.id == judged.id else doc for doc in store.for_ticket(before.id)]
         final = replace(changed, application=with_documents(application, documents))
         if document.type != OTHER:
             names = application.document_names.get(document.type, names)
     named = replace(reviewed, type=document.type, type_name=names)
     first = Event.of(events[0].id, events[0].ticket_id, events[0].at, events[0].actor, named)
-    store.save(
-        judged, document.version, TicketChange(final, before.version), [first, *events[1:]]
-    )
+    store.save(judged, document.version, TicketChange(final, before.version), [first, *events[1:]])
     return final
