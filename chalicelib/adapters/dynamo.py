@@ -187,7 +187,10 @@ def item_to_ticket(item: TicketItem) -> Ticket:
 
 def application_to_map(application: Application | None) -> dict[str, Any] | None:
     """The application as a plain map (times as RFC 3339 text)."""
-    return None if application is None else msgspec.to_builtins(application)
+    if application is None:
+        return None
+    plain: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(application))
+    return plain
 
 
 def map_to_application(stored: Any) -> Application | None:
