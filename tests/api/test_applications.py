@@ -276,8 +276,8 @@ def test_bad_document_declarations_are_400_naming_the_field(stack, people, chang
 
 def test_bad_applications_are_400_naming_the_field(stack, people):
     customer = people["customer"]
-    base = {"channel": "mobile", "kind": "application", "subject": "x"}
-    cases = [
+    base: dict[str, Any] = {"channel": "mobile", "kind": "application", "subject": "x"}
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"application": {"type": "mortgage-holiday", "form": {}}}, "application.type"),
         (
             {
