@@ -491,3 +491,45 @@ def test_only_the_assignee_or_a_supervisor_decides():
         act(_in_progress(), "approve", {}, OTHER_AGENT)
     with pytest.raises(ForbiddenError):
         act(_in_progress(), "approve", {}, CUSTOMER)
+
+
+# ---------------------------------------------------------------- reports
+
+
+def _minutes(value: int) -> Any:
+    def spent(start: Any, end: Any) -> int:
+        return value
+
+    return spent
+
+
+def test_decisions_are_counted_for_the_summary_report():
+    from datetime import date
+
+    from chalicelib.domain.reports import ReportRange, report_counters, summary
+
+    slots: dict[str, list[tuple[str, int]]] = {}
+    for action, params, minutes in (
+        ("approve", {}, 90),
+        ("reject", {"reason": "no"}, 30),
+        ("approve", {}, 600),
+    ):
+        changed, [event] = act(_in_progress(), action, params, AGENT)
+        counted = report_counters(event, changed, _minutes(minutes))
+        for key, total in counted.items():
+            slots.setdefault(key.family, []).append((key.slot, total))
+    resolved, [plain] = act(
+        _in_progress(),
+        "review_document",
+        {"document_id": "D-1", "verdict": "accepted", "reason": "ok"},
+        AGENT,
+    )
+    assert not any(
+        k.family.startswith("application") for k in report_counters(plain, resolved, _minutes(1))
+    )
+    day = LATER.date()
+    report = summary(ReportRange(date(day.year, day.month, day.day), day), slots)
+    assert report["applications"]["decided"] == 3
+    assert (report["applications"]["approved"], report["applications"]["rejected"]) == (2, 1)
+    assert report["applications"]["decision_minutes"]["p50"] is not None
+    assert report["resolved"] == 3
