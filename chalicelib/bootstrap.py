@@ -20,6 +20,7 @@ from functools import cache, cached_property, partial
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from pynamodb.connection import Connection
 
 from chalicelib.adapters.alerts import SnsOpsAlerter
@@ -47,7 +48,13 @@ from chalicelib.logs import logger
 from chalicelib.service.applications import commit_review
 from chalicelib.service.appointments import AppointmentPorts, commit_action
 from chalicelib.service.audit import AuditPorts
-from chalicelib.service.documents import DocumentPorts, DocumentStore, ObjectStore, Scanner
+from chalicelib.service.documents import (
+    DocumentPorts,
+    DocumentStore,
+    ObjectStore,
+    Scanner,
+    erase_documents,
+)
 from chalicelib.service.notifications import NotificationPorts
 from chalicelib.service.ports import (
     AppointmentStore,
@@ -209,6 +216,11 @@ class Container:
 
     def document_ports(self, *, alerts: bool = True) -> DocumentPorts:
         """`alerts=False` for the API: only the upload handlers alert ops."""
+        return msgspec.structs.replace(
+            self._quiet_document_ports(), alerts=self.alerts if alerts else None
+        )
+
+    def _quiet_document_ports(self) -> DocumentPorts:
         return DocumentPorts(
             tickets=self.repository,
             documents=self._documents(),
@@ -216,7 +228,6 @@ class Container:
             scanner=self.scanner,
             ids=self.ids,
             clock=self.clock,
-            alerts=self.alerts if alerts else None,
         )
 
     def _appointment_commit(
@@ -289,7 +300,11 @@ class Container:
             store=self.privacy_store,
             notifications=self.notification_store,
             audit=self.audit_ports(),
+            forget_documents=self._erase_documents,
         )
+
+    def _erase_documents(self, ticket: Ticket) -> None:
+        erase_documents(self._quiet_document_ports(), ticket)
 
 
 def bootstrap(settings: Settings, clock: Clock = utc_now) -> Container:

@@ -425,3 +425,12 @@ def _checklist_change(
         ticket, application=application, version=ticket.version + 1, updated_at=ports.clock()
     )
     return TicketChange(updated, ticket.version)
+
+
+# --- erasure -----------------------------------------------------------------------------------
+
+
+def erase_documents(ports: DocumentPorts, ticket: Ticket) -> None:
+    """Erasure (SPEC 10, 11): delete the customer's document objects, blank their names."""
+    for key in ports.documents.forget_filenames(ticket.customer_id, ticket.id):
+        ports.objects.delete(key)

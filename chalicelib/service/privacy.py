@@ -41,6 +41,8 @@ class PrivacyPorts(msgspec.Struct, frozen=True):
     store: PrivacyStore
     notifications: NotificationStore
     audit: AuditPorts
+    # Deletes a ticket's document objects and blanks their file names (SPEC 11).
+    forget_documents: Callable[[Ticket], None] | None = None
 
 
 # Per-ticket steps run before the ticket and its events are rewritten, with the ticket
@@ -57,7 +59,13 @@ def forget_survey_comments(ticket: Ticket, events: list[Event], ports: PrivacyPo
         ports.store.forget_survey_comment(survey_id)
 
 
-TICKET_ERASURE_STEPS: tuple[TicketErasureStep, ...] = (forget_survey_comments,)
+def forget_documents(ticket: Ticket, events: list[Event], ports: PrivacyPorts) -> None:
+    """Documents' bytes live in the bucket and their file names on the table."""
+    if ports.forget_documents is not None:
+        ports.forget_documents(ticket)
+
+
+TICKET_ERASURE_STEPS: tuple[TicketErasureStep, ...] = (forget_survey_comments, forget_documents)
 
 
 class Erasure(msgspec.Struct, frozen=True):
