@@ -284,7 +284,15 @@ class Container:
             privacy=self.privacy_store,
             metrics=self.metrics,
             retention=self.retention,
+            expire_documents=self._expire_documents,
+            delete_document_object=self._delete_document_object,
         )
+
+    def _expire_documents(self, ticket_id: str, expires_at: int) -> None:
+        self._documents().expire(ticket_id, expires_at)
+
+    def _delete_document_object(self, key: str) -> None:
+        self._objects().delete(key)
 
     def audit_ports(self) -> AuditPorts:
         return AuditPorts(

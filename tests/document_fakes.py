@@ -29,6 +29,7 @@ class InMemoryDocumentStore(DocumentStore):
         self.tickets = tickets
         self.documents: dict[tuple[str, str], Document] = {}
         self.keys: dict[str, tuple[str, str]] = {}
+        self.expiries: dict[str, int] = {}
 
     def add(
         self,
@@ -75,6 +76,9 @@ class InMemoryDocumentStore(DocumentStore):
             )
         self.documents[(document.ticket_id, document.id)] = document
         self.tickets.event_log.setdefault(document.ticket_id, []).extend(events)
+
+    def expire(self, ticket_id: str, expires_at: int) -> None:
+        self.expiries[ticket_id] = expires_at
 
     def forget_filenames(self, customer_id: str, ticket_id: str) -> list[str]:
         keys = []

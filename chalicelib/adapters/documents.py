@@ -185,6 +185,18 @@ class DynamoDocumentStore(DocumentStore):
                 writes.save("ticket", item)
             writes.events(event_items(events, None))
 
+    def expire(self, ticket_id: str, expires_at: int) -> None:
+        for document in self.for_ticket(ticket_id):
+            DocumentItem(pk=ticket_pk(ticket_id), sk=document_sk(document.id)).update(
+                actions=[DocumentItem.expires_at.set(expires_at)]
+            )
+            DocumentKeyItem(pk=key_pk(document.object_key), sk=KEY_SK).update(
+                actions=[DocumentKeyItem.expires_at.set(expires_at)]
+            )
+        DocumentCountItem(pk=ticket_pk(ticket_id), sk=COUNT_SK).update(
+            actions=[DocumentCountItem.expires_at.set(expires_at)]
+        )
+
     def forget_filenames(self, customer_id: str, ticket_id: str) -> list[str]:
         keys = []
         for document in self.for_ticket(ticket_id):

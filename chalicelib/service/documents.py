@@ -157,6 +157,11 @@ class DocumentStore(ABC):
         and the events, in one transaction. Raises VersionConflictError."""
 
     @abstractmethod
+    def expire(self, ticket_id: str, expires_at: int) -> None:
+        """Retention: the ticket's document items (and their key pointers) expire with it
+        (TTL); the stream's REMOVE of a document item deletes its object."""
+
+    @abstractmethod
     def forget_filenames(self, customer_id: str, ticket_id: str) -> list[str]:
         """Erasure: blank the file names of the ticket's documents; returns their keys."""
 

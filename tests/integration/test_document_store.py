@@ -169,3 +169,22 @@ def test_the_bucket_is_private_encrypted_and_sends_object_created_to_the_queue(a
     )
     queues = s3.get_bucket_notification_configuration(Bucket=name)["QueueConfigurations"]
     assert queues[0]["QueueArn"] == aws["physical"]["DocumentUploads.Arn"]
+
+
+def test_retention_stamps_the_ttl_on_every_document_record(aws):
+    from chalicelib.adapters.documents import COUNT_SK, KEY_SK, document_sk, key_pk
+    from chalicelib.adapters.dynamo import ticket_pk
+    from chalicelib.adapters.models import DocumentCountItem, DocumentItem, DocumentKeyItem
+
+    container = bootstrap.container()
+    store = container.document_store
+    assert store is not None
+    ticket, event = _ticket()
+    container.repository.create(ticket, [event])
+    document = _document(ticket.id, 7)
+    store.add(document, ticket.version, [], None, 20)
+    store.expire(ticket.id, 1_900_000_000)
+    item = DocumentItem.get(ticket_pk(ticket.id), document_sk(document.id))
+    pointer = DocumentKeyItem.get(key_pk(document.object_key), KEY_SK)
+    count = DocumentCountItem.get(ticket_pk(ticket.id), COUNT_SK)
+    assert item.expires_at == pointer.expires_at == count.expires_at == 1_900_000_000

@@ -494,3 +494,68 @@ def test_an_application_action_on_another_kind_is_an_illegal_transition():
     ticket = world.work(world.open(None))
     with pytest.raises(IllegalTransitionError):
         act(world.ticket_ports, AGENT, ticket.id, "approve", {})
+
+
+# ---------------------------------------------------------------- erasure
+
+
+def test_erasure_deletes_the_document_objects_and_file_names_and_the_form():
+    from chalicelib.service.audit import AuditPorts
+    from chalicelib.service.privacy import PrivacyPorts, erase_customer
+    from tests.fakes import InMemoryAuditLog, InMemoryNotificationStore, InMemoryPrivacyStore
+
+    world = World()
+    ticket = world.open("card-limit-increase", {"card_last4": "6222", "requested_limit": 77777})
+    landed = world.upload(ticket, filename="Jane Doe payslip.pdf")
+    key = world.bucket.forms[-1][0]
+    act(world.ticket_ports, CUSTOMER, ticket.id, "cancel", {})
+    notifications = InMemoryNotificationStore()
+    privacy = PrivacyPorts(
+        world.repository,
+        InMemoryPrivacyStore(world.repository, notifications),
+        notifications,
+        AuditPorts(InMemoryAuditLog(), SequentialIds(), world.clock),
+        forget_documents=lambda erased: service.erase_documents(world.ports, erased),
+    )
+    erase_customer(privacy, AUDITOR, CUSTOMER.id)
+    assert key not in world.bucket.objects and key in world.bucket.deleted
+    document = world.store.get(ticket.id, landed["id"])
+    assert document is not None and document.filename == ""
+    stored = repr(world.repository.tickets[ticket.id]) + repr(world.repository.events(ticket.id))
+    for personal in ("Jane", "6222", "77777"):
+        assert personal not in stored
+
+
+# ---------------------------------------------------------------- retention
+
+
+def test_a_closed_tickets_documents_expire_with_it_and_an_expired_item_deletes_its_object():
+    from chalicelib.handlers.stream import _expired
+    from chalicelib.service.reactions import ReactionPorts, keep_for_retention
+    from tests.fakes import InMemoryReactionLedger
+
+    world = World()
+    ticket = world.open()
+    world.upload(ticket)
+    key = world.bucket.forms[-1][0]
+    act(world.ticket_ports, CUSTOMER, ticket.id, "cancel", {})
+    cancelled = [e for e in world.repository.events(ticket.id) if e.data.get("to") == "cancelled"]
+    reactions = ReactionPorts(
+        InMemoryReactionLedger(),
+        expire_documents=world.store.expire,
+        delete_document_object=world.bucket.delete,
+    )
+    keep_for_retention(cancelled[0], reactions)
+    assert world.store.expiries[ticket.id] > cancelled[0].at.timestamp() + 365 * 86400
+
+    removed = {
+        "eventName": "REMOVE",
+        "dynamodb": {
+            "OldImage": {"item_type": {"S": "document"}, "object_key": {"S": key}},
+            "SequenceNumber": "1",
+        },
+    }
+    _expired("MODIFY", removed["dynamodb"]["OldImage"], reactions)  # type: ignore[index]
+    assert key in world.bucket.objects  # only an item's removal deletes the bytes
+    _expired("REMOVE", removed["dynamodb"]["OldImage"], reactions)  # type: ignore[index]
+    assert key not in world.bucket.objects
