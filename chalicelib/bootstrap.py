@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property, partial
 from pathlib import Path
@@ -35,6 +35,7 @@ from chalicelib.adapters.tokens import TokenVerifier, build_token_verifier
 from chalicelib.api.cursors import CursorKeys, FixedCursorKeys
 from chalicelib.config import Settings
 from chalicelib.domain.calendar import BusinessCalendar, load_calendar
+from chalicelib.domain.complaints import ComplaintCodes, parse_codes
 from chalicelib.domain.events import Event
 from chalicelib.domain.reports import working_minutes_on
 from chalicelib.domain.sla import SlaRules, parse_policies
@@ -42,6 +43,7 @@ from chalicelib.domain.ticket import Ticket
 from chalicelib.logs import logger
 from chalicelib.service.appointments import AppointmentPorts, commit_action
 from chalicelib.service.audit import AuditPorts
+from chalicelib.service.complaints import ComplaintReportPorts
 from chalicelib.service.notifications import NotificationPorts
 from chalicelib.service.ports import (
     AppointmentStore,
@@ -66,6 +68,7 @@ from chalicelib.service.surveys import SurveyPorts
 from chalicelib.service.tickets import TicketPorts
 
 POLICIES_FILE = Path(__file__).resolve().parent / "data" / "sla-policies.json"
+COMPLAINT_CODES_FILE = Path(__file__).resolve().parent / "data" / "complaint-codes.json"
 
 
 def utc_now() -> datetime:
@@ -118,6 +121,12 @@ def load_sla_rules(calendar: LazyCalendar) -> SlaRules:
     return SlaRules(policies, calendar)
 
 
+def load_complaint_codes() -> ComplaintCodes:
+    """The bank's complaint codes; a bad entry fails here, at start, naming it."""
+    text = COMPLAINT_CODES_FILE.read_text(encoding="utf-8")
+    return parse_codes(text, str(COMPLAINT_CODES_FILE))
+
+
 @dataclass(frozen=True)
 class Container:
     """Every part the handlers use, built once from :class:`Settings`."""
@@ -141,6 +150,7 @@ class Container:
     metrics: MetricsSink
     token_verifier: TokenVerifier
     cursor_keys: CursorKeys
+    complaint_codes: ComplaintCodes = field(default_factory=load_complaint_codes)
 
     @property
     def retention(self) -> timedelta:
@@ -153,6 +163,7 @@ class Container:
             clock=self.clock,
             sla=self.sla,
             appointment_commit=self._appointment_commit,
+            complaint_codes=self.complaint_codes,
         )
 
     def _appointment_commit(
@@ -218,6 +229,9 @@ class Container:
 
     def report_ports(self) -> ReportPorts:
         return ReportPorts(counters=self.counters)
+
+    def complaint_report_ports(self) -> ComplaintReportPorts:
+        return ComplaintReportPorts(counters=self.counters)
 
     def privacy_ports(self) -> PrivacyPorts:
         return PrivacyPorts(

@@ -28,6 +28,7 @@ from chalicelib.domain.reports import (
 )
 from chalicelib.domain.statuses import FINISHED_STATUSES, Action, Status
 from chalicelib.service.audit import record_write
+from chalicelib.service.complaints import count_complaint
 from chalicelib.service.notifications import NotificationPorts, notify
 from chalicelib.service.ports import (
     AuditLog,
@@ -185,7 +186,12 @@ REACTIONS: dict[EventType, tuple[Reaction, ...]] = {
     EventType.ESCALATED: (alert_ops,),
     EventType.COMMENT_ADDED: (count_event,),
 }
-EVERY_EVENT: tuple[Reaction, ...] = (notify_customer, record_audit, keep_for_retention)
+EVERY_EVENT: tuple[Reaction, ...] = (
+    notify_customer,
+    record_audit,
+    keep_for_retention,
+    count_complaint,  # the complaint report (service/complaints.py) reads several types
+)
 
 
 def react(event: Event, ports: ReactionPorts) -> None:
