@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property, partial
 from pathlib import Path
@@ -150,7 +150,7 @@ class Container:
     metrics: MetricsSink
     token_verifier: TokenVerifier
     cursor_keys: CursorKeys
-    complaint_codes: ComplaintCodes = field(default_factory=load_complaint_codes)
+    complaint_codes: ComplaintCodes
 
     @property
     def retention(self) -> timedelta:
@@ -270,6 +270,7 @@ def bootstrap(settings: Settings, clock: Clock = utc_now) -> Container:
         metrics=EmfMetrics(),
         token_verifier=build_token_verifier(settings),
         cursor_keys=_cursor_keys(settings, client),
+        complaint_codes=load_complaint_codes(),
     )
 
 
