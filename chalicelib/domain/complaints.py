@@ -318,11 +318,12 @@ def _ended_suspension(complaint: Complaint, now: datetime) -> Complaint:
 
 
 def resolved(ticket: Ticket, now: datetime) -> Ticket:
-    """A complaint's resolution needs its classification and ends a suspension."""
+    """A complaint's resolution needs its classification and ends a suspension. A review
+    (`review_of` set) is of a complaint classified already: it needs none of its own."""
     if ticket.kind != COMPLAINT:
         return ticket
     complaint = complaint_of(ticket)
-    if not complaint.classified:
+    if not complaint.classified and ticket.review_of is None:
         raise ClassificationRequiredError(
             "Classify the complaint (business and cause) before resolving it"
         )

@@ -237,6 +237,12 @@ def test_an_unclassified_complaint_is_not_resolved(desk):
     assert desk.act(ticket, "resolve", AGENT, resolution="Refunded").status == "resolved"
 
 
+def test_a_review_of_a_classified_complaint_needs_no_classification_of_its_own(desk):
+    ticket = desk.held()
+    desk.repository.tickets[ticket.id] = replace(desk.get(ticket.id), review_of="T-original")
+    assert desk.act(ticket, "resolve", AGENT, resolution="Upheld").status == "resolved"
+
+
 def test_the_decision_tells_the_customer_of_the_30_day_review(desk):
     ticket = desk.held()
     desk.act(ticket, "classify", AGENT, business="card", cause="fees")
