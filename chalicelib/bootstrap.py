@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property, partial
 from pathlib import Path
@@ -24,12 +24,14 @@ from pynamodb.connection import Connection
 from chalicelib.adapters.alerts import SnsOpsAlerter
 from chalicelib.adapters.appointments import DynamoAppointmentStore
 from chalicelib.adapters.dynamo import DynamoReactionLedger, DynamoTicketRepository
+from chalicelib.adapters.event_bus import EventBridgeBus
 from chalicelib.adapters.ids import RandomIdSource
 from chalicelib.adapters.metrics import EmfMetrics
 from chalicelib.adapters.models import bind_table
 from chalicelib.adapters.notifications import AwsNotifier, DynamoNotificationStore
 from chalicelib.adapters.records import DynamoAuditLog, DynamoCounterReader, DynamoPrivacyStore
 from chalicelib.adapters.secrets import SecretsManagerCursorKeys
+from chalicelib.adapters.sms_index import DynamoSmsIndex, HeldSmsTriage
 from chalicelib.adapters.surveys import DynamoSurveyStore, StepFunctionsSurveyWorkflow
 from chalicelib.adapters.tokens import TokenVerifier, build_token_verifier
 from chalicelib.api.cursors import CursorKeys, FixedCursorKeys
@@ -42,12 +44,14 @@ from chalicelib.domain.ticket import Ticket
 from chalicelib.logs import logger
 from chalicelib.service.appointments import AppointmentPorts, commit_action
 from chalicelib.service.audit import AuditPorts
+from chalicelib.service.inbound_sms import InboundSmsPorts
 from chalicelib.service.notifications import NotificationPorts
 from chalicelib.service.ports import (
     AppointmentStore,
     AuditLog,
     Clock,
     CounterReader,
+    EventBus,
     IdSource,
     MetricsSink,
     NotificationStore,
@@ -55,9 +59,11 @@ from chalicelib.service.ports import (
     OpsAlerter,
     PrivacyStore,
     ReactionLedger,
+    SmsIndex,
     SurveyStore,
     SurveyWorkflow,
     TicketRepository,
+    Triage,
 )
 from chalicelib.service.privacy import PrivacyPorts
 from chalicelib.service.reactions import ReactionPorts
@@ -141,6 +147,10 @@ class Container:
     metrics: MetricsSink
     token_verifier: TokenVerifier
     cursor_keys: CursorKeys
+    # Inbound SMS and the EventBridge export (SPEC 12).
+    sms_index: SmsIndex = field(default_factory=DynamoSmsIndex)
+    sms_triage: Triage = field(default_factory=HeldSmsTriage)
+    bus: EventBus | None = None
 
     @property
     def retention(self) -> timedelta:
@@ -180,6 +190,7 @@ class Container:
             public_base_url=self.settings.public_base_url,
             alerts=self.alerts,
             survey_codes=self.survey_store,
+            sms_index=self.sms_index,
         )
 
     def survey_ports(self, *, workflow: bool = True) -> SurveyPorts:
@@ -209,6 +220,16 @@ class Container:
             privacy=self.privacy_store,
             metrics=self.metrics,
             retention=self.retention,
+            bus=self.bus,
+        )
+
+    def inbound_sms_ports(self) -> InboundSmsPorts:
+        return InboundSmsPorts(
+            tickets=self.ticket_ports(),
+            surveys=self.survey_ports(workflow=False),
+            preferences=self.notification_store,
+            index=self.sms_index,
+            triage=self.sms_triage,
         )
 
     def audit_ports(self) -> AuditPorts:
@@ -256,6 +277,7 @@ def bootstrap(settings: Settings, clock: Clock = utc_now) -> Container:
         metrics=EmfMetrics(),
         token_verifier=build_token_verifier(settings),
         cursor_keys=_cursor_keys(settings, client),
+        bus=_event_bus(settings, client),
     )
 
 
@@ -267,6 +289,11 @@ def _ops_alerter(settings: Settings, sns: Any) -> OpsAlerter | None:
 def _survey_workflow(settings: Settings, client: Callable[..., Any]) -> SurveyWorkflow | None:
     machine = settings.survey_state_machine_arn
     return StepFunctionsSurveyWorkflow(client("stepfunctions"), machine) if machine else None
+
+
+def _event_bus(settings: Settings, client: Callable[..., Any]) -> EventBus | None:
+    bus = settings.event_bus_name
+    return EventBridgeBus(client("events"), bus) if bus else None
 
 
 def _cursor_keys(settings: Settings, client: Callable[..., Any]) -> CursorKeys:
