@@ -31,7 +31,7 @@ from chalicelib.adapters.models import bind_table
 from chalicelib.adapters.notifications import AwsNotifier, DynamoNotificationStore
 from chalicelib.adapters.records import DynamoAuditLog, DynamoCounterReader, DynamoPrivacyStore
 from chalicelib.adapters.secrets import SecretsManagerCursorKeys
-from chalicelib.adapters.sms_index import DynamoSmsIndex, HeldSmsTriage
+from chalicelib.adapters.sms_index import DynamoSmsIndex, DynamoSmsTriage
 from chalicelib.adapters.surveys import DynamoSurveyStore, StepFunctionsSurveyWorkflow
 from chalicelib.adapters.tokens import TokenVerifier, build_token_verifier
 from chalicelib.api.cursors import CursorKeys, FixedCursorKeys
@@ -149,7 +149,7 @@ class Container:
     cursor_keys: CursorKeys
     # Inbound SMS and the EventBridge export (SPEC 12).
     sms_index: SmsIndex = field(default_factory=DynamoSmsIndex)
-    sms_triage: Triage = field(default_factory=HeldSmsTriage)
+    sms_triage: Triage = field(default_factory=DynamoSmsTriage)
     bus: EventBus | None = None
 
     @property
@@ -224,9 +224,22 @@ class Container:
         )
 
     def inbound_sms_ports(self) -> InboundSmsPorts:
+        # A score by SMS answers like the survey page: no workflow, no notifier (the
+        # stream releases the workflow), so none is built here.
+        answering = SurveyPorts(
+            tickets=self.repository,
+            surveys=self.survey_store,
+            workflow=None,
+            notifications=self.notification_store,
+            ids=self.ids,
+            clock=self.clock,
+            delay=timedelta(seconds=self.settings.survey_delay_seconds),
+            window=timedelta(seconds=self.settings.survey_window_seconds),
+            sla=self.sla,
+        )
         return InboundSmsPorts(
             tickets=self.ticket_ports(),
-            surveys=self.survey_ports(workflow=False),
+            surveys=answering,
             preferences=self.notification_store,
             index=self.sms_index,
             triage=self.sms_triage,
@@ -277,6 +290,8 @@ def bootstrap(settings: Settings, clock: Clock = utc_now) -> Container:
         metrics=EmfMetrics(),
         token_verifier=build_token_verifier(settings),
         cursor_keys=_cursor_keys(settings, client),
+        sms_index=DynamoSmsIndex(),
+        sms_triage=DynamoSmsTriage(),
         bus=_event_bus(settings, client),
     )
 

@@ -9,7 +9,7 @@ Keys hold the number's SHA-256 only (`SMSTO#<hash>`), never the number:
   STOP reply, kept `CUSTOMER_LINK_TTL` after the last SMS;
 - `SMSIN#<inboundMessageId>` / `HANDLED`: an inbound text acted on (7 days);
 - `SMSIN#<inboundMessageId>` / `TRIAGE`: a text no rule matched, waiting for staff
-  (until the triage inbox takes it over; see `HeldSmsTriage`).
+  (until the triage inbox takes it over; see `DynamoSmsTriage`).
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ class DynamoSmsIndex(SmsIndex):
         ).save()
 
 
-class HeldSmsTriage(Triage):
+class DynamoSmsTriage(Triage):
     """Keeps an unmatched text on the table (`SMSIN#<id>` / `TRIAGE`, no TTL) until the
     triage inbox (service/inbox.py) is wired in its place; written once per message."""
 
