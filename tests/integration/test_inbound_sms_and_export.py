@@ -147,7 +147,7 @@ def test_a_poison_message_is_reported_and_the_rest_of_the_batch_goes_on(
     assert len(answer["batchItemFailures"]) == 1
     preferences = bootstrap.container().notification_store.preferences("cust-1")
     assert preferences is not None and preferences["sms"] is False and preferences["email"]
-    types = [e.type for e in bootstrap.container().repository.events(ticket_id)]
+    types = [str(e.type) for e in bootstrap.container().repository.events(ticket_id)]
     assert types.count("notification.opted_out") == 1
     assert "inbound sms unreadable" in caplog.text and "13812348000" not in caplog.text
 
