@@ -64,7 +64,6 @@ AWS_ONLY_TYPES = (
     "AWS::ApiGateway::UsagePlan",
     "AWS::ApiGateway::ApiKey",
     "AWS::ApiGateway::UsagePlanKey",
-    "AWS::SMSVOICE::PhoneNumber",  # End User Messaging: locally `python -m local.sms` stands in
 )
 
 STATE_MACHINE_TYPES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
