@@ -221,7 +221,6 @@ class CommentAdded(Payload, frozen=True, kw_only=True):
     TYPE = EventType.COMMENT_ADDED
     body: str = ""
     internal: bool | None = None  # None: not stated
-    channel: Annotated[str | None, _OPTIONAL] = None  # a customer's reply by email or sms
 
 
 class SlaBreached(Payload, frozen=True, kw_only=True):

@@ -168,7 +168,10 @@ def _try_answer(ports: InboundSmsPorts, survey_id: str, sms: InboundSms, score: 
     try:
         answer_survey(ports.surveys, view, Answer(score=score, comment=None))
     except (SurveyAnsweredError, SurveyClosedError):
-        return None  # answered on the page or expired meanwhile: an older survey may do
+        # Answered by a copy of this text delivered at the same time: done. Expired, or
+        # answered before the text arrived: an older survey may take it.
+        again = ports.surveys.surveys.get(survey_id)
+        return Outcome.SURVEY_ANSWERED if again and _answered_since(again, sms) else None
     return Outcome.SURVEY_ANSWERED
 
 
