@@ -259,6 +259,7 @@ class Container:
             store=self.privacy_store,
             notifications=self.notification_store,
             audit=self.audit_ports(),
+            sms_index=self.sms_index,
         )
 
 

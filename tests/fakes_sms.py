@@ -29,6 +29,11 @@ class InMemorySmsIndex(SmsIndex):
     def customers(self, phone_key: str) -> list[str]:
         return sorted({s.customer_id for s in self.sent if s.phone_key == phone_key})
 
+    def forget(self, phone_key: str, customer_id: str) -> None:
+        self.sent = [
+            s for s in self.sent if (s.phone_key, s.customer_id) != (phone_key, customer_id)
+        ]
+
     def handled(self, message_id: str) -> bool:
         return message_id in self.outcomes
 

@@ -112,6 +112,12 @@ class DynamoSmsIndex(SmsIndex):
         items = SmsCustomerItem.query(sms_pk(phone_key), SmsCustomerItem.sk.startswith("CUSTOMER#"))
         return [item.customer_id for item in items]
 
+    def forget(self, phone_key: str, customer_id: str) -> None:
+        SmsCustomerItem(pk=sms_pk(phone_key), sk=f"CUSTOMER#{customer_id}").delete()
+        for item in SmsSentItem.query(sms_pk(phone_key), SmsSentItem.sk.startswith("AT#")):
+            if item.customer_id == customer_id:
+                item.delete()
+
     def handled(self, message_id: str) -> bool:
         try:
             InboundSmsItem.get(inbound_pk(message_id), "HANDLED", consistent_read=True)

@@ -257,6 +257,10 @@ class SmsIndex(ABC):
         """Every customer the desk has texted at this number."""
 
     @abstractmethod
+    def forget(self, phone_key: str, customer_id: str) -> None:
+        """Drop what links the customer to the number (erasure)."""
+
+    @abstractmethod
     def handled(self, message_id: str) -> bool:
         """Was this inbound message (inboundMessageId) already acted on?"""
 

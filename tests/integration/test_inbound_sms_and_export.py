@@ -56,6 +56,15 @@ def test_the_index_returns_recent_sms_newest_first_within_the_window(aws: dict[s
     assert sorted(index.customers(phone_key(PHONE))) == ["c-1", "c-2"]
 
 
+def test_forgetting_a_customer_keeps_the_others_on_the_number(aws: dict[str, Any]) -> None:
+    index = DynamoSmsIndex()
+    for sent in (_sent(0, "T-1"), _sent(5, "T-2", "c-2"), _sent(10, "T-3")):
+        index.remember(sent)
+    index.forget(phone_key(PHONE), "c-1")
+    assert index.customers(phone_key(PHONE)) == ["c-2"]
+    assert [s.ticket_id for s in index.recent(phone_key(PHONE), AT, 10)] == ["T-2"]
+
+
 def test_no_key_holds_a_readable_number(aws: dict[str, Any]) -> None:
     DynamoSmsIndex().remember(_sent(0, "T-1"))
     DynamoSmsTriage().triage_sms(PHONE, "hello", AT, "m-1")

@@ -25,13 +25,17 @@ from chalicelib.domain.lifecycle import apply_action
 from chalicelib.domain.surveys import SurveyState, survey_id
 from chalicelib.domain.ticket import Ticket, TicketRequest, open_ticket
 from chalicelib.service import surveys
+from chalicelib.service.audit import AuditPorts
 from chalicelib.service.inbound_sms import InboundSmsPorts, Outcome, receive_sms
 from chalicelib.service.notifications import NotificationPorts, notify
+from chalicelib.service.privacy import PrivacyPorts, erase_customer
 from chalicelib.service.surveys import SurveyPorts
 from chalicelib.service.tickets import TicketPorts
 from tests.fakes import (
     FixedClock,
+    InMemoryAuditLog,
     InMemoryNotificationStore,
+    InMemoryPrivacyStore,
     InMemorySurveyStore,
     InMemoryTicketRepository,
     RecordingNotifier,
@@ -428,3 +432,17 @@ def test_a_digit_with_no_open_survey_is_a_reply(desk: Desk) -> None:
 def test_a_digit_from_a_stranger_goes_to_triage(desk: Desk) -> None:
     _survey_sent_by_sms(desk)
     assert desk.text("5", phone=OTHER_PHONE) == Outcome.TRIAGED
+
+
+def test_erasure_forgets_which_numbers_the_desk_texted_the_customer_at(desk: Desk) -> None:
+    mine = desk.open("c-1")
+    desk.open("c-2")  # the same number, another customer: kept
+    desk.act(mine, ("cancel", {"reason": "by mistake"}))
+    store = InMemoryPrivacyStore(desk.repository, desk.preferences)
+    ids = SequentialIds()
+    audit = AuditPorts(InMemoryAuditLog(), ids, desk.clock)
+    ports = PrivacyPorts(desk.repository, store, desk.preferences, audit, sms_index=desk.index)
+    erase_customer(ports, Caller(Role.AUDITOR, "aud-1"), "c-1")
+    assert desk.index.customers(phone_key(PHONE)) == ["c-2"]
+    assert desk.text("TD") == Outcome.OPTED_OUT
+    assert desk.preferences.preferences("c-1") is None
