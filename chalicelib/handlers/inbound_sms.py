@@ -52,7 +52,7 @@ def _handled(record: dict[str, Any], ports: InboundSmsPorts) -> bool:
             extra={"message_id": message_id, "error": type(error).__name__},
         )
         return False
-    logger.info("inbound sms", extra={"message_id": message_id, "outcome": outcome})
+    logger.info("inbound sms", extra={"message_id": message_id, "outcome": str(outcome)})
     return True
 
 

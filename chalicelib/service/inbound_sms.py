@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from contextlib import suppress
 from datetime import timedelta
+from enum import StrEnum
 
 import msgspec
 
@@ -51,7 +52,9 @@ REPLY_SCOPE = "system:sms-reply"
 SMS_CHANNEL = "sms"
 
 
-class Outcome:
+class Outcome(StrEnum):
+    """What became of an inbound text (logged, and kept with its handled mark)."""
+
     OPTED_OUT = "opted_out"
     SURVEY_ANSWERED = "survey_answered"
     COMMENTED = "commented"
@@ -68,7 +71,7 @@ class InboundSmsPorts(msgspec.Struct, frozen=True):
     reply_window: timedelta = REPLY_WINDOW
 
 
-def receive_sms(ports: InboundSmsPorts, sms: InboundSms) -> str:
+def receive_sms(ports: InboundSmsPorts, sms: InboundSms) -> Outcome:
     """Act on one inbound text once; returns what became of it (an Outcome)."""
     if ports.index.handled(sms.message_id):
         return Outcome.DUPLICATE
@@ -77,7 +80,7 @@ def receive_sms(ports: InboundSmsPorts, sms: InboundSms) -> str:
     return outcome
 
 
-def _act(ports: InboundSmsPorts, sms: InboundSms) -> str:
+def _act(ports: InboundSmsPorts, sms: InboundSms) -> Outcome:
     intent = intent_of(sms.body)
     key = phone_key(sms.sender)
     if intent is SmsIntent.OPT_OUT:
@@ -97,7 +100,7 @@ def _act(ports: InboundSmsPorts, sms: InboundSms) -> str:
 # --- STOP, TD, T, 退订 ---------------------------------------------------------------------
 
 
-def _opt_out(ports: InboundSmsPorts, sms: InboundSms, key: str) -> str:
+def _opt_out(ports: InboundSmsPorts, sms: InboundSms, key: str) -> Outcome:
     """SMS off for every customer the desk has texted at this number (email and the
     rest stay); `notification.opted_out` on each one's open tickets. A number the desk
     never texted has no customer here: the provider's own opt-out list still holds it."""
@@ -141,7 +144,7 @@ def _open_tickets(ports: TicketPorts, customer_id: str) -> list[Ticket]:
 
 def _answer_survey(
     ports: InboundSmsPorts, sms: InboundSms, recent: list[SmsSent], score: int
-) -> str | None:
+) -> Outcome | None:
     """Answer the most recent open survey whose invitation or reminder went to this
     number, as the survey page would; None when there is none (the text goes on)."""
     seen: set[str] = set()
@@ -155,7 +158,9 @@ def _answer_survey(
     return None
 
 
-def _try_answer(ports: InboundSmsPorts, survey_id: str, sms: InboundSms, score: int) -> str | None:
+def _try_answer(
+    ports: InboundSmsPorts, survey_id: str, sms: InboundSms, score: int
+) -> Outcome | None:
     survey = ports.surveys.surveys.get(survey_id)
     if survey is None:
         return None
@@ -185,7 +190,7 @@ def _answered_since(survey: Survey, sms: InboundSms) -> bool:
 # --- a reply on a ticket -------------------------------------------------------------------
 
 
-def _reply(ports: InboundSmsPorts, sms: InboundSms, recent: list[SmsSent]) -> str | None:
+def _reply(ports: InboundSmsPorts, sms: InboundSms, recent: list[SmsSent]) -> Outcome | None:
     """The customer's comment on the ticket of the most recent SMS about an open ticket."""
     for sent in recent:
         ticket = ports.tickets.repository.get(sent.ticket_id)
@@ -194,12 +199,12 @@ def _reply(ports: InboundSmsPorts, sms: InboundSms, recent: list[SmsSent]) -> st
     return None
 
 
-def _comment(ports: TicketPorts, ticket_id: str, sms: InboundSms) -> str | None:
+def _comment(ports: TicketPorts, ticket_id: str, sms: InboundSms) -> Outcome | None:
     """Every effect of a customer's comment (waiting_on_customer -> in_progress, the
     clock resumes), with `data.channel: "sms"`; the message id keys the write."""
     key = IdempotencyKey(scope=REPLY_SCOPE, key=sms.message_id, fingerprint=sms.message_id)
 
-    def attempt() -> str | None:
+    def attempt() -> Outcome | None:
         ticket = ports.repository.get(ticket_id)
         if ticket is None or ticket.is_finished:
             return None  # closed meanwhile
