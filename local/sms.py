@@ -19,6 +19,7 @@ import uuid
 from typing import Any
 
 import boto3
+from botocore.exceptions import EndpointConnectionError
 
 from local.resources import DEFAULT_REGION, LOCAL_ACCOUNT_ID, load_template, resource
 
@@ -47,7 +48,7 @@ def topic_arn(sns: Any) -> str:
         for topic in page["Topics"]:
             if topic["TopicArn"].rsplit(":", 1)[-1] == name:
                 return str(topic["TopicArn"])
-    raise LookupError(f"no topic {name!r}: is `make run` running on this AWS_PORT?")
+    raise LookupError(f"no topic {name!r}")
 
 
 def send(sender: str, text: str, *, sns: Any, to: str = DESK_NUMBER) -> dict[str, str]:
@@ -76,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         payload = send(args.sender, args.text, sns=local_sns(), to=args.to)
-    except LookupError as error:
-        print(f"local.sms: {error}", file=sys.stderr)
+    except (LookupError, EndpointConnectionError) as error:
+        print(f"local.sms: {error} (is `make run` up on AWS_PORT?)", file=sys.stderr)
         return 2
     print(payload["inboundMessageId"])
     return 0
