@@ -31,6 +31,7 @@ from chalicelib.service.notifications import NotificationPorts, notify
 from chalicelib.service.privacy import PrivacyPorts, erase_customer
 from chalicelib.service.surveys import SurveyPorts
 from chalicelib.service.tickets import TicketPorts
+from local.sms import inbound_payload
 from tests.fakes import (
     FixedClock,
     InMemoryAuditLog,
@@ -446,3 +447,18 @@ def test_erasure_forgets_which_numbers_the_desk_texted_the_customer_at(desk: Des
     assert desk.index.customers(phone_key(PHONE)) == ["c-2"]
     assert desk.text("TD") == Outcome.OPTED_OUT
     assert desk.preferences.preferences("c-1") is None
+
+
+def test_what_local_sms_publishes_is_awss_object_and_reads_back() -> None:
+    payload = inbound_payload(PHONE, "５")
+    assert set(payload) == {
+        "originationNumber",
+        "destinationNumber",
+        "messageKeyword",
+        "messageBody",
+        "inboundMessageId",
+        "previousPublishedMessageId",
+    }
+    sms = parse_inbound(json.dumps(payload, ensure_ascii=False), RECEIVED)
+    assert (sms.sender, sms.body, sms.message_id) == (PHONE, "５", payload["inboundMessageId"])
+    assert inbound_payload(PHONE, "x")["inboundMessageId"] != payload["inboundMessageId"]
