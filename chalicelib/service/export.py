@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.domain.events import Event, EventType
-from chalicelib.domain.ticket import Ticket
+from chalicelib.domain.ticket import Ticket, isoformat
 from chalicelib.service.ports import BusEntry, EventBus, ReactionLedger, TicketRepository
 
 SOURCE = "servicedesk"
@@ -66,7 +66,7 @@ def export_detail(event: Event, ticket: Ticket | None) -> dict[str, Any]:
         "customer_id": ticket.customer_id if ticket else None,
         "kind": ticket.kind if ticket else None,
         "status": str(moved_to or (ticket.status if ticket else "")) or None,
-        "at": event.at.isoformat(),
+        "at": isoformat(event.at),  # RFC 3339, UTC, as the API shows times
         "actor": {"role": str(event.actor.role)},
         "data": exported_data(event),
     }
