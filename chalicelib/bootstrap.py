@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property, partial
 from pathlib import Path
@@ -148,9 +148,9 @@ class Container:
     token_verifier: TokenVerifier
     cursor_keys: CursorKeys
     # Inbound SMS and the EventBridge export (SPEC 12).
-    sms_index: SmsIndex = field(default_factory=DynamoSmsIndex)
-    sms_triage: Triage = field(default_factory=DynamoSmsTriage)
-    bus: EventBus | None = None
+    sms_index: SmsIndex
+    sms_triage: Triage
+    bus: EventBus | None
 
     @property
     def retention(self) -> timedelta:
