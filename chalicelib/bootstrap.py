@@ -27,6 +27,7 @@ from chalicelib.adapters.alerts import SnsOpsAlerter
 from chalicelib.adapters.appointments import DynamoAppointmentStore
 from chalicelib.adapters.documents import DynamoDocumentStore
 from chalicelib.adapters.dynamo import DynamoReactionLedger, DynamoTicketRepository
+from chalicelib.adapters.event_bus import EventBridgeBus
 from chalicelib.adapters.ids import RandomIdSource
 from chalicelib.adapters.metrics import EmfMetrics
 from chalicelib.adapters.models import bind_table
@@ -34,12 +35,14 @@ from chalicelib.adapters.notifications import AwsNotifier, DynamoNotificationSto
 from chalicelib.adapters.objects import EicarScanner, GuardDutyScanner, S3ObjectStore, s3_client
 from chalicelib.adapters.records import DynamoAuditLog, DynamoCounterReader, DynamoPrivacyStore
 from chalicelib.adapters.secrets import SecretsManagerCursorKeys
+from chalicelib.adapters.sms_index import DynamoSmsIndex, DynamoSmsTriage
 from chalicelib.adapters.surveys import DynamoSurveyStore, StepFunctionsSurveyWorkflow
 from chalicelib.adapters.tokens import TokenVerifier, build_token_verifier
 from chalicelib.api.cursors import CursorKeys, FixedCursorKeys
 from chalicelib.config import SCANNER_LOCAL, Settings
 from chalicelib.domain.applications import Catalogue, parse_catalogue
 from chalicelib.domain.calendar import BusinessCalendar, load_calendar
+from chalicelib.domain.complaints import ComplaintCodes, parse_codes
 from chalicelib.domain.events import Event
 from chalicelib.domain.reports import working_minutes_on
 from chalicelib.domain.sla import SlaRules, parse_policies
@@ -48,6 +51,7 @@ from chalicelib.logs import logger
 from chalicelib.service.applications import commit_review
 from chalicelib.service.appointments import AppointmentPorts, commit_action
 from chalicelib.service.audit import AuditPorts
+from chalicelib.service.complaints import ComplaintReportPorts
 from chalicelib.service.documents import (
     DocumentPorts,
     DocumentStore,
@@ -55,12 +59,14 @@ from chalicelib.service.documents import (
     Scanner,
     erase_documents,
 )
+from chalicelib.service.inbound_sms import InboundSmsPorts
 from chalicelib.service.notifications import NotificationPorts
 from chalicelib.service.ports import (
     AppointmentStore,
     AuditLog,
     Clock,
     CounterReader,
+    EventBus,
     IdSource,
     MetricsSink,
     NotificationStore,
@@ -68,9 +74,11 @@ from chalicelib.service.ports import (
     OpsAlerter,
     PrivacyStore,
     ReactionLedger,
+    SmsIndex,
     SurveyStore,
     SurveyWorkflow,
     TicketRepository,
+    Triage,
 )
 from chalicelib.service.privacy import PrivacyPorts
 from chalicelib.service.reactions import ReactionPorts
@@ -81,6 +89,7 @@ from chalicelib.service.tickets import TicketPorts
 POLICIES_FILE = Path(__file__).resolve().parent / "data" / "sla-policies.json"
 APPLICATION_TYPES_FILE = POLICIES_FILE.with_name("application-types.json")
 APPLICATION_TYPES_SCHEMA = POLICIES_FILE.with_name("application-types.schema.json")
+COMPLAINT_CODES_FILE = Path(__file__).resolve().parent / "data" / "complaint-codes.json"
 
 
 def utc_now() -> datetime:
@@ -156,6 +165,12 @@ def application_catalogue() -> Catalogue:
     return parse_catalogue(text, schema, APPLICATION_TYPES_FILE.name)
 
 
+def load_complaint_codes() -> ComplaintCodes:
+    """The bank's complaint codes; a bad entry fails here, at start, naming it."""
+    text = COMPLAINT_CODES_FILE.read_text(encoding="utf-8")
+    return parse_codes(text, str(COMPLAINT_CODES_FILE))
+
+
 @dataclass(frozen=True)
 class Container:
     """Every part the handlers use, built once from :class:`Settings`."""
@@ -179,6 +194,11 @@ class Container:
     metrics: MetricsSink
     token_verifier: TokenVerifier
     cursor_keys: CursorKeys
+    # Inbound SMS and the EventBridge export (SPEC 12).
+    sms_index: SmsIndex
+    sms_triage: Triage
+    bus: EventBus | None
+    complaint_codes: ComplaintCodes
     document_store: DocumentStore | None = None  # SPEC 11 documents on the table
     objects: ObjectStore | None = None  # the document bucket (S3, client made on first use)
     scanner: Scanner = field(default_factory=GuardDutyScanner)
@@ -195,6 +215,7 @@ class Container:
             sla=self.sla,
             appointment_commit=self._appointment_commit,
             review_commit=self._review_commit,
+            complaint_codes=self.complaint_codes,
         )
 
     def _review_commit(
@@ -255,6 +276,7 @@ class Container:
             public_base_url=self.settings.public_base_url,
             alerts=self.alerts,
             survey_codes=self.survey_store,
+            sms_index=self.sms_index,
         )
 
     def survey_ports(self, *, workflow: bool = True) -> SurveyPorts:
@@ -286,6 +308,29 @@ class Container:
             retention=self.retention,
             expire_documents=self._expire_documents,
             delete_document_object=self._delete_document_object,
+            bus=self.bus,
+        )
+
+    def inbound_sms_ports(self) -> InboundSmsPorts:
+        # A score by SMS answers like the survey page: no workflow, no notifier (the
+        # stream releases the workflow), so none is built here.
+        answering = SurveyPorts(
+            tickets=self.repository,
+            surveys=self.survey_store,
+            workflow=None,
+            notifications=self.notification_store,
+            ids=self.ids,
+            clock=self.clock,
+            delay=timedelta(seconds=self.settings.survey_delay_seconds),
+            window=timedelta(seconds=self.settings.survey_window_seconds),
+            sla=self.sla,
+        )
+        return InboundSmsPorts(
+            tickets=self.ticket_ports(),
+            surveys=answering,
+            preferences=self.notification_store,
+            index=self.sms_index,
+            triage=self.sms_triage,
         )
 
     def _expire_documents(self, ticket_id: str, expires_at: int) -> None:
@@ -302,6 +347,9 @@ class Container:
     def report_ports(self) -> ReportPorts:
         return ReportPorts(counters=self.counters)
 
+    def complaint_report_ports(self) -> ComplaintReportPorts:
+        return ComplaintReportPorts(counters=self.counters)
+
     def privacy_ports(self) -> PrivacyPorts:
         return PrivacyPorts(
             tickets=self.repository,
@@ -309,6 +357,7 @@ class Container:
             notifications=self.notification_store,
             audit=self.audit_ports(),
             forget_documents=self._erase_documents,
+            sms_index=self.sms_index,
         )
 
     def _erase_documents(self, ticket: Ticket) -> None:
@@ -350,6 +399,10 @@ def bootstrap(settings: Settings, clock: Clock = utc_now) -> Container:
             clock,
         ),
         scanner=_document_scanner(settings),
+        sms_index=DynamoSmsIndex(),
+        sms_triage=DynamoSmsTriage(),
+        bus=_event_bus(settings, client),
+        complaint_codes=load_complaint_codes(),
     )
 
 
@@ -366,6 +419,11 @@ def _ops_alerter(settings: Settings, sns: Any) -> OpsAlerter | None:
 def _survey_workflow(settings: Settings, client: Callable[..., Any]) -> SurveyWorkflow | None:
     machine = settings.survey_state_machine_arn
     return StepFunctionsSurveyWorkflow(client("stepfunctions"), machine) if machine else None
+
+
+def _event_bus(settings: Settings, client: Callable[..., Any]) -> EventBus | None:
+    bus = settings.event_bus_name
+    return EventBridgeBus(client("events"), bus) if bus else None
 
 
 def _cursor_keys(settings: Settings, client: Callable[..., Any]) -> CursorKeys:

@@ -48,6 +48,7 @@ DOCUMENTS_BUCKET = "DOCUMENTS_BUCKET"  # the private bucket of customers' docume
 DOCUMENT_SCANNER = "DOCUMENT_SCANNER"
 SCANNER_GUARDDUTY = "guardduty"
 SCANNER_LOCAL = "local-eicar"
+EVENT_BUS_NAME = "SERVICEDESK_EVENT_BUS_NAME"  # the EventBridge export (SPEC 12); unset: off
 
 AUTH_MODE_OIDC = "oidc"
 AUTH_MODE_LOCAL = "local-hs256"
@@ -88,6 +89,7 @@ class Settings(msgspec.Struct, frozen=True):
     usage_keys: Mapping[str, str] = msgspec.field(default_factory=dict)
     documents_bucket: str | None = None
     document_scanner: str = SCANNER_GUARDDUTY
+    event_bus_name: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -119,6 +121,7 @@ class Settings(msgspec.Struct, frozen=True):
             usage_keys=_usage_keys(env.get(USAGE_CLIENTS, "")),
             documents_bucket=env.get(DOCUMENTS_BUCKET) or None,
             document_scanner=env.get(DOCUMENT_SCANNER) or SCANNER_GUARDDUTY,
+            event_bus_name=env.get(EVENT_BUS_NAME) or None,
         )
         settings.check(running_in_lambda=running_in_lambda)
         return settings

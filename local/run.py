@@ -104,6 +104,7 @@ class LocalStack:
                 "SES_REGION": self.resources["ses_region"],
                 "SERVICEDESK_CURSOR_SECRET_ARN": self.resources["cursor_secret_arn"],
                 "DOCUMENTS_BUCKET": self.resources["physical"]["Documents"],
+                "SERVICEDESK_EVENT_BUS_NAME": self.resources["physical"]["EventBus"],
             }
         )
         self._seed()
@@ -234,6 +235,7 @@ def _check_data_files() -> None:
     rules = bootstrap.load_sla_rules(bootstrap.LazyCalendar(bootstrap.utc_now))
     rules.calendar.add_working_time(bootstrap.utc_now(), timedelta(minutes=1))
     bootstrap.application_catalogue()
+    bootstrap.load_complaint_codes()
 
 
 class PortInUseError(RuntimeError):

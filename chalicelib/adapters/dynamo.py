@@ -26,6 +26,7 @@ from chalicelib.adapters.models import (
 )
 from chalicelib.adapters.transactions import Refusal, Refused, Transaction, written
 from chalicelib.domain.applications import Application
+from chalicelib.domain.complaints import Complaint
 from chalicelib.domain.contact import Contact
 from chalicelib.domain.counters import CounterKey
 from chalicelib.domain.events import Event, EventType
@@ -102,6 +103,7 @@ def ticket_to_item(
         resolutions=ticket.resolutions,
         resolved_at=ticket.resolved_at,
         application=application_to_map(ticket.application),
+        complaint=_complaint_text(ticket.complaint),
         list_sk=list_sk,
         customer_status=f"{ticket.customer_id}#{ticket.status}",
         queue_status=f"{ticket.queue}#{ticket.status}",
@@ -182,6 +184,7 @@ def item_to_ticket(item: TicketItem) -> Ticket:
         resolutions=int(item.resolutions or 0),
         resolved_at=item.resolved_at,
         application=map_to_application(item.application),
+        complaint=_complaint(item.complaint),
     )
 
 
@@ -209,6 +212,14 @@ def _plain_numbers(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     return value
+
+
+def _complaint_text(complaint: Complaint | None) -> str | None:
+    return msgspec.json.encode(complaint).decode() if complaint is not None else None
+
+
+def _complaint(text: str | None) -> Complaint | None:
+    return msgspec.json.decode(text, type=Complaint) if text else None
 
 
 def event_to_item(event: Event) -> EventItem:

@@ -115,6 +115,7 @@ class TicketItem(TableItem, discriminator="ticket"):
     resolutions = NumberAttribute(default=0)
     resolved_at = UTCDateTimeAttribute(null=True)
     application = MapAttribute[str, Any](null=True)  # kind application (SPEC 11)
+    complaint = UnicodeAttribute(null=True)  # JSON of domain/complaints.Complaint
 
     # List indexes share one sort key: newest first is a descending query on it.
     list_sk = UnicodeAttribute()

@@ -7,11 +7,8 @@ from typing import Any
 
 from chalice.app import Response
 
-from chalicelib.domain.applications import (
-    ApprovalPendingError,
-    ChecklistIncompleteError,
-    FourEyesError,
-)
+from chalicelib.domain.applications import ApprovalPendingError, ChecklistIncompleteError
+from chalicelib.domain.complaints import ClassificationRequiredError, FourEyesError
 from chalicelib.domain.documents import DocumentUnavailableError, TooManyDocumentsError
 from chalicelib.domain.errors import (
     ConflictError,
@@ -19,6 +16,7 @@ from chalicelib.domain.errors import (
     ForbiddenError,
     IdempotencyKeyReusedError,
     IllegalTransitionError,
+    NotAcceptableError,
     NotFoundError,
     PayloadTooLargeError,
     RequestInFlightError,
@@ -62,9 +60,15 @@ PROBLEMS: dict[type[DomainError], tuple[int, str, str]] = {
     ThrottledError: (429, "throttled", "Too many requests"),
     ChecklistIncompleteError: (409, "checklist-incomplete", "Required documents not accepted"),
     ApprovalPendingError: (409, "approval-pending", "An approval is pending"),
-    FourEyesError: (403, "four-eyes", "A second, different supervisor must check"),
     TooManyDocumentsError: (409, "too-many-documents", "The ticket has too many documents"),
     DocumentUnavailableError: (409, "document-unavailable", "The document is not available"),
+    ClassificationRequiredError: (
+        409,
+        "classification-required",
+        "Classify the complaint before resolving it",
+    ),
+    FourEyesError: (403, "four-eyes", "Another supervisor must approve this"),
+    NotAcceptableError: (406, "not-acceptable", "No acceptable representation"),
 }
 RETRY_AFTER_SECONDS = "1"
 
@@ -75,6 +79,7 @@ GENERIC_PROBLEMS: dict[int, tuple[str, str]] = {
     403: ("forbidden", "Access denied"),
     404: ("not-found", "Not found"),
     405: ("method-not-allowed", "Method not allowed"),
+    406: ("not-acceptable", "No acceptable representation"),
     413: ("payload-too-large", "The request body is too large"),
     415: ("unsupported-media-type", "Unsupported content type"),
     422: ("unprocessable", "Unprocessable request"),

@@ -15,8 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from chalicelib.domain.complaints import (  # one four-eyes problem (403) for both
+    FourEyesError as FourEyesError,  # noqa: PLC0414
+)
 from chalicelib.domain.documents import OTHER, Document, DocumentStatus, newest_first
-from chalicelib.domain.errors import ConflictError, FieldError, ForbiddenError, ValidationError
+from chalicelib.domain.errors import ConflictError, FieldError, ValidationError
 
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
@@ -39,10 +42,6 @@ class ChecklistIncompleteError(ConflictError):
 
 class ApprovalPendingError(ConflictError):
     """A change the pending approval freezes (409 approval-pending)."""
-
-
-class FourEyesError(ForbiddenError):
-    """The maker checking their own approval, or an agent as checker (403 four-eyes)."""
 
 
 class DocumentRequirement(msgspec.Struct, frozen=True):

@@ -47,6 +47,11 @@ class EventType(StrEnum):
     DOCUMENT_RECEIVED = "document.received"
     DOCUMENT_REVIEWED = "document.reviewed"
     DOCUMENT_INFECTED = "document.infected"  # staff-only
+    NOTIFICATION_OPTED_OUT = "notification.opted_out"  # a STOP reply switched a channel off
+    COMPLAINT_CLASSIFIED = "complaint.classified"
+    EXTENSION_REQUESTED = "complaint.extension_requested"
+    CLOCK_SUSPENDED = "complaint.clock_suspended"
+    CLOCK_RESUMED = "complaint.clock_resumed"
 
 
 # Customers see only these types on their own timeline (SPEC section 5).
@@ -192,6 +197,8 @@ class StatusChanged(ActionTaken, frozen=True, kw_only=True):
     resolution: Annotated[str | None, _OPTIONAL] = None  # resolve
     resolution_count: Annotated[int | None, _OPTIONAL] = None  # resolve, reopen
     reason: Annotated[str | None, _OPTIONAL] = None  # reopen, cancel
+    # resolve of a complaint: the customer may ask for a review within this many days
+    review_within_days: Annotated[int | None, _OPTIONAL] = None
     from_status: Annotated[Status | None, _FROM] = None
     to_status: Annotated[Status | None, _TO] = None
     outcome: Annotated[str | None, _OPTIONAL] = None  # approve, reject: approved|rejected
@@ -219,6 +226,40 @@ class SlaExtended(ActionTaken, frozen=True, kw_only=True):
     TYPE = EventType.SLA_EXTENDED
     reason: str = ""
     resolution_due: str | None = None  # RFC 3339
+    # The complaint ladder (SPEC 13): which extension this is (1 or 2), the new deadline's
+    # Asia/Shanghai date for the customer's message, and who asked for a second one.
+    extensions: Annotated[int | None, _OPTIONAL] = None
+    due_date: Annotated[str | None, _OPTIONAL] = None
+    requested_by: Annotated[str | None, _OPTIONAL] = None
+
+
+class ComplaintClassified(ActionTaken, frozen=True, kw_only=True):
+    TYPE = EventType.COMPLAINT_CLASSIFIED
+    business: str = ""
+    cause: str = ""
+    # The classification it replaces (None: unclassified): the report moves its count.
+    previous_business: str | None = None
+    previous_cause: str | None = None
+
+
+class ExtensionRequested(ActionTaken, frozen=True, kw_only=True):
+    """The first of two supervisors asked for the second extension."""
+
+    TYPE = EventType.EXTENSION_REQUESTED
+    reason: str = ""
+
+
+class ClockSuspended(ActionTaken, frozen=True, kw_only=True):
+    TYPE = EventType.CLOCK_SUSPENDED
+    reason: str = ""  # external_appraisal | testing | assessment
+    note: Annotated[str | None, _OPTIONAL] = None
+
+
+class ClockResumed(ActionTaken, frozen=True, kw_only=True):
+    TYPE = EventType.CLOCK_RESUMED
+    suspended_seconds: int = 0  # this suspension
+    resolution_due: str | None = None  # RFC 3339
+    due_date: Annotated[str | None, _OPTIONAL] = None  # Asia/Shanghai, for the message
 
 
 class TicketAnonymized(ActionTaken, frozen=True, kw_only=True):
@@ -344,6 +385,13 @@ class NotificationUnknown(NotificationOutcome, frozen=True, kw_only=True):
     template: str = ""
 
 
+class NotificationOptedOut(Payload, frozen=True, kw_only=True):
+    """The customer switched a channel off by replying (STOP, TD, T, 退订 by SMS)."""
+
+    TYPE = EventType.NOTIFICATION_OPTED_OUT
+    channel: str = "sms"
+
+
 class SurveyEvent(Payload, frozen=True, kw_only=True):
     """An event about one survey (its id names the ticket and the resolution)."""
 
@@ -406,6 +454,11 @@ PAYLOADS: dict[EventType, type[Payload]] = {
         DocumentReceived,
         DocumentReviewed,
         DocumentInfected,
+        NotificationOptedOut,
+        ComplaintClassified,
+        ExtensionRequested,
+        ClockSuspended,
+        ClockResumed,
     )
 }
 

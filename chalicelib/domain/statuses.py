@@ -31,6 +31,9 @@ class Action(StrEnum):
     REVIEW_DOCUMENT = "review_document"
     APPROVE = "approve"
     REJECT = "reject"
+    CLASSIFY = "classify"
+    SUSPEND_CLOCK = "suspend_clock"
+    RESUME_CLOCK = "resume_clock"
 
 
 OPEN_STATUSES = frozenset(

@@ -15,6 +15,7 @@ from chalicelib.domain.applications import (
     new_application,
     sorted_work,
 )
+from chalicelib.domain.complaints import COMPLAINT, Complaint, complaint_view
 from chalicelib.domain.contact import Contact
 from chalicelib.domain.errors import FieldError, ValidationError
 from chalicelib.domain.events import Event, TicketCreated
@@ -65,6 +66,9 @@ class Ticket(msgspec.Struct, frozen=True):
     resolutions: int = 0
     resolved_at: datetime | None = None
     application: Application | None = None  # kind application only (SPEC 11)
+    complaint: Complaint | None = None
+    review_of: str | None = None
+    reviewed_by: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -134,6 +138,7 @@ def open_ticket(
         created_at=now,
         updated_at=now,
         received_at=received_at,
+        complaint=Complaint() if request.kind == COMPLAINT else None,
     )
     if request.kind == "application":
         ticket = _with_application(ticket, request, caller)
@@ -215,4 +220,6 @@ def ticket_view(ticket: Ticket, viewer: Caller | None = None) -> dict[str, Any]:
     if ticket.application is not None:
         for_customer = viewer is not None and viewer.is_customer
         view["application"] = application_view(ticket.application, for_customer=for_customer)
+    if ticket.kind == COMPLAINT:
+        view["complaint"] = complaint_view(ticket)
     return view

@@ -40,6 +40,7 @@ ADAPTER_PORTS = {
     "AwsNotifier": "customer_messages",
     "StepFunctionsSurveyWorkflow": "survey_workflow",
     "S3ObjectStore": "document_objects",
+    "EventBridgeBus": "event_bus",
 }
 # The adapter attributes that hold each port's boto3 clients: (file, attribute, IAM prefix).
 PORT_ADAPTERS = {
@@ -50,6 +51,7 @@ PORT_ADAPTERS = {
     ],
     "survey_workflow": [("adapters/surveys.py", "_client", "states")],
     "document_objects": [("adapters/objects.py", "_s3", "s3")],
+    "event_bus": [("adapters/event_bus.py", "_events", "events")],
 }
 # Presigning is no call to AWS: the link carries the signer's right to the action it names.
 PRESIGNED = {"s3:GeneratePresignedPost": "s3:PutObject", "s3:GeneratePresignedUrl": "s3:GetObject"}
@@ -83,7 +85,7 @@ STREAM_SOURCE_ACTIONS = {
     "dynamodb:ListStreams",
     "sqs:SendMessage",
 }
-# What an SQS event source mapping does with the function's role.
+# What an SQS event source mapping does with the function's role: read and delete messages.
 QUEUE_SOURCE_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
 # Using a topic or secret encrypted with the desk's own key.
 ENCRYPTED_TOPIC_ACTIONS = {"kms:GenerateDataKey*", "kms:Decrypt"}
@@ -372,6 +374,7 @@ def test_every_function_is_known(needed: dict[str, set[str]]):
         "SendAppointmentReminders",
         "OnDocumentUploaded",
         "OnDocumentScanned",
+        "OnInboundSms",
     }
 
 
