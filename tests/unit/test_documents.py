@@ -559,3 +559,34 @@ def test_a_closed_tickets_documents_expire_with_it_and_an_expired_item_deletes_i
     assert key in world.bucket.objects  # only an item's removal deletes the bytes
     _expired("REMOVE", removed["dynamodb"]["OldImage"], reactions)  # type: ignore[index]
     assert key not in world.bucket.objects
+
+
+# ---------------------------------------------------------------- idempotency
+
+
+def test_an_idempotency_key_hands_in_a_document_once():
+    from chalicelib.domain.errors import IdempotencyKeyReusedError
+    from chalicelib.service.idempotency import IdempotencyKey
+
+    world = World()
+    ticket = world.open()
+    key = IdempotencyKey(f"customer:{CUSTOMER.id}:POST /documents", "retry-1", "fingerprint-a")
+    request = DocumentRequest("id-card", "id.pdf", "application/pdf", len(PDF), "0" * 64)
+
+    def hand_in(idempotency: IdempotencyKey) -> StoredResponse:
+        return service.add_document(
+            world.ports,
+            CUSTOMER,
+            ticket.id,
+            request,
+            render=lambda document, form: StoredResponse(201, json.dumps(document_view(document))),
+            idempotency=idempotency,
+            get_ticket=lambda wanted: get_ticket(world.ticket_ports, CUSTOMER, wanted),
+        )
+
+    first, again = hand_in(key), hand_in(key)
+    assert again == first
+    assert len(world.store.documents) == 1
+    with pytest.raises(IdempotencyKeyReusedError):
+        hand_in(IdempotencyKey(key.scope, key.key, "fingerprint-b"))
+    assert len(world.store.documents) == 1
