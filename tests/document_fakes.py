@@ -97,7 +97,7 @@ class InMemoryObjectStore(ObjectStore):
         self.forms: list[tuple[str, str, int]] = []
         self.deleted: list[str] = []
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes, content_type: str = "") -> None:
         self.objects[key] = data
 
     def upload_form(

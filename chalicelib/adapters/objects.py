@@ -78,6 +78,9 @@ class S3ObjectStore(ObjectStore):
     def delete(self, key: str) -> None:
         self._s3.delete_object(Bucket=self._bucket, Key=key)
 
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        self._s3.put_object(Bucket=self._bucket, Key=key, Body=data, ContentType=content_type)
+
 
 class EicarScanner(Scanner):
     """Local mode's stand-in: flags the EICAR test file and nothing else."""

@@ -18,7 +18,9 @@ from msgspec.structs import replace
 from chalicelib.domain.application_actions import application_of
 from chalicelib.domain.applications import ApprovalPendingError, with_documents
 from chalicelib.domain.documents import (
+    CONTENT_TYPES,
     MAX_DOCUMENTS,
+    MAX_SIZE,
     OTHER,
     SERVABLE,
     Document,
@@ -26,6 +28,7 @@ from chalicelib.domain.documents import (
     DocumentUnavailableError,
     FileProblem,
     check_file,
+    digest,
     landed_status,
     object_key,
 )
@@ -42,7 +45,7 @@ from chalicelib.domain.events import (
     DocumentReceived,
     Event,
 )
-from chalicelib.domain.identity import SYSTEM, WORKING_ROLES, Caller
+from chalicelib.domain.identity import SYSTEM, WORKING_ROLES, Caller, Role
 from chalicelib.domain.ticket import Ticket
 from chalicelib.service import idempotency as keys
 from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
@@ -111,6 +114,10 @@ class ObjectStore(ABC):
     @abstractmethod
     def delete(self, key: str) -> None:
         """Delete the object (gone already: fine)."""
+
+    @abstractmethod
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        """Store bytes the desk already holds (an email attachment)."""
 
 
 class Scanner(ABC):
@@ -236,9 +243,9 @@ def add_document(
 
 def _check_may_add(ticket: Ticket, caller: Caller, request: DocumentRequest) -> None:
     """403 (role), 400 (type), 409 (status, pending approval) in SPEC 3's order."""
-    if (
-        not (caller.id == ticket.customer_id and caller.is_customer)
-        and caller.role not in WORKING_ROLES
+    if not (caller.id == ticket.customer_id and caller.is_customer) and caller.role not in (
+        *WORKING_ROLES,
+        Role.SYSTEM,
     ):
         raise ForbiddenError(f"The {caller.role.value} role may not add documents")
     application = ticket.application
@@ -274,6 +281,41 @@ def _new_document(
 def _document_id(ports: DocumentPorts) -> str:
     # An event id is a fresh ULID: time-sortable, unguessable enough for an id.
     return "D-" + ports.ids.event_id().removeprefix("E-")[:_DOCUMENT_ID_LENGTH]
+
+
+def add_document_from_bytes(
+    ports: DocumentPorts,
+    caller: Caller,
+    ticket: Ticket,
+    *,
+    doc_type: str,
+    filename: str,
+    content_type: str,
+    data: bytes,
+) -> Document:
+    """A document whose bytes the desk already holds (an email attachment, SPEC 12): the
+    record and `document.added` are written, then the bytes go to the bucket, whose
+    ObjectCreated event runs the same checks and scan as an upload's. `caller` may be the
+    system (the email intake) acting for the ticket's owner."""
+    errors = []
+    if content_type not in CONTENT_TYPES:
+        errors.append(FieldError("content_type", "must be one of: " + ", ".join(CONTENT_TYPES)))
+    if not 1 <= len(data) <= MAX_SIZE:
+        errors.append(FieldError("size", f"must be 1 to {MAX_SIZE} bytes"))
+    if errors:
+        raise ValidationError(errors)
+    request = DocumentRequest(doc_type, filename, content_type, len(data), digest(data))
+    _check_may_add(ticket, caller, request)
+    now = ports.clock()
+    document = _new_document(ports, ticket, caller, request, now)
+    added = DocumentAdded(document_id=document.id, type=document.type, filename=filename)
+    event = Event.of(ports.ids.event_id(), ticket.id, now, caller, added)
+    retrying(
+        lambda: ports.documents.add(document, ticket.version, [event], None, MAX_DOCUMENTS),
+        also=(VersionConflictError,),
+    )
+    ports.objects.put(document.object_key, data, content_type)
+    return document
 
 
 # --- reading ---------------------------------------------------------------------------------

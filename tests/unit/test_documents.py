@@ -590,3 +590,37 @@ def test_an_idempotency_key_hands_in_a_document_once():
     with pytest.raises(IdempotencyKeyReusedError):
         hand_in(IdempotencyKey(key.scope, key.key, "fingerprint-b"))
     assert len(world.store.documents) == 1
+
+
+# ---------------------------------------------------------------- bytes the desk holds
+
+
+def test_bytes_the_desk_already_holds_become_a_document_checked_like_an_upload():
+    from chalicelib.domain.identity import SYSTEM
+
+    world = World()
+    ticket = world.open()
+    document = service.add_document_from_bytes(
+        world.ports,
+        SYSTEM,
+        ticket,
+        doc_type="id-card",
+        filename="scan.pdf",
+        content_type="application/pdf",
+        data=PDF,
+    )
+    assert world.bucket.objects[document.object_key] == PDF
+    world.land(document.object_key)
+    landed = world.store.get(ticket.id, document.id)
+    assert landed is not None and landed.status == "available"
+    with pytest.raises(ValidationError) as raised:
+        service.add_document_from_bytes(
+            world.ports,
+            SYSTEM,
+            ticket,
+            doc_type="other",
+            filename="notes.docx",
+            content_type="application/msword",
+            data=b"x",
+        )
+    assert [error.path for error in raised.value.errors] == ["content_type"]
