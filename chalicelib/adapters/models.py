@@ -114,6 +114,10 @@ class TicketItem(TableItem, discriminator="ticket"):
     version = VersionAttribute()
     resolutions = NumberAttribute(default=0)
     resolved_at = UTCDateTimeAttribute(null=True)
+    review_of = UnicodeAttribute(null=True)
+    reviewed_by = UnicodeAttribute(null=True)
+    merged_into = UnicodeAttribute(null=True)
+    recused = UnicodeSetAttribute(null=True)
 
     # List indexes share one sort key: newest first is a descending query on it.
     list_sk = UnicodeAttribute()

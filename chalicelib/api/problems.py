@@ -27,6 +27,13 @@ from chalicelib.domain.errors import (
     ValidationError,
     VersionMismatchError,
 )
+from chalicelib.domain.merge import MergeMismatchError
+from chalicelib.domain.reviews import (
+    NotReviewableError,
+    RecusalError,
+    ReviewExistsError,
+    ReviewWindowClosedError,
+)
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -54,6 +61,11 @@ PROBLEMS: dict[type[DomainError], tuple[int, str, str]] = {
     TooManyAppointmentsError: (409, "too-many-appointments", "Too many open appointments"),
     SlotNotOfferedError: (422, "slot-not-offered", "The branch does not offer this slot"),
     ThrottledError: (429, "throttled", "Too many requests"),
+    ReviewExistsError: (409, "review-exists", "The complaint has been reviewed already"),
+    ReviewWindowClosedError: (409, "review-window-closed", "The 30 days for a review are over"),
+    NotReviewableError: (409, "not-reviewable", "Only a resolved or closed complaint"),
+    RecusalError: (403, "recusal", "Handled the complaint under review"),
+    MergeMismatchError: (409, "merge-mismatch", "Not a ticket this one can be merged into"),
 }
 RETRY_AFTER_SECONDS = "1"
 

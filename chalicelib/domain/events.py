@@ -42,6 +42,8 @@ class EventType(StrEnum):
     APPOINTMENT_BOOKED = "appointment.booked"
     APPOINTMENT_RESCHEDULED = "appointment.rescheduled"
     APPOINTMENT_REMINDED = "appointment.reminded"
+    REVIEW_REQUESTED = "complaint.review_requested"
+    MERGED = "ticket.merged"
 
 
 # Customers see only these types on their own timeline (SPEC section 5).
@@ -184,6 +186,7 @@ class StatusChanged(ActionTaken, frozen=True, kw_only=True):
     resolution: Annotated[str | None, _OPTIONAL] = None  # resolve
     resolution_count: Annotated[int | None, _OPTIONAL] = None  # resolve, reopen
     reason: Annotated[str | None, _OPTIONAL] = None  # reopen, cancel
+    into: Annotated[str | None, _OPTIONAL] = None  # merge: the ticket it went into
     from_status: Annotated[Status | None, _FROM] = None
     to_status: Annotated[Status | None, _TO] = None
 
@@ -295,6 +298,23 @@ class NotificationUnknown(NotificationOutcome, frozen=True, kw_only=True):
     template: str = ""
 
 
+class ReviewRequested(Payload, frozen=True, kw_only=True):
+    """On the reviewed complaint: the customer asked for a review (核查), which opened
+    `review_id`."""
+
+    TYPE = EventType.REVIEW_REQUESTED
+    review_id: str = ""
+    reason: str = ""
+
+
+class TicketMerged(Payload, frozen=True, kw_only=True):
+    """On the target of a merge: the ticket closed into this one."""
+
+    TYPE = EventType.MERGED
+    from_id: Annotated[str, Wire("from")] = ""
+    from_reference: str = ""
+
+
 class SurveyEvent(Payload, frozen=True, kw_only=True):
     """An event about one survey (its id names the ticket and the resolution)."""
 
@@ -352,6 +372,8 @@ PAYLOADS: dict[EventType, type[Payload]] = {
         AppointmentBooked,
         AppointmentRescheduled,
         AppointmentReminded,
+        ReviewRequested,
+        TicketMerged,
     )
 }
 

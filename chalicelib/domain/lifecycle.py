@@ -29,6 +29,8 @@ from chalicelib.domain.events import (
     TicketEscalated,
 )
 from chalicelib.domain.identity import Caller, Role
+from chalicelib.domain.merge import check_source
+from chalicelib.domain.reviews import check_recusal
 from chalicelib.domain.routing import TIER_QUEUES
 from chalicelib.domain.statuses import Action, Status
 from chalicelib.domain.ticket import OPEN_STATUSES, PRIORITY_RANK, Ticket
@@ -99,6 +101,9 @@ RULES: dict[Action, Rule] = {
     Action.RESCHEDULE: _rule(
         OPEN, None, Actor.OWNER, Actor.AGENT, Actor.SUPERVISOR, required=("slot_start",)
     ),
+    # The target (another open ticket of the customer) is checked and written with the
+    # source by service/merge.py.
+    Action.MERGE: _rule(OPEN, Status.CLOSED, Actor.AGENT, Actor.SUPERVISOR, required=("into",)),
 }
 ACTIONS = tuple(RULES)
 
@@ -169,6 +174,9 @@ def check_actor(ticket: Ticket, action: Action, params: Mapping[str, Any], calle
         and assignee not in (None, caller.id)
     ):
         raise ForbiddenError("Agents may assign tickets only to themselves")
+    if ticket.recused:
+        named = assignee if action == Action.ASSIGN and isinstance(assignee, str) else None
+        check_recusal(ticket, caller, named)
 
 
 def _check_params(action: Action, rule: Rule, params: Mapping[str, Any]) -> None:
@@ -195,6 +203,8 @@ def _check_status(ticket: Ticket, action: Action, rule: Rule) -> None:
         raise IllegalTransitionError(action, ticket.status, _not_extendable(ticket))
     if action == Action.RESCHEDULE and ticket.kind != "appointment":
         raise IllegalTransitionError(action, ticket.status, "not an appointment")
+    if action == Action.MERGE:
+        check_source(ticket)
     if action == Action.ASSIGN and ticket.status not in UNHELD and ticket.assignee:
         # Past `assigned`, only an escalated (unassigned) ticket can be picked up again.
         raise IllegalTransitionError(action, ticket.status)
@@ -328,6 +338,13 @@ def _reschedule(
     return replace(ticket, appointment=appointment), AppointmentRescheduled()
 
 
+def _merge(
+    ticket: Ticket, params: Mapping[str, Any], caller: Caller, now: datetime
+) -> tuple[Ticket, Payload]:
+    changed = replace(ticket, status=Status.CLOSED, merged_into=params["into"])
+    return changed, _status_changed(Action.MERGE, ticket, changed, into=params["into"])
+
+
 _EFFECTS: dict[Action, Effect] = {
     Action.ASSIGN: _assign,
     Action.START: _move(Action.START, Status.IN_PROGRESS),
@@ -340,6 +357,7 @@ _EFFECTS: dict[Action, Effect] = {
     Action.ESCALATE: _escalate,
     Action.EXTEND: _extend,
     Action.RESCHEDULE: _reschedule,
+    Action.MERGE: _merge,
 }
 
 
@@ -362,6 +380,8 @@ def add_comment(
         raise ForbiddenError(f"The {caller.role.value} role may not comment")
     if internal and Actor.AGENT not in kinds:
         raise RequestValidationError([FieldError("internal", "may only be sent by staff")])
+    if ticket.recused:
+        check_recusal(ticket, caller)
     if ticket.is_finished:
         raise IllegalTransitionError(COMMENT, ticket.status)
     comment = Event.of(

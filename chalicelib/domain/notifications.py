@@ -49,6 +49,7 @@ APPOINTMENT_RESCHEDULED = "appointment.rescheduled"
 APPOINTMENT_REMINDER = "appointment.reminder"
 SURVEY_INVITED = "survey.invited"
 SURVEY_REMINDED = "survey.reminded"
+MERGED = "ticket.merged"
 TEMPLATES = (
     CREATED,
     WAITING_ON_CUSTOMER,
@@ -60,6 +61,7 @@ TEMPLATES = (
     APPOINTMENT_REMINDER,
     SURVEY_INVITED,
     SURVEY_REMINDED,
+    MERGED,
 )
 
 
@@ -126,6 +128,11 @@ SMS_TEMPLATES: dict[str, dict[str, str]] = {
     SURVEY_REMINDED: {
         ZH_CN: "提醒：请评价本次服务 " + _SURVEY_SHORT_LINK,
         EN_US: "Reminder: please rate our service, it takes a minute: " + _SURVEY_SHORT_LINK,
+    },
+    MERGED: {
+        ZH_CN: "您反映的同一事项已合并至服务单{reference}处理，进度请在手机银行查看。",
+        EN_US: "Your requests about the same matter are now handled together as {reference}. "
+        "Follow it in the mobile banking app.",
     },
 }
 
@@ -293,6 +300,23 @@ EMAIL_TEMPLATES: dict[str, dict[str, EmailTemplate]] = {
             "Reminder: how did we do?",
             ("Your view matters to us. If you have not yet, please take a minute to rate us:",),
             _SURVEY_PAGE_LINK,
+        ),
+    },
+    MERGED: {
+        ZH_CN: EmailTemplate(
+            "您的服务单已合并至{reference}",
+            (
+                "您就同一事项提交的服务单已合并至服务单{reference}，由我们一并处理。",
+                "此后的进度与结果请在手机银行查看服务单{reference}。",
+            ),
+        ),
+        EN_US: EmailTemplate(
+            "Your requests are now handled together as {reference}",
+            (
+                "You raised the same matter more than once, so we now handle it together "
+                "as request {reference}.",
+                "Follow its progress and outcome in the mobile banking app.",
+            ),
         ),
     },
 }
@@ -543,6 +567,7 @@ _EVENT_TEMPLATES = {
     EventType.APPOINTMENT_REMINDED: APPOINTMENT_REMINDER,
     EventType.SURVEY_INVITED: SURVEY_INVITED,
     EventType.SURVEY_REMINDED: SURVEY_REMINDED,
+    EventType.MERGED: MERGED,
 }
 
 

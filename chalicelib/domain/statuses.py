@@ -28,6 +28,7 @@ class Action(StrEnum):
     ESCALATE = "escalate"
     EXTEND = "extend"
     RESCHEDULE = "reschedule"
+    MERGE = "merge"
 
 
 OPEN_STATUSES = frozenset(

@@ -57,6 +57,12 @@ class Ticket(msgspec.Struct, frozen=True):
     version: int = 1
     resolutions: int = 0
     resolved_at: datetime | None = None
+    review_of: str | None = None
+    reviewed_by: str | None = None
+    merged_into: str | None = None
+    # Staff who acted on the complaint a review re-examines (read once, when the review
+    # opens): they may not work the review (domain/reviews.py).
+    recused: tuple[str, ...] = ()
 
     @property
     def is_open(self) -> bool:
@@ -183,7 +189,10 @@ def ticket_view(ticket: Ticket) -> dict[str, Any]:
         "updated_at": isoformat(ticket.updated_at),
         "received_at": isoformat(ticket.received_at),
         "version": ticket.version,
+        "merged_into": ticket.merged_into,
     }
+    if ticket.kind == "complaint":
+        view["complaint"] = {"review_of": ticket.review_of, "reviewed_by": ticket.reviewed_by}
     if ticket.appointment is not None:
         view["appointment"] = dict(ticket.appointment)
     return view

@@ -29,6 +29,7 @@ from chalicelib.domain.lifecycle import (
     check_actor,
     known_action,
 )
+from chalicelib.domain.reviews import RecusalError
 from chalicelib.domain.routing import KNOWN_QUEUES
 from chalicelib.domain.sla import SlaRules, start_clocks, track
 from chalicelib.domain.statuses import Action
@@ -41,6 +42,7 @@ from chalicelib.service.idempotency import (  # re-exported: the API builds thes
 from chalicelib.service.idempotency import (
     StoredResponse as StoredResponse,  # noqa: PLC0414
 )
+from chalicelib.service.merge import commit_merge
 from chalicelib.service.ports import (
     Clock,
     EventPage,
@@ -183,6 +185,8 @@ def _changing_quickly() -> ConflictError:
 def _commit_action(
     ports: TicketPorts, ticket: Ticket, changed: Ticket, events: list[Event], now: datetime
 ) -> Ticket:
+    if changed.merged_into is not None and ticket.merged_into is None:
+        return commit_merge(ports.repository, ports.ids, ticket, changed, events)
     if ticket.kind == "appointment" and ports.appointment_commit is not None:
         return ports.appointment_commit(ticket, changed, events, now)
     ports.repository.commit(ticket.id, ticket.version, changed, events)
@@ -327,6 +331,8 @@ def _try_claim(ports: TicketPorts, caller: Caller, candidate: Ticket) -> Ticket 
         ports.repository.commit(candidate.id, candidate.version, changed, events)
     except (IllegalTransitionError, VersionConflictError, TransactionConflictError):
         return None
+    except RecusalError:
+        return None  # they handled the complaint it reviews: someone else takes it
     return changed
 
 

@@ -69,6 +69,8 @@ EXPECTED_RULES: dict[str, tuple[frozenset[str], str | None, frozenset[str]]] = {
     "escalate": (OPEN, None, AGENTS_AND_SUPERVISORS),
     "extend": (OPEN, None, frozenset({"supervisor"})),
     "reschedule": (OPEN, None, AGENTS_AND_SUPERVISORS | {"owner"}),
+    # SPEC 13: "merge {into} (agents+) on an open ticket"; the source closes.
+    "merge": (OPEN, "closed", AGENTS_AND_SUPERVISORS),
 }
 
 # The event each action writes (SPEC 5 "Timeline entry"); the others move the status.
@@ -155,6 +157,7 @@ def valid_params(action: str, caller: Caller) -> dict[str, Any]:
         "escalate": {"reason": "Needs tier 2"},
         "extend": {"reason": "Awaiting card network"},
         "reschedule": {"slot_start": SLOT_START},
+        "merge": {"into": "T-2"},
     }.get(action, {})
 
 

@@ -521,6 +521,10 @@ def event(event_type: str, actor: Caller = AGENT, **data: object) -> Event:
         (event("sla.breached", SYSTEM, metric="first_response"), None),
         (event("notification.sent", SYSTEM), None),
         (event("notification.skipped", SYSTEM), None),
+        # A merge tells the customer once, on the target; the source's closing is silent.
+        (event("ticket.merged", AGENT, **{"from": "T-1"}), "ticket.merged"),
+        (event("ticket.status_changed", action="merge", to="closed", into="T-2"), None),
+        (event("complaint.review_requested", CUSTOMER, review_id="T-2"), None),
     ],
     ids=lambda value: value.type if isinstance(value, Event) else str(value),
 )
@@ -541,5 +545,6 @@ def test_every_template_is_reachable_from_some_event():
             for t in ("appointment.booked", "appointment.rescheduled", "appointment.reminded")
         ),
         *(template_for(event(t, SYSTEM)) for t in SURVEYS),
+        template_for(event("ticket.merged")),
     }
     assert reachable == set(TEMPLATES)
