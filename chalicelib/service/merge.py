@@ -14,22 +14,31 @@ _PAGE = 20
 _TICKET_ID_LENGTH = 64
 
 
+def merge_target(repository: TicketRepository, source: Ticket, closed: Ticket) -> Ticket | None:
+    """The ticket a `merge` goes into (None for any other action), read and checked:
+    MergeMismatchError (409) when it is unknown, the source itself, not open or
+    another customer's."""
+    into = closed.merged_into
+    if into is None or source.merged_into is not None:
+        return None
+    found = repository.get(into) if 0 < len(into) <= _TICKET_ID_LENGTH else None
+    return check_target(source, found)
+
+
 def commit_merge(
     repository: TicketRepository,
     ids: IdSource,
     source: Ticket,
     closed: Ticket,
     events: list[Event],
+    *,
+    target: Ticket,
 ) -> Ticket:
     """Write the closed source and the target's `ticket.merged` in one transaction, both
     on the versions read (the target's version stays: it keeps its clocks).
 
-    Raises MergeMismatchError (409) for a target that is unknown, the source itself,
-    not open or another customer's; VersionConflictError if either ticket moved.
+    Raises VersionConflictError if either ticket moved since it was read.
     """
-    into = closed.merged_into or ""
-    found = repository.get(into) if 0 < len(into) <= _TICKET_ID_LENGTH else None
-    target = check_target(source, found)
     first = events[0]
     merged = merged_event(source, target, ids.event_id(), first.actor, first.at)
     repository.commit_many(

@@ -42,7 +42,7 @@ from chalicelib.service.idempotency import (  # re-exported: the API builds thes
 from chalicelib.service.idempotency import (
     StoredResponse as StoredResponse,  # noqa: PLC0414
 )
-from chalicelib.service.merge import commit_merge
+from chalicelib.service.merge import commit_merge, merge_target
 from chalicelib.service.ports import (
     Clock,
     EventPage,
@@ -164,10 +164,11 @@ def act(
             ticket, action, params, caller, now=now, new_event_id=ports.ids.event_id
         )
         changed = ports.track(ticket, changed, now) or changed
+        target = merge_target(ports.repository, ticket, changed)  # its 409 comes before 412
         if if_match is not None and if_match != ticket.version:
             raise VersionMismatchError(f"The ticket is at version {ticket.version}")
         try:
-            return _commit_action(ports, ticket, changed, events, now)
+            return _commit_action(ports, ticket, changed, events, now, target=target)
         except VersionConflictError:
             if if_match is not None:
                 raise VersionMismatchError("The ticket changed while this action ran") from None
@@ -183,10 +184,16 @@ def _changing_quickly() -> ConflictError:
 
 
 def _commit_action(
-    ports: TicketPorts, ticket: Ticket, changed: Ticket, events: list[Event], now: datetime
+    ports: TicketPorts,
+    ticket: Ticket,
+    changed: Ticket,
+    events: list[Event],
+    now: datetime,
+    *,
+    target: Ticket | None = None,
 ) -> Ticket:
-    if changed.merged_into is not None and ticket.merged_into is None:
-        return commit_merge(ports.repository, ports.ids, ticket, changed, events)
+    if target is not None:
+        return commit_merge(ports.repository, ports.ids, ticket, changed, events, target=target)
     if ticket.kind == "appointment" and ports.appointment_commit is not None:
         return ports.appointment_commit(ticket, changed, events, now)
     ports.repository.commit(ticket.id, ticket.version, changed, events)

@@ -14,6 +14,7 @@ from chalicelib.domain.errors import (
     IllegalTransitionError,
     NotFoundError,
     ValidationError,
+    VersionMismatchError,
 )
 from chalicelib.domain.events import EventType
 from chalicelib.domain.identity import Caller, Role
@@ -304,3 +305,14 @@ def test_the_window_is_seven_days_back_from_the_new_ticket():
     assert create(ports)["possible_duplicates"] == [kept]
     clock_of(ports).advance(seconds=1)
     assert kept not in create(ports)["possible_duplicates"]
+
+
+def test_a_bad_target_is_409_before_a_stale_if_match_is_412():
+    ports = make_ports()
+    source_id = opened(ports)
+    with pytest.raises(MergeMismatchError):
+        act(ports, AGENT, source_id, "merge", {"into": source_id}, if_match=9)
+    target_id = opened(ports)
+    with pytest.raises(VersionMismatchError):
+        act(ports, AGENT, source_id, "merge", {"into": target_id}, if_match=9)
+    assert act(ports, AGENT, source_id, "merge", {"into": target_id}, if_match=1).merged_into
