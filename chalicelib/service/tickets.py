@@ -29,7 +29,7 @@ from chalicelib.domain.lifecycle import (
     check_actor,
     known_action,
 )
-from chalicelib.domain.reviews import RecusalError
+from chalicelib.domain.reviews import RecusalError, check_recusal
 from chalicelib.domain.routing import KNOWN_QUEUES
 from chalicelib.domain.sla import SlaRules, start_clocks, track
 from chalicelib.domain.statuses import Action
@@ -354,4 +354,6 @@ def _raise_deferred(
     known = known_action(action or "")
     if known is not None:
         check_actor(ticket, known, {}, caller)
+    elif ticket.recused:
+        check_recusal(ticket, caller)  # a comment's 403 comes before its 400 too
     raise invalid

@@ -333,6 +333,18 @@ def test_who_acted_on_the_original_may_not_comment_on_the_review(internal):
         comment(ports, NOTER, review_id, "I remember this one", internal, render=_event)
 
 
+def test_recusal_comes_before_a_bad_body():
+    ports = make_ports()
+    review_id = reviewed(ports)
+    invalid = ValidationError([])
+    with pytest.raises(RecusalError):
+        comment(ports, NOTER, review_id, "", False, render=_event, invalid=invalid)
+    with pytest.raises(RecusalError):
+        act(ports, HANDLER, review_id, "assign", {}, invalid=invalid)
+    with pytest.raises(ValidationError):
+        comment(ports, FRESH, review_id, "", False, render=_event, invalid=invalid)
+
+
 def test_someone_else_works_the_review_and_the_customer_still_comments():
     ports = make_ports()
     review_id = reviewed(ports)
