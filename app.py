@@ -13,6 +13,7 @@ from chalicelib.api.reports import reports_blueprint
 from chalicelib.api.reviews import reviews_blueprint
 from chalicelib.api.surveys import surveys_blueprint
 from chalicelib.api.tickets import tickets_blueprint
+from chalicelib.handlers.inbound_sms import inbound_sms_blueprint
 from chalicelib.handlers.schedules import schedules_blueprint
 from chalicelib.handlers.stream import stream_blueprint
 
@@ -29,6 +30,7 @@ app.register_blueprint(appointments_blueprint)
 app.register_blueprint(reviews_blueprint)
 app.register_blueprint(stream_blueprint)
 app.register_blueprint(schedules_blueprint)
+app.register_blueprint(inbound_sms_blueprint)
 app.register_middleware(
     problem_middleware(lambda: bootstrap.container().settings.cors_allowed_origins), "http"
 )

@@ -24,12 +24,14 @@ from pynamodb.connection import Connection
 from chalicelib.adapters.alerts import SnsOpsAlerter
 from chalicelib.adapters.appointments import DynamoAppointmentStore
 from chalicelib.adapters.dynamo import DynamoReactionLedger, DynamoTicketRepository
+from chalicelib.adapters.event_bus import EventBridgeBus
 from chalicelib.adapters.ids import RandomIdSource
 from chalicelib.adapters.metrics import EmfMetrics
 from chalicelib.adapters.models import bind_table
 from chalicelib.adapters.notifications import AwsNotifier, DynamoNotificationStore
 from chalicelib.adapters.records import DynamoAuditLog, DynamoCounterReader, DynamoPrivacyStore
 from chalicelib.adapters.secrets import SecretsManagerCursorKeys
+from chalicelib.adapters.sms_index import DynamoSmsIndex, DynamoSmsTriage
 from chalicelib.adapters.surveys import DynamoSurveyStore, StepFunctionsSurveyWorkflow
 from chalicelib.adapters.tokens import TokenVerifier, build_token_verifier
 from chalicelib.api.cursors import CursorKeys, FixedCursorKeys
@@ -42,12 +44,14 @@ from chalicelib.domain.ticket import Ticket
 from chalicelib.logs import logger
 from chalicelib.service.appointments import AppointmentPorts, commit_action
 from chalicelib.service.audit import AuditPorts
+from chalicelib.service.inbound_sms import InboundSmsPorts
 from chalicelib.service.notifications import NotificationPorts
 from chalicelib.service.ports import (
     AppointmentStore,
     AuditLog,
     Clock,
     CounterReader,
+    EventBus,
     IdSource,
     MetricsSink,
     NotificationStore,
@@ -55,9 +59,11 @@ from chalicelib.service.ports import (
     OpsAlerter,
     PrivacyStore,
     ReactionLedger,
+    SmsIndex,
     SurveyStore,
     SurveyWorkflow,
     TicketRepository,
+    Triage,
 )
 from chalicelib.service.privacy import PrivacyPorts
 from chalicelib.service.reactions import ReactionPorts
@@ -141,6 +147,10 @@ class Container:
     metrics: MetricsSink
     token_verifier: TokenVerifier
     cursor_keys: CursorKeys
+    # Inbound SMS and the EventBridge export (SPEC 12).
+    sms_index: SmsIndex
+    sms_triage: Triage
+    bus: EventBus | None
 
     @property
     def retention(self) -> timedelta:
@@ -180,6 +190,7 @@ class Container:
             public_base_url=self.settings.public_base_url,
             alerts=self.alerts,
             survey_codes=self.survey_store,
+            sms_index=self.sms_index,
         )
 
     def survey_ports(self, *, workflow: bool = True) -> SurveyPorts:
@@ -209,6 +220,29 @@ class Container:
             privacy=self.privacy_store,
             metrics=self.metrics,
             retention=self.retention,
+            bus=self.bus,
+        )
+
+    def inbound_sms_ports(self) -> InboundSmsPorts:
+        # A score by SMS answers like the survey page: no workflow, no notifier (the
+        # stream releases the workflow), so none is built here.
+        answering = SurveyPorts(
+            tickets=self.repository,
+            surveys=self.survey_store,
+            workflow=None,
+            notifications=self.notification_store,
+            ids=self.ids,
+            clock=self.clock,
+            delay=timedelta(seconds=self.settings.survey_delay_seconds),
+            window=timedelta(seconds=self.settings.survey_window_seconds),
+            sla=self.sla,
+        )
+        return InboundSmsPorts(
+            tickets=self.ticket_ports(),
+            surveys=answering,
+            preferences=self.notification_store,
+            index=self.sms_index,
+            triage=self.sms_triage,
         )
 
     def audit_ports(self) -> AuditPorts:
@@ -225,6 +259,7 @@ class Container:
             store=self.privacy_store,
             notifications=self.notification_store,
             audit=self.audit_ports(),
+            sms_index=self.sms_index,
         )
 
 
@@ -256,6 +291,9 @@ def bootstrap(settings: Settings, clock: Clock = utc_now) -> Container:
         metrics=EmfMetrics(),
         token_verifier=build_token_verifier(settings),
         cursor_keys=_cursor_keys(settings, client),
+        sms_index=DynamoSmsIndex(),
+        sms_triage=DynamoSmsTriage(),
+        bus=_event_bus(settings, client),
     )
 
 
@@ -267,6 +305,11 @@ def _ops_alerter(settings: Settings, sns: Any) -> OpsAlerter | None:
 def _survey_workflow(settings: Settings, client: Callable[..., Any]) -> SurveyWorkflow | None:
     machine = settings.survey_state_machine_arn
     return StepFunctionsSurveyWorkflow(client("stepfunctions"), machine) if machine else None
+
+
+def _event_bus(settings: Settings, client: Callable[..., Any]) -> EventBus | None:
+    bus = settings.event_bus_name
+    return EventBridgeBus(client("events"), bus) if bus else None
 
 
 def _cursor_keys(settings: Settings, client: Callable[..., Any]) -> CursorKeys:

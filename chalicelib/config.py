@@ -42,6 +42,7 @@ DEFAULT_RETENTION_DAYS = 1826  # five years: closed tickets, their events, the a
 REMINDER_LEAD = "APPOINTMENT_REMINDER_LEAD_SECONDS"
 USAGE_CLIENTS = "USAGE_CLIENTS"  # client_id=usage key value, comma-separated (usage plans)
 USAGE_KEY_MIN_LENGTH = 20  # API Gateway's shortest API key value
+EVENT_BUS_NAME = "SERVICEDESK_EVENT_BUS_NAME"  # the EventBridge export (SPEC 12); unset: off
 
 AUTH_MODE_OIDC = "oidc"
 AUTH_MODE_LOCAL = "local-hs256"
@@ -80,6 +81,7 @@ class Settings(msgspec.Struct, frozen=True):
     # OAuth client id -> the API key value of its usage plan (the authorizer's
     # usageIdentifierKey). Required in oidc mode: a token of any other client app is refused.
     usage_keys: Mapping[str, str] = msgspec.field(default_factory=dict)
+    event_bus_name: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -109,6 +111,7 @@ class Settings(msgspec.Struct, frozen=True):
             appointment_reminder_lead_seconds=_seconds(env, REMINDER_LEAD, 7200),
             oidc_required_scope=env.get(OIDC_REQUIRED_SCOPE) or None,
             usage_keys=_usage_keys(env.get(USAGE_CLIENTS, "")),
+            event_bus_name=env.get(EVENT_BUS_NAME) or None,
         )
         settings.check(running_in_lambda=running_in_lambda)
         return settings

@@ -102,6 +102,7 @@ class LocalStack:
                 "SERVICEDESK_EMAIL_SENDER": self.resources["email_sender"],
                 "SES_REGION": self.resources["ses_region"],
                 "SERVICEDESK_CURSOR_SECRET_ARN": self.resources["cursor_secret_arn"],
+                "SERVICEDESK_EVENT_BUS_NAME": self.resources["physical"]["EventBus"],
             }
         )
         self._seed()

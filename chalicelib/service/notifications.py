@@ -28,6 +28,7 @@ from chalicelib.domain.events import (
     SurveyRound,
 )
 from chalicelib.domain.identity import SYSTEM
+from chalicelib.domain.inbound_sms import phone_key
 from chalicelib.domain.notifications import (
     DEFAULT_TIMEZONE,
     Choice,
@@ -53,6 +54,8 @@ from chalicelib.service.ports import (
     Notifier,
     OpsAlert,
     OpsAlerter,
+    SmsIndex,
+    SmsSent,
     SurveyCodeStore,
     TicketRepository,
 )
@@ -72,6 +75,8 @@ class NotificationPorts(msgspec.Struct, frozen=True):
     alerts: OpsAlerter | None = None
     sleep: Callable[[float], None] = msgspec.field(default=time.sleep)
     survey_codes: SurveyCodeStore | None = None
+    # The SMS sent, by number: what a customer's text back is matched by (SPEC 12).
+    sms_index: SmsIndex | None = None
 
 
 def notify(event: Event, ports: NotificationPorts) -> None:
@@ -133,9 +138,9 @@ def _deliver(
     channel, destination = str(choice.channel), str(choice.destination)
     locale = message_locale(ticket.contact, preferences)
     values = _values(event, ticket, ports, locale)
-    _send(
-        event, template, ports, _Outgoing(channel, destination, str(choice.masked), locale, values)
-    )
+    masked = str(choice.masked)
+    outgoing = _Outgoing(channel, destination, masked, locale, values, ticket.customer_id)
+    _send(event, template, ports, outgoing)
 
 
 class _Outgoing(msgspec.Struct, frozen=True):
@@ -144,6 +149,7 @@ class _Outgoing(msgspec.Struct, frozen=True):
     masked: str
     locale: str
     values: Mapping[str, str]
+    customer_id: str = ""
 
 
 def _deferred(event: Event, preferences: Preferences | None, ports: NotificationPorts) -> bool:
@@ -201,10 +207,27 @@ def _send(event: Event, template: str, ports: NotificationPorts, outgoing: _Outg
         ),
     )
     ports.store.settle_delivery(event.id, "sent", ports.clock())
+    _remember_sms(event, ports, outgoing)
     logger.info(
         "notification sent",
         extra={"event_id": event.id, "template": template, "channel": outgoing.channel},
     )
+
+
+def _remember_sms(event: Event, ports: NotificationPorts, outgoing: _Outgoing) -> None:
+    """Index an SMS by its number (hashed), so a text back finds this ticket."""
+    if outgoing.channel != "sms" or ports.sms_index is None:
+        return
+    survey_round = event.payload_as(SurveyRound)
+    sent = SmsSent(
+        phone_key=phone_key(outgoing.destination),
+        ticket_id=event.ticket_id,
+        customer_id=outgoing.customer_id,
+        at=ports.clock(),
+        event_id=event.id,
+        survey_id=survey_round.survey_id if survey_round is not None else None,
+    )
+    ports.sms_index.remember(sent)
 
 
 def _provider_call(template: str, ports: NotificationPorts, outgoing: _Outgoing) -> str:
