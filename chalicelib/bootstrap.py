@@ -37,6 +37,7 @@ from chalicelib.adapters.tokens import TokenVerifier, build_token_verifier
 from chalicelib.api.cursors import CursorKeys, FixedCursorKeys
 from chalicelib.config import Settings
 from chalicelib.domain.calendar import BusinessCalendar, load_calendar
+from chalicelib.domain.complaints import ComplaintCodes, parse_codes
 from chalicelib.domain.events import Event
 from chalicelib.domain.reports import working_minutes_on
 from chalicelib.domain.sla import SlaRules, parse_policies
@@ -44,6 +45,7 @@ from chalicelib.domain.ticket import Ticket
 from chalicelib.logs import logger
 from chalicelib.service.appointments import AppointmentPorts, commit_action
 from chalicelib.service.audit import AuditPorts
+from chalicelib.service.complaints import ComplaintReportPorts
 from chalicelib.service.inbound_sms import InboundSmsPorts
 from chalicelib.service.notifications import NotificationPorts
 from chalicelib.service.ports import (
@@ -72,6 +74,7 @@ from chalicelib.service.surveys import SurveyPorts
 from chalicelib.service.tickets import TicketPorts
 
 POLICIES_FILE = Path(__file__).resolve().parent / "data" / "sla-policies.json"
+COMPLAINT_CODES_FILE = Path(__file__).resolve().parent / "data" / "complaint-codes.json"
 
 
 def utc_now() -> datetime:
@@ -124,6 +127,12 @@ def load_sla_rules(calendar: LazyCalendar) -> SlaRules:
     return SlaRules(policies, calendar)
 
 
+def load_complaint_codes() -> ComplaintCodes:
+    """The bank's complaint codes; a bad entry fails here, at start, naming it."""
+    text = COMPLAINT_CODES_FILE.read_text(encoding="utf-8")
+    return parse_codes(text, str(COMPLAINT_CODES_FILE))
+
+
 @dataclass(frozen=True)
 class Container:
     """Every part the handlers use, built once from :class:`Settings`."""
@@ -151,6 +160,7 @@ class Container:
     sms_index: SmsIndex
     sms_triage: Triage
     bus: EventBus | None
+    complaint_codes: ComplaintCodes
 
     @property
     def retention(self) -> timedelta:
@@ -163,6 +173,7 @@ class Container:
             clock=self.clock,
             sla=self.sla,
             appointment_commit=self._appointment_commit,
+            complaint_codes=self.complaint_codes,
         )
 
     def _appointment_commit(
@@ -253,6 +264,9 @@ class Container:
     def report_ports(self) -> ReportPorts:
         return ReportPorts(counters=self.counters)
 
+    def complaint_report_ports(self) -> ComplaintReportPorts:
+        return ComplaintReportPorts(counters=self.counters)
+
     def privacy_ports(self) -> PrivacyPorts:
         return PrivacyPorts(
             tickets=self.repository,
@@ -294,6 +308,7 @@ def bootstrap(settings: Settings, clock: Clock = utc_now) -> Container:
         sms_index=DynamoSmsIndex(),
         sms_triage=DynamoSmsTriage(),
         bus=_event_bus(settings, client),
+        complaint_codes=load_complaint_codes(),
     )
 
 

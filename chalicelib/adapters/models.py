@@ -114,6 +114,7 @@ class TicketItem(TableItem, discriminator="ticket"):
     version = VersionAttribute()
     resolutions = NumberAttribute(default=0)
     resolved_at = UTCDateTimeAttribute(null=True)
+    complaint = UnicodeAttribute(null=True)  # JSON of domain/complaints.Complaint
     review_of = UnicodeAttribute(null=True)
     reviewed_by = UnicodeAttribute(null=True)
     merged_into = UnicodeAttribute(null=True)

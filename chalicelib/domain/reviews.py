@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 
 from msgspec.structs import replace
 
+from chalicelib.domain.complaints import Complaint
 from chalicelib.domain.errors import ConflictError, ForbiddenError
 from chalicelib.domain.events import Event, ReviewRequested, TicketCreated
 from chalicelib.domain.identity import Caller
@@ -141,6 +142,7 @@ def open_review(
             resolution_due=now + REVIEW_DEADLINE,
             unpaused=("resolution",),
         ),
+        complaint=Complaint(),  # its own facts: not classified, nothing extended or stopped
         review_of=original.id,
         recused=recused,
     )

@@ -60,6 +60,8 @@ def _resolved_complaint(people: dict[str, Client]) -> str:
     handler = people["handler"]
     assert handler.act(ticket_id, "assign").status_code == 200
     assert handler.act(ticket_id, "start").status_code == 200
+    classified = handler.act(ticket_id, "classify", business="card", cause="fees")
+    assert classified.status_code == 200, classified.text
     note = handler.post(f"/v1/tickets/{ticket_id}/comments", {"body": "Checked", "internal": True})
     assert note.status_code == 201
     resolved = handler.act(ticket_id, "resolve", resolution="The second fee was refunded")

@@ -153,6 +153,7 @@ def test_review_and_recusal_on_dynamodb(aws):
     original_id = _open(ports)
     act(ports, AGENT, original_id, "assign", {})
     act(ports, AGENT, original_id, "start", {})
+    act(ports, AGENT, original_id, "classify", {"business": "card", "cause": "fees"})
     act(ports, AGENT, original_id, "resolve", {"resolution": "Refunded"})
     key = IdempotencyKey("customer:cust-1:review", "k-1", "fp")
 

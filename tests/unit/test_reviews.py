@@ -9,14 +9,17 @@ from typing import Any
 import pytest
 from msgspec.structs import replace
 
+from chalicelib.bootstrap import load_complaint_codes
 from chalicelib.domain.errors import (
     ForbiddenError,
     IdempotencyKeyReusedError,
+    IllegalTransitionError,
     NotFoundError,
     ValidationError,
 )
 from chalicelib.domain.events import EventType
 from chalicelib.domain.identity import Caller, Role
+from chalicelib.domain.notifications import template_for
 from chalicelib.domain.reviews import (
     NotReviewableError,
     RecusalError,
@@ -51,7 +54,12 @@ COMPLAINT = TicketRequest(
 
 
 def make_ports(repository: InMemoryTicketRepository | None = None) -> TicketPorts:
-    return TicketPorts(repository or InMemoryTicketRepository(), SequentialIds(), FixedClock())
+    return TicketPorts(
+        repository or InMemoryTicketRepository(),
+        SequentialIds(),
+        FixedClock(),
+        complaint_codes=load_complaint_codes(),
+    )
 
 
 def render(ticket: Ticket) -> StoredResponse:
@@ -80,6 +88,7 @@ def concluded_complaint(ports: TicketPorts, *, close: bool = False) -> str:
     comment(ports, NOTER, ticket_id, "Check the card network log", True, render=_event)
     act(ports, SUPERVISOR, ticket_id, "extend", {"reason": "Card network"})
     act(ports, HANDLER, ticket_id, "start", {})
+    act(ports, HANDLER, ticket_id, "classify", {"business": "card", "cause": "fees"})
     act(ports, HANDLER, ticket_id, "resolve", {"resolution": "Refunded"})
     if close:
         act(ports, SUPERVISOR, ticket_id, "close", {})
@@ -135,7 +144,15 @@ def test_a_review_is_a_new_complaint_linked_both_ways_in_one_write(close):
     assert original.version == before.version + 1
     assert original.status == before.status  # the original stays as it was decided
     assert new.sla.resolution_due == ports.clock() + timedelta(days=30)
-    assert body["complaint"] == {"review_of": original_id, "reviewed_by": None}
+    assert body["complaint"] == {
+        "business": None,
+        "cause": None,
+        "extensions": 0,
+        "extension_requested": None,
+        "clock_suspended": False,
+        "review_of": original_id,
+        "reviewed_by": None,
+    }
     assert body["sla"]["resolution_due"] == (ports.clock() + timedelta(days=30)).isoformat()
     [created] = repo.events(new.id)
     assert created.type == EventType.TICKET_CREATED
@@ -366,6 +383,25 @@ def test_a_recused_agent_claiming_the_review_queue_is_passed_over():
 
 def test_recusal_is_a_403_named_recusal():
     assert issubclass(RecusalError, ForbiddenError)
+
+
+def test_a_review_is_not_extended_keeps_its_30_days_after_a_suspension_and_needs_no_codes():
+    ports = make_ports()
+    review_id = reviewed(ports)
+    act(ports, OTHER_SUPERVISOR, review_id, "assign", {})
+    act(ports, OTHER_SUPERVISOR, review_id, "start", {})
+    due = repo_of(ports).tickets[review_id].sla.resolution_due
+    with pytest.raises(IllegalTransitionError):
+        act(ports, OTHER_SUPERVISOR, review_id, "extend", {"reason": "More time"})
+    act(ports, OTHER_SUPERVISOR, review_id, "suspend_clock", {"reason": "testing"})
+    clock_of(ports).advance(days=2)
+    resumed = act(ports, OTHER_SUPERVISOR, review_id, "resume_clock", {})
+    assert due is not None and resumed.sla.resolution_due == due + timedelta(days=2)
+    done = act(ports, OTHER_SUPERVISOR, review_id, "resolve", {"resolution": "Upheld"})
+    assert done.status == Status.RESOLVED
+    # The decision on a review offers no further review: the plain resolved message.
+    decided = repo_of(ports).events(review_id)[-1]
+    assert template_for(decided) == "ticket.resolved"
 
 
 def test_the_review_ticket_is_visible_to_the_owner_only_among_customers():
