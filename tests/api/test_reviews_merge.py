@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -69,9 +71,18 @@ def _resolved_complaint(people: dict[str, Client]) -> str:
     return ticket_id
 
 
+def _reviews(people: dict[str, Client]) -> dict[str, int]:
+    day = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    report = people["supervisor"].get(f"/v1/reports/complaints?from={day}&to={day}")
+    assert report.status_code == 200, report.text
+    reviews: dict[str, int] = report.json()["reviews"]
+    return reviews
+
+
 def test_a_review_is_handled_by_someone_else_than_who_handled_the_original(people):
     owner, handler, reviewer = people["owner"], people["handler"], people["reviewer"]
     original_id = _resolved_complaint(people)
+    before = _reviews(people)
     key = {"Idempotency-Key": uuid.uuid4().hex}
 
     asked = owner.post(f"/v1/tickets/{original_id}/review", {"reason": "Fee not refunded"}, **key)
@@ -112,6 +123,13 @@ def test_a_review_is_handled_by_someone_else_than_who_handled_the_original(peopl
     assert reviewer.act(review["id"], "start").status_code == 200
     done = reviewer.act(review["id"], "resolve", resolution="Upheld: fee refunded")
     assert (done.status_code, done.json()["status"]) == (200, "resolved")
+
+    # The regulator's report counts the review asked for and concluded (from the stream).
+    def counted() -> bool:
+        now = _reviews(people)
+        return all(now[key] >= before[key] + 1 for key in ("requested", "concluded"))
+
+    wait_for(counted)
     timeline = handler.get(f"/v1/tickets/{original_id}/timeline").json()["items"]
     requested = [e for e in timeline if e["type"] == "complaint.review_requested"]
     assert [e["data"]["review_id"] for e in requested] == [review["id"]]
