@@ -13,6 +13,7 @@ from chalicelib.api.documents import documents_blueprint
 from chalicelib.api.http import problem_middleware
 from chalicelib.api.meta import meta_blueprint
 from chalicelib.api.reports import reports_blueprint
+from chalicelib.api.reviews import reviews_blueprint
 from chalicelib.api.surveys import surveys_blueprint
 from chalicelib.api.tickets import tickets_blueprint
 from chalicelib.handlers.inbound_sms import inbound_sms_blueprint
@@ -33,6 +34,7 @@ app.register_blueprint(appointments_blueprint)
 app.register_blueprint(applications_blueprint)
 app.register_blueprint(documents_blueprint)
 app.register_blueprint(complaints_blueprint)
+app.register_blueprint(reviews_blueprint)
 app.register_blueprint(stream_blueprint)
 app.register_blueprint(schedules_blueprint)
 app.register_blueprint(uploads_blueprint)

@@ -36,6 +36,7 @@ from chalicelib.domain.timeline import event_view
 from chalicelib.service import tickets
 from chalicelib.service.audit import record_list_read, record_read
 from chalicelib.service.idempotency import IdempotencyKey
+from chalicelib.service.merge import with_possible_duplicates
 from chalicelib.service.ports import StartKey
 from chalicelib.service.tickets import ListFilters, StoredResponse
 
@@ -98,9 +99,10 @@ def create_ticket() -> Response:
     def use(caller: Caller, body: dict[str, Any], key: IdempotencyKey | None) -> StoredResponse:
         ports = bootstrap.container().ticket_ports()
 
-        def render(ticket: Ticket) -> StoredResponse:
-            return created_response(ticket, caller)
+        def created(ticket: Ticket, duplicates: list[str]) -> StoredResponse:
+            return _created_with_duplicates(ticket, duplicates, caller)
 
+        render = with_possible_duplicates(ports.repository, created)
         return tickets.create_ticket(ports, caller, _ticket_request(body), render, key)
 
     request = tickets_blueprint.current_request
@@ -363,5 +365,17 @@ def created_response(ticket: Ticket, viewer: Caller | None = None) -> StoredResp
     return StoredResponse(
         201,
         json.dumps(ticket_view(ticket, viewer), ensure_ascii=False),
+        {"Location": f"/v1/tickets/{ticket.id}", "ETag": _etag(ticket)},
+    )
+
+
+def _created_with_duplicates(
+    ticket: Ticket, duplicates: list[str], viewer: Caller | None = None
+) -> StoredResponse:
+    """POST /v1/tickets: the new ticket and its possible duplicates (SPEC 13)."""
+    view = {**ticket_view(ticket, viewer), "possible_duplicates": duplicates}
+    return StoredResponse(
+        201,
+        json.dumps(view, ensure_ascii=False),
         {"Location": f"/v1/tickets/{ticket.id}", "ETag": _etag(ticket)},
     )

@@ -386,6 +386,8 @@ STORED: dict[EventType, str] = {
     '"action": "review_document", "verdict": "rejected", "reason": "Blurred", '
     '"type_name": {"zh-CN": "身份证", "en-US": "ID card"}}',
     EventType.DOCUMENT_INFECTED: '{"document_id": "D-1", "type": "id-card"}',
+    EventType.REVIEW_REQUESTED: '{"review_id": "T-2", "reason": "Not convinced"}',
+    EventType.MERGED: '{"from": "T-1", "from_reference": "SD-00000001"}',
 }
 
 
