@@ -25,6 +25,8 @@ from chalicelib.adapters.alerts import SnsOpsAlerter
 from chalicelib.adapters.appointments import DynamoAppointmentStore
 from chalicelib.adapters.dynamo import DynamoReactionLedger, DynamoTicketRepository
 from chalicelib.adapters.ids import RandomIdSource
+from chalicelib.adapters.inbox import DynamoInboxStore, DynamoMailThreads
+from chalicelib.adapters.mail_store import FixedReplyKeys, S3MailSource
 from chalicelib.adapters.metrics import EmfMetrics
 from chalicelib.adapters.models import bind_table
 from chalicelib.adapters.notifications import AwsNotifier, DynamoNotificationStore
@@ -42,6 +44,8 @@ from chalicelib.domain.ticket import Ticket
 from chalicelib.logs import logger
 from chalicelib.service.appointments import AppointmentPorts, commit_action
 from chalicelib.service.audit import AuditPorts
+from chalicelib.service.inbound_mail import InboundPorts, ReplyThreading
+from chalicelib.service.inbox import InboxPorts
 from chalicelib.service.notifications import NotificationPorts
 from chalicelib.service.ports import (
     AppointmentStore,
@@ -49,12 +53,16 @@ from chalicelib.service.ports import (
     Clock,
     CounterReader,
     IdSource,
+    InboxStore,
+    MailSource,
+    MailThreads,
     MetricsSink,
     NotificationStore,
     Notifier,
     OpsAlerter,
     PrivacyStore,
     ReactionLedger,
+    ReplyKeys,
     SurveyStore,
     SurveyWorkflow,
     TicketRepository,
@@ -141,6 +149,10 @@ class Container:
     metrics: MetricsSink
     token_verifier: TokenVerifier
     cursor_keys: CursorKeys
+    inbox_store: InboxStore
+    mail_threads: MailThreads
+    reply_keys: ReplyKeys | None
+    mail_source: MailSource
 
     @property
     def retention(self) -> timedelta:
@@ -180,6 +192,32 @@ class Container:
             public_base_url=self.settings.public_base_url,
             alerts=self.alerts,
             survey_codes=self.survey_store,
+            mail_threading=self.reply_threading(),
+        )
+
+    def reply_threading(self) -> ReplyThreading | None:
+        """What email out needs to thread (None without a reply-token key)."""
+        if self.reply_keys is None:
+            return None
+        return ReplyThreading(
+            self.mail_threads, self.reply_keys, self.settings.inbound_mail_domain
+        )
+
+    def inbox_ports(self) -> InboxPorts:
+        """The triage inbox: `triage()` needs the store only; the routes' actions the rest."""
+        return InboxPorts(
+            store=self.inbox_store, tickets=self.ticket_ports(), audit=self.audit_ports()
+        )
+
+    def inbound_mail_ports(self) -> InboundPorts:
+        assert self.reply_keys is not None, "Settings.check requires a reply-token key"
+        return InboundPorts(
+            tickets=self.ticket_ports(),
+            threads=self.mail_threads,
+            keys=self.reply_keys,
+            mail=self.mail_source,
+            inbox=self.inbox_ports(),
+            domain=self.settings.inbound_mail_domain,
         )
 
     def survey_ports(self, *, workflow: bool = True) -> SurveyPorts:
@@ -256,6 +294,10 @@ def bootstrap(settings: Settings, clock: Clock = utc_now) -> Container:
         metrics=EmfMetrics(),
         token_verifier=build_token_verifier(settings),
         cursor_keys=_cursor_keys(settings, client),
+        inbox_store=DynamoInboxStore(connection, retention),
+        mail_threads=DynamoMailThreads(connection, retention),
+        reply_keys=_reply_keys(settings, client),
+        mail_source=S3MailSource(client("s3")),
     )
 
 
@@ -277,6 +319,15 @@ def _cursor_keys(settings: Settings, client: Callable[..., Any]) -> CursorKeys:
         return SecretsManagerCursorKeys(client("secretsmanager"), secret)
     assert settings.cursor_key is not None
     return FixedCursorKeys(settings.cursor_key)
+
+
+def _reply_keys(settings: Settings, client: Callable[..., Any]) -> ReplyKeys | None:
+    """The reply-token keys from their own secret (cached, rotation-safe), or local
+    mode's derived key; None when neither is configured (no Reply-To token then)."""
+    secret = settings.reply_token_secret_arn
+    if secret:
+        return SecretsManagerCursorKeys(client("secretsmanager"), secret)
+    return FixedReplyKeys(settings.reply_token_key) if settings.reply_token_key else None
 
 
 _current: Container | None = None

@@ -14,6 +14,7 @@ from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.counters import CounterKey
 from chalicelib.domain.errors import SlotFullError, TooManyAppointmentsError
 from chalicelib.domain.events import Event
+from chalicelib.domain.mail import MailThread
 from chalicelib.domain.privacy import anonymized_response
 from chalicelib.domain.sla import next_due
 from chalicelib.domain.surveys import Answer, Survey, SurveyState
@@ -291,6 +292,7 @@ class SentMessage:
     to: str
     text: str
     subject: str | None = None
+    thread: MailThread | None = None
 
 
 class RecordingNotifier(Notifier):
@@ -316,9 +318,11 @@ class RecordingNotifier(Notifier):
         self.sent.append(SentMessage("sms", phone, text))
         return f"sms-{len(self.sent)}"
 
-    def send_email(self, address: str, subject: str, text: str, html: str) -> str:
+    def send_email(
+        self, address: str, subject: str, text: str, html: str, thread: MailThread | None = None
+    ) -> str:
         self._maybe_fail()
-        self.sent.append(SentMessage("email", address, text, subject))
+        self.sent.append(SentMessage("email", address, text, subject, thread))
         return f"email-{len(self.sent)}"
 
     def sms_opted_out(self, phone: str) -> bool:

@@ -44,6 +44,7 @@ from chalicelib.domain.notifications import (
 from chalicelib.domain.surveys import code_digest, new_code
 from chalicelib.domain.ticket import Ticket
 from chalicelib.logs import logger
+from chalicelib.service.inbound_mail import ReplyThreading, outgoing_thread, remember_sent
 from chalicelib.service.ports import (
     Clock,
     DeferredNotification,
@@ -72,6 +73,8 @@ class NotificationPorts(msgspec.Struct, frozen=True):
     alerts: OpsAlerter | None = None
     sleep: Callable[[float], None] = msgspec.field(default=time.sleep)
     survey_codes: SurveyCodeStore | None = None
+    # Email threading (SPEC 12): Reply-To token, In-Reply-To, and the sent ids kept.
+    mail_threading: ReplyThreading | None = None
 
 
 def notify(event: Event, ports: NotificationPorts) -> None:
@@ -133,9 +136,8 @@ def _deliver(
     channel, destination = str(choice.channel), str(choice.destination)
     locale = message_locale(ticket.contact, preferences)
     values = _values(event, ticket, ports, locale)
-    _send(
-        event, template, ports, _Outgoing(channel, destination, str(choice.masked), locale, values)
-    )
+    outgoing = _Outgoing(channel, destination, str(choice.masked), locale, values, ticket.id)
+    _send(event, template, ports, outgoing)
 
 
 class _Outgoing(msgspec.Struct, frozen=True):
@@ -144,6 +146,7 @@ class _Outgoing(msgspec.Struct, frozen=True):
     masked: str
     locale: str
     values: Mapping[str, str]
+    ticket_id: str = ""
 
 
 def _deferred(event: Event, preferences: Preferences | None, ports: NotificationPorts) -> bool:
@@ -213,7 +216,14 @@ def _provider_call(template: str, ports: NotificationPorts, outgoing: _Outgoing)
             outgoing.destination, render_sms(template, outgoing.locale, outgoing.values)
         )
     email = render_email(template, outgoing.locale, outgoing.values)
-    return ports.notifier.send_email(outgoing.destination, email.subject, email.text, email.html)
+    threading = ports.mail_threading
+    thread = outgoing_thread(threading, outgoing.ticket_id) if threading else None
+    message_id = ports.notifier.send_email(
+        outgoing.destination, email.subject, email.text, email.html, thread
+    )
+    if threading is not None:
+        remember_sent(threading, outgoing.ticket_id, message_id, ports.clock())
+    return message_id
 
 
 def _with_retries(call: Callable[[], str], ports: NotificationPorts) -> str:
