@@ -38,6 +38,10 @@ LOCAL_TYPES = (
     "AWS::KMS::Key",
     "AWS::SNS::Topic",
     "AWS::SQS::Queue",
+    "AWS::SNS::Subscription",
+    "AWS::S3::Bucket",
+    "AWS::Events::EventBus",
+    "AWS::Events::Rule",
     "AWS::SecretsManager::Secret",
     "AWS::Serverless::StateMachine",
     "AWS::StepFunctions::StateMachine",
@@ -47,6 +51,8 @@ LOCAL_TYPES = (
 AWS_ONLY_TYPES = (
     "AWS::KMS::Alias",
     "AWS::SNS::TopicPolicy",
+    "AWS::SQS::QueuePolicy",
+    "AWS::S3::BucketPolicy",
     "AWS::IAM::ManagedPolicy",
     "AWS::IAM::Role",
     "AWS::Logs::LogGroup",
@@ -193,23 +199,353 @@ def _topic_arguments(
     return {"Name": name, "Attributes": attributes}
 
 
-def _queue_arguments(
-    logical_id: str, template: Mapping[str, Any], table_name: str
-) -> dict[str, Any]:
-    properties = resource(template, logical_id)["Properties"]
-    known = ("QueueName", "SqsManagedSseEnabled", "MessageRetentionPeriod", "VisibilityTimeout")
-    _reject_unknown(logical_id, properties, known)
-    name = properties.get("QueueName") or f"{table_name}-{_kebab(logical_id)}"
-    attributes = {key: _attribute_text(properties[key]) for key in known[1:] if key in properties}
-    return {"QueueName": name, "Attributes": attributes}
-
-
 def _attribute_text(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _kebab(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+
+
+# --- every queue, topic, subscription, bucket, bus and rule -----------------------------------
+#
+# Declared resources of these types are made generically, in dependency order, and their
+# physical ids returned under resources["physical"][<LogicalId>] (queue URL, topic ARN,
+# bucket name, bus name, rule name) and ["<LogicalId>.Arn"] for Fn::GetAtt.
+
+_QUEUE_ATTRIBUTES = (
+    "SqsManagedSseEnabled",
+    "MessageRetentionPeriod",
+    "VisibilityTimeout",
+    "ReceiveMessageWaitTimeSeconds",
+    "DelaySeconds",
+    "MaximumMessageSize",
+    "KmsMasterKeyId",
+    "KmsDataKeyReusePeriodSeconds",
+)
+
+
+def _of_type(template: Mapping[str, Any], kind: str) -> list[str]:
+    return sorted(
+        logical_id
+        for logical_id, declared in template["Resources"].items()
+        if declared.get("Type") == kind
+    )
+
+
+def _properties(template: Mapping[str, Any], logical_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = resource(template, logical_id).get("Properties", {})
+    return found
+
+
+def _create_queues(
+    sqs: Any, template: Mapping[str, Any], physical: dict[str, str], table_name: str, stage: str
+) -> None:
+    # Dead-letter queues first: a RedrivePolicy names its DLQ's ARN.
+    queues = _of_type(template, "AWS::SQS::Queue")
+    ordered = sorted(queues, key=lambda q: "RedrivePolicy" in _properties(template, q))
+    for logical_id in ordered:
+        properties = _properties(template, logical_id)
+        _reject_unknown(logical_id, properties, ("QueueName", "RedrivePolicy", *_QUEUE_ATTRIBUTES))
+        name = _resolve(
+            properties.get("QueueName") or f"{table_name}-{_kebab(logical_id)}", template, physical
+        )
+        attributes = {
+            key: _attribute_text(_resolve(properties[key], template, physical))
+            for key in _QUEUE_ATTRIBUTES
+            if key in properties
+        }
+        if "RedrivePolicy" in properties:
+            attributes["RedrivePolicy"] = json.dumps(
+                _resolve_deep(properties["RedrivePolicy"], template, physical)
+            )
+        url = sqs.create_queue(
+            QueueName=name, Attributes=attributes, tags={"servicedesk:stage": stage}
+        )["QueueUrl"]
+        physical[logical_id] = str(url)
+        physical[f"{logical_id}.Arn"] = str(
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+        )
+        physical[f"{logical_id}.QueueName"] = str(name)
+
+
+def _create_topics(
+    sns: Any, template: Mapping[str, Any], physical: dict[str, str], stage: str
+) -> None:
+    for logical_id in _of_type(template, "AWS::SNS::Topic"):
+        arn = sns.create_topic(
+            **_topic_arguments(logical_id, template, physical),
+            Tags=[{"Key": "servicedesk:stage", "Value": stage}],
+        )["TopicArn"]
+        physical[logical_id] = physical[f"{logical_id}.TopicArn"] = str(arn)
+        physical[f"{logical_id}.TopicName"] = str(arn).rsplit(":", 1)[-1]
+
+
+def _create_subscriptions(sns: Any, template: Mapping[str, Any], physical: dict[str, str]) -> None:
+    for logical_id in _of_type(template, "AWS::SNS::Subscription"):
+        properties = _resolve_deep(_properties(template, logical_id), template, physical)
+        known = (
+            "TopicArn",
+            "Protocol",
+            "Endpoint",
+            "RawMessageDelivery",
+            "FilterPolicy",
+            "FilterPolicyScope",
+            "RedrivePolicy",
+        )
+        _reject_unknown(logical_id, properties, known)
+        attributes = {
+            key: (
+                json.dumps(properties[key])
+                if isinstance(properties[key], dict)
+                else _attribute_text(properties[key])
+            )
+            for key in known[3:]
+            if key in properties
+        }
+        arn = sns.subscribe(
+            TopicArn=properties["TopicArn"],
+            Protocol=properties["Protocol"],
+            Endpoint=properties["Endpoint"],
+            Attributes=attributes,
+            ReturnSubscriptionArn=True,
+        )["SubscriptionArn"]
+        physical[logical_id] = str(arn)
+
+
+def _bucket_lifecycle(rules: list[dict[str, Any]]) -> dict[str, Any]:
+    translated = []
+    for rule in rules:
+        _reject_unknown(
+            "LifecycleConfiguration",
+            rule,
+            (
+                "Id",
+                "Status",
+                "Prefix",
+                "ExpirationInDays",
+                "AbortIncompleteMultipartUpload",
+                "TagFilters",
+                "NoncurrentVersionExpiration",
+                "ExpiredObjectDeleteMarker",
+            ),
+        )
+        api: dict[str, Any] = {"Status": rule["Status"]}
+        if "Id" in rule:
+            api["ID"] = rule["Id"]
+        tags = [{"Key": tag["Key"], "Value": tag["Value"]} for tag in rule.get("TagFilters", [])]
+        prefix = rule.get("Prefix", "")
+        if tags and (prefix or len(tags) > 1):
+            api["Filter"] = {"And": {"Prefix": prefix, "Tags": tags}}
+        elif tags:
+            api["Filter"] = {"Tag": tags[0]}
+        else:
+            api["Filter"] = {"Prefix": prefix}
+        if "ExpirationInDays" in rule:
+            api["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+        if "ExpiredObjectDeleteMarker" in rule:
+            api["Expiration"] = {
+                "ExpiredObjectDeleteMarker": bool(rule["ExpiredObjectDeleteMarker"])
+            }
+        if "AbortIncompleteMultipartUpload" in rule:
+            api["AbortIncompleteMultipartUpload"] = rule["AbortIncompleteMultipartUpload"]
+        if "NoncurrentVersionExpiration" in rule:
+            api["NoncurrentVersionExpiration"] = rule["NoncurrentVersionExpiration"]
+        translated.append(api)
+    return {"Rules": translated}
+
+
+def _bucket_cors(rules: list[dict[str, Any]]) -> dict[str, Any]:
+    renamed = {"Id": "ID", "MaxAge": "MaxAgeSeconds", "ExposedHeaders": "ExposeHeaders"}
+    return {
+        "CORSRules": [
+            {renamed.get(key, key): value for key, value in rule.items()} for rule in rules
+        ]
+    }
+
+
+def _bucket_notifications(configuration: dict[str, Any]) -> dict[str, Any]:
+    _reject_unknown(
+        "NotificationConfiguration",
+        configuration,
+        ("QueueConfigurations", "EventBridgeConfiguration"),
+    )
+    queues = []
+    for entry in configuration.get("QueueConfigurations", []):
+        api: dict[str, Any] = {"QueueArn": entry["Queue"], "Events": [entry["Event"]]}
+        rules = entry.get("Filter", {}).get("S3Key", {}).get("Rules")
+        if rules:
+            api["Filter"] = {"Key": {"FilterRules": rules}}
+        queues.append(api)
+    api_configuration: dict[str, Any] = {"QueueConfigurations": queues}
+    if configuration.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
+        api_configuration["EventBridgeConfiguration"] = {}
+    return api_configuration
+
+
+def _create_buckets(
+    s3: Any, template: Mapping[str, Any], physical: dict[str, str], table_name: str, stage: str
+) -> None:
+    known = (
+        "BucketName",
+        "PublicAccessBlockConfiguration",
+        "BucketEncryption",
+        "LifecycleConfiguration",
+        "CorsConfiguration",
+        "NotificationConfiguration",
+        "VersioningConfiguration",
+        "OwnershipControls",
+        "Tags",
+    )
+    for logical_id in _of_type(template, "AWS::S3::Bucket"):
+        properties = _resolve_deep(_properties(template, logical_id), template, physical)
+        _reject_unknown(logical_id, properties, known)
+        name = str(properties.get("BucketName") or f"{table_name}-{_kebab(logical_id)}").lower()
+        try:
+            region = s3.meta.region_name
+            location = (
+                {}
+                if region == "us-east-1"
+                else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+            )
+            s3.create_bucket(Bucket=name, **location)
+        except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+            pass
+        physical[logical_id] = name
+        physical[f"{logical_id}.Arn"] = f"arn:aws:s3:::{name}"
+        tags = [*properties.get("Tags", []), {"Key": "servicedesk:stage", "Value": stage}]
+        s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tags})
+        if "PublicAccessBlockConfiguration" in properties:
+            s3.put_public_access_block(
+                Bucket=name,
+                PublicAccessBlockConfiguration=properties["PublicAccessBlockConfiguration"],
+            )
+        if "BucketEncryption" in properties:
+            rules = [
+                {
+                    (
+                        "ApplyServerSideEncryptionByDefault"
+                        if key == "ServerSideEncryptionByDefault"
+                        else key
+                    ): value
+                    for key, value in rule.items()
+                }
+                for rule in properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+            ]
+            s3.put_bucket_encryption(
+                Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules}
+            )
+        if "VersioningConfiguration" in properties:
+            s3.put_bucket_versioning(
+                Bucket=name, VersioningConfiguration=properties["VersioningConfiguration"]
+            )
+        if "LifecycleConfiguration" in properties:
+            s3.put_bucket_lifecycle_configuration(
+                Bucket=name,
+                LifecycleConfiguration=_bucket_lifecycle(
+                    properties["LifecycleConfiguration"]["Rules"]
+                ),
+            )
+        if "CorsConfiguration" in properties:
+            s3.put_bucket_cors(
+                Bucket=name,
+                CORSConfiguration=_bucket_cors(properties["CorsConfiguration"]["CorsRules"]),
+            )
+        if "NotificationConfiguration" in properties:
+            s3.put_bucket_notification_configuration(
+                Bucket=name,
+                NotificationConfiguration=_bucket_notifications(
+                    properties["NotificationConfiguration"]
+                ),
+            )
+
+
+def _create_buses_and_rules(
+    events: Any, template: Mapping[str, Any], physical: dict[str, str]
+) -> None:
+    for logical_id in _of_type(template, "AWS::Events::EventBus"):
+        properties = _properties(template, logical_id)
+        _reject_unknown(
+            logical_id,
+            properties,
+            ("Name", "Description", "KmsKeyIdentifier", "DeadLetterConfig", "Tags"),
+        )
+        name = str(_resolve(properties["Name"], template, physical))
+        try:
+            arn = events.create_event_bus(Name=name)["EventBusArn"]
+        except events.exceptions.ResourceAlreadyExistsException:
+            arn = events.describe_event_bus(Name=name)["Arn"]
+        physical[logical_id] = physical[f"{logical_id}.Name"] = name
+        physical[f"{logical_id}.Arn"] = str(arn)
+    for logical_id in _of_type(template, "AWS::Events::Rule"):
+        _create_rule(events, logical_id, template, physical)
+
+
+def _create_rule(
+    events: Any, logical_id: str, template: Mapping[str, Any], physical: dict[str, str]
+) -> None:
+    raw = _properties(template, logical_id)
+    _reject_unknown(
+        logical_id,
+        raw,
+        (
+            "Name",
+            "Description",
+            "EventBusName",
+            "EventPattern",
+            "State",
+            "Targets",
+            "ScheduleExpression",
+        ),
+    )
+    if "ScheduleExpression" in raw:
+        return  # schedules are Chalice's; the local runner calls them itself
+    properties = {
+        key: _resolve_deep(value, template, physical)
+        for key, value in raw.items()
+        if key != "Targets"
+    }
+    name = str(properties.get("Name") or logical_id)
+    bus = str(properties.get("EventBusName") or "default")
+    events.put_rule(
+        Name=name,
+        EventBusName=bus,
+        EventPattern=json.dumps(properties["EventPattern"]),
+        State=str(properties.get("State", "ENABLED")),
+    )
+    physical[logical_id] = name
+    targets = []
+    for target in raw.get("Targets", []):
+        # Only queue targets exist locally; Chalice's functions are fed by the runner.
+        try:
+            arn = str(_resolve_deep(target["Arn"], template, physical))
+        except TemplateTranslationError:
+            continue
+        if arn.startswith("arn:aws:sqs:"):
+            targets.append({"Id": str(target["Id"]), "Arn": arn})
+    if targets:
+        events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
+
+
+def create_messaging(
+    client: Any,
+    template: Mapping[str, Any],
+    physical: dict[str, str],
+    *,
+    table_name: str = DEFAULT_TABLE_NAME,
+    stage: str = "local",
+) -> dict[str, str]:
+    """Create every queue, topic, subscription, bucket (with its notifications), event bus
+    and rule the template declares; ``client(service)`` makes a boto3 client. Adds their
+    physical ids to ``physical`` and returns it."""
+    _create_queues(client("sqs"), template, physical, table_name, stage)
+    _create_topics(client("sns"), template, physical, stage)
+    _create_subscriptions(client("sns"), template, physical)
+    _create_buckets(client("s3"), template, physical, table_name, stage)
+    _create_buses_and_rules(client("events"), template, physical)
+    return physical
 
 
 # --- KMS, Secrets Manager ----------------------------------------------------------------------
@@ -315,16 +651,64 @@ def _create_state_machine(stepfunctions: Any, name: str, definition: str) -> str
 
 def _resolve(value: Any, template: Mapping[str, Any], physical: Mapping[str, str]) -> Any:
     """Resolve the few intrinsics the local translation meets: Ref to a parameter or a
-    resource already created. Anything else cannot be reproduced locally."""
-    if isinstance(value, str):
+    resource already created, Fn::GetAtt of a created resource's Arn, Fn::Sub and Fn::Join
+    over those. Anything else cannot be reproduced locally."""
+    if isinstance(value, str | int | float | bool):
         return value
-    if isinstance(value, dict) and set(value) == {"Ref"}:
-        target = value["Ref"]
-        if target in physical:
-            return physical[target]
-        if target in template.get("Parameters", {}):
-            return parameter_default(template, target)
+    if isinstance(value, dict) and len(value) == 1:
+        ((function, argument),) = value.items()
+        if function == "Ref":
+            return _ref(argument, template, physical)
+        if function == "Fn::GetAtt":
+            name = ".".join(argument) if isinstance(argument, list) else str(argument)
+            if name in physical:
+                return physical[name]
+        if function == "Fn::Sub" and isinstance(argument, str):
+            return SUBSTITUTION.sub(
+                lambda match: str(_sub_name(match.group(1), template, physical)), argument
+            )
+        if function == "Fn::Join":
+            separator, parts = argument
+            return separator.join(str(_resolve(part, template, physical)) for part in parts)
     raise TemplateTranslationError(f"cannot resolve {value!r} locally")
+
+
+_PSEUDO = {
+    "AWS::Region": DEFAULT_REGION,
+    "AWS::AccountId": LOCAL_ACCOUNT_ID,
+    "AWS::Partition": "aws",
+    "AWS::URLSuffix": "amazonaws.com",
+}
+
+
+def _ref(target: str, template: Mapping[str, Any], physical: Mapping[str, str]) -> Any:
+    if target in physical:
+        return physical[target]
+    parameters = template.get("Parameters", {})
+    if target in parameters:
+        if parameters[target].get("Type") == "CommaDelimitedList":
+            return [part.strip() for part in parameter_default(template, target).split(",")]
+        return parameter_default(template, target)
+    if target in _PSEUDO:
+        return _PSEUDO[target]
+    raise TemplateTranslationError(f"cannot resolve Ref {target!r} locally")
+
+
+def _sub_name(name: str, template: Mapping[str, Any], physical: Mapping[str, str]) -> Any:
+    if name in physical:
+        return physical[name]
+    return _ref(name, template, physical)
+
+
+def _resolve_deep(value: Any, template: Mapping[str, Any], physical: Mapping[str, str]) -> Any:
+    """Resolve intrinsics anywhere inside a property value."""
+    if isinstance(value, dict):
+        if len(value) == 1 and next(iter(value)).startswith(("Ref", "Fn::")):
+            return _resolve(value, template, physical)
+        return {key: _resolve_deep(item, template, physical) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_resolve_deep(item, template, physical) for item in value]
+    return value
 
 
 def _reject_unknown(logical_id: str, properties: Mapping[str, Any], known: tuple[str, ...]) -> None:
@@ -346,9 +730,10 @@ def create_resources(
     table_name: str = DEFAULT_TABLE_NAME,
     session: boto3.Session | None = None,
     template_path: Path = TEMPLATE_PATH,
-) -> dict[str, str]:
-    """Create the template's key, secret, table, topic, queue and state machine (the
-    ``LOCAL_TYPES``); return their ids.
+) -> dict[str, Any]:
+    """Create the template's ``LOCAL_TYPES`` (key, secrets, table, queues, topics and their
+    subscriptions, buckets with their notifications, event buses and rules, state machine);
+    return their ids, every one also under ``["physical"][<LogicalId>]``.
 
     ``endpoint_url`` points at a moto server; leave it None inside ``moto.mock_aws``.
     Calling it again against the same moto server leaves what exists in place.
@@ -360,27 +745,24 @@ def create_resources(
         return session.client(service, region_name=region, endpoint_url=endpoint_url)
 
     key_arn = _create_key(client("kms"), DESK_KEY, template, f"alias/{table_name}")
-    physical = {DESK_KEY: key_arn}
-    cursor_secret_arn = _create_secret(
-        client("secretsmanager"),
-        CURSOR_SECRET,
-        template,
-        physical,
-        f"{table_name}-{_kebab(CURSOR_SECRET)}",
-    )
+    physical: dict[str, str] = {DESK_KEY: key_arn, f"{DESK_KEY}.Arn": key_arn}
+    for logical_id in _of_type(template, "AWS::SecretsManager::Secret"):
+        arn = _create_secret(
+            client("secretsmanager"),
+            logical_id,
+            template,
+            physical,
+            f"{table_name}-{_kebab(logical_id)}",
+        )
+        physical[logical_id] = physical[f"{logical_id}.Id"] = arn
     dynamodb = client("dynamodb")
     _create_table(dynamodb, table_definition(table_name, template, physical))
     _configure_table(dynamodb, table_name, template)
     stream_arn = dynamodb.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
+    physical[TABLE] = table_name
+    physical[f"{TABLE}.StreamArn"] = str(stream_arn)
 
-    topic_arn = client("sns").create_topic(
-        **_topic_arguments(OPS_ALERTS, template, physical),
-        Tags=[{"Key": "servicedesk:stage", "Value": stage}],
-    )["TopicArn"]
-    queue_url = client("sqs").create_queue(
-        **_queue_arguments(STREAM_FAILURES, template, table_name),
-        tags={"servicedesk:stage": stage},
-    )["QueueUrl"]
+    create_messaging(client, template, physical, table_name=table_name, stage=stage)
     # SES lives in its own region (it is not offered in ap-east-1); the identity is
     # verified there by hand before going live, and here in moto.
     sender = parameter_default(template, "EmailSender")
@@ -396,11 +778,12 @@ def create_resources(
     return {
         "table_name": table_name,
         "stream_arn": str(stream_arn),
-        "ops_alerts_topic_arn": str(topic_arn),
+        "ops_alerts_topic_arn": physical[OPS_ALERTS],
         "survey_state_machine_arn": machine_arn,
-        "stream_failures_queue_url": str(queue_url),
+        "stream_failures_queue_url": physical[STREAM_FAILURES],
         "email_sender": sender,
         "ses_region": ses_region,
         "desk_key_arn": key_arn,
-        "cursor_secret_arn": cursor_secret_arn,
+        "cursor_secret_arn": physical[CURSOR_SECRET],
+        "physical": physical,
     }

@@ -80,10 +80,11 @@ class LocalStack:
     def __init__(self, ports: LocalPorts, schedule_interval: float = 5.0) -> None:
         self.ports = ports
         self.schedule_interval = schedule_interval
-        self.resources: dict[str, str] = {}
+        self.resources: dict[str, Any] = {}
         self._moto: Any = None
         self._api: subprocess.Popen[bytes] | None = None
         self._pump: Any = None
+        self._queue_pumps: list[Any] = []
         self._stopping = threading.Event()
 
     def start(self) -> None:
@@ -106,6 +107,7 @@ class LocalStack:
         self._seed()
         self._start_api()
         self._start_pump()
+        self._start_queue_pumps()
         self._start_schedules()
         self._wait_until_healthy()
 
@@ -113,6 +115,8 @@ class LocalStack:
         self._stopping.set()
         if self._pump is not None:
             self._pump.stop()
+        for pump in self._queue_pumps:
+            pump.stop()
         if self._api is not None and self._api.poll() is None:
             self._api.terminate()
             try:
@@ -143,7 +147,7 @@ class LocalStack:
     def _client(self, service: str) -> Any:
         return boto3.client(service, endpoint_url=self.ports.aws_url, region_name=REGION)
 
-    def _create_resources(self) -> dict[str, str]:
+    def _create_resources(self) -> dict[str, Any]:
         from local.resources import create_resources
 
         return create_resources(endpoint_url=self.ports.aws_url, region=REGION)
@@ -173,6 +177,13 @@ class LocalStack:
             ops_alerts=(self._client("sns"), self.resources["ops_alerts_topic_arn"]),
         )
         self._pump.start()
+
+    def _start_queue_pumps(self) -> None:
+        """Every `on_sqs_message` handler reads its queue, as Lambda's event source mapping."""
+        from app import app
+        from local.queues import start_queue_pumps
+
+        self._queue_pumps = start_queue_pumps(app, self._client("sqs"), self.resources["physical"])
 
     def _start_schedules(self) -> None:
         from app import app
