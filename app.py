@@ -12,6 +12,7 @@ from chalicelib.api.meta import meta_blueprint
 from chalicelib.api.reports import reports_blueprint
 from chalicelib.api.surveys import surveys_blueprint
 from chalicelib.api.tickets import tickets_blueprint
+from chalicelib.handlers.inbound_mail import inbound_mail_blueprint
 from chalicelib.handlers.schedules import schedules_blueprint
 from chalicelib.handlers.stream import stream_blueprint
 
@@ -27,6 +28,7 @@ app.register_blueprint(audit_blueprint)
 app.register_blueprint(appointments_blueprint)
 app.register_blueprint(stream_blueprint)
 app.register_blueprint(schedules_blueprint)
+app.register_blueprint(inbound_mail_blueprint)
 app.register_middleware(
     problem_middleware(lambda: bootstrap.container().settings.cors_allowed_origins), "http"
 )

@@ -199,9 +199,7 @@ class Container:
         """What email out needs to thread (None without a reply-token key)."""
         if self.reply_keys is None:
             return None
-        return ReplyThreading(
-            self.mail_threads, self.reply_keys, self.settings.inbound_mail_domain
-        )
+        return ReplyThreading(self.mail_threads, self.reply_keys, self.settings.inbound_mail_domain)
 
     def inbox_ports(self) -> InboxPorts:
         """The triage inbox: `triage()` needs the store only; the routes' actions the rest."""

@@ -31,9 +31,10 @@ import msgspec
 
 REPLY_LOCAL_PREFIX = "reply+"
 MAX_MAIL_BYTES = 10 * 1024 * 1024  # larger: triaged without its attachments (SPEC 12)
-MAX_TEXT_CHARS = 5000  # a comment's and a description's limit  # a comment's text as kept (the rest is noted as cut)
+MAX_TEXT_CHARS = 5000  # a comment's and a description's limit (the rest is noted as cut)
 MAX_REFERENCES = 20  # message ids looked up from In-Reply-To/References, newest first
-SES_MESSAGE_ID_DOMAIN = "amazonses.com"  # SES's Message-ID: <ses message id>@<region.>amazonses.com
+# SES sets Message-ID to <SES message id>@<region.>amazonses.com
+SES_MESSAGE_ID_DOMAIN = "amazonses.com"
 _TOKEN_CONTEXT = b"servicedesk reply-token v1\x00"
 _MAC_BYTES = 16
 _TICKET_ID = re.compile(r"T-[0-9A-HJKMNP-TV-Z]{26}")
@@ -240,7 +241,11 @@ def verdicts_pass(message: Message) -> bool:
     authenticated (SPF or DKIM pass, DMARC not failed). Missing headers fail."""
     spam = _first_header(message, "X-SES-Spam-Verdict").strip().upper()
     virus = _first_header(message, "X-SES-Virus-Verdict").strip().upper()
-    return spam == "PASS" and virus == "PASS" and authenticated(_first_header(message, "Authentication-Results"))
+    return (
+        spam == "PASS"
+        and virus == "PASS"
+        and authenticated(_first_header(message, "Authentication-Results"))
+    )
 
 
 def authenticated(results: str) -> bool:
@@ -391,4 +396,3 @@ def plain_address(address: str) -> str:
     """The bare address of `Name <addr>` (lower case)."""
     found = getaddresses([address])
     return found[0][1].lower() if found and found[0][1] else address.strip().lower()
-

@@ -84,7 +84,9 @@ def outgoing_thread(threading: ReplyThreading, ticket_id: str) -> MailThread:
     )
 
 
-def remember_sent(threading: ReplyThreading, ticket_id: str, message_id: str, now: datetime) -> None:
+def remember_sent(
+    threading: ReplyThreading, ticket_id: str, message_id: str, now: datetime
+) -> None:
     threading.threads.remember_sent(message_id, ticket_id, now)
 
 

@@ -123,7 +123,9 @@ def open_ticket_from(
         ticket, created = open_with_new_ids(_request(item, body), caller, tickets.ids, now)
         if tickets.sla is not None:
             ticket = replace(ticket, sla=start_clocks(ticket, tickets.sla))
-        handled = replace(_handled(item, caller, tickets, InboxStatus.TICKETED), ticket_id=ticket.id)
+        handled = replace(
+            _handled(item, caller, tickets, InboxStatus.TICKETED), ticket_id=ticket.id
+        )
         _settle(ports, item, handled, new_ticket=ticket, events=[created])
         _audit(audit, caller, TICKET, ticket.id, created.id)
         return ticket
@@ -169,7 +171,12 @@ def link(ports: InboxPorts, caller: Caller, item_id: str, ticket_id: str) -> Inb
         now = tickets.clock()
         owner = Caller(role=Role.CUSTOMER, id=ticket.customer_id)
         changed, events = add_comment(
-            ticket, item.text or "(no text)", False, owner, now=now, new_event_id=tickets.ids.event_id
+            ticket,
+            item.text or "(no text)",
+            False,
+            owner,
+            now=now,
+            new_event_id=tickets.ids.event_id,
         )
         changed = tickets.track(ticket, changed, now)
         events[0] = replace(events[0], data=dict(events[0].data, channel=item.channel.value))
@@ -193,9 +200,7 @@ def discard(ports: InboxPorts, caller: Caller, item_id: str, reason: str) -> Inb
     tickets, audit = _ports(ports)
     item = _actionable(ports, caller, item_id)
     _still_open(item)
-    handled = replace(
-        _handled(item, caller, tickets, InboxStatus.DISCARDED), discard_reason=reason
-    )
+    handled = replace(_handled(item, caller, tickets, InboxStatus.DISCARDED), discard_reason=reason)
     _settle(ports, item, handled)
     _audit(audit, caller, DISCARD, None, f"{item.id}-discard")
     return handled
