@@ -8,6 +8,7 @@ from chalicelib.api.audit import audit_blueprint
 from chalicelib.api.auth import auth_blueprint
 from chalicelib.api.customers import customers_blueprint
 from chalicelib.api.http import problem_middleware
+from chalicelib.api.inbox import inbox_blueprint
 from chalicelib.api.meta import meta_blueprint
 from chalicelib.api.reports import reports_blueprint
 from chalicelib.api.surveys import surveys_blueprint
@@ -26,6 +27,7 @@ app.register_blueprint(surveys_blueprint)
 app.register_blueprint(reports_blueprint)
 app.register_blueprint(audit_blueprint)
 app.register_blueprint(appointments_blueprint)
+app.register_blueprint(inbox_blueprint)
 app.register_blueprint(stream_blueprint)
 app.register_blueprint(schedules_blueprint)
 app.register_blueprint(inbound_mail_blueprint)

@@ -60,7 +60,8 @@ def triage(ports: InboxPorts, item: InboxItem) -> bool:
     return ports.store.put(item)
 
 
-def _staff(caller: Caller) -> None:
+def check_reader(caller: Caller) -> None:
+    """Agents, supervisors and auditors read the inbox; customers may not (403)."""
     if caller.role not in STAFF_ROLES:
         raise ForbiddenError(f"The {caller.role.value} role may not use the triage inbox")
 
@@ -69,12 +70,12 @@ def list_items(
     ports: InboxPorts, caller: Caller, status: str, limit: int, start_key: StartKey | None
 ) -> InboxPage:
     """Items in one status, newest first (agents, supervisors, auditors)."""
-    _staff(caller)
+    check_reader(caller)
     return ports.store.page(status, limit, start_key)
 
 
 def get_item(ports: InboxPorts, caller: Caller, item_id: str) -> InboxItem:
-    _staff(caller)
+    check_reader(caller)
     item = ports.store.get(item_id) if _ITEM_ID.fullmatch(item_id) else None
     if item is None:
         raise NotFoundError(f"No inbox item {item_id[:42]}")
@@ -87,6 +88,11 @@ def _actionable(ports: InboxPorts, caller: Caller, item_id: str) -> InboxItem:
     if caller.role not in WORKING_ROLES:
         raise ForbiddenError(f"The {caller.role.value} role may not handle inbox items")
     return item
+
+
+def check_worker(ports: InboxPorts, caller: Caller, item_id: str) -> None:
+    """The checks before a body is read: the item exists (404), the role works it (403)."""
+    _actionable(ports, caller, item_id)
 
 
 def _still_open(item: InboxItem) -> None:
