@@ -89,8 +89,9 @@ def inbound_bucket(table_name: str = DEFAULT_TABLE_NAME) -> str:
     return f"{table_name}-inbound-mail-bucket"
 
 
-def drop(raw: bytes, *, endpoint_url: str, bucket: str | None = None) -> str:
-    """Put the message where SES would; returns its object key."""
+def drop(raw: bytes, *, endpoint_url: str | None, bucket: str | None = None) -> str:
+    """Put the message where SES would; returns its object key (`endpoint_url` None:
+    inside moto.mock_aws)."""
     key = f"{KEY_PREFIX}{uuid.uuid4().hex}"
     s3 = boto3.client(
         "s3",

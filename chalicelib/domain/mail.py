@@ -143,6 +143,7 @@ class InboundMail(msgspec.Struct, frozen=True):
     verdicts_pass: bool
     attachments: tuple[Attachment, ...] = ()
     notes: tuple[str, ...] = ()  # what could not be read, or was left out
+    oversize: bool = False  # over MAX_MAIL_BYTES: triaged, never attached by itself
 
     def referenced_ses_ids(self) -> tuple[str, ...]:
         """The SES message ids among the references (their local parts)."""
@@ -179,6 +180,7 @@ def parse_mail(raw: bytes, *, oversize: bool = False) -> InboundMail:
         verdicts_pass=verdicts_pass(message),
         attachments=tuple(attachments),
         notes=tuple(dict.fromkeys(notes)),
+        oversize=oversize,
     )
 
 

@@ -124,6 +124,10 @@ def receive(ports: InboundPorts, mail: InboundMail, stored: StoredMail) -> Outco
     if ticket is not None:
         if not _from_contact(mail, ticket):
             return _triage(ports, mail, stored, TriageReason.SENDER_MISMATCH)
+        if mail.oversize:
+            # Over 10 MB: staff look first (SPEC 12). No reason of the SPEC's says "too
+            # large"; the item's note does, and `no_reference` keeps it with the unmatched.
+            return _triage(ports, mail, stored, TriageReason.NO_REFERENCE)
         return _from_customer(ports, mail, stored, ticket)
     known = mail.sender is not None and ports.threads.customer_of_sender(mail.sender) is not None
     reason = TriageReason.NO_REFERENCE if known else TriageReason.UNKNOWN_SENDER

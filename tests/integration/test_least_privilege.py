@@ -39,6 +39,7 @@ ADAPTER_PORTS = {
     "SnsOpsAlerter": "ops_alerts",
     "AwsNotifier": "customer_messages",
     "StepFunctionsSurveyWorkflow": "survey_workflow",
+    "S3MailSource": "inbound_mail",
 }
 # The adapter attributes that hold each port's boto3 clients: (file, attribute, IAM prefix).
 PORT_ADAPTERS = {
@@ -48,6 +49,7 @@ PORT_ADAPTERS = {
         ("adapters/notifications.py", "_ses", "ses"),
     ],
     "survey_workflow": [("adapters/surveys.py", "_client", "states")],
+    "inbound_mail": [("adapters/mail_store.py", "_s3", "s3")],
 }
 # PynamoDB calls and the DynamoDB actions IAM checks them as. A transaction has no action
 # of its own: each of its items is checked as PutItem/UpdateItem/DeleteItem/ConditionCheckItem.
@@ -79,6 +81,8 @@ STREAM_SOURCE_ACTIONS = {
     "dynamodb:ListStreams",
     "sqs:SendMessage",
 }
+# What an SQS event source mapping does with the function's role.
+QUEUE_SOURCE_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
 # Using a topic or secret encrypted with the desk's own key.
 ENCRYPTED_TOPIC_ACTIONS = {"kms:GenerateDataKey*", "kms:Decrypt"}
 ENCRYPTED_SECRET_ACTIONS = {"kms:Decrypt"}
@@ -308,6 +312,8 @@ def _needed_actions(template: dict[str, Any]) -> dict[str, set[str]]:
         events = template["Resources"].get(function, {}).get("Properties", {}).get("Events", {})
         if any(event.get("Type", "DynamoDB") == "DynamoDB" for event in events.values()):
             actions |= STREAM_SOURCE_ACTIONS
+        if any(event.get("Type") == "SQS" for event in events.values()):
+            actions |= QUEUE_SOURCE_ACTIONS
         needed[function] = actions
     if _secret_read_pending():
         needed[API_FUNCTION] |= SECRET_ACTIONS | ENCRYPTED_SECRET_ACTIONS
@@ -361,6 +367,7 @@ def test_every_function_is_known(needed: dict[str, set[str]]):
         "SlaSweep",
         "SendDeferredNotifications",
         "SendAppointmentReminders",
+        "OnInboundMail",
     }
 
 

@@ -246,3 +246,20 @@ def test_roles_and_unknown_items(desk: Desk):
     assert [i.id for i in page.items] == [item_id]
     assert inbox.discard(desk.inbox, AGENT, item_id, "spam").status is InboxStatus.DISCARDED
     assert inbox.list_items(desk.inbox, AGENT, "open", 10, None).items == []
+
+
+def test_a_huge_reply_from_the_customer_is_triaged_without_attachments(desk: Desk):
+    ticket = desk.ticket()
+    headers = 'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n'
+    body = (
+        "--b\r\nContent-Type: text/plain\r\n\r\nSee the scan\r\n--b\r\n"
+        "Content-Type: application/pdf\r\nContent-Disposition: attachment; filename=s.pdf\r\n\r\n"
+        + "x" * (10 * 1024 * 1024)
+        + "\r\n--b--\r\n"
+    )
+    outcome, _ = desk.deliver(mail(reply_address(KEY, ticket.id, DOMAIN), body, headers=headers))
+    assert outcome is Outcome.TRIAGED
+    [item] = desk.store.items.values()
+    assert item.attachments == () and "oversize_attachments_dropped" in item.notes
+    assert item.text == "See the scan"
+    assert desk.repository.get(ticket.id).status is Status.WAITING_ON_CUSTOMER  # type: ignore[union-attr]
