@@ -263,3 +263,25 @@ def test_a_huge_reply_from_the_customer_is_triaged_without_attachments(desk: Des
     assert item.attachments == () and "oversize_attachments_dropped" in item.notes
     assert item.text == "See the scan"
     assert desk.repository.get(ticket.id).status is Status.WAITING_ON_CUSTOMER  # type: ignore[union-attr]
+
+
+def test_other_channels_triage_through_the_same_function(desk: Desk):
+    from chalicelib.domain.inbox import Channel, InboxItem
+
+    item = InboxItem(
+        id="M-SMS1",
+        channel=Channel.SMS,
+        sender="+8613812348000",
+        subject=None,
+        text="where is my card",
+        received_at=desk.clock(),
+        status=InboxStatus.OPEN,
+        reason=TriageReason.UNMATCHED_SMS,
+    )
+    assert inbox.triage(desk.inbox, item) is True
+    assert inbox.triage(desk.inbox, item) is False  # the same message again
+    assert item_summary(item)["from"] == "+86 138****8000" and "subject" not in item_summary(item)
+    body = {"customer_id": "cust-5", "kind": "consultation", "category": "card"}
+    ticket = inbox.open_ticket_from(desk.inbox, AGENT, "M-SMS1", body)
+    assert ticket.channel == "sms" and ticket.subject == "where is my card"
+    assert ticket.contact.phone == "+8613812348000" and ticket.contact.preferred == "sms"

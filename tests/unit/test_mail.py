@@ -6,6 +6,9 @@ from datetime import UTC, datetime
 from email import message_from_bytes
 from email.policy import default
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from chalicelib.domain.mail import (
     OutgoingEmail,
     build_mime,
@@ -179,3 +182,31 @@ def test_oversize_mail_keeps_its_text_but_no_attachments():
 def test_several_from_addresses_name_no_sender():
     raw = _raw("x").replace(b"From: Ann <Ann@Example.com>", b"From: a@x.com, b@y.com")
     assert parse_mail(raw).sender is None
+
+
+_HEADERS = st.sampled_from(
+    [
+        "Content-Type: multipart/mixed; boundary=",
+        "Content-Type: text/plain; charset=",
+        "Content-Type: text/html; charset*=",
+        "Content-Transfer-Encoding: base64",
+        "Content-Transfer-Encoding: quoted-printable",
+        "Content-Disposition: attachment; filename*=",
+        "From: ",
+        "To: ",
+        "Subject: =?utf-8?b?",
+        "In-Reply-To: <",
+        "X-SES-Spam-Verdict: ",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(_HEADERS, st.text(max_size=30)), max_size=8),
+    st.binary(max_size=300),
+)
+def test_no_message_makes_the_parser_raise(headers, body):
+    raw = "".join(f"{name}{value}\r\n" for name, value in headers).encode("utf-8", "replace")
+    mail = parse_mail(raw + b"\r\n" + body)
+    assert isinstance(mail.text, str)
