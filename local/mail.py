@@ -33,17 +33,19 @@ BUCKET = "InboundMailBucket"
 KEY_PREFIX = "inbound/"
 
 
-def ses_headers(*, passing: bool) -> list[tuple[str, str]]:
+def ses_headers(sender: str, *, passing: bool) -> list[tuple[str, str]]:
     """What SES's receiving servers prepend (first, so a sender's copies come after)."""
     verdict = "PASS" if passing else "FAIL"
     result = "pass" if passing else "fail"
+    domain = sender.rpartition("@")[2] or "unknown.invalid"
     return [
         ("X-SES-Spam-Verdict", verdict),
         ("X-SES-Virus-Verdict", verdict),
         (
             "Authentication-Results",
-            f"amazonses.com; spf={result} smtp.mailfrom=sender; dkim={result} header.i=sender;"
-            f" dmarc={result} header.from=sender",
+            f"amazonses.com; spf={result} (spfCheck: domain of {domain} designates 127.0.0.1"
+            f" as permitted sender) client-ip=127.0.0.1; envelope-from={sender};"
+            f" dkim={result} header.i=@{domain}; dmarc={result} header.from={domain};",
         ),
     ]
 
@@ -60,7 +62,7 @@ def build(arguments: argparse.Namespace) -> bytes:
     from datetime import UTC, datetime
 
     message = EmailMessage(policy=SMTP)
-    for name, value in ses_headers(passing=not arguments.fail_verdicts):
+    for name, value in ses_headers(arguments.sender, passing=not arguments.fail_verdicts):
         message[name] = value
     message["From"] = arguments.sender
     message["To"] = arguments.to

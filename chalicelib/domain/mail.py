@@ -170,14 +170,15 @@ def parse_mail(raw: bytes, *, oversize: bool = False) -> InboundMail:
     if len(stripped) > MAX_TEXT_CHARS:
         stripped = stripped[:MAX_TEXT_CHARS]
         notes.append("text_cut")
+    sender = _sender(message)
     return InboundMail(
         message_id=_first_id(_header(message, "Message-ID")),
-        sender=_sender(message),
+        sender=sender,
         recipients=_recipients(message),
         subject=_header(message, "Subject")[:200],
         text=stripped,
         references=_references(message),
-        verdicts_pass=verdicts_pass(message),
+        verdicts_pass=verdicts_pass(message, sender),
         attachments=tuple(attachments),
         notes=tuple(dict.fromkeys(notes)),
         oversize=oversize,
@@ -238,25 +239,40 @@ def _references(message: Message) -> tuple[str, ...]:
     return tuple(dict.fromkeys(ordered))[:MAX_REFERENCES]
 
 
-def verdicts_pass(message: Message) -> bool:
-    """SES's spam and virus verdicts PASS, and its Authentication-Results show the sender
-    authenticated (SPF or DKIM pass, DMARC not failed). Missing headers fail."""
+def verdicts_pass(message: Message, sender: str | None) -> bool:
+    """SES's spam and virus verdicts PASS, and its Authentication-Results show that the
+    `From` address's domain sent it (see `authenticated`). Missing headers fail."""
     spam = _first_header(message, "X-SES-Spam-Verdict").strip().upper()
     virus = _first_header(message, "X-SES-Virus-Verdict").strip().upper()
-    return (
-        spam == "PASS"
-        and virus == "PASS"
-        and authenticated(_first_header(message, "Authentication-Results"))
-    )
+    results = _first_header(message, "Authentication-Results")
+    domain = sender.rpartition("@")[2] if sender else ""
+    return spam == "PASS" and virus == "PASS" and authenticated(results, domain)
 
 
-def authenticated(results: str) -> bool:
+_SPF_DOMAIN = re.compile(r"\b(?:smtp\.mailfrom|envelope-from)=[^\s;@]*@([a-z0-9.-]+)")
+_DKIM_PASSED = re.compile(r"\bdkim=pass\b[^;]*?\bheader\.[di]=@?([a-z0-9.-]+)")
+
+
+def authenticated(results: str, from_domain: str) -> bool:
+    """DMARC passed; or, where the domain publishes no DMARC policy, SPF or DKIM passed
+    for the `From` domain itself (aligned, relaxed: a parent or subdomain counts), so a
+    sender cannot pass with another domain's SPF and a forged `From`."""
     text = " ".join(results.lower().split())
-    if not text.startswith(SES_MESSAGE_ID_DOMAIN):
-        return False  # not the result SES's receiving servers wrote
-    if re.search(r"\bdmarc=(fail|permerror|temperror)\b", text):
+    if not text.startswith(SES_MESSAGE_ID_DOMAIN) or not from_domain:
+        return False  # not the result SES's receiving servers wrote, or no sender
+    if re.search(r"\bdmarc=pass\b", text):
+        return True
+    if re.search(r"\bdmarc=(fail|permerror|temperror|quarantine|reject)\b", text):
         return False
-    return bool(re.search(r"\b(spf|dkim)=pass\b", text))
+    passed = _DKIM_PASSED.findall(text)
+    if re.search(r"\bspf=pass\b", text):
+        passed += _SPF_DOMAIN.findall(text)
+    return any(_aligned(domain, from_domain.lower()) for domain in passed)
+
+
+def _aligned(one: str, other: str) -> bool:
+    one, other = one.strip("."), other.strip(".")
+    return one == other or one.endswith("." + other) or other.endswith("." + one)
 
 
 def _body(message: Message, notes: list[str]) -> tuple[str, list[Attachment]]:

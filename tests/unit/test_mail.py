@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from chalicelib.domain.mail import (
     OutgoingEmail,
+    authenticated,
     build_mime,
     html_to_text,
     parse_mail,
@@ -131,6 +132,29 @@ def test_verdicts_fail_or_are_missing():
     assert not parse_mail(_raw("x", verdicts="")).verdicts_pass
     dmarc = PASS.replace("dmarc=pass", "dmarc=fail")
     assert not parse_mail(_raw("x", verdicts=dmarc)).verdicts_pass
+
+
+def test_without_dmarc_only_spf_or_dkim_of_the_from_domain_counts():
+    other = (
+        "amazonses.com; spf=pass envelope-from=eve@evil.example; dkim=pass header.i=@evil.example"
+    )
+    assert not authenticated(other, "example.com")
+    assert not authenticated(other + "; dmarc=none header.from=example.com", "example.com")
+    own = "amazonses.com; spf=fail envelope-from=a@x.y; dkim=pass header.i=@mail.example.com"
+    assert authenticated(own, "example.com")
+    assert authenticated("amazonses.com; spf=pass smtp.mailfrom=a@example.com", "example.com")
+    ses_style = (
+        "amazonses.com; spf=pass (spfCheck: domain of example.com designates 1.2.3.4 as"
+        " permitted sender) client-ip=1.2.3.4; envelope-from=ann@example.com; helo=mx;"
+        " dkim=none; dmarc=none header.from=example.com;"
+    )
+    assert authenticated(ses_style, "example.com")
+    assert not authenticated(ses_style, "other.example")
+    assert not authenticated(
+        "amazonses.com; dmarc=fail; spf=pass smtp.mailfrom=a@example.com", "example.com"
+    )
+    assert not authenticated("mx.evil.example; dmarc=pass", "example.com")
+    assert authenticated("amazonses.com; dmarc=pass header.from=example.com", "example.com")
 
 
 def test_a_senders_own_verdict_headers_below_seses_do_not_count():
