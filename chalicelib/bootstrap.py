@@ -26,7 +26,7 @@ from chalicelib.adapters.appointments import DynamoAppointmentStore
 from chalicelib.adapters.dynamo import DynamoReactionLedger, DynamoTicketRepository
 from chalicelib.adapters.ids import RandomIdSource
 from chalicelib.adapters.inbox import DynamoInboxStore, DynamoMailThreads
-from chalicelib.adapters.mail_store import FixedReplyKeys, S3MailSource
+from chalicelib.adapters.mail_store import FixedReplyKeys, S3MailSource, SecretReplyKeys
 from chalicelib.adapters.metrics import EmfMetrics
 from chalicelib.adapters.models import bind_table
 from chalicelib.adapters.notifications import AwsNotifier, DynamoNotificationStore
@@ -324,7 +324,7 @@ def _reply_keys(settings: Settings, client: Callable[..., Any]) -> ReplyKeys | N
     mode's derived key; None when neither is configured (no Reply-To token then)."""
     secret = settings.reply_token_secret_arn
     if secret:
-        return SecretsManagerCursorKeys(client("secretsmanager"), secret)
+        return SecretReplyKeys(SecretsManagerCursorKeys(client("secretsmanager"), secret))
     return FixedReplyKeys(settings.reply_token_key) if settings.reply_token_key else None
 
 

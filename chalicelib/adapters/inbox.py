@@ -238,6 +238,10 @@ class DynamoMailThreads(MailThreads):
             item = MailThreadItem.get(f"MAILTHREAD#{ticket_id}", "THREAD")
         except MailThreadItem.DoesNotExist:
             return None
+        except PynamoDBException:
+            # Threading headers are a courtesy to mail clients: send without them.
+            logger.warning("mail thread not read", extra={"ticket_id": ticket_id})
+            return None
         return item.message_id, tuple(json.loads(item.references or "[]"))
 
     def remember_received(

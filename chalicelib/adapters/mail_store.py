@@ -6,8 +6,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.adapters.secrets import SecretsManagerCursorKeys, SecretUnavailableError
 from chalicelib.domain.mail import MAX_MAIL_BYTES
-from chalicelib.service.ports import MailSource, StoredMail
+from chalicelib.service.ports import MailSource, ReplyKeysUnavailableError, StoredMail
 
 _GONE = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchBucket"})
 
@@ -54,3 +55,17 @@ class FixedReplyKeys:
 
     def signing_keys(self) -> tuple[bytes, ...]:
         return self._keys
+
+
+class SecretReplyKeys:
+    """The reply-token keys from their own Secrets Manager secret (cached, rotation-safe:
+    the reader of the cursor keys, on another secret)."""
+
+    def __init__(self, keys: SecretsManagerCursorKeys) -> None:
+        self._keys = keys
+
+    def signing_keys(self) -> tuple[bytes, ...]:
+        try:
+            return self._keys.signing_keys()
+        except SecretUnavailableError as error:
+            raise ReplyKeysUnavailableError(str(error)) from error

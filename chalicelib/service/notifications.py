@@ -54,6 +54,7 @@ from chalicelib.service.ports import (
     Notifier,
     OpsAlert,
     OpsAlerter,
+    ReplyKeysUnavailableError,
     SurveyCodeStore,
     TicketRepository,
 )
@@ -217,7 +218,11 @@ def _provider_call(template: str, ports: NotificationPorts, outgoing: _Outgoing)
         )
     email = render_email(template, outgoing.locale, outgoing.values)
     threading = ports.mail_threading
-    thread = outgoing_thread(threading, outgoing.ticket_id) if threading else None
+    try:
+        thread = outgoing_thread(threading, outgoing.ticket_id) if threading else None
+    except ReplyKeysUnavailableError as error:
+        # Without its Reply-To token a reply could not find the ticket: retry, then fail.
+        raise NotificationError("reply_token_unavailable", retryable=True) from error
     message_id = ports.notifier.send_email(
         outgoing.destination, email.subject, email.text, email.html, thread
     )

@@ -594,9 +594,13 @@ class MailThreads(ABC):
         False when the receipt exists. Raises ReferenceTakenError."""
 
 
+class ReplyKeysUnavailableError(Exception):
+    """The reply-token key could not be read now (the secret store failed); retry later."""
+
+
 class ReplyKeys(Protocol):
     """The reply-token keys: the current one first (it signs); every one held verifies.
-    (adapters.secrets.SecretsManagerCursorKeys reads them from their own secret.)"""
+    Raises ReplyKeysUnavailableError when they cannot be read."""
 
     def signing_keys(self) -> tuple[bytes, ...]: ...
 
