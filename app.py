@@ -14,6 +14,7 @@ from chalicelib.api.reports import reports_blueprint
 from chalicelib.api.surveys import surveys_blueprint
 from chalicelib.api.tickets import tickets_blueprint
 from chalicelib.handlers.inbound_mail import inbound_mail_blueprint
+from chalicelib.handlers.inbound_sms import inbound_sms_blueprint
 from chalicelib.handlers.schedules import schedules_blueprint
 from chalicelib.handlers.stream import stream_blueprint
 
@@ -31,6 +32,7 @@ app.register_blueprint(inbox_blueprint)
 app.register_blueprint(stream_blueprint)
 app.register_blueprint(schedules_blueprint)
 app.register_blueprint(inbound_mail_blueprint)
+app.register_blueprint(inbound_sms_blueprint)
 app.register_middleware(
     problem_middleware(lambda: bootstrap.container().settings.cors_allowed_origins), "http"
 )

@@ -24,6 +24,7 @@ from pynamodb.connection import Connection
 from chalicelib.adapters.alerts import SnsOpsAlerter
 from chalicelib.adapters.appointments import DynamoAppointmentStore
 from chalicelib.adapters.dynamo import DynamoReactionLedger, DynamoTicketRepository
+from chalicelib.adapters.event_bus import EventBridgeBus
 from chalicelib.adapters.ids import RandomIdSource
 from chalicelib.adapters.inbox import DynamoInboxStore, DynamoMailThreads
 from chalicelib.adapters.mail_store import FixedReplyKeys, S3MailSource, SecretReplyKeys
@@ -32,6 +33,7 @@ from chalicelib.adapters.models import bind_table
 from chalicelib.adapters.notifications import AwsNotifier, DynamoNotificationStore
 from chalicelib.adapters.records import DynamoAuditLog, DynamoCounterReader, DynamoPrivacyStore
 from chalicelib.adapters.secrets import SecretsManagerCursorKeys
+from chalicelib.adapters.sms_index import DynamoSmsIndex
 from chalicelib.adapters.surveys import DynamoSurveyStore, StepFunctionsSurveyWorkflow
 from chalicelib.adapters.tokens import TokenVerifier, build_token_verifier
 from chalicelib.api.cursors import CursorKeys, FixedCursorKeys
@@ -45,13 +47,15 @@ from chalicelib.logs import logger
 from chalicelib.service.appointments import AppointmentPorts, commit_action
 from chalicelib.service.audit import AuditPorts
 from chalicelib.service.inbound_mail import InboundPorts, ReplyThreading
-from chalicelib.service.inbox import InboxPorts
+from chalicelib.service.inbound_sms import InboundSmsPorts
+from chalicelib.service.inbox import InboxPorts, SmsToInbox
 from chalicelib.service.notifications import NotificationPorts
 from chalicelib.service.ports import (
     AppointmentStore,
     AuditLog,
     Clock,
     CounterReader,
+    EventBus,
     IdSource,
     InboxStore,
     MailSource,
@@ -63,9 +67,11 @@ from chalicelib.service.ports import (
     PrivacyStore,
     ReactionLedger,
     ReplyKeys,
+    SmsIndex,
     SurveyStore,
     SurveyWorkflow,
     TicketRepository,
+    Triage,
 )
 from chalicelib.service.privacy import PrivacyPorts
 from chalicelib.service.reactions import ReactionPorts
@@ -153,6 +159,10 @@ class Container:
     mail_threads: MailThreads
     reply_keys: ReplyKeys | None
     mail_source: MailSource
+    # Inbound SMS and the EventBridge export (SPEC 12).
+    sms_index: SmsIndex
+    sms_triage: Triage
+    bus: EventBus | None
 
     @property
     def retention(self) -> timedelta:
@@ -193,6 +203,7 @@ class Container:
             alerts=self.alerts,
             survey_codes=self.survey_store,
             mail_threading=self.reply_threading(),
+            sms_index=self.sms_index,
         )
 
     def reply_threading(self) -> ReplyThreading | None:
@@ -245,6 +256,29 @@ class Container:
             privacy=self.privacy_store,
             metrics=self.metrics,
             retention=self.retention,
+            bus=self.bus,
+        )
+
+    def inbound_sms_ports(self) -> InboundSmsPorts:
+        # A score by SMS answers like the survey page: no workflow, no notifier (the
+        # stream releases the workflow), so none is built here.
+        answering = SurveyPorts(
+            tickets=self.repository,
+            surveys=self.survey_store,
+            workflow=None,
+            notifications=self.notification_store,
+            ids=self.ids,
+            clock=self.clock,
+            delay=timedelta(seconds=self.settings.survey_delay_seconds),
+            window=timedelta(seconds=self.settings.survey_window_seconds),
+            sla=self.sla,
+        )
+        return InboundSmsPorts(
+            tickets=self.ticket_ports(),
+            surveys=answering,
+            preferences=self.notification_store,
+            index=self.sms_index,
+            triage=self.sms_triage,
         )
 
     def audit_ports(self) -> AuditPorts:
@@ -261,6 +295,7 @@ class Container:
             store=self.privacy_store,
             notifications=self.notification_store,
             audit=self.audit_ports(),
+            sms_index=self.sms_index,
         )
 
 
@@ -296,6 +331,9 @@ def bootstrap(settings: Settings, clock: Clock = utc_now) -> Container:
         mail_threads=DynamoMailThreads(connection, retention),
         reply_keys=_reply_keys(settings, client),
         mail_source=S3MailSource(client("s3")),
+        sms_index=DynamoSmsIndex(),
+        sms_triage=SmsToInbox(DynamoInboxStore(connection, retention)),
+        bus=_event_bus(settings, client),
     )
 
 
@@ -307,6 +345,11 @@ def _ops_alerter(settings: Settings, sns: Any) -> OpsAlerter | None:
 def _survey_workflow(settings: Settings, client: Callable[..., Any]) -> SurveyWorkflow | None:
     machine = settings.survey_state_machine_arn
     return StepFunctionsSurveyWorkflow(client("stepfunctions"), machine) if machine else None
+
+
+def _event_bus(settings: Settings, client: Callable[..., Any]) -> EventBus | None:
+    bus = settings.event_bus_name
+    return EventBridgeBus(client("events"), bus) if bus else None
 
 
 def _cursor_keys(settings: Settings, client: Callable[..., Any]) -> CursorKeys:

@@ -48,6 +48,7 @@ DEFAULT_RETENTION_DAYS = 1826  # five years: closed tickets, their events, the a
 REMINDER_LEAD = "APPOINTMENT_REMINDER_LEAD_SECONDS"
 USAGE_CLIENTS = "USAGE_CLIENTS"  # client_id=usage key value, comma-separated (usage plans)
 USAGE_KEY_MIN_LENGTH = 20  # API Gateway's shortest API key value
+EVENT_BUS_NAME = "SERVICEDESK_EVENT_BUS_NAME"  # the EventBridge export (SPEC 12); unset: off
 
 AUTH_MODE_OIDC = "oidc"
 AUTH_MODE_LOCAL = "local-hs256"
@@ -89,6 +90,7 @@ class Settings(msgspec.Struct, frozen=True):
     inbound_mail_domain: str = DEFAULT_INBOUND_MAIL_DOMAIN
     reply_token_secret_arn: str | None = None
     reply_token_key: bytes | None = None  # local mode only (derived from the dev secret)
+    event_bus_name: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -121,6 +123,7 @@ class Settings(msgspec.Struct, frozen=True):
             inbound_mail_domain=env.get(INBOUND_MAIL_DOMAIN) or DEFAULT_INBOUND_MAIL_DOMAIN,
             reply_token_secret_arn=env.get(REPLY_TOKEN_SECRET_ARN) or None,
             reply_token_key=_local_reply_key(env, auth_mode, running_in_lambda),
+            event_bus_name=env.get(EVENT_BUS_NAME) or None,
         )
         settings.check(running_in_lambda=running_in_lambda)
         return settings

@@ -106,6 +106,7 @@ class LocalStack:
                 "SERVICEDESK_INBOUND_MAIL_DOMAIN": os.environ.get(
                     "SERVICEDESK_INBOUND_MAIL_DOMAIN", "reply.servicedesk.bank.example"
                 ),
+                "SERVICEDESK_EVENT_BUS_NAME": self.resources["physical"]["EventBus"],
             }
         )
         self._seed()

@@ -42,6 +42,7 @@ class EventType(StrEnum):
     APPOINTMENT_BOOKED = "appointment.booked"
     APPOINTMENT_RESCHEDULED = "appointment.rescheduled"
     APPOINTMENT_REMINDED = "appointment.reminded"
+    NOTIFICATION_OPTED_OUT = "notification.opted_out"  # a STOP reply switched a channel off
 
 
 # Customers see only these types on their own timeline (SPEC section 5).
@@ -298,6 +299,13 @@ class NotificationUnknown(NotificationOutcome, frozen=True, kw_only=True):
     template: str = ""
 
 
+class NotificationOptedOut(Payload, frozen=True, kw_only=True):
+    """The customer switched a channel off by replying (STOP, TD, T, 退订 by SMS)."""
+
+    TYPE = EventType.NOTIFICATION_OPTED_OUT
+    channel: str = "sms"
+
+
 class SurveyEvent(Payload, frozen=True, kw_only=True):
     """An event about one survey (its id names the ticket and the resolution)."""
 
@@ -355,6 +363,7 @@ PAYLOADS: dict[EventType, type[Payload]] = {
         AppointmentBooked,
         AppointmentRescheduled,
         AppointmentReminded,
+        NotificationOptedOut,
     )
 }
 

@@ -9,6 +9,7 @@ item is handled once (a second try is a 409), in one transaction with its ticket
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -24,7 +25,7 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import STAFF_ROLES, WORKING_ROLES, Caller, Role
-from chalicelib.domain.inbox import Channel, InboxItem, InboxStatus
+from chalicelib.domain.inbox import Channel, InboxItem, InboxStatus, TriageReason, inbox_id_for
 from chalicelib.domain.lifecycle import add_comment
 from chalicelib.domain.privacy import retention_expiry
 from chalicelib.domain.sla import start_clocks
@@ -37,6 +38,7 @@ from chalicelib.service.ports import (
     ReferenceTakenError,
     StartKey,
     TicketChange,
+    Triage,
     VersionConflictError,
 )
 from chalicelib.service.retries import retrying
@@ -58,6 +60,27 @@ def triage(ports: InboxPorts, item: InboxItem) -> bool:
     """Put a message in the triage inbox; False when that item is already there (a
     redelivery of the same message, by its id)."""
     return ports.store.put(item)
+
+
+class SmsToInbox(Triage):
+    """The SMS intake's triage (service/inbound_sms.py) as items of this inbox."""
+
+    def __init__(self, store: InboxStore) -> None:
+        self._store = store
+
+    def triage_sms(self, sender: str, text: str, received_at: datetime, message_id: str) -> None:
+        item = InboxItem(
+            id=inbox_id_for(f"sms:{message_id}"),
+            channel=Channel.SMS,
+            sender=sender,
+            subject=None,
+            text=text,
+            received_at=received_at,
+            status=InboxStatus.OPEN,
+            reason=TriageReason.UNMATCHED_SMS,
+            source=f"sms:{message_id}",
+        )
+        triage(InboxPorts(self._store), item)
 
 
 def check_reader(caller: Caller) -> None:

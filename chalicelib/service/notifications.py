@@ -28,6 +28,7 @@ from chalicelib.domain.events import (
     SurveyRound,
 )
 from chalicelib.domain.identity import SYSTEM
+from chalicelib.domain.inbound_sms import phone_key
 from chalicelib.domain.notifications import (
     DEFAULT_TIMEZONE,
     Choice,
@@ -55,6 +56,8 @@ from chalicelib.service.ports import (
     OpsAlert,
     OpsAlerter,
     ReplyKeysUnavailableError,
+    SmsIndex,
+    SmsSent,
     SurveyCodeStore,
     TicketRepository,
 )
@@ -76,6 +79,8 @@ class NotificationPorts(msgspec.Struct, frozen=True):
     survey_codes: SurveyCodeStore | None = None
     # Email threading (SPEC 12): Reply-To token, In-Reply-To, and the sent ids kept.
     mail_threading: ReplyThreading | None = None
+    # The SMS sent, by number: what a customer's text back is matched by (SPEC 12).
+    sms_index: SmsIndex | None = None
 
 
 def notify(event: Event, ports: NotificationPorts) -> None:
@@ -137,7 +142,10 @@ def _deliver(
     channel, destination = str(choice.channel), str(choice.destination)
     locale = message_locale(ticket.contact, preferences)
     values = _values(event, ticket, ports, locale)
-    outgoing = _Outgoing(channel, destination, str(choice.masked), locale, values, ticket.id)
+    masked = str(choice.masked)
+    outgoing = _Outgoing(
+        channel, destination, masked, locale, values, ticket.customer_id, ticket_id=ticket.id
+    )
     _send(event, template, ports, outgoing)
 
 
@@ -147,6 +155,7 @@ class _Outgoing(msgspec.Struct, frozen=True):
     masked: str
     locale: str
     values: Mapping[str, str]
+    customer_id: str = ""
     ticket_id: str = ""
 
 
@@ -205,10 +214,27 @@ def _send(event: Event, template: str, ports: NotificationPorts, outgoing: _Outg
         ),
     )
     ports.store.settle_delivery(event.id, "sent", ports.clock())
+    _remember_sms(event, ports, outgoing)
     logger.info(
         "notification sent",
         extra={"event_id": event.id, "template": template, "channel": outgoing.channel},
     )
+
+
+def _remember_sms(event: Event, ports: NotificationPorts, outgoing: _Outgoing) -> None:
+    """Index an SMS by its number (hashed), so a text back finds this ticket."""
+    if outgoing.channel != "sms" or ports.sms_index is None:
+        return
+    survey_round = event.payload_as(SurveyRound)
+    sent = SmsSent(
+        phone_key=phone_key(outgoing.destination),
+        ticket_id=event.ticket_id,
+        customer_id=outgoing.customer_id,
+        at=ports.clock(),
+        event_id=event.id,
+        survey_id=survey_round.survey_id if survey_round is not None else None,
+    )
+    ports.sms_index.remember(sent)
 
 
 def _provider_call(template: str, ports: NotificationPorts, outgoing: _Outgoing) -> str:

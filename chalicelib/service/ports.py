@@ -189,6 +189,25 @@ class OpsAlerter(ABC):
         """Publish to the ops-alerts topic; returns the provider's message id."""
 
 
+class BusEntry(msgspec.Struct, frozen=True):
+    """One event put on the desk's EventBridge bus."""
+
+    source: str
+    detail_type: str
+    detail: dict[str, Any]
+    at: datetime
+
+
+class EventBusError(Exception):
+    """The bus refused some entries (FailedEntryCount) or could not be reached: retry."""
+
+
+class EventBus(ABC):
+    @abstractmethod
+    def put(self, entries: list[BusEntry]) -> None:
+        """PutEvents; raises EventBusError unless every entry was taken."""
+
+
 class NotificationError(Exception):
     """A provider refused or failed to take a message; `retryable` says whether to try again."""
 
@@ -215,6 +234,52 @@ class Notifier(ABC):
     @abstractmethod
     def sms_opted_out(self, phone: str) -> bool:
         """Did the number reply STOP (the provider's opt-out list)?"""
+
+
+class SmsSent(msgspec.Struct, frozen=True):
+    """One SMS the desk sent: what a text back from that number is matched by."""
+
+    phone_key: str  # the number's SHA-256 (domain/inbound_sms.phone_key), never the number
+    ticket_id: str
+    customer_id: str
+    at: datetime
+    event_id: str  # the event the message told (its notification's source)
+    survey_id: str | None = None  # a survey invitation or reminder
+
+
+class SmsIndex(ABC):
+    """The SMS the desk sent, by number (hashed), newest first; and inbound texts handled."""
+
+    @abstractmethod
+    def remember(self, sent: SmsSent) -> None:
+        """Keep one sent SMS (for 7 days) and the customer's link to the number."""
+
+    @abstractmethod
+    def recent(self, phone_key: str, since: datetime, limit: int) -> list[SmsSent]:
+        """SMS sent to the number at or after `since`, newest first (one key-range query)."""
+
+    @abstractmethod
+    def customers(self, phone_key: str) -> list[str]:
+        """Every customer the desk has texted at this number."""
+
+    @abstractmethod
+    def forget(self, phone_key: str, customer_id: str) -> None:
+        """Drop what links the customer to the number (erasure)."""
+
+    @abstractmethod
+    def handled(self, message_id: str) -> bool:
+        """Was this inbound message (inboundMessageId) already acted on?"""
+
+    @abstractmethod
+    def mark_handled(self, message_id: str, outcome: str, at: datetime) -> None: ...
+
+
+class Triage(ABC):
+    """Where a text no rule matched waits for staff (the triage inbox, SPEC 12)."""
+
+    @abstractmethod
+    def triage_sms(self, sender: str, text: str, received_at: datetime, message_id: str) -> None:
+        """Keep the text with reason `unmatched_sms`; idempotent by message_id."""
 
 
 class DeliveryClaim(msgspec.Struct, frozen=True):

@@ -11,6 +11,7 @@ from chalicelib.domain.audit import ERASE_CUSTOMER, AuditEntry
 from chalicelib.domain.errors import ConflictError, ForbiddenError, NotFoundError
 from chalicelib.domain.events import Event, SurveyEvent
 from chalicelib.domain.identity import Caller, Role, is_customer_id
+from chalicelib.domain.inbound_sms import phone_key
 from chalicelib.domain.privacy import (
     anonymization_event,
     anonymized_event,
@@ -25,6 +26,7 @@ from chalicelib.service.ports import (
     ListQuery,
     NotificationStore,
     PrivacyStore,
+    SmsIndex,
     StartKey,
     TicketRepository,
     VersionConflictError,
@@ -41,6 +43,7 @@ class PrivacyPorts(msgspec.Struct, frozen=True):
     store: PrivacyStore
     notifications: NotificationStore
     audit: AuditPorts
+    sms_index: SmsIndex | None = None  # the SMS sent, by number (SPEC 12)
 
 
 # Per-ticket steps run before the ticket and its events are rewritten, with the ticket
@@ -57,7 +60,13 @@ def forget_survey_comments(ticket: Ticket, events: list[Event], ports: PrivacyPo
         ports.store.forget_survey_comment(survey_id)
 
 
-TICKET_ERASURE_STEPS: tuple[TicketErasureStep, ...] = (forget_survey_comments,)
+def forget_sms_links(ticket: Ticket, events: list[Event], ports: PrivacyPorts) -> None:
+    """The SMS index links the ticket's number (hashed) to the customer: drop it."""
+    if ports.sms_index is not None and ticket.contact.phone:
+        ports.sms_index.forget(phone_key(ticket.contact.phone), ticket.customer_id)
+
+
+TICKET_ERASURE_STEPS: tuple[TicketErasureStep, ...] = (forget_survey_comments, forget_sms_links)
 
 
 class Erasure(msgspec.Struct, frozen=True):

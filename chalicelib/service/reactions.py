@@ -28,9 +28,11 @@ from chalicelib.domain.reports import (
 )
 from chalicelib.domain.statuses import FINISHED_STATUSES, Action, Status
 from chalicelib.service.audit import record_write
+from chalicelib.service.export import export_event
 from chalicelib.service.notifications import NotificationPorts, notify
 from chalicelib.service.ports import (
     AuditLog,
+    EventBus,
     MetricsSink,
     OpsAlert,
     OpsAlerter,
@@ -57,6 +59,7 @@ class ReactionPorts(msgspec.Struct, frozen=True):
     privacy: PrivacyStore | None = None
     metrics: MetricsSink | None = None
     retention: timedelta = DEFAULT_RETENTION
+    bus: EventBus | None = None  # EventBridge export (SPEC 12); None leaves it out
 
 
 Reaction = Callable[[Event, ReactionPorts], None]
@@ -177,6 +180,12 @@ def finish_survey(event: Event, ports: ReactionPorts) -> None:
         survey_answered(event, ports.surveys)
 
 
+def export_to_bus(event: Event, ports: ReactionPorts) -> None:
+    """Every timeline event on the `servicedesk` bus, once per event id (no personal data)."""
+    if ports.bus is not None and ports.tickets is not None:
+        export_event(event, ports.bus, ports.ledger, ports.tickets)
+
+
 REACTIONS: dict[EventType, tuple[Reaction, ...]] = {
     EventType.TICKET_CREATED: (count_event,),
     EventType.STATUS_CHANGED: (follow_up_survey, count_event),
@@ -185,7 +194,12 @@ REACTIONS: dict[EventType, tuple[Reaction, ...]] = {
     EventType.ESCALATED: (alert_ops,),
     EventType.COMMENT_ADDED: (count_event,),
 }
-EVERY_EVENT: tuple[Reaction, ...] = (notify_customer, record_audit, keep_for_retention)
+EVERY_EVENT: tuple[Reaction, ...] = (
+    notify_customer,
+    record_audit,
+    keep_for_retention,
+    export_to_bus,
+)
 
 
 def react(event: Event, ports: ReactionPorts) -> None:

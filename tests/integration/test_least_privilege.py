@@ -40,6 +40,7 @@ ADAPTER_PORTS = {
     "AwsNotifier": "customer_messages",
     "StepFunctionsSurveyWorkflow": "survey_workflow",
     "S3MailSource": "inbound_mail",
+    "EventBridgeBus": "event_bus",
 }
 # The adapter attributes that hold each port's boto3 clients: (file, attribute, IAM prefix).
 PORT_ADAPTERS = {
@@ -50,6 +51,7 @@ PORT_ADAPTERS = {
     ],
     "survey_workflow": [("adapters/surveys.py", "_client", "states")],
     "inbound_mail": [("adapters/mail_store.py", "_s3", "s3")],
+    "event_bus": [("adapters/event_bus.py", "_events", "events")],
 }
 # PynamoDB calls and the DynamoDB actions IAM checks them as. A transaction has no action
 # of its own: each of its items is checked as PutItem/UpdateItem/DeleteItem/ConditionCheckItem.
@@ -81,7 +83,7 @@ STREAM_SOURCE_ACTIONS = {
     "dynamodb:ListStreams",
     "sqs:SendMessage",
 }
-# What an SQS event source mapping does with the function's role.
+# What an SQS event source mapping does with the function's role: read and delete messages.
 QUEUE_SOURCE_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
 # Using a topic or secret encrypted with the desk's own key.
 ENCRYPTED_TOPIC_ACTIONS = {"kms:GenerateDataKey*", "kms:Decrypt"}
@@ -368,6 +370,7 @@ def test_every_function_is_known(needed: dict[str, set[str]]):
         "SendDeferredNotifications",
         "SendAppointmentReminders",
         "OnInboundMail",
+        "OnInboundSms",
     }
 
 

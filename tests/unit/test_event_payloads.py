@@ -277,6 +277,7 @@ STORED: dict[EventType, str] = {
     EventType.NOTIFICATION_FAILED: '{"source_event": "E-1", "channel": "email", '
     '"template": "ticket.resolved", "reason": "throttled"}',
     EventType.NOTIFICATION_UNKNOWN: '{"source_event": "E-1", "template": "ticket.created"}',
+    EventType.NOTIFICATION_OPTED_OUT: '{"channel": "sms"}',
     EventType.SURVEY_INVITED: '{"survey_id": "T-1-r1", "round": 1}',
     EventType.SURVEY_REMINDED: '{"survey_id": "T-1-r1", "round": 2}',
     EventType.SURVEY_ANSWERED: '{"survey_id": "T-1-r1", "score": 2, "agent": "agent-1", '

@@ -49,6 +49,7 @@ STAFF_ONLY = {
     "notification.skipped",
     "notification.failed",
     "notification.unknown",
+    "notification.opted_out",
 }
 
 

@@ -1,0 +1,225 @@
+"""A customer's text to the desk's number (SPEC 12): opt out, a survey score, a reply
+on a ticket, or the triage inbox.
+
+Idempotent by `inboundMessageId`: a message already handled is skipped; the writes
+themselves are safe to repeat too (the opt-out's entries have ids derived from the
+message, the reply carries an idempotency record keyed by it, a survey answered
+after the text arrived is taken as this text's answer), so a crash between acting
+and marking the message handled repeats nothing.
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from datetime import timedelta
+from enum import StrEnum
+
+import msgspec
+
+from chalicelib.domain.errors import SurveyAnsweredError, SurveyClosedError
+from chalicelib.domain.events import Event, NotificationOptedOut
+from chalicelib.domain.identity import Caller, Role
+from chalicelib.domain.inbound_sms import (
+    InboundSms,
+    SmsIntent,
+    derived_event_id,
+    intent_of,
+    phone_key,
+    survey_score,
+)
+from chalicelib.domain.lifecycle import add_comment
+from chalicelib.domain.surveys import OPEN_STATES, Answer, Survey, SurveyState
+from chalicelib.domain.ticket import Ticket
+from chalicelib.service import idempotency
+from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
+from chalicelib.service.ports import (
+    IdempotencyKeyTakenError,
+    ListQuery,
+    NotificationStore,
+    SmsIndex,
+    SmsSent,
+    Triage,
+    VersionConflictError,
+)
+from chalicelib.service.retries import retrying
+from chalicelib.service.surveys import SurveyPorts, SurveyView, answer_survey
+from chalicelib.service.tickets import TicketPorts
+
+REPLY_WINDOW = timedelta(days=7)  # a text counts as a reply to SMS sent this recently
+RECENT_LIMIT = 25  # SMS read per inbound text (newest first)
+OPEN_TICKETS_LIMIT = 100  # a customer's tickets read for the opt-out's timeline entries
+REPLY_SCOPE = "system:sms-reply"
+SMS_CHANNEL = "sms"
+
+
+class Outcome(StrEnum):
+    """What became of an inbound text (logged, and kept with its handled mark)."""
+
+    OPTED_OUT = "opted_out"
+    SURVEY_ANSWERED = "survey_answered"
+    COMMENTED = "commented"
+    TRIAGED = "triaged"
+    DUPLICATE = "duplicate"
+
+
+class InboundSmsPorts(msgspec.Struct, frozen=True):
+    tickets: TicketPorts
+    surveys: SurveyPorts
+    preferences: NotificationStore
+    index: SmsIndex
+    triage: Triage
+    reply_window: timedelta = REPLY_WINDOW
+
+
+def receive_sms(ports: InboundSmsPorts, sms: InboundSms) -> Outcome:
+    """Act on one inbound text once; returns what became of it (an Outcome)."""
+    if ports.index.handled(sms.message_id):
+        return Outcome.DUPLICATE
+    outcome = _act(ports, sms)
+    ports.index.mark_handled(sms.message_id, outcome, ports.tickets.clock())
+    return outcome
+
+
+def _act(ports: InboundSmsPorts, sms: InboundSms) -> Outcome:
+    intent = intent_of(sms.body)
+    key = phone_key(sms.sender)
+    if intent is SmsIntent.OPT_OUT:
+        return _opt_out(ports, sms, key)
+    since = ports.tickets.clock() - ports.reply_window
+    recent = ports.index.recent(key, since, RECENT_LIMIT)
+    score = survey_score(sms.body)
+    outcome = _answer_survey(ports, sms, recent, score) if score is not None else None
+    if outcome is None and intent is not SmsIntent.EMPTY:
+        outcome = _reply(ports, sms, recent)
+    if outcome is None:
+        ports.triage.triage_sms(sms.sender, sms.body, sms.received_at, sms.message_id)
+        outcome = Outcome.TRIAGED
+    return outcome
+
+
+# --- STOP, TD, T, 退订 ---------------------------------------------------------------------
+
+
+def _opt_out(ports: InboundSmsPorts, sms: InboundSms, key: str) -> Outcome:
+    """SMS off for every customer the desk has texted at this number (email and the
+    rest stay); `notification.opted_out` on each one's open tickets. A number the desk
+    never texted has no customer here: the provider's own opt-out list still holds it."""
+    for customer_id in sorted(set(ports.index.customers(key))):
+        switch_off_sms(ports.preferences, customer_id)
+        caller = Caller(Role.CUSTOMER, customer_id)
+        now = ports.tickets.clock()
+        entries = [
+            Event.of(
+                derived_event_id(sms.received_at, sms.message_id, ticket.id),
+                ticket.id,
+                now,
+                caller,
+                NotificationOptedOut(channel=SMS_CHANNEL),
+            )
+            for ticket in _open_tickets(ports.tickets, customer_id)
+        ]
+        if entries:
+            ports.tickets.repository.append_events(entries)
+    return Outcome.OPTED_OUT
+
+
+def switch_off_sms(store: NotificationStore, customer_id: str) -> None:
+    """The customer's preferences with SMS off; nothing else changes."""
+    stored = store.preferences(customer_id)
+    if stored is not None and not stored.get("sms", True):
+        return
+    preferences = dict(stored or {"email": True, "locale": None, "quiet_hours": None})
+    store.save_preferences(customer_id, {**preferences, "sms": False})
+
+
+def _open_tickets(ports: TicketPorts, customer_id: str) -> list[Ticket]:
+    page = ports.repository.query_tickets(
+        ListQuery("customer", customer_id, limit=OPEN_TICKETS_LIMIT)
+    )
+    return [ticket for ticket in page.items if not ticket.is_finished]
+
+
+# --- a survey score ------------------------------------------------------------------------
+
+
+def _answer_survey(
+    ports: InboundSmsPorts, sms: InboundSms, recent: list[SmsSent], score: int
+) -> Outcome | None:
+    """Answer the most recent open survey whose invitation or reminder went to this
+    number, as the survey page would; None when there is none (the text goes on)."""
+    seen: set[str] = set()
+    for sent in recent:
+        if sent.survey_id is None or sent.survey_id in seen:
+            continue
+        seen.add(sent.survey_id)
+        outcome = _try_answer(ports, sent.survey_id, sms, score)
+        if outcome is not None:
+            return outcome
+    return None
+
+
+def _try_answer(
+    ports: InboundSmsPorts, survey_id: str, sms: InboundSms, score: int
+) -> Outcome | None:
+    survey = ports.surveys.surveys.get(survey_id)
+    if survey is None:
+        return None
+    if _answered_since(survey, sms):
+        return Outcome.SURVEY_ANSWERED  # this text, delivered again after a crash
+    if survey.state not in OPEN_STATES:
+        return None
+    ticket = ports.tickets.repository.get(survey.ticket_id)
+    view = SurveyView(survey, ticket.subject if ticket is not None else "")
+    try:
+        answer_survey(ports.surveys, view, Answer(score=score, comment=None))
+    except (SurveyAnsweredError, SurveyClosedError):
+        # Answered by a copy of this text delivered at the same time: done. Expired, or
+        # answered before the text arrived: an older survey may take it.
+        again = ports.surveys.surveys.get(survey_id)
+        return Outcome.SURVEY_ANSWERED if again and _answered_since(again, sms) else None
+    return Outcome.SURVEY_ANSWERED
+
+
+def _answered_since(survey: Survey, sms: InboundSms) -> bool:
+    answered_at = survey.answered_at
+    return survey.state is SurveyState.ANSWERED and bool(
+        answered_at and answered_at >= sms.received_at
+    )
+
+
+# --- a reply on a ticket -------------------------------------------------------------------
+
+
+def _reply(ports: InboundSmsPorts, sms: InboundSms, recent: list[SmsSent]) -> Outcome | None:
+    """The customer's comment on the ticket of the most recent SMS about an open ticket."""
+    for sent in recent:
+        ticket = ports.tickets.repository.get(sent.ticket_id)
+        if ticket is not None and not ticket.is_finished:
+            return _comment(ports.tickets, ticket.id, sms)
+    return None
+
+
+def _comment(ports: TicketPorts, ticket_id: str, sms: InboundSms) -> Outcome | None:
+    """Every effect of a customer's comment (waiting_on_customer -> in_progress, the
+    clock resumes), with `data.channel: "sms"`; the message id keys the write."""
+    key = IdempotencyKey(scope=REPLY_SCOPE, key=sms.message_id, fingerprint=sms.message_id)
+
+    def attempt() -> Outcome | None:
+        ticket = ports.repository.get(ticket_id)
+        if ticket is None or ticket.is_finished:
+            return None  # closed meanwhile
+        now = ports.clock()
+        caller = Caller(Role.CUSTOMER, ticket.customer_id)
+        changed, events = add_comment(
+            ticket, sms.body.strip(), False, caller, now=now, new_event_id=ports.ids.event_id
+        )
+        said = events[0]
+        events[0] = msgspec.structs.replace(said, data={**said.data, "channel": SMS_CHANNEL})
+        changed = ports.track(ticket, changed, now)
+        record = idempotency.record(key, StoredResponse(201, events[0].id), now)
+        # Taken: an earlier delivery of this text wrote it.
+        with suppress(IdempotencyKeyTakenError):
+            ports.repository.commit(ticket.id, ticket.version, changed, events, record)
+        return Outcome.COMMENTED
+
+    return retrying(attempt, also=(VersionConflictError,))
