@@ -285,3 +285,15 @@ def test_other_channels_triage_through_the_same_function(desk: Desk):
     ticket = inbox.open_ticket_from(desk.inbox, AGENT, "M-SMS1", body)
     assert ticket.channel == "sms" and ticket.subject == "where is my card"
     assert ticket.contact.phone == "+8613812348000" and ticket.contact.preferred == "sms"
+
+
+def test_the_sms_intakes_unmatched_texts_land_in_the_inbox_once(desk: Desk):
+    triage_sms = inbox.SmsToInbox(desk.store)
+    triage_sms.triage_sms("+8613812348000", "hello?", desk.clock(), "sms-1")
+    triage_sms.triage_sms("+8613812348000", "hello?", desk.clock(), "sms-1")  # redelivered
+    [item] = inbox.list_items(desk.inbox, AGENT, "open", 10, None).items
+    assert (item.channel.value, item.reason, item.text) == (
+        "sms",
+        TriageReason.UNMATCHED_SMS,
+        "hello?",
+    )
