@@ -6,6 +6,7 @@ from chalicelib import bootstrap
 from chalicelib.api.appointments import appointments_blueprint
 from chalicelib.api.audit import audit_blueprint
 from chalicelib.api.auth import auth_blueprint
+from chalicelib.api.complaints import complaints_blueprint
 from chalicelib.api.customers import customers_blueprint
 from chalicelib.api.http import problem_middleware
 from chalicelib.api.inbox import inbox_blueprint
@@ -29,6 +30,7 @@ app.register_blueprint(reports_blueprint)
 app.register_blueprint(audit_blueprint)
 app.register_blueprint(appointments_blueprint)
 app.register_blueprint(inbox_blueprint)
+app.register_blueprint(complaints_blueprint)
 app.register_blueprint(stream_blueprint)
 app.register_blueprint(schedules_blueprint)
 app.register_blueprint(inbound_mail_blueprint)

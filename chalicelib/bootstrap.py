@@ -39,6 +39,7 @@ from chalicelib.adapters.tokens import TokenVerifier, build_token_verifier
 from chalicelib.api.cursors import CursorKeys, FixedCursorKeys
 from chalicelib.config import Settings
 from chalicelib.domain.calendar import BusinessCalendar, load_calendar
+from chalicelib.domain.complaints import ComplaintCodes, parse_codes
 from chalicelib.domain.events import Event
 from chalicelib.domain.reports import working_minutes_on
 from chalicelib.domain.sla import SlaRules, parse_policies
@@ -46,6 +47,7 @@ from chalicelib.domain.ticket import Ticket
 from chalicelib.logs import logger
 from chalicelib.service.appointments import AppointmentPorts, commit_action
 from chalicelib.service.audit import AuditPorts
+from chalicelib.service.complaints import ComplaintReportPorts
 from chalicelib.service.inbound_mail import InboundPorts, ReplyThreading
 from chalicelib.service.inbound_sms import InboundSmsPorts
 from chalicelib.service.inbox import InboxPorts, SmsToInbox
@@ -80,6 +82,7 @@ from chalicelib.service.surveys import SurveyPorts
 from chalicelib.service.tickets import TicketPorts
 
 POLICIES_FILE = Path(__file__).resolve().parent / "data" / "sla-policies.json"
+COMPLAINT_CODES_FILE = Path(__file__).resolve().parent / "data" / "complaint-codes.json"
 
 
 def utc_now() -> datetime:
@@ -132,6 +135,12 @@ def load_sla_rules(calendar: LazyCalendar) -> SlaRules:
     return SlaRules(policies, calendar)
 
 
+def load_complaint_codes() -> ComplaintCodes:
+    """The bank's complaint codes; a bad entry fails here, at start, naming it."""
+    text = COMPLAINT_CODES_FILE.read_text(encoding="utf-8")
+    return parse_codes(text, str(COMPLAINT_CODES_FILE))
+
+
 @dataclass(frozen=True)
 class Container:
     """Every part the handlers use, built once from :class:`Settings`."""
@@ -163,6 +172,7 @@ class Container:
     sms_index: SmsIndex
     sms_triage: Triage
     bus: EventBus | None
+    complaint_codes: ComplaintCodes
 
     @property
     def retention(self) -> timedelta:
@@ -175,6 +185,7 @@ class Container:
             clock=self.clock,
             sla=self.sla,
             appointment_commit=self._appointment_commit,
+            complaint_codes=self.complaint_codes,
         )
 
     def _appointment_commit(
@@ -289,6 +300,9 @@ class Container:
     def report_ports(self) -> ReportPorts:
         return ReportPorts(counters=self.counters)
 
+    def complaint_report_ports(self) -> ComplaintReportPorts:
+        return ComplaintReportPorts(counters=self.counters)
+
     def privacy_ports(self) -> PrivacyPorts:
         return PrivacyPorts(
             tickets=self.repository,
@@ -334,6 +348,7 @@ def bootstrap(settings: Settings, clock: Clock = utc_now) -> Container:
         sms_index=DynamoSmsIndex(),
         sms_triage=SmsToInbox(DynamoInboxStore(connection, retention)),
         bus=_event_bus(settings, client),
+        complaint_codes=load_complaint_codes(),
     )
 
 

@@ -24,6 +24,7 @@ from chalicelib.adapters.models import (
     TicketItem,
 )
 from chalicelib.adapters.transactions import Refusal, Refused, Transaction, written
+from chalicelib.domain.complaints import Complaint
 from chalicelib.domain.contact import Contact
 from chalicelib.domain.counters import CounterKey
 from chalicelib.domain.events import Event, EventType
@@ -99,6 +100,7 @@ def ticket_to_item(
         received_at=ticket.received_at,
         resolutions=ticket.resolutions,
         resolved_at=ticket.resolved_at,
+        complaint=_complaint_text(ticket.complaint),
         list_sk=list_sk,
         customer_status=f"{ticket.customer_id}#{ticket.status}",
         queue_status=f"{ticket.queue}#{ticket.status}",
@@ -186,7 +188,16 @@ def item_to_ticket(item: TicketItem) -> Ticket:
         version=int(item.version or 1),
         resolutions=int(item.resolutions or 0),
         resolved_at=item.resolved_at,
+        complaint=_complaint(item.complaint),
     )
+
+
+def _complaint_text(complaint: Complaint | None) -> str | None:
+    return msgspec.json.encode(complaint).decode() if complaint is not None else None
+
+
+def _complaint(text: str | None) -> Complaint | None:
+    return msgspec.json.decode(text, type=Complaint) if text else None
 
 
 def event_to_item(event: Event) -> EventItem:

@@ -132,6 +132,7 @@ class TicketItem(TableItem, discriminator="ticket"):
     version = VersionAttribute()
     resolutions = NumberAttribute(default=0)
     resolved_at = UTCDateTimeAttribute(null=True)
+    complaint = UnicodeAttribute(null=True)  # JSON of domain/complaints.Complaint
 
     # List indexes share one sort key: newest first is a descending query on it.
     list_sk = UnicodeAttribute()

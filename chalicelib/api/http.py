@@ -13,11 +13,12 @@ from chalice.app import Blueprint, Request, Response
 from chalicelib.api.auth import jwt_authorizer
 from chalicelib.api.problems import PROBLEM_JSON, generic_problem, internal_error, problem_for
 from chalicelib.api.validation import read_json
-from chalicelib.domain.errors import DomainError
+from chalicelib.domain.errors import DomainError, NotAcceptableError
 from chalicelib.logs import logger
 
 JSON = "application/json"
 HTML = "text/html"
+CSV = "text/csv"
 FORM = "application/x-www-form-urlencoded"
 CORS_ALLOW_HEADERS = "Authorization,Content-Type,If-Match,Idempotency-Key"
 CORS_EXPOSE_HEADERS = "ETag,Location"
@@ -39,6 +40,7 @@ class Operation(NamedTuple):
     parameters: tuple[dict[str, Any], ...] = ()
     content_types: tuple[str, ...] = ("application/json",)
     html: bool = False  # also answers text/html (the survey pages)
+    csv: bool = False  # also answers text/csv when the Accept header asks (reports)
 
 
 OPERATIONS: list[Operation] = []
@@ -101,6 +103,45 @@ def _header(headers: Any, name: str) -> str:
         if key.lower() == name:
             return ",".join(value) if isinstance(value, list) else str(value)
     return ""
+
+
+def negotiate(accept: str | None, offered: tuple[str, ...]) -> str:
+    """The offered media type the Accept header prefers (ties: the order offered); no
+    header takes the first. 406 when the header accepts none of them."""
+    if not accept or not accept.strip():
+        return offered[0]
+    ranges = [_media_range(part) for part in accept.split(",") if part.strip()]
+    best, best_q = None, 0.0
+    for media_type in offered:
+        q = _quality(media_type, ranges)
+        if q > best_q:
+            best, best_q = media_type, q
+    if best is None:
+        raise NotAcceptableError(f"This resource is offered as {', '.join(offered)} only")
+    return best
+
+
+def _media_range(part: str) -> tuple[str, float]:
+    media, *params = (piece.strip() for piece in part.split(";"))
+    q = 1.0
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                q = min(max(float(value), 0.0), 1.0)
+            except ValueError:
+                q = 0.0
+    return media.lower(), q
+
+
+def _quality(media_type: str, ranges: list[tuple[str, float]]) -> float:
+    """The q of the most specific range matching the type (RFC 9110 12.5.1)."""
+    kind = media_type.split("/", maxsplit=1)[0]
+    for candidate in (media_type, f"{kind}/*", "*/*"):
+        matches = [q for media, q in ranges if media == candidate]
+        if matches:
+            return max(matches)
+    return 0.0
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

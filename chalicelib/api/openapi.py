@@ -6,7 +6,7 @@ import re
 from functools import cache
 from typing import Any
 
-from chalicelib.api.http import HTML, OPERATIONS, Operation
+from chalicelib.api.http import CSV, HTML, OPERATIONS, Operation
 from chalicelib.api.problems import GENERIC_PROBLEMS
 from chalicelib.api.validation import SCHEMA_DIR, load_schema
 
@@ -134,6 +134,8 @@ def _responses(operation: Operation) -> dict[str, Any]:
                 responses[str(status)]["headers"] = headers
         if operation.html and status not in (204,) and not 300 <= status < 400:
             responses[str(status)]["content"][HTML] = {"schema": {"type": "string"}}
+        if operation.csv and status == 200:
+            responses[str(status)]["content"][CSV] = {"schema": {"type": "string"}}
     statuses = _GATEWAY_STATUSES if not operation.public else (429, 500)
     for status in statuses:
         responses.setdefault(str(status), _problem_response(status))

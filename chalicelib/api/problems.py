@@ -7,12 +7,14 @@ from typing import Any
 
 from chalice.app import Response
 
+from chalicelib.domain.complaints import ClassificationRequiredError, FourEyesError
 from chalicelib.domain.errors import (
     ConflictError,
     DomainError,
     ForbiddenError,
     IdempotencyKeyReusedError,
     IllegalTransitionError,
+    NotAcceptableError,
     NotFoundError,
     PayloadTooLargeError,
     RequestInFlightError,
@@ -54,6 +56,13 @@ PROBLEMS: dict[type[DomainError], tuple[int, str, str]] = {
     TooManyAppointmentsError: (409, "too-many-appointments", "Too many open appointments"),
     SlotNotOfferedError: (422, "slot-not-offered", "The branch does not offer this slot"),
     ThrottledError: (429, "throttled", "Too many requests"),
+    ClassificationRequiredError: (
+        409,
+        "classification-required",
+        "Classify the complaint before resolving it",
+    ),
+    FourEyesError: (403, "four-eyes", "Another supervisor must approve this"),
+    NotAcceptableError: (406, "not-acceptable", "No acceptable representation"),
 }
 RETRY_AFTER_SECONDS = "1"
 
@@ -64,6 +73,7 @@ GENERIC_PROBLEMS: dict[int, tuple[str, str]] = {
     403: ("forbidden", "Access denied"),
     404: ("not-found", "Not found"),
     405: ("method-not-allowed", "Method not allowed"),
+    406: ("not-acceptable", "No acceptable representation"),
     413: ("payload-too-large", "The request body is too large"),
     415: ("unsupported-media-type", "Unsupported content type"),
     422: ("unprocessable", "Unprocessable request"),

@@ -25,6 +25,7 @@ from chalicelib.api.requests import (
     stored_response,
 )
 from chalicelib.api.validation import parse_rfc3339, validate
+from chalicelib.domain.complaints import awaits_second_supervisor
 from chalicelib.domain.errors import FieldError, ValidationError
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import Caller
@@ -170,7 +171,15 @@ def get_ticket(ticket_id: str) -> Response:
         "POST",
         f"Run a lifecycle action ({', '.join(Action)})",
         request_schema="ticket-action",
-        responses={200: "ticket", 400: None, 403: None, 404: None, 409: None, 412: None},
+        responses={
+            200: "ticket",
+            202: "ticket",  # a complaint's second extension, waiting for a second supervisor
+            400: None,
+            403: None,
+            404: None,
+            409: None,
+            412: None,
+        },
         roles=("customer", "agent", "supervisor"),
         parameters=(
             {
@@ -201,6 +210,8 @@ def act(ticket_id: str) -> Response:
         if_match=expected_version,
         invalid=invalid,
     )
+    if action == Action.EXTEND and awaits_second_supervisor(ticket):
+        return json_response(ticket_view(ticket), 202, {"ETag": _etag(ticket)})
     return _ticket_response(ticket)
 
 

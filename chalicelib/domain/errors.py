@@ -91,3 +91,7 @@ class SlotFullError(ConflictError):
 
 class TooManyAppointmentsError(ConflictError):
     """The customer already holds the most open appointments allowed."""
+
+
+class NotAcceptableError(DomainError):
+    """The Accept header names no representation this route has (406)."""

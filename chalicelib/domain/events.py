@@ -43,6 +43,10 @@ class EventType(StrEnum):
     APPOINTMENT_RESCHEDULED = "appointment.rescheduled"
     APPOINTMENT_REMINDED = "appointment.reminded"
     NOTIFICATION_OPTED_OUT = "notification.opted_out"  # a STOP reply switched a channel off
+    COMPLAINT_CLASSIFIED = "complaint.classified"
+    EXTENSION_REQUESTED = "complaint.extension_requested"
+    CLOCK_SUSPENDED = "complaint.clock_suspended"
+    CLOCK_RESUMED = "complaint.clock_resumed"
 
 
 # Customers see only these types on their own timeline (SPEC section 5).
@@ -185,6 +189,8 @@ class StatusChanged(ActionTaken, frozen=True, kw_only=True):
     resolution: Annotated[str | None, _OPTIONAL] = None  # resolve
     resolution_count: Annotated[int | None, _OPTIONAL] = None  # resolve, reopen
     reason: Annotated[str | None, _OPTIONAL] = None  # reopen, cancel
+    # resolve of a complaint: the customer may ask for a review within this many days
+    review_within_days: Annotated[int | None, _OPTIONAL] = None
     from_status: Annotated[Status | None, _FROM] = None
     to_status: Annotated[Status | None, _TO] = None
 
@@ -210,6 +216,40 @@ class SlaExtended(ActionTaken, frozen=True, kw_only=True):
     TYPE = EventType.SLA_EXTENDED
     reason: str = ""
     resolution_due: str | None = None  # RFC 3339
+    # The complaint ladder (SPEC 13): which extension this is (1 or 2), the new deadline's
+    # Asia/Shanghai date for the customer's message, and who asked for a second one.
+    extensions: Annotated[int | None, _OPTIONAL] = None
+    due_date: Annotated[str | None, _OPTIONAL] = None
+    requested_by: Annotated[str | None, _OPTIONAL] = None
+
+
+class ComplaintClassified(ActionTaken, frozen=True, kw_only=True):
+    TYPE = EventType.COMPLAINT_CLASSIFIED
+    business: str = ""
+    cause: str = ""
+    # The classification it replaces (None: unclassified): the report moves its count.
+    previous_business: str | None = None
+    previous_cause: str | None = None
+
+
+class ExtensionRequested(ActionTaken, frozen=True, kw_only=True):
+    """The first of two supervisors asked for the second extension."""
+
+    TYPE = EventType.EXTENSION_REQUESTED
+    reason: str = ""
+
+
+class ClockSuspended(ActionTaken, frozen=True, kw_only=True):
+    TYPE = EventType.CLOCK_SUSPENDED
+    reason: str = ""  # external_appraisal | testing | assessment
+    note: Annotated[str | None, _OPTIONAL] = None
+
+
+class ClockResumed(ActionTaken, frozen=True, kw_only=True):
+    TYPE = EventType.CLOCK_RESUMED
+    suspended_seconds: int = 0  # this suspension
+    resolution_due: str | None = None  # RFC 3339
+    due_date: Annotated[str | None, _OPTIONAL] = None  # Asia/Shanghai, for the message
 
 
 class TicketAnonymized(ActionTaken, frozen=True, kw_only=True):
@@ -364,6 +404,10 @@ PAYLOADS: dict[EventType, type[Payload]] = {
         AppointmentRescheduled,
         AppointmentReminded,
         NotificationOptedOut,
+        ComplaintClassified,
+        ExtensionRequested,
+        ClockSuspended,
+        ClockResumed,
     )
 }
 

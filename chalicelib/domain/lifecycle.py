@@ -8,13 +8,15 @@ order SPEC section 3 fixes: role (403), parameters (400), status (409).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 import msgspec
 from msgspec.structs import replace
 
+from chalicelib.domain import complaints
+from chalicelib.domain.complaints import ComplaintCodes
 from chalicelib.domain.errors import FieldError, ForbiddenError, IllegalTransitionError
 from chalicelib.domain.errors import ValidationError as RequestValidationError
 from chalicelib.domain.events import (
@@ -23,7 +25,6 @@ from chalicelib.domain.events import (
     CommentAdded,
     Event,
     Payload,
-    SlaExtended,
     StatusChanged,
     TicketAssigned,
     TicketEscalated,
@@ -33,7 +34,6 @@ from chalicelib.domain.routing import TIER_QUEUES
 from chalicelib.domain.statuses import Action, Status
 from chalicelib.domain.ticket import OPEN_STATUSES, PRIORITY_RANK, Ticket
 
-EXTENSION = timedelta(days=15)
 MAX_TIER = 3
 # Nobody holds the ticket yet, or it can still change hands.
 UNHELD = frozenset({Status.NEW, Status.ASSIGNED})
@@ -99,7 +99,19 @@ RULES: dict[Action, Rule] = {
     Action.RESCHEDULE: _rule(
         OPEN, None, Actor.OWNER, Actor.AGENT, Actor.SUPERVISOR, required=("slot_start",)
     ),
+    # Complaints (SPEC 13); `extend` above is the complaint ladder's step.
+    Action.CLASSIFY: _rule(
+        OPEN, None, Actor.AGENT, Actor.SUPERVISOR, required=("business", "cause")
+    ),
+    Action.SUSPEND_CLOCK: _rule(
+        OPEN, None, Actor.SUPERVISOR, required=("reason",), optional=("note",)
+    ),
+    Action.RESUME_CLOCK: _rule(OPEN, None, Actor.SUPERVISOR, optional=("note",)),
 }
+# Actions only a complaint takes (anything else: 409).
+COMPLAINT_ACTIONS = frozenset(
+    {Action.EXTEND, Action.CLASSIFY, Action.SUSPEND_CLOCK, Action.RESUME_CLOCK}
+)
 ACTIONS = tuple(RULES)
 
 
@@ -135,14 +147,16 @@ def apply_action(
     *,
     now: datetime,
     new_event_id: NewEventId,
+    codes: ComplaintCodes | None = None,
 ) -> tuple[Ticket, list[Event]]:
-    """Run one action: the changed ticket (version raised by one) and its event."""
+    """Run one action: the changed ticket (version raised by one) and its event.
+    `codes`: the complaint codes `classify` accepts (none without them)."""
     known = known_action(action)
     if known is None:
         raise RequestValidationError([FieldError("action", "is not a known action")])
     rule = RULES[known]
     check_actor(ticket, known, params, caller)
-    _check_params(known, rule, params)
+    _check_params(known, rule, params, codes)
     _check_status(ticket, known, rule)
     changed, payload = _EFFECTS[known](ticket, params, caller, now)
     events = [Event.of(new_event_id(), ticket.id, now, caller, payload)]
@@ -169,9 +183,12 @@ def check_actor(ticket: Ticket, action: Action, params: Mapping[str, Any], calle
         and assignee not in (None, caller.id)
     ):
         raise ForbiddenError("Agents may assign tickets only to themselves")
+    complaints.check_four_eyes(ticket, action, caller)
 
 
-def _check_params(action: Action, rule: Rule, params: Mapping[str, Any]) -> None:
+def _check_params(
+    action: Action, rule: Rule, params: Mapping[str, Any], codes: ComplaintCodes | None = None
+) -> None:
     allowed = set(rule.required) | set(rule.optional)
     errors = [
         FieldError(name, f"is not a parameter of {action}")
@@ -182,6 +199,10 @@ def _check_params(action: Action, rule: Rule, params: Mapping[str, Any]) -> None
         for name in rule.required
         if not str(params.get(name) or "").strip()
     ]
+    if action == Action.CLASSIFY:
+        errors += codes.errors(params) if codes else [FieldError("business", "no codes loaded")]
+    if action == Action.SUSPEND_CLOCK:
+        errors += complaints.suspension_errors(params)
     if errors:
         raise RequestValidationError(errors)
 
@@ -191,19 +212,13 @@ def _check_status(ticket: Ticket, action: Action, rule: Rule) -> None:
         raise IllegalTransitionError(action, ticket.status)
     if action == Action.ESCALATE and ticket.tier >= MAX_TIER:
         raise IllegalTransitionError(action, ticket.status, f"already at tier {MAX_TIER}")
-    if action == Action.EXTEND and (ticket.kind != "complaint" or ticket.sla.extended):
-        raise IllegalTransitionError(action, ticket.status, _not_extendable(ticket))
+    if action in COMPLAINT_ACTIONS and (why := complaints.refusal(ticket, action)):
+        raise IllegalTransitionError(action, ticket.status, why)
     if action == Action.RESCHEDULE and ticket.kind != "appointment":
         raise IllegalTransitionError(action, ticket.status, "not an appointment")
     if action == Action.ASSIGN and ticket.status not in UNHELD and ticket.assignee:
         # Past `assigned`, only an escalated (unassigned) ticket can be picked up again.
         raise IllegalTransitionError(action, ticket.status)
-
-
-def _not_extendable(ticket: Ticket) -> str:
-    if ticket.kind != "complaint":
-        return "only complaints have a regulatory deadline"
-    return "already extended once"
 
 
 Effect = Callable[[Ticket, Mapping[str, Any], Caller, datetime], tuple[Ticket, Payload]]
@@ -263,9 +278,15 @@ def _resolve(
     ticket: Ticket, params: Mapping[str, Any], caller: Caller, now: datetime
 ) -> tuple[Ticket, Payload]:
     count = ticket.resolutions + 1
-    changed = replace(ticket, status=Status.RESOLVED, resolutions=count, resolved_at=now)
+    concluded = complaints.resolved(ticket, now)  # 409 for an unclassified complaint
+    changed = replace(concluded, status=Status.RESOLVED, resolutions=count, resolved_at=now)
     return changed, _status_changed(
-        Action.RESOLVE, ticket, changed, resolution=params["resolution"], resolution_count=count
+        Action.RESOLVE,
+        ticket,
+        changed,
+        resolution=params["resolution"],
+        resolution_count=count,
+        review_within_days=complaints.review_within_days(ticket),
     )
 
 
@@ -304,20 +325,6 @@ def _escalate(
     return changed, payload
 
 
-def _extend(
-    ticket: Ticket, params: Mapping[str, Any], caller: Caller, now: datetime
-) -> tuple[Ticket, Payload]:
-    due = ticket.sla.resolution_due
-    new_due = due + EXTENSION if due else None
-    changed = replace(ticket, sla=replace(ticket.sla, resolution_due=new_due, extended=True))
-    payload = SlaExtended(
-        action=Action.EXTEND,
-        reason=params["reason"],
-        resolution_due=new_due.isoformat() if new_due else None,
-    )
-    return changed, payload
-
-
 def _reschedule(
     ticket: Ticket, params: Mapping[str, Any], caller: Caller, now: datetime
 ) -> tuple[Ticket, Payload]:
@@ -338,8 +345,11 @@ _EFFECTS: dict[Action, Effect] = {
     Action.CLOSE: _move(Action.CLOSE, Status.CLOSED),
     Action.CANCEL: _move(Action.CANCEL, Status.CANCELLED, reason="reason"),
     Action.ESCALATE: _escalate,
-    Action.EXTEND: _extend,
+    Action.EXTEND: complaints.extend,
     Action.RESCHEDULE: _reschedule,
+    Action.CLASSIFY: complaints.classify,
+    Action.SUSPEND_CLOCK: complaints.suspend_clock,
+    Action.RESUME_CLOCK: complaints.resume_clock,
 }
 
 

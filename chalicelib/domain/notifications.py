@@ -20,7 +20,14 @@ from typing import Any
 import msgspec
 
 from chalicelib.domain.contact import Contact, mask_email, mask_phone
-from chalicelib.domain.events import CommentAdded, Event, EventType, StatusChanged, TicketCreated
+from chalicelib.domain.events import (
+    CommentAdded,
+    Event,
+    EventType,
+    SlaExtended,
+    StatusChanged,
+    TicketCreated,
+)
 from chalicelib.domain.statuses import Status
 
 ZH_CN = "zh-CN"
@@ -49,6 +56,10 @@ APPOINTMENT_RESCHEDULED = "appointment.rescheduled"
 APPOINTMENT_REMINDER = "appointment.reminder"
 SURVEY_INVITED = "survey.invited"
 SURVEY_REMINDED = "survey.reminded"
+COMPLAINT_RESOLVED = "complaint.resolved"  # the decision: tells of the 30-day review
+COMPLAINT_EXTENDED = "complaint.extended"
+COMPLAINT_SUSPENDED = "complaint.clock_suspended"
+COMPLAINT_RESUMED = "complaint.clock_resumed"
 TEMPLATES = (
     CREATED,
     WAITING_ON_CUSTOMER,
@@ -60,6 +71,10 @@ TEMPLATES = (
     APPOINTMENT_REMINDER,
     SURVEY_INVITED,
     SURVEY_REMINDED,
+    COMPLAINT_RESOLVED,
+    COMPLAINT_EXTENDED,
+    COMPLAINT_SUSPENDED,
+    COMPLAINT_RESUMED,
 )
 
 
@@ -126,6 +141,26 @@ SMS_TEMPLATES: dict[str, dict[str, str]] = {
     SURVEY_REMINDED: {
         ZH_CN: "提醒：请评价本次服务 " + _SURVEY_SHORT_LINK,
         EN_US: "Reminder: please rate our service, it takes a minute: " + _SURVEY_SHORT_LINK,
+    },
+    COMPLAINT_RESOLVED: {
+        ZH_CN: "投诉{reference}已处理完毕，如有异议可在30日内申请核查，详情见手机银行。",
+        EN_US: "Your complaint {reference} has been decided; see the mobile banking app. "
+        "You may ask for a review within 30 days.",
+    },
+    COMPLAINT_EXTENDED: {
+        ZH_CN: "投诉{reference}情况复杂，处理期限延长至{due_date}，请谅解。",
+        EN_US: "Your complaint {reference} needs more time: we will give our decision "
+        "by {due_date}.",
+    },
+    COMPLAINT_SUSPENDED: {
+        ZH_CN: "投诉{reference}需外部鉴定、检测或评估，所需时间不计入处理期限。",
+        EN_US: "Your complaint {reference} awaits an outside appraisal, test or assessment; "
+        "that time does not count toward our deadline.",
+    },
+    COMPLAINT_RESUMED: {
+        ZH_CN: "投诉{reference}已恢复处理，处理期限为{due_date}。",
+        EN_US: "We have resumed your complaint {reference}: we will give our decision "
+        "by {due_date}.",
     },
 }
 
@@ -293,6 +328,71 @@ EMAIL_TEMPLATES: dict[str, dict[str, EmailTemplate]] = {
             "Reminder: how did we do?",
             ("Your view matters to us. If you have not yet, please take a minute to rate us:",),
             _SURVEY_PAGE_LINK,
+        ),
+    },
+    COMPLAINT_RESOLVED: {
+        ZH_CN: EmailTemplate(
+            "投诉{reference}处理结果",
+            (
+                "您的投诉{reference}已处理完毕。处理结果：",
+                "{resolution}",
+                "如对处理结果有异议，您可在30日内通过手机银行申请核查。",
+            ),
+        ),
+        EN_US: EmailTemplate(
+            "The decision on your complaint {reference}",
+            (
+                "We have decided on your complaint {reference}. The outcome:",
+                "{resolution}",
+                "If you disagree, you may ask for a review within 30 days "
+                "in the mobile banking app.",
+            ),
+        ),
+    },
+    COMPLAINT_EXTENDED: {
+        ZH_CN: EmailTemplate(
+            "投诉{reference}处理期限延长",
+            (
+                "您的投诉{reference}情况较为复杂，处理期限延长至{due_date}。",
+                "我们会在此之前告知您处理结果，感谢您的谅解。",
+            ),
+        ),
+        EN_US: EmailTemplate(
+            "Your complaint {reference} needs more time",
+            (
+                "Your complaint {reference} needs more work than usual.",
+                "We will give you our decision by {due_date}. Thank you for your patience.",
+            ),
+        ),
+    },
+    COMPLAINT_SUSPENDED: {
+        ZH_CN: EmailTemplate(
+            "投诉{reference}正在进行外部鉴定、检测或评估",
+            (
+                "您的投诉{reference}需要进行外部鉴定、检测或评估。",
+                "按照监管规定，所需时间不计入投诉处理期限；完成后我们将告知新的处理期限。",
+            ),
+        ),
+        EN_US: EmailTemplate(
+            "Your complaint {reference} awaits an outside appraisal",
+            (
+                "Your complaint {reference} needs an outside appraisal, test or assessment.",
+                "Under the regulator's rules that time does not count toward our deadline; "
+                "we will tell you the new date once it is done.",
+            ),
+        ),
+    },
+    COMPLAINT_RESUMED: {
+        ZH_CN: EmailTemplate(
+            "投诉{reference}已恢复处理",
+            ("您的投诉{reference}已恢复处理。", "处理期限为{due_date}。"),
+        ),
+        EN_US: EmailTemplate(
+            "We have resumed your complaint {reference}",
+            (
+                "We have resumed work on your complaint {reference}.",
+                "We will give you our decision by {due_date}.",
+            ),
         ),
     },
 }
@@ -543,6 +643,8 @@ _EVENT_TEMPLATES = {
     EventType.APPOINTMENT_REMINDED: APPOINTMENT_REMINDER,
     EventType.SURVEY_INVITED: SURVEY_INVITED,
     EventType.SURVEY_REMINDED: SURVEY_REMINDED,
+    EventType.CLOCK_SUSPENDED: COMPLAINT_SUSPENDED,
+    EventType.CLOCK_RESUMED: COMPLAINT_RESUMED,
 }
 
 
@@ -552,6 +654,10 @@ def template_for(event: Event) -> str | None:
         case TicketCreated(kind=kind):
             # Booking is told once, by appointment.booked.
             return None if kind == "appointment" else CREATED
+        case StatusChanged(to_status=Status.RESOLVED, review_within_days=days) if days:
+            return COMPLAINT_RESOLVED
+        case SlaExtended(due_date=due_date) if due_date:
+            return COMPLAINT_EXTENDED  # an applied step of the complaint ladder
         case StatusChanged(to_status=status):
             # Closed is not told: the customer just answered the survey or let it lapse.
             return _STATUS_TEMPLATES.get(status)

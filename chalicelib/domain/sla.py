@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import msgspec
 from msgspec.structs import replace
 
+from chalicelib.domain.complaints import clock_suspended
 from chalicelib.domain.events import Event, SlaBreached, TicketEscalated
 from chalicelib.domain.identity import SYSTEM
 from chalicelib.domain.lifecycle import NewEventId, escalated_one_tier
@@ -184,7 +185,7 @@ def _pending(ticket: Ticket) -> list[tuple[str, datetime]]:
     pending = []
     if sla.first_response_due and sla.first_responded_at is None:
         pending.append((FIRST_RESPONSE, sla.first_response_due))
-    if sla.resolution_due:
+    if sla.resolution_due and not clock_suspended(ticket):  # SPEC 13: the clock stopped
         pending.append((RESOLUTION, sla.resolution_due))
     running = [(m, due) for m, due in pending if not sla.paused or m in sla.unpaused]
     return [(metric, due) for metric, due in running if metric not in sla.breaches]

@@ -28,6 +28,9 @@ class Action(StrEnum):
     ESCALATE = "escalate"
     EXTEND = "extend"
     RESCHEDULE = "reschedule"
+    CLASSIFY = "classify"
+    SUSPEND_CLOCK = "suspend_clock"
+    RESUME_CLOCK = "resume_clock"
 
 
 OPEN_STATUSES = frozenset(

@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 from msgspec.structs import replace
 
+from chalicelib.domain.complaints import COMPLAINT, Complaint, complaint_view
 from chalicelib.domain.contact import Contact
 from chalicelib.domain.errors import FieldError, ValidationError
 from chalicelib.domain.events import Event, TicketCreated
@@ -57,6 +58,9 @@ class Ticket(msgspec.Struct, frozen=True):
     version: int = 1
     resolutions: int = 0
     resolved_at: datetime | None = None
+    complaint: Complaint | None = None
+    review_of: str | None = None
+    reviewed_by: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -122,6 +126,7 @@ def open_ticket(
         created_at=now,
         updated_at=now,
         received_at=received_at,
+        complaint=Complaint() if request.kind == COMPLAINT else None,
     )
     created = TicketCreated(channel=ticket.channel, kind=ticket.kind, queue=ticket.queue)
     event = Event.of(event_id, ticket_id, now, caller, created)
@@ -186,4 +191,6 @@ def ticket_view(ticket: Ticket) -> dict[str, Any]:
     }
     if ticket.appointment is not None:
         view["appointment"] = dict(ticket.appointment)
+    if ticket.kind == COMPLAINT:
+        view["complaint"] = complaint_view(ticket)
     return view

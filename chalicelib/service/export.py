@@ -45,6 +45,15 @@ EXPORTED_KEYS: dict[EventType, frozenset[str]] = {
     EventType.APPOINTMENT_BOOKED: frozenset(_SLOT),
     EventType.APPOINTMENT_REMINDED: frozenset(_SLOT),
     EventType.APPOINTMENT_RESCHEDULED: frozenset({"action", *_SLOT, "previous_slot_start"}),
+    # Complaints (SPEC 13): codes, counts and dates; never the staff note.
+    EventType.COMPLAINT_CLASSIFIED: frozenset(
+        {"action", "business", "cause", "previous_business", "previous_cause"}
+    ),
+    EventType.EXTENSION_REQUESTED: frozenset({"action"}),
+    EventType.CLOCK_SUSPENDED: frozenset({"action"}),  # `reason` is a free-text key elsewhere
+    EventType.CLOCK_RESUMED: frozenset(
+        {"action", "suspended_seconds", "resolution_due", "due_date"}
+    ),
 }
 
 

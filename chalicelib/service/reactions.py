@@ -28,6 +28,7 @@ from chalicelib.domain.reports import (
 )
 from chalicelib.domain.statuses import FINISHED_STATUSES, Action, Status
 from chalicelib.service.audit import record_write
+from chalicelib.service.complaints import count_complaint
 from chalicelib.service.export import export_event
 from chalicelib.service.notifications import NotificationPorts, notify
 from chalicelib.service.ports import (
@@ -199,6 +200,7 @@ EVERY_EVENT: tuple[Reaction, ...] = (
     record_audit,
     keep_for_retention,
     export_to_bus,
+    count_complaint,  # the complaint report (service/complaints.py) reads several types
 )
 
 

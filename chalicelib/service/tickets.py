@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 from msgspec.structs import replace
 
+from chalicelib.domain.complaints import ComplaintCodes
 from chalicelib.domain.errors import (
     ConflictError,
     FieldError,
@@ -69,6 +70,7 @@ class TicketPorts(msgspec.Struct, frozen=True):
     clock: Clock
     sla: SlaRules | None = None  # None: no SLA clocks (tests of other behaviour)
     appointment_commit: AppointmentCommit | None = None
+    complaint_codes: ComplaintCodes | None = None  # None: `classify` accepts no code
 
     def track(self, before: Ticket, after: Ticket | None, now: datetime) -> Ticket | None:
         if after is None or self.sla is None:
@@ -159,7 +161,13 @@ def act(
         _raise_deferred(caller, invalid, ticket, action)
         now = ports.clock()
         changed, events = apply_action(
-            ticket, action, params, caller, now=now, new_event_id=ports.ids.event_id
+            ticket,
+            action,
+            params,
+            caller,
+            now=now,
+            new_event_id=ports.ids.event_id,
+            codes=ports.complaint_codes,
         )
         changed = ports.track(ticket, changed, now) or changed
         if if_match is not None and if_match != ticket.version:

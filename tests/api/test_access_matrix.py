@@ -204,6 +204,9 @@ NO_CUSTOMER_OBJECT: dict[str, str] = {
     "GET /v1/branches/{branch_id}/slots": "seats per slot: counts only, nobody's bookings",
     "GET /v1/reports/summary": "counters only, no ticket or person (roles: test_reports_*)",
     "GET /v1/reports/agents": "counters per staff member, no customer (roles: test_reports_*)",
+    "GET /v1/reports/complaints": "counters by code and channel, no ticket or person "
+    "(roles: test_complaint_actions_and_report_by_role below)",
+    "GET /v1/complaint-codes": "the bank's classification codes, the same for every role",
     # A survey link is a capability: no token names anyone, the 128-bit code is the key,
     # and a code that is not a live survey's is a 404 (tests/api/test_surveys.py).
     "GET /s/{code}": "capability link (redirect only), no login by design",
@@ -316,3 +319,42 @@ def test_another_customers_objects(route, role, callers, shared_objects):
                 assert _snapshot(owner, objects) == before, f"{route} as {role} changed state"
         if role != "owner" and GROUPS[role] == "customers":
             assert response.status_code >= 400, "another customer got an answer"
+
+
+# The complaint actions (SPEC 13) go through the actions route above; each is aimed here at
+# the owner's complaint too: who may run it, and that a refusal changes nothing.
+COMPLAINT_ACTIONS: dict[str, tuple[dict[str, Any], dict[str, tuple[int, ...]]]] = {
+    "classify": (
+        {"business": "card", "cause": "fees"},
+        _expect(owner=403, other_customer=404, agent=200, supervisor=200, auditor=403),
+    ),
+    "extend": (
+        {"reason": "matrix"},
+        _expect(owner=403, other_customer=404, agent=403, supervisor=200, auditor=403),
+    ),
+    "suspend_clock": (
+        {"reason": "testing"},
+        _expect(owner=403, other_customer=404, agent=403, supervisor=200, auditor=403),
+    ),
+}
+COMPLAINT_CELLS = [(action, role) for action in COMPLAINT_ACTIONS for role in ROLES]
+
+
+@pytest.mark.parametrize(
+    ("action", "role"), COMPLAINT_CELLS, ids=[f"{a} as {r}" for a, r in COMPLAINT_CELLS]
+)
+def test_complaint_actions_and_report_by_role(action, role, callers):
+    owner = callers["owner"]
+    objects = _open(owner)
+    params, expect = COMPLAINT_ACTIONS[action]
+    before = _snapshot(owner, objects)
+    path = f"/v1/tickets/{objects.ticket_id}/actions"
+    response = callers[role].call("POST", path, json={"action": action, **params})
+    assert response.status_code in expect[role], (action, role, response.text)
+    if response.status_code >= 400:
+        _assert_reveals_nothing(response, objects)
+        assert _snapshot(owner, objects) == before, f"{action} as {role} changed state"
+    report = callers[role].call(
+        "GET", "/v1/reports/complaints", params={"from": "2026-01-01", "to": "2026-12-31"}
+    )
+    assert report.status_code == (200 if role in ("supervisor", "auditor") else 403)

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from msgspec.structs import replace
 
+from chalicelib.bootstrap import load_complaint_codes
+from chalicelib.domain.complaints import Complaint, ExtensionRequest
 from chalicelib.domain.events import (
     PAYLOADS,
     AppointmentBooked,
@@ -76,7 +78,9 @@ def _ids() -> Any:
 
 
 def _act(ticket: Ticket, action: str, caller: Caller, **params: Any) -> list[Event]:
-    _, events = apply_action(ticket, action, params, caller, now=NOW, new_event_id=_ids())
+    _, events = apply_action(
+        ticket, action, params, caller, now=NOW, new_event_id=_ids(), codes=CODES
+    )
     return events
 
 
@@ -88,6 +92,9 @@ def _stored(events: list[Event]) -> list[tuple[str, str]]:
 # --- what the domain writes -----------------------------------------------------------------
 
 HELD = {"assignee": AGENT.id}
+CODES = load_complaint_codes()
+CLASSIFIED = Complaint(business="card", cause="fees")
+ASKED = ExtensionRequest(NOW, "sup-2")
 DUE = NOW + timedelta(days=15)
 
 WRITERS: dict[str, tuple[Any, list[tuple[str, str]]]] = {
@@ -139,7 +146,12 @@ WRITERS: dict[str, tuple[Any, list[tuple[str, str]]]] = {
         ],
     ),
     "resolve": (
-        lambda: _act(_ticket(Status.IN_PROGRESS, **HELD), "resolve", AGENT, resolution="Done"),
+        lambda: _act(
+            _ticket(Status.IN_PROGRESS, kind="consultation", **HELD),
+            "resolve",
+            AGENT,
+            resolution="Done",
+        ),
         [
             (
                 "ticket.status_changed",
@@ -191,13 +203,83 @@ WRITERS: dict[str, tuple[Any, list[tuple[str, str]]]] = {
             )
         ],
     ),
+    "resolve a complaint (the decision: a review may follow)": (
+        lambda: _act(
+            _ticket(Status.IN_PROGRESS, complaint=CLASSIFIED, **HELD),
+            "resolve",
+            AGENT,
+            resolution="Done",
+        ),
+        [
+            (
+                "ticket.status_changed",
+                '{"action": "resolve", "resolution": "Done", "resolution_count": 1, '
+                '"review_within_days": 30, "from": "in_progress", "to": "resolved"}',
+            )
+        ],
+    ),
     "extend": (
         lambda: _act(_ticket(sla=Sla(resolution_due=DUE)), "extend", SUPERVISOR, reason="Law"),
         [
             (
                 "sla.extended",
                 '{"action": "extend", "reason": "Law", '
-                f'"resolution_due": "{(DUE + timedelta(days=15)).isoformat()}"}}',
+                f'"resolution_due": "{(NOW + timedelta(days=30)).isoformat()}", '
+                '"extensions": 1, "due_date": "2026-12-27"}',
+            )
+        ],
+    ),
+    "extend a second time: asked": (
+        lambda: _act(_ticket(complaint=Complaint(extensions=1)), "extend", SUPERVISOR, reason="X"),
+        [("complaint.extension_requested", '{"action": "extend", "reason": "X"}')],
+    ),
+    "extend a second time: approved": (
+        lambda: _act(
+            _ticket(complaint=Complaint(extensions=1, extension_requested=ASKED)),
+            "extend",
+            SUPERVISOR,
+            reason="Agreed",
+        ),
+        [
+            (
+                "sla.extended",
+                '{"action": "extend", "reason": "Agreed", '
+                f'"resolution_due": "{(NOW + timedelta(days=60)).isoformat()}", '
+                '"extensions": 2, "due_date": "2027-01-26", "requested_by": "sup-2"}',
+            )
+        ],
+    ),
+    "classify": (
+        lambda: _act(_ticket(), "classify", AGENT, business="card", cause="fees"),
+        [
+            (
+                "complaint.classified",
+                '{"action": "classify", "business": "card", "cause": "fees", '
+                '"previous_business": null, "previous_cause": null}',
+            )
+        ],
+    ),
+    "suspend_clock": (
+        lambda: _act(_ticket(), "suspend_clock", SUPERVISOR, reason="testing", note="Lab"),
+        [
+            (
+                "complaint.clock_suspended",
+                '{"action": "suspend_clock", "reason": "testing", "note": "Lab"}',
+            )
+        ],
+    ),
+    "resume_clock": (
+        lambda: _act(
+            _ticket(complaint=Complaint(suspended_at=NOW - timedelta(days=2))),
+            "resume_clock",
+            SUPERVISOR,
+        ),
+        [
+            (
+                "complaint.clock_resumed",
+                '{"action": "resume_clock", "suspended_seconds": 172800, '
+                f'"resolution_due": "{(NOW + timedelta(days=17)).isoformat()}", '
+                '"due_date": "2026-12-14"}',
             )
         ],
     ),
@@ -270,6 +352,12 @@ STORED: dict[EventType, str] = {
     EventType.COMMENT_ADDED: '{"body": "Hi", "internal": true}',
     EventType.SLA_BREACHED: '{"metric": "first_response", "due": null, "tier": 3}',
     EventType.SLA_EXTENDED: '{"action": "extend", "reason": "Law", "resolution_due": null}',
+    EventType.COMPLAINT_CLASSIFIED: '{"action": "classify", "business": "card", '
+    '"cause": "fees", "previous_business": null, "previous_cause": null}',
+    EventType.EXTENSION_REQUESTED: '{"action": "extend", "reason": "Complex"}',
+    EventType.CLOCK_SUSPENDED: '{"action": "suspend_clock", "reason": "testing"}',
+    EventType.CLOCK_RESUMED: '{"action": "resume_clock", "suspended_seconds": 60, '
+    '"resolution_due": null}',
     EventType.NOTIFICATION_SENT: '{"source_event": "E-1", "channel": "sms", '
     '"template": "ticket.created", "to": "+86 138****8000", "provider_message_id": "m-1"}',
     EventType.NOTIFICATION_SKIPPED: '{"source_event": "E-1", "template": "ticket.created", '

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from msgspec.structs import replace
 
+from chalicelib.bootstrap import load_complaint_codes
+from chalicelib.domain.complaints import Complaint
 from chalicelib.domain.errors import ForbiddenError, IllegalTransitionError, ValidationError
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import SYSTEM, Caller, Role
@@ -25,6 +27,7 @@ from tests.fakes import FixedClock
 NOW = FixedClock().now
 LATER = NOW + timedelta(hours=3)
 
+CODES = load_complaint_codes()
 OWNER = Caller(Role.CUSTOMER, "cust-1")
 HOLDER = Caller(Role.AGENT, "agent-holder")  # the ticket's assignee (once it has one)
 OTHER_AGENT = Caller(Role.AGENT, "agent-other")
@@ -69,6 +72,10 @@ EXPECTED_RULES: dict[str, tuple[frozenset[str], str | None, frozenset[str]]] = {
     "escalate": (OPEN, None, AGENTS_AND_SUPERVISORS),
     "extend": (OPEN, None, frozenset({"supervisor"})),
     "reschedule": (OPEN, None, AGENTS_AND_SUPERVISORS | {"owner"}),
+    # SPEC 13: "classify (agents+, any open complaint)"; suspend and resume: supervisors.
+    "classify": (OPEN, None, AGENTS_AND_SUPERVISORS),
+    "suspend_clock": (OPEN, None, frozenset({"supervisor"})),
+    "resume_clock": (OPEN, None, frozenset({"supervisor"})),
 }
 
 # The event each action writes (SPEC 5 "Timeline entry"); the others move the status.
@@ -77,6 +84,9 @@ OWN_EVENT = {
     "escalate": "ticket.escalated",
     "extend": "sla.extended",
     "reschedule": "appointment.rescheduled",
+    "classify": "complaint.classified",
+    "suspend_clock": "complaint.clock_suspended",
+    "resume_clock": "complaint.clock_resumed",
 }
 STATUS_CHANGED = "ticket.status_changed"
 
@@ -131,7 +141,9 @@ class EventIds:
 def run(
     ticket: Ticket, action: str, params: dict[str, Any], caller: Caller
 ) -> tuple[Ticket, list[Event]]:
-    return apply_action(ticket, action, params, caller, now=LATER, new_event_id=EventIds())
+    return apply_action(
+        ticket, action, params, caller, now=LATER, new_event_id=EventIds(), codes=CODES
+    )
 
 
 def comment(
@@ -155,11 +167,23 @@ def valid_params(action: str, caller: Caller) -> dict[str, Any]:
         "escalate": {"reason": "Needs tier 2"},
         "extend": {"reason": "Awaiting card network"},
         "reschedule": {"slot_start": SLOT_START},
+        "classify": {"business": "card", "cause": "fees"},
+        "suspend_clock": {"reason": "external_appraisal"},
     }.get(action, {})
 
 
+COMPLAINT_ACTIONS = ("extend", "classify", "suspend_clock", "resume_clock")
+
+
 def kind_for(action: str) -> str:
-    return {"extend": "complaint", "reschedule": "appointment"}.get(action, "consultation")
+    if action in COMPLAINT_ACTIONS:
+        return "complaint"
+    return {"reschedule": "appointment"}.get(action, "consultation")
+
+
+def state_for(action: str) -> dict[str, Any]:
+    """What the ticket needs besides its status for the action to be possible."""
+    return {"complaint": Complaint(suspended_at=NOW)} if action == "resume_clock" else {}
 
 
 def expected_outcome(action: str, status: str, caller_kind: str, params_valid: bool) -> str:
@@ -211,7 +235,7 @@ def test_the_table_here_covers_every_action_the_code_knows():
 @pytest.mark.parametrize("action", list(EXPECTED_RULES))
 def test_every_action_from_every_status_by_every_caller(action, status, caller_kind, params_valid):
     caller = CALLERS[caller_kind]
-    ticket = held_ticket(status, kind=kind_for(action))
+    ticket = held_ticket(status, kind=kind_for(action), **state_for(action))
     params = valid_params(action, caller)
     if not params_valid:
         params = {**params, "priority": "urgent"}
@@ -262,6 +286,7 @@ REQUIRED = [
     ("escalate", "in_progress", "reason"),
     ("extend", "in_progress", "reason"),
     ("reschedule", "in_progress", "slot_start"),
+    ("suspend_clock", "in_progress", "reason"),
 ]
 
 
@@ -414,12 +439,15 @@ def test_a_held_ticket_past_assigned_cannot_be_reassigned(status):
         ("escalate", "in_progress", HOLDER, ["E-1"]),
         ("extend", "assigned", SUPERVISOR, ["E-1"]),
         ("reschedule", "new", OWNER, ["E-1"]),
+        ("classify", "waiting_on_customer", OTHER_AGENT, ["E-1"]),
+        ("suspend_clock", "in_progress", SUPERVISOR, ["E-1"]),
+        ("resume_clock", "in_progress", SUPERVISOR, ["E-1"]),
     ],
 )
 def test_every_action_raises_the_version_by_exactly_one_and_leaves_the_input_alone(
     action, status, caller, event_ids
 ):
-    ticket = replace(held_ticket(status, kind=kind_for(action)), version=7)
+    ticket = replace(held_ticket(status, kind=kind_for(action), **state_for(action)), version=7)
     changed, events = run(ticket, action, valid_params(action, caller), caller)
     assert changed.version == 8
     assert ticket.version == 7
@@ -534,29 +562,30 @@ def test_escalate_makes_priority_at_least_high_and_never_lowers_urgent(before, a
 # ---------------------------------------------------------------- extend / reschedule
 
 
-def test_extend_adds_fifteen_days_to_the_regulatory_deadline():
+def test_the_first_extend_makes_the_regulatory_deadline_30_days_from_receipt():
     # The SLA module starts the clock; here the complaint simply has its deadline.
     deadline = datetime(2026, 12, 12, 2, 30, tzinfo=UTC)
     ticket = held_ticket("in_progress", kind="complaint")
     ticket = replace(ticket, sla=replace(ticket.sla, resolution_due=deadline))
     changed, [event] = run(ticket, "extend", {"reason": "Card network"}, SUPERVISOR)
-    assert changed.sla.resolution_due == deadline + timedelta(days=15)
+    assert changed.sla.resolution_due == ticket.received_at + timedelta(days=30)
     assert event.type == "sla.extended"
     assert event.data["reason"] == "Card network"
     assert event.data["resolution_due"] == changed.sla.resolution_due.isoformat()
 
 
-def test_extend_only_once():
-    ticket = held_ticket("in_progress", kind="complaint")
-    extended, _ = run(ticket, "extend", {"reason": "Once"}, SUPERVISOR)
-    with pytest.raises(IllegalTransitionError):
-        run(extended, "extend", {"reason": "Twice"}, SUPERVISOR)
+def test_a_third_extend_is_refused():
+    ticket = held_ticket("in_progress", kind="complaint", complaint=Complaint(extensions=2))
+    with pytest.raises(IllegalTransitionError, match="already extended 2 times"):
+        run(ticket, "extend", {"reason": "Thrice"}, SUPERVISOR)
 
 
+@pytest.mark.parametrize("action", COMPLAINT_ACTIONS)
 @pytest.mark.parametrize("kind", ["consultation", "application", "appointment"])
-def test_extend_is_only_for_complaints(kind):
+def test_complaint_actions_are_only_for_complaints(kind, action):
+    ticket = held_ticket("in_progress", kind=kind, **state_for(action))
     with pytest.raises(IllegalTransitionError):
-        run(held_ticket("in_progress", kind=kind), "extend", {"reason": "x"}, SUPERVISOR)
+        run(ticket, action, valid_params(action, SUPERVISOR), SUPERVISOR)
 
 
 def test_reschedule_records_the_new_slot():

@@ -53,6 +53,7 @@ def worst_case_values(locale: str, **overrides: str) -> dict[str, str]:
         "code": SURVEY_CODE,
         "branch_name": BRANCH_NAMES[locale],
         "slot_time": "2026-12-31 16:30",
+        "due_date": "2027-01-31",  # a complaint's new deadline (Asia/Shanghai date)
         "message": "请上传近三个月的银行流水及身份证正反面照片。" * 5,
         "resolution": "The disputed charge was refunded to your card ending 1234. " * 5,
         # What the notifier also passes along from the event: never shown in an SMS.
@@ -521,6 +522,28 @@ def event(event_type: str, actor: Caller = AGENT, **data: object) -> Event:
         (event("sla.breached", SYSTEM, metric="first_response"), None),
         (event("notification.sent", SYSTEM), None),
         (event("notification.skipped", SYSTEM), None),
+        # Complaints (SPEC 13): the decision tells of the review; each applied step of
+        # the ladder and the stopped and restarted clock are told; classifying and the
+        # first supervisor's request for a second extension are not.
+        (
+            event("ticket.status_changed", to="resolved", review_within_days=30),
+            "complaint.resolved",
+        ),
+        (
+            event("sla.extended", SUPERVISOR, extensions=1, due_date="2026-12-27"),
+            "complaint.extended",
+        ),
+        (event("sla.extended", SUPERVISOR, reason="old single extension"), None),
+        (event("complaint.extension_requested", SUPERVISOR, reason="x"), None),
+        (event("complaint.classified", AGENT, business="card", cause="fees"), None),
+        (
+            event("complaint.clock_suspended", SUPERVISOR, reason="testing"),
+            "complaint.clock_suspended",
+        ),
+        (
+            event("complaint.clock_resumed", SUPERVISOR, due_date="2027-01-01"),
+            "complaint.clock_resumed",
+        ),
     ],
     ids=lambda value: value.type if isinstance(value, Event) else str(value),
 )
@@ -541,5 +564,27 @@ def test_every_template_is_reachable_from_some_event():
             for t in ("appointment.booked", "appointment.rescheduled", "appointment.reminded")
         ),
         *(template_for(event(t, SYSTEM)) for t in SURVEYS),
+        template_for(event("ticket.status_changed", to="resolved", review_within_days=30)),
+        template_for(event("sla.extended", SUPERVISOR, extensions=2, due_date="2027-01-26")),
+        template_for(event("complaint.clock_suspended", SUPERVISOR, reason="testing")),
+        template_for(event("complaint.clock_resumed", SUPERVISOR, due_date="2027-01-01")),
     }
     assert reachable == set(TEMPLATES)
+
+
+def test_a_complaint_decision_tells_of_the_review_within_30_days_in_both_locales():
+    zh = render_sms("complaint.resolved", "zh-CN", worst_case_values("zh-CN"))
+    en = render_sms("complaint.resolved", "en-US", worst_case_values("en-US"))
+    assert "30日内申请核查" in zh
+    assert "review within 30 days" in en
+    for locale in LOCALES:
+        email = render_email("complaint.resolved", locale, worst_case_values(locale))
+        assert "30" in email.text
+        assert "The disputed charge" in email.text or locale == "zh-CN"
+
+
+@pytest.mark.parametrize("template", ["complaint.extended", "complaint.clock_resumed"])
+@pytest.mark.parametrize("locale", LOCALES)
+def test_a_complaint_deadline_message_names_the_new_date(template, locale):
+    text = render_sms(template, locale, worst_case_values(locale, due_date="2027-01-26"))
+    assert "2027-01-26" in text

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.bootstrap import load_complaint_codes
 from chalicelib.domain.errors import ForbiddenError, ValidationError
 from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import Caller, Role
@@ -55,7 +56,11 @@ class Desk:
         self.clock = FixedClock()  # Friday 2026-11-27 10:30 in Shanghai
         self.repository = InMemoryTicketRepository()
         self.ports = TicketPorts(
-            self.repository, SequentialIds(), self.clock, SlaRules(POLICIES, AlwaysWorking())
+            self.repository,
+            SequentialIds(),
+            self.clock,
+            SlaRules(POLICIES, AlwaysWorking()),
+            complaint_codes=load_complaint_codes(),
         )
         self.ledger = InMemoryReactionLedger()
         self.metrics = RecordingMetrics()
@@ -108,6 +113,7 @@ def desk() -> Desk:
     desk.act(late, "start")
     desk.clock.advance(hours=9)  # 1 working day (8 h here) passed: late
     desk.reply(late)
+    desk.act(late, "classify", business="card", cause="fees")  # a complaint needs it resolved
     desk.act(late, "resolve", resolution="Refunded")
     at = desk.clock()
     desk.repository.event_log[quick.id].append(_survey_answer(quick, at, 5, "agent-1"))

@@ -1,0 +1,228 @@
+"""The regulator's complaint report (SPEC section 13): its counters and its views. Pure.
+
+Counters are kept as events arrive, like every report (domain/reports.py); a date
+range is one key-range Query per family, never a scan:
+
+- `complaint#received`  `<received day>#<business>#<cause>#<channel>`: +1 when a
+  complaint is opened, under `unclassified`; a `classify` moves it (-1 / +1 on the
+  same received day), so it is always counted under its current classification.
+- `complaint#concluded` `<day>#<business>#<cause>#<channel>#<outcome>`: the first
+  resolution, the owner's withdrawal (cancel) or a merge; outcome is the bucket of
+  the days from receipt (the suspended time left out, as for the deadlines) or
+  `withdrawn`. The buckets are disjoint: total = their sum.
+- `complaint#extended`  `<day>#once|twice`: each applied extension.
+- `complaint#reviews`   `<day>#requested|concluded`.
+
+A review complaint (its ticket has `review_of`) is counted only under `reviews`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.domain.complaints import COMPLAINT, UNCLASSIFIED, complaint_of
+from chalicelib.domain.counters import CounterKey, report_day
+from chalicelib.domain.events import (
+    ComplaintClassified,
+    Event,
+    EventType,
+    SlaExtended,
+    StatusChanged,
+    TicketCreated,
+)
+from chalicelib.domain.identity import Role
+from chalicelib.domain.reports import ReportRange
+from chalicelib.domain.statuses import Status
+from chalicelib.domain.ticket import Ticket
+
+RECEIVED = "complaint#received"
+CONCLUDED = "complaint#concluded"
+EXTENDED = "complaint#extended"
+REVIEWS = "complaint#reviews"
+FAMILIES = (RECEIVED, CONCLUDED, EXTENDED, REVIEWS)
+
+# Emitted on the original complaint when its owner asks for a review (the review feature).
+REVIEW_REQUESTED = "complaint.review_requested"
+MERGE = "merge"
+WITHDRAWN = "withdrawn"
+# Upper bounds (days from receipt, suspended time left out) and their columns.
+DAY_BUCKETS = ((15, "within_15_days"), (30, "within_30_days"), (60, "within_60_days"))
+LATER = "later"
+OUTCOMES = (*(name for _, name in DAY_BUCKETS), LATER, WITHDRAWN)
+CSV_HEADER = ("business", "cause", "channel", "received", "concluded", *OUTCOMES)
+EXTENSION_NAMES = {1: "once", 2: "twice"}
+
+
+# --- counting (the stream reaction) -----------------------------------------------------------
+
+
+def needs_ticket(event: Event) -> bool:
+    """Whether this event may move a complaint counter (then the ticket is read)."""
+    if event.type == EventType.TICKET_CREATED:
+        return event.data.get("kind") == COMPLAINT
+    if event.type in _NEED_TICKET:
+        return True
+    if event.type != EventType.STATUS_CHANGED:
+        return False
+    moved = event.payload_as(StatusChanged)
+    return moved is not None and moved.to_status in _CONCLUDING
+
+
+_NEED_TICKET = frozenset({EventType.COMPLAINT_CLASSIFIED, EventType.SLA_EXTENDED})
+_CONCLUDING = frozenset({Status.RESOLVED, Status.CANCELLED, Status.CLOSED})
+
+
+def complaint_counters(event: Event, ticket: Ticket | None) -> dict[CounterKey, int]:
+    """Every complaint counter this event moves."""
+    day = report_day(event.at)
+    if event.type == REVIEW_REQUESTED:
+        return {CounterKey(REVIEWS, f"{day}#requested"): 1}
+    if ticket is None or ticket.kind != COMPLAINT:
+        return {}
+    return _of_complaint(event, ticket, day)
+
+
+def _of_complaint(event: Event, ticket: Ticket, day: str) -> dict[CounterKey, int]:
+    # A review is no new complaint: it is counted under reviews only.
+    new_complaint = ticket.review_of is None
+    received = report_day(ticket.received_at)
+    match event.payload():
+        case SlaExtended(extensions=extensions) if extensions in EXTENSION_NAMES:
+            return {CounterKey(EXTENDED, f"{day}#{EXTENSION_NAMES[extensions]}"): 1}
+        case StatusChanged() as moved:
+            return _conclusion(event, moved, ticket, day)
+        case TicketCreated() if new_complaint:
+            return {_received(received, None, None, ticket.channel): 1}
+        case ComplaintClassified() as classified if new_complaint:
+            return _reclassified(classified, received, ticket.channel)
+    return {}
+
+
+def _received(day: str, business: str | None, cause: str | None, channel: str) -> CounterKey:
+    classification = f"{business or UNCLASSIFIED}#{cause or UNCLASSIFIED}"
+    return CounterKey(RECEIVED, f"{day}#{classification}#{channel}")
+
+
+def _reclassified(moved: ComplaintClassified, day: str, channel: str) -> dict[CounterKey, int]:
+    before = _received(day, moved.previous_business, moved.previous_cause, channel)
+    after = _received(day, moved.business, moved.cause, channel)
+    return {} if before == after else {before: -1, after: 1}
+
+
+def _conclusion(
+    event: Event, moved: StatusChanged, ticket: Ticket, day: str
+) -> dict[CounterKey, int]:
+    outcome = _outcome(event, moved, ticket)
+    if outcome is None:
+        return {}
+    if ticket.review_of is not None:
+        first = moved.to_status == Status.RESOLVED
+        return {CounterKey(REVIEWS, f"{day}#concluded"): 1} if first else {}
+    complaint = complaint_of(ticket)
+    business, cause = complaint.business or UNCLASSIFIED, complaint.cause or UNCLASSIFIED
+    slot = f"{day}#{business}#{cause}#{ticket.channel}#{outcome}"
+    return {CounterKey(CONCLUDED, slot): 1}
+
+
+def _outcome(event: Event, moved: StatusChanged, ticket: Ticket) -> str | None:
+    """The conclusion's column, or None when this move concludes nothing."""
+    if moved.to_status == Status.RESOLVED:
+        return _bucket(event, ticket) if moved.resolution_count == 1 else None
+    if ticket.resolutions:
+        return None  # concluded already, at its first resolution
+    if moved.to_status == Status.CANCELLED and _by_owner(event, ticket):
+        return WITHDRAWN
+    if moved.to_status == Status.CLOSED and moved.action == MERGE:
+        return _bucket(event, ticket)
+    return None
+
+
+def _by_owner(event: Event, ticket: Ticket) -> bool:
+    return event.actor.role is Role.CUSTOMER and event.actor.id == ticket.customer_id
+
+
+def _bucket(event: Event, ticket: Ticket) -> str:
+    suspended = timedelta(seconds=complaint_of(ticket).suspended_until(event.at))
+    return days_bucket(ticket.received_at, event.at, suspended)
+
+
+def days_bucket(received_at: datetime, concluded_at: datetime, suspended: timedelta) -> str:
+    """The column of a conclusion: at most 15, 30 or 60 days after receipt, or later."""
+    spent = concluded_at - received_at - suspended
+    for days, name in DAY_BUCKETS:
+        if spent <= timedelta(days=days):
+            return name
+    return LATER
+
+
+# --- the report ---------------------------------------------------------------------------------
+
+Slots = Iterable[tuple[str, int]]
+
+
+def _split(slots: Slots) -> list[tuple[list[str], int]]:
+    """(the values after the day, total) of each slot."""
+    return [(slot[11:].split("#"), total) for slot, total in slots]
+
+
+def _add(totals: dict[str, int], key: str, count: int) -> None:
+    totals[key] = totals.get(key, 0) + count
+
+
+def complaint_rows(counters: Mapping[str, Slots]) -> dict[tuple[str, str, str], dict[str, int]]:
+    """(business, cause, channel) -> received, concluded and each outcome."""
+    rows: dict[tuple[str, str, str], dict[str, int]] = {}
+
+    def row(key: tuple[str, str, str]) -> dict[str, int]:
+        return rows.setdefault(key, dict.fromkeys(CSV_HEADER[3:], 0))
+
+    for (business, cause, channel), total in _split(counters.get(RECEIVED, ())):
+        _add(row((business, cause, channel)), "received", total)
+    for (business, cause, channel, outcome), total in _split(counters.get(CONCLUDED, ())):
+        cells = row((business, cause, channel))
+        _add(cells, "concluded", total)
+        _add(cells, outcome, total)
+    return rows
+
+
+def complaint_report(period: ReportRange, counters: Mapping[str, Slots]) -> dict[str, Any]:
+    """`GET /v1/reports/complaints` as JSON."""
+    rows = complaint_rows(counters)
+    by: dict[str, dict[str, int]] = {"business": {}, "cause": {}, "channel": {}}
+    for (business, cause, channel), cells in rows.items():
+        for name, value in (("business", business), ("cause", cause), ("channel", channel)):
+            if cells["received"]:
+                _add(by[name], value, cells["received"])
+    concluded = {name: sum(cells[name] for cells in rows.values()) for name in OUTCOMES}
+    extended = dict.fromkeys(EXTENSION_NAMES.values(), 0)
+    for (name,), total in _split(counters.get(EXTENDED, ())):
+        _add(extended, name, total)
+    reviews = {"requested": 0, "concluded": 0}
+    for (name,), total in _split(counters.get(REVIEWS, ())):
+        _add(reviews, name, total)
+    return {
+        "from": period.first.isoformat(),
+        "to": period.last.isoformat(),
+        "received": {
+            "total": sum(cells["received"] for cells in rows.values()),
+            **{f"by_{name}": dict(sorted(values.items())) for name, values in by.items()},
+        },
+        "concluded": {"total": sum(concluded.values()), **concluded},
+        "extended": extended,
+        "reviews": reviews,
+    }
+
+
+def complaint_csv(counters: Mapping[str, Slots]) -> str:
+    """One row per business x cause x channel with anything to count, sorted."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_HEADER)
+    for key, cells in sorted(complaint_rows(counters).items()):
+        if any(cells.values()):
+            writer.writerow([*key, *(cells[name] for name in CSV_HEADER[3:])])
+    return out.getvalue()

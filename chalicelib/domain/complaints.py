@@ -1,0 +1,335 @@
+"""Complaints under the regulator's rules (SPEC section 13): codes, the deadline ladder
+with four eyes on the second extension, and the suspended clock.
+
+Pure: the code file's text is passed in; nothing here reads files or the time. The
+ticket's `complaint` object is a Struct stored on the ticket; `review_of` and
+`reviewed_by` live on the ticket itself and are only shown inside `complaint`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from msgspec.structs import replace
+
+from chalicelib.domain.counters import report_day
+from chalicelib.domain.errors import ConflictError, FieldError, ForbiddenError
+from chalicelib.domain.events import (
+    ClockResumed,
+    ClockSuspended,
+    ComplaintClassified,
+    ExtensionRequested,
+    Payload,
+    SlaExtended,
+)
+from chalicelib.domain.identity import Caller
+from chalicelib.domain.statuses import Action
+
+if TYPE_CHECKING:
+    from chalicelib.domain.ticket import Ticket
+
+COMPLAINT = "complaint"
+# Receipt + 15 days; first extension: 30; second (two supervisors): 60 (SPEC 13).
+LADDER = (timedelta(days=15), timedelta(days=30), timedelta(days=60))
+MAX_EXTENSIONS = len(LADDER) - 1
+REVIEW_WINDOW_DAYS = 30
+SUSPENSION_REASONS = ("external_appraisal", "testing", "assessment")
+UNCLASSIFIED = "unclassified"
+CODE_FAMILIES = ("business", "cause")
+LOCALES = ("zh-CN", "en-US")
+_CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+
+
+class ClassificationRequiredError(ConflictError):
+    """A complaint is resolved only once it has a business type and a cause."""
+
+
+class FourEyesError(ForbiddenError):
+    """The supervisor who asked for the second extension may not also approve it."""
+
+
+class CodeFileError(ValueError):
+    """The complaint code file cannot be used; the message says where."""
+
+
+class ExtensionRequest(msgspec.Struct, frozen=True):
+    """A second extension asked for by one supervisor, waiting for another."""
+
+    at: datetime
+    by: str
+
+
+class Complaint(msgspec.Struct, frozen=True):
+    """The regulatory facts of a complaint ticket."""
+
+    business: str | None = None
+    cause: str | None = None
+    extensions: int = 0  # applied: 0-2
+    extension_requested: ExtensionRequest | None = None
+    suspended_at: datetime | None = None  # set while the clock is stopped
+    suspended_seconds: int = 0  # every finished suspension, added up
+
+    @property
+    def clock_suspended(self) -> bool:
+        return self.suspended_at is not None
+
+    @property
+    def classified(self) -> bool:
+        return bool(self.business and self.cause)
+
+    def suspended_until(self, now: datetime) -> int:
+        """Seconds suspended so far, the running suspension included."""
+        running = int((now - self.suspended_at).total_seconds()) if self.suspended_at else 0
+        return self.suspended_seconds + max(0, running)
+
+
+def complaint_of(ticket: Ticket) -> Complaint:
+    """The ticket's complaint facts; a complaint stored before they existed reads as an
+    unclassified one (once extended if the old single extension was used)."""
+    if ticket.complaint is not None:
+        return ticket.complaint
+    return Complaint(extensions=1 if ticket.sla.extended else 0)
+
+
+def regulatory_due(received_at: datetime, complaint: Complaint) -> datetime:
+    """Receipt + 15/30/60 days + every finished suspension (SPEC 13)."""
+    return (
+        received_at + LADDER[complaint.extensions] + timedelta(seconds=complaint.suspended_seconds)
+    )
+
+
+def clock_suspended(ticket: Ticket) -> bool:
+    return ticket.complaint is not None and ticket.complaint.clock_suspended
+
+
+def awaits_second_supervisor(ticket: Ticket) -> bool:
+    """An extension request recorded and not applied yet (the API answers 202)."""
+    return ticket.complaint is not None and ticket.complaint.extension_requested is not None
+
+
+def complaint_view(ticket: Ticket) -> dict[str, Any]:
+    complaint = complaint_of(ticket)
+    request = complaint.extension_requested
+    return {
+        "business": complaint.business,
+        "cause": complaint.cause,
+        "extensions": complaint.extensions,
+        "extension_requested": (
+            {"at": _isoformat(request.at), "by": request.by} if request else None
+        ),
+        "clock_suspended": complaint.clock_suspended,
+        "review_of": ticket.review_of,
+        "reviewed_by": ticket.reviewed_by,
+    }
+
+
+def _isoformat(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def suspension_errors(params: Mapping[str, Any]) -> list[FieldError]:
+    reason = params.get("reason")
+    if _given(reason) and reason not in SUSPENSION_REASONS:
+        return [FieldError("reason", f"must be one of {', '.join(SUSPENSION_REASONS)}")]
+    return []
+
+
+# --- the code file ----------------------------------------------------------------------------
+
+
+def _given(value: Any) -> bool:
+    """Present and not blank (a blank one is reported as required instead)."""
+    return bool(str(value or "").strip())
+
+
+class ComplaintCode(msgspec.Struct, frozen=True):
+    code: str
+    name: Mapping[str, str]
+
+
+class ComplaintCodes(msgspec.Struct, frozen=True):
+    """Business types and causes the bank classifies complaints by (JR/T 0169-2018)."""
+
+    business: tuple[ComplaintCode, ...]
+    cause: tuple[ComplaintCode, ...]
+
+    def codes(self, family: str) -> frozenset[str]:
+        return frozenset(entry.code for entry in getattr(self, family))
+
+    def errors(self, params: Mapping[str, Any]) -> list[FieldError]:
+        """400s naming each field whose code the file does not list."""
+        return [
+            FieldError(family, f"is not a known {family} code (GET /v1/complaint-codes)")
+            for family in CODE_FAMILIES
+            if _given(params.get(family)) and params[family] not in self.codes(family)
+        ]
+
+    def view(self) -> dict[str, list[dict[str, Any]]]:
+        return {
+            family: [{"code": e.code, "name": dict(e.name)} for e in getattr(self, family)]
+            for family in CODE_FAMILIES
+        }
+
+
+def parse_codes(text: str, source: str = "complaint-codes.json") -> ComplaintCodes:
+    """Codes from JSON: {"business": [{"code", "name": {"zh-CN", "en-US"}}], "cause": [...]}.
+    A bad entry raises CodeFileError naming it."""
+    try:
+        document = json.loads(text)
+    except ValueError as error:
+        raise CodeFileError(f"{source}: not JSON ({error})") from error
+    if not isinstance(document, dict):
+        raise CodeFileError(f"{source}: expected an object")
+    unknown = sorted(key for key in document if key not in CODE_FAMILIES and key[:1] != "_")
+    if unknown:
+        raise CodeFileError(f"{source}: unknown key {unknown[0]!r}")
+    return ComplaintCodes(
+        business=_family(document.get("business"), f"{source}: business"),
+        cause=_family(document.get("cause"), f"{source}: cause"),
+    )
+
+
+def _family(entries: Any, where: str) -> tuple[ComplaintCode, ...]:
+    if not isinstance(entries, list) or not entries:
+        raise CodeFileError(f"{where}: expected a non-empty list")
+    codes = tuple(_entry(entry, f"{where}[{index}]") for index, entry in enumerate(entries))
+    seen: set[str] = set()
+    for index, entry in enumerate(codes):
+        if entry.code in seen:
+            raise CodeFileError(f"{where}[{index}]: duplicate code {entry.code!r}")
+        seen.add(entry.code)
+    return codes
+
+
+def _entry(entry: Any, where: str) -> ComplaintCode:
+    if not isinstance(entry, dict) or set(entry) != {"code", "name"}:
+        raise CodeFileError(f"{where}: expected exactly the keys code and name")
+    code, name = entry["code"], entry["name"]
+    if not isinstance(code, str) or not _CODE.match(code) or code == UNCLASSIFIED:
+        raise CodeFileError(f"{where}: code {code!r} must be lower-case letters, digits, '-'")
+    if not isinstance(name, dict) or set(name) != set(LOCALES):
+        raise CodeFileError(f"{where} ({code}): name needs exactly {' and '.join(LOCALES)}")
+    if not all(isinstance(text, str) and text.strip() for text in name.values()):
+        raise CodeFileError(f"{where} ({code}): every name must be non-empty text")
+    return ComplaintCode(code, dict(name))
+
+
+# --- the actions (lifecycle.RULES names them; these are their checks and effects) -------------
+
+
+def refusal(ticket: Ticket, action: str) -> str | None:
+    """Why a complaint action may not run on this ticket now (a 409), or None."""
+    if ticket.kind != COMPLAINT:
+        return "only complaints have a regulatory clock"
+    complaint = complaint_of(ticket)
+    if action == Action.EXTEND and complaint.extensions >= MAX_EXTENSIONS:
+        return f"already extended {MAX_EXTENSIONS} times"
+    if action == Action.SUSPEND_CLOCK and complaint.clock_suspended:
+        return "the clock is already suspended"
+    if action == Action.RESUME_CLOCK and not complaint.clock_suspended:
+        return "the clock is running"
+    return None
+
+
+def check_four_eyes(ticket: Ticket, action: str, caller: Caller) -> None:
+    """The second extension needs a second supervisor (403 `four-eyes`)."""
+    if action != Action.EXTEND or ticket.complaint is None:
+        return
+    request = ticket.complaint.extension_requested
+    if request is not None and request.by == caller.id:
+        raise FourEyesError("You asked for this extension; another supervisor must approve it")
+
+
+def classify(
+    ticket: Ticket, params: Mapping[str, Any], caller: Caller, now: datetime
+) -> tuple[Ticket, Payload]:
+    complaint = complaint_of(ticket)
+    changed = replace(complaint, business=params["business"], cause=params["cause"])
+    payload = ComplaintClassified(
+        action=Action.CLASSIFY,
+        business=params["business"],
+        cause=params["cause"],
+        previous_business=complaint.business,
+        previous_cause=complaint.cause,
+    )
+    return replace(ticket, complaint=changed), payload
+
+
+def extend(
+    ticket: Ticket, params: Mapping[str, Any], caller: Caller, now: datetime
+) -> tuple[Ticket, Payload]:
+    """First call: 30 days. Then a request, applied (60 days) by another supervisor."""
+    complaint = complaint_of(ticket)
+    request = complaint.extension_requested
+    if complaint.extensions == 1 and request is None:
+        asked = replace(complaint, extension_requested=ExtensionRequest(now, caller.id))
+        payload = ExtensionRequested(action=Action.EXTEND, reason=params["reason"])
+        return replace(ticket, complaint=asked), payload
+    applied = replace(complaint, extensions=complaint.extensions + 1, extension_requested=None)
+    due = regulatory_due(ticket.received_at, applied)
+    extended = SlaExtended(
+        action=Action.EXTEND,
+        reason=params["reason"],
+        resolution_due=due.isoformat(),
+        extensions=applied.extensions,
+        due_date=report_day(due),
+        requested_by=request.by if request else None,
+    )
+    sla = replace(ticket.sla, resolution_due=due)
+    return replace(ticket, complaint=applied, sla=sla), extended
+
+
+def suspend_clock(
+    ticket: Ticket, params: Mapping[str, Any], caller: Caller, now: datetime
+) -> tuple[Ticket, Payload]:
+    stopped = replace(complaint_of(ticket), suspended_at=now)
+    payload = ClockSuspended(
+        action=Action.SUSPEND_CLOCK, reason=params["reason"], note=params.get("note") or None
+    )
+    return replace(ticket, complaint=stopped), payload
+
+
+def resume_clock(
+    ticket: Ticket, params: Mapping[str, Any], caller: Caller, now: datetime
+) -> tuple[Ticket, Payload]:
+    complaint = complaint_of(ticket)
+    spent = complaint.suspended_until(now) - complaint.suspended_seconds
+    running = _ended_suspension(complaint, now)
+    due = regulatory_due(ticket.received_at, running)
+    payload = ClockResumed(
+        action=Action.RESUME_CLOCK,
+        suspended_seconds=spent,
+        resolution_due=due.isoformat(),
+        due_date=report_day(due),
+    )
+    sla = replace(ticket.sla, resolution_due=due)
+    return replace(ticket, complaint=running, sla=sla), payload
+
+
+def _ended_suspension(complaint: Complaint, now: datetime) -> Complaint:
+    if complaint.suspended_at is None:
+        return complaint
+    return replace(complaint, suspended_seconds=complaint.suspended_until(now), suspended_at=None)
+
+
+def resolved(ticket: Ticket, now: datetime) -> Ticket:
+    """A complaint's resolution needs its classification and ends a suspension. A review
+    (`review_of` set) is of a complaint classified already: it needs none of its own."""
+    if ticket.kind != COMPLAINT:
+        return ticket
+    complaint = complaint_of(ticket)
+    if not complaint.classified and ticket.review_of is None:
+        raise ClassificationRequiredError(
+            "Classify the complaint (business and cause) before resolving it"
+        )
+    return replace(ticket, complaint=_ended_suspension(complaint, now))
+
+
+def review_within_days(ticket: Ticket) -> int | None:
+    """What a complaint's decision message tells the customer about a review."""
+    return REVIEW_WINDOW_DAYS if ticket.kind == COMPLAINT else None

@@ -1,0 +1,281 @@
+"""The regulator's complaint report (SPEC section 13): counters kept as events arrive,
+read back as JSON and CSV, decided from SPEC's words."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+import pytest
+from msgspec.structs import replace
+
+from chalicelib.bootstrap import POLICIES_FILE, load_complaint_codes
+from chalicelib.domain.complaint_report import CSV_HEADER, days_bucket
+from chalicelib.domain.errors import ForbiddenError, ValidationError
+from chalicelib.domain.events import Event, EventType, StatusChanged
+from chalicelib.domain.identity import Caller, Role
+from chalicelib.domain.sla import SlaRules, parse_policies
+from chalicelib.domain.statuses import Status
+from chalicelib.domain.ticket import Ticket, TicketRequest
+from chalicelib.service.complaints import (
+    ComplaintReportPorts,
+    complaint_counters,
+    count_complaint,
+    report_complaints,
+)
+from chalicelib.service.reactions import ReactionPorts, react
+from chalicelib.service.tickets import StoredResponse, TicketPorts, act, create_ticket
+from tests.fakes import (
+    FixedClock,
+    InMemoryCounterReader,
+    InMemoryReactionLedger,
+    InMemoryTicketRepository,
+    SequentialIds,
+)
+
+CUSTOMER = Caller(Role.CUSTOMER, "cust-1")
+AGENT = Caller(Role.AGENT, "agent-1")
+SUPERVISOR = Caller(Role.SUPERVISOR, "sup-1")
+COLLEAGUE = Caller(Role.SUPERVISOR, "sup-2")
+AUDITOR = Caller(Role.AUDITOR, "aud-1")
+RANGE = {"from": "2026-11-01", "to": "2027-02-28"}
+
+
+class AlwaysWorking:
+    def add_working_time(self, start: datetime, duration: timedelta) -> datetime:
+        return start + duration
+
+    def working_time_between(self, start: datetime, end: datetime) -> timedelta:
+        return end - start
+
+
+class Desk:
+    def __init__(self) -> None:
+        self.clock = FixedClock()  # 2026-11-27 10:30 in Shanghai
+        self.repository = InMemoryTicketRepository()
+        policies = parse_policies(POLICIES_FILE.read_text(encoding="utf-8"))
+        self.ports = TicketPorts(
+            self.repository,
+            SequentialIds(),
+            self.clock,
+            SlaRules(policies, AlwaysWorking()),
+            complaint_codes=load_complaint_codes(),
+        )
+        self.ledger = InMemoryReactionLedger()
+        self.reactions = ReactionPorts(self.ledger, tickets=self.repository)
+        self.reader = InMemoryCounterReader(self.ledger)
+        self.report_ports = ComplaintReportPorts(self.reader)
+
+    def open(
+        self, channel: str = "web", by: Caller = CUSTOMER, received_at: datetime | None = None
+    ) -> Ticket:
+        request = TicketRequest(
+            channel,
+            "complaint",
+            "card",
+            "Fee charged twice",
+            "",
+            None,
+            customer_id=None if by.is_customer else CUSTOMER.id,
+            received_at=received_at,
+        )
+        render = lambda ticket: StoredResponse(201, ticket.id)  # noqa: E731
+        return self.repository.tickets[create_ticket(self.ports, by, request, render).body]
+
+    def act(self, ticket: Ticket, action: str, caller: Caller = SUPERVISOR, **params: Any) -> None:
+        act(self.ports, caller, ticket.id, action, params)
+
+    def work(self, ticket: Ticket, business: str = "card", cause: str = "fees") -> None:
+        self.act(ticket, "assign", AGENT)
+        self.act(ticket, "start", AGENT)
+        self.act(ticket, "classify", AGENT, business=business, cause=cause)
+
+    def deliver_everything(self) -> None:
+        for events in list(self.repository.event_log.values()):
+            for event in list(events):
+                react(event, self.reactions)
+
+    def report(self, caller: Caller = SUPERVISOR, **params: str) -> dict[str, Any]:
+        return report_complaints(self.report_ports, caller, params or RANGE)
+
+    def rows(self) -> list[dict[str, str]]:
+        _, counters = complaint_counters(self.report_ports, SUPERVISOR, RANGE)
+        from chalicelib.domain.complaint_report import complaint_csv
+
+        return list(csv.DictReader(io.StringIO(complaint_csv(counters))))
+
+
+@pytest.fixture
+def desk() -> Desk:
+    return Desk()
+
+
+def test_a_complaint_is_received_on_its_received_at_day_under_its_current_codes(desk):
+    received = desk.clock() - timedelta(days=3)
+    ticket = desk.open("phone", by=AGENT, received_at=received)
+    desk.deliver_everything()
+    assert desk.report()["received"] == {
+        "total": 1,
+        "by_business": {"unclassified": 1},
+        "by_cause": {"unclassified": 1},
+        "by_channel": {"phone": 1},
+    }
+    desk.work(ticket)
+    desk.act(ticket, "classify", AGENT, business="payment", cause="systems")
+    desk.deliver_everything()
+    report = desk.report()
+    assert report["received"]["by_business"] == {"payment": 1}
+    assert report["received"]["by_cause"] == {"systems": 1}
+    # Received on its day, not the day it was classified or opened in the system.
+    assert desk.report(**{"from": "2026-11-24", "to": "2026-11-24"})["received"]["total"] == 1
+    assert desk.report(**{"from": "2026-11-25", "to": "2026-11-27"})["received"]["total"] == 0
+
+
+def test_redelivered_events_count_once(desk):
+    ticket = desk.open()
+    desk.work(ticket)
+    desk.act(ticket, "resolve", AGENT, resolution="Refunded")
+    for _ in range(3):
+        desk.deliver_everything()
+    report = desk.report()
+    assert report["received"]["total"] == 1
+    assert report["concluded"]["total"] == 1
+
+
+def test_conclusions_count_once_by_days_from_receipt_without_the_suspended_time(desk):
+    quick = desk.open()
+    desk.work(quick)
+    desk.clock.advance(days=2)
+    desk.act(quick, "resolve", AGENT, resolution="Refunded")
+    desk.act(quick, "reopen", CUSTOMER)
+    desk.act(quick, "resolve", AGENT, resolution="Refunded again")  # concluded already
+
+    slow = desk.open()
+    desk.work(slow, "loan", "contract")
+    desk.act(slow, "extend", reason="Complex")
+    desk.act(slow, "extend", reason="Particularly complex")
+    desk.act(slow, "extend", COLLEAGUE, reason="Approved")
+    desk.act(slow, "suspend_clock", reason="external_appraisal")
+    desk.clock.advance(days=10)
+    desk.act(slow, "resume_clock")
+    desk.clock.advance(days=25)  # 35 days from receipt, 10 suspended: 25 count
+    desk.act(slow, "resolve", AGENT, resolution="Rate restored")
+
+    withdrawn = desk.open()
+    desk.act(withdrawn, "cancel", CUSTOMER, reason="Sorted out at the branch")
+    staff_cancelled = desk.open()
+    desk.act(staff_cancelled, "cancel", AGENT, reason="Duplicate")
+    desk.deliver_everything()
+
+    report = desk.report()
+    assert report["received"]["total"] == 4
+    assert report["concluded"] == {
+        "total": 3,
+        "within_15_days": 1,
+        "within_30_days": 1,
+        "within_60_days": 0,
+        "later": 0,
+        "withdrawn": 1,
+    }
+    assert report["extended"] == {"once": 1, "twice": 1}
+    assert report["reviews"] == {"requested": 0, "concluded": 0}
+
+
+def test_a_merge_concludes_the_complaint_it_closes(desk):
+    # The merge action is another feature's; its event is a status change to closed.
+    ticket = desk.open()
+    desk.clock.advance(days=40)
+    merged = Event(
+        "E-merge",
+        ticket.id,
+        EventType.STATUS_CHANGED,
+        desk.clock(),
+        AGENT,
+        StatusChanged(action="merge", from_status=Status.NEW, to_status=Status.CLOSED).to_data(),
+    )
+    desk.repository.tickets[ticket.id] = replace(ticket, status=Status.CLOSED)
+    desk.repository.event_log[ticket.id].append(merged)
+    desk.deliver_everything()
+    assert desk.report()["concluded"]["within_60_days"] == 1
+
+
+def test_reviews_are_counted_apart_from_new_complaints(desk):
+    original = desk.open()
+    requested = Event(
+        "E-review",
+        original.id,
+        cast(EventType, "complaint.review_requested"),
+        desk.clock(),
+        CUSTOMER,
+        {"reason": "I disagree"},
+    )
+    count_complaint(requested, desk.reactions)
+    count_complaint(requested, desk.reactions)  # redelivered
+    review = desk.open()
+    desk.repository.tickets[review.id] = replace(
+        desk.repository.tickets[review.id], review_of=original.id
+    )
+    desk.work(review)
+    desk.act(review, "resolve", AGENT, resolution="Upheld")
+    desk.deliver_everything()
+    report = desk.report()
+    assert report["reviews"] == {"requested": 1, "concluded": 1}
+    assert report["received"]["total"] == 1  # the original only
+    assert report["concluded"]["total"] == 0
+
+
+def test_the_csv_has_one_row_per_business_cause_and_channel(desk):
+    for channel, business in (("web", "card"), ("web", "card"), ("phone", "loan")):
+        ticket = desk.open(channel, by=AGENT if channel == "phone" else CUSTOMER)
+        desk.work(ticket, business, "fees")
+        desk.act(ticket, "resolve", AGENT, resolution="Done")
+    desk.open()  # unclassified, open
+    desk.deliver_everything()
+    rows = desk.rows()
+    assert list(rows[0]) == list(CSV_HEADER)
+    assert [
+        (r["business"], r["cause"], r["channel"], r["received"], r["concluded"]) for r in rows
+    ] == [
+        ("card", "fees", "web", "2", "2"),
+        ("loan", "fees", "phone", "1", "1"),
+        ("unclassified", "unclassified", "web", "1", "0"),
+    ]
+    assert rows[0]["within_15_days"] == "2"
+
+
+def test_only_supervisors_and_auditors_read_it_and_the_range_is_checked(desk):
+    assert desk.report(AUDITOR)["received"]["total"] == 0
+    for caller in (CUSTOMER, AGENT):
+        with pytest.raises(ForbiddenError):
+            desk.report(caller)
+    with pytest.raises(ValidationError) as raised:
+        desk.report(**{"from": "2026-12-02", "to": "2026-12-01"})
+    assert [e.path for e in raised.value.errors] == ["to"]
+    with pytest.raises(ValidationError):
+        desk.report(**{"from": "2026-12-01"})
+
+
+def test_it_reads_one_key_range_per_family_never_a_scan(desk):
+    desk.report()
+    assert sorted(desk.reader.queries) == sorted(
+        ["complaint#received", "complaint#concluded", "complaint#extended", "complaint#reviews"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("days", "suspended", "bucket"),
+    [
+        (15, 0, "within_15_days"),
+        (15.01, 0, "within_30_days"),
+        (20, 5, "within_15_days"),
+        (30, 0, "within_30_days"),
+        (60, 0, "within_60_days"),
+        (61, 0, "later"),
+    ],
+)
+def test_the_day_buckets(days, suspended, bucket):
+    received = datetime.fromisoformat("2026-11-01T00:00:00+00:00")
+    concluded = received + timedelta(days=days)
+    assert days_bucket(received, concluded, timedelta(days=suspended)) == bucket
