@@ -12,6 +12,7 @@ from chalicelib.api.http import problem_middleware
 from chalicelib.api.inbox import inbox_blueprint
 from chalicelib.api.meta import meta_blueprint
 from chalicelib.api.reports import reports_blueprint
+from chalicelib.api.reviews import reviews_blueprint
 from chalicelib.api.surveys import surveys_blueprint
 from chalicelib.api.tickets import tickets_blueprint
 from chalicelib.handlers.inbound_mail import inbound_mail_blueprint
@@ -31,6 +32,7 @@ app.register_blueprint(audit_blueprint)
 app.register_blueprint(appointments_blueprint)
 app.register_blueprint(inbox_blueprint)
 app.register_blueprint(complaints_blueprint)
+app.register_blueprint(reviews_blueprint)
 app.register_blueprint(stream_blueprint)
 app.register_blueprint(schedules_blueprint)
 app.register_blueprint(inbound_mail_blueprint)

@@ -58,6 +58,7 @@ from chalicelib.service.ports import (
     SurveyWorkflow,
     TicketChange,
     TicketRepository,
+    TicketWrite,
     VersionConflictError,
 )
 
@@ -105,6 +106,31 @@ class InMemoryTicketRepository(TicketRepository):
             self.tickets[ticket_id] = replace(changed, version=expected_version + 1)
         self.event_log.setdefault(ticket_id, []).extend(events)
         self._keep(ticket_id, idempotency)
+
+    def commit_many(
+        self, writes: list[TicketWrite], idempotency: IdempotencyRecord | None = None
+    ) -> None:
+        for write in writes:  # every condition first: nothing is half-written
+            if write.expected_version is None:
+                assert write.changed is not None
+                if write.changed.reference in self.references:
+                    raise ReferenceTakenError(write.changed.reference)
+            elif self._version(write.ticket_id) != write.expected_version:
+                raise VersionConflictError(write.ticket_id)
+        self._check_idempotency(idempotency)
+        self.writes += 1
+        for write in writes:
+            if write.changed is not None:
+                version = (write.expected_version or 0) + 1
+                self.tickets[write.ticket_id] = replace(write.changed, version=version)
+                self.references[write.changed.reference] = write.ticket_id
+            self.event_log.setdefault(write.ticket_id, []).extend(write.events)
+        if writes:
+            self._keep(writes[0].ticket_id, idempotency)
+
+    def _version(self, ticket_id: str) -> int | None:
+        current = self.tickets.get(ticket_id)
+        return current.version if current is not None else None
 
     def _check_idempotency(self, record: IdempotencyRecord | None) -> None:
         if record is None:

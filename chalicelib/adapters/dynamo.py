@@ -43,6 +43,7 @@ from chalicelib.service.ports import (
     ReferenceTakenError,
     StartKey,
     TicketRepository,
+    TicketWrite,
     UnknownPositionError,
     VersionConflictError,
 )
@@ -101,6 +102,10 @@ def ticket_to_item(
         resolutions=ticket.resolutions,
         resolved_at=ticket.resolved_at,
         complaint=_complaint_text(ticket.complaint),
+        review_of=ticket.review_of,
+        reviewed_by=ticket.reviewed_by,
+        merged_into=ticket.merged_into,
+        recused=set(ticket.recused) or None,
         list_sk=list_sk,
         customer_status=f"{ticket.customer_id}#{ticket.status}",
         queue_status=f"{ticket.queue}#{ticket.status}",
@@ -189,6 +194,10 @@ def item_to_ticket(item: TicketItem) -> Ticket:
         resolutions=int(item.resolutions or 0),
         resolved_at=item.resolved_at,
         complaint=_complaint(item.complaint),
+        review_of=item.review_of,
+        reviewed_by=item.reviewed_by,
+        merged_into=item.merged_into,
+        recused=tuple(sorted(item.recused or ())),
     )
 
 
@@ -305,6 +314,35 @@ def write_idempotency(writes: Transaction, idempotency: IdempotencyRecord | None
         )
 
 
+def _write_new(
+    writes: Transaction,
+    number: int,
+    ticket: Ticket,
+    events: list[Event],
+    idempotency: IdempotencyRecord | None,
+) -> None:
+    """A new ticket inside a write spanning tickets (its items' names numbered)."""
+    reference = ReferenceItem(
+        pk=f"REFERENCE#{ticket.reference}", sk="REFERENCE", ticket_id=ticket.id
+    )
+    item = ticket_to_item(ticket, on_disk=None)
+    writes.save(f"{number}:ticket", item, TicketItem.pk.does_not_exist())
+    writes.save(f"{number}:reference", reference, ReferenceItem.pk.does_not_exist())
+    writes.events(event_items(events, idempotency))
+
+
+def _many_refusals(writes: list[TicketWrite]) -> dict[str, Refusal]:
+    """What a failed condition of each numbered item means (a write spanning tickets)."""
+    refusals: dict[str, Refusal] = {}
+    for number, write in enumerate(writes):
+        if write.expected_version is None and write.changed is not None:
+            refusals[f"{number}:reference"] = partial(ReferenceTakenError, write.changed.reference)
+        else:
+            refusals[f"{number}:ticket"] = partial(VersionConflictError, write.ticket_id)
+    refusals["idempotency"] = IdempotencyKeyTakenError
+    return refusals
+
+
 def new_ticket_refusals(ticket: Ticket) -> dict[str, Refusal]:
     return {
         "reference": lambda: ReferenceTakenError(ticket.reference),
@@ -349,6 +387,41 @@ class DynamoTicketRepository(TicketRepository):
                 writes.save("ticket", item)
             writes.events(event_items(events, idempotency))
             write_idempotency(writes, idempotency)
+
+    def commit_many(
+        self, writes: list[TicketWrite], idempotency: IdempotencyRecord | None = None
+    ) -> None:
+        with Transaction(self._connection, _many_refusals(writes)) as transaction:
+            for number, write in enumerate(writes):
+                linked = idempotency if number == 0 else None
+                if write.expected_version is None:
+                    assert write.changed is not None
+                    _write_new(transaction, number, write.changed, write.events, linked)
+                else:
+                    self._write_change(transaction, number, write, linked)
+            write_idempotency(transaction, idempotency)
+
+    def _write_change(
+        self,
+        writes: Transaction,
+        number: int,
+        write: TicketWrite,
+        idempotency: IdempotencyRecord | None,
+    ) -> None:
+        name = f"{number}:ticket"
+        if write.changed is None:
+            writes.condition_check(
+                name,
+                TicketItem,
+                ticket_pk(write.ticket_id),
+                TICKET_SK,
+                TicketItem.version == write.expected_version,
+            )
+        else:
+            on_disk = write.expected_version
+            item = ticket_to_item(write.changed, on_disk=on_disk, retention=self._retention)
+            writes.save(name, item)
+        writes.events(event_items(write.events, idempotency))
 
     def get(self, ticket_id: str) -> Ticket | None:
         try:

@@ -133,6 +133,10 @@ class TicketItem(TableItem, discriminator="ticket"):
     resolutions = NumberAttribute(default=0)
     resolved_at = UTCDateTimeAttribute(null=True)
     complaint = UnicodeAttribute(null=True)  # JSON of domain/complaints.Complaint
+    review_of = UnicodeAttribute(null=True)
+    reviewed_by = UnicodeAttribute(null=True)
+    merged_into = UnicodeAttribute(null=True)
+    recused = UnicodeSetAttribute(null=True)
 
     # List indexes share one sort key: newest first is a descending query on it.
     list_sk = UnicodeAttribute()

@@ -29,6 +29,13 @@ from chalicelib.domain.errors import (
     ValidationError,
     VersionMismatchError,
 )
+from chalicelib.domain.merge import MergeMismatchError
+from chalicelib.domain.reviews import (
+    NotReviewableError,
+    RecusalError,
+    ReviewExistsError,
+    ReviewWindowClosedError,
+)
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -63,6 +70,11 @@ PROBLEMS: dict[type[DomainError], tuple[int, str, str]] = {
     ),
     FourEyesError: (403, "four-eyes", "Another supervisor must approve this"),
     NotAcceptableError: (406, "not-acceptable", "No acceptable representation"),
+    ReviewExistsError: (409, "review-exists", "The complaint has been reviewed already"),
+    ReviewWindowClosedError: (409, "review-window-closed", "The 30 days for a review are over"),
+    NotReviewableError: (409, "not-reviewable", "Only a resolved or closed complaint"),
+    RecusalError: (403, "recusal", "Handled the complaint under review"),
+    MergeMismatchError: (409, "merge-mismatch", "Not a ticket this one can be merged into"),
 }
 RETRY_AFTER_SECONDS = "1"
 

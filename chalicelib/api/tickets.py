@@ -35,6 +35,7 @@ from chalicelib.domain.timeline import event_view
 from chalicelib.service import tickets
 from chalicelib.service.audit import record_list_read, record_read
 from chalicelib.service.idempotency import IdempotencyKey
+from chalicelib.service.merge import with_possible_duplicates
 from chalicelib.service.ports import StartKey
 from chalicelib.service.tickets import ListFilters, StoredResponse
 
@@ -88,7 +89,8 @@ def _ticket_request(body: dict[str, Any]) -> TicketRequest:
 def create_ticket() -> Response:
     def use(caller: Caller, body: dict[str, Any], key: IdempotencyKey | None) -> StoredResponse:
         ports = bootstrap.container().ticket_ports()
-        return tickets.create_ticket(ports, caller, _ticket_request(body), created_response, key)
+        render = with_possible_duplicates(ports.repository, _created_with_duplicates)
+        return tickets.create_ticket(ports, caller, _ticket_request(body), render, key)
 
     request = tickets_blueprint.current_request
     return create(request, _OPENERS, "ticket-create", "POST /v1/tickets", use)
@@ -350,5 +352,15 @@ def created_response(ticket: Ticket) -> StoredResponse:
     return StoredResponse(
         201,
         json.dumps(ticket_view(ticket), ensure_ascii=False),
+        {"Location": f"/v1/tickets/{ticket.id}", "ETag": _etag(ticket)},
+    )
+
+
+def _created_with_duplicates(ticket: Ticket, duplicates: list[str]) -> StoredResponse:
+    """POST /v1/tickets: the new ticket and its possible duplicates (SPEC 13)."""
+    view = {**ticket_view(ticket), "possible_duplicates": duplicates}
+    return StoredResponse(
+        201,
+        json.dumps(view, ensure_ascii=False),
         {"Location": f"/v1/tickets/{ticket.id}", "ETag": _etag(ticket)},
     )

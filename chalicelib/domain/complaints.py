@@ -96,11 +96,13 @@ def complaint_of(ticket: Ticket) -> Complaint:
     return Complaint(extensions=1 if ticket.sla.extended else 0)
 
 
-def regulatory_due(received_at: datetime, complaint: Complaint) -> datetime:
-    """Receipt + 15/30/60 days + every finished suspension (SPEC 13)."""
-    return (
-        received_at + LADDER[complaint.extensions] + timedelta(seconds=complaint.suspended_seconds)
-    )
+def regulatory_due(
+    received_at: datetime, complaint: Complaint, *, review: bool = False
+) -> datetime:
+    """Receipt + 15/30/60 days (a review: 30 days from the request) + every finished
+    suspension (SPEC 13)."""
+    step = LADDER[1] if review else LADDER[complaint.extensions]
+    return received_at + step + timedelta(seconds=complaint.suspended_seconds)
 
 
 def clock_suspended(ticket: Ticket) -> bool:
@@ -227,6 +229,8 @@ def refusal(ticket: Ticket, action: str) -> str | None:
     if ticket.kind != COMPLAINT:
         return "only complaints have a regulatory clock"
     complaint = complaint_of(ticket)
+    if action == Action.EXTEND and ticket.review_of is not None:
+        return "a review has its own 30 days"  # domain/reviews.py
     if action == Action.EXTEND and complaint.extensions >= MAX_EXTENSIONS:
         return f"already extended {MAX_EXTENSIONS} times"
     if action == Action.SUSPEND_CLOCK and complaint.clock_suspended:
@@ -300,7 +304,7 @@ def resume_clock(
     complaint = complaint_of(ticket)
     spent = complaint.suspended_until(now) - complaint.suspended_seconds
     running = _ended_suspension(complaint, now)
-    due = regulatory_due(ticket.received_at, running)
+    due = regulatory_due(ticket.received_at, running, review=ticket.review_of is not None)
     payload = ClockResumed(
         action=Action.RESUME_CLOCK,
         suspended_seconds=spent,
@@ -332,4 +336,5 @@ def resolved(ticket: Ticket, now: datetime) -> Ticket:
 
 def review_within_days(ticket: Ticket) -> int | None:
     """What a complaint's decision message tells the customer about a review."""
-    return REVIEW_WINDOW_DAYS if ticket.kind == COMPLAINT else None
+    # A review's outcome is final (domain/reviews.py): nothing more to ask for.
+    return REVIEW_WINDOW_DAYS if ticket.kind == COMPLAINT and ticket.review_of is None else None

@@ -47,6 +47,8 @@ class EventType(StrEnum):
     EXTENSION_REQUESTED = "complaint.extension_requested"
     CLOCK_SUSPENDED = "complaint.clock_suspended"
     CLOCK_RESUMED = "complaint.clock_resumed"
+    REVIEW_REQUESTED = "complaint.review_requested"
+    MERGED = "ticket.merged"
 
 
 # Customers see only these types on their own timeline (SPEC section 5).
@@ -191,6 +193,7 @@ class StatusChanged(ActionTaken, frozen=True, kw_only=True):
     reason: Annotated[str | None, _OPTIONAL] = None  # reopen, cancel
     # resolve of a complaint: the customer may ask for a review within this many days
     review_within_days: Annotated[int | None, _OPTIONAL] = None
+    into: Annotated[str | None, _OPTIONAL] = None  # merge: the ticket it went into
     from_status: Annotated[Status | None, _FROM] = None
     to_status: Annotated[Status | None, _TO] = None
 
@@ -346,6 +349,23 @@ class NotificationOptedOut(Payload, frozen=True, kw_only=True):
     channel: str = "sms"
 
 
+class ReviewRequested(Payload, frozen=True, kw_only=True):
+    """On the reviewed complaint: the customer asked for a review (核查), which opened
+    `review_id`."""
+
+    TYPE = EventType.REVIEW_REQUESTED
+    review_id: str = ""
+    reason: str = ""
+
+
+class TicketMerged(Payload, frozen=True, kw_only=True):
+    """On the target of a merge: the ticket closed into this one."""
+
+    TYPE = EventType.MERGED
+    from_id: Annotated[str, Wire("from")] = ""
+    from_reference: str = ""
+
+
 class SurveyEvent(Payload, frozen=True, kw_only=True):
     """An event about one survey (its id names the ticket and the resolution)."""
 
@@ -408,6 +428,8 @@ PAYLOADS: dict[EventType, type[Payload]] = {
         ExtensionRequested,
         ClockSuspended,
         ClockResumed,
+        ReviewRequested,
+        TicketMerged,
     )
 }
 

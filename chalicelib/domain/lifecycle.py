@@ -30,6 +30,8 @@ from chalicelib.domain.events import (
     TicketEscalated,
 )
 from chalicelib.domain.identity import Caller, Role
+from chalicelib.domain.merge import check_source
+from chalicelib.domain.reviews import check_recusal
 from chalicelib.domain.routing import TIER_QUEUES
 from chalicelib.domain.statuses import Action, Status
 from chalicelib.domain.ticket import OPEN_STATUSES, PRIORITY_RANK, Ticket
@@ -107,6 +109,9 @@ RULES: dict[Action, Rule] = {
         OPEN, None, Actor.SUPERVISOR, required=("reason",), optional=("note",)
     ),
     Action.RESUME_CLOCK: _rule(OPEN, None, Actor.SUPERVISOR, optional=("note",)),
+    # The target (another open ticket of the customer) is checked and written with the
+    # source by service/merge.py.
+    Action.MERGE: _rule(OPEN, Status.CLOSED, Actor.AGENT, Actor.SUPERVISOR, required=("into",)),
 }
 # Actions only a complaint takes (anything else: 409).
 COMPLAINT_ACTIONS = frozenset(
@@ -184,6 +189,9 @@ def check_actor(ticket: Ticket, action: Action, params: Mapping[str, Any], calle
     ):
         raise ForbiddenError("Agents may assign tickets only to themselves")
     complaints.check_four_eyes(ticket, action, caller)
+    if ticket.recused:
+        named = assignee if action == Action.ASSIGN and isinstance(assignee, str) else None
+        check_recusal(ticket, caller, named)
 
 
 def _check_params(
@@ -216,6 +224,8 @@ def _check_status(ticket: Ticket, action: Action, rule: Rule) -> None:
         raise IllegalTransitionError(action, ticket.status, why)
     if action == Action.RESCHEDULE and ticket.kind != "appointment":
         raise IllegalTransitionError(action, ticket.status, "not an appointment")
+    if action == Action.MERGE:
+        check_source(ticket)
     if action == Action.ASSIGN and ticket.status not in UNHELD and ticket.assignee:
         # Past `assigned`, only an escalated (unassigned) ticket can be picked up again.
         raise IllegalTransitionError(action, ticket.status)
@@ -335,6 +345,13 @@ def _reschedule(
     return replace(ticket, appointment=appointment), AppointmentRescheduled()
 
 
+def _merge(
+    ticket: Ticket, params: Mapping[str, Any], caller: Caller, now: datetime
+) -> tuple[Ticket, Payload]:
+    changed = replace(ticket, status=Status.CLOSED, merged_into=params["into"])
+    return changed, _status_changed(Action.MERGE, ticket, changed, into=params["into"])
+
+
 _EFFECTS: dict[Action, Effect] = {
     Action.ASSIGN: _assign,
     Action.START: _move(Action.START, Status.IN_PROGRESS),
@@ -350,6 +367,7 @@ _EFFECTS: dict[Action, Effect] = {
     Action.CLASSIFY: complaints.classify,
     Action.SUSPEND_CLOCK: complaints.suspend_clock,
     Action.RESUME_CLOCK: complaints.resume_clock,
+    Action.MERGE: _merge,
 }
 
 
@@ -372,6 +390,8 @@ def add_comment(
         raise ForbiddenError(f"The {caller.role.value} role may not comment")
     if internal and Actor.AGENT not in kinds:
         raise RequestValidationError([FieldError("internal", "may only be sent by staff")])
+    if ticket.recused:
+        check_recusal(ticket, caller)
     if ticket.is_finished:
         raise IllegalTransitionError(COMMENT, ticket.status)
     comment = Event.of(

@@ -60,6 +60,7 @@ COMPLAINT_RESOLVED = "complaint.resolved"  # the decision: tells of the 30-day r
 COMPLAINT_EXTENDED = "complaint.extended"
 COMPLAINT_SUSPENDED = "complaint.clock_suspended"
 COMPLAINT_RESUMED = "complaint.clock_resumed"
+MERGED = "ticket.merged"
 TEMPLATES = (
     CREATED,
     WAITING_ON_CUSTOMER,
@@ -75,6 +76,7 @@ TEMPLATES = (
     COMPLAINT_EXTENDED,
     COMPLAINT_SUSPENDED,
     COMPLAINT_RESUMED,
+    MERGED,
 )
 
 
@@ -161,6 +163,11 @@ SMS_TEMPLATES: dict[str, dict[str, str]] = {
         ZH_CN: "投诉{reference}已恢复处理，处理期限为{due_date}。",
         EN_US: "We have resumed your complaint {reference}: we will give our decision "
         "by {due_date}.",
+    },
+    MERGED: {
+        ZH_CN: "您反映的同一事项已合并至服务单{reference}处理，进度请在手机银行查看。",
+        EN_US: "Your requests about the same matter are now handled together as {reference}. "
+        "Follow it in the mobile banking app.",
     },
 }
 
@@ -392,6 +399,23 @@ EMAIL_TEMPLATES: dict[str, dict[str, EmailTemplate]] = {
             (
                 "We have resumed work on your complaint {reference}.",
                 "We will give you our decision by {due_date}.",
+            ),
+        ),
+    },
+    MERGED: {
+        ZH_CN: EmailTemplate(
+            "您的服务单已合并至{reference}",
+            (
+                "您就同一事项提交的服务单已合并至服务单{reference}，由我们一并处理。",
+                "此后的进度与结果请在手机银行查看服务单{reference}。",
+            ),
+        ),
+        EN_US: EmailTemplate(
+            "Your requests are now handled together as {reference}",
+            (
+                "You raised the same matter more than once, so we now handle it together "
+                "as request {reference}.",
+                "Follow its progress and outcome in the mobile banking app.",
             ),
         ),
     },
@@ -645,6 +669,7 @@ _EVENT_TEMPLATES = {
     EventType.SURVEY_REMINDED: SURVEY_REMINDED,
     EventType.CLOCK_SUSPENDED: COMPLAINT_SUSPENDED,
     EventType.CLOCK_RESUMED: COMPLAINT_RESUMED,
+    EventType.MERGED: MERGED,
 }
 
 

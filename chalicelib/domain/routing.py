@@ -39,6 +39,8 @@ _URGENT_CATEGORIES = {("complaint", "payment"): "urgent", ("consultation", "paym
 
 TIER_QUEUES = {2: "tier2", 3: "tier3"}
 KNOWN_QUEUES = frozenset(_QUEUES.values()) | frozenset(TIER_QUEUES.values()) | {"service-recovery"}
+# Reviews (核查) of concluded complaints (domain/reviews.py).
+KNOWN_QUEUES |= {"complaint-review"}
 
 
 def route_for(kind: str, category: str) -> Route:

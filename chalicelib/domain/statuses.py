@@ -31,6 +31,7 @@ class Action(StrEnum):
     CLASSIFY = "classify"
     SUSPEND_CLOCK = "suspend_clock"
     RESUME_CLOCK = "resume_clock"
+    MERGE = "merge"
 
 
 OPEN_STATUSES = frozenset(

@@ -61,6 +61,10 @@ class Ticket(msgspec.Struct, frozen=True):
     complaint: Complaint | None = None
     review_of: str | None = None
     reviewed_by: str | None = None
+    merged_into: str | None = None
+    # Staff who acted on the complaint a review re-examines (read once, when the review
+    # opens): they may not work the review (domain/reviews.py).
+    recused: tuple[str, ...] = ()
 
     @property
     def is_open(self) -> bool:
@@ -188,6 +192,7 @@ def ticket_view(ticket: Ticket) -> dict[str, Any]:
         "updated_at": isoformat(ticket.updated_at),
         "received_at": isoformat(ticket.received_at),
         "version": ticket.version,
+        "merged_into": ticket.merged_into,
     }
     if ticket.appointment is not None:
         view["appointment"] = dict(ticket.appointment)

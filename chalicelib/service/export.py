@@ -23,7 +23,7 @@ _SLOT = ("branch_id", "slot_start", "slot_end", "slot_time", "timezone")
 # What each event type may tell the bank's other systems (`data` keys).
 EXPORTED_KEYS: dict[EventType, frozenset[str]] = {
     EventType.TICKET_CREATED: frozenset({"channel", "kind", "queue", "parent_id", "score"}),
-    EventType.STATUS_CHANGED: frozenset({"action", "resolution_count", "from", "to"}),
+    EventType.STATUS_CHANGED: frozenset({"action", "resolution_count", "into", "from", "to"}),
     EventType.ASSIGNED: frozenset({"action", "assignee", "previous", "from", "to"}),
     EventType.ESCALATED: frozenset({"action", "tier", "queue", "previous_assignee"}),
     EventType.ANONYMIZED: frozenset({"action"}),
@@ -54,6 +54,9 @@ EXPORTED_KEYS: dict[EventType, frozenset[str]] = {
     EventType.CLOCK_RESUMED: frozenset(
         {"action", "suspended_seconds", "resolution_due", "due_date"}
     ),
+    # Review and merge (SPEC 13): ticket ids and references; never the review's reason.
+    EventType.REVIEW_REQUESTED: frozenset({"review_id"}),
+    EventType.MERGED: frozenset({"from", "from_reference"}),
 }
 
 

@@ -86,6 +86,16 @@ class ListQuery(msgspec.Struct, frozen=True):
     start_key: StartKey | None = msgspec.field(default=None)
 
 
+class TicketWrite(msgspec.Struct, frozen=True):
+    """One ticket's part of a write that spans tickets (a review, a merge)."""
+
+    ticket_id: str
+    # None: a new ticket (written with its reference claim); else the version it must be at.
+    expected_version: int | None
+    changed: Ticket | None  # None: a timeline-only change (the ticket is checked)
+    events: list[Event]
+
+
 class TicketRepository(ABC):
     @abstractmethod
     def create(
@@ -109,6 +119,17 @@ class TicketRepository(ABC):
 
         `changed` None means a timeline-only change: the ticket is checked, not written.
         Raises VersionConflictError, IdempotencyKeyTakenError or TransactionConflictError.
+        """
+
+    @abstractmethod
+    def commit_many(
+        self, writes: list[TicketWrite], idempotency: IdempotencyRecord | None = None
+    ) -> None:
+        """Write several tickets' changes in one transaction, each only if still at its
+        expected version (a new one only if its reference is free).
+
+        Raises VersionConflictError (naming the ticket), ReferenceTakenError,
+        IdempotencyKeyTakenError or TransactionConflictError; nothing is half-written.
         """
 
     @abstractmethod

@@ -30,6 +30,7 @@ from chalicelib.domain.lifecycle import (
     check_actor,
     known_action,
 )
+from chalicelib.domain.reviews import RecusalError, check_recusal
 from chalicelib.domain.routing import KNOWN_QUEUES
 from chalicelib.domain.sla import SlaRules, start_clocks, track
 from chalicelib.domain.statuses import Action
@@ -42,6 +43,7 @@ from chalicelib.service.idempotency import (  # re-exported: the API builds thes
 from chalicelib.service.idempotency import (
     StoredResponse as StoredResponse,  # noqa: PLC0414
 )
+from chalicelib.service.merge import commit_merge, merge_target
 from chalicelib.service.ports import (
     Clock,
     EventPage,
@@ -170,10 +172,11 @@ def act(
             codes=ports.complaint_codes,
         )
         changed = ports.track(ticket, changed, now) or changed
+        target = merge_target(ports.repository, ticket, changed)  # its 409 comes before 412
         if if_match is not None and if_match != ticket.version:
             raise VersionMismatchError(f"The ticket is at version {ticket.version}")
         try:
-            return _commit_action(ports, ticket, changed, events, now)
+            return _commit_action(ports, ticket, changed, events, now, target=target)
         except VersionConflictError:
             if if_match is not None:
                 raise VersionMismatchError("The ticket changed while this action ran") from None
@@ -189,8 +192,16 @@ def _changing_quickly() -> ConflictError:
 
 
 def _commit_action(
-    ports: TicketPorts, ticket: Ticket, changed: Ticket, events: list[Event], now: datetime
+    ports: TicketPorts,
+    ticket: Ticket,
+    changed: Ticket,
+    events: list[Event],
+    now: datetime,
+    *,
+    target: Ticket | None = None,
 ) -> Ticket:
+    if target is not None:
+        return commit_merge(ports.repository, ports.ids, ticket, changed, events, target=target)
     if ticket.kind == "appointment" and ports.appointment_commit is not None:
         return ports.appointment_commit(ticket, changed, events, now)
     ports.repository.commit(ticket.id, ticket.version, changed, events)
@@ -335,6 +346,8 @@ def _try_claim(ports: TicketPorts, caller: Caller, candidate: Ticket) -> Ticket 
         ports.repository.commit(candidate.id, candidate.version, changed, events)
     except (IllegalTransitionError, VersionConflictError, TransactionConflictError):
         return None
+    except RecusalError:
+        return None  # they handled the complaint it reviews: someone else takes it
     return changed
 
 
@@ -349,4 +362,6 @@ def _raise_deferred(
     known = known_action(action or "")
     if known is not None:
         check_actor(ticket, known, {}, caller)
+    elif ticket.recused:
+        check_recusal(ticket, caller)  # a comment's 403 comes before its 400 too
     raise invalid

@@ -195,6 +195,13 @@ MATRIX: dict[str, Probe] = {
         _with("/v1/inbox/M-MATRIX0/discard", json={"reason": "matrix"}),
         _expect(owner=403, other_customer=403, agent=404, supervisor=404, auditor=404),
     ),
+    # A review needs a concluded complaint: on the owner's open one, whoever may ask gets
+    # 409 (not-reviewable); the other customer 404 as everywhere (tests/api/test_reviews.py
+    # has the 201s).
+    "POST /v1/tickets/{ticket_id}/review": Probe(
+        _with("/v1/tickets/{ticket_id}/review", json={"reason": "matrix"}),
+        _expect(owner=409, other_customer=404, agent=409, supervisor=409, auditor=403),
+    ),
 }
 
 NO_CUSTOMER_OBJECT: dict[str, str] = {

@@ -378,6 +378,8 @@ STORED: dict[EventType, str] = {
         {"action": "reschedule", **SLOT, "previous_slot_start": "2026-11-30T02:00:00+00:00"},
         ensure_ascii=False,
     ),
+    EventType.REVIEW_REQUESTED: '{"review_id": "T-2", "reason": "Not convinced"}',
+    EventType.MERGED: '{"from": "T-1", "from_reference": "SD-00000001"}',
 }
 
 

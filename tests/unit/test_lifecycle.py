@@ -76,6 +76,8 @@ EXPECTED_RULES: dict[str, tuple[frozenset[str], str | None, frozenset[str]]] = {
     "classify": (OPEN, None, AGENTS_AND_SUPERVISORS),
     "suspend_clock": (OPEN, None, frozenset({"supervisor"})),
     "resume_clock": (OPEN, None, frozenset({"supervisor"})),
+    # SPEC 13: "merge {into} (agents+) on an open ticket"; the source closes.
+    "merge": (OPEN, "closed", AGENTS_AND_SUPERVISORS),
 }
 
 # The event each action writes (SPEC 5 "Timeline entry"); the others move the status.
@@ -169,6 +171,7 @@ def valid_params(action: str, caller: Caller) -> dict[str, Any]:
         "reschedule": {"slot_start": SLOT_START},
         "classify": {"business": "card", "cause": "fees"},
         "suspend_clock": {"reason": "external_appraisal"},
+        "merge": {"into": "T-2"},
     }.get(action, {})
 
 

@@ -544,6 +544,10 @@ def event(event_type: str, actor: Caller = AGENT, **data: object) -> Event:
             event("complaint.clock_resumed", SUPERVISOR, due_date="2027-01-01"),
             "complaint.clock_resumed",
         ),
+        # A merge tells the customer once, on the target; the source's closing is silent.
+        (event("ticket.merged", AGENT, **{"from": "T-1"}), "ticket.merged"),
+        (event("ticket.status_changed", action="merge", to="closed", into="T-2"), None),
+        (event("complaint.review_requested", CUSTOMER, review_id="T-2"), None),
     ],
     ids=lambda value: value.type if isinstance(value, Event) else str(value),
 )
@@ -568,6 +572,7 @@ def test_every_template_is_reachable_from_some_event():
         template_for(event("sla.extended", SUPERVISOR, extensions=2, due_date="2027-01-26")),
         template_for(event("complaint.clock_suspended", SUPERVISOR, reason="testing")),
         template_for(event("complaint.clock_resumed", SUPERVISOR, due_date="2027-01-01")),
+        template_for(event("ticket.merged")),
     }
     assert reachable == set(TEMPLATES)
 
