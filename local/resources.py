@@ -64,6 +64,8 @@ AWS_ONLY_TYPES = (
     "AWS::ApiGateway::UsagePlan",
     "AWS::ApiGateway::ApiKey",
     "AWS::ApiGateway::UsagePlanKey",
+    "AWS::SES::ReceiptRuleSet",
+    "AWS::SES::ReceiptRule",
 )
 
 STATE_MACHINE_TYPES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")

@@ -102,6 +102,10 @@ class LocalStack:
                 "SERVICEDESK_EMAIL_SENDER": self.resources["email_sender"],
                 "SES_REGION": self.resources["ses_region"],
                 "SERVICEDESK_CURSOR_SECRET_ARN": self.resources["cursor_secret_arn"],
+                "SERVICEDESK_REPLY_TOKEN_SECRET_ARN": self.resources["physical"]["ReplyTokenKey"],
+                "SERVICEDESK_INBOUND_MAIL_DOMAIN": os.environ.get(
+                    "SERVICEDESK_INBOUND_MAIL_DOMAIN", "reply.servicedesk.bank.example"
+                ),
                 "SERVICEDESK_EVENT_BUS_NAME": self.resources["physical"]["EventBus"],
             }
         )

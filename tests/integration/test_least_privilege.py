@@ -39,6 +39,7 @@ ADAPTER_PORTS = {
     "SnsOpsAlerter": "ops_alerts",
     "AwsNotifier": "customer_messages",
     "StepFunctionsSurveyWorkflow": "survey_workflow",
+    "S3MailSource": "inbound_mail",
     "EventBridgeBus": "event_bus",
 }
 # The adapter attributes that hold each port's boto3 clients: (file, attribute, IAM prefix).
@@ -49,6 +50,7 @@ PORT_ADAPTERS = {
         ("adapters/notifications.py", "_ses", "ses"),
     ],
     "survey_workflow": [("adapters/surveys.py", "_client", "states")],
+    "inbound_mail": [("adapters/mail_store.py", "_s3", "s3")],
     "event_bus": [("adapters/event_bus.py", "_events", "events")],
 }
 # PynamoDB calls and the DynamoDB actions IAM checks them as. A transaction has no action
@@ -367,6 +369,7 @@ def test_every_function_is_known(needed: dict[str, set[str]]):
         "SlaSweep",
         "SendDeferredNotifications",
         "SendAppointmentReminders",
+        "OnInboundMail",
         "OnInboundSms",
     }
 
