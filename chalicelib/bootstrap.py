@@ -29,13 +29,15 @@ from chalicelib.adapters.documents import DynamoDocumentStore
 from chalicelib.adapters.dynamo import DynamoReactionLedger, DynamoTicketRepository
 from chalicelib.adapters.event_bus import EventBridgeBus
 from chalicelib.adapters.ids import RandomIdSource
+from chalicelib.adapters.inbox import DynamoInboxStore, DynamoMailThreads
+from chalicelib.adapters.mail_store import FixedReplyKeys, S3MailSource, SecretReplyKeys
 from chalicelib.adapters.metrics import EmfMetrics
 from chalicelib.adapters.models import bind_table
 from chalicelib.adapters.notifications import AwsNotifier, DynamoNotificationStore
 from chalicelib.adapters.objects import EicarScanner, GuardDutyScanner, S3ObjectStore, s3_client
 from chalicelib.adapters.records import DynamoAuditLog, DynamoCounterReader, DynamoPrivacyStore
 from chalicelib.adapters.secrets import SecretsManagerCursorKeys
-from chalicelib.adapters.sms_index import DynamoSmsIndex, DynamoSmsTriage
+from chalicelib.adapters.sms_index import DynamoSmsIndex
 from chalicelib.adapters.surveys import DynamoSurveyStore, StepFunctionsSurveyWorkflow
 from chalicelib.adapters.tokens import TokenVerifier, build_token_verifier
 from chalicelib.api.cursors import CursorKeys, FixedCursorKeys
@@ -59,7 +61,9 @@ from chalicelib.service.documents import (
     Scanner,
     erase_documents,
 )
+from chalicelib.service.inbound_mail import InboundPorts, ReplyThreading
 from chalicelib.service.inbound_sms import InboundSmsPorts
+from chalicelib.service.inbox import InboxPorts, SmsToInbox
 from chalicelib.service.notifications import NotificationPorts
 from chalicelib.service.ports import (
     AppointmentStore,
@@ -68,12 +72,16 @@ from chalicelib.service.ports import (
     CounterReader,
     EventBus,
     IdSource,
+    InboxStore,
+    MailSource,
+    MailThreads,
     MetricsSink,
     NotificationStore,
     Notifier,
     OpsAlerter,
     PrivacyStore,
     ReactionLedger,
+    ReplyKeys,
     SmsIndex,
     SurveyStore,
     SurveyWorkflow,
@@ -194,6 +202,10 @@ class Container:
     metrics: MetricsSink
     token_verifier: TokenVerifier
     cursor_keys: CursorKeys
+    inbox_store: InboxStore
+    mail_threads: MailThreads
+    reply_keys: ReplyKeys | None
+    mail_source: MailSource
     # Inbound SMS and the EventBridge export (SPEC 12).
     sms_index: SmsIndex
     sms_triage: Triage
@@ -276,7 +288,31 @@ class Container:
             public_base_url=self.settings.public_base_url,
             alerts=self.alerts,
             survey_codes=self.survey_store,
+            mail_threading=self.reply_threading(),
             sms_index=self.sms_index,
+        )
+
+    def reply_threading(self) -> ReplyThreading | None:
+        """What email out needs to thread (None without a reply-token key)."""
+        if self.reply_keys is None:
+            return None
+        return ReplyThreading(self.mail_threads, self.reply_keys, self.settings.inbound_mail_domain)
+
+    def inbox_ports(self) -> InboxPorts:
+        """The triage inbox: `triage()` needs the store only; the routes' actions the rest."""
+        return InboxPorts(
+            store=self.inbox_store, tickets=self.ticket_ports(), audit=self.audit_ports()
+        )
+
+    def inbound_mail_ports(self) -> InboundPorts:
+        assert self.reply_keys is not None, "Settings.check requires a reply-token key"
+        return InboundPorts(
+            tickets=self.ticket_ports(),
+            threads=self.mail_threads,
+            keys=self.reply_keys,
+            mail=self.mail_source,
+            inbox=self.inbox_ports(),
+            domain=self.settings.inbound_mail_domain,
         )
 
     def survey_ports(self, *, workflow: bool = True) -> SurveyPorts:
@@ -399,8 +435,12 @@ def bootstrap(settings: Settings, clock: Clock = utc_now) -> Container:
             clock,
         ),
         scanner=_document_scanner(settings),
+        inbox_store=DynamoInboxStore(connection, retention),
+        mail_threads=DynamoMailThreads(connection, retention),
+        reply_keys=_reply_keys(settings, client),
+        mail_source=S3MailSource(client("s3")),
         sms_index=DynamoSmsIndex(),
-        sms_triage=DynamoSmsTriage(),
+        sms_triage=SmsToInbox(DynamoInboxStore(connection, retention)),
         bus=_event_bus(settings, client),
         complaint_codes=load_complaint_codes(),
     )
@@ -434,6 +474,15 @@ def _cursor_keys(settings: Settings, client: Callable[..., Any]) -> CursorKeys:
         return SecretsManagerCursorKeys(client("secretsmanager"), secret)
     assert settings.cursor_key is not None
     return FixedCursorKeys(settings.cursor_key)
+
+
+def _reply_keys(settings: Settings, client: Callable[..., Any]) -> ReplyKeys | None:
+    """The reply-token keys from their own secret (cached, rotation-safe), or local
+    mode's derived key; None when neither is configured (no Reply-To token then)."""
+    secret = settings.reply_token_secret_arn
+    if secret:
+        return SecretReplyKeys(SecretsManagerCursorKeys(client("secretsmanager"), secret))
+    return FixedReplyKeys(settings.reply_token_key) if settings.reply_token_key else None
 
 
 _current: Container | None = None

@@ -32,6 +32,12 @@ CURSOR_SECRET_ARN = "SERVICEDESK_CURSOR_SECRET_ARN"
 # A local/testing override of the key itself; refused inside Lambda.
 CURSOR_KEY = "SERVICEDESK_CURSOR_KEY"
 EMAIL_SENDER = "SERVICEDESK_EMAIL_SENDER"
+# Email in (SPEC 12): replies go to reply+<token>@<this domain>; the token's HMAC key is
+# read at run time from its own secret (rotated on its own: a cursor key rotation must not
+# orphan replies to mail sent days ago); local mode derives one from the dev secret.
+INBOUND_MAIL_DOMAIN = "SERVICEDESK_INBOUND_MAIL_DOMAIN"
+REPLY_TOKEN_SECRET_ARN = "SERVICEDESK_REPLY_TOKEN_SECRET_ARN"
+DEFAULT_INBOUND_MAIL_DOMAIN = "reply.servicedesk.bank.example"
 SES_REGION = "SES_REGION"
 SURVEY_DELAY_SECONDS = "SURVEY_DELAY_SECONDS"
 SURVEY_WINDOW_SECONDS = "SURVEY_WINDOW_SECONDS"
@@ -89,6 +95,9 @@ class Settings(msgspec.Struct, frozen=True):
     usage_keys: Mapping[str, str] = msgspec.field(default_factory=dict)
     documents_bucket: str | None = None
     document_scanner: str = SCANNER_GUARDDUTY
+    inbound_mail_domain: str = DEFAULT_INBOUND_MAIL_DOMAIN
+    reply_token_secret_arn: str | None = None
+    reply_token_key: bytes | None = None  # local mode only (derived from the dev secret)
     event_bus_name: str | None = None
 
     @classmethod
@@ -121,6 +130,9 @@ class Settings(msgspec.Struct, frozen=True):
             usage_keys=_usage_keys(env.get(USAGE_CLIENTS, "")),
             documents_bucket=env.get(DOCUMENTS_BUCKET) or None,
             document_scanner=env.get(DOCUMENT_SCANNER) or SCANNER_GUARDDUTY,
+            inbound_mail_domain=env.get(INBOUND_MAIL_DOMAIN) or DEFAULT_INBOUND_MAIL_DOMAIN,
+            reply_token_secret_arn=env.get(REPLY_TOKEN_SECRET_ARN) or None,
+            reply_token_key=_local_reply_key(env, auth_mode, running_in_lambda),
             event_bus_name=env.get(EVENT_BUS_NAME) or None,
         )
         settings.check(running_in_lambda=running_in_lambda)
@@ -175,6 +187,16 @@ def _local_cursor_key(
         secret = env.get(DEV_JWT_SECRET, DEFAULT_DEV_JWT_SECRET)
         return hashlib.sha256(f"cursor:{secret}".encode()).digest()
     return None
+
+
+def _local_reply_key(
+    env: Mapping[str, str], auth_mode: str, running_in_lambda: bool
+) -> bytes | None:
+    """Local mode's reply-token key: derived from the dev secret, never inside Lambda."""
+    if auth_mode != AUTH_MODE_LOCAL or running_in_lambda:
+        return None
+    secret = env.get(DEV_JWT_SECRET, DEFAULT_DEV_JWT_SECRET)
+    return hashlib.sha256(f"reply-token:{secret}".encode()).digest()
 
 
 def _seconds(env: Mapping[str, str], name: str, default: int) -> int:

@@ -65,6 +65,8 @@ AWS_ONLY_TYPES = (
     "AWS::ApiGateway::ApiKey",
     "AWS::ApiGateway::UsagePlanKey",
     "AWS::GuardDuty::MalwareProtectionPlan",  # local mode: the EICAR stand-in scanner
+    "AWS::SES::ReceiptRuleSet",
+    "AWS::SES::ReceiptRule",
 )
 
 STATE_MACHINE_TYPES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")

@@ -104,6 +104,10 @@ class LocalStack:
                 "SES_REGION": self.resources["ses_region"],
                 "SERVICEDESK_CURSOR_SECRET_ARN": self.resources["cursor_secret_arn"],
                 "DOCUMENTS_BUCKET": self.resources["physical"]["Documents"],
+                "SERVICEDESK_REPLY_TOKEN_SECRET_ARN": self.resources["physical"]["ReplyTokenKey"],
+                "SERVICEDESK_INBOUND_MAIL_DOMAIN": os.environ.get(
+                    "SERVICEDESK_INBOUND_MAIL_DOMAIN", "reply.servicedesk.bank.example"
+                ),
                 "SERVICEDESK_EVENT_BUS_NAME": self.resources["physical"]["EventBus"],
             }
         )

@@ -14,6 +14,8 @@ from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.counters import CounterKey
 from chalicelib.domain.errors import SlotFullError, TooManyAppointmentsError
 from chalicelib.domain.events import Event
+from chalicelib.domain.inbox import InboxItem
+from chalicelib.domain.mail import MailThread
 from chalicelib.domain.privacy import anonymized_response
 from chalicelib.domain.sla import next_due
 from chalicelib.domain.surveys import Answer, Survey, SurveyState
@@ -29,7 +31,12 @@ from chalicelib.service.ports import (
     IdempotencyKeyTakenError,
     IdempotencyRecord,
     IdSource,
+    InboxItemChangedError,
+    InboxPage,
+    InboxStore,
     ListQuery,
+    MailSource,
+    MailThreads,
     MetricsSink,
     NotificationError,
     NotificationStore,
@@ -44,6 +51,7 @@ from chalicelib.service.ports import (
     Seat,
     SeatMoves,
     StartKey,
+    StoredMail,
     StoreThrottledError,
     SurveyStateChangedError,
     SurveyStore,
@@ -317,6 +325,7 @@ class SentMessage:
     to: str
     text: str
     subject: str | None = None
+    thread: MailThread | None = None
 
 
 class RecordingNotifier(Notifier):
@@ -342,9 +351,11 @@ class RecordingNotifier(Notifier):
         self.sent.append(SentMessage("sms", phone, text))
         return f"sms-{len(self.sent)}"
 
-    def send_email(self, address: str, subject: str, text: str, html: str) -> str:
+    def send_email(
+        self, address: str, subject: str, text: str, html: str, thread: MailThread | None = None
+    ) -> str:
         self._maybe_fail()
-        self.sent.append(SentMessage("email", address, text, subject))
+        self.sent.append(SentMessage("email", address, text, subject, thread))
         return f"email-{len(self.sent)}"
 
     def sms_opted_out(self, phone: str) -> bool:
@@ -737,3 +748,116 @@ class ThrottlingAppointmentStore(InMemoryAppointmentStore):
             self.refused += 1
             raise StoreThrottledError()
         super().book(ticket, events, seat, reminder, idempotency)
+
+
+class InMemoryInboxStore(InboxStore):
+    """The triage inbox on the in-memory ticket repository (same contract as Dynamo's)."""
+
+    def __init__(self, tickets: InMemoryTicketRepository) -> None:
+        self.items: dict[str, InboxItem] = {}
+        self._tickets = tickets
+
+    def put(self, item: InboxItem) -> bool:
+        if item.id in self.items:
+            return False
+        self.items[item.id] = item
+        return True
+
+    def get(self, item_id: str) -> InboxItem | None:
+        return self.items.get(item_id)
+
+    def page(self, status: str, limit: int, start_key: StartKey | None) -> InboxPage:
+        shown = sorted(
+            (i for i in self.items.values() if i.status == status),
+            key=lambda i: (i.received_at, i.id),
+            reverse=True,
+        )
+        start = int(start_key or 0)
+        rest = shown[start : start + limit]
+        more = start + limit < len(shown)
+        return InboxPage(rest, StartKey(str(start + limit)) if more else None)
+
+    def settle(
+        self,
+        handled: InboxItem,
+        expected_version: int,
+        *,
+        new_ticket: Ticket | None = None,
+        change: TicketChange | None = None,
+        events: list[Event] | None = None,
+    ) -> None:
+        current = self.items.get(handled.id)
+        if current is None or current.version != expected_version:
+            raise InboxItemChangedError(handled.id)
+        if new_ticket is not None:
+            self._tickets.create(new_ticket, events or [])
+        elif change is not None:
+            unchanged = change.ticket.version == change.expected_version
+            self._tickets.commit(
+                change.ticket.id,
+                change.expected_version,
+                None if unchanged else change.ticket,
+                events or [],
+            )
+        self.items[handled.id] = handled
+
+
+class InMemoryMailThreads(MailThreads):
+    def __init__(self, tickets: InMemoryTicketRepository) -> None:
+        self._tickets = tickets
+        self.sent: dict[str, str] = {}
+        self.threads: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self.receipts: set[str] = set()
+
+    def remember_sent(self, ses_message_id: str, ticket_id: str, at: datetime) -> None:
+        self.sent[ses_message_id] = ticket_id
+
+    def ticket_of_sent(self, ses_message_ids: tuple[str, ...]) -> str | None:
+        return next((self.sent[i] for i in ses_message_ids if i in self.sent), None)
+
+    def thread(self, ticket_id: str) -> tuple[str, tuple[str, ...]] | None:
+        return self.threads.get(ticket_id)
+
+    def remember_received(
+        self, ticket_id: str, message_id: str, references: tuple[str, ...]
+    ) -> None:
+        self.threads[ticket_id] = (message_id, tuple(reversed(references)))
+
+    def customer_of_sender(self, address: str) -> str | None:
+        for ticket in sorted(self._tickets.tickets.values(), key=lambda t: t.created_at):
+            if ticket.contact.email and ticket.contact.email.lower() == address.lower():
+                return ticket.customer_id
+        return None
+
+    def receive(
+        self,
+        receipt: str,
+        *,
+        ticket_id: str,
+        expected_version: int,
+        changed: Ticket | None,
+        events: list[Event],
+    ) -> bool:
+        if receipt in self.receipts:
+            return False
+        self._tickets.commit(ticket_id, expected_version, changed, events)
+        self.receipts.add(receipt)
+        return True
+
+    def receive_new(self, receipt: str, *, ticket: Ticket, events: list[Event]) -> bool:
+        if receipt in self.receipts:
+            return False
+        self._tickets.create(ticket, events)
+        self.receipts.add(receipt)
+        return True
+
+
+class StoredMails(MailSource):
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], bytes] = {}
+
+    def read(self, bucket: str, key: str) -> StoredMail | None:
+        raw = self.objects.get((bucket, key))
+        if raw is None:
+            return None
+        return StoredMail(key=key, size=len(raw), raw=raw[: 10 * 1024 * 1024 + 1])

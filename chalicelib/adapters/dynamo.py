@@ -133,6 +133,14 @@ def _set_sparse_keys(item: TicketItem, ticket: Ticket, list_sk: str) -> None:
     if due is not None:
         item.due_pk = DUE_PARTITION
         item.due_sk = f"{_key_time(due)}#{ticket.id}"
+    if ticket.contact.email:
+        item.lookup_pk = contact_email_key(ticket.contact.email)
+        item.lookup_sk = list_sk
+
+
+def contact_email_key(address: str) -> str:
+    """The `lookup` index's key of a contact email (hashed: no address in an index key)."""
+    return "EMAIL#" + hashlib.sha256(address.strip().lower().encode()).hexdigest()
 
 
 def _sla_attribute(sla: Sla) -> SlaAttribute:

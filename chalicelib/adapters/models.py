@@ -90,6 +90,24 @@ class DueIndex(GlobalSecondaryIndex[Any]):
     due_sk = UnicodeAttribute(range_key=True)
 
 
+def _lookup_index() -> GlobalSecondaryIndex[Any]:
+    """The overloaded sparse index `lookup` (lookup_pk, lookup_sk): triage items by status
+    (`INBOX#<status>`) and tickets by contact email (`EMAIL#<sha256>`), newest first.
+    One index for both: CloudFormation adds one GSI per table update."""
+
+    class _Meta:
+        index_name = "lookup"
+        projection = AllProjection()
+
+    attrs: dict[str, Any] = {
+        "Meta": _Meta,
+        "lookup_pk": UnicodeAttribute(hash_key=True),
+        "lookup_sk": UnicodeAttribute(range_key=True),
+    }
+    index: GlobalSecondaryIndex[Any] = type("lookup_index", (GlobalSecondaryIndex,), attrs)()
+    return index
+
+
 class TicketItem(TableItem, discriminator="ticket"):
     ticket_id = UnicodeAttribute()
     reference = UnicodeAttribute()
@@ -141,6 +159,10 @@ class TicketItem(TableItem, discriminator="ticket"):
     by_assignee_status = _list_index("by_assignee_status", "assignee_status")()
     claimable = ClaimableIndex()
     due = DueIndex()
+    # Sparse: tickets with a contact email, by its hash (which customer a sender is).
+    lookup_pk = UnicodeAttribute(null=True)
+    lookup_sk = UnicodeAttribute(null=True)
+    lookup = _lookup_index()
 
 
 class ReferenceItem(TableItem, discriminator="reference"):
@@ -334,6 +356,50 @@ class ReminderItem(TableItem, discriminator="reminder"):
     slot_start = UTCDateTimeAttribute()
 
 
+class InboxRecord(TableItem, discriminator="inbox"):
+    """A triage inbox item (pk INBOX#<id>, sk INBOX); `lookup_pk` INBOX#<status>."""
+
+    item_id = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    sender = UnicodeAttribute(default="")
+    subject = UnicodeAttribute(null=True)
+    text = UnicodeAttribute(default="")
+    received_at = UTCDateTimeAttribute()
+    status = UnicodeAttribute()
+    reason = UnicodeAttribute()
+    attachments = UnicodeAttribute(default="[]")  # JSON: [{filename, content_type, size, ...}]
+    notes = UnicodeAttribute(default="[]")  # JSON list of strings
+    message_id = UnicodeAttribute(null=True)
+    source = UnicodeAttribute(null=True)
+    ticket_id = UnicodeAttribute(null=True)
+    handled_by = UnicodeAttribute(null=True)
+    handled_at = UTCDateTimeAttribute(null=True)
+    discard_reason = UnicodeAttribute(null=True)
+    item_version = NumberAttribute(default=1)
+    lookup_pk = UnicodeAttribute()
+    lookup_sk = UnicodeAttribute()
+    lookup = _lookup_index()
+
+
+class MailSentItem(TableItem, discriminator="mail_sent"):
+    """A desk email's SES message id (pk MAILSENT#<id>, sk MAIL) -> its ticket."""
+
+    ticket_id = UnicodeAttribute()
+
+
+class MailThreadItem(TableItem, discriminator="mail_thread"):
+    """The customer's last Message-ID on a ticket (pk MAILTHREAD#<ticket>, sk THREAD)."""
+
+    message_id = UnicodeAttribute()
+    references = UnicodeAttribute(default="[]")  # JSON list, newest first
+
+
+class MailReceiptItem(TableItem, discriminator="mail_receipt"):
+    """A stored inbound message already taken (pk MAILIN#<sha256 of its key>, sk RECEIPT)."""
+
+    ticket_id = UnicodeAttribute()
+
+
 ALL_MODELS: tuple[type[TableItem], ...] = (
     TableItem,
     TicketItem,
@@ -356,6 +422,10 @@ ALL_MODELS: tuple[type[TableItem], ...] = (
     DocumentItem,
     DocumentKeyItem,
     DocumentCountItem,
+    InboxRecord,
+    MailSentItem,
+    MailThreadItem,
+    MailReceiptItem,
 )
 
 

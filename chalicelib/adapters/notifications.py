@@ -9,6 +9,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.adapters.models import DeferredItem, DeliveryItem, PreferencesItem
 from chalicelib.adapters.transactions import written
+from chalicelib.domain.mail import MailThread, OutgoingEmail, build_mime
 from chalicelib.service.ports import (
     DeferredNotification,
     DeliveryClaim,
@@ -47,19 +48,26 @@ class AwsNotifier(Notifier):
         )
         return str(response["MessageId"])
 
-    def send_email(self, address: str, subject: str, text: str, html: str) -> str:
-        response = _call(
-            self._ses.send_email,
-            Source=self._sender,
-            Destination={"ToAddresses": [address]},
-            Message={
-                "Subject": {"Data": subject, "Charset": "UTF-8"},
-                "Body": {
-                    "Text": {"Data": text, "Charset": "UTF-8"},
-                    "Html": {"Data": html, "Charset": "UTF-8"},
-                },
-            },
+    def send_email(
+        self, address: str, subject: str, text: str, html: str, thread: MailThread | None = None
+    ) -> str:
+        thread = thread or MailThread()
+        raw = build_mime(
+            OutgoingEmail(
+                sender=self._sender,
+                to=address,
+                subject=subject,
+                text=text,
+                html=html,
+                date=datetime.now(UTC),
+                reply_to=thread.reply_to,
+                in_reply_to=thread.in_reply_to,
+                references=thread.references,
+            )
         )
+        # SendRawEmail: only a raw message lets the desk set Reply-To, In-Reply-To and
+        # References. The recipient comes from the To header (no Destinations list).
+        response = _call(self._ses.send_raw_email, Source=self._sender, RawMessage={"Data": raw})
         return str(response["MessageId"])
 
     def sms_opted_out(self, phone: str) -> bool:

@@ -274,6 +274,9 @@ class CommentAdded(Payload, frozen=True, kw_only=True):
     TYPE = EventType.COMMENT_ADDED
     body: str = ""
     internal: bool | None = None  # None: not stated
+    # Inbound replies (SPEC 12): the channel it came by, and its attachments' metadata.
+    channel: Annotated[str | None, _OPTIONAL] = None
+    attachments: Annotated[list[dict[str, Any]] | None, _OPTIONAL] = None
 
 
 class SlaBreached(Payload, frozen=True, kw_only=True):

@@ -45,6 +45,7 @@ from chalicelib.domain.notifications import (
 from chalicelib.domain.surveys import code_digest, new_code
 from chalicelib.domain.ticket import Ticket
 from chalicelib.logs import logger
+from chalicelib.service.inbound_mail import ReplyThreading, outgoing_thread, remember_sent
 from chalicelib.service.ports import (
     Clock,
     DeferredNotification,
@@ -54,6 +55,7 @@ from chalicelib.service.ports import (
     Notifier,
     OpsAlert,
     OpsAlerter,
+    ReplyKeysUnavailableError,
     SmsIndex,
     SmsSent,
     SurveyCodeStore,
@@ -75,6 +77,8 @@ class NotificationPorts(msgspec.Struct, frozen=True):
     alerts: OpsAlerter | None = None
     sleep: Callable[[float], None] = msgspec.field(default=time.sleep)
     survey_codes: SurveyCodeStore | None = None
+    # Email threading (SPEC 12): Reply-To token, In-Reply-To, and the sent ids kept.
+    mail_threading: ReplyThreading | None = None
     # The SMS sent, by number: what a customer's text back is matched by (SPEC 12).
     sms_index: SmsIndex | None = None
 
@@ -139,7 +143,9 @@ def _deliver(
     locale = message_locale(ticket.contact, preferences)
     values = _values(event, ticket, ports, locale)
     masked = str(choice.masked)
-    outgoing = _Outgoing(channel, destination, masked, locale, values, ticket.customer_id)
+    outgoing = _Outgoing(
+        channel, destination, masked, locale, values, ticket.customer_id, ticket_id=ticket.id
+    )
     _send(event, template, ports, outgoing)
 
 
@@ -150,6 +156,7 @@ class _Outgoing(msgspec.Struct, frozen=True):
     locale: str
     values: Mapping[str, str]
     customer_id: str = ""
+    ticket_id: str = ""
 
 
 def _deferred(event: Event, preferences: Preferences | None, ports: NotificationPorts) -> bool:
@@ -236,7 +243,18 @@ def _provider_call(template: str, ports: NotificationPorts, outgoing: _Outgoing)
             outgoing.destination, render_sms(template, outgoing.locale, outgoing.values)
         )
     email = render_email(template, outgoing.locale, outgoing.values)
-    return ports.notifier.send_email(outgoing.destination, email.subject, email.text, email.html)
+    threading = ports.mail_threading
+    try:
+        thread = outgoing_thread(threading, outgoing.ticket_id) if threading else None
+    except ReplyKeysUnavailableError as error:
+        # Without its Reply-To token a reply could not find the ticket: retry, then fail.
+        raise NotificationError("reply_token_unavailable", retryable=True) from error
+    message_id = ports.notifier.send_email(
+        outgoing.destination, email.subject, email.text, email.html, thread
+    )
+    if threading is not None:
+        remember_sent(threading, outgoing.ticket_id, message_id, ports.clock())
+    return message_id
 
 
 def _with_retries(call: Callable[[], str], ports: NotificationPorts) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, NewType
+from typing import Any, NewType, Protocol
 
 import msgspec
 
@@ -13,6 +13,8 @@ from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.counters import CounterKey
 from chalicelib.domain.errors import FieldError, ValidationError
 from chalicelib.domain.events import Event
+from chalicelib.domain.inbox import InboxItem
+from chalicelib.domain.mail import MailThread
 from chalicelib.domain.surveys import Answer, Survey
 from chalicelib.domain.ticket import Ticket
 
@@ -244,7 +246,11 @@ class Notifier(ABC):
         """Returns the provider's message id; raises NotificationError."""
 
     @abstractmethod
-    def send_email(self, address: str, subject: str, text: str, html: str) -> str: ...
+    def send_email(
+        self, address: str, subject: str, text: str, html: str, thread: MailThread | None = None
+    ) -> str:
+        """Raw MIME (text + HTML) with the thread's Reply-To, In-Reply-To and References;
+        returns the provider's message id; raises NotificationError."""
 
     @abstractmethod
     def sms_opted_out(self, phone: str) -> bool:
@@ -584,3 +590,116 @@ class AppointmentStore(ABC):
     @abstractmethod
     def forget(self, reminder: Reminder) -> None:
         """Drop a reminder that no longer applies (cancelled, moved, past)."""
+
+
+# --- omnichannel inbound: email threads and the triage inbox (SPEC section 12) -------------------
+
+
+class InboxItemChangedError(Exception):
+    """The inbox item was handled (or changed) since it was read."""
+
+
+class InboxPage(msgspec.Struct, frozen=True):
+    items: list[InboxItem]
+    next_key: StartKey | None
+
+
+class InboxStore(ABC):
+    """Triage items on the table, "open, newest first" per status by a sparse index."""
+
+    @abstractmethod
+    def put(self, item: InboxItem) -> bool:
+        """Write a new item; False when an item with its id already exists (a redelivery)."""
+
+    @abstractmethod
+    def get(self, item_id: str) -> InboxItem | None: ...
+
+    @abstractmethod
+    def page(self, status: str, limit: int, start_key: StartKey | None) -> InboxPage:
+        """Items in one status, newest first."""
+
+    @abstractmethod
+    def settle(
+        self,
+        handled: InboxItem,
+        expected_version: int,
+        *,
+        new_ticket: Ticket | None = None,
+        change: TicketChange | None = None,
+        events: list[Event] | None = None,
+    ) -> None:
+        """Write the handled item (only if still at expected_version) together with the
+        ticket it opened or the ticket change it made, and their events: one transaction.
+
+        Raises InboxItemChangedError, VersionConflictError, ReferenceTakenError or
+        TransactionConflictError; nothing is half-written.
+        """
+
+
+class MailThreads(ABC):
+    """Which ticket a desk email belongs to, the customer's last Message-ID per ticket,
+    and which stored messages were already taken (SES message ids and keys, no scan)."""
+
+    @abstractmethod
+    def remember_sent(self, ses_message_id: str, ticket_id: str, at: datetime) -> None: ...
+
+    @abstractmethod
+    def ticket_of_sent(self, ses_message_ids: tuple[str, ...]) -> str | None:
+        """The ticket of the first of these SES message ids the desk sent, if any."""
+
+    @abstractmethod
+    def thread(self, ticket_id: str) -> tuple[str, tuple[str, ...]] | None:
+        """The customer's last Message-ID on the ticket and its References, if any."""
+
+    @abstractmethod
+    def remember_received(
+        self, ticket_id: str, message_id: str, references: tuple[str, ...]
+    ) -> None: ...
+
+    @abstractmethod
+    def customer_of_sender(self, address: str) -> str | None:
+        """The customer whose newest ticket has this contact email (lower case), if any."""
+
+    @abstractmethod
+    def receive(
+        self,
+        receipt: str,
+        *,
+        ticket_id: str,
+        expected_version: int,
+        changed: Ticket | None,
+        events: list[Event],
+    ) -> bool:
+        """Write a reply's comment (and the ticket's change, if any, only at
+        expected_version) with a receipt for the stored message, at once. False when the
+        receipt exists (a redelivery: nothing written). Raises VersionConflictError."""
+
+    @abstractmethod
+    def receive_new(self, receipt: str, *, ticket: Ticket, events: list[Event]) -> bool:
+        """Open the ticket a reply about a finished one starts, with the receipt, at once.
+        False when the receipt exists. Raises ReferenceTakenError."""
+
+
+class ReplyKeysUnavailableError(Exception):
+    """The reply-token key could not be read now (the secret store failed); retry later."""
+
+
+class ReplyKeys(Protocol):
+    """The reply-token keys: the current one first (it signs); every one held verifies.
+    Raises ReplyKeysUnavailableError when they cannot be read."""
+
+    def signing_keys(self) -> tuple[bytes, ...]: ...
+
+
+class StoredMail(msgspec.Struct, frozen=True):
+    key: str  # where it is (the bucket's object key)
+    size: int
+    raw: bytes  # the whole message, or its first MAX_MAIL_BYTES when larger
+
+
+class MailSource(ABC):
+    """The inbound bucket SES writes each received message to."""
+
+    @abstractmethod
+    def read(self, bucket: str, key: str) -> StoredMail | None:
+        """The stored message (None: gone, e.g. expired by the lifecycle rule)."""

@@ -191,6 +191,32 @@ MATRIX: dict[str, Probe] = {
         _with("/v1/tickets", json={**TICKET, "customer_id": "{customer_id}"}),
         _expect(owner=400, other_customer=400, agent=201, supervisor=201, auditor=403),
     ),
+    # The triage inbox holds strangers' mail: staff only, auditors read. No customer object
+    # names an item, so these probe an item that does not exist (customers 403 first); the
+    # roles on a real item: tests/api/test_inbound_mail.py.
+    "GET /v1/inbox": Probe(
+        _with("/v1/inbox", params={"status": "open"}),
+        _expect(owner=403, other_customer=403, **STAFF_READ),
+    ),
+    "GET /v1/inbox/{item_id}": Probe(
+        _path("/v1/inbox/M-MATRIX0"),
+        _expect(owner=403, other_customer=403, agent=404, supervisor=404, auditor=404),
+    ),
+    "POST /v1/inbox/{item_id}/ticket": Probe(
+        _with(
+            "/v1/inbox/M-MATRIX0/ticket",
+            json={"customer_id": "{customer_id}", "kind": "consultation", "category": "card"},
+        ),
+        _expect(owner=403, other_customer=403, agent=404, supervisor=404, auditor=404),
+    ),
+    "POST /v1/inbox/{item_id}/link": Probe(
+        _with("/v1/inbox/M-MATRIX0/link", json={"ticket_id": "{ticket_id}"}),
+        _expect(owner=403, other_customer=403, agent=404, supervisor=404, auditor=404),
+    ),
+    "POST /v1/inbox/{item_id}/discard": Probe(
+        _with("/v1/inbox/M-MATRIX0/discard", json={"reason": "matrix"}),
+        _expect(owner=403, other_customer=403, agent=404, supervisor=404, auditor=404),
+    ),
     # A review needs a concluded complaint: on the owner's open one, whoever may ask gets
     # 409 (not-reviewable); the other customer 404 as everywhere (tests/api/test_reviews.py
     # has the 201s).

@@ -74,7 +74,37 @@ def real_ids(stack: Stack) -> dict[str, list[str]]:
         "queue": [tickets[0]["queue"]],
         "branch_id": [branch["id"] for branch in branches],
         "document_id": [document.json()["id"]],
+        "item_id": inbox_items(stack),
     }
+
+
+def inbox_items(stack: Stack, count: int = 3) -> list[str]:
+    """Triage items made the way SES would (a stranger's mail in the inbound bucket)."""
+    import argparse
+    import time
+
+    from local.mail import build, drop
+
+    for number in range(count):
+        mail = argparse.Namespace(
+            sender=f"fuzz{number}@elsewhere.example",
+            to="help@bank.example",
+            subject=f"Fuzz {number}",
+            in_reply_to=None,
+            attach=[],
+            fail_verdicts=False,
+            text="Fuzzed mail",
+        )
+        drop(build(mail), endpoint_url=stack.aws)
+    headers = {"Authorization": f"Bearer {mint(*ROLES['agent'])}"}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        items = requests.get(f"{stack.api}/v1/inbox", headers=headers, timeout=10).json()["items"]
+        found = [item["id"] for item in items if item.get("subject", "").startswith("Fuzz ")]
+        if len(found) >= count:
+            return found
+        time.sleep(0.5)
+    raise AssertionError("the fuzzer's triage items did not arrive")
 
 
 def write_config(directory: Path, ids: dict[str, list[str]]) -> Path:

@@ -40,6 +40,7 @@ ADAPTER_PORTS = {
     "AwsNotifier": "customer_messages",
     "StepFunctionsSurveyWorkflow": "survey_workflow",
     "S3ObjectStore": "document_objects",
+    "S3MailSource": "inbound_mail",
     "EventBridgeBus": "event_bus",
 }
 # The adapter attributes that hold each port's boto3 clients: (file, attribute, IAM prefix).
@@ -51,6 +52,7 @@ PORT_ADAPTERS = {
     ],
     "survey_workflow": [("adapters/surveys.py", "_client", "states")],
     "document_objects": [("adapters/objects.py", "_s3", "s3")],
+    "inbound_mail": [("adapters/mail_store.py", "_s3", "s3")],
     "event_bus": [("adapters/event_bus.py", "_events", "events")],
 }
 # Presigning is no call to AWS: the link carries the signer's right to the action it names.
@@ -374,6 +376,7 @@ def test_every_function_is_known(needed: dict[str, set[str]]):
         "SendAppointmentReminders",
         "OnDocumentUploaded",
         "OnDocumentScanned",
+        "OnInboundMail",
         "OnInboundSms",
     }
 

@@ -109,4 +109,5 @@ def test_email_goes_through_ses_in_its_own_region(aws):
     )
     deliver(stream_records(aws["stream_arn"]))
     sent = ses_backends[DEFAULT_ACCOUNT_ID]["ap-southeast-1"].sent_messages
-    assert [message.destinations["ToAddresses"] for message in sent] == [["li.na@example.cn"]]
+    # Raw MIME (SendRawEmail): the recipient is the To header (SPEC 12).
+    assert [message.destinations for message in sent] == [["li.na@example.cn"]]

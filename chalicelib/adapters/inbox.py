@@ -1,0 +1,334 @@
+"""The triage inbox and email threads on the single table (SPEC section 12).
+
+Keys (docs/data-model.md): inbox items `INBOX#<id>`/`INBOX`, listed per status through the
+sparse `lookup` index (`INBOX#<status>`, `<received at>#<id>`, newest first); desk emails
+`MAILSENT#<SES message id>`/`MAIL`; the customer's last Message-ID on a ticket
+`MAILTHREAD#<ticket>`/`THREAD`; receipts of stored messages taken `MAILIN#<sha256>`/`RECEIPT`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PynamoDBException
+
+from chalicelib.adapters.dynamo import (
+    TICKET_SK,
+    contact_email_key,
+    event_items,
+    position,
+    read_position,
+    ticket_pk,
+    ticket_to_item,
+    write_new_ticket,
+)
+from chalicelib.adapters.models import (
+    InboxRecord,
+    MailReceiptItem,
+    MailSentItem,
+    MailThreadItem,
+    TicketItem,
+)
+from chalicelib.adapters.transactions import Refusal, Transaction, written
+from chalicelib.domain.events import Event
+from chalicelib.domain.inbox import (
+    Channel,
+    InboxAttachment,
+    InboxItem,
+    InboxStatus,
+    TriageReason,
+)
+from chalicelib.domain.privacy import DEFAULT_RETENTION
+from chalicelib.domain.ticket import Ticket
+from chalicelib.logs import logger
+from chalicelib.service.ports import (
+    InboxItemChangedError,
+    InboxPage,
+    InboxStore,
+    MailThreads,
+    ReferenceTakenError,
+    StartKey,
+    TicketChange,
+    VersionConflictError,
+)
+
+INBOX_TTL = timedelta(days=180)  # an item (its sender and text) is kept this long
+MAIL_SENT_TTL = timedelta(days=365)  # a reply to a desk email older than this is triaged
+RECEIPT_TTL = timedelta(days=30)  # longer than any redelivery (SQS keeps 14 days at most)
+_MAX_REFERENCES = 20
+
+
+def _key_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def inbox_pk(item_id: str) -> str:
+    return f"INBOX#{item_id}"
+
+
+def _record(item: InboxItem) -> InboxRecord:
+    return InboxRecord(
+        pk=inbox_pk(item.id),
+        sk="INBOX",
+        item_id=item.id,
+        channel=item.channel.value,
+        sender=item.sender,
+        subject=item.subject,
+        text=item.text,
+        received_at=item.received_at,
+        status=item.status.value,
+        reason=item.reason.value,
+        attachments=json.dumps(
+            [
+                {"filename": a.filename, "content_type": a.content_type, "size": a.size}
+                | ({"location": a.location} if a.location else {})
+                for a in item.attachments
+            ],
+            ensure_ascii=False,
+        ),
+        notes=json.dumps(list(item.notes)),
+        message_id=item.message_id,
+        source=item.source,
+        ticket_id=item.ticket_id,
+        handled_by=item.handled_by,
+        handled_at=item.handled_at,
+        discard_reason=item.discard_reason,
+        item_version=item.version,
+        lookup_pk=f"INBOX#{item.status.value}",
+        lookup_sk=f"{_key_time(item.received_at)}#{item.id}",
+        expires_at=int((item.received_at + INBOX_TTL).timestamp()),
+    )
+
+
+def _item(record: InboxRecord) -> InboxItem:
+    return InboxItem(
+        id=record.item_id,
+        channel=Channel(record.channel),
+        sender=record.sender or "",
+        subject=record.subject,
+        text=record.text or "",
+        received_at=record.received_at,
+        status=InboxStatus(record.status),
+        reason=TriageReason(record.reason),
+        attachments=tuple(
+            InboxAttachment(
+                str(a.get("filename", "")),
+                str(a.get("content_type", "")),
+                int(a.get("size", 0)),
+                a.get("location"),
+            )
+            for a in json.loads(record.attachments or "[]")
+        ),
+        notes=tuple(json.loads(record.notes or "[]")),
+        message_id=record.message_id,
+        source=record.source,
+        ticket_id=record.ticket_id,
+        handled_by=record.handled_by,
+        handled_at=record.handled_at,
+        discard_reason=record.discard_reason,
+        version=int(record.item_version or 1),
+    )
+
+
+def _write_change(writes: Transaction, change: TicketChange, retention: timedelta) -> None:
+    """The ticket written at its expected version, or only checked when unchanged."""
+    ticket = change.ticket
+    if ticket.version == change.expected_version:
+        writes.condition_check(
+            "ticket",
+            TicketItem,
+            ticket_pk(ticket.id),
+            TICKET_SK,
+            TicketItem.version == change.expected_version,
+        )
+        return
+    item = ticket_to_item(ticket, on_disk=change.expected_version, retention=retention)
+    writes.save("ticket", item)
+
+
+class DynamoInboxStore(InboxStore):
+    def __init__(self, connection: Connection, retention: timedelta = DEFAULT_RETENTION) -> None:
+        self._connection = connection
+        self._retention = retention
+
+    def put(self, item: InboxItem) -> bool:
+        record = _record(item)
+        return written(lambda: record.save(condition=InboxRecord.pk.does_not_exist()))
+
+    def get(self, item_id: str) -> InboxItem | None:
+        try:
+            return _item(InboxRecord.get(inbox_pk(item_id), "INBOX", consistent_read=True))
+        except InboxRecord.DoesNotExist:
+            return None
+
+    def page(self, status: str, limit: int, start_key: StartKey | None) -> InboxPage:
+        hash_value = f"INBOX#{status}"
+        results = InboxRecord.lookup.query(
+            hash_value,
+            scan_index_forward=False,
+            limit=limit + 1,
+            last_evaluated_key=read_position(
+                start_key, {"pk", "sk", "lookup_pk", "lookup_sk"}, "INBOX#"
+            ),
+        )
+        records = list(results)
+        shown, more = records[:limit], len(records) > limit
+        next_key = None
+        if more and shown:
+            last = shown[-1]
+            next_key = position(
+                {"pk": last.pk, "sk": last.sk, "lookup_pk": hash_value, "lookup_sk": last.lookup_sk}
+            )
+        return InboxPage([_item(record) for record in shown], next_key)
+
+    def settle(
+        self,
+        handled: InboxItem,
+        expected_version: int,
+        *,
+        new_ticket: Ticket | None = None,
+        change: TicketChange | None = None,
+        events: list[Event] | None = None,
+    ) -> None:
+        refusals: dict[str, Refusal] = {
+            "inbox": lambda: InboxItemChangedError(handled.id),
+            "ticket": lambda: VersionConflictError(change.ticket.id if change else ""),
+            "reference": lambda: ReferenceTakenError(new_ticket.reference if new_ticket else ""),
+        }
+        with Transaction(self._connection, refusals) as writes:
+            writes.save("inbox", _record(handled), InboxRecord.item_version == expected_version)
+            if new_ticket is not None:
+                write_new_ticket(writes, new_ticket, events or [], None)
+            elif change is not None:
+                _write_change(writes, change, self._retention)
+                writes.events(event_items(events or [], None))
+
+
+class DynamoMailThreads(MailThreads):
+    def __init__(self, connection: Connection, retention: timedelta = DEFAULT_RETENTION) -> None:
+        self._connection = connection
+        self._retention = retention
+
+    def remember_sent(self, ses_message_id: str, ticket_id: str, at: datetime) -> None:
+        item = MailSentItem(
+            pk=f"MAILSENT#{ses_message_id}",
+            sk="MAIL",
+            ticket_id=ticket_id,
+            expires_at=int((at + MAIL_SENT_TTL).timestamp()),
+        )
+        try:
+            item.save()
+        except PynamoDBException:
+            # The email went out; only threading by In-Reply-To is lost (the reply token
+            # still names the ticket). Not worth failing the notification for.
+            logger.warning("desk email id not recorded", extra={"ticket_id": ticket_id})
+
+    def ticket_of_sent(self, ses_message_ids: tuple[str, ...]) -> str | None:
+        for message_id in ses_message_ids[:_MAX_REFERENCES]:
+            try:
+                return str(MailSentItem.get(f"MAILSENT#{message_id}", "MAIL").ticket_id)
+            except MailSentItem.DoesNotExist:
+                continue
+        return None
+
+    def thread(self, ticket_id: str) -> tuple[str, tuple[str, ...]] | None:
+        try:
+            item = MailThreadItem.get(f"MAILTHREAD#{ticket_id}", "THREAD")
+        except MailThreadItem.DoesNotExist:
+            return None
+        except PynamoDBException:
+            # Threading headers are a courtesy to mail clients: send without them.
+            logger.warning("mail thread not read", extra={"ticket_id": ticket_id})
+            return None
+        return item.message_id, tuple(json.loads(item.references or "[]"))
+
+    def remember_received(
+        self, ticket_id: str, message_id: str, references: tuple[str, ...]
+    ) -> None:
+        # References for the desk's answer: the customer's, oldest first, then theirs.
+        chain = [*reversed(references[:_MAX_REFERENCES]), message_id]
+        MailThreadItem(
+            pk=f"MAILTHREAD#{ticket_id}",
+            sk="THREAD",
+            message_id=message_id,
+            references=json.dumps(list(dict.fromkeys(chain))[-_MAX_REFERENCES:-1]),
+            expires_at=int((datetime.now(UTC) + MAIL_SENT_TTL).timestamp()),
+        ).save()
+
+    def customer_of_sender(self, address: str) -> str | None:
+        results = TicketItem.lookup.query(
+            contact_email_key(address), scan_index_forward=False, limit=1
+        )
+        for item in results:
+            return str(item.customer_id)
+        return None
+
+    def _receipt(self, receipt: str, ticket_id: str) -> MailReceiptItem:
+        expires = datetime.now(UTC) + RECEIPT_TTL
+        return MailReceiptItem(
+            pk=f"MAILIN#{receipt}",
+            sk="RECEIPT",
+            ticket_id=ticket_id,
+            expires_at=int(expires.timestamp()),
+        )
+
+    def receive(
+        self,
+        receipt: str,
+        *,
+        ticket_id: str,
+        expected_version: int,
+        changed: Ticket | None,
+        events: list[Event],
+    ) -> bool:
+        refusals: dict[str, Refusal] = {
+            "receipt": _AlreadyTaken,
+            "ticket": lambda: VersionConflictError(ticket_id),
+        }
+        try:
+            with Transaction(self._connection, refusals) as writes:
+                writes.save(
+                    "receipt",
+                    self._receipt(receipt, ticket_id),
+                    MailReceiptItem.pk.does_not_exist(),
+                )
+                if changed is None:
+                    writes.condition_check(
+                        "ticket",
+                        TicketItem,
+                        ticket_pk(ticket_id),
+                        TICKET_SK,
+                        TicketItem.version == expected_version,
+                    )
+                else:
+                    item = ticket_to_item(
+                        changed, on_disk=expected_version, retention=self._retention
+                    )
+                    writes.save("ticket", item)
+                writes.events(event_items(events, None))
+        except _AlreadyTaken:
+            return False
+        return True
+
+    def receive_new(self, receipt: str, *, ticket: Ticket, events: list[Event]) -> bool:
+        refusals: dict[str, Refusal] = {
+            "receipt": _AlreadyTaken,
+            "reference": lambda: ReferenceTakenError(ticket.reference),
+        }
+        try:
+            with Transaction(self._connection, refusals) as writes:
+                writes.save(
+                    "receipt",
+                    self._receipt(receipt, ticket.id),
+                    MailReceiptItem.pk.does_not_exist(),
+                )
+                write_new_ticket(writes, ticket, events, None)
+        except _AlreadyTaken:
+            return False
+        return True
+
+
+class _AlreadyTaken(Exception):
+    """The receipt exists: this stored message was already taken."""

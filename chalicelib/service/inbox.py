@@ -1,0 +1,264 @@
+"""The triage inbox (SPEC section 12): what no ticket took by itself waits for staff.
+
+`triage(ports, item)` is how any channel puts a message there (email here, SMS from the
+SMS intake). Staff then open a ticket from an item, add it to a ticket as the customer's
+comment (vouching for the sender: audited with the staff actor), or discard it; each
+item is handled once (a second try is a 409), in one transaction with its ticket write.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from msgspec.structs import replace
+
+from chalicelib.domain.audit import AuditEntry
+from chalicelib.domain.errors import (
+    ConflictError,
+    FieldError,
+    ForbiddenError,
+    NotFoundError,
+    ValidationError,
+)
+from chalicelib.domain.events import Event
+from chalicelib.domain.identity import STAFF_ROLES, WORKING_ROLES, Caller, Role
+from chalicelib.domain.inbox import Channel, InboxItem, InboxStatus, TriageReason, inbox_id_for
+from chalicelib.domain.lifecycle import add_comment
+from chalicelib.domain.privacy import retention_expiry
+from chalicelib.domain.sla import start_clocks
+from chalicelib.domain.ticket import Ticket, TicketRequest
+from chalicelib.service.audit import AuditPorts
+from chalicelib.service.ports import (
+    InboxItemChangedError,
+    InboxPage,
+    InboxStore,
+    ReferenceTakenError,
+    StartKey,
+    TicketChange,
+    Triage,
+    VersionConflictError,
+)
+from chalicelib.service.retries import retrying
+from chalicelib.service.tickets import TicketPorts, get_ticket, open_with_new_ids
+
+_ITEM_ID = re.compile(r"M-[0-9A-Za-z]{1,40}")
+LINK = "inbox_link"
+TICKET = "inbox_ticket"
+DISCARD = "inbox_discard"
+
+
+class InboxPorts(msgspec.Struct, frozen=True):
+    store: InboxStore
+    tickets: TicketPorts | None = None  # the routes' actions need these two
+    audit: AuditPorts | None = None
+
+
+def triage(ports: InboxPorts, item: InboxItem) -> bool:
+    """Put a message in the triage inbox; False when that item is already there (a
+    redelivery of the same message, by its id)."""
+    return ports.store.put(item)
+
+
+class SmsToInbox(Triage):
+    """The SMS intake's triage (service/inbound_sms.py) as items of this inbox."""
+
+    def __init__(self, store: InboxStore) -> None:
+        self._store = store
+
+    def triage_sms(self, sender: str, text: str, received_at: datetime, message_id: str) -> None:
+        item = InboxItem(
+            id=inbox_id_for(f"sms:{message_id}"),
+            channel=Channel.SMS,
+            sender=sender,
+            subject=None,
+            text=text,
+            received_at=received_at,
+            status=InboxStatus.OPEN,
+            reason=TriageReason.UNMATCHED_SMS,
+            source=f"sms:{message_id}",
+        )
+        triage(InboxPorts(self._store), item)
+
+
+def check_reader(caller: Caller) -> None:
+    """Agents, supervisors and auditors read the inbox; customers may not (403)."""
+    if caller.role not in STAFF_ROLES:
+        raise ForbiddenError(f"The {caller.role.value} role may not use the triage inbox")
+
+
+def list_items(
+    ports: InboxPorts, caller: Caller, status: str, limit: int, start_key: StartKey | None
+) -> InboxPage:
+    """Items in one status, newest first (agents, supervisors, auditors)."""
+    check_reader(caller)
+    return ports.store.page(status, limit, start_key)
+
+
+def get_item(ports: InboxPorts, caller: Caller, item_id: str) -> InboxItem:
+    check_reader(caller)
+    item = ports.store.get(item_id) if _ITEM_ID.fullmatch(item_id) else None
+    if item is None:
+        raise NotFoundError(f"No inbox item {item_id[:42]}")
+    return item
+
+
+def _actionable(ports: InboxPorts, caller: Caller, item_id: str) -> InboxItem:
+    """404, then 403 (auditors read only), then the body's 400 is the caller's."""
+    item = get_item(ports, caller, item_id)
+    if caller.role not in WORKING_ROLES:
+        raise ForbiddenError(f"The {caller.role.value} role may not handle inbox items")
+    return item
+
+
+def check_worker(ports: InboxPorts, caller: Caller, item_id: str) -> None:
+    """The checks before a body is read: the item exists (404), the role works it (403)."""
+    _actionable(ports, caller, item_id)
+
+
+def _still_open(item: InboxItem) -> None:
+    if item.status is not InboxStatus.OPEN:
+        raise ConflictError(f"The message was already handled ({item.status.value})")
+
+
+def _handled(item: InboxItem, caller: Caller, ports: TicketPorts, status: InboxStatus) -> InboxItem:
+    return replace(
+        item,
+        status=status,
+        handled_by=caller.id,
+        handled_at=ports.clock(),
+        version=item.version + 1,
+    )
+
+
+def _ports(ports: InboxPorts) -> tuple[TicketPorts, AuditPorts]:
+    assert ports.tickets is not None and ports.audit is not None, "the routes need both"
+    return ports.tickets, ports.audit
+
+
+def open_ticket_from(
+    ports: InboxPorts, caller: Caller, item_id: str, body: dict[str, Any]
+) -> Ticket:
+    """Open a ticket for the customer staff name: the message is its description, the
+    sender its contact (preferred on that channel)."""
+    tickets, audit = _ports(ports)
+
+    def attempt() -> Ticket:
+        item = _actionable(ports, caller, item_id)
+        _still_open(item)
+        now = tickets.clock()
+        ticket, created = open_with_new_ids(_request(item, body), caller, tickets.ids, now)
+        if tickets.sla is not None:
+            ticket = replace(ticket, sla=start_clocks(ticket, tickets.sla))
+        handled = replace(
+            _handled(item, caller, tickets, InboxStatus.TICKETED), ticket_id=ticket.id
+        )
+        _settle(ports, item, handled, new_ticket=ticket, events=[created])
+        _audit(audit, caller, TICKET, ticket.id, created.id)
+        return ticket
+
+    return retrying(attempt, also=(ReferenceTakenError,))
+
+
+def _request(item: InboxItem, body: dict[str, Any]) -> TicketRequest:
+    subject = body.get("subject") or item.subject or _first_line(item.text) or "Inbound message"
+    return TicketRequest(
+        channel=item.channel.value,
+        kind=body["kind"],
+        category=body["category"],
+        subject=subject[:200],
+        description=item.text[:5000],
+        contact=_contact(item),
+        customer_id=body["customer_id"],
+    )
+
+
+def _first_line(text: str) -> str:
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", " ", line)[:80]
+
+
+def _contact(item: InboxItem) -> dict[str, str] | None:
+    if item.channel is Channel.EMAIL and "@" in item.sender:
+        return {"email": item.sender, "preferred": "email"}
+    if item.channel is Channel.SMS and item.sender.startswith("+"):
+        return {"phone": item.sender, "preferred": "sms"}
+    return None
+
+
+def link(ports: InboxPorts, caller: Caller, item_id: str, ticket_id: str) -> InboxItem:
+    """Add the message to a ticket as its customer's comment: staff vouch for the
+    sender, so the audit log records the staff member who did it."""
+    tickets, audit = _ports(ports)
+
+    def attempt() -> InboxItem:
+        item = _actionable(ports, caller, item_id)
+        ticket = _linkable(tickets, caller, ticket_id)
+        _still_open(item)
+        now = tickets.clock()
+        owner = Caller(role=Role.CUSTOMER, id=ticket.customer_id)
+        changed, events = add_comment(
+            ticket,
+            item.text or "(no text)",
+            False,
+            owner,
+            now=now,
+            new_event_id=tickets.ids.event_id,
+        )
+        changed = tickets.track(ticket, changed, now)
+        events[0] = replace(events[0], data=dict(events[0].data, channel=item.channel.value))
+        handled = replace(_handled(item, caller, tickets, InboxStatus.LINKED), ticket_id=ticket.id)
+        change = TicketChange(changed, ticket.version) if changed is not None else None
+        _settle(ports, item, handled, change=change, events=events, unchanged=ticket)
+        _audit(audit, caller, LINK, ticket.id, events[0].id)
+        return handled
+
+    return retrying(attempt, also=(VersionConflictError,))
+
+
+def _linkable(tickets: TicketPorts, caller: Caller, ticket_id: str) -> Ticket:
+    try:
+        return get_ticket(tickets, caller, ticket_id)
+    except NotFoundError:
+        raise ValidationError([FieldError("ticket_id", "names no ticket")]) from None
+
+
+def discard(ports: InboxPorts, caller: Caller, item_id: str, reason: str) -> InboxItem:
+    tickets, audit = _ports(ports)
+    item = _actionable(ports, caller, item_id)
+    _still_open(item)
+    handled = replace(_handled(item, caller, tickets, InboxStatus.DISCARDED), discard_reason=reason)
+    _settle(ports, item, handled)
+    _audit(audit, caller, DISCARD, None, f"{item.id}-discard")
+    return handled
+
+
+def _settle(
+    ports: InboxPorts,
+    item: InboxItem,
+    handled: InboxItem,
+    *,
+    new_ticket: Ticket | None = None,
+    change: TicketChange | None = None,
+    events: list[Event] | None = None,
+    unchanged: Ticket | None = None,
+) -> None:
+    if change is None and unchanged is not None:
+        # A comment that changes nothing else still checks the ticket's version.
+        change = TicketChange(unchanged, unchanged.version)
+    try:
+        ports.store.settle(
+            handled, item.version, new_ticket=new_ticket, change=change, events=events
+        )
+    except InboxItemChangedError:
+        raise ConflictError("The message was handled meanwhile") from None
+
+
+def _audit(
+    audit: AuditPorts, caller: Caller, action: str, ticket_id: str | None, entry_id: str
+) -> None:
+    now = audit.clock()
+    entry = AuditEntry(f"{entry_id}-{action}", now, caller, action, ticket_id=ticket_id)
+    audit.log.record(entry, retention_expiry(now, audit.retention))
