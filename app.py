@@ -3,11 +3,13 @@
 from chalice.app import Chalice
 
 from chalicelib import bootstrap
+from chalicelib.api.applications import applications_blueprint
 from chalicelib.api.appointments import appointments_blueprint
 from chalicelib.api.audit import audit_blueprint
 from chalicelib.api.auth import auth_blueprint
 from chalicelib.api.complaints import complaints_blueprint
 from chalicelib.api.customers import customers_blueprint
+from chalicelib.api.documents import documents_blueprint
 from chalicelib.api.http import problem_middleware
 from chalicelib.api.inbox import inbox_blueprint
 from chalicelib.api.meta import meta_blueprint
@@ -19,6 +21,7 @@ from chalicelib.handlers.inbound_mail import inbound_mail_blueprint
 from chalicelib.handlers.inbound_sms import inbound_sms_blueprint
 from chalicelib.handlers.schedules import schedules_blueprint
 from chalicelib.handlers.stream import stream_blueprint
+from chalicelib.handlers.uploads import uploads_blueprint
 
 app = Chalice(app_name="servicedesk")
 app.debug = False
@@ -30,11 +33,14 @@ app.register_blueprint(surveys_blueprint)
 app.register_blueprint(reports_blueprint)
 app.register_blueprint(audit_blueprint)
 app.register_blueprint(appointments_blueprint)
+app.register_blueprint(applications_blueprint)
+app.register_blueprint(documents_blueprint)
 app.register_blueprint(inbox_blueprint)
 app.register_blueprint(complaints_blueprint)
 app.register_blueprint(reviews_blueprint)
 app.register_blueprint(stream_blueprint)
 app.register_blueprint(schedules_blueprint)
+app.register_blueprint(uploads_blueprint)
 app.register_blueprint(inbound_mail_blueprint)
 app.register_blueprint(inbound_sms_blueprint)
 app.register_middleware(

@@ -11,18 +11,21 @@ Step Functions client. Tests swap parts with ``dataclasses.replace`` and
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cached_property, partial
+from functools import cache, cached_property, partial
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from pynamodb.connection import Connection
 
 from chalicelib.adapters.alerts import SnsOpsAlerter
 from chalicelib.adapters.appointments import DynamoAppointmentStore
+from chalicelib.adapters.documents import DynamoDocumentStore
 from chalicelib.adapters.dynamo import DynamoReactionLedger, DynamoTicketRepository
 from chalicelib.adapters.event_bus import EventBridgeBus
 from chalicelib.adapters.ids import RandomIdSource
@@ -31,13 +34,15 @@ from chalicelib.adapters.mail_store import FixedReplyKeys, S3MailSource, SecretR
 from chalicelib.adapters.metrics import EmfMetrics
 from chalicelib.adapters.models import bind_table
 from chalicelib.adapters.notifications import AwsNotifier, DynamoNotificationStore
+from chalicelib.adapters.objects import EicarScanner, GuardDutyScanner, S3ObjectStore, s3_client
 from chalicelib.adapters.records import DynamoAuditLog, DynamoCounterReader, DynamoPrivacyStore
 from chalicelib.adapters.secrets import SecretsManagerCursorKeys
 from chalicelib.adapters.sms_index import DynamoSmsIndex
 from chalicelib.adapters.surveys import DynamoSurveyStore, StepFunctionsSurveyWorkflow
 from chalicelib.adapters.tokens import TokenVerifier, build_token_verifier
 from chalicelib.api.cursors import CursorKeys, FixedCursorKeys
-from chalicelib.config import Settings
+from chalicelib.config import SCANNER_LOCAL, Settings
+from chalicelib.domain.applications import Catalogue, parse_catalogue
 from chalicelib.domain.calendar import BusinessCalendar, load_calendar
 from chalicelib.domain.complaints import ComplaintCodes, parse_codes
 from chalicelib.domain.events import Event
@@ -45,9 +50,17 @@ from chalicelib.domain.reports import working_minutes_on
 from chalicelib.domain.sla import SlaRules, parse_policies
 from chalicelib.domain.ticket import Ticket
 from chalicelib.logs import logger
+from chalicelib.service.applications import commit_review
 from chalicelib.service.appointments import AppointmentPorts, commit_action
 from chalicelib.service.audit import AuditPorts
 from chalicelib.service.complaints import ComplaintReportPorts
+from chalicelib.service.documents import (
+    DocumentPorts,
+    DocumentStore,
+    ObjectStore,
+    Scanner,
+    erase_documents,
+)
 from chalicelib.service.inbound_mail import InboundPorts, ReplyThreading
 from chalicelib.service.inbound_sms import InboundSmsPorts
 from chalicelib.service.inbox import InboxPorts, SmsToInbox
@@ -82,6 +95,8 @@ from chalicelib.service.surveys import SurveyPorts
 from chalicelib.service.tickets import TicketPorts
 
 POLICIES_FILE = Path(__file__).resolve().parent / "data" / "sla-policies.json"
+APPLICATION_TYPES_FILE = POLICIES_FILE.with_name("application-types.json")
+APPLICATION_TYPES_SCHEMA = POLICIES_FILE.with_name("application-types.schema.json")
 COMPLAINT_CODES_FILE = Path(__file__).resolve().parent / "data" / "complaint-codes.json"
 
 
@@ -110,6 +125,21 @@ class LazyClient:
         return getattr(self.client, name)
 
 
+class LazyS3:
+    """The S3 client (path-style against a local endpoint), made on first use."""
+
+    def __init__(self, region: str, endpoint_url: str | None) -> None:
+        self._region = region
+        self._endpoint_url = endpoint_url
+
+    @cached_property
+    def client(self) -> Any:
+        return s3_client(self._region, self._endpoint_url)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
 class LazyCalendar:
     """The business calendar (holiday library + the bank's file), loaded on first use,
     so a cold start that only reads tickets never pays for it."""
@@ -133,6 +163,14 @@ def load_sla_rules(calendar: LazyCalendar) -> SlaRules:
     """Policies and the business calendar; a bad policy file fails here, at start."""
     policies = parse_policies(POLICIES_FILE.read_text(encoding="utf-8"), str(POLICIES_FILE))
     return SlaRules(policies, calendar)
+
+
+@cache
+def application_catalogue() -> Catalogue:
+    """The application types the bank offers (SPEC 11); a bad entry fails here, naming it."""
+    schema = json.loads(APPLICATION_TYPES_SCHEMA.read_text(encoding="utf-8"))
+    text = APPLICATION_TYPES_FILE.read_text(encoding="utf-8")
+    return parse_catalogue(text, schema, APPLICATION_TYPES_FILE.name)
 
 
 def load_complaint_codes() -> ComplaintCodes:
@@ -173,6 +211,9 @@ class Container:
     sms_triage: Triage
     bus: EventBus | None
     complaint_codes: ComplaintCodes
+    document_store: DocumentStore | None = None  # SPEC 11 documents on the table
+    objects: ObjectStore | None = None  # the document bucket (S3, client made on first use)
+    scanner: Scanner = field(default_factory=GuardDutyScanner)
 
     @property
     def retention(self) -> timedelta:
@@ -185,7 +226,41 @@ class Container:
             clock=self.clock,
             sla=self.sla,
             appointment_commit=self._appointment_commit,
+            review_commit=self._review_commit,
             complaint_codes=self.complaint_codes,
+        )
+
+    def _review_commit(
+        self, before: Ticket, changed: Ticket, events: list[Event], now: datetime
+    ) -> Ticket:
+        return commit_review(self._documents(), before, changed, events, now)
+
+    @property
+    def documents_bucket(self) -> str:
+        return self.settings.documents_bucket or ""
+
+    def _documents(self) -> DocumentStore:
+        assert self.document_store is not None, "bootstrap() gives every container one"
+        return self.document_store
+
+    def _objects(self) -> ObjectStore:
+        assert self.objects is not None, "bootstrap() gives every container one"
+        return self.objects
+
+    def document_ports(self, *, alerts: bool = True) -> DocumentPorts:
+        """`alerts=False` for the API: only the upload handlers alert ops."""
+        return msgspec.structs.replace(
+            self._quiet_document_ports(), alerts=self.alerts if alerts else None
+        )
+
+    def _quiet_document_ports(self) -> DocumentPorts:
+        return DocumentPorts(
+            tickets=self.repository,
+            documents=self._documents(),
+            objects=self._objects(),
+            scanner=self.scanner,
+            ids=self.ids,
+            clock=self.clock,
         )
 
     def _appointment_commit(
@@ -267,6 +342,8 @@ class Container:
             privacy=self.privacy_store,
             metrics=self.metrics,
             retention=self.retention,
+            expire_documents=self._expire_documents,
+            delete_document_object=self._delete_document_object,
             bus=self.bus,
         )
 
@@ -292,6 +369,12 @@ class Container:
             triage=self.sms_triage,
         )
 
+    def _expire_documents(self, ticket_id: str, expires_at: int) -> None:
+        self._documents().expire(ticket_id, expires_at)
+
+    def _delete_document_object(self, key: str) -> None:
+        self._objects().delete(key)
+
     def audit_ports(self) -> AuditPorts:
         return AuditPorts(
             log=self.audit_log, ids=self.ids, clock=self.clock, retention=self.retention
@@ -309,8 +392,12 @@ class Container:
             store=self.privacy_store,
             notifications=self.notification_store,
             audit=self.audit_ports(),
+            forget_documents=self._erase_documents,
             sms_index=self.sms_index,
         )
+
+    def _erase_documents(self, ticket: Ticket) -> None:
+        erase_documents(self._quiet_document_ports(), ticket)
 
 
 def bootstrap(settings: Settings, clock: Clock = utc_now) -> Container:
@@ -341,6 +428,13 @@ def bootstrap(settings: Settings, clock: Clock = utc_now) -> Container:
         metrics=EmfMetrics(),
         token_verifier=build_token_verifier(settings),
         cursor_keys=_cursor_keys(settings, client),
+        document_store=DynamoDocumentStore(connection),
+        objects=S3ObjectStore(
+            LazyS3(settings.region, settings.aws_endpoint_url),
+            settings.documents_bucket or "",
+            clock,
+        ),
+        scanner=_document_scanner(settings),
         inbox_store=DynamoInboxStore(connection, retention),
         mail_threads=DynamoMailThreads(connection, retention),
         reply_keys=_reply_keys(settings, client),
@@ -350,6 +444,11 @@ def bootstrap(settings: Settings, clock: Clock = utc_now) -> Container:
         bus=_event_bus(settings, client),
         complaint_codes=load_complaint_codes(),
     )
+
+
+def _document_scanner(settings: Settings) -> Scanner:
+    local = settings.document_scanner == SCANNER_LOCAL
+    return EicarScanner() if local else GuardDutyScanner()
 
 
 def _ops_alerter(settings: Settings, sns: Any) -> OpsAlerter | None:

@@ -48,6 +48,12 @@ DEFAULT_RETENTION_DAYS = 1826  # five years: closed tickets, their events, the a
 REMINDER_LEAD = "APPOINTMENT_REMINDER_LEAD_SECONDS"
 USAGE_CLIENTS = "USAGE_CLIENTS"  # client_id=usage key value, comma-separated (usage plans)
 USAGE_KEY_MIN_LENGTH = 20  # API Gateway's shortest API key value
+DOCUMENTS_BUCKET = "DOCUMENTS_BUCKET"  # the private bucket of customers' documents
+# guardduty (deployed: GuardDuty Malware Protection for S3 reports by EventBridge) or
+# local-eicar (local mode's stand-in that flags the EICAR test file).
+DOCUMENT_SCANNER = "DOCUMENT_SCANNER"
+SCANNER_GUARDDUTY = "guardduty"
+SCANNER_LOCAL = "local-eicar"
 EVENT_BUS_NAME = "SERVICEDESK_EVENT_BUS_NAME"  # the EventBridge export (SPEC 12); unset: off
 
 AUTH_MODE_OIDC = "oidc"
@@ -87,6 +93,8 @@ class Settings(msgspec.Struct, frozen=True):
     # OAuth client id -> the API key value of its usage plan (the authorizer's
     # usageIdentifierKey). Required in oidc mode: a token of any other client app is refused.
     usage_keys: Mapping[str, str] = msgspec.field(default_factory=dict)
+    documents_bucket: str | None = None
+    document_scanner: str = SCANNER_GUARDDUTY
     inbound_mail_domain: str = DEFAULT_INBOUND_MAIL_DOMAIN
     reply_token_secret_arn: str | None = None
     reply_token_key: bytes | None = None  # local mode only (derived from the dev secret)
@@ -120,6 +128,8 @@ class Settings(msgspec.Struct, frozen=True):
             appointment_reminder_lead_seconds=_seconds(env, REMINDER_LEAD, 7200),
             oidc_required_scope=env.get(OIDC_REQUIRED_SCOPE) or None,
             usage_keys=_usage_keys(env.get(USAGE_CLIENTS, "")),
+            documents_bucket=env.get(DOCUMENTS_BUCKET) or None,
+            document_scanner=env.get(DOCUMENT_SCANNER) or SCANNER_GUARDDUTY,
             inbound_mail_domain=env.get(INBOUND_MAIL_DOMAIN) or DEFAULT_INBOUND_MAIL_DOMAIN,
             reply_token_secret_arn=env.get(REPLY_TOKEN_SECRET_ARN) or None,
             reply_token_key=_local_reply_key(env, auth_mode, running_in_lambda),
@@ -143,6 +153,12 @@ class Settings(msgspec.Struct, frozen=True):
         if self.cursor_key is None and self.cursor_secret_arn is None:
             raise ConfigurationError(f"{CURSOR_SECRET_ARN} is required outside local mode")
         self._check_scope()
+        if self.document_scanner not in (SCANNER_GUARDDUTY, SCANNER_LOCAL):
+            raise ConfigurationError(
+                f"{DOCUMENT_SCANNER} must be {SCANNER_GUARDDUTY} or {SCANNER_LOCAL}"
+            )
+        if self.document_scanner == SCANNER_LOCAL and running_in_lambda:
+            raise ConfigurationError("the local EICAR stand-in is refused inside AWS Lambda")
         if self.auth_mode == AUTH_MODE_OIDC and not self.usage_keys:
             raise ConfigurationError(f"{USAGE_CLIENTS} is required in oidc mode")
 

@@ -64,6 +64,7 @@ AWS_ONLY_TYPES = (
     "AWS::ApiGateway::UsagePlan",
     "AWS::ApiGateway::ApiKey",
     "AWS::ApiGateway::UsagePlanKey",
+    "AWS::GuardDuty::MalwareProtectionPlan",  # local mode: the EICAR stand-in scanner
     "AWS::SES::ReceiptRuleSet",
     "AWS::SES::ReceiptRule",
 )

@@ -71,6 +71,7 @@ def local_environment(ports: LocalPorts) -> dict[str, str]:
         ),
         "POWERTOOLS_SERVICE_NAME": "servicedesk-app",
         "POWERTOOLS_TRACE_DISABLED": "true",
+        "DOCUMENT_SCANNER": "local-eicar",  # deployed: GuardDuty Malware Protection for S3
     }
 
 
@@ -102,6 +103,7 @@ class LocalStack:
                 "SERVICEDESK_EMAIL_SENDER": self.resources["email_sender"],
                 "SES_REGION": self.resources["ses_region"],
                 "SERVICEDESK_CURSOR_SECRET_ARN": self.resources["cursor_secret_arn"],
+                "DOCUMENTS_BUCKET": self.resources["physical"]["Documents"],
                 "SERVICEDESK_REPLY_TOKEN_SECRET_ARN": self.resources["physical"]["ReplyTokenKey"],
                 "SERVICEDESK_INBOUND_MAIL_DOMAIN": os.environ.get(
                     "SERVICEDESK_INBOUND_MAIL_DOMAIN", "reply.servicedesk.bank.example"
@@ -236,6 +238,7 @@ def _check_data_files() -> None:
 
     rules = bootstrap.load_sla_rules(bootstrap.LazyCalendar(bootstrap.utc_now))
     rules.calendar.add_working_time(bootstrap.utc_now(), timedelta(minutes=1))
+    bootstrap.application_catalogue()
     bootstrap.load_complaint_codes()
 
 

@@ -30,6 +30,7 @@ def mint(
     secret: str | None = None,
     scope: str | None = None,
     client_id: str = LOCAL_CLIENT_ID,
+    segment: str | None = None,
 ) -> str:
     now = int(time.time())
     claims: dict[str, object] = {
@@ -44,6 +45,8 @@ def mint(
     }
     if team:
         claims["custom:team"] = team
+    if segment:
+        claims["custom:segment"] = segment
     key = secret or os.environ.get(DEV_JWT_SECRET, DEFAULT_DEV_JWT_SECRET)
     return jwt.encode(claims, key, algorithm="HS256")
 
@@ -55,8 +58,18 @@ def main() -> None:
     parser.add_argument("--team")
     parser.add_argument("--ttl", type=int, default=8 * 3600)
     parser.add_argument("--client", default=LOCAL_CLIENT_ID, help="the token's client_id")
+    parser.add_argument("--segment", choices=("standard", "priority", "private"))
     args = parser.parse_args()
-    print(mint(args.group, args.subject, team=args.team, ttl=args.ttl, client_id=args.client))
+    print(
+        mint(
+            args.group,
+            args.subject,
+            team=args.team,
+            ttl=args.ttl,
+            client_id=args.client,
+            segment=args.segment,
+        )
+    )
 
 
 if __name__ == "__main__":

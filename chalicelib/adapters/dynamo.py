@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -24,6 +25,7 @@ from chalicelib.adapters.models import (
     TicketItem,
 )
 from chalicelib.adapters.transactions import Refusal, Refused, Transaction, written
+from chalicelib.domain.applications import Application
 from chalicelib.domain.complaints import Complaint
 from chalicelib.domain.contact import Contact
 from chalicelib.domain.counters import CounterKey
@@ -101,6 +103,7 @@ def ticket_to_item(
         received_at=ticket.received_at,
         resolutions=ticket.resolutions,
         resolved_at=ticket.resolved_at,
+        application=application_to_map(ticket.application),
         complaint=_complaint_text(ticket.complaint),
         review_of=ticket.review_of,
         reviewed_by=ticket.reviewed_by,
@@ -193,12 +196,39 @@ def item_to_ticket(item: TicketItem) -> Ticket:
         version=int(item.version or 1),
         resolutions=int(item.resolutions or 0),
         resolved_at=item.resolved_at,
+        application=map_to_application(item.application),
         complaint=_complaint(item.complaint),
         review_of=item.review_of,
         reviewed_by=item.reviewed_by,
         merged_into=item.merged_into,
         recused=tuple(sorted(item.recused or ())),
     )
+
+
+def application_to_map(application: Application | None) -> dict[str, Any] | None:
+    """The application as a plain map (times as RFC 3339 text)."""
+    if application is None:
+        return None
+    plain: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(application))
+    return plain
+
+
+def map_to_application(stored: Any) -> Application | None:
+    if not stored:
+        return None
+    data = stored.as_dict() if hasattr(stored, "as_dict") else dict(stored)
+    return msgspec.convert(_plain_numbers(data), Application, strict=False)
+
+
+def _plain_numbers(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal: whole ones as int, others as float."""
+    if isinstance(value, dict):
+        return {key: _plain_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain_numbers(item) for item in value]
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
 
 
 def _complaint_text(complaint: Complaint | None) -> str | None:

@@ -132,6 +132,7 @@ class TicketItem(TableItem, discriminator="ticket"):
     version = VersionAttribute()
     resolutions = NumberAttribute(default=0)
     resolved_at = UTCDateTimeAttribute(null=True)
+    application = MapAttribute[str, Any](null=True)  # kind application (SPEC 11)
     complaint = UnicodeAttribute(null=True)  # JSON of domain/complaints.Complaint
     review_of = UnicodeAttribute(null=True)
     reviewed_by = UnicodeAttribute(null=True)
@@ -310,6 +311,44 @@ class OpenAppointmentsItem(TableItem, discriminator="open-appointments"):
     open_count = NumberAttribute(default=0)
 
 
+class DocumentItem(TableItem, discriminator="document"):
+    """A document of a ticket (pk TICKET#<id>, sk FILE#<D-id>: after the events, so the
+    timeline's first-page Query never reads one), and the object key of its bytes."""
+
+    document_id = UnicodeAttribute()
+    ticket_id = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    doc_type = UnicodeAttribute()
+    filename = UnicodeAttribute()
+    content_type = UnicodeAttribute()
+    size = NumberAttribute()
+    sha256 = UnicodeAttribute()
+    doc_status = UnicodeAttribute()
+    object_key = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    added_by = UnicodeAttribute(default="")
+    problem = UnicodeAttribute(null=True)
+    review_reason = UnicodeAttribute(null=True)
+    reviewed_by = UnicodeAttribute(null=True)
+    doc_version = NumberAttribute(default=1)
+    checked = NumberAttribute(default=0)
+    scan_infected = NumberAttribute(null=True)
+
+
+class DocumentKeyItem(TableItem, discriminator="document_key"):
+    """Points an object key (pk DOCKEY#<key>) at its document: the S3 event names a key."""
+
+    ticket_id = UnicodeAttribute()
+    document_id = UnicodeAttribute()
+
+
+class DocumentCountItem(TableItem, discriminator="document_count"):
+    """How many documents a ticket holds (pk TICKET#<id>, sk FILECOUNT): at most 20."""
+
+    doc_count = NumberAttribute(default=0)
+
+
 class ReminderItem(TableItem, discriminator="reminder"):
     """An appointment to remind of, sorted by slot start."""
 
@@ -380,6 +419,9 @@ ALL_MODELS: tuple[type[TableItem], ...] = (
     SeatItem,
     OpenAppointmentsItem,
     ReminderItem,
+    DocumentItem,
+    DocumentKeyItem,
+    DocumentCountItem,
     InboxRecord,
     MailSentItem,
     MailThreadItem,

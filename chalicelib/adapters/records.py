@@ -12,6 +12,7 @@ from pynamodb.exceptions import PutError
 from chalicelib.adapters.dynamo import (
     TICKET_SK,
     _key_time,
+    application_to_map,
     event_items,
     event_sk,
     position,
@@ -247,4 +248,10 @@ def _anonymized_ticket_actions(changed: Ticket) -> list[Any]:
             ContactAttribute(preferred=contact.preferred, locale=contact.locale)
         ),
         TicketItem.updated_at.set(changed.updated_at),
+        *_anonymized_application(changed),
     ]
+
+
+def _anonymized_application(changed: Ticket) -> list[Any]:
+    plain = application_to_map(changed.application)
+    return [] if plain is None else [TicketItem.application.set(plain)]

@@ -151,11 +151,13 @@ def _caller_from_claims(claims: dict[str, Any]) -> Caller:
     if role is None:
         raise TokenRejectedError("no known group")
     team = claims.get("custom:team")
+    segment = claims.get("custom:segment")
     return Caller(
         role=role,
         id=subject,
         team=team if isinstance(team, str) else None,
         client_id=_client_id(claims),
+        segment=segment if isinstance(segment, str) and segment else None,
     )
 
 

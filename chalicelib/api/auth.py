@@ -88,7 +88,11 @@ def authorize(
     return UsageAuthResponse(
         routes=["*"],
         principal_id=caller.id,
-        context={"role": caller.role.value, "team": caller.team or ""},
+        context={
+            "role": caller.role.value,
+            "team": caller.team or "",
+            **({"segment": caller.segment} if caller.segment else {}),
+        },
         usage_identifier_key=usage_key,
     )
 
@@ -101,7 +105,12 @@ def current_caller(request: Request) -> Caller:
     principal = context.get("principalId")
     if not role or not principal:
         raise UnauthorizedError("No verified identity on this request")
-    return Caller(role=Role(role), id=principal, team=context.get("team") or None)
+    return Caller(
+        role=Role(role),
+        id=principal,
+        team=context.get("team") or None,
+        segment=context.get("segment") or None,
+    )
 
 
 def require_role(caller: Caller, allowed: Collection[str]) -> None:

@@ -7,7 +7,9 @@ from typing import Any
 
 from chalice.app import Response
 
+from chalicelib.domain.applications import ApprovalPendingError, ChecklistIncompleteError
 from chalicelib.domain.complaints import ClassificationRequiredError, FourEyesError
+from chalicelib.domain.documents import DocumentUnavailableError, TooManyDocumentsError
 from chalicelib.domain.errors import (
     ConflictError,
     DomainError,
@@ -63,6 +65,10 @@ PROBLEMS: dict[type[DomainError], tuple[int, str, str]] = {
     TooManyAppointmentsError: (409, "too-many-appointments", "Too many open appointments"),
     SlotNotOfferedError: (422, "slot-not-offered", "The branch does not offer this slot"),
     ThrottledError: (429, "throttled", "Too many requests"),
+    ChecklistIncompleteError: (409, "checklist-incomplete", "Required documents not accepted"),
+    ApprovalPendingError: (409, "approval-pending", "An approval is pending"),
+    TooManyDocumentsError: (409, "too-many-documents", "The ticket has too many documents"),
+    DocumentUnavailableError: (409, "document-unavailable", "The document is not available"),
     ClassificationRequiredError: (
         409,
         "classification-required",

@@ -25,6 +25,7 @@ from chalicelib.api.requests import (
     stored_response,
 )
 from chalicelib.api.validation import parse_rfc3339, validate
+from chalicelib.domain.applications import resolve_request
 from chalicelib.domain.complaints import awaits_second_supervisor
 from chalicelib.domain.errors import FieldError, ValidationError
 from chalicelib.domain.events import Event
@@ -55,22 +56,30 @@ def _etag(ticket: Ticket) -> str:
     return f'"{ticket.version}"'
 
 
-def _ticket_response(ticket: Ticket) -> Response:
-    return json_response(ticket_view(ticket), 200, {"ETag": _etag(ticket)})
+def _ticket_response(ticket: Ticket, viewer: Caller | None = None) -> Response:
+    return json_response(ticket_view(ticket, viewer), 200, {"ETag": _etag(ticket)})
 
 
 def _ticket_request(body: dict[str, Any]) -> TicketRequest:
     received_at = body.get("received_at")
+    app_type, form, category = resolve_request(
+        bootstrap.application_catalogue(),
+        body["kind"],
+        body.get("category"),
+        body.get("application"),
+    )
     return TicketRequest(
         channel=body["channel"],
         kind=body["kind"],
-        category=body["category"],
+        category=category,
         subject=body["subject"],
         description=body.get("description", ""),
         contact=body.get("contact"),
         customer_id=body.get("customer_id"),
         received_at=parse_rfc3339(received_at) if received_at else None,
         priority=body.get("priority"),
+        application_type=app_type,
+        form=form,
     )
 
 
@@ -89,7 +98,11 @@ def _ticket_request(body: dict[str, Any]) -> TicketRequest:
 def create_ticket() -> Response:
     def use(caller: Caller, body: dict[str, Any], key: IdempotencyKey | None) -> StoredResponse:
         ports = bootstrap.container().ticket_ports()
-        render = with_possible_duplicates(ports.repository, _created_with_duplicates)
+
+        def created(ticket: Ticket, duplicates: list[str]) -> StoredResponse:
+            return _created_with_duplicates(ticket, duplicates, caller)
+
+        render = with_possible_duplicates(ports.repository, created)
         return tickets.create_ticket(ports, caller, _ticket_request(body), render, key)
 
     request = tickets_blueprint.current_request
@@ -139,7 +152,7 @@ def list_tickets() -> Response:
     _audit_list(caller, page.items, filters)
     return json_response(
         {
-            "items": [ticket_view(ticket) for ticket in page.items],
+            "items": [ticket_view(ticket, caller) for ticket in page.items],
             "next_cursor": _cursors().encode(page.next_key, query_id),
         }
     )
@@ -163,7 +176,7 @@ def get_ticket(ticket_id: str) -> Response:
     caller = current_caller(tickets_blueprint.current_request)
     ticket = tickets.get_ticket(bootstrap.container().ticket_ports(), caller, ticket_id)
     _audit_read(caller, "read_ticket", ticket_id=ticket.id)
-    return _ticket_response(ticket)
+    return _ticket_response(ticket, caller)
 
 
 @api_route(
@@ -213,8 +226,8 @@ def act(ticket_id: str) -> Response:
         invalid=invalid,
     )
     if action == Action.EXTEND and awaits_second_supervisor(ticket):
-        return json_response(ticket_view(ticket), 202, {"ETag": _etag(ticket)})
-    return _ticket_response(ticket)
+        return json_response(ticket_view(ticket, caller), 202, {"ETag": _etag(ticket)})
+    return _ticket_response(ticket, caller)
 
 
 T = TypeVar("T")
@@ -346,19 +359,21 @@ def _audit_list(caller: Caller, shown: list[Ticket], filters: ListFilters) -> No
     record_list_read(bootstrap.container().audit_ports(), caller, shown_ids, query)
 
 
-def created_response(ticket: Ticket) -> StoredResponse:
+def created_response(ticket: Ticket, viewer: Caller | None = None) -> StoredResponse:
     """201 with the new ticket, as kept for an idempotent retry (tickets and appointments)."""
 
     return StoredResponse(
         201,
-        json.dumps(ticket_view(ticket), ensure_ascii=False),
+        json.dumps(ticket_view(ticket, viewer), ensure_ascii=False),
         {"Location": f"/v1/tickets/{ticket.id}", "ETag": _etag(ticket)},
     )
 
 
-def _created_with_duplicates(ticket: Ticket, duplicates: list[str]) -> StoredResponse:
+def _created_with_duplicates(
+    ticket: Ticket, duplicates: list[str], viewer: Caller | None = None
+) -> StoredResponse:
     """POST /v1/tickets: the new ticket and its possible duplicates (SPEC 13)."""
-    view = {**ticket_view(ticket), "possible_duplicates": duplicates}
+    view = {**ticket_view(ticket, viewer), "possible_duplicates": duplicates}
     return StoredResponse(
         201,
         json.dumps(view, ensure_ascii=False),

@@ -42,6 +42,11 @@ class EventType(StrEnum):
     APPOINTMENT_BOOKED = "appointment.booked"
     APPOINTMENT_RESCHEDULED = "appointment.rescheduled"
     APPOINTMENT_REMINDED = "appointment.reminded"
+    APPROVAL_REQUESTED = "application.approval_requested"  # staff-only: the maker's approve
+    DOCUMENT_ADDED = "document.added"
+    DOCUMENT_RECEIVED = "document.received"
+    DOCUMENT_REVIEWED = "document.reviewed"
+    DOCUMENT_INFECTED = "document.infected"  # staff-only
     NOTIFICATION_OPTED_OUT = "notification.opted_out"  # a STOP reply switched a channel off
     COMPLAINT_CLASSIFIED = "complaint.classified"
     EXTENSION_REQUESTED = "complaint.extension_requested"
@@ -65,6 +70,9 @@ CUSTOMER_VISIBLE_TYPES = frozenset(
         EventType.APPOINTMENT_BOOKED,
         EventType.APPOINTMENT_RESCHEDULED,
         EventType.APPOINTMENT_REMINDED,
+        EventType.DOCUMENT_ADDED,
+        EventType.DOCUMENT_RECEIVED,
+        EventType.DOCUMENT_REVIEWED,
     }
 )
 
@@ -196,6 +204,8 @@ class StatusChanged(ActionTaken, frozen=True, kw_only=True):
     into: Annotated[str | None, _OPTIONAL] = None  # merge: the ticket it went into
     from_status: Annotated[Status | None, _FROM] = None
     to_status: Annotated[Status | None, _TO] = None
+    outcome: Annotated[str | None, _OPTIONAL] = None  # approve, reject: approved|rejected
+    note: Annotated[str | None, _OPTIONAL] = None  # approve
 
 
 class TicketAssigned(ActionTaken, frozen=True, kw_only=True):
@@ -308,6 +318,45 @@ class AppointmentRescheduled(ActionTaken, frozen=True, kw_only=True):
     timezone: Annotated[str | None, _OPTIONAL] = None
     branch_name: Annotated[Mapping[str, str] | None, _OPTIONAL] = None
     previous_slot_start: Annotated[str | None, _OPTIONAL] = None
+
+
+class ApprovalRequested(ActionTaken, frozen=True, kw_only=True):
+    """The maker's approve of a dual-approval application: a checker must answer."""
+
+    TYPE = EventType.APPROVAL_REQUESTED
+    action: Annotated[Action | str, _ACTION] = Action.APPROVE
+    note: Annotated[str | None, _OPTIONAL] = None
+
+
+class DocumentEvent(Payload, frozen=True, kw_only=True):
+    """An event about one document of the ticket."""
+
+    document_id: str = ""
+    type: str = ""
+
+
+class DocumentAdded(DocumentEvent, frozen=True, kw_only=True):
+    TYPE = EventType.DOCUMENT_ADDED
+    filename: str = ""
+
+
+class DocumentReceived(DocumentEvent, frozen=True, kw_only=True):
+    TYPE = EventType.DOCUMENT_RECEIVED
+    status: str = ""  # available | rejected_file | infected
+    problem: Annotated[str | None, _OPTIONAL] = None  # size | checksum | type
+
+
+class DocumentReviewed(DocumentEvent, frozen=True, kw_only=True):
+    TYPE = EventType.DOCUMENT_REVIEWED
+    action: Annotated[Action | str, _ACTION] = Action.REVIEW_DOCUMENT
+    verdict: str = ""  # accepted | rejected
+    reason: str = ""
+    # The document type's name per locale, so the message names it without the catalogue.
+    type_name: Annotated[Mapping[str, str] | None, _OPTIONAL] = None
+
+
+class DocumentInfected(DocumentEvent, frozen=True, kw_only=True):
+    TYPE = EventType.DOCUMENT_INFECTED
 
 
 class NotificationOutcome(Payload, frozen=True, kw_only=True):
@@ -423,6 +472,11 @@ PAYLOADS: dict[EventType, type[Payload]] = {
         AppointmentBooked,
         AppointmentRescheduled,
         AppointmentReminded,
+        ApprovalRequested,
+        DocumentAdded,
+        DocumentReceived,
+        DocumentReviewed,
+        DocumentInfected,
         NotificationOptedOut,
         ComplaintClassified,
         ExtensionRequested,

@@ -52,6 +52,8 @@ class Caller(msgspec.Struct, frozen=True):
     team: str | None = None
     # The OAuth client app the token was issued to (its usage plan); None when unknown.
     client_id: str | None = None
+    # A customer's own `custom:segment` claim (standard|priority|private); None when absent.
+    segment: str | None = None
 
     @property
     def is_customer(self) -> bool:

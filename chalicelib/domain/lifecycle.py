@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 from msgspec.structs import replace
 
-from chalicelib.domain import complaints
+from chalicelib.domain import application_actions, complaints
 from chalicelib.domain.complaints import ComplaintCodes
 from chalicelib.domain.errors import FieldError, ForbiddenError, IllegalTransitionError
 from chalicelib.domain.errors import ValidationError as RequestValidationError
@@ -101,6 +101,13 @@ RULES: dict[Action, Rule] = {
     Action.RESCHEDULE: _rule(
         OPEN, None, Actor.OWNER, Actor.AGENT, Actor.SUPERVISOR, required=("slot_start",)
     ),
+    # SPEC 11: the document's new status and the checklist come from service/applications.
+    Action.REVIEW_DOCUMENT: _rule(
+        {Status.IN_PROGRESS}, None, *_WORKERS, required=("document_id", "verdict", "reason")
+    ),
+    # Dual approval: the maker's approve keeps the status (pending); the checker's resolves.
+    Action.APPROVE: _rule({Status.IN_PROGRESS}, Status.RESOLVED, *_WORKERS, optional=("note",)),
+    Action.REJECT: _rule({Status.IN_PROGRESS}, Status.RESOLVED, *_WORKERS, required=("reason",)),
     # Complaints (SPEC 13); `extend` above is the complaint ladder's step.
     Action.CLASSIFY: _rule(
         OPEN, None, Actor.AGENT, Actor.SUPERVISOR, required=("business", "cause")
@@ -162,7 +169,9 @@ def apply_action(
     rule = RULES[known]
     check_actor(ticket, known, params, caller)
     _check_params(known, rule, params, codes)
+    application_actions.check_params(known, params)
     _check_status(ticket, known, rule)
+    application_actions.check_state(ticket, known, caller)
     changed, payload = _EFFECTS[known](ticket, params, caller, now)
     events = [Event.of(new_event_id(), ticket.id, now, caller, payload)]
     if not isinstance(payload, StatusChanged) and changed.status != ticket.status:
@@ -364,6 +373,9 @@ _EFFECTS: dict[Action, Effect] = {
     Action.ESCALATE: _escalate,
     Action.EXTEND: complaints.extend,
     Action.RESCHEDULE: _reschedule,
+    Action.REVIEW_DOCUMENT: application_actions.review_document,
+    Action.APPROVE: application_actions.approve,
+    Action.REJECT: application_actions.reject,
     Action.CLASSIFY: complaints.classify,
     Action.SUSPEND_CLOCK: complaints.suspend_clock,
     Action.RESUME_CLOCK: complaints.resume_clock,

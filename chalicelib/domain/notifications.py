@@ -22,13 +22,15 @@ import msgspec
 from chalicelib.domain.contact import Contact, mask_email, mask_phone
 from chalicelib.domain.events import (
     CommentAdded,
+    DocumentReviewed,
     Event,
     EventType,
+    Payload,
     SlaExtended,
     StatusChanged,
     TicketCreated,
 )
-from chalicelib.domain.statuses import Status
+from chalicelib.domain.statuses import Action, Status
 
 ZH_CN = "zh-CN"
 EN_US = "en-US"
@@ -56,6 +58,9 @@ APPOINTMENT_RESCHEDULED = "appointment.rescheduled"
 APPOINTMENT_REMINDER = "appointment.reminder"
 SURVEY_INVITED = "survey.invited"
 SURVEY_REMINDED = "survey.reminded"
+DOCUMENT_REJECTED = "document.rejected"
+APPLICATION_APPROVED = "application.approved"
+APPLICATION_REJECTED = "application.rejected"
 COMPLAINT_RESOLVED = "complaint.resolved"  # the decision: tells of the 30-day review
 COMPLAINT_EXTENDED = "complaint.extended"
 COMPLAINT_SUSPENDED = "complaint.clock_suspended"
@@ -72,6 +77,9 @@ TEMPLATES = (
     APPOINTMENT_REMINDER,
     SURVEY_INVITED,
     SURVEY_REMINDED,
+    DOCUMENT_REJECTED,
+    APPLICATION_APPROVED,
+    APPLICATION_REJECTED,
     COMPLAINT_RESOLVED,
     COMPLAINT_EXTENDED,
     COMPLAINT_SUSPENDED,
@@ -143,6 +151,21 @@ SMS_TEMPLATES: dict[str, dict[str, str]] = {
     SURVEY_REMINDED: {
         ZH_CN: "提醒：请评价本次服务 " + _SURVEY_SHORT_LINK,
         EN_US: "Reminder: please rate our service, it takes a minute: " + _SURVEY_SHORT_LINK,
+    },
+    DOCUMENT_REJECTED: {
+        ZH_CN: "服务单{reference}的{type_name}未通过审核，请在手机银行重新上传。",
+        EN_US: "Your {type_name} for request {reference} was not accepted. "
+        "Please upload it again in the mobile banking app.",
+    },
+    APPLICATION_APPROVED: {
+        ZH_CN: "您的申请{reference}已审批通过，详情请在手机银行查看。",
+        EN_US: "Your application {reference} has been approved. "
+        "See the details in the mobile banking app.",
+    },
+    APPLICATION_REJECTED: {
+        ZH_CN: "您的申请{reference}未获批准，原因请在手机银行查看。",
+        EN_US: "Your application {reference} was not approved. "
+        "See the reason in the mobile banking app.",
     },
     COMPLAINT_RESOLVED: {
         ZH_CN: "投诉{reference}已处理完毕，如有异议可在30日内申请核查，详情见手机银行。",
@@ -335,6 +358,51 @@ EMAIL_TEMPLATES: dict[str, dict[str, EmailTemplate]] = {
             "Reminder: how did we do?",
             ("Your view matters to us. If you have not yet, please take a minute to rate us:",),
             _SURVEY_PAGE_LINK,
+        ),
+    },
+    DOCUMENT_REJECTED: {
+        ZH_CN: EmailTemplate(
+            "服务单{reference}的{type_name}需要重新上传",
+            (
+                "您为服务单{reference}提交的{type_name}未通过审核，原因：",
+                "{reason}",
+                "请在手机银行重新上传。",
+            ),
+        ),
+        EN_US: EmailTemplate(
+            "Please upload your {type_name} again for request {reference}",
+            (
+                "The {type_name} you sent for request {reference} was not accepted. The reason:",
+                "{reason}",
+                "Please upload it again in the mobile banking app.",
+            ),
+        ),
+    },
+    APPLICATION_APPROVED: {
+        ZH_CN: EmailTemplate(
+            "您的申请{reference}已审批通过",
+            ("您的申请{reference}已审批通过。", "详情请在手机银行查看。"),
+        ),
+        EN_US: EmailTemplate(
+            "Your application {reference} has been approved",
+            (
+                "Your application {reference} has been approved.",
+                "Details are in the mobile banking app.",
+            ),
+        ),
+    },
+    APPLICATION_REJECTED: {
+        ZH_CN: EmailTemplate(
+            "您的申请{reference}未获批准",
+            ("很遗憾，您的申请{reference}未获批准。原因：", "{reason}", "如有疑问，请联系我们。"),
+        ),
+        EN_US: EmailTemplate(
+            "Your application {reference} was not approved",
+            (
+                "We are sorry: your application {reference} was not approved. The reason:",
+                "{reason}",
+                "If you have questions, please contact us.",
+            ),
         ),
     },
     COMPLAINT_RESOLVED: {
@@ -673,9 +741,28 @@ _EVENT_TEMPLATES = {
 }
 
 
+_DECISIONS = frozenset({Action.REVIEW_DOCUMENT, Action.APPROVE, Action.REJECT})
+
+
+def _application_template(payload: DocumentReviewed | StatusChanged) -> str | None:
+    """SPEC 11: a rejected document, and the decision instead of the plain resolved message."""
+    if isinstance(payload, DocumentReviewed):
+        return DOCUMENT_REJECTED if payload.verdict == "rejected" else None
+    if payload.to_status != Status.RESOLVED:
+        return None
+    return APPLICATION_APPROVED if payload.action == Action.APPROVE else APPLICATION_REJECTED
+
+
 def template_for(event: Event) -> str | None:
     """The template an event is told to the customer with, or None when it is not told."""
-    match event.payload():
+    payload = event.payload()
+    if isinstance(payload, DocumentReviewed | StatusChanged) and payload.action in _DECISIONS:
+        return _application_template(payload)
+    return _ticket_template(event, payload)
+
+
+def _ticket_template(event: Event, payload: Payload) -> str | None:
+    match payload:
         case TicketCreated(kind=kind):
             # Booking is told once, by appointment.booked.
             return None if kind == "appointment" else CREATED

@@ -15,6 +15,7 @@ from typing import Any
 
 from msgspec.structs import replace
 
+from chalicelib.domain.applications import Application
 from chalicelib.domain.contact import Contact
 from chalicelib.domain.events import NOTIFICATION_TYPES, Event, EventType, TicketAnonymized
 from chalicelib.domain.identity import Caller
@@ -24,6 +25,7 @@ ERASED = "[erased]"
 DEFAULT_RETENTION = timedelta(days=5 * 365 + 1)  # five years
 FREE_TEXT_FIELDS = frozenset(
     {"body", "message", "resolution", "reason", "comment", "subject", "description"}
+    | {"filename", "note"}  # documents and application decisions (SPEC 11)
 )
 # Where the customer's address shows (masked, still personal) in notification records.
 CONTACT_FIELDS = frozenset({"to", "phone", "email", "destination"})
@@ -43,7 +45,18 @@ def anonymized_ticket(ticket: Ticket, now: datetime) -> Ticket:
         contact=contact,
         updated_at=now,
         version=ticket.version + 1,
+        application=_anonymized_application(ticket.application),
     )
+
+
+def _anonymized_application(application: Application | None) -> Application | None:
+    """The form is the customer's own data; a decision's reason is free text."""
+    if application is None:
+        return None
+    decision = application.decision
+    if decision is not None and decision.reason:
+        decision = replace(decision, reason=ERASED)
+    return replace(application, form={}, decision=decision)
 
 
 def anonymized_event(event: Event) -> Event | None:

@@ -43,6 +43,8 @@ AGENT_RESOLVED = "agent#resolved"  # <day>#<agent>
 AGENT_RESOLUTION_MINUTES = "agent#resolution_minutes"  # <day>#<agent>#<bucket>
 AGENT_SLA = "agent#sla"  # <day>#<agent>#met|late
 AGENT_CSAT = "agent#csat"  # <day>#<agent>#<score>
+DECISIONS = "application#decided"  # <day>#approved|rejected (SPEC 11)
+DECISION_MINUTES = "application#decision_minutes"  # <day>#<bucket>
 
 SUMMARY_FAMILIES = (
     CREATED_TOTAL,
@@ -52,6 +54,8 @@ SUMMARY_FAMILIES = (
     CSAT,
     FIRST_RESPONSE_MINUTES,
     RESOLUTION_MINUTES,
+    DECISIONS,
+    DECISION_MINUTES,
 )
 AGENT_FAMILIES = (AGENT_RESOLVED, AGENT_RESOLUTION_MINUTES, AGENT_SLA, AGENT_CSAT)
 
@@ -124,6 +128,7 @@ def report_counters(
             counts.update(_csat(answered, day))
     if ticket is not None and _is_resolution(event):
         counts.update(_resolution(event, ticket, day, working_minutes))
+        counts.update(_decision(event, ticket, day, working_minutes))
     if ticket is not None and _is_first_response(event, ticket):
         counts.update(_first_response(event, ticket, day, working_minutes))
     return counts
@@ -188,6 +193,22 @@ def _resolution(
         counts[CounterKey(AGENT_RESOLUTION_MINUTES, f"{day}#{agent}#{bucket}")] = 1
     counts.update(_sla_outcome(RESOLUTION, event, ticket.sla.resolution_due, ticket, agent))
     return counts
+
+
+def _decision(
+    event: Event, ticket: Ticket, day: str, working_minutes: WorkingMinutes
+) -> dict[CounterKey, int]:
+    """An application's decision (approve or reject resolving it): outcome and working
+    minutes from receipt, on the decision's day."""
+    moved = event.payload_as(StatusChanged)
+    if moved is None or moved.action not in (Action.APPROVE, Action.REJECT):
+        return {}
+    outcome = "approved" if moved.action == Action.APPROVE else "rejected"
+    bucket = bucket_label(working_minutes(ticket.received_at, event.at))
+    return {
+        CounterKey(DECISIONS, f"{day}#{outcome}"): 1,
+        CounterKey(DECISION_MINUTES, f"{day}#{bucket}"): 1,
+    }
 
 
 def _first_response(
@@ -312,6 +333,17 @@ def summary(period: ReportRange, counters: Mapping[str, Slots]) -> dict[str, Any
         "csat": _csat_view(totals[CSAT]),
         "first_response_minutes": _minutes_view(totals[FIRST_RESPONSE_MINUTES]),
         "resolution_minutes": _minutes_view(totals[RESOLUTION_MINUTES]),
+        "applications": _applications_view(totals[DECISIONS], totals[DECISION_MINUTES]),
+    }
+
+
+def _applications_view(decided: Mapping[str, int], minutes: Mapping[str, int]) -> dict[str, Any]:
+    approved, rejected = decided.get("approved", 0), decided.get("rejected", 0)
+    return {
+        "decided": approved + rejected,
+        "approved": approved,
+        "rejected": rejected,
+        "decision_minutes": _minutes_view(minutes),
     }
 
 

@@ -8,12 +8,19 @@ from typing import Any
 import msgspec
 from msgspec.structs import replace
 
+from chalicelib.domain.applications import (
+    Application,
+    ApplicationType,
+    application_view,
+    new_application,
+    sorted_work,
+)
 from chalicelib.domain.complaints import COMPLAINT, Complaint, complaint_view
 from chalicelib.domain.contact import Contact
 from chalicelib.domain.errors import FieldError, ValidationError
 from chalicelib.domain.events import Event, TicketCreated
 from chalicelib.domain.identity import Caller
-from chalicelib.domain.routing import route_for
+from chalicelib.domain.routing import TIER_QUEUES, route_for
 from chalicelib.domain.statuses import FINISHED_STATUSES, OPEN_STATUSES, STATUSES, Status
 
 __all__ = ["FINISHED_STATUSES", "OPEN_STATUSES", "STATUSES"]
@@ -58,6 +65,7 @@ class Ticket(msgspec.Struct, frozen=True):
     version: int = 1
     resolutions: int = 0
     resolved_at: datetime | None = None
+    application: Application | None = None  # kind application only (SPEC 11)
     complaint: Complaint | None = None
     review_of: str | None = None
     reviewed_by: str | None = None
@@ -93,6 +101,10 @@ class TicketRequest(msgspec.Struct, frozen=True):
     customer_id: str | None = None
     received_at: datetime | None = None
     priority: str | None = None
+    # kind application: the catalogue's type (None: a general application) and its form,
+    # already checked against the type's schema (domain/applications.resolve_request).
+    application_type: ApplicationType | None = None
+    form: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 _STAFF_ONLY_FIELDS = ("customer_id", "received_at", "priority")
@@ -132,9 +144,22 @@ def open_ticket(
         received_at=received_at,
         complaint=Complaint() if request.kind == COMPLAINT else None,
     )
+    if request.kind == "application":
+        ticket = _with_application(ticket, request, caller)
     created = TicketCreated(channel=ticket.channel, kind=ticket.kind, queue=ticket.queue)
     event = Event.of(event_id, ticket_id, now, caller, created)
     return ticket, event
+
+
+def _with_application(ticket: Ticket, request: TicketRequest, caller: Caller) -> Ticket:
+    """Risk and the customer's own segment sort the work (staff-opened: no segment)."""
+    application = new_application(request.application_type, request.form)
+    segment = caller.segment if caller.is_customer else None
+    priority, tier = sorted_work(ticket.priority, ticket.tier, application, segment)
+    if request.priority is not None:
+        priority = request.priority  # staff said so
+    queue = TIER_QUEUES.get(tier, ticket.queue) if tier != ticket.tier else ticket.queue
+    return replace(ticket, application=application, priority=priority, tier=tier, queue=queue)
 
 
 def _owner(request: TicketRequest, caller: Caller) -> str:
@@ -163,8 +188,9 @@ def isoformat(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat(timespec="seconds") if moment else None
 
 
-def ticket_view(ticket: Ticket) -> dict[str, Any]:
-    """The ticket as every role sees it: contact details masked, times RFC 3339."""
+def ticket_view(ticket: Ticket, viewer: Caller | None = None) -> dict[str, Any]:
+    """The ticket as every role sees it: contact details masked, times RFC 3339
+    (a customer `viewer` sees no staff ids in the application)."""
     view: dict[str, Any] = {
         "id": ticket.id,
         "reference": ticket.reference,
@@ -196,6 +222,9 @@ def ticket_view(ticket: Ticket) -> dict[str, Any]:
     }
     if ticket.appointment is not None:
         view["appointment"] = dict(ticket.appointment)
+    if ticket.application is not None:
+        for_customer = viewer is not None and viewer.is_customer
+        view["application"] = application_view(ticket.application, for_customer=for_customer)
     if ticket.kind == COMPLAINT:
         view["complaint"] = complaint_view(ticket)
     return view

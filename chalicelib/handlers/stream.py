@@ -31,6 +31,7 @@ def handle_records(records: list[dict[str, Any]]) -> dict[str, Any]:
         dynamodb = record.get("dynamodb", {})
         try:
             _dispatch(record.get("eventName"), dynamodb.get("NewImage") or {}, ports)
+            _expired(record.get("eventName"), dynamodb.get("OldImage") or {}, ports)
         except Exception:
             logger.exception("reaction failed", extra={"sequence": dynamodb.get("SequenceNumber")})
             failures.append({"itemIdentifier": dynamodb.get("SequenceNumber", "")})
@@ -49,6 +50,15 @@ def _dispatch(name: str | None, image: dict[str, Any], ports: Any) -> None:
         survey = survey_from_stream_image(image)
         if survey is not None:
             survey_written(survey, ports.surveys)
+
+
+def _expired(name: str | None, image: dict[str, Any], ports: Any) -> None:
+    """A document item gone (its ticket's retention ran out, TTL): delete its bytes."""
+    if name != "REMOVE" or image.get("item_type", {}).get("S") != "document":
+        return
+    key = image.get("object_key", {}).get("S")
+    if key and ports.delete_document_object is not None:
+        ports.delete_document_object(key)
 
 
 @stream_blueprint.on_dynamodb_record(

@@ -43,6 +43,8 @@ class PrivacyPorts(msgspec.Struct, frozen=True):
     store: PrivacyStore
     notifications: NotificationStore
     audit: AuditPorts
+    # Deletes a ticket's document objects and blanks their file names (SPEC 11).
+    forget_documents: Callable[[Ticket], None] | None = None
     sms_index: SmsIndex | None = None  # the SMS sent, by number (SPEC 12)
 
 
@@ -60,13 +62,23 @@ def forget_survey_comments(ticket: Ticket, events: list[Event], ports: PrivacyPo
         ports.store.forget_survey_comment(survey_id)
 
 
+def forget_documents(ticket: Ticket, events: list[Event], ports: PrivacyPorts) -> None:
+    """Documents' bytes live in the bucket and their file names on the table."""
+    if ports.forget_documents is not None:
+        ports.forget_documents(ticket)
+
+
 def forget_sms_links(ticket: Ticket, events: list[Event], ports: PrivacyPorts) -> None:
     """The SMS index links the ticket's number (hashed) to the customer: drop it."""
     if ports.sms_index is not None and ticket.contact.phone:
         ports.sms_index.forget(phone_key(ticket.contact.phone), ticket.customer_id)
 
 
-TICKET_ERASURE_STEPS: tuple[TicketErasureStep, ...] = (forget_survey_comments, forget_sms_links)
+TICKET_ERASURE_STEPS: tuple[TicketErasureStep, ...] = (
+    forget_survey_comments,
+    forget_sms_links,
+    forget_documents,
+)
 
 
 class Erasure(msgspec.Struct, frozen=True):

@@ -60,6 +60,10 @@ class ReactionPorts(msgspec.Struct, frozen=True):
     privacy: PrivacyStore | None = None
     metrics: MetricsSink | None = None
     retention: timedelta = DEFAULT_RETENTION
+    # Documents (SPEC 11): their items expire with the ticket (ticket id, epoch seconds);
+    # an item's expiry (a stream REMOVE) deletes its object (the object key).
+    expire_documents: Callable[[str, int], None] | None = None
+    delete_document_object: Callable[[str], None] | None = None
     bus: EventBus | None = None  # EventBridge export (SPEC 12); None leaves it out
 
 
@@ -110,6 +114,8 @@ def keep_for_retention(event: Event, ports: ReactionPorts) -> None:
     if ports.privacy is not None:
         expiry = retention_expiry(event.at, ports.retention)
         ports.privacy.expire_ticket_records(event.ticket_id, expiry)
+    if ports.expire_documents is not None:
+        ports.expire_documents(event.ticket_id, retention_expiry(event.at, ports.retention))
 
 
 def _text(value: object) -> str:

@@ -20,7 +20,7 @@ from chalicelib.domain.errors import (
     ValidationError,
     VersionMismatchError,
 )
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import WORKING_ROLES, Caller, Role
 from chalicelib.domain.ids import normalize_reference
 from chalicelib.domain.lifecycle import (
@@ -72,6 +72,8 @@ class TicketPorts(msgspec.Struct, frozen=True):
     clock: Clock
     sla: SlaRules | None = None  # None: no SLA clocks (tests of other behaviour)
     appointment_commit: AppointmentCommit | None = None
+    # Writes a document review with its document and checklist (service/applications.py).
+    review_commit: AppointmentCommit | None = None
     complaint_codes: ComplaintCodes | None = None  # None: `classify` accepts no code
 
     def track(self, before: Ticket, after: Ticket | None, now: datetime) -> Ticket | None:
@@ -200,6 +202,8 @@ def _commit_action(
     *,
     target: Ticket | None = None,
 ) -> Ticket:
+    if events[0].type == EventType.DOCUMENT_REVIEWED and ports.review_commit is not None:
+        return ports.review_commit(ticket, changed, events, now)
     if target is not None:
         return commit_merge(ports.repository, ports.ids, ticket, changed, events, target=target)
     if ticket.kind == "appointment" and ports.appointment_commit is not None:

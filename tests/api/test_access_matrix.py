@@ -42,6 +42,13 @@ TICKET = {
     "description": "Private matter of the owner",
     "contact": {"phone": "+8613812348000", "email": "owner@example.com"},
 }
+DOCUMENT = {
+    "type": "other",
+    "filename": "statement.pdf",
+    "content_type": "application/pdf",
+    "size": 2048,
+    "sha256": "ab" * 32,
+}
 CHANGES_STATE = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -55,6 +62,7 @@ class Objects:
     queue: str
     branch_id: str = ""
     slot_start: str = ""  # a bookable slot with at least two seats free
+    document_id: str = ""  # a document of the ticket, its bytes not yet uploaded
 
 
 @dataclass(frozen=True)
@@ -164,6 +172,20 @@ MATRIX: dict[str, Probe] = {
         _path("/v1/customers/{customer_id}/erasure"),
         _expect(owner=403, other_customer=404, agent=403, supervisor=403, auditor=409),
     ),
+    # Documents (SPEC 11): handing in is for the owner and working staff; reading for all staff.
+    "POST /v1/tickets/{ticket_id}/documents": Probe(
+        _with("/v1/tickets/{ticket_id}/documents", json=DOCUMENT),
+        _expect(owner=201, other_customer=404, agent=201, supervisor=201, auditor=403),
+    ),
+    "GET /v1/tickets/{ticket_id}/documents": Probe(
+        _path("/v1/tickets/{ticket_id}/documents"),
+        _expect(owner=200, other_customer=404, **STAFF_READ),
+    ),
+    # Its bytes are not uploaded yet: 409 for whoever may see it, 404 for anyone else.
+    "GET /v1/tickets/{ticket_id}/documents/{document_id}/content": Probe(
+        _path("/v1/tickets/{ticket_id}/documents/{document_id}/content"),
+        _expect(owner=409, other_customer=404, agent=409, supervisor=409, auditor=409),
+    ),
     # Opening a ticket in another customer's name: staff only (customers: 400, field refused).
     "POST /v1/tickets": Probe(
         _with("/v1/tickets", json={**TICKET, "customer_id": "{customer_id}"}),
@@ -219,6 +241,7 @@ NO_CUSTOMER_OBJECT: dict[str, str] = {
     "GET /s/{code}": "capability link (redirect only), no login by design",
     "GET /v1/surveys/{code}": "capability link: shows only the ticket subject",
     "POST /v1/surveys/{code}": "capability link: answers the one survey the code opens",
+    "GET /v1/application-types": "the bank's catalogue of application types, the same for all",
 }
 
 
@@ -258,8 +281,16 @@ def _open(owner: Caller) -> Objects:
     assert response.status_code == 201, response.text
     ticket = response.json()
     branch_id, slot_start = _free_slot(owner)
+    document = owner.call("POST", f"/v1/tickets/{ticket['id']}/documents", json=DOCUMENT)
+    assert document.status_code == 201, document.text
     return Objects(
-        ticket["id"], ticket["reference"], owner.id, ticket["queue"], branch_id, slot_start
+        ticket["id"],
+        ticket["reference"],
+        owner.id,
+        ticket["queue"],
+        branch_id,
+        slot_start,
+        document.json()["id"],
     )
 
 

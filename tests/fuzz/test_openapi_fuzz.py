@@ -55,11 +55,25 @@ def real_ids(stack: Stack) -> dict[str, list[str]]:
         assert created.status_code == 201, created.text
         tickets.append(created.json())
     branches = requests.get(f"{stack.api}/v1/branches", headers=headers, timeout=10).json()
+    document = requests.post(
+        f"{stack.api}/v1/tickets/{tickets[0]['id']}/documents",
+        json={
+            "type": "other",
+            "filename": "fuzz.pdf",
+            "content_type": "application/pdf",
+            "size": 100,
+            "sha256": "0" * 64,
+        },
+        headers=headers,
+        timeout=10,
+    )
+    assert document.status_code == 201, document.text
     return {
         "ticket_id": [ticket["id"] for ticket in tickets],
         "customer_id": ["cust-fuzz"],
         "queue": [tickets[0]["queue"]],
         "branch_id": [branch["id"] for branch in branches],
+        "document_id": [document.json()["id"]],
         "item_id": inbox_items(stack),
     }
 

@@ -39,6 +39,7 @@ ADAPTER_PORTS = {
     "SnsOpsAlerter": "ops_alerts",
     "AwsNotifier": "customer_messages",
     "StepFunctionsSurveyWorkflow": "survey_workflow",
+    "S3ObjectStore": "document_objects",
     "S3MailSource": "inbound_mail",
     "EventBridgeBus": "event_bus",
 }
@@ -50,9 +51,12 @@ PORT_ADAPTERS = {
         ("adapters/notifications.py", "_ses", "ses"),
     ],
     "survey_workflow": [("adapters/surveys.py", "_client", "states")],
+    "document_objects": [("adapters/objects.py", "_s3", "s3")],
     "inbound_mail": [("adapters/mail_store.py", "_s3", "s3")],
     "event_bus": [("adapters/event_bus.py", "_events", "events")],
 }
+# Presigning is no call to AWS: the link carries the signer's right to the action it names.
+PRESIGNED = {"s3:GeneratePresignedPost": "s3:PutObject", "s3:GeneratePresignedUrl": "s3:GetObject"}
 # PynamoDB calls and the DynamoDB actions IAM checks them as. A transaction has no action
 # of its own: each of its items is checked as PutItem/UpdateItem/DeleteItem/ConditionCheckItem.
 PYNAMODB_CALLS = {
@@ -272,7 +276,8 @@ def _client_actions(relative: str, attribute: str, prefix: str) -> set[str]:
     text = (CHALICELIB / relative).read_text(encoding="utf-8")
     methods = set(re.findall(rf"self\.{attribute}\.([a-z_]+)\b", text)) - {"exceptions"}
     assert methods, f"no {attribute} calls in {relative}: update PORT_ADAPTERS"
-    return {f"{prefix}:{_camel(method)}" for method in methods}
+    actions = {f"{prefix}:{_camel(method)}" for method in methods}
+    return {PRESIGNED.get(action, action) for action in actions}
 
 
 def _table_actions() -> set[str]:
@@ -369,6 +374,8 @@ def test_every_function_is_known(needed: dict[str, set[str]]):
         "SlaSweep",
         "SendDeferredNotifications",
         "SendAppointmentReminders",
+        "OnDocumentUploaded",
+        "OnDocumentScanned",
         "OnInboundMail",
         "OnInboundSms",
     }

@@ -378,6 +378,14 @@ STORED: dict[EventType, str] = {
         {"action": "reschedule", **SLOT, "previous_slot_start": "2026-11-30T02:00:00+00:00"},
         ensure_ascii=False,
     ),
+    EventType.APPROVAL_REQUESTED: '{"action": "approve", "note": "Checked"}',
+    EventType.DOCUMENT_ADDED: '{"document_id": "D-1", "type": "id-card", "filename": "id.pdf"}',
+    EventType.DOCUMENT_RECEIVED: '{"document_id": "D-1", "type": "id-card", '
+    '"status": "rejected_file", "problem": "checksum"}',
+    EventType.DOCUMENT_REVIEWED: '{"document_id": "D-1", "type": "id-card", '
+    '"action": "review_document", "verdict": "rejected", "reason": "Blurred", '
+    '"type_name": {"zh-CN": "身份证", "en-US": "ID card"}}',
+    EventType.DOCUMENT_INFECTED: '{"document_id": "D-1", "type": "id-card"}',
     EventType.REVIEW_REQUESTED: '{"review_id": "T-2", "reason": "Not convinced"}',
     EventType.MERGED: '{"from": "T-1", "from_reference": "SD-00000001"}',
 }

@@ -72,6 +72,10 @@ EXPECTED_RULES: dict[str, tuple[frozenset[str], str | None, frozenset[str]]] = {
     "escalate": (OPEN, None, AGENTS_AND_SUPERVISORS),
     "extend": (OPEN, None, frozenset({"supervisor"})),
     "reschedule": (OPEN, None, AGENTS_AND_SUPERVISORS | {"owner"}),
+    # SPEC 11 (applications): "in_progress", "assignee, supervisors".
+    "review_document": (frozenset({"in_progress"}), None, WORKERS),
+    "approve": (frozenset({"in_progress"}), "resolved", WORKERS),
+    "reject": (frozenset({"in_progress"}), "resolved", WORKERS),
     # SPEC 13: "classify (agents+, any open complaint)"; suspend and resume: supervisors.
     "classify": (OPEN, None, AGENTS_AND_SUPERVISORS),
     "suspend_clock": (OPEN, None, frozenset({"supervisor"})),
@@ -86,6 +90,7 @@ OWN_EVENT = {
     "escalate": "ticket.escalated",
     "extend": "sla.extended",
     "reschedule": "appointment.rescheduled",
+    "review_document": "document.reviewed",
     "classify": "complaint.classified",
     "suspend_clock": "complaint.clock_suspended",
     "resume_clock": "complaint.clock_resumed",
@@ -169,6 +174,8 @@ def valid_params(action: str, caller: Caller) -> dict[str, Any]:
         "escalate": {"reason": "Needs tier 2"},
         "extend": {"reason": "Awaiting card network"},
         "reschedule": {"slot_start": SLOT_START},
+        "review_document": {"document_id": "D-1", "verdict": "accepted", "reason": "Clear"},
+        "reject": {"reason": "Income too low"},
         "classify": {"business": "card", "cause": "fees"},
         "suspend_clock": {"reason": "external_appraisal"},
         "merge": {"into": "T-2"},
@@ -181,7 +188,11 @@ COMPLAINT_ACTIONS = ("extend", "classify", "suspend_clock", "resume_clock")
 def kind_for(action: str) -> str:
     if action in COMPLAINT_ACTIONS:
         return "complaint"
-    return {"reschedule": "appointment"}.get(action, "consultation")
+    return {
+        "reschedule": "appointment",
+        "approve": "application",
+        "reject": "application",
+    }.get(action, "consultation")
 
 
 def state_for(action: str) -> dict[str, Any]:

@@ -56,6 +56,11 @@ def worst_case_values(locale: str, **overrides: str) -> dict[str, str]:
         "due_date": "2027-01-31",  # a complaint's new deadline (Asia/Shanghai date)
         "message": "请上传近三个月的银行流水及身份证正反面照片。" * 5,
         "resolution": "The disputed charge was refunded to your card ending 1234. " * 5,
+        # A document type's name: the catalogue allows 8 characters in Chinese, 30 in English.
+        "type_name": {"zh-CN": "近六个月收入证明", "en-US": "Proof of income (last 6 mths)"}[
+            locale
+        ],
+        "reason": "The photo of the ID card is blurred; please send a sharper one. " * 5,
         # What the notifier also passes along from the event: never shown in an SMS.
         "ticket_id": TICKET_ID,
         "id": TICKET_ID,
@@ -116,7 +121,9 @@ def test_english_sms_stay_gsm_7_and_chinese_sms_are_ucs_2(template):
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_sms_never_carry_staff_free_text(locale):
-    values = worst_case_values(locale, message="SECRET-REQUEST", resolution="SECRET-OUTCOME")
+    values = worst_case_values(
+        locale, message="SECRET-REQUEST", resolution="SECRET-OUTCOME", reason="SECRET-REASON"
+    )
     for template in TEMPLATES:
         text = render_sms(template, locale, values)
         assert "SECRET" not in text
@@ -568,6 +575,9 @@ def test_every_template_is_reachable_from_some_event():
             for t in ("appointment.booked", "appointment.rescheduled", "appointment.reminded")
         ),
         *(template_for(event(t, SYSTEM)) for t in SURVEYS),
+        template_for(event("document.reviewed", verdict="rejected")),
+        template_for(event("ticket.status_changed", action="approve", to="resolved")),
+        template_for(event("ticket.status_changed", action="reject", to="resolved")),
         template_for(event("ticket.status_changed", to="resolved", review_within_days=30)),
         template_for(event("sla.extended", SUPERVISOR, extensions=2, due_date="2027-01-26")),
         template_for(event("complaint.clock_suspended", SUPERVISOR, reason="testing")),

@@ -212,6 +212,23 @@ def _after_the_life(ticket: Ticket) -> list[Event]:
             {**slot, "action": "reschedule", "previous_slot_start": "2026-12-01T01:30:00Z"},
         ),
         ("appointment.reminded", SYSTEM, slot),
+        ("document.added", OWNER, {"document_id": "D-1", "type": "id-card", "filename": "id.pdf"}),
+        (
+            "document.received",
+            SYSTEM,
+            {"document_id": "D-1", "type": "id-card", "status": "available"},
+        ),
+        (
+            "document.reviewed",
+            AGENT,
+            {
+                "action": "review_document",
+                "document_id": "D-1",
+                "type": "id-card",
+                "verdict": "rejected",
+                "reason": "Blurred",
+            },
+        ),
     ]
     return [
         Event(f"E-9{number}", ticket.id, EventType(type_), NOW, actor, data)

@@ -1,0 +1,210 @@
+"""Document items on the single table (SPEC 11).
+
+A ticket's documents live in its partition (pk TICKET#<id>, sk FILE#<D-id>), so listing
+them is one Query; "FILE#" sorts after "EVENT#" and before "F~", out of the timeline's
+first-page read (sk < "F"). A pointer item (pk DOCKEY#<object key>) finds a document from
+the S3 event; a count item (sk FILECOUNT) keeps a ticket at 20 documents at most.
+"""
+
+from __future__ import annotations
+
+from pynamodb.connection import Connection
+
+from chalicelib.adapters.dynamo import (
+    TICKET_SK,
+    event_items,
+    ticket_pk,
+    ticket_to_item,
+    write_idempotency,
+)
+from chalicelib.adapters.models import (
+    DocumentCountItem,
+    DocumentItem,
+    DocumentKeyItem,
+    TicketItem,
+)
+from chalicelib.adapters.transactions import Refusal, Transaction
+from chalicelib.domain.documents import Document, DocumentStatus, FileProblem, TooManyDocumentsError
+from chalicelib.domain.events import Event
+from chalicelib.service.documents import DocumentStore
+from chalicelib.service.ports import (
+    IdempotencyKeyTakenError,
+    IdempotencyRecord,
+    TicketChange,
+    VersionConflictError,
+)
+
+FILE_PREFIX = "FILE#"
+COUNT_SK = "FILECOUNT"
+KEY_SK = "DOCKEY"
+
+
+def document_sk(document_id: str) -> str:
+    return f"{FILE_PREFIX}{document_id}"
+
+
+def key_pk(object_key: str) -> str:
+    return f"DOCKEY#{object_key}"
+
+
+def document_to_item(document: Document) -> DocumentItem:
+    return DocumentItem(
+        pk=ticket_pk(document.ticket_id),
+        sk=document_sk(document.id),
+        document_id=document.id,
+        ticket_id=document.ticket_id,
+        customer_id=document.customer_id,
+        doc_type=document.type,
+        filename=document.filename,
+        content_type=document.content_type,
+        size=document.size,
+        sha256=document.sha256,
+        doc_status=document.status.value,
+        object_key=document.object_key,
+        created_at=document.created_at,
+        updated_at=document.updated_at,
+        added_by=document.added_by,
+        problem=document.problem.value if document.problem else None,
+        review_reason=document.review_reason,
+        reviewed_by=document.reviewed_by,
+        doc_version=document.version,
+        checked=int(document.checked),
+        scan_infected=None if document.scan_infected is None else int(document.scan_infected),
+    )
+
+
+def item_to_document(item: DocumentItem) -> Document:
+    return Document(
+        id=item.document_id,
+        ticket_id=item.ticket_id,
+        customer_id=item.customer_id,
+        type=item.doc_type,
+        filename=item.filename,
+        content_type=item.content_type,
+        size=int(item.size),
+        sha256=item.sha256,
+        status=DocumentStatus(item.doc_status),
+        object_key=item.object_key,
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+        added_by=item.added_by or "",
+        problem=FileProblem(item.problem) if item.problem else None,
+        review_reason=item.review_reason,
+        reviewed_by=item.reviewed_by,
+        version=int(item.doc_version or 1),
+        checked=bool(item.checked),
+        scan_infected=None if item.scan_infected is None else bool(item.scan_infected),
+    )
+
+
+class DynamoDocumentStore(DocumentStore):
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add(
+        self,
+        document: Document,
+        expected_version: int,
+        events: list[Event],
+        idempotency: IdempotencyRecord | None,
+        limit: int,
+    ) -> None:
+        refusals: dict[str, Refusal] = {
+            "ticket": lambda: VersionConflictError(document.ticket_id),
+            "count": lambda: TooManyDocumentsError(f"A ticket holds at most {limit} documents"),
+            "idempotency": IdempotencyKeyTakenError,
+        }
+        pointer = DocumentKeyItem(
+            pk=key_pk(document.object_key),
+            sk=KEY_SK,
+            ticket_id=document.ticket_id,
+            document_id=document.id,
+        )
+        with Transaction(self._connection, refusals) as writes:
+            writes.condition_check(
+                "ticket",
+                TicketItem,
+                ticket_pk(document.ticket_id),
+                TICKET_SK,
+                TicketItem.version == expected_version,
+            )
+            writes.save("document", document_to_item(document), DocumentItem.pk.does_not_exist())
+            writes.save("pointer", pointer, DocumentKeyItem.pk.does_not_exist())
+            writes.update(
+                "count",
+                DocumentCountItem(pk=ticket_pk(document.ticket_id), sk=COUNT_SK),
+                actions=[
+                    DocumentCountItem.doc_count.add(1),
+                    DocumentCountItem.item_type.set(DocumentCountItem),
+                ],
+                condition=DocumentCountItem.doc_count.does_not_exist()
+                | (DocumentCountItem.doc_count < limit),
+            )
+            writes.events(event_items(events, idempotency))
+            write_idempotency(writes, idempotency)
+
+    def get(self, ticket_id: str, document_id: str) -> Document | None:
+        try:
+            item = DocumentItem.get(
+                ticket_pk(ticket_id), document_sk(document_id), consistent_read=True
+            )
+        except DocumentItem.DoesNotExist:
+            return None
+        return item_to_document(item)
+
+    def for_ticket(self, ticket_id: str) -> list[Document]:
+        items = DocumentItem.query(
+            ticket_pk(ticket_id),
+            DocumentItem.sk.startswith(FILE_PREFIX),
+            consistent_read=True,
+        )
+        return [item_to_document(item) for item in items]
+
+    def by_key(self, key: str) -> Document | None:
+        try:
+            pointer = DocumentKeyItem.get(key_pk(key), KEY_SK, consistent_read=True)
+        except DocumentKeyItem.DoesNotExist:
+            return None
+        return self.get(pointer.ticket_id, pointer.document_id)
+
+    def save(
+        self, document: Document, expected: int, ticket: TicketChange | None, events: list[Event]
+    ) -> None:
+        refusals: dict[str, Refusal] = {
+            "document": lambda: VersionConflictError(document.id),
+            "ticket": lambda: VersionConflictError(document.ticket_id),
+        }
+        with Transaction(self._connection, refusals) as writes:
+            writes.save(
+                "document",
+                document_to_item(document),
+                DocumentItem.doc_version == expected,
+            )
+            if ticket is not None:
+                item = ticket_to_item(ticket.ticket, on_disk=ticket.expected_version)
+                writes.save("ticket", item)
+            writes.events(event_items(events, None))
+
+    def expire(self, ticket_id: str, expires_at: int) -> None:
+        for document in self.for_ticket(ticket_id):
+            DocumentItem(pk=ticket_pk(ticket_id), sk=document_sk(document.id)).update(
+                actions=[DocumentItem.expires_at.set(expires_at)]
+            )
+            DocumentKeyItem(pk=key_pk(document.object_key), sk=KEY_SK).update(
+                actions=[DocumentKeyItem.expires_at.set(expires_at)]
+            )
+        DocumentCountItem(pk=ticket_pk(ticket_id), sk=COUNT_SK).update(
+            actions=[DocumentCountItem.expires_at.set(expires_at)]
+        )
+
+    def forget_filenames(self, customer_id: str, ticket_id: str) -> list[str]:
+        keys = []
+        for document in self.for_ticket(ticket_id):
+            if document.customer_id != customer_id:
+                continue
+            keys.append(document.object_key)
+            DocumentItem(pk=ticket_pk(ticket_id), sk=document_sk(document.id)).update(
+                actions=[DocumentItem.filename.set(""), DocumentItem.review_reason.remove()],
+                condition=DocumentItem.pk.exists(),
+            )
+        return keys

@@ -1,0 +1,483 @@
+"""Document use cases (SPEC 11): hand one in, list them, download one, and check a file
+that landed in the bucket (size, SHA-256, type, malware scan).
+
+The ports are declared here (a document store on the table, the bucket, the scanner);
+adapters/documents.py and adapters/objects.py implement them on AWS.
+"""
+
+from __future__ import annotations
+
+import secrets
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import msgspec
+from msgspec.structs import replace
+
+from chalicelib.domain.application_actions import application_of
+from chalicelib.domain.applications import ApprovalPendingError, with_documents
+from chalicelib.domain.documents import (
+    CONTENT_TYPES,
+    MAX_DOCUMENTS,
+    MAX_SIZE,
+    OTHER,
+    SERVABLE,
+    Document,
+    DocumentStatus,
+    DocumentUnavailableError,
+    FileProblem,
+    check_file,
+    digest,
+    landed_status,
+    object_key,
+)
+from chalicelib.domain.errors import (
+    FieldError,
+    ForbiddenError,
+    IllegalTransitionError,
+    NotFoundError,
+    ValidationError,
+)
+from chalicelib.domain.events import (
+    DocumentAdded,
+    DocumentInfected,
+    DocumentReceived,
+    Event,
+)
+from chalicelib.domain.identity import SYSTEM, WORKING_ROLES, Caller, Role
+from chalicelib.domain.ticket import Ticket
+from chalicelib.service import idempotency as keys
+from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
+from chalicelib.service.ports import (
+    Clock,
+    IdempotencyKeyTakenError,
+    IdempotencyRecord,
+    IdSource,
+    OpsAlert,
+    OpsAlerter,
+    TicketChange,
+    TicketRepository,
+    TransactionConflictError,
+    VersionConflictError,
+)
+from chalicelib.service.retries import retrying
+
+UPLOAD_WINDOW = timedelta(minutes=15)
+DOWNLOAD_WINDOW = timedelta(minutes=5)
+_DOCUMENT_ID_LENGTH = 40
+_TICKET_ATTEMPTS = 5
+ADD_DOCUMENT = "add_document"
+
+
+class UploadForm(msgspec.Struct, frozen=True):
+    """An S3 presigned POST: the URL and every form field to send before the file."""
+
+    url: str
+    fields: dict[str, str]
+    expires_at: datetime
+
+
+class LandedObject(msgspec.Struct, frozen=True):
+    """What the bucket holds under a key: its size, SHA-256, first bytes and (when not
+    too large to scan here) the bytes themselves."""
+
+    size: int
+    sha256: str
+    head: bytes
+    body: bytes | None
+
+
+class ScanVerdict(msgspec.Struct, frozen=True):
+    """None while the scan runs elsewhere (GuardDuty answers later, by EventBridge)."""
+
+    infected: bool | None
+
+
+class ObjectStore(ABC):
+    """The private document bucket."""
+
+    @abstractmethod
+    def upload_form(
+        self, key: str, content_type: str, size: int, expires_at: datetime
+    ) -> UploadForm:
+        """A presigned POST bound to this key, content type and exact size."""
+
+    @abstractmethod
+    def download_url(self, key: str, filename: str, content_type: str, expires: timedelta) -> str:
+        """A presigned GET valid for `expires`."""
+
+    @abstractmethod
+    def fetch(self, key: str, max_bytes: int) -> LandedObject | None:
+        """The object (None when it is gone); the body only up to max_bytes."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Delete the object (gone already: fine)."""
+
+    @abstractmethod
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        """Store bytes the desk already holds (an email attachment)."""
+
+
+class Scanner(ABC):
+    """The malware scan of a landed object."""
+
+    @abstractmethod
+    def scan(self, key: str, body: bytes | None) -> ScanVerdict: ...
+
+
+class DocumentStore(ABC):
+    """Document items on the table: one partition with their ticket."""
+
+    @abstractmethod
+    def add(
+        self,
+        document: Document,
+        expected_version: int,
+        events: list[Event],
+        idempotency: IdempotencyRecord | None,
+        limit: int,
+    ) -> None:
+        """The document, its key pointer, the ticket's count (kept <= limit), its event and
+        the stored response, if the ticket is still at expected_version.
+
+        Raises TooManyDocumentsError, VersionConflictError, IdempotencyKeyTakenError or
+        TransactionConflictError; nothing is half-written."""
+
+    @abstractmethod
+    def get(self, ticket_id: str, document_id: str) -> Document | None: ...
+
+    @abstractmethod
+    def for_ticket(self, ticket_id: str) -> list[Document]:
+        """Every document of the ticket, oldest first (one Query)."""
+
+    @abstractmethod
+    def by_key(self, key: str) -> Document | None:
+        """The document whose bytes live under this object key."""
+
+    @abstractmethod
+    def save(
+        self, document: Document, expected: int, ticket: TicketChange | None, events: list[Event]
+    ) -> None:
+        """The changed document (if still at version `expected`), with the ticket's change
+        and the events, in one transaction. Raises VersionConflictError."""
+
+    @abstractmethod
+    def expire(self, ticket_id: str, expires_at: int) -> None:
+        """Retention: the ticket's document items (and their key pointers) expire with it
+        (TTL); the stream's REMOVE of a document item deletes its object."""
+
+    @abstractmethod
+    def forget_filenames(self, customer_id: str, ticket_id: str) -> list[str]:
+        """Erasure: blank the file names of the ticket's documents; returns their keys."""
+
+
+class DocumentPorts(msgspec.Struct, frozen=True):
+    tickets: TicketRepository
+    documents: DocumentStore
+    objects: ObjectStore
+    scanner: Scanner
+    ids: IdSource
+    clock: Clock
+    alerts: OpsAlerter | None = None
+    new_document_id: Callable[[], str] | None = None
+
+
+class DocumentRequest(msgspec.Struct, frozen=True):
+    type: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+Render = Callable[[Document, UploadForm], StoredResponse]
+
+
+# --- handing one in -------------------------------------------------------------------------
+
+
+def add_document(
+    ports: DocumentPorts,
+    caller: Caller,
+    ticket_id: str,
+    request: DocumentRequest,
+    *,
+    render: Render,
+    idempotency: IdempotencyKey | None = None,
+    get_ticket: Callable[[str], Ticket],
+) -> StoredResponse:
+    """A new document waiting for its bytes, and the presigned POST to send them with."""
+
+    def attempt() -> StoredResponse:
+        ticket = get_ticket(ticket_id)
+        _check_may_add(ticket, caller, request)
+        replay = keys.replay(ports.tickets, idempotency, ports.clock())
+        if replay is not None:
+            return replay
+        now = ports.clock()
+        document = _new_document(ports, ticket, caller, request, now)
+        form = ports.objects.upload_form(
+            document.object_key, document.content_type, document.size, now + UPLOAD_WINDOW
+        )
+        response = render(document, form)
+        added = DocumentAdded(
+            document_id=document.id, type=document.type, filename=document.filename
+        )
+        events = [Event.of(ports.ids.event_id(), ticket.id, now, caller, added)]
+        try:
+            ports.documents.add(
+                document,
+                ticket.version,
+                events,
+                keys.record(idempotency, response, now),
+                MAX_DOCUMENTS,
+            )
+        except (IdempotencyKeyTakenError, TransactionConflictError) as error:
+            return keys.after_race(ports.tickets, idempotency, error, ports.clock())
+        return response
+
+    return retrying(attempt, also=(VersionConflictError,))
+
+
+def _check_may_add(ticket: Ticket, caller: Caller, request: DocumentRequest) -> None:
+    """403 (role), 400 (type), 409 (status, pending approval) in SPEC 3's order."""
+    if not (caller.id == ticket.customer_id and caller.is_customer) and caller.role not in (
+        *WORKING_ROLES,
+        Role.SYSTEM,
+    ):
+        raise ForbiddenError(f"The {caller.role.value} role may not add documents")
+    application = ticket.application
+    if request.type != OTHER and (application is None or not application.accepts(request.type)):
+        raise ValidationError([FieldError("type", "is not a document type of this ticket")])
+    if not ticket.is_open:
+        raise IllegalTransitionError(ADD_DOCUMENT, ticket.status)
+    if application is not None and application.pending_approval is not None:
+        raise ApprovalPendingError("No new documents while an approval is pending")
+
+
+def _new_document(
+    ports: DocumentPorts, ticket: Ticket, caller: Caller, request: DocumentRequest, now: datetime
+) -> Document:
+    document_id = ports.new_document_id() if ports.new_document_id else _document_id(ports)
+    return Document(
+        id=document_id,
+        ticket_id=ticket.id,
+        customer_id=ticket.customer_id,
+        type=request.type,
+        filename=request.filename,
+        content_type=request.content_type,
+        size=request.size,
+        sha256=request.sha256.lower(),
+        status=DocumentStatus.PENDING_UPLOAD,
+        object_key=object_key(ticket.id, secrets.token_urlsafe(32)),
+        created_at=now,
+        updated_at=now,
+        added_by=caller.id,
+    )
+
+
+def _document_id(ports: DocumentPorts) -> str:
+    # An event id is a fresh ULID: time-sortable, unguessable enough for an id.
+    return "D-" + ports.ids.event_id().removeprefix("E-")[:_DOCUMENT_ID_LENGTH]
+
+
+def add_document_from_bytes(
+    ports: DocumentPorts,
+    caller: Caller,
+    ticket: Ticket,
+    *,
+    doc_type: str,
+    filename: str,
+    content_type: str,
+    data: bytes,
+) -> Document:
+    """A document whose bytes the desk already holds (an email attachment, SPEC 12): the
+    record and `document.added` are written, then the bytes go to the bucket, whose
+    ObjectCreated event runs the same checks and scan as an upload's. `caller` may be the
+    system (the email intake) acting for the ticket's owner."""
+    errors = []
+    if content_type not in CONTENT_TYPES:
+        errors.append(FieldError("content_type", "must be one of: " + ", ".join(CONTENT_TYPES)))
+    if not 1 <= len(data) <= MAX_SIZE:
+        errors.append(FieldError("size", f"must be 1 to {MAX_SIZE} bytes"))
+    if errors:
+        raise ValidationError(errors)
+    request = DocumentRequest(doc_type, filename, content_type, len(data), digest(data))
+    _check_may_add(ticket, caller, request)
+    now = ports.clock()
+    document = _new_document(ports, ticket, caller, request, now)
+    added = DocumentAdded(document_id=document.id, type=document.type, filename=filename)
+    event = Event.of(ports.ids.event_id(), ticket.id, now, caller, added)
+    retrying(
+        lambda: ports.documents.add(document, ticket.version, [event], None, MAX_DOCUMENTS),
+        also=(VersionConflictError,),
+    )
+    ports.objects.put(document.object_key, data, content_type)
+    return document
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def list_documents(ports: DocumentPorts, ticket: Ticket) -> list[Document]:
+    return ports.documents.for_ticket(ticket.id)
+
+
+def download_url(ports: DocumentPorts, ticket: Ticket, document_id: str) -> str:
+    """A presigned GET (5 minutes) for a clean file; 409 document-unavailable otherwise."""
+    document = ports.documents.get(ticket.id, document_id) if _is_document_id(document_id) else None
+    if document is None:
+        raise NotFoundError(f"No document {document_id[:40]}")
+    if document.status not in SERVABLE:
+        raise DocumentUnavailableError(f"The document is {document.status.value}")
+    return ports.objects.download_url(
+        document.object_key, document.filename, document.content_type, DOWNLOAD_WINDOW
+    )
+
+
+def _is_document_id(value: str) -> bool:
+    return value.startswith("D-") and 2 < len(value) <= 42 and value[2:].isalnum()
+
+
+# --- a file landed ---------------------------------------------------------------------------
+
+# Scanned here in full up to this size; a larger object is refused on size anyway.
+_SCAN_LIMIT = 10 * 1024 * 1024 + 1
+
+
+def file_landed(ports: DocumentPorts, key: str) -> Document | None:
+    """The S3 event for `key`: scanning, then the checks and the scan; the outcome and the
+    checklist in one transaction with `document.received`. A redelivery changes nothing."""
+    document = ports.documents.by_key(key)
+    if document is None or document.status not in (
+        DocumentStatus.PENDING_UPLOAD,
+        DocumentStatus.SCANNING,
+    ):
+        return None
+    if document.status == DocumentStatus.PENDING_UPLOAD:
+        moved = _save(
+            ports,
+            document,
+            replace(document, status=DocumentStatus.SCANNING, updated_at=ports.clock()),
+            [],
+        )
+        if moved is None:
+            return None
+        document = moved
+    landed = ports.objects.fetch(key, _SCAN_LIMIT)
+    if landed is None:
+        return None  # deleted meanwhile (erasure): nothing to check
+    problem = check_file(document, landed.head, landed.size, landed.sha256)
+    verdict = ports.scanner.scan(key, landed.body)
+    return _settle(ports, document, problem, verdict.infected)
+
+
+def scan_result(ports: DocumentPorts, key: str, infected: bool) -> Document | None:
+    """GuardDuty's verdict on `key` (deployed: EventBridge). The checks may have run or not."""
+    document = ports.documents.by_key(key)
+    if document is None or document.status not in (
+        DocumentStatus.PENDING_UPLOAD,
+        DocumentStatus.SCANNING,
+    ):
+        return None
+    problem: FileProblem | None = document.problem
+    if not document.checked:
+        # The verdict beat the S3 event: record it; the checks will settle the document.
+        recorded = replace(document, scan_infected=infected, updated_at=ports.clock())
+        return _save(ports, document, recorded, [])
+    return _settle(ports, document, problem, infected)
+
+
+def _settle(
+    ports: DocumentPorts, document: Document, problem: FileProblem | None, infected: bool | None
+) -> Document | None:
+    now = ports.clock()
+    if infected is None:
+        infected = document.scan_infected
+    if infected is None:  # the scan answers later: keep the checks' outcome
+        checked = replace(document, checked=True, problem=problem, updated_at=now)
+        return _save(ports, document, checked, [])
+    status = landed_status(problem, infected)
+    settled = replace(
+        document,
+        status=status,
+        checked=True,
+        problem=None if infected else problem,
+        scan_infected=infected,
+        updated_at=now,
+    )
+    received = DocumentReceived(
+        document_id=document.id,
+        type=document.type,
+        status=status.value,
+        problem=settled.problem.value if settled.problem else None,
+    )
+    events = [Event.of(ports.ids.event_id(), document.ticket_id, now, SYSTEM, received)]
+    if infected:
+        flagged = DocumentInfected(document_id=document.id, type=document.type)
+        events.append(Event.of(ports.ids.event_id(), document.ticket_id, now, SYSTEM, flagged))
+    saved = _save(ports, document, settled, events, with_ticket=True)
+    if saved is not None and infected and ports.alerts is not None:
+        ports.alerts.alert(
+            OpsAlert(
+                kind="document.infected",
+                ticket_id=document.ticket_id,
+                summary=f"Malware found in document {document.id}; it is never served",
+                details={"document_id": document.id, "type": document.type},
+            )
+        )
+    return saved
+
+
+def _save(
+    ports: DocumentPorts,
+    before: Document,
+    after: Document,
+    events: list[Event],
+    *,
+    with_ticket: bool = False,
+) -> Document | None:
+    """Write the document (and the ticket's checklist); None when another delivery won."""
+    changed = replace(after, version=before.version + 1)
+    for _ in range(_TICKET_ATTEMPTS):
+        change = None
+        if with_ticket:
+            ticket = ports.tickets.get(before.ticket_id)
+            change = _checklist_change(ports, ticket, changed) if ticket is not None else None
+        try:
+            ports.documents.save(changed, before.version, change, events)
+        except VersionConflictError:
+            current = ports.documents.get(before.ticket_id, before.id)
+            if current is None or current.version != before.version:
+                return None  # another delivery moved the document
+            continue  # the ticket moved: read it again
+        return changed
+    raise TransactionConflictError()
+
+
+def _checklist_change(
+    ports: DocumentPorts, ticket: Ticket, changed: Document
+) -> TicketChange | None:
+    if ticket.application is None:
+        return None
+    documents = [
+        changed if doc.id == changed.id else doc for doc in ports.documents.for_ticket(ticket.id)
+    ]
+    application = with_documents(application_of(ticket), documents)
+    if application == ticket.application:
+        return None
+    updated = replace(
+        ticket, application=application, version=ticket.version + 1, updated_at=ports.clock()
+    )
+    return TicketChange(updated, ticket.version)
+
+
+# --- erasure -----------------------------------------------------------------------------------
+
+
+def erase_documents(ports: DocumentPorts, ticket: Ticket) -> None:
+    """Erasure (SPEC 10, 11): delete the customer's document objects, blank their names."""
+    for key in ports.documents.forget_filenames(ticket.customer_id, ticket.id):
+        ports.objects.delete(key)
