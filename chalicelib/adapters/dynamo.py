@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 from pynamodb.connection import Connection
 
+from chalicelib.adapters.mapping import fields_except, values_of
 from chalicelib.adapters.models import (
     ContactAttribute,
     CounterItem,
@@ -71,6 +72,25 @@ def _key_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+# Ticket fields the item stores under the same name, as they are; the mappings
+# below convert the others (a new plain Ticket field needs only its item attribute).
+_TICKET_AS_IS = fields_except(
+    Ticket,
+    "id",
+    "status",
+    "tier",
+    "resolutions",
+    "contact",
+    "sla",
+    "appointment",
+    "version",
+    "application",
+    "complaint",
+    "recused",
+)
+_SLA_AS_IS = fields_except(Sla, "breaches", "paused", "extended", "unpaused")
+
+
 def ticket_to_item(
     ticket: Ticket, *, on_disk: int | None, retention: timedelta = DEFAULT_RETENTION
 ) -> TicketItem:
@@ -82,32 +102,15 @@ def ticket_to_item(
         pk=ticket_pk(ticket.id),
         sk=TICKET_SK,
         ticket_id=ticket.id,
-        reference=ticket.reference,
-        customer_id=ticket.customer_id,
-        channel=ticket.channel,
-        kind=ticket.kind,
-        category=ticket.category,
-        subject=ticket.subject,
-        description=ticket.description,
-        priority=ticket.priority,
+        **values_of(ticket, _TICKET_AS_IS),
         status=ticket.status,
         tier=ticket.tier,
-        queue=ticket.queue,
-        assignee=ticket.assignee,
-        parent_id=ticket.parent_id,
+        resolutions=ticket.resolutions,
         contact=ContactAttribute(**msgspec.structs.asdict(ticket.contact)),
         sla=_sla_attribute(ticket.sla),
         appointment=ticket.appointment,
-        created_at=ticket.created_at,
-        updated_at=ticket.updated_at,
-        received_at=ticket.received_at,
-        resolutions=ticket.resolutions,
-        resolved_at=ticket.resolved_at,
         application=application_to_map(ticket.application),
         complaint=_complaint_text(ticket.complaint),
-        review_of=ticket.review_of,
-        reviewed_by=ticket.reviewed_by,
-        merged_into=ticket.merged_into,
         recused=set(ticket.recused) or None,
         list_sk=list_sk,
         customer_status=f"{ticket.customer_id}#{ticket.status}",
@@ -145,62 +148,37 @@ def contact_email_key(address: str) -> str:
 
 def _sla_attribute(sla: Sla) -> SlaAttribute:
     return SlaAttribute(
-        first_response_due=sla.first_response_due,
-        resolution_due=sla.resolution_due,
-        first_responded_at=sla.first_responded_at,
+        **values_of(sla, _SLA_AS_IS),
         breaches=set(sla.breaches) or None,
         paused=int(sla.paused),
         extended=int(sla.extended),
-        paused_at=sla.paused_at,
         unpaused=set(sla.unpaused) or None,
     )
 
 
+def _sla(attribute: SlaAttribute) -> Sla:
+    return Sla(
+        **values_of(attribute, _SLA_AS_IS),
+        breaches=tuple(sorted(attribute.breaches or ())),
+        paused=bool(attribute.paused),
+        extended=bool(attribute.extended),
+        unpaused=tuple(sorted(attribute.unpaused or ())),
+    )
+
+
 def item_to_ticket(item: TicketItem) -> Ticket:
-    sla = item.sla
     return Ticket(
         id=item.ticket_id,
-        reference=item.reference,
-        customer_id=item.customer_id,
-        channel=item.channel,
-        kind=item.kind,
-        category=item.category,
-        subject=item.subject,
-        description=item.description,
-        priority=item.priority,
+        **values_of(item, _TICKET_AS_IS),
         status=Status(item.status),
         tier=int(item.tier),
-        queue=item.queue,
-        assignee=item.assignee,
-        parent_id=item.parent_id,
-        contact=Contact(
-            phone=item.contact.phone,
-            email=item.contact.email,
-            preferred=item.contact.preferred,
-            locale=item.contact.locale,
-        ),
-        sla=Sla(
-            first_response_due=sla.first_response_due,
-            resolution_due=sla.resolution_due,
-            first_responded_at=sla.first_responded_at,
-            breaches=tuple(sorted(sla.breaches or ())),
-            paused=bool(sla.paused),
-            extended=bool(sla.extended),
-            paused_at=sla.paused_at,
-            unpaused=tuple(sorted(sla.unpaused or ())),
-        ),
-        appointment=item.appointment.as_dict() if item.appointment else None,
-        created_at=item.created_at,
-        updated_at=item.updated_at,
-        received_at=item.received_at,
-        version=int(item.version or 1),
         resolutions=int(item.resolutions or 0),
-        resolved_at=item.resolved_at,
+        contact=Contact(**values_of(item.contact, Contact.__struct_fields__)),
+        sla=_sla(item.sla),
+        appointment=item.appointment.as_dict() if item.appointment else None,
+        version=int(item.version or 1),
         application=map_to_application(item.application),
         complaint=_complaint(item.complaint),
-        review_of=item.review_of,
-        reviewed_by=item.reviewed_by,
-        merged_into=item.merged_into,
         recused=tuple(sorted(item.recused or ())),
     )
 
