@@ -17,6 +17,7 @@ from chalicelib.adapters.dynamo import (
     ticket_to_item,
     write_idempotency,
 )
+from chalicelib.adapters.mapping import fields_except, values_of
 from chalicelib.adapters.models import (
     DocumentCountItem,
     DocumentItem,
@@ -47,26 +48,32 @@ def key_pk(object_key: str) -> str:
     return f"DOCKEY#{object_key}"
 
 
+# Document fields the item stores under the same name, as they are (the rest converted).
+_DOCUMENT_AS_IS = fields_except(
+    Document,
+    "id",
+    "type",
+    "size",
+    "status",
+    "added_by",
+    "problem",
+    "version",
+    "checked",
+    "scan_infected",
+)
+
+
 def document_to_item(document: Document) -> DocumentItem:
     return DocumentItem(
         pk=ticket_pk(document.ticket_id),
         sk=document_sk(document.id),
         document_id=document.id,
-        ticket_id=document.ticket_id,
-        customer_id=document.customer_id,
+        **values_of(document, _DOCUMENT_AS_IS),
         doc_type=document.type,
-        filename=document.filename,
-        content_type=document.content_type,
         size=document.size,
-        sha256=document.sha256,
         doc_status=document.status.value,
-        object_key=document.object_key,
-        created_at=document.created_at,
-        updated_at=document.updated_at,
         added_by=document.added_by,
         problem=document.problem.value if document.problem else None,
-        review_reason=document.review_reason,
-        reviewed_by=document.reviewed_by,
         doc_version=document.version,
         checked=int(document.checked),
         scan_infected=None if document.scan_infected is None else int(document.scan_infected),
@@ -76,21 +83,12 @@ def document_to_item(document: Document) -> DocumentItem:
 def item_to_document(item: DocumentItem) -> Document:
     return Document(
         id=item.document_id,
-        ticket_id=item.ticket_id,
-        customer_id=item.customer_id,
+        **values_of(item, _DOCUMENT_AS_IS),
         type=item.doc_type,
-        filename=item.filename,
-        content_type=item.content_type,
         size=int(item.size),
-        sha256=item.sha256,
         status=DocumentStatus(item.doc_status),
-        object_key=item.object_key,
-        created_at=item.created_at,
-        updated_at=item.updated_at,
         added_by=item.added_by or "",
         problem=FileProblem(item.problem) if item.problem else None,
-        review_reason=item.review_reason,
-        reviewed_by=item.reviewed_by,
         version=int(item.doc_version or 1),
         checked=bool(item.checked),
         scan_infected=None if item.scan_infected is None else bool(item.scan_infected),

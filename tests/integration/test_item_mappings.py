@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 from msgspec.structs import replace
 
+from chalicelib.adapters.documents import document_to_item, item_to_document
 from chalicelib.adapters.dynamo import item_to_ticket, ticket_to_item
-from chalicelib.adapters.models import TicketItem
+from chalicelib.adapters.models import DocumentItem, TicketItem
 from chalicelib.domain.complaints import Complaint
+from chalicelib.domain.documents import Document, DocumentStatus, FileProblem
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.statuses import Status
 from chalicelib.domain.ticket import Sla, Ticket, TicketRequest, open_ticket
@@ -78,3 +80,40 @@ def test_defaults_survive_the_stored_form():
     ticket = replace(_full_ticket(), complaint=None, recused=(), sla=Sla(), appointment=None)
     stored = TicketItem.from_raw_data(ticket_to_item(ticket, on_disk=None).serialize())
     assert item_to_ticket(stored) == replace(ticket, version=1)
+
+
+FULL_DOCUMENT = Document(
+    id="D-00000000000000000000000001",
+    ticket_id="T-00000000000000000000000001",
+    customer_id="cust-1",
+    type="payslip",
+    filename="März.pdf",
+    content_type="application/pdf",
+    size=1234,
+    sha256="ab" * 32,
+    status=DocumentStatus.REJECTED_FILE,
+    object_key="documents/T-00000000000000000000000001/token",
+    created_at=NOW,
+    updated_at=NOW + timedelta(minutes=5),
+    added_by="agent-1",
+    problem=FileProblem.CHECKSUM,
+    review_reason="blurred",
+    reviewed_by="agent-2",
+    version=4,
+    checked=True,
+    scan_infected=False,
+)
+
+
+def test_every_document_field_survives_the_stored_form():
+    for document in (FULL_DOCUMENT, Document(**{**_plain(FULL_DOCUMENT), **_DEFAULTS})):
+        stored = DocumentItem.from_raw_data(document_to_item(document).serialize())
+        assert item_to_document(stored) == document
+
+
+_DEFAULTS = {"problem": None, "review_reason": None, "reviewed_by": None, "version": 1}
+_DEFAULTS |= {"checked": False, "scan_infected": None, "added_by": ""}
+
+
+def _plain(document: Document) -> dict[str, object]:
+    return {name: getattr(document, name) for name in Document.__struct_fields__}
