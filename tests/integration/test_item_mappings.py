@@ -106,14 +106,16 @@ FULL_DOCUMENT = Document(
 
 
 def test_every_document_field_survives_the_stored_form():
-    for document in (FULL_DOCUMENT, Document(**{**_plain(FULL_DOCUMENT), **_DEFAULTS})):
+    defaults = replace(
+        FULL_DOCUMENT,
+        added_by="",
+        problem=None,
+        review_reason=None,
+        reviewed_by=None,
+        version=1,
+        checked=False,
+        scan_infected=None,
+    )
+    for document in (FULL_DOCUMENT, defaults):
         stored = DocumentItem.from_raw_data(document_to_item(document).serialize())
         assert item_to_document(stored) == document
-
-
-_DEFAULTS = {"problem": None, "review_reason": None, "reviewed_by": None, "version": 1}
-_DEFAULTS |= {"checked": False, "scan_infected": None, "added_by": ""}
-
-
-def _plain(document: Document) -> dict[str, object]:
-    return {name: getattr(document, name) for name in Document.__struct_fields__}
