@@ -7,13 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 from msgspec.structs import replace
 
+from chalicelib import bootstrap
 from chalicelib.adapters.documents import document_to_item, item_to_document
 from chalicelib.adapters.dynamo import item_to_ticket, ticket_to_item
-from chalicelib.adapters.models import DocumentItem, TicketItem
+from chalicelib.adapters.models import DocumentItem, SurveyItem, TicketItem
+from chalicelib.adapters.surveys import SURVEY_SK, item_to_survey, survey_pk
 from chalicelib.domain.complaints import Complaint
 from chalicelib.domain.documents import Document, DocumentStatus, FileProblem
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.statuses import Status
+from chalicelib.domain.surveys import Survey, SurveyState
 from chalicelib.domain.ticket import Sla, Ticket, TicketRequest, open_ticket
 
 NOW = datetime(2026, 11, 27, 2, 30, 15, 123000, tzinfo=UTC)
@@ -119,3 +122,38 @@ def test_every_document_field_survives_the_stored_form():
     for document in (FULL_DOCUMENT, defaults):
         stored = DocumentItem.from_raw_data(document_to_item(document).serialize())
         assert item_to_document(stored) == document
+
+
+def test_a_created_survey_reads_back_and_every_field_survives_the_stored_form(aws):
+    fresh = Survey(
+        id="T-00000000000000000000000001-r1",
+        ticket_id="T-00000000000000000000000001",
+        customer_id="cust-1",
+        resolution=1,
+        state=SurveyState.PENDING,
+        locale="zh-HK",
+        created_at=NOW,
+    )
+    store = bootstrap.container().survey_store
+    assert store.create(fresh)
+    assert store.get(fresh.id) == fresh
+    answered = SurveyItem.from_raw_data(
+        {
+            **SurveyItem.get(survey_pk(fresh.id), SURVEY_SK).serialize(),
+            "survey_state": {"S": "answered"},
+            "task_token": {"S": "token-1"},
+            "score": {"N": "4"},
+            "answered_at": {"S": "2026-11-27T03:30:15.123000+0000"},
+            "settled_at": {"S": "2026-11-27T03:30:16.000000+0000"},
+            "rounds": {"SS": ["1", "2"]},
+        }
+    )
+    assert item_to_survey(answered) == replace(
+        fresh,
+        state=SurveyState.ANSWERED,
+        task_token="token-1",
+        score=4,
+        answered_at=NOW + timedelta(hours=1),
+        settled=True,
+        rounds=frozenset({1, 2}),
+    )
