@@ -306,12 +306,7 @@ def write_new_ticket(
     idempotency: IdempotencyRecord | None,
 ) -> None:
     """A new ticket, its reference claim, its events and the stored response (if any)."""
-    reference = ReferenceItem(
-        pk=f"REFERENCE#{ticket.reference}", sk="REFERENCE", ticket_id=ticket.id
-    )
-    writes.save("ticket", ticket_to_item(ticket, on_disk=None), TicketItem.pk.does_not_exist())
-    writes.save("reference", reference, ReferenceItem.pk.does_not_exist())
-    writes.events(event_items(events, idempotency))
+    _write_new(writes, "", ticket, events, idempotency)
     write_idempotency(writes, idempotency)
 
 
@@ -324,18 +319,19 @@ def write_idempotency(writes: Transaction, idempotency: IdempotencyRecord | None
 
 def _write_new(
     writes: Transaction,
-    number: int,
+    prefix: str,
     ticket: Ticket,
     events: list[Event],
     idempotency: IdempotencyRecord | None,
 ) -> None:
-    """A new ticket inside a write spanning tickets (its items' names numbered)."""
+    """A new ticket, its reference claim and its events; inside a write spanning tickets
+    `prefix` numbers its items' names ("0:ticket")."""
     reference = ReferenceItem(
         pk=f"REFERENCE#{ticket.reference}", sk="REFERENCE", ticket_id=ticket.id
     )
     item = ticket_to_item(ticket, on_disk=None)
-    writes.save(f"{number}:ticket", item, TicketItem.pk.does_not_exist())
-    writes.save(f"{number}:reference", reference, ReferenceItem.pk.does_not_exist())
+    writes.save(f"{prefix}ticket", item, TicketItem.pk.does_not_exist())
+    writes.save(f"{prefix}reference", reference, ReferenceItem.pk.does_not_exist())
     writes.events(event_items(events, idempotency))
 
 
@@ -404,7 +400,7 @@ class DynamoTicketRepository(TicketRepository):
                 linked = idempotency if number == 0 else None
                 if write.expected_version is None:
                     assert write.changed is not None
-                    _write_new(transaction, number, write.changed, write.events, linked)
+                    _write_new(transaction, f"{number}:", write.changed, write.events, linked)
                 else:
                     self._write_change(transaction, number, write, linked)
             write_idempotency(transaction, idempotency)
