@@ -11,7 +11,7 @@ from __future__ import annotations
 from pynamodb.connection import Connection
 
 from chalicelib.adapters.dynamo import (
-    TICKET_SK,
+    check_ticket_version,
     event_items,
     ticket_pk,
     ticket_to_item,
@@ -22,7 +22,6 @@ from chalicelib.adapters.models import (
     DocumentCountItem,
     DocumentItem,
     DocumentKeyItem,
-    TicketItem,
 )
 from chalicelib.adapters.transactions import Refusal, Transaction
 from chalicelib.domain.documents import Document, DocumentStatus, FileProblem, TooManyDocumentsError
@@ -119,13 +118,7 @@ class DynamoDocumentStore(DocumentStore):
             document_id=document.id,
         )
         with Transaction(self._connection, refusals) as writes:
-            writes.condition_check(
-                "ticket",
-                TicketItem,
-                ticket_pk(document.ticket_id),
-                TICKET_SK,
-                TicketItem.version == expected_version,
-            )
+            check_ticket_version(writes, document.ticket_id, expected_version)
             writes.save("document", document_to_item(document), DocumentItem.pk.does_not_exist())
             writes.save("pointer", pointer, DocumentKeyItem.pk.does_not_exist())
             writes.update(

@@ -335,6 +335,39 @@ def _write_new(
     writes.events(event_items(events, idempotency))
 
 
+def check_ticket_version(
+    writes: Transaction, ticket_id: str, expected_version: int, name: str = "ticket"
+) -> None:
+    """The write holds only while the ticket is at `expected_version` (not rewritten)."""
+    writes.condition_check(
+        name,
+        TicketItem,
+        ticket_pk(ticket_id),
+        TICKET_SK,
+        TicketItem.version == expected_version,
+    )
+
+
+def write_ticket_change(
+    writes: Transaction,
+    prefix: str,
+    change: TicketWrite,
+    idempotency: IdempotencyRecord | None,
+    retention: timedelta,
+) -> None:
+    """A ticket changed at its expected version, with its events: rewritten, or for a
+    timeline-only change (`changed` None) checked to be still at that version. Inside a
+    write spanning tickets `prefix` numbers its items' names ("0:ticket")."""
+    assert change.expected_version is not None, "a new ticket is _write_new's"
+    if change.changed is None:
+        check_ticket_version(writes, change.ticket_id, change.expected_version, f"{prefix}ticket")
+    else:
+        on_disk = change.expected_version
+        item = ticket_to_item(change.changed, on_disk=on_disk, retention=retention)
+        writes.save(f"{prefix}ticket", item)
+    writes.events(event_items(change.events, idempotency))
+
+
 def _many_refusals(writes: list[TicketWrite]) -> dict[str, Refusal]:
     """What a failed condition of each numbered item means (a write spanning tickets)."""
     refusals: dict[str, Refusal] = {}
@@ -378,18 +411,8 @@ class DynamoTicketRepository(TicketRepository):
             "idempotency": IdempotencyKeyTakenError,
         }
         with Transaction(self._connection, refusals) as writes:
-            if changed is None:
-                writes.condition_check(
-                    "ticket",
-                    TicketItem,
-                    ticket_pk(ticket_id),
-                    TICKET_SK,
-                    TicketItem.version == expected_version,
-                )
-            else:
-                item = ticket_to_item(changed, on_disk=expected_version, retention=self._retention)
-                writes.save("ticket", item)
-            writes.events(event_items(events, idempotency))
+            change = TicketWrite(ticket_id, expected_version, changed, events)
+            write_ticket_change(writes, "", change, idempotency, self._retention)
             write_idempotency(writes, idempotency)
 
     def commit_many(
@@ -402,30 +425,8 @@ class DynamoTicketRepository(TicketRepository):
                     assert write.changed is not None
                     _write_new(transaction, f"{number}:", write.changed, write.events, linked)
                 else:
-                    self._write_change(transaction, number, write, linked)
+                    write_ticket_change(transaction, f"{number}:", write, linked, self._retention)
             write_idempotency(transaction, idempotency)
-
-    def _write_change(
-        self,
-        writes: Transaction,
-        number: int,
-        write: TicketWrite,
-        idempotency: IdempotencyRecord | None,
-    ) -> None:
-        name = f"{number}:ticket"
-        if write.changed is None:
-            writes.condition_check(
-                name,
-                TicketItem,
-                ticket_pk(write.ticket_id),
-                TICKET_SK,
-                TicketItem.version == write.expected_version,
-            )
-        else:
-            on_disk = write.expected_version
-            item = ticket_to_item(write.changed, on_disk=on_disk, retention=self._retention)
-            writes.save(name, item)
-        writes.events(event_items(write.events, idempotency))
 
     def get(self, ticket_id: str) -> Ticket | None:
         try:
