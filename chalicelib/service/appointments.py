@@ -167,15 +167,13 @@ def _in_demand() -> ConflictError:
 
 
 def _ticket_request(request: AppointmentRequest) -> TicketRequest:
-    return TicketRequest(
-        channel=request.channel,
-        kind=APPOINTMENT,
-        category=request.category,
-        subject=request.subject,
-        description=request.description,
-        contact=request.contact,
-        customer_id=request.customer_id,
-    )
+    """The ticket part of a booking: the fields it shares with a ticket request."""
+    shared = {
+        name: value
+        for name, value in msgspec.structs.asdict(request).items()
+        if name in TicketRequest.__struct_fields__
+    }
+    return TicketRequest(kind=APPOINTMENT, **shared)
 
 
 def _seat(branch: Branch, calendar: BusinessCalendar, slot: Slot) -> Seat:

@@ -11,6 +11,7 @@ from chalicelib import bootstrap
 from chalicelib.adapters.documents import document_to_item, item_to_document
 from chalicelib.adapters.dynamo import item_to_ticket, ticket_to_item
 from chalicelib.adapters.models import DocumentItem, SurveyItem, TicketItem
+from chalicelib.adapters.sms_index import DynamoSmsIndex
 from chalicelib.adapters.surveys import SURVEY_SK, item_to_survey, survey_pk
 from chalicelib.domain.complaints import Complaint
 from chalicelib.domain.documents import Document, DocumentStatus, FileProblem
@@ -18,6 +19,7 @@ from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.statuses import Status
 from chalicelib.domain.surveys import Survey, SurveyState
 from chalicelib.domain.ticket import Sla, Ticket, TicketRequest, open_ticket
+from chalicelib.service.ports import SmsSent
 
 NOW = datetime(2026, 11, 27, 2, 30, 15, 123000, tzinfo=UTC)
 
@@ -157,3 +159,14 @@ def test_a_created_survey_reads_back_and_every_field_survives_the_stored_form(aw
         settled=True,
         rounds=frozenset({1, 2}),
     )
+
+
+def test_a_remembered_sms_reads_back_whole(aws):
+    sent = SmsSent("ab" * 32, "T-1", "cust-1", NOW, "E-1", "T-1-r1")
+    index = DynamoSmsIndex()
+    index.remember(sent)
+    index.remember(replace(sent, at=NOW + timedelta(minutes=1), event_id="E-2", survey_id=None))
+    assert index.recent(sent.phone_key, NOW, 10) == [
+        replace(sent, at=NOW + timedelta(minutes=1), event_id="E-2", survey_id=None),
+        sent,
+    ]
