@@ -22,6 +22,7 @@ from chalicelib.adapters.models import (
     DocumentCountItem,
     DocumentItem,
     DocumentKeyItem,
+    get_item,
 )
 from chalicelib.adapters.transactions import Refusal, Transaction
 from chalicelib.domain.documents import Document, DocumentStatus, FileProblem, TooManyDocumentsError
@@ -135,13 +136,9 @@ class DynamoDocumentStore(DocumentStore):
             write_idempotency(writes, idempotency)
 
     def get(self, ticket_id: str, document_id: str) -> Document | None:
-        try:
-            item = DocumentItem.get(
-                ticket_pk(ticket_id), document_sk(document_id), consistent_read=True
-            )
-        except DocumentItem.DoesNotExist:
-            return None
-        return item_to_document(item)
+        key = (ticket_pk(ticket_id), document_sk(document_id))
+        item = get_item(DocumentItem, *key, consistent=True)
+        return item_to_document(item) if item is not None else None
 
     def for_ticket(self, ticket_id: str) -> list[Document]:
         items = DocumentItem.query(
@@ -152,11 +149,8 @@ class DynamoDocumentStore(DocumentStore):
         return [item_to_document(item) for item in items]
 
     def by_key(self, key: str) -> Document | None:
-        try:
-            pointer = DocumentKeyItem.get(key_pk(key), KEY_SK, consistent_read=True)
-        except DocumentKeyItem.DoesNotExist:
-            return None
-        return self.get(pointer.ticket_id, pointer.document_id)
+        pointer = get_item(DocumentKeyItem, key_pk(key), KEY_SK, consistent=True)
+        return self.get(pointer.ticket_id, pointer.document_id) if pointer is not None else None
 
     def save(
         self, document: Document, expected: int, ticket: TicketChange | None, events: list[Event]

@@ -24,6 +24,7 @@ from chalicelib.adapters.models import (
     SlaAttribute,
     TableItem,
     TicketItem,
+    get_item,
 )
 from chalicelib.adapters.transactions import Refusal, Refused, Transaction, written
 from chalicelib.domain.applications import Application
@@ -429,11 +430,8 @@ class DynamoTicketRepository(TicketRepository):
             write_idempotency(transaction, idempotency)
 
     def get(self, ticket_id: str) -> Ticket | None:
-        try:
-            item = TicketItem.get(ticket_pk(ticket_id), TICKET_SK, consistent_read=True)
-        except TicketItem.DoesNotExist:
-            return None
-        return item_to_ticket(item)
+        item = get_item(TicketItem, ticket_pk(ticket_id), TICKET_SK, consistent=True)
+        return item_to_ticket(item) if item is not None else None
 
     def events(self, ticket_id: str) -> list[Event]:
         items = EventItem.query(ticket_pk(ticket_id), EventItem.sk.startswith("EVENT#"))
@@ -494,21 +492,16 @@ class DynamoTicketRepository(TicketRepository):
         return Page([item_to_ticket(item) for item in page], next_key)
 
     def by_reference(self, reference: str) -> Ticket | None:
-        try:
-            claim = ReferenceItem.get(f"REFERENCE#{reference}", "REFERENCE")
-        except ReferenceItem.DoesNotExist:
-            return None
-        return self.get(claim.ticket_id)
+        claim = get_item(ReferenceItem, f"REFERENCE#{reference}", "REFERENCE")
+        return self.get(claim.ticket_id) if claim is not None else None
 
     def claimable(self, queue: str, limit: int) -> list[Ticket]:
         results = TicketItem.claimable.query(queue, limit=limit)
         return [item_to_ticket(item) for item in results]
 
     def event(self, ticket_id: str, event_id: str) -> Event | None:
-        try:
-            return item_to_event(EventItem.get(ticket_pk(ticket_id), event_sk(event_id)))
-        except EventItem.DoesNotExist:
-            return None
+        item = get_item(EventItem, ticket_pk(ticket_id), event_sk(event_id))
+        return item_to_event(item) if item is not None else None
 
     def append_events(self, events: list[Event]) -> None:
         for event in events:  # one already written by an earlier delivery stays as it is
@@ -521,11 +514,8 @@ class DynamoTicketRepository(TicketRepository):
         return [item_to_ticket(item) for item in results]
 
     def idempotency_record(self, scope: str, key: str, now: datetime) -> IdempotencyRecord | None:
-        try:
-            item = IdempotencyItem.get(
-                idempotency_pk(scope, key), "IDEMPOTENCY", consistent_read=True
-            )
-        except IdempotencyItem.DoesNotExist:
+        item = get_item(IdempotencyItem, idempotency_pk(scope, key), "IDEMPOTENCY", consistent=True)
+        if item is None:
             return None
         expires_at = datetime.fromtimestamp(int(item.expires_at or 0), UTC)
         if expires_at <= now:
@@ -611,8 +601,5 @@ class DynamoReactionLedger(ReactionLedger):
         ReactionMarkerItem(pk=f"REACTION#{event_id}", sk=reaction).delete()
 
     def counter(self, key: CounterKey) -> int:
-        try:
-            item = CounterItem.get(f"COUNTER#{key.family}", key.slot)
-        except CounterItem.DoesNotExist:
-            return 0
-        return int(item.total)
+        item = get_item(CounterItem, f"COUNTER#{key.family}", key.slot)
+        return int(item.total) if item is not None else 0

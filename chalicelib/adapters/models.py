@@ -6,7 +6,7 @@ only from bootstrap), so nothing here reads the environment.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from pynamodb.attributes import (
     DiscriminatorAttribute,
@@ -21,6 +21,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 UNBOUND_TABLE = "servicedesk-unbound"
+ItemT = TypeVar("ItemT", bound=Model)
 
 
 class TableItem(Model):
@@ -34,6 +35,16 @@ class TableItem(Model):
     sk = UnicodeAttribute(range_key=True)
     item_type = DiscriminatorAttribute()
     expires_at = NumberAttribute(null=True)
+
+
+def get_item(
+    model: type[ItemT], hash_key: str, range_key: str, *, consistent: bool = False
+) -> ItemT | None:
+    """The item with this key (a GetItem), or None when there is none."""
+    try:
+        return model.get(hash_key, range_key, consistent_read=consistent)
+    except model.DoesNotExist:
+        return None
 
 
 def _index(name: str, hash_attribute: str, range_attribute: str) -> GlobalSecondaryIndex[Any]:

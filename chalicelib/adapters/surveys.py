@@ -11,7 +11,7 @@ from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo import event_items, ticket_to_item
 from chalicelib.adapters.mapping import fields_except, values_of
-from chalicelib.adapters.models import SurveyCodeItem, SurveyCooldownItem, SurveyItem
+from chalicelib.adapters.models import SurveyCodeItem, SurveyCooldownItem, SurveyItem, get_item
 from chalicelib.adapters.transactions import Refusal, Refused, Transaction, written
 from chalicelib.domain.events import Event
 from chalicelib.domain.surveys import OPEN_STATES, Answer, Survey, SurveyState
@@ -79,24 +79,16 @@ class DynamoSurveyStore(SurveyStore):
         return written(lambda: item.save(condition=SurveyItem.pk.does_not_exist()))
 
     def get(self, survey_id: str) -> Survey | None:
-        try:
-            item = SurveyItem.get(survey_pk(survey_id), SURVEY_SK, consistent_read=True)
-        except SurveyItem.DoesNotExist:
-            return None
-        return item_to_survey(item)
+        item = get_item(SurveyItem, survey_pk(survey_id), SURVEY_SK, consistent=True)
+        return item_to_survey(item) if item is not None else None
 
     def by_code(self, digest: str) -> Survey | None:
-        try:
-            code = SurveyCodeItem.get(f"SURVEYCODE#{digest}", "CODE")
-        except SurveyCodeItem.DoesNotExist:
-            return None
-        return self.get(code.survey_id)
+        code = get_item(SurveyCodeItem, f"SURVEYCODE#{digest}", "CODE")
+        return self.get(code.survey_id) if code is not None else None
 
     def last_answered(self, customer_id: str) -> datetime | None:
-        try:
-            return SurveyCooldownItem.get(*_cooldown_key(customer_id)).answered_at
-        except SurveyCooldownItem.DoesNotExist:
-            return None
+        cooldown = get_item(SurveyCooldownItem, *_cooldown_key(customer_id))
+        return cooldown.answered_at if cooldown is not None else None
 
     def add_code(self, survey_id: str, digest: str, at: datetime) -> None:
         # Keyed by the hash: a link is found with one GetItem, never a scan.
