@@ -313,6 +313,7 @@ class Container:
             mail=self.mail_source,
             inbox=self.inbox_ports(),
             domain=self.settings.inbound_mail_domain,
+            documents=self._quiet_document_ports() if self.settings.documents_bucket else None,
         )
 
     def survey_ports(self, *, workflow: bool = True) -> SurveyPorts:

@@ -185,6 +185,8 @@ class TicketCreated(Payload, frozen=True, kw_only=True):
     # A service-recovery ticket: the surveyed ticket and the score that opened it.
     parent_id: Annotated[str | None, _OPTIONAL] = None
     score: Annotated[int | None, _OPTIONAL] = None
+    # A reply about a finished ticket (SPEC 12): its attachments' metadata.
+    attachments: Annotated[list[dict[str, Any]] | None, _OPTIONAL] = None
 
 
 class ActionTaken(Payload, frozen=True, kw_only=True):
