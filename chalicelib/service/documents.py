@@ -423,6 +423,45 @@ def scan_result(ports: DocumentPorts, key: str, infected: bool) -> Document | No
     return _settle(ports, document, problem, infected)
 
 
+def scan_failed(ports: DocumentPorts, key: str, status: str) -> Document | None:
+    """A scan result that is no verdict (GuardDuty: unsupported, access denied, failed).
+    The document would wait in `scanning` for ever: it becomes `rejected_file` with
+    problem `scan` (never served unscanned; the customer may hand the file in again) and
+    ops are alerted with the scanner's status. A redelivery changes nothing."""
+    document = ports.documents.by_key(key)
+    if document is None or document.status not in (
+        DocumentStatus.PENDING_UPLOAD,
+        DocumentStatus.SCANNING,
+    ):
+        return None
+    now = ports.clock()
+    settled = replace(
+        document,
+        status=DocumentStatus.REJECTED_FILE,
+        problem=FileProblem.SCAN,
+        updated_at=now,
+    )
+    received = DocumentReceived(
+        document_id=document.id,
+        type=document.type,
+        status=DocumentStatus.REJECTED_FILE.value,
+        problem=FileProblem.SCAN.value,
+    )
+    events = [Event.of(ports.ids.event_id(), document.ticket_id, now, SYSTEM, received)]
+    saved = _save(ports, document, settled, events, with_ticket=True)
+    if saved is not None and ports.alerts is not None:
+        ports.alerts.alert(
+            OpsAlert(
+                kind="document.scan_failed",
+                ticket_id=document.ticket_id,
+                summary=f"The malware scan gave no verdict ({status}) on document "
+                f"{document.id}; it was rejected unscanned",
+                details={"document_id": document.id, "type": document.type, "scan": status},
+            )
+        )
+    return saved
+
+
 def _settle(
     ports: DocumentPorts, document: Document, problem: FileProblem | None, infected: bool | None
 ) -> Document | None:
