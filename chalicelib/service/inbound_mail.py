@@ -155,7 +155,6 @@ def _from_contact(mail: InboundMail, ticket: Ticket) -> bool:
 def _from_customer(
     ports: InboundPorts, mail: InboundMail, stored: StoredMail, ticket: Ticket
 ) -> Outcome:
-    receipt = receipt_for(stored.key)
     taken: list[tuple[Ticket, list[Planned]]] = []
 
     def attempt() -> Outcome:
@@ -163,7 +162,7 @@ def _from_customer(
         current = ports.tickets.repository.get(ticket.id) or ticket
         if current.is_finished:
             planned = _plan(ports, mail, stored, None)
-            written = _open_follow_up(ports, mail, current, receipt, planned)
+            written = _open_follow_up(ports, mail, current, stored.key, planned)
             outcome = Outcome.NEW_TICKET
             if written is not None:
                 taken.append((written, planned))
@@ -172,7 +171,7 @@ def _from_customer(
             # A redelivery finds the comment written: its documents are made again, by
             # their ids, in case the first delivery stopped before them.
             taken.append((current, planned))
-            written = current if _comment(ports, mail, current, receipt, planned) else None
+            written = current if _comment(ports, mail, current, stored.key, planned) else None
             outcome = Outcome.COMMENTED
         if written is None:
             return Outcome.DUPLICATE
@@ -218,7 +217,7 @@ def _customer(ticket: Ticket) -> Caller:
 
 
 def _comment(
-    ports: InboundPorts, mail: InboundMail, ticket: Ticket, receipt: str, planned: list[Planned]
+    ports: InboundPorts, mail: InboundMail, ticket: Ticket, source: str, planned: list[Planned]
 ) -> bool:
     """The customer's comment, with every effect one has (waiting -> in progress)."""
     tickets = ports.tickets
@@ -227,9 +226,9 @@ def _comment(
         ticket, _body(mail), False, _customer(ticket), now=now, new_event_id=tickets.ids.event_id
     )
     changed = tickets.track(ticket, changed, now)
-    events[0] = _by_email(events[0], planned)
+    events[0] = _by_email(events[0], planned, source)
     return ports.threads.receive(
-        receipt,
+        receipt_for(source),
         ticket_id=ticket.id,
         expected_version=ticket.version,
         changed=changed,
@@ -238,7 +237,7 @@ def _comment(
 
 
 def _open_follow_up(
-    ports: InboundPorts, mail: InboundMail, parent: Ticket, receipt: str, planned: list[Planned]
+    ports: InboundPorts, mail: InboundMail, parent: Ticket, source: str, planned: list[Planned]
 ) -> Ticket | None:
     """A reply about a closed or cancelled ticket opens a new one pointing at it."""
     tickets = ports.tickets
@@ -255,12 +254,14 @@ def _open_follow_up(
     ticket = replace(ticket, parent_id=parent.id)
     if tickets.sla is not None:
         ticket = replace(ticket, sla=start_clocks(ticket, tickets.sla))
-    created = _by_email(created, planned)
-    return ticket if ports.threads.receive_new(receipt, ticket=ticket, events=[created]) else None
+    created = _by_email(created, planned, source)
+    written = ports.threads.receive_new(receipt_for(source), ticket=ticket, events=[created])
+    return ticket if written else None
 
 
-def _by_email(event: Event, planned: list[Planned]) -> Event:
-    data = dict(event.data, channel=Channel.EMAIL.value)
+def _by_email(event: Event, planned: list[Planned], source: str) -> Event:
+    # The stored raw mail's key: erasure deletes it with the ticket's other records.
+    data = dict(event.data, channel=Channel.EMAIL.value, mail_source=source)
     if planned:
         # PDF/JPEG/PNG up to 10 MB become documents (made right after this write, their
         # ids named here); anything else stays metadata: the bytes stay in the inbound

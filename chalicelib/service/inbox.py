@@ -150,6 +150,7 @@ def open_ticket_from(
         _still_open(item)
         now = tickets.clock()
         ticket, created = open_with_new_ids(_request(item, body), caller, tickets.ids, now)
+        created = replace(created, data=dict(created.data, inbox_id=item.id))  # for erasure
         if tickets.sla is not None:
             ticket = replace(ticket, sla=start_clocks(ticket, tickets.sla))
         handled = replace(
@@ -208,7 +209,9 @@ def link(ports: InboxPorts, caller: Caller, item_id: str, ticket_id: str) -> Inb
             new_event_id=tickets.ids.event_id,
         )
         changed = tickets.track(ticket, changed, now)
-        events[0] = replace(events[0], data=dict(events[0].data, channel=item.channel.value))
+        events[0] = replace(
+            events[0], data=dict(events[0].data, channel=item.channel.value, inbox_id=item.id)
+        )
         handled = replace(_handled(item, caller, tickets, InboxStatus.LINKED), ticket_id=ticket.id)
         change = TicketChange(changed, ticket.version) if changed is not None else None
         _settle(ports, item, handled, change=change, events=events, unchanged=ticket)
