@@ -307,8 +307,14 @@ class Container:
 
     def inbox_ports(self) -> InboxPorts:
         """The triage inbox: `triage()` needs the store only; the routes' actions the rest."""
+        documents = self.settings.documents_bucket and self.settings.inbound_mail_bucket
         return InboxPorts(
-            store=self.inbox_store, tickets=self.ticket_ports(), audit=self.audit_ports()
+            store=self.inbox_store,
+            tickets=self.ticket_ports(),
+            audit=self.audit_ports(),
+            documents=self._quiet_document_ports() if documents else None,
+            mail=self.mail_source,
+            mail_bucket=self.settings.inbound_mail_bucket,
         )
 
     def inbound_mail_ports(self) -> InboundPorts:

@@ -20,6 +20,7 @@ from chalicelib.service import documents as document_service
 from chalicelib.service.audit import AuditPorts
 from chalicelib.service.documents import DocumentPorts
 from chalicelib.service.inbound_mail import InboundPorts, Outcome, receive_stored
+from chalicelib.service import inbox
 from chalicelib.service.inbox import InboxPorts
 from chalicelib.service.mail_documents import document_id_for
 from chalicelib.service.tickets import TicketPorts, open_with_new_ids
@@ -62,7 +63,12 @@ class Desk:
             self.repository, self.documents, self.bucket, EicarScanner(), self.ids, self.clock
         )
         inbox = InboxPorts(
-            self.store, self.tickets, AuditPorts(InMemoryAuditLog(), self.ids, self.clock)
+            self.store,
+            self.tickets,
+            AuditPorts(InMemoryAuditLog(), self.ids, self.clock),
+            documents=self.document_ports,
+            mail=self.mails,
+            mail_bucket=BUCKET,
         )
         self.ports = InboundPorts(
             self.tickets, self.threads, Keys(), self.mails, inbox, DOMAIN, self.document_ports
@@ -84,12 +90,12 @@ class Desk:
         return receive_stored(self.ports, BUCKET, key), key
 
 
-def mail(to: str, *attachments: tuple[str, str, bytes]) -> bytes:
+def mail(to: str, *attachments: tuple[str, str, bytes], sender: str = "ann@example.com") -> bytes:
     message = EmailMessage(policy=SMTP)
     message["X-SES-Spam-Verdict"] = "PASS"
     message["X-SES-Virus-Verdict"] = "PASS"
     message["Authentication-Results"] = "amazonses.com; spf=pass; dkim=pass; dmarc=pass"
-    message["From"] = "ann@example.com"
+    message["From"] = sender
     message["To"] = to
     message["Subject"] = "Re: card"
     message["Message-ID"] = "<c1@example.com>"
@@ -210,4 +216,69 @@ def test_without_document_ports_attachments_stay_metadata(desk: Desk):
         reply_address(KEY, ticket.id, DOMAIN), ("s.pdf", "application/pdf", PDF)
     )
     assert receive_stored(ports, BUCKET, "inbound/x") is Outcome.COMMENTED
+    assert desk.documents.for_ticket(ticket.id) == []
+
+
+# --- staff open or link a triaged email: they vouch for the sender --------------------------
+
+
+def _triaged(desk: Desk, *attachments: tuple[str, str, bytes]) -> str:
+    outcome, key = desk.deliver(mail("help@bank.example", *attachments, sender="x@y.example"))
+    assert outcome is Outcome.TRIAGED
+    (item,) = desk.store.items.values()
+    return item.id
+
+
+def test_opening_a_ticket_from_an_email_makes_its_attachments_documents(desk: Desk):
+    item_id = _triaged(
+        desk, ("s.pdf", "application/pdf", PDF), ("big.zip", "application/zip", b"PK")
+    )
+    body = {"kind": "consultation", "category": "card", "customer_id": "cust-1"}
+    ticket = inbox.open_ticket_from(desk.ports.inbox, AGENT, item_id, body)
+    (document,) = desk.documents.for_ticket(ticket.id)
+    assert (document.filename, document.added_by) == ("s.pdf", AGENT.id)
+    assert desk.bucket.objects[document.object_key] == PDF
+    item = desk.store.items[item_id]
+    assert "attachments_as_documents:1" in item.notes
+    assert "attachment_2_kept_as_metadata:type" in item.notes
+    created = desk.repository.events(ticket.id)[0]
+    assert created.data["inbox_id"] == item_id
+    assert created.data["attachments"][0]["document_id"] == document.id
+
+
+def test_linking_an_email_to_a_ticket_makes_its_attachments_documents(desk: Desk):
+    ticket = desk.ticket()
+    item_id = _triaged(desk, ("id.png", "image/png", PNG))
+    inbox.link(desk.ports.inbox, AGENT, item_id, ticket.id)
+    (document,) = desk.documents.for_ticket(ticket.id)
+    assert document.filename == "id.png" and document.type == "other"
+    comment = next(
+        e for e in desk.repository.events(ticket.id) if e.type == EventType.COMMENT_ADDED
+    )
+    assert comment.data["attachments"][0]["document_id"] == document.id
+
+
+def test_a_link_to_a_full_ticket_notes_the_attachment_on_the_item(desk: Desk):
+    ticket = desk.ticket()
+    for index in range(MAX_DOCUMENTS):
+        document_service.add_document_from_bytes(
+            desk.document_ports,
+            AGENT,
+            ticket,
+            doc_type="other",
+            filename=f"{index}.pdf",
+            content_type="application/pdf",
+            data=PDF,
+        )
+    item_id = _triaged(desk, ("s.pdf", "application/pdf", PDF))
+    inbox.link(desk.ports.inbox, AGENT, item_id, ticket.id)
+    assert len(desk.documents.for_ticket(ticket.id)) == MAX_DOCUMENTS
+    assert "attachment_1_kept_as_metadata:limit" in desk.store.items[item_id].notes
+
+
+def test_a_stored_mail_gone_meanwhile_leaves_the_attachments_metadata(desk: Desk):
+    item_id = _triaged(desk, ("s.pdf", "application/pdf", PDF))
+    desk.mails.objects.clear()  # the inbound bucket's lifecycle rule deleted it
+    body = {"kind": "consultation", "category": "card", "customer_id": "cust-1"}
+    ticket = inbox.open_ticket_from(desk.ports.inbox, AGENT, item_id, body)
     assert desk.documents.for_ticket(ticket.id) == []
