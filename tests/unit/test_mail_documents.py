@@ -17,10 +17,10 @@ from chalicelib.domain.mail import reply_address
 from chalicelib.domain.statuses import Status
 from chalicelib.domain.ticket import TicketRequest
 from chalicelib.service import documents as document_service
+from chalicelib.service import inbox
 from chalicelib.service.audit import AuditPorts
 from chalicelib.service.documents import DocumentPorts
 from chalicelib.service.inbound_mail import InboundPorts, Outcome, receive_stored
-from chalicelib.service import inbox
 from chalicelib.service.inbox import InboxPorts
 from chalicelib.service.mail_documents import document_id_for
 from chalicelib.service.tickets import TicketPorts, open_with_new_ids
