@@ -29,7 +29,12 @@ from chalicelib.adapters.documents import DynamoDocumentStore
 from chalicelib.adapters.dynamo import DynamoReactionLedger, DynamoTicketRepository
 from chalicelib.adapters.event_bus import EventBridgeBus
 from chalicelib.adapters.ids import RandomIdSource
-from chalicelib.adapters.inbox import DynamoInboxStore, DynamoMailThreads
+from chalicelib.adapters.inbox import (
+    DynamoInboxErasure,
+    DynamoInboxStore,
+    DynamoMailThreads,
+    S3RawMailStore,
+)
 from chalicelib.adapters.mail_store import FixedReplyKeys, S3MailSource, SecretReplyKeys
 from chalicelib.adapters.metrics import EmfMetrics
 from chalicelib.adapters.models import bind_table
@@ -88,7 +93,7 @@ from chalicelib.service.ports import (
     TicketRepository,
     Triage,
 )
-from chalicelib.service.privacy import PrivacyPorts
+from chalicelib.service.privacy import InboxErasure, PrivacyPorts, RawMailStore
 from chalicelib.service.reactions import ReactionPorts
 from chalicelib.service.reports import ReportPorts
 from chalicelib.service.surveys import SurveyPorts
@@ -214,6 +219,8 @@ class Container:
     document_store: DocumentStore | None = None  # SPEC 11 documents on the table
     objects: ObjectStore | None = None  # the document bucket (S3, client made on first use)
     scanner: Scanner = field(default_factory=GuardDutyScanner)
+    inbox_erasure: InboxErasure | None = None  # erasure of email and SMS in (SPEC 12)
+    raw_mail: RawMailStore | None = None  # the inbound bucket's stored messages
 
     @property
     def retention(self) -> timedelta:
@@ -295,8 +302,14 @@ class Container:
 
     def inbox_ports(self) -> InboxPorts:
         """The triage inbox: `triage()` needs the store only; the routes' actions the rest."""
+        documents = self.settings.documents_bucket and self.settings.inbound_mail_bucket
         return InboxPorts(
-            store=self.inbox_store, tickets=self.ticket_ports(), audit=self.audit_ports()
+            store=self.inbox_store,
+            tickets=self.ticket_ports(),
+            audit=self.audit_ports(),
+            documents=self._quiet_document_ports() if documents else None,
+            mail=self.mail_source,
+            mail_bucket=self.settings.inbound_mail_bucket,
         )
 
     def inbound_mail_ports(self) -> InboundPorts:
@@ -308,6 +321,7 @@ class Container:
             mail=self.mail_source,
             inbox=self.inbox_ports(),
             domain=self.settings.inbound_mail_domain,
+            documents=self._quiet_document_ports() if self.settings.documents_bucket else None,
         )
 
     def survey_ports(self, *, workflow: bool = True) -> SurveyPorts:
@@ -379,6 +393,8 @@ class Container:
             audit=self.audit_ports(),
             forget_documents=self._erase_documents,
             sms_index=self.sms_index,
+            inbox=self.inbox_erasure,
+            raw_mail=self.raw_mail,
         )
 
     def _erase_documents(self, ticket: Ticket) -> None:
@@ -428,7 +444,14 @@ def bootstrap(settings: Settings, clock: Clock = utc_now) -> Container:
         sms_triage=SmsToInbox(DynamoInboxStore(connection, retention)),
         bus=_event_bus(settings, client),
         complaint_codes=load_complaint_codes(),
+        inbox_erasure=DynamoInboxErasure(),
+        raw_mail=_raw_mail(settings, client),
     )
+
+
+def _raw_mail(settings: Settings, client: Callable[..., Any]) -> RawMailStore | None:
+    bucket = settings.inbound_mail_bucket
+    return S3RawMailStore(client("s3"), bucket) if bucket else None
 
 
 def _document_scanner(settings: Settings) -> Scanner:

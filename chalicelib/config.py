@@ -54,6 +54,7 @@ DOCUMENTS_BUCKET = "DOCUMENTS_BUCKET"  # the private bucket of customers' docume
 DOCUMENT_SCANNER = "DOCUMENT_SCANNER"
 SCANNER_GUARDDUTY = "guardduty"
 SCANNER_LOCAL = "local-eicar"
+INBOUND_MAIL_BUCKET = "INBOUND_MAIL_BUCKET"  # where SES stores received mail (erasure deletes)
 EVENT_BUS_NAME = "SERVICEDESK_EVENT_BUS_NAME"  # the EventBridge export (SPEC 12); unset: off
 
 AUTH_MODE_OIDC = "oidc"
@@ -99,6 +100,7 @@ class Settings(msgspec.Struct, frozen=True):
     reply_token_secret_arn: str | None = None
     reply_token_key: bytes | None = None  # local mode only (derived from the dev secret)
     event_bus_name: str | None = None
+    inbound_mail_bucket: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -134,6 +136,7 @@ class Settings(msgspec.Struct, frozen=True):
             reply_token_secret_arn=env.get(REPLY_TOKEN_SECRET_ARN) or None,
             reply_token_key=_local_reply_key(env, auth_mode, running_in_lambda),
             event_bus_name=env.get(EVENT_BUS_NAME) or None,
+            inbound_mail_bucket=env.get(INBOUND_MAIL_BUCKET) or None,
         )
         settings.check(running_in_lambda=running_in_lambda)
         return settings

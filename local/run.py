@@ -109,6 +109,7 @@ class LocalStack:
                     "SERVICEDESK_INBOUND_MAIL_DOMAIN", "reply.servicedesk.bank.example"
                 ),
                 "SERVICEDESK_EVENT_BUS_NAME": self.resources["physical"]["EventBus"],
+                "INBOUND_MAIL_BUCKET": self.resources["physical"]["InboundMailBucket"],
             }
         )
         self._seed()

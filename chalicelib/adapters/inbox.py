@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PynamoDBException
@@ -40,7 +41,7 @@ from chalicelib.domain.inbox import (
     InboxStatus,
     TriageReason,
 )
-from chalicelib.domain.privacy import DEFAULT_RETENTION
+from chalicelib.domain.privacy import DEFAULT_RETENTION, ERASED
 from chalicelib.domain.ticket import Ticket
 from chalicelib.logs import logger
 from chalicelib.service.ports import (
@@ -53,6 +54,7 @@ from chalicelib.service.ports import (
     TicketChange,
     VersionConflictError,
 )
+from chalicelib.service.privacy import InboxErasure, RawMailStore
 
 INBOX_TTL = timedelta(days=180)  # an item (its sender and text) is kept this long
 MAIL_SENT_TTL = timedelta(days=365)  # a reply to a desk email older than this is triaged
@@ -332,3 +334,41 @@ class DynamoMailThreads(MailThreads):
 
 class _AlreadyTaken(Exception):
     """The receipt exists: this stored message was already taken."""
+
+
+class DynamoInboxErasure(InboxErasure):
+    """Erasure (SPEC 10) of what email and SMS in keep on the table about a ticket."""
+
+    def forget_item(self, item_id: str) -> str | None:
+        try:
+            record = InboxRecord.get(inbox_pk(item_id), "INBOX", consistent_read=True)
+        except InboxRecord.DoesNotExist:
+            return None
+        attachments = [
+            {**entry, "filename": ERASED} for entry in json.loads(record.attachments or "[]")
+        ]
+        record.update(
+            actions=[
+                InboxRecord.sender.set(""),
+                InboxRecord.subject.set(ERASED if record.subject else ""),
+                InboxRecord.text.set(ERASED),
+                InboxRecord.attachments.set(json.dumps(attachments)),
+                InboxRecord.message_id.remove(),
+                InboxRecord.discard_reason.remove(),
+            ]
+        )
+        return str(record.source) if record.source else None
+
+    def forget_thread(self, ticket_id: str) -> None:
+        MailThreadItem(pk=f"MAILTHREAD#{ticket_id}", sk="THREAD").delete()
+
+
+class S3RawMailStore(RawMailStore):
+    """The inbound bucket (its `inbound/` prefix: SES's receipt rule stores there)."""
+
+    def __init__(self, s3_client: Any, bucket: str) -> None:
+        self._s3 = s3_client
+        self._bucket = bucket
+
+    def delete(self, key: str) -> None:
+        self._s3.delete_object(Bucket=self._bucket, Key=key)  # gone already: no error

@@ -104,19 +104,39 @@ _GUARDDUTY_INFECTED = "THREATS_FOUND"
 
 def guardduty_verdict(event: dict[str, Any]) -> tuple[str, str, bool] | None:
     """(bucket, key, infected) from a "GuardDuty Malware Protection Object Scan Result"
-    event; None for a result that is no verdict (unsupported, access denied, failed: the
-    document stays `scanning` and the DLQ alarm or the runbook takes it from there)."""
-    detail = event.get("detail") or {}
-    status = (detail.get("scanResultDetails") or {}).get("scanResultStatus")
-    s3 = detail.get("s3ObjectDetails") or {}
-    bucket, key = s3.get("bucketName"), s3.get("objectKey")
-    if not isinstance(bucket, str) or not isinstance(key, str):
+    event; None for a result that is no verdict (see guardduty_no_verdict)."""
+    found = _guardduty_result(event)
+    if found is None:
         return None
+    bucket, key, status = found
     if status == _GUARDDUTY_INFECTED:
         return bucket, key, True
     if status == _GUARDDUTY_CLEAN:
         return bucket, key, False
     return None
+
+
+def guardduty_no_verdict(event: dict[str, Any]) -> tuple[str, str, str] | None:
+    """(bucket, key, status) of a scan result that is no verdict: UNSUPPORTED (e.g. a
+    password-protected archive), ACCESS_DENIED (the plan's role may not read or decrypt
+    the object), FAILED, or any status GuardDuty adds later. None for a verdict."""
+    found = _guardduty_result(event)
+    if found is None or found[2] in (_GUARDDUTY_INFECTED, _GUARDDUTY_CLEAN):
+        return None
+    bucket, key, status = found
+    return bucket, key, status[:40] or "MISSING"
+
+
+def _guardduty_result(event: dict[str, Any]) -> tuple[str, str, str] | None:
+    detail = event.get("detail") if isinstance(event, dict) else None
+    if not isinstance(detail, dict):
+        return None
+    status = (detail.get("scanResultDetails") or {}).get("scanResultStatus")
+    s3 = detail.get("s3ObjectDetails") or {}
+    bucket, key = s3.get("bucketName"), s3.get("objectKey")
+    if not isinstance(bucket, str) or not isinstance(key, str):
+        return None
+    return bucket, key, status if isinstance(status, str) else ""
 
 
 def s3_client(region: str, endpoint_url: str | None) -> Any:

@@ -56,6 +56,7 @@ class FileProblem(StrEnum):
     SIZE = "size"
     CHECKSUM = "checksum"
     TYPE = "type"
+    SCAN = "scan"  # the malware scan gave no verdict (unsupported, access denied, failed)
 
 
 class Verdict(StrEnum):

@@ -185,6 +185,11 @@ class TicketCreated(Payload, frozen=True, kw_only=True):
     # A service-recovery ticket: the surveyed ticket and the score that opened it.
     parent_id: Annotated[str | None, _OPTIONAL] = None
     score: Annotated[int | None, _OPTIONAL] = None
+    # A reply about a finished ticket (SPEC 12): its attachments' metadata. Where it came
+    # from, for erasure: the inbox item staff opened it from, the stored raw mail.
+    attachments: Annotated[list[dict[str, Any]] | None, _OPTIONAL] = None
+    inbox_id: Annotated[str | None, _OPTIONAL] = None
+    mail_source: Annotated[str | None, _OPTIONAL] = None
 
 
 class ActionTaken(Payload, frozen=True, kw_only=True):
@@ -277,6 +282,9 @@ class CommentAdded(Payload, frozen=True, kw_only=True):
     # Inbound replies (SPEC 12): the channel it came by, and its attachments' metadata.
     channel: Annotated[str | None, _OPTIONAL] = None
     attachments: Annotated[list[dict[str, Any]] | None, _OPTIONAL] = None
+    # Where it came from, for erasure: the inbox item staff linked, the stored raw mail.
+    inbox_id: Annotated[str | None, _OPTIONAL] = None
+    mail_source: Annotated[str | None, _OPTIONAL] = None
 
 
 class SlaBreached(Payload, frozen=True, kw_only=True):

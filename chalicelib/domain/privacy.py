@@ -70,6 +70,9 @@ def _anonymized_data(event: Event) -> dict[str, Any]:
     for name, value in event.data.items():
         if name in FREE_TEXT_FIELDS and isinstance(value, str) and value:
             data[name] = ERASED
+        elif name == "attachments" and isinstance(value, list):
+            # An email's attachments (SPEC 12): their file names are the customer's.
+            data[name] = [_erased(item) for item in value]
         # `to` of a status change is a status, not an address.
         elif name in CONTACT_FIELDS and event.type in NOTIFICATION_TYPES and value:
             data[name] = ""

@@ -44,6 +44,8 @@ _STAFF_ONLY_DATA = (
     "queue",
     "provider_message_id",
     "source_event",
+    "inbox_id",  # the triage inbox item an email or SMS came through (SPEC 12)
+    "mail_source",  # the stored raw email's key in the inbound bucket
 )
 
 

@@ -15,9 +15,9 @@ from urllib.parse import unquote_plus
 from chalice.app import Blueprint, SQSEvent
 
 from chalicelib import bootstrap
-from chalicelib.adapters.objects import guardduty_verdict
+from chalicelib.adapters.objects import guardduty_no_verdict, guardduty_verdict
 from chalicelib.logs import logger
-from chalicelib.service.documents import DocumentPorts, file_landed, scan_result
+from chalicelib.service.documents import DocumentPorts, file_landed, scan_failed, scan_result
 
 uploads_blueprint = Blueprint(__name__)
 
@@ -56,9 +56,15 @@ def handle_scan_results(
     records: list[dict[str, Any]], ports: DocumentPorts, bucket: str
 ) -> dict[str, Any]:
     def one(body: str) -> None:
-        verdict = guardduty_verdict(json.loads(body))
+        event = json.loads(body)
+        verdict = guardduty_verdict(event)
         if verdict is not None and verdict[0] == bucket:
             scan_result(ports, verdict[1], verdict[2])
+        no_verdict = guardduty_no_verdict(event)
+        if no_verdict is not None and no_verdict[0] == bucket:
+            # Unsupported, access denied, failed: never served unscanned (rejected_file,
+            # problem `scan`), ops alerted; the customer may hand the file in again.
+            scan_failed(ports, no_verdict[1], no_verdict[2])
 
     return _each(records, one, "scan result failed")
 

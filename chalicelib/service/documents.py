@@ -292,11 +292,50 @@ def add_document_from_bytes(
     filename: str,
     content_type: str,
     data: bytes,
+    document_id: str | None = None,
 ) -> Document:
     """A document whose bytes the desk already holds (an email attachment, SPEC 12): the
     record and `document.added` are written, then the bytes go to the bucket, whose
     ObjectCreated event runs the same checks and scan as an upload's. `caller` may be the
-    system (the email intake) acting for the ticket's owner."""
+    system (the email intake) acting for the ticket's owner.
+
+    `document_id` makes it idempotent: a caller that derives it from what it received (a
+    stored message and the attachment's place in it) gets the document made the first
+    time back, its bytes stored again if that first time stopped before storing them."""
+    _check_bytes(content_type, data)
+    if document_id is not None:
+        made = ports.documents.get(ticket.id, document_id)
+        if made is not None:
+            return _bytes_stored(ports, made, data)
+    request = DocumentRequest(doc_type, filename, content_type, len(data), digest(data))
+
+    def attempt(current: Ticket) -> Document:
+        _check_may_add(current, caller, request)
+        now = ports.clock()
+        document = _new_document(ports, current, caller, request, now)
+        if document_id is not None:
+            document = replace(document, id=document_id)
+        added = DocumentAdded(document_id=document.id, type=document.type, filename=filename)
+        event = Event.of(ports.ids.event_id(), current.id, now, caller, added)
+        ports.documents.add(document, current.version, [event], None, MAX_DOCUMENTS)
+        return document
+
+    current = ticket
+    for _ in range(_TICKET_ATTEMPTS):
+        try:
+            document = attempt(current)
+        except (VersionConflictError, TransactionConflictError):
+            made = ports.documents.get(ticket.id, document_id) if document_id else None
+            if made is not None:  # a concurrent delivery made it
+                return _bytes_stored(ports, made, data)
+            current = ports.tickets.get(ticket.id) or current  # the ticket moved: read again
+            continue
+        ports.objects.put(document.object_key, data, content_type)
+        return document
+    raise TransactionConflictError()
+
+
+def _check_bytes(content_type: str, data: bytes) -> None:
     errors = []
     if content_type not in CONTENT_TYPES:
         errors.append(FieldError("content_type", "must be one of: " + ", ".join(CONTENT_TYPES)))
@@ -304,17 +343,11 @@ def add_document_from_bytes(
         errors.append(FieldError("size", f"must be 1 to {MAX_SIZE} bytes"))
     if errors:
         raise ValidationError(errors)
-    request = DocumentRequest(doc_type, filename, content_type, len(data), digest(data))
-    _check_may_add(ticket, caller, request)
-    now = ports.clock()
-    document = _new_document(ports, ticket, caller, request, now)
-    added = DocumentAdded(document_id=document.id, type=document.type, filename=filename)
-    event = Event.of(ports.ids.event_id(), ticket.id, now, caller, added)
-    retrying(
-        lambda: ports.documents.add(document, ticket.version, [event], None, MAX_DOCUMENTS),
-        also=(VersionConflictError,),
-    )
-    ports.objects.put(document.object_key, data, content_type)
+
+
+def _bytes_stored(ports: DocumentPorts, document: Document, data: bytes) -> Document:
+    if document.status == DocumentStatus.PENDING_UPLOAD:
+        ports.objects.put(document.object_key, data, document.content_type)
     return document
 
 
@@ -388,6 +421,45 @@ def scan_result(ports: DocumentPorts, key: str, infected: bool) -> Document | No
         recorded = replace(document, scan_infected=infected, updated_at=ports.clock())
         return _save(ports, document, recorded, [])
     return _settle(ports, document, problem, infected)
+
+
+def scan_failed(ports: DocumentPorts, key: str, status: str) -> Document | None:
+    """A scan result that is no verdict (GuardDuty: unsupported, access denied, failed).
+    The document would wait in `scanning` for ever: it becomes `rejected_file` with
+    problem `scan` (never served unscanned; the customer may hand the file in again) and
+    ops are alerted with the scanner's status. A redelivery changes nothing."""
+    document = ports.documents.by_key(key)
+    if document is None or document.status not in (
+        DocumentStatus.PENDING_UPLOAD,
+        DocumentStatus.SCANNING,
+    ):
+        return None
+    now = ports.clock()
+    settled = replace(
+        document,
+        status=DocumentStatus.REJECTED_FILE,
+        problem=FileProblem.SCAN,
+        updated_at=now,
+    )
+    received = DocumentReceived(
+        document_id=document.id,
+        type=document.type,
+        status=DocumentStatus.REJECTED_FILE.value,
+        problem=FileProblem.SCAN.value,
+    )
+    events = [Event.of(ports.ids.event_id(), document.ticket_id, now, SYSTEM, received)]
+    saved = _save(ports, document, settled, events, with_ticket=True)
+    if saved is not None and ports.alerts is not None:
+        ports.alerts.alert(
+            OpsAlert(
+                kind="document.scan_failed",
+                ticket_id=document.ticket_id,
+                summary=f"The malware scan gave no verdict ({status}) on document "
+                f"{document.id}; it was rejected unscanned",
+                details={"document_id": document.id, "type": document.type, "scan": status},
+            )
+        )
+    return saved
 
 
 def _settle(

@@ -45,7 +45,9 @@ from chalicelib.domain.mail import (
 from chalicelib.domain.sla import start_clocks
 from chalicelib.domain.ticket import Ticket, TicketRequest
 from chalicelib.logs import logger
+from chalicelib.service.documents import DocumentPorts
 from chalicelib.service.inbox import InboxPorts, triage
+from chalicelib.service.mail_documents import Planned, as_metadata, make_documents, payloads, plan
 from chalicelib.service.ports import (
     MailSource,
     MailThreads,
@@ -105,6 +107,7 @@ class InboundPorts(msgspec.Struct, frozen=True):
     mail: MailSource
     inbox: InboxPorts
     domain: str
+    documents: DocumentPorts | None = None  # attachments become documents (SPEC 12)
 
 
 def receive_stored(ports: InboundPorts, bucket: str, key: str) -> Outcome:
@@ -152,24 +155,57 @@ def _from_contact(mail: InboundMail, ticket: Ticket) -> bool:
 def _from_customer(
     ports: InboundPorts, mail: InboundMail, stored: StoredMail, ticket: Ticket
 ) -> Outcome:
-    receipt = receipt_for(stored.key)
+    taken: list[tuple[Ticket, list[Planned]]] = []
 
     def attempt() -> Outcome:
+        taken.clear()
         current = ports.tickets.repository.get(ticket.id) or ticket
         if current.is_finished:
-            written = _open_follow_up(ports, mail, current, receipt)
+            planned = _plan(ports, mail, stored, None)
+            written = _open_follow_up(ports, mail, current, stored.key, planned)
             outcome = Outcome.NEW_TICKET
+            if written is not None:
+                taken.append((written, planned))
         else:
-            written = _comment(ports, mail, current, receipt)
+            planned = _plan(ports, mail, stored, current)
+            # A redelivery finds the comment written: its documents are made again, by
+            # their ids, in case the first delivery stopped before them.
+            taken.append((current, planned))
+            written = current if _comment(ports, mail, current, stored.key, planned) else None
             outcome = Outcome.COMMENTED
-        if not written:
+        if written is None:
             return Outcome.DUPLICATE
         if mail.message_id:
             ports.threads.remember_received(current.id, mail.message_id, mail.references)
         logger.info("inbound email taken", extra={"ticket_id": current.id, "outcome": outcome})
         return outcome
 
-    return retrying(attempt, also=(VersionConflictError, ReferenceTakenError))
+    outcome = retrying(attempt, also=(VersionConflictError, ReferenceTakenError))
+    for target, planned in taken:
+        _attach(ports, stored, target, planned)
+    return outcome
+
+
+def _plan(
+    ports: InboundPorts, mail: InboundMail, stored: StoredMail, ticket: Ticket | None
+) -> list[Planned]:
+    """Which attachments become documents (none without the document ports)."""
+    if ports.documents is None:  # metadata only
+        return [replace(one, document_id=None) for one in plan(mail.attachments, "", None, 0)]
+    held = len(ports.documents.documents.for_ticket(ticket.id)) if ticket is not None else 0
+    return plan(mail.attachments, stored.key, ticket, held)
+
+
+def _attach(
+    ports: InboundPorts, stored: StoredMail, ticket: Ticket, planned: list[Planned]
+) -> None:
+    if ports.documents is None or not any(one.document_id for one in planned):
+        return
+    current = ports.tickets.repository.get(ticket.id) or ticket
+    made = make_documents(
+        ports.documents, _customer(current), current, planned, payloads(stored.raw)
+    )
+    logger.info("inbound email attachments", extra={"ticket_id": current.id, "documents": made})
 
 
 def receipt_for(source: str) -> str:
@@ -180,7 +216,9 @@ def _customer(ticket: Ticket) -> Caller:
     return Caller(role=Role.CUSTOMER, id=ticket.customer_id)
 
 
-def _comment(ports: InboundPorts, mail: InboundMail, ticket: Ticket, receipt: str) -> bool:
+def _comment(
+    ports: InboundPorts, mail: InboundMail, ticket: Ticket, source: str, planned: list[Planned]
+) -> bool:
     """The customer's comment, with every effect one has (waiting -> in progress)."""
     tickets = ports.tickets
     now = tickets.clock()
@@ -188,9 +226,9 @@ def _comment(ports: InboundPorts, mail: InboundMail, ticket: Ticket, receipt: st
         ticket, _body(mail), False, _customer(ticket), now=now, new_event_id=tickets.ids.event_id
     )
     changed = tickets.track(ticket, changed, now)
-    events[0] = _by_email(events[0], mail)
+    events[0] = _by_email(events[0], planned, source)
     return ports.threads.receive(
-        receipt,
+        receipt_for(source),
         ticket_id=ticket.id,
         expected_version=ticket.version,
         changed=changed,
@@ -198,7 +236,9 @@ def _comment(ports: InboundPorts, mail: InboundMail, ticket: Ticket, receipt: st
     )
 
 
-def _open_follow_up(ports: InboundPorts, mail: InboundMail, parent: Ticket, receipt: str) -> bool:
+def _open_follow_up(
+    ports: InboundPorts, mail: InboundMail, parent: Ticket, source: str, planned: list[Planned]
+) -> Ticket | None:
     """A reply about a closed or cancelled ticket opens a new one pointing at it."""
     tickets = ports.tickets
     now = tickets.clock()
@@ -214,18 +254,19 @@ def _open_follow_up(ports: InboundPorts, mail: InboundMail, parent: Ticket, rece
     ticket = replace(ticket, parent_id=parent.id)
     if tickets.sla is not None:
         ticket = replace(ticket, sla=start_clocks(ticket, tickets.sla))
-    return ports.threads.receive_new(receipt, ticket=ticket, events=[created])
+    created = _by_email(created, planned, source)
+    written = ports.threads.receive_new(receipt_for(source), ticket=ticket, events=[created])
+    return ticket if written else None
 
 
-def _by_email(event: Event, mail: InboundMail) -> Event:
-    data = dict(event.data, channel=Channel.EMAIL.value)
-    if mail.attachments:
-        # Metadata only: the bytes stay in the inbound bucket (lifecycle rule). The
-        # documents of SPEC 11 take them from there once that work lands (see docs/api.md).
-        data["attachments"] = [
-            {"filename": a.filename, "content_type": a.content_type, "size": a.size}
-            for a in mail.attachments
-        ]
+def _by_email(event: Event, planned: list[Planned], source: str) -> Event:
+    # The stored raw mail's key: erasure deletes it with the ticket's other records.
+    data = dict(event.data, channel=Channel.EMAIL.value, mail_source=source)
+    if planned:
+        # PDF/JPEG/PNG up to 10 MB become documents (made right after this write, their
+        # ids named here); anything else stays metadata: the bytes stay in the inbound
+        # bucket until its lifecycle rule deletes them.
+        data["attachments"] = as_metadata(planned)
     return replace(event, data=data)
 
 

@@ -30,11 +30,22 @@ from chalicelib.domain.lifecycle import add_comment
 from chalicelib.domain.privacy import retention_expiry
 from chalicelib.domain.sla import start_clocks
 from chalicelib.domain.ticket import Ticket, TicketRequest
+from chalicelib.logs import logger
 from chalicelib.service.audit import AuditPorts
+from chalicelib.service.documents import DocumentPorts
+from chalicelib.service.mail_documents import (
+    Planned,
+    as_metadata,
+    make_documents,
+    notes,
+    payloads,
+    plan,
+)
 from chalicelib.service.ports import (
     InboxItemChangedError,
     InboxPage,
     InboxStore,
+    MailSource,
     ReferenceTakenError,
     StartKey,
     TicketChange,
@@ -54,6 +65,11 @@ class InboxPorts(msgspec.Struct, frozen=True):
     store: InboxStore
     tickets: TicketPorts | None = None  # the routes' actions need these two
     audit: AuditPorts | None = None
+    # An email's PDF/JPEG/PNG attachments become documents of the ticket staff open or
+    # link (read again from the stored message); without these they stay metadata.
+    documents: DocumentPorts | None = None
+    mail: MailSource | None = None
+    mail_bucket: str | None = None
 
 
 def triage(ports: InboxPorts, item: InboxItem) -> bool:
@@ -150,13 +166,21 @@ def open_ticket_from(
         _still_open(item)
         now = tickets.clock()
         ticket, created = open_with_new_ids(_request(item, body), caller, tickets.ids, now)
+        planned = _plan(ports, item, None)
+        data = dict(created.data, inbox_id=item.id)  # the item, for erasure
+        if planned:
+            data["attachments"] = as_metadata(planned)
+        created = replace(created, data=data)
         if tickets.sla is not None:
             ticket = replace(ticket, sla=start_clocks(ticket, tickets.sla))
         handled = replace(
-            _handled(item, caller, tickets, InboxStatus.TICKETED), ticket_id=ticket.id
+            _handled(item, caller, tickets, InboxStatus.TICKETED),
+            ticket_id=ticket.id,
+            notes=item.notes + notes(planned),
         )
         _settle(ports, item, handled, new_ticket=ticket, events=[created])
         _audit(audit, caller, TICKET, ticket.id, created.id)
+        _attach(ports, caller, item, ticket, planned)
         return ticket
 
     return retrying(attempt, also=(ReferenceTakenError,))
@@ -208,14 +232,51 @@ def link(ports: InboxPorts, caller: Caller, item_id: str, ticket_id: str) -> Inb
             new_event_id=tickets.ids.event_id,
         )
         changed = tickets.track(ticket, changed, now)
-        events[0] = replace(events[0], data=dict(events[0].data, channel=item.channel.value))
-        handled = replace(_handled(item, caller, tickets, InboxStatus.LINKED), ticket_id=ticket.id)
+        planned = _plan(ports, item, ticket)
+        data = dict(events[0].data, channel=item.channel.value, inbox_id=item.id)
+        if planned:
+            data["attachments"] = as_metadata(planned)
+        events[0] = replace(events[0], data=data)
+        handled = replace(
+            _handled(item, caller, tickets, InboxStatus.LINKED),
+            ticket_id=ticket.id,
+            notes=item.notes + notes(planned),
+        )
         change = TicketChange(changed, ticket.version) if changed is not None else None
         _settle(ports, item, handled, change=change, events=events, unchanged=ticket)
         _audit(audit, caller, LINK, ticket.id, events[0].id)
+        _attach(ports, caller, item, ticket, planned)
         return handled
 
     return retrying(attempt, also=(VersionConflictError,))
+
+
+def _plan(ports: InboxPorts, item: InboxItem, ticket: Ticket | None) -> list[Planned]:
+    """Which attachments become documents: staff vouch for the sender by opening or
+    linking, so they follow the text (SPEC 12), within the ticket's 20 documents."""
+    if not item.attachments:
+        return []
+    if ports.documents is None or ports.mail is None or not item.source:
+        return [replace(one, document_id=None) for one in plan(item.attachments, "", None, 0)]
+    held = len(ports.documents.documents.for_ticket(ticket.id)) if ticket is not None else 0
+    return plan(item.attachments, item.source, ticket, held)
+
+
+def _attach(
+    ports: InboxPorts, caller: Caller, item: InboxItem, ticket: Ticket, planned: list[Planned]
+) -> None:
+    """After the item is settled (once: a second try is a 409): the documents, made from
+    the stored message. Gone meanwhile (the bucket's lifecycle): they stay metadata."""
+    if not any(one.document_id for one in planned):
+        return
+    assert ports.documents is not None and ports.mail is not None and item.source
+    stored = ports.mail.read(ports.mail_bucket or "", item.source)
+    if stored is None:
+        logger.warning("inbox attachments gone", extra={"inbox_id": item.id})
+        return
+    current = ports.documents.tickets.get(ticket.id) or ticket
+    made = make_documents(ports.documents, caller, current, planned, payloads(stored.raw))
+    logger.info("inbox attachments", extra={"inbox_id": item.id, "documents": made})
 
 
 def _linkable(tickets: TicketPorts, caller: Caller, ticket_id: str) -> Ticket:

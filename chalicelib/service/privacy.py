@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import datetime
 
@@ -38,6 +39,27 @@ _ATTEMPTS = 3
 _MAX_ID = 128
 
 
+class InboxErasure(ABC):
+    """Email and SMS in (SPEC 12) keep records outside the ticket's partition."""
+
+    @abstractmethod
+    def forget_item(self, item_id: str) -> str | None:
+        """Blank a triage inbox item's sender, subject, text, attachment names and
+        Message-ID; returns the key of its stored raw message, if any (None: no item)."""
+
+    @abstractmethod
+    def forget_thread(self, ticket_id: str) -> None:
+        """Delete the customer's last Message-ID and References kept for the ticket."""
+
+
+class RawMailStore(ABC):
+    """The inbound bucket, where SES stores each received message whole."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Delete the stored message (gone already: fine)."""
+
+
 class PrivacyPorts(msgspec.Struct, frozen=True):
     tickets: TicketRepository
     store: PrivacyStore
@@ -46,6 +68,8 @@ class PrivacyPorts(msgspec.Struct, frozen=True):
     # Deletes a ticket's document objects and blanks their file names (SPEC 11).
     forget_documents: Callable[[Ticket], None] | None = None
     sms_index: SmsIndex | None = None  # the SMS sent, by number (SPEC 12)
+    inbox: InboxErasure | None = None  # inbox items linked or ticketed, mail threads
+    raw_mail: RawMailStore | None = None  # the stored raw messages (SPEC 12)
 
 
 # Per-ticket steps run before the ticket and its events are rewritten, with the ticket
@@ -74,10 +98,34 @@ def forget_sms_links(ticket: Ticket, events: list[Event], ports: PrivacyPorts) -
         ports.sms_index.forget(phone_key(ticket.contact.phone), ticket.customer_id)
 
 
+def forget_inbound_mail(ticket: Ticket, events: list[Event], ports: PrivacyPorts) -> None:
+    """Email and SMS in: the inbox items staff linked to the ticket or opened it from
+    (their events name them), the stored raw messages of those and of the verified email
+    replies, and the Message-IDs kept to thread the desk's answers."""
+    if ports.inbox is None:
+        return
+    keys: set[str] = set()
+    for event in events:
+        inbox_id, source = event.data.get("inbox_id"), event.data.get("mail_source")
+        if isinstance(inbox_id, str) and inbox_id:
+            key = ports.inbox.forget_item(inbox_id)
+            keys.update([key] if key else [])
+        if isinstance(source, str) and source:
+            keys.add(source)
+    ports.inbox.forget_thread(ticket.id)
+    if ports.raw_mail is not None:
+        for key in sorted(keys):
+            if not key.startswith(SMS_SOURCE):  # an SMS's item keeps no stored message
+                ports.raw_mail.delete(key)
+
+
+SMS_SOURCE = "sms:"
+
 TICKET_ERASURE_STEPS: tuple[TicketErasureStep, ...] = (
     forget_survey_comments,
     forget_sms_links,
     forget_documents,
+    forget_inbound_mail,
 )
 
 

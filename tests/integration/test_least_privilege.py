@@ -42,6 +42,7 @@ ADAPTER_PORTS = {
     "S3ObjectStore": "document_objects",
     "S3MailSource": "inbound_mail",
     "EventBridgeBus": "event_bus",
+    "S3RawMailStore": "raw_mail",
 }
 # The adapter attributes that hold each port's boto3 clients: (file, attribute, IAM prefix).
 PORT_ADAPTERS = {
@@ -54,6 +55,7 @@ PORT_ADAPTERS = {
     "document_objects": [("adapters/objects.py", "_s3", "s3")],
     "inbound_mail": [("adapters/mail_store.py", "_s3", "s3")],
     "event_bus": [("adapters/event_bus.py", "_events", "events")],
+    "raw_mail": [("adapters/inbox.py", "_s3", "s3")],
 }
 # Presigning is no call to AWS: the link carries the signer's right to the action it names.
 PRESIGNED = {"s3:GeneratePresignedPost": "s3:PutObject", "s3:GeneratePresignedUrl": "s3:GetObject"}

@@ -1,0 +1,284 @@
+"""Email attachments become documents of the ticket (SPEC 12), with the in-memory fakes."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.policy import SMTP
+
+import pytest
+from msgspec.structs import replace
+
+from chalicelib.adapters.objects import EicarScanner
+from chalicelib.domain.contact import Contact
+from chalicelib.domain.documents import MAX_DOCUMENTS, DocumentStatus
+from chalicelib.domain.events import EventType
+from chalicelib.domain.identity import Caller, Role
+from chalicelib.domain.mail import reply_address
+from chalicelib.domain.statuses import Status
+from chalicelib.domain.ticket import TicketRequest
+from chalicelib.service import documents as document_service
+from chalicelib.service import inbox
+from chalicelib.service.audit import AuditPorts
+from chalicelib.service.documents import DocumentPorts
+from chalicelib.service.inbound_mail import InboundPorts, Outcome, receive_stored
+from chalicelib.service.inbox import InboxPorts
+from chalicelib.service.mail_documents import document_id_for
+from chalicelib.service.tickets import TicketPorts, open_with_new_ids
+from tests.document_fakes import InMemoryDocumentStore, InMemoryObjectStore
+from tests.fakes import (
+    FixedClock,
+    InMemoryAuditLog,
+    InMemoryInboxStore,
+    InMemoryMailThreads,
+    InMemoryTicketRepository,
+    SequentialIds,
+    StoredMails,
+)
+
+KEY = b"k" * 32
+DOMAIN = "reply.example"
+BUCKET = "inbound"
+AGENT = Caller(Role.AGENT, "agent-1")
+PDF = b"%PDF-1.4 a statement\n%%EOF\n"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+
+class Keys:
+    def signing_keys(self) -> tuple[bytes, ...]:
+        return (KEY,)
+
+
+class Desk:
+    def __init__(self) -> None:
+        self.repository = InMemoryTicketRepository()
+        self.clock = FixedClock()
+        self.ids = SequentialIds()
+        self.tickets = TicketPorts(self.repository, self.ids, self.clock)
+        self.threads = InMemoryMailThreads(self.repository)
+        self.store = InMemoryInboxStore(self.repository)
+        self.mails = StoredMails()
+        self.documents = InMemoryDocumentStore(self.repository)
+        self.bucket = InMemoryObjectStore()
+        self.document_ports = DocumentPorts(
+            self.repository, self.documents, self.bucket, EicarScanner(), self.ids, self.clock
+        )
+        inbox = InboxPorts(
+            self.store,
+            self.tickets,
+            AuditPorts(InMemoryAuditLog(), self.ids, self.clock),
+            documents=self.document_ports,
+            mail=self.mails,
+            mail_bucket=BUCKET,
+        )
+        self.ports = InboundPorts(
+            self.tickets, self.threads, Keys(), self.mails, inbox, DOMAIN, self.document_ports
+        )
+        self._keys = 0
+
+    def ticket(self, status: Status = Status.WAITING_ON_CUSTOMER):
+        request = TicketRequest("email", "consultation", "card", "Card", "", None, "cust-1")
+        ticket, event = open_with_new_ids(request, AGENT, self.ids, self.clock())
+        contact = Contact(None, "ann@example.com", "email", "en-US")
+        ticket = replace(ticket, status=status, contact=contact)
+        self.repository.create(ticket, [event])
+        return ticket
+
+    def deliver(self, raw: bytes) -> tuple[Outcome, str]:
+        self._keys += 1
+        key = f"inbound/{self._keys}"
+        self.mails.objects[(BUCKET, key)] = raw
+        return receive_stored(self.ports, BUCKET, key), key
+
+
+def mail(to: str, *attachments: tuple[str, str, bytes], sender: str = "ann@example.com") -> bytes:
+    message = EmailMessage(policy=SMTP)
+    message["X-SES-Spam-Verdict"] = "PASS"
+    message["X-SES-Virus-Verdict"] = "PASS"
+    message["Authentication-Results"] = "amazonses.com; spf=pass; dkim=pass; dmarc=pass"
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = "Re: card"
+    message["Message-ID"] = "<c1@example.com>"
+    message.set_content("Here are the papers")
+    for filename, kind, data in attachments:
+        main, _, sub = kind.partition("/")
+        message.add_attachment(data, maintype=main, subtype=sub, filename=filename)
+    return message.as_bytes()
+
+
+@pytest.fixture
+def desk() -> Desk:
+    return Desk()
+
+
+def test_a_replys_pdf_and_png_become_documents_and_other_files_stay_metadata(desk: Desk):
+    ticket = desk.ticket()
+    raw = mail(
+        reply_address(KEY, ticket.id, DOMAIN),
+        ("statement.pdf", "application/pdf", PDF),
+        ("notes.docx", "application/msword", b"word"),
+        ("id.png", "image/png", PNG),
+    )
+    outcome, key = desk.deliver(raw)
+    assert outcome is Outcome.COMMENTED
+    documents = desk.documents.for_ticket(ticket.id)
+    assert sorted(d.filename for d in documents) == ["id.png", "statement.pdf"]
+    assert {d.type for d in documents} == {"other"}
+    assert {d.id for d in documents} == {document_id_for(key, 0), document_id_for(key, 2)}
+    # The bytes went to the bucket: its ObjectCreated event checks and scans them.
+    assert sorted(desk.bucket.objects[d.object_key] for d in documents) == sorted([PDF, PNG])
+    assert all(d.status is DocumentStatus.PENDING_UPLOAD for d in documents)
+    assert all(d.added_by == "cust-1" for d in documents)
+    comment = next(
+        e for e in desk.repository.events(ticket.id) if e.type == EventType.COMMENT_ADDED
+    )
+    kept = [a for a in comment.data["attachments"] if "kept_as_metadata" in a]
+    assert [(a["filename"], a["kept_as_metadata"]) for a in kept] == [("notes.docx", "type")]
+    assert {a.get("document_id") for a in comment.data["attachments"]} >= {d.id for d in documents}
+
+
+def test_the_landed_bytes_pass_the_upload_checks(desk: Desk):
+    ticket = desk.ticket()
+    desk.deliver(mail(reply_address(KEY, ticket.id, DOMAIN), ("s.pdf", "application/pdf", PDF)))
+    (document,) = desk.documents.for_ticket(ticket.id)
+    checked = document_service.file_landed(desk.document_ports, document.object_key)
+    assert checked is not None and checked.status is DocumentStatus.AVAILABLE
+
+
+def test_a_redelivered_mail_makes_no_second_document(desk: Desk):
+    ticket = desk.ticket()
+    outcome, key = desk.deliver(
+        mail(reply_address(KEY, ticket.id, DOMAIN), ("s.pdf", "application/pdf", PDF))
+    )
+    assert outcome is Outcome.COMMENTED
+    assert receive_stored(desk.ports, BUCKET, key) is Outcome.DUPLICATE
+    assert len(desk.documents.for_ticket(ticket.id)) == 1
+    added = [e for e in desk.repository.events(ticket.id) if e.type == EventType.DOCUMENT_ADDED]
+    assert len(added) == 1
+
+
+def test_a_redelivery_stores_the_bytes_a_stopped_first_delivery_did_not(desk: Desk):
+    ticket = desk.ticket()
+    _, key = desk.deliver(
+        mail(reply_address(KEY, ticket.id, DOMAIN), ("s.pdf", "application/pdf", PDF))
+    )
+    (document,) = desk.documents.for_ticket(ticket.id)
+    del desk.bucket.objects[document.object_key]  # the first delivery stopped before the put
+    receive_stored(desk.ports, BUCKET, key)
+    assert desk.bucket.objects[document.object_key] == PDF
+    assert len(desk.documents.for_ticket(ticket.id)) == 1
+
+
+def test_a_reply_about_a_closed_ticket_opens_one_with_the_documents(desk: Desk):
+    parent = desk.ticket(Status.CLOSED)
+    outcome, _ = desk.deliver(
+        mail(reply_address(KEY, parent.id, DOMAIN), ("s.pdf", "application/pdf", PDF))
+    )
+    assert outcome is Outcome.NEW_TICKET
+    (child,) = [t for t in desk.repository.tickets.values() if t.parent_id == parent.id]
+    assert [d.filename for d in desk.documents.for_ticket(child.id)] == ["s.pdf"]
+    assert desk.documents.for_ticket(parent.id) == []
+    created = desk.repository.events(child.id)[0]
+    assert created.data["attachments"][0]["document_id"].startswith("D-")
+
+
+def test_past_the_twenty_document_limit_attachments_are_noted_not_failed(desk: Desk):
+    ticket = desk.ticket()
+    for index in range(MAX_DOCUMENTS - 1):
+        document_service.add_document_from_bytes(
+            desk.document_ports,
+            AGENT,
+            ticket,
+            doc_type="other",
+            filename=f"{index}.pdf",
+            content_type="application/pdf",
+            data=PDF,
+        )
+    outcome, _ = desk.deliver(
+        mail(
+            reply_address(KEY, ticket.id, DOMAIN),
+            ("a.pdf", "application/pdf", PDF),
+            ("b.pdf", "application/pdf", PDF),
+        )
+    )
+    assert outcome is Outcome.COMMENTED
+    assert len(desk.documents.for_ticket(ticket.id)) == MAX_DOCUMENTS
+    comment = next(
+        e for e in desk.repository.events(ticket.id) if e.type == EventType.COMMENT_ADDED
+    )
+    assert [a.get("kept_as_metadata") for a in comment.data["attachments"]] == [None, "limit"]
+
+
+def test_without_document_ports_attachments_stay_metadata(desk: Desk):
+    ports = replace(desk.ports, documents=None)
+    ticket = desk.ticket()
+    desk.mails.objects[(BUCKET, "inbound/x")] = mail(
+        reply_address(KEY, ticket.id, DOMAIN), ("s.pdf", "application/pdf", PDF)
+    )
+    assert receive_stored(ports, BUCKET, "inbound/x") is Outcome.COMMENTED
+    assert desk.documents.for_ticket(ticket.id) == []
+
+
+# --- staff open or link a triaged email: they vouch for the sender --------------------------
+
+
+def _triaged(desk: Desk, *attachments: tuple[str, str, bytes]) -> str:
+    outcome, key = desk.deliver(mail("help@bank.example", *attachments, sender="x@y.example"))
+    assert outcome is Outcome.TRIAGED
+    (item,) = desk.store.items.values()
+    return item.id
+
+
+def test_opening_a_ticket_from_an_email_makes_its_attachments_documents(desk: Desk):
+    item_id = _triaged(
+        desk, ("s.pdf", "application/pdf", PDF), ("big.zip", "application/zip", b"PK")
+    )
+    body = {"kind": "consultation", "category": "card", "customer_id": "cust-1"}
+    ticket = inbox.open_ticket_from(desk.ports.inbox, AGENT, item_id, body)
+    (document,) = desk.documents.for_ticket(ticket.id)
+    assert (document.filename, document.added_by) == ("s.pdf", AGENT.id)
+    assert desk.bucket.objects[document.object_key] == PDF
+    item = desk.store.items[item_id]
+    assert "attachments_as_documents:1" in item.notes
+    assert "attachment_2_kept_as_metadata:type" in item.notes
+    created = desk.repository.events(ticket.id)[0]
+    assert created.data["inbox_id"] == item_id
+    assert created.data["attachments"][0]["document_id"] == document.id
+
+
+def test_linking_an_email_to_a_ticket_makes_its_attachments_documents(desk: Desk):
+    ticket = desk.ticket()
+    item_id = _triaged(desk, ("id.png", "image/png", PNG))
+    inbox.link(desk.ports.inbox, AGENT, item_id, ticket.id)
+    (document,) = desk.documents.for_ticket(ticket.id)
+    assert document.filename == "id.png" and document.type == "other"
+    comment = next(
+        e for e in desk.repository.events(ticket.id) if e.type == EventType.COMMENT_ADDED
+    )
+    assert comment.data["attachments"][0]["document_id"] == document.id
+
+
+def test_a_link_to_a_full_ticket_notes_the_attachment_on_the_item(desk: Desk):
+    ticket = desk.ticket()
+    for index in range(MAX_DOCUMENTS):
+        document_service.add_document_from_bytes(
+            desk.document_ports,
+            AGENT,
+            ticket,
+            doc_type="other",
+            filename=f"{index}.pdf",
+            content_type="application/pdf",
+            data=PDF,
+        )
+    item_id = _triaged(desk, ("s.pdf", "application/pdf", PDF))
+    inbox.link(desk.ports.inbox, AGENT, item_id, ticket.id)
+    assert len(desk.documents.for_ticket(ticket.id)) == MAX_DOCUMENTS
+    assert "attachment_1_kept_as_metadata:limit" in desk.store.items[item_id].notes
+
+
+def test_a_stored_mail_gone_meanwhile_leaves_the_attachments_metadata(desk: Desk):
+    item_id = _triaged(desk, ("s.pdf", "application/pdf", PDF))
+    desk.mails.objects.clear()  # the inbound bucket's lifecycle rule deleted it
+    body = {"kind": "consultation", "category": "card", "customer_id": "cust-1"}
+    ticket = inbox.open_ticket_from(desk.ports.inbox, AGENT, item_id, body)
+    assert desk.documents.for_ticket(ticket.id) == []
