@@ -20,7 +20,8 @@ authenticated request, the handler alone for the public survey routes, one per s
 batch delivered); DynamoDB read and write units (bench/hooks.CapacityMeter, AWS sizing
 rules) of the app's calls and of the state machine's own tasks, plus the ticket's GSI
 entries; SMS messages and segments (the texts moto's SNS received); Step Functions
-transitions (states entered, from the execution's history). The life priced is the
+transitions (states entered, from the execution's history); EventBridge events (the
+PutEvents entries the export reaction sends to the servicedesk bus). The life priced is the
 day's second: the first creates the day's report counters (compared at the end); a
 third life lets the invitation's window run out and answers the reminder. Not counted:
 the stream records TTL deletions add weeks later (batched with other tickets' records).
@@ -47,7 +48,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
 from bench.calls_per_request import gsi_writes  # noqa: E402
-from bench.hooks import CapacityMeter, item_size  # noqa: E402
+from bench.hooks import CapacityMeter, item_size, on_client_calls  # noqa: E402
 
 REGION = "ap-east-1"
 TABLE = "servicedesk"
@@ -99,6 +100,7 @@ class Life:
     states: list[str] = field(default_factory=list)
     outcome: str = ""
     survey_item: dict[str, Any] = field(default_factory=dict)
+    bus_events: int = 0  # timeline events exported to the servicedesk bus (PutEvents entries)
 
     def add(self, label: str, status: int, units: tuple[float, float]) -> None:
         self.read_units += units[0]
@@ -120,8 +122,16 @@ def _environment() -> None:
     )
 
 
+BUS_ENTRIES = [0]  # PutEvents entries sent by any client so far
+
+
+def _count_bus_entries(params: dict[str, Any], **kwargs: Any) -> None:
+    BUS_ENTRIES[0] += len(params.get("Entries", []))
+
+
 def main() -> None:
     _environment()
+    on_client_calls("events", "before-parameter-build.events.PutEvents", _count_bus_entries)
     app_meter = ThreadMeter(main_thread=True).install()
     workflow_meter = ThreadMeter(main_thread=False).install()
     from moto import mock_aws
@@ -140,6 +150,7 @@ def main() -> None:
                 "SERVICEDESK_EMAIL_SENDER": resources["email_sender"],
                 "SES_REGION": resources["ses_region"],
                 "SURVEY_STATE_MACHINE_ARN": resources["survey_state_machine_arn"],
+                "SERVICEDESK_EVENT_BUS_NAME": resources["physical"]["EventBus"],
             }
         )
         desk = Desk(resources, app_meter, workflow_meter)
@@ -193,6 +204,7 @@ class Desk:
         from chalicelib.domain.surveys import survey_id
         from local.token import mint
 
+        exported_before = BUS_ENTRIES[0]
         os.environ["SURVEY_WINDOW_SECONDS"] = str(WINDOW_SECONDS[life.answer_round])
         bootstrap.use(None)  # settings read again: this life's window
         self.life = life
@@ -224,6 +236,7 @@ class Desk:
             execution = self.until(self.finished, "end of the survey execution")
         self.workflow_step()
         life.outcome = execution["status"]
+        life.bus_events = BUS_ENTRIES[0] - exported_before
         life.survey_item = _stored_item(f"SURVEY#{survey_id(life.ticket_id, 1)}", "SURVEY") or {}
         history = self.sfn.get_execution_history(executionArn=execution["executionArn"])
         life.states = [
@@ -424,6 +437,10 @@ def quantities(life: Life, table: dict[str, Any]) -> dict[str, tuple[float, floa
         "SMS segments (+86)": (
             sum(segments(text) for text in life.texts),
             prices["sns_sms_china_mainland_per_message_part"],
+        ),
+        "EventBridge events": (
+            life.bus_events,
+            prices["eventbridge_custom_events_per_million"] / 1e6,
         ),
     }
 

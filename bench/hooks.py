@@ -12,13 +12,19 @@ from typing import Any
 def on_dynamodb_calls(event_name: str, handler: Callable[..., None]) -> None:
     """Register `handler` for `event_name` (e.g. "before-call.dynamodb") on every DynamoDB
     client created from now on, PynamoDB's own included."""
+    on_client_calls("dynamodb", event_name, handler)
+
+
+def on_client_calls(service: str, event_name: str, handler: Callable[..., None]) -> None:
+    """Register `handler` for `event_name` (e.g. "before-call.events.PutEvents") on every
+    client of `service` created from now on."""
     import botocore.session
 
     original = botocore.session.Session.create_client
 
     def create_client(session: Any, *args: Any, **kwargs: Any) -> Any:
         client = original(session, *args, **kwargs)
-        if client.meta.service_model.service_name == "dynamodb":
+        if client.meta.service_model.service_name == service:
             client.meta.events.register(event_name, handler)
         return client
 
