@@ -232,7 +232,7 @@ class Container:
             ids=self.ids,
             clock=self.clock,
             sla=self.sla,
-            appointment_commit=self._appointment_commit,
+            appointment_commit=partial(commit_action, self.appointment_ports()),
             review_commit=self._review_commit,
             complaint_codes=self.complaint_codes,
         )
@@ -269,11 +269,6 @@ class Container:
             ids=self.ids,
             clock=self.clock,
         )
-
-    def _appointment_commit(
-        self, before: Ticket, changed: Ticket, events: list[Event], now: datetime
-    ) -> Ticket:
-        return commit_action(self.appointment_ports(), before, changed, events, now)
 
     def appointment_ports(self) -> AppointmentPorts:
         return AppointmentPorts(
@@ -364,17 +359,7 @@ class Container:
     def inbound_sms_ports(self) -> InboundSmsPorts:
         # A score by SMS answers like the survey page: no workflow, no notifier (the
         # stream releases the workflow), so none is built here.
-        answering = SurveyPorts(
-            tickets=self.repository,
-            surveys=self.survey_store,
-            workflow=None,
-            notifications=self.notification_store,
-            ids=self.ids,
-            clock=self.clock,
-            delay=timedelta(seconds=self.settings.survey_delay_seconds),
-            window=timedelta(seconds=self.settings.survey_window_seconds),
-            sla=self.sla,
-        )
+        answering = self.survey_ports(workflow=False)
         return InboundSmsPorts(
             tickets=self.ticket_ports(),
             surveys=answering,

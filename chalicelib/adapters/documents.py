@@ -11,17 +11,18 @@ from __future__ import annotations
 from pynamodb.connection import Connection
 
 from chalicelib.adapters.dynamo import (
-    TICKET_SK,
+    check_ticket_version,
     event_items,
     ticket_pk,
     ticket_to_item,
     write_idempotency,
 )
+from chalicelib.adapters.mapping import fields_except, values_of
 from chalicelib.adapters.models import (
     DocumentCountItem,
     DocumentItem,
     DocumentKeyItem,
-    TicketItem,
+    get_item,
 )
 from chalicelib.adapters.transactions import Refusal, Transaction
 from chalicelib.domain.documents import Document, DocumentStatus, FileProblem, TooManyDocumentsError
@@ -47,26 +48,32 @@ def key_pk(object_key: str) -> str:
     return f"DOCKEY#{object_key}"
 
 
+# Document fields the item stores under the same name, as they are (the rest converted).
+_DOCUMENT_AS_IS = fields_except(
+    Document,
+    "id",
+    "type",
+    "size",
+    "status",
+    "added_by",
+    "problem",
+    "version",
+    "checked",
+    "scan_infected",
+)
+
+
 def document_to_item(document: Document) -> DocumentItem:
     return DocumentItem(
         pk=ticket_pk(document.ticket_id),
         sk=document_sk(document.id),
         document_id=document.id,
-        ticket_id=document.ticket_id,
-        customer_id=document.customer_id,
+        **values_of(document, _DOCUMENT_AS_IS),
         doc_type=document.type,
-        filename=document.filename,
-        content_type=document.content_type,
         size=document.size,
-        sha256=document.sha256,
         doc_status=document.status.value,
-        object_key=document.object_key,
-        created_at=document.created_at,
-        updated_at=document.updated_at,
         added_by=document.added_by,
         problem=document.problem.value if document.problem else None,
-        review_reason=document.review_reason,
-        reviewed_by=document.reviewed_by,
         doc_version=document.version,
         checked=int(document.checked),
         scan_infected=None if document.scan_infected is None else int(document.scan_infected),
@@ -76,21 +83,12 @@ def document_to_item(document: Document) -> DocumentItem:
 def item_to_document(item: DocumentItem) -> Document:
     return Document(
         id=item.document_id,
-        ticket_id=item.ticket_id,
-        customer_id=item.customer_id,
+        **values_of(item, _DOCUMENT_AS_IS),
         type=item.doc_type,
-        filename=item.filename,
-        content_type=item.content_type,
         size=int(item.size),
-        sha256=item.sha256,
         status=DocumentStatus(item.doc_status),
-        object_key=item.object_key,
-        created_at=item.created_at,
-        updated_at=item.updated_at,
         added_by=item.added_by or "",
         problem=FileProblem(item.problem) if item.problem else None,
-        review_reason=item.review_reason,
-        reviewed_by=item.reviewed_by,
         version=int(item.doc_version or 1),
         checked=bool(item.checked),
         scan_infected=None if item.scan_infected is None else bool(item.scan_infected),
@@ -121,13 +119,7 @@ class DynamoDocumentStore(DocumentStore):
             document_id=document.id,
         )
         with Transaction(self._connection, refusals) as writes:
-            writes.condition_check(
-                "ticket",
-                TicketItem,
-                ticket_pk(document.ticket_id),
-                TICKET_SK,
-                TicketItem.version == expected_version,
-            )
+            check_ticket_version(writes, document.ticket_id, expected_version)
             writes.save("document", document_to_item(document), DocumentItem.pk.does_not_exist())
             writes.save("pointer", pointer, DocumentKeyItem.pk.does_not_exist())
             writes.update(
@@ -144,13 +136,9 @@ class DynamoDocumentStore(DocumentStore):
             write_idempotency(writes, idempotency)
 
     def get(self, ticket_id: str, document_id: str) -> Document | None:
-        try:
-            item = DocumentItem.get(
-                ticket_pk(ticket_id), document_sk(document_id), consistent_read=True
-            )
-        except DocumentItem.DoesNotExist:
-            return None
-        return item_to_document(item)
+        key = (ticket_pk(ticket_id), document_sk(document_id))
+        item = get_item(DocumentItem, *key, consistent=True)
+        return item_to_document(item) if item is not None else None
 
     def for_ticket(self, ticket_id: str) -> list[Document]:
         items = DocumentItem.query(
@@ -161,11 +149,8 @@ class DynamoDocumentStore(DocumentStore):
         return [item_to_document(item) for item in items]
 
     def by_key(self, key: str) -> Document | None:
-        try:
-            pointer = DocumentKeyItem.get(key_pk(key), KEY_SK, consistent_read=True)
-        except DocumentKeyItem.DoesNotExist:
-            return None
-        return self.get(pointer.ticket_id, pointer.document_id)
+        pointer = get_item(DocumentKeyItem, key_pk(key), KEY_SK, consistent=True)
+        return self.get(pointer.ticket_id, pointer.document_id) if pointer is not None else None
 
     def save(
         self, document: Document, expected: int, ticket: TicketChange | None, events: list[Event]

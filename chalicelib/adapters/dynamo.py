@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 from pynamodb.connection import Connection
 
+from chalicelib.adapters.mapping import fields_except, values_of
 from chalicelib.adapters.models import (
     ContactAttribute,
     CounterItem,
@@ -23,6 +24,7 @@ from chalicelib.adapters.models import (
     SlaAttribute,
     TableItem,
     TicketItem,
+    get_item,
 )
 from chalicelib.adapters.transactions import Refusal, Refused, Transaction, written
 from chalicelib.domain.applications import Application
@@ -71,6 +73,25 @@ def _key_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+# Ticket fields the item stores under the same name, as they are; the mappings
+# below convert the others (a new plain Ticket field needs only its item attribute).
+_TICKET_AS_IS = fields_except(
+    Ticket,
+    "id",
+    "status",
+    "tier",
+    "resolutions",
+    "contact",
+    "sla",
+    "appointment",
+    "version",
+    "application",
+    "complaint",
+    "recused",
+)
+_SLA_AS_IS = fields_except(Sla, "breaches", "paused", "extended", "unpaused")
+
+
 def ticket_to_item(
     ticket: Ticket, *, on_disk: int | None, retention: timedelta = DEFAULT_RETENTION
 ) -> TicketItem:
@@ -82,32 +103,15 @@ def ticket_to_item(
         pk=ticket_pk(ticket.id),
         sk=TICKET_SK,
         ticket_id=ticket.id,
-        reference=ticket.reference,
-        customer_id=ticket.customer_id,
-        channel=ticket.channel,
-        kind=ticket.kind,
-        category=ticket.category,
-        subject=ticket.subject,
-        description=ticket.description,
-        priority=ticket.priority,
+        **values_of(ticket, _TICKET_AS_IS),
         status=ticket.status,
         tier=ticket.tier,
-        queue=ticket.queue,
-        assignee=ticket.assignee,
-        parent_id=ticket.parent_id,
+        resolutions=ticket.resolutions,
         contact=ContactAttribute(**msgspec.structs.asdict(ticket.contact)),
         sla=_sla_attribute(ticket.sla),
         appointment=ticket.appointment,
-        created_at=ticket.created_at,
-        updated_at=ticket.updated_at,
-        received_at=ticket.received_at,
-        resolutions=ticket.resolutions,
-        resolved_at=ticket.resolved_at,
         application=application_to_map(ticket.application),
         complaint=_complaint_text(ticket.complaint),
-        review_of=ticket.review_of,
-        reviewed_by=ticket.reviewed_by,
-        merged_into=ticket.merged_into,
         recused=set(ticket.recused) or None,
         list_sk=list_sk,
         customer_status=f"{ticket.customer_id}#{ticket.status}",
@@ -145,62 +149,37 @@ def contact_email_key(address: str) -> str:
 
 def _sla_attribute(sla: Sla) -> SlaAttribute:
     return SlaAttribute(
-        first_response_due=sla.first_response_due,
-        resolution_due=sla.resolution_due,
-        first_responded_at=sla.first_responded_at,
+        **values_of(sla, _SLA_AS_IS),
         breaches=set(sla.breaches) or None,
         paused=int(sla.paused),
         extended=int(sla.extended),
-        paused_at=sla.paused_at,
         unpaused=set(sla.unpaused) or None,
     )
 
 
+def _sla(attribute: SlaAttribute) -> Sla:
+    return Sla(
+        **values_of(attribute, _SLA_AS_IS),
+        breaches=tuple(sorted(attribute.breaches or ())),
+        paused=bool(attribute.paused),
+        extended=bool(attribute.extended),
+        unpaused=tuple(sorted(attribute.unpaused or ())),
+    )
+
+
 def item_to_ticket(item: TicketItem) -> Ticket:
-    sla = item.sla
     return Ticket(
         id=item.ticket_id,
-        reference=item.reference,
-        customer_id=item.customer_id,
-        channel=item.channel,
-        kind=item.kind,
-        category=item.category,
-        subject=item.subject,
-        description=item.description,
-        priority=item.priority,
+        **values_of(item, _TICKET_AS_IS),
         status=Status(item.status),
         tier=int(item.tier),
-        queue=item.queue,
-        assignee=item.assignee,
-        parent_id=item.parent_id,
-        contact=Contact(
-            phone=item.contact.phone,
-            email=item.contact.email,
-            preferred=item.contact.preferred,
-            locale=item.contact.locale,
-        ),
-        sla=Sla(
-            first_response_due=sla.first_response_due,
-            resolution_due=sla.resolution_due,
-            first_responded_at=sla.first_responded_at,
-            breaches=tuple(sorted(sla.breaches or ())),
-            paused=bool(sla.paused),
-            extended=bool(sla.extended),
-            paused_at=sla.paused_at,
-            unpaused=tuple(sorted(sla.unpaused or ())),
-        ),
-        appointment=item.appointment.as_dict() if item.appointment else None,
-        created_at=item.created_at,
-        updated_at=item.updated_at,
-        received_at=item.received_at,
-        version=int(item.version or 1),
         resolutions=int(item.resolutions or 0),
-        resolved_at=item.resolved_at,
+        contact=Contact(**values_of(item.contact, Contact.__struct_fields__)),
+        sla=_sla(item.sla),
+        appointment=item.appointment.as_dict() if item.appointment else None,
+        version=int(item.version or 1),
         application=map_to_application(item.application),
         complaint=_complaint(item.complaint),
-        review_of=item.review_of,
-        reviewed_by=item.reviewed_by,
-        merged_into=item.merged_into,
         recused=tuple(sorted(item.recused or ())),
     )
 
@@ -328,12 +307,7 @@ def write_new_ticket(
     idempotency: IdempotencyRecord | None,
 ) -> None:
     """A new ticket, its reference claim, its events and the stored response (if any)."""
-    reference = ReferenceItem(
-        pk=f"REFERENCE#{ticket.reference}", sk="REFERENCE", ticket_id=ticket.id
-    )
-    writes.save("ticket", ticket_to_item(ticket, on_disk=None), TicketItem.pk.does_not_exist())
-    writes.save("reference", reference, ReferenceItem.pk.does_not_exist())
-    writes.events(event_items(events, idempotency))
+    _write_new(writes, "", ticket, events, idempotency)
     write_idempotency(writes, idempotency)
 
 
@@ -346,19 +320,53 @@ def write_idempotency(writes: Transaction, idempotency: IdempotencyRecord | None
 
 def _write_new(
     writes: Transaction,
-    number: int,
+    prefix: str,
     ticket: Ticket,
     events: list[Event],
     idempotency: IdempotencyRecord | None,
 ) -> None:
-    """A new ticket inside a write spanning tickets (its items' names numbered)."""
+    """A new ticket, its reference claim and its events; inside a write spanning tickets
+    `prefix` numbers its items' names ("0:ticket")."""
     reference = ReferenceItem(
         pk=f"REFERENCE#{ticket.reference}", sk="REFERENCE", ticket_id=ticket.id
     )
     item = ticket_to_item(ticket, on_disk=None)
-    writes.save(f"{number}:ticket", item, TicketItem.pk.does_not_exist())
-    writes.save(f"{number}:reference", reference, ReferenceItem.pk.does_not_exist())
+    writes.save(f"{prefix}ticket", item, TicketItem.pk.does_not_exist())
+    writes.save(f"{prefix}reference", reference, ReferenceItem.pk.does_not_exist())
     writes.events(event_items(events, idempotency))
+
+
+def check_ticket_version(
+    writes: Transaction, ticket_id: str, expected_version: int, name: str = "ticket"
+) -> None:
+    """The write holds only while the ticket is at `expected_version` (not rewritten)."""
+    writes.condition_check(
+        name,
+        TicketItem,
+        ticket_pk(ticket_id),
+        TICKET_SK,
+        TicketItem.version == expected_version,
+    )
+
+
+def write_ticket_change(
+    writes: Transaction,
+    prefix: str,
+    change: TicketWrite,
+    idempotency: IdempotencyRecord | None,
+    retention: timedelta,
+) -> None:
+    """A ticket changed at its expected version, with its events: rewritten, or for a
+    timeline-only change (`changed` None) checked to be still at that version. Inside a
+    write spanning tickets `prefix` numbers its items' names ("0:ticket")."""
+    assert change.expected_version is not None, "a new ticket is _write_new's"
+    if change.changed is None:
+        check_ticket_version(writes, change.ticket_id, change.expected_version, f"{prefix}ticket")
+    else:
+        on_disk = change.expected_version
+        item = ticket_to_item(change.changed, on_disk=on_disk, retention=retention)
+        writes.save(f"{prefix}ticket", item)
+    writes.events(event_items(change.events, idempotency))
 
 
 def _many_refusals(writes: list[TicketWrite]) -> dict[str, Refusal]:
@@ -404,18 +412,8 @@ class DynamoTicketRepository(TicketRepository):
             "idempotency": IdempotencyKeyTakenError,
         }
         with Transaction(self._connection, refusals) as writes:
-            if changed is None:
-                writes.condition_check(
-                    "ticket",
-                    TicketItem,
-                    ticket_pk(ticket_id),
-                    TICKET_SK,
-                    TicketItem.version == expected_version,
-                )
-            else:
-                item = ticket_to_item(changed, on_disk=expected_version, retention=self._retention)
-                writes.save("ticket", item)
-            writes.events(event_items(events, idempotency))
+            change = TicketWrite(ticket_id, expected_version, changed, events)
+            write_ticket_change(writes, "", change, idempotency, self._retention)
             write_idempotency(writes, idempotency)
 
     def commit_many(
@@ -426,39 +424,14 @@ class DynamoTicketRepository(TicketRepository):
                 linked = idempotency if number == 0 else None
                 if write.expected_version is None:
                     assert write.changed is not None
-                    _write_new(transaction, number, write.changed, write.events, linked)
+                    _write_new(transaction, f"{number}:", write.changed, write.events, linked)
                 else:
-                    self._write_change(transaction, number, write, linked)
+                    write_ticket_change(transaction, f"{number}:", write, linked, self._retention)
             write_idempotency(transaction, idempotency)
 
-    def _write_change(
-        self,
-        writes: Transaction,
-        number: int,
-        write: TicketWrite,
-        idempotency: IdempotencyRecord | None,
-    ) -> None:
-        name = f"{number}:ticket"
-        if write.changed is None:
-            writes.condition_check(
-                name,
-                TicketItem,
-                ticket_pk(write.ticket_id),
-                TICKET_SK,
-                TicketItem.version == write.expected_version,
-            )
-        else:
-            on_disk = write.expected_version
-            item = ticket_to_item(write.changed, on_disk=on_disk, retention=self._retention)
-            writes.save(name, item)
-        writes.events(event_items(write.events, idempotency))
-
     def get(self, ticket_id: str) -> Ticket | None:
-        try:
-            item = TicketItem.get(ticket_pk(ticket_id), TICKET_SK, consistent_read=True)
-        except TicketItem.DoesNotExist:
-            return None
-        return item_to_ticket(item)
+        item = get_item(TicketItem, ticket_pk(ticket_id), TICKET_SK, consistent=True)
+        return item_to_ticket(item) if item is not None else None
 
     def events(self, ticket_id: str) -> list[Event]:
         items = EventItem.query(ticket_pk(ticket_id), EventItem.sk.startswith("EVENT#"))
@@ -519,21 +492,16 @@ class DynamoTicketRepository(TicketRepository):
         return Page([item_to_ticket(item) for item in page], next_key)
 
     def by_reference(self, reference: str) -> Ticket | None:
-        try:
-            claim = ReferenceItem.get(f"REFERENCE#{reference}", "REFERENCE")
-        except ReferenceItem.DoesNotExist:
-            return None
-        return self.get(claim.ticket_id)
+        claim = get_item(ReferenceItem, f"REFERENCE#{reference}", "REFERENCE")
+        return self.get(claim.ticket_id) if claim is not None else None
 
     def claimable(self, queue: str, limit: int) -> list[Ticket]:
         results = TicketItem.claimable.query(queue, limit=limit)
         return [item_to_ticket(item) for item in results]
 
     def event(self, ticket_id: str, event_id: str) -> Event | None:
-        try:
-            return item_to_event(EventItem.get(ticket_pk(ticket_id), event_sk(event_id)))
-        except EventItem.DoesNotExist:
-            return None
+        item = get_item(EventItem, ticket_pk(ticket_id), event_sk(event_id))
+        return item_to_event(item) if item is not None else None
 
     def append_events(self, events: list[Event]) -> None:
         for event in events:  # one already written by an earlier delivery stays as it is
@@ -546,11 +514,8 @@ class DynamoTicketRepository(TicketRepository):
         return [item_to_ticket(item) for item in results]
 
     def idempotency_record(self, scope: str, key: str, now: datetime) -> IdempotencyRecord | None:
-        try:
-            item = IdempotencyItem.get(
-                idempotency_pk(scope, key), "IDEMPOTENCY", consistent_read=True
-            )
-        except IdempotencyItem.DoesNotExist:
+        item = get_item(IdempotencyItem, idempotency_pk(scope, key), "IDEMPOTENCY", consistent=True)
+        if item is None:
             return None
         expires_at = datetime.fromtimestamp(int(item.expires_at or 0), UTC)
         if expires_at <= now:
@@ -636,8 +601,5 @@ class DynamoReactionLedger(ReactionLedger):
         ReactionMarkerItem(pk=f"REACTION#{event_id}", sk=reaction).delete()
 
     def counter(self, key: CounterKey) -> int:
-        try:
-            item = CounterItem.get(f"COUNTER#{key.family}", key.slot)
-        except CounterItem.DoesNotExist:
-            return 0
-        return int(item.total)
+        item = get_item(CounterItem, f"COUNTER#{key.family}", key.slot)
+        return int(item.total) if item is not None else 0

@@ -6,7 +6,7 @@ only from bootstrap), so nothing here reads the environment.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from pynamodb.attributes import (
     DiscriminatorAttribute,
@@ -21,6 +21,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 UNBOUND_TABLE = "servicedesk-unbound"
+ItemT = TypeVar("ItemT", bound=Model)
 
 
 class TableItem(Model):
@@ -36,7 +37,20 @@ class TableItem(Model):
     expires_at = NumberAttribute(null=True)
 
 
-def _list_index(name: str, hash_attribute: str) -> type[GlobalSecondaryIndex[Any]]:
+def get_item(
+    model: type[ItemT], hash_key: str, range_key: str, *, consistent: bool = False
+) -> ItemT | None:
+    """The item with this key (a GetItem), or None when there is none."""
+    try:
+        return model.get(hash_key, range_key, consistent_read=consistent)
+    except model.DoesNotExist:
+        return None
+
+
+def _index(name: str, hash_attribute: str, range_attribute: str) -> GlobalSecondaryIndex[Any]:
+    """A global secondary index projecting whole items, keyed by two string attributes
+    (it is sparse when an item may leave its key attributes unset)."""
+
     class _Meta:
         index_name = name
         projection = AllProjection()
@@ -44,9 +58,22 @@ def _list_index(name: str, hash_attribute: str) -> type[GlobalSecondaryIndex[Any
     attrs: dict[str, Any] = {
         "Meta": _Meta,
         hash_attribute: UnicodeAttribute(hash_key=True),
-        "list_sk": UnicodeAttribute(range_key=True),
+        range_attribute: UnicodeAttribute(range_key=True),
     }
-    return type(f"{name}_index", (GlobalSecondaryIndex,), attrs)
+    index: GlobalSecondaryIndex[Any] = type(f"{name}_index", (GlobalSecondaryIndex,), attrs)()
+    return index
+
+
+def _list_index(name: str, hash_attribute: str) -> GlobalSecondaryIndex[Any]:
+    """The ticket lists share one sort key: newest first is a descending query on it."""
+    return _index(name, hash_attribute, "list_sk")
+
+
+def _lookup_index() -> GlobalSecondaryIndex[Any]:
+    """The overloaded sparse index `lookup` (lookup_pk, lookup_sk): triage items by status
+    (`INBOX#<status>`) and tickets by contact email (`EMAIL#<sha256>`), newest first.
+    One index for both: CloudFormation adds one GSI per table update."""
+    return _index("lookup", "lookup_pk", "lookup_sk")
 
 
 class ContactAttribute(MapAttribute[str, Any]):
@@ -65,47 +92,6 @@ class SlaAttribute(MapAttribute[str, Any]):
     extended = NumberAttribute(default=0)
     paused_at = UTCDateTimeAttribute(null=True)
     unpaused = UnicodeSetAttribute(null=True)
-
-
-class ClaimableIndex(GlobalSecondaryIndex[Any]):
-    """Sparse: unassigned tickets waiting for someone (new, or escalated while
-    assigned), ordered by priority then age."""
-
-    class Meta:
-        index_name = "claimable"
-        projection = AllProjection()
-
-    claim_queue = UnicodeAttribute(hash_key=True)
-    claim_sk = UnicodeAttribute(range_key=True)
-
-
-class DueIndex(GlobalSecondaryIndex[Any]):
-    """Sparse: only open tickets with an SLA deadline still to watch, by due time."""
-
-    class Meta:
-        index_name = "due"
-        projection = AllProjection()
-
-    due_pk = UnicodeAttribute(hash_key=True)
-    due_sk = UnicodeAttribute(range_key=True)
-
-
-def _lookup_index() -> GlobalSecondaryIndex[Any]:
-    """The overloaded sparse index `lookup` (lookup_pk, lookup_sk): triage items by status
-    (`INBOX#<status>`) and tickets by contact email (`EMAIL#<sha256>`), newest first.
-    One index for both: CloudFormation adds one GSI per table update."""
-
-    class _Meta:
-        index_name = "lookup"
-        projection = AllProjection()
-
-    attrs: dict[str, Any] = {
-        "Meta": _Meta,
-        "lookup_pk": UnicodeAttribute(hash_key=True),
-        "lookup_sk": UnicodeAttribute(range_key=True),
-    }
-    index: GlobalSecondaryIndex[Any] = type("lookup_index", (GlobalSecondaryIndex,), attrs)()
-    return index
 
 
 class TicketItem(TableItem, discriminator="ticket"):
@@ -151,14 +137,17 @@ class TicketItem(TableItem, discriminator="ticket"):
     due_pk = UnicodeAttribute(null=True)
     due_sk = UnicodeAttribute(null=True)
 
-    by_customer = _list_index("by_customer", "customer_id")()
-    by_customer_status = _list_index("by_customer_status", "customer_status")()
-    by_queue = _list_index("by_queue", "queue")()
-    by_queue_status = _list_index("by_queue_status", "queue_status")()
-    by_assignee = _list_index("by_assignee", "assignee")()
-    by_assignee_status = _list_index("by_assignee_status", "assignee_status")()
-    claimable = ClaimableIndex()
-    due = DueIndex()
+    by_customer = _list_index("by_customer", "customer_id")
+    by_customer_status = _list_index("by_customer_status", "customer_status")
+    by_queue = _list_index("by_queue", "queue")
+    by_queue_status = _list_index("by_queue_status", "queue_status")
+    by_assignee = _list_index("by_assignee", "assignee")
+    by_assignee_status = _list_index("by_assignee_status", "assignee_status")
+    # Sparse: unassigned tickets waiting for someone (new, or escalated while assigned),
+    # ordered by priority then age.
+    claimable = _index("claimable", "claim_queue", "claim_sk")
+    # Sparse: only open tickets with an SLA deadline still to watch, by due time.
+    due = _index("due", "due_pk", "due_sk")
     # Sparse: tickets with a contact email, by its hash (which customer a sender is).
     lookup_pk = UnicodeAttribute(null=True)
     lookup_sk = UnicodeAttribute(null=True)
@@ -261,17 +250,6 @@ class SurveyCooldownItem(TableItem, discriminator="survey_cooldown"):
     answered_at = UTCDateTimeAttribute()
 
 
-class AuditByActorIndex(GlobalSecondaryIndex[Any]):
-    """Sparse: audit entries only, by actor, newest first on the table's own sort key."""
-
-    class Meta:
-        index_name = "audit_by_actor"
-        projection = AllProjection()
-
-    audit_actor = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-
-
 class AuditItem(TableItem, discriminator="audit"):
     """Who read or changed a ticket: pk AUDIT#T#<ticket> (or #C#<customer>, #A#<actor>
     when no ticket is involved), sk <time>#<id>; also indexed by actor."""
@@ -284,7 +262,8 @@ class AuditItem(TableItem, discriminator="audit"):
     customer_id = UnicodeAttribute(null=True)
     list_query = MapAttribute[str, Any](null=True)  # a list read's filters (ids only)
 
-    by_actor = AuditByActorIndex()
+    # Sparse: audit entries only, by actor, newest first on the table's own sort key.
+    by_actor = _index("audit_by_actor", "audit_actor", "sk")
 
 
 class BranchItem(TableItem, discriminator="branch"):

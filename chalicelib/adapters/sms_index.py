@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
 
+from chalicelib.adapters.mapping import fields_except, values_of
 from chalicelib.adapters.models import TableItem
 from chalicelib.adapters.transactions import written
 from chalicelib.service.ports import SmsIndex, SmsSent, Triage
@@ -69,16 +70,17 @@ def inbound_pk(message_id: str) -> str:
     return f"SMSIN#{message_id}"
 
 
+# SmsSent fields the item stores under the same name, as they are.
+_SENT_AS_IS = fields_except(SmsSent, "phone_key", "at")
+
+
 class DynamoSmsIndex(SmsIndex):
     def remember(self, sent: SmsSent) -> None:
         SmsSentItem(
             pk=sms_pk(sent.phone_key),
             sk=f"AT#{_key_time(sent.at)}#{sent.event_id}",
-            ticket_id=sent.ticket_id,
-            customer_id=sent.customer_id,
-            event_id=sent.event_id,
+            **values_of(sent, _SENT_AS_IS),
             sent_at=sent.at,
-            survey_id=sent.survey_id,
             expires_at=_expiry(sent.at, SENT_TTL),
         ).save()
         SmsCustomerItem(
@@ -97,14 +99,7 @@ class DynamoSmsIndex(SmsIndex):
             limit=limit,
         )
         return [
-            SmsSent(
-                phone_key=phone_key,
-                ticket_id=item.ticket_id,
-                customer_id=item.customer_id,
-                at=item.sent_at,
-                event_id=item.event_id,
-                survey_id=item.survey_id,
-            )
+            SmsSent(phone_key=phone_key, **values_of(item, _SENT_AS_IS), at=item.sent_at)
             for item in items
         ]
 

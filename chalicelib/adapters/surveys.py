@@ -10,7 +10,8 @@ from pynamodb.connection import Connection
 from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo import event_items, ticket_to_item
-from chalicelib.adapters.models import SurveyCodeItem, SurveyCooldownItem, SurveyItem
+from chalicelib.adapters.mapping import fields_except, values_of
+from chalicelib.adapters.models import SurveyCodeItem, SurveyCooldownItem, SurveyItem, get_item
 from chalicelib.adapters.transactions import Refusal, Refused, Transaction, written
 from chalicelib.domain.events import Event
 from chalicelib.domain.surveys import OPEN_STATES, Answer, Survey, SurveyState
@@ -37,18 +38,17 @@ def _cooldown_key(customer_id: str) -> tuple[str, str]:
     return f"CUSTOMER#{customer_id}", "SURVEY_ANSWERED"
 
 
+# Survey fields the item stores under the same name, as they are (the rest converted).
+_SURVEY_AS_IS = fields_except(Survey, "id", "resolution", "state", "score", "settled", "rounds")
+
+
 def item_to_survey(item: SurveyItem) -> Survey:
     return Survey(
         id=item.pk.removeprefix("SURVEY#"),
-        ticket_id=item.ticket_id,
-        customer_id=item.customer_id,
+        **values_of(item, _SURVEY_AS_IS),
         resolution=int(item.resolution),
         state=SurveyState(item.survey_state),
-        locale=item.locale,
-        created_at=item.created_at,
-        task_token=item.task_token,
         score=int(item.score) if item.score is not None else None,
-        answered_at=item.answered_at,
         settled=item.settled_at is not None,
         rounds=frozenset(int(number) for number in item.rounds or ()),
     )
@@ -71,35 +71,24 @@ class DynamoSurveyStore(SurveyStore):
         item = SurveyItem(
             pk=survey_pk(survey.id),
             sk=SURVEY_SK,
-            ticket_id=survey.ticket_id,
-            customer_id=survey.customer_id,
+            **values_of(survey, _SURVEY_AS_IS),
             resolution=survey.resolution,
             survey_state=survey.state.value,
-            locale=survey.locale,
-            created_at=survey.created_at,
             expires_at=int((survey.created_at + self._retention).timestamp()),
         )
         return written(lambda: item.save(condition=SurveyItem.pk.does_not_exist()))
 
     def get(self, survey_id: str) -> Survey | None:
-        try:
-            item = SurveyItem.get(survey_pk(survey_id), SURVEY_SK, consistent_read=True)
-        except SurveyItem.DoesNotExist:
-            return None
-        return item_to_survey(item)
+        item = get_item(SurveyItem, survey_pk(survey_id), SURVEY_SK, consistent=True)
+        return item_to_survey(item) if item is not None else None
 
     def by_code(self, digest: str) -> Survey | None:
-        try:
-            code = SurveyCodeItem.get(f"SURVEYCODE#{digest}", "CODE")
-        except SurveyCodeItem.DoesNotExist:
-            return None
-        return self.get(code.survey_id)
+        code = get_item(SurveyCodeItem, f"SURVEYCODE#{digest}", "CODE")
+        return self.get(code.survey_id) if code is not None else None
 
     def last_answered(self, customer_id: str) -> datetime | None:
-        try:
-            return SurveyCooldownItem.get(*_cooldown_key(customer_id)).answered_at
-        except SurveyCooldownItem.DoesNotExist:
-            return None
+        cooldown = get_item(SurveyCooldownItem, *_cooldown_key(customer_id))
+        return cooldown.answered_at if cooldown is not None else None
 
     def add_code(self, survey_id: str, digest: str, at: datetime) -> None:
         # Keyed by the hash: a link is found with one GetItem, never a scan.

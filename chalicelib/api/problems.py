@@ -84,20 +84,28 @@ PROBLEMS: dict[type[DomainError], tuple[int, str, str]] = {
 }
 RETRY_AFTER_SECONDS = "1"
 
-# Statuses produced outside our views (by Chalice or the gateway), reshaped as problems.
+# Statuses produced outside our views (by Chalice or the gateway), reshaped as problems:
+# the statuses one of our errors owns read as that error's row of PROBLEMS.
 GENERIC_PROBLEMS: dict[int, tuple[str, str]] = {
     400: ("bad-request", "Bad request"),
-    401: ("unauthorized", "Authentication is required"),
     403: ("forbidden", "Access denied"),
-    404: ("not-found", "Not found"),
     405: ("method-not-allowed", "Method not allowed"),
-    406: ("not-acceptable", "No acceptable representation"),
-    413: ("payload-too-large", "The request body is too large"),
-    415: ("unsupported-media-type", "Unsupported content type"),
     422: ("unprocessable", "Unprocessable request"),
     410: ("gone", "Gone"),
-    429: ("throttled", "Too many requests"),
     500: ("internal-error", "Internal error"),
+} | {
+    status: (slug, title)
+    for status, slug, title in (
+        PROBLEMS[error]
+        for error in (
+            UnauthorizedError,
+            NotFoundError,
+            NotAcceptableError,
+            PayloadTooLargeError,
+            UnsupportedMediaTypeError,
+            ThrottledError,
+        )
+    )
 }
 
 

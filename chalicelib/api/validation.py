@@ -21,6 +21,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.domain.applications import FORM_MESSAGES
 from chalicelib.domain.errors import (
     FieldError,
     PayloadTooLargeError,
@@ -192,13 +193,7 @@ def _field_errors(error: SchemaError) -> list[FieldError]:
 
 
 _MESSAGES = {
-    "type": "must be of type {}",
-    "enum": "must be one of: {}",
-    "minLength": "must have at least {} characters",
-    "maxLength": "must have at most {} characters",
-    "minimum": "must be at least {}",
-    "maximum": "must be at most {}",
-    "pattern": "has an invalid format",
+    **FORM_MESSAGES,
     "format": "must be a valid {}",
     "minProperties": "must have at least {} fields",
     "maxItems": "must have at most {} items",

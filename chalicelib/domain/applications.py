@@ -115,7 +115,8 @@ def _ecma(pattern: str) -> str:
     )
 
 
-_FORM_MESSAGES = {
+# JSON Schema keyword -> message (api/validation.py adds the request-only keywords).
+FORM_MESSAGES = {
     "type": "must be of type {}",
     "enum": "must be one of: {}",
     "minLength": "must have at least {} characters",
@@ -138,7 +139,7 @@ def _form_error(error: Any) -> FieldError:
     expected = error.validator_value
     if error.validator == "enum":
         expected = ", ".join(str(value) for value in expected)
-    template = _FORM_MESSAGES.get(str(error.validator), "is not valid")
+    template = FORM_MESSAGES.get(str(error.validator), "is not valid")
     return FieldError(path, template.format(expected))
 
 

@@ -49,17 +49,14 @@ from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
 from chalicelib.service.ports import (
     AppointmentStore,
     Clock,
-    IdempotencyKeyTakenError,
+    IdempotencyRecord,
     IdSource,
-    ReferenceTakenError,
     Reminder,
     Seat,
     SeatMoves,
     TicketRepository,
-    TransactionConflictError,
 )
-from chalicelib.service.retries import retrying
-from chalicelib.service.tickets import Render, TicketPorts, open_with_new_ids
+from chalicelib.service.tickets import Render, TicketPorts, open_with_new_ids, write_opened
 
 DEFAULT_REMINDER_LEAD = timedelta(hours=2)
 REMINDER_BATCH = 100
@@ -147,22 +144,22 @@ def book(
     )
     seat = _seat(branch, calendar, slot)
 
-    def write() -> StoredResponse:
-        nonlocal ticket
-        response = render(ticket)
-        record = keys.record(idempotency, response, now)
-        try:
-            ports.store.book(
-                ticket, [created, booked], seat, Reminder(ticket.id, slot.start), record
-            )
-        except ReferenceTakenError:
-            ticket = ticket.with_reference(ports.ids.reference())
-            raise
-        except (IdempotencyKeyTakenError, TransactionConflictError) as error:
-            return keys.after_race(ports.tickets, idempotency, error, ports.clock())
-        return response
+    def create(opened: Ticket, record: IdempotencyRecord | None) -> None:
+        reminder = Reminder(opened.id, slot.start)
+        ports.store.book(opened, [created, booked], seat, reminder, record)
 
-    return retrying(write, attempts=_WRITE_ATTEMPTS, also=(ReferenceTakenError,), busy=_in_demand)
+    return write_opened(
+        ticket,
+        create,
+        render,
+        tickets=ports.tickets,
+        ids=ports.ids,
+        clock=ports.clock,
+        idempotency=idempotency,
+        now=now,
+        attempts=_WRITE_ATTEMPTS,
+        busy=_in_demand,
+    )
 
 
 def _in_demand() -> ConflictError:
@@ -170,15 +167,13 @@ def _in_demand() -> ConflictError:
 
 
 def _ticket_request(request: AppointmentRequest) -> TicketRequest:
-    return TicketRequest(
-        channel=request.channel,
-        kind=APPOINTMENT,
-        category=request.category,
-        subject=request.subject,
-        description=request.description,
-        contact=request.contact,
-        customer_id=request.customer_id,
-    )
+    """The ticket part of a booking: the fields it shares with a ticket request."""
+    shared = {
+        name: value
+        for name, value in msgspec.structs.asdict(request).items()
+        if name in TicketRequest.__struct_fields__
+    }
+    return TicketRequest(kind=APPOINTMENT, **shared)
 
 
 def _seat(branch: Branch, calendar: BusinessCalendar, slot: Slot) -> Seat:

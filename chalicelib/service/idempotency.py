@@ -84,13 +84,10 @@ def record(
     """The record to write with the response (None without a key)."""
     if key is None:
         return None
+    # A record is the key and the response it keeps, with its lifetime.
     return IdempotencyRecord(
-        scope=key.scope,
-        key=key.key,
-        fingerprint=key.fingerprint,
-        status=response.status,
-        body=response.body,
-        headers=response.headers,
+        **msgspec.structs.asdict(key),
+        **msgspec.structs.asdict(response),
         expires_at=(now + IDEMPOTENCY_TTL).replace(microsecond=0),
         written_at=now,
     )

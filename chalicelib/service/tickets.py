@@ -48,6 +48,7 @@ from chalicelib.service.ports import (
     Clock,
     EventPage,
     IdempotencyKeyTakenError,
+    IdempotencyRecord,
     IdSource,
     ListQuery,
     Page,
@@ -117,19 +118,54 @@ def create_ticket(
     if ports.sla is not None:
         ticket = replace(ticket, sla=start_clocks(ticket, ports.sla))
 
+    def create(opened: Ticket, record: IdempotencyRecord | None) -> None:
+        ports.repository.create(opened, [event], record)
+
+    return write_opened(
+        ticket,
+        create,
+        render,
+        tickets=ports.repository,
+        ids=ports.ids,
+        clock=ports.clock,
+        idempotency=idempotency,
+        now=now,
+    )
+
+
+def write_opened(
+    ticket: Ticket,
+    create: Callable[[Ticket, IdempotencyRecord | None], None],
+    render: Render,
+    *,
+    tickets: TicketRepository,
+    ids: IdSource,
+    clock: Clock,
+    idempotency: IdempotencyKey | None,
+    now: datetime,
+    attempts: int = _REFERENCE_ATTEMPTS,
+    busy: Callable[[], Exception] | None = None,
+) -> StoredResponse:
+    """Write a newly opened ticket with `create` and answer with `render`. A reference
+    taken meanwhile: a fresh one, and the write again; an idempotency race lost: the
+    winner's response (service/idempotency.after_race)."""
+
     def write() -> StoredResponse:
         nonlocal ticket
         response = render(ticket)
         try:
-            ports.repository.create(ticket, [event], keys.record(idempotency, response, now))
+            create(ticket, keys.record(idempotency, response, now))
         except ReferenceTakenError:
-            ticket = ticket.with_reference(ports.ids.reference())
+            ticket = ticket.with_reference(ids.reference())
             raise
         except (IdempotencyKeyTakenError, TransactionConflictError) as error:
-            return keys.after_race(ports.repository, idempotency, error, ports.clock())
+            return keys.after_race(tickets, idempotency, error, clock())
         return response
 
-    return retrying(write, attempts=_REFERENCE_ATTEMPTS, also=(ReferenceTakenError,))
+    also = (ReferenceTakenError,)
+    if busy is None:
+        return retrying(write, attempts=attempts, also=also)
+    return retrying(write, attempts=attempts, also=also, busy=busy)
 
 
 def get_ticket(ports: TicketPorts, caller: Caller, ticket_id: str) -> Ticket:
