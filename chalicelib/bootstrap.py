@@ -326,17 +326,25 @@ class Container:
 
     def survey_ports(self, *, workflow: bool = True) -> SurveyPorts:
         """`workflow=False` for the API: answering needs no Step Functions client."""
+        return msgspec.structs.replace(
+            self._answering_ports(),
+            workflow=self.workflow if workflow else None,
+            notifier=self.notifier if workflow else None,
+        )
+
+    def _answering_ports(self) -> SurveyPorts:
+        """What answering a survey needs (the page, a score by SMS): no workflow and no
+        notifier, the stream releases the workflow and sends what follows."""
         return SurveyPorts(
             tickets=self.repository,
             surveys=self.survey_store,
-            workflow=self.workflow if workflow else None,
+            workflow=None,
             notifications=self.notification_store,
             ids=self.ids,
             clock=self.clock,
             delay=timedelta(seconds=self.settings.survey_delay_seconds),
             window=timedelta(seconds=self.settings.survey_window_seconds),
             sla=self.sla,
-            notifier=self.notifier if workflow else None,
         )
 
     def reaction_ports(self) -> ReactionPorts:
@@ -357,12 +365,10 @@ class Container:
         )
 
     def inbound_sms_ports(self) -> InboundSmsPorts:
-        # A score by SMS answers like the survey page: no workflow, no notifier (the
-        # stream releases the workflow), so none is built here.
-        answering = self.survey_ports(workflow=False)
+        # A score by SMS answers like the survey page.
         return InboundSmsPorts(
             tickets=self.ticket_ports(),
-            surveys=answering,
+            surveys=self._answering_ports(),
             preferences=self.notification_store,
             index=self.sms_index,
             triage=self.sms_triage,

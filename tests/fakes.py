@@ -651,11 +651,14 @@ class InMemoryAppointmentStore(AppointmentStore):
         events: list[Event],
         moves: SeatMoves,
     ) -> None:
-        current = self.tickets.tickets.get(ticket_id)
-        if current is None or current.version != expected_version:
-            raise VersionConflictError(ticket_id)
+        # One transaction: this ticket, its seat moves and the other tickets it names.
+        writes = [TicketWrite(ticket_id, expected_version, changed, events), *moves.also]
+        for write in writes:
+            current = self.tickets.tickets.get(write.ticket_id)
+            if current is None or current.version != write.expected_version:
+                raise VersionConflictError(write.ticket_id)
         self._check(moves)
-        self.tickets.commit(ticket_id, expected_version, changed, events)
+        self.tickets.commit_many(writes)
         self._apply(moves)
 
     def reminders_due(self, slot_until: datetime, limit: int) -> list[Reminder]:

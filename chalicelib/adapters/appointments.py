@@ -13,6 +13,7 @@ from chalicelib.adapters.dynamo import (
     new_ticket_refusals,
     ticket_to_item,
     write_new_ticket,
+    write_ticket_change,
 )
 from chalicelib.adapters.models import (
     BranchItem,
@@ -20,10 +21,11 @@ from chalicelib.adapters.models import (
     ReminderItem,
     SeatItem,
 )
-from chalicelib.adapters.transactions import Refused, Transaction
+from chalicelib.adapters.transactions import Refusal, Refused, Transaction
 from chalicelib.domain.appointments import MAX_OPEN_APPOINTMENTS
 from chalicelib.domain.errors import SlotFullError, TooManyAppointmentsError
 from chalicelib.domain.events import Event
+from chalicelib.domain.privacy import DEFAULT_RETENTION
 from chalicelib.domain.ticket import Ticket
 from chalicelib.service.ports import (
     AppointmentStore,
@@ -160,11 +162,22 @@ class DynamoAppointmentStore(AppointmentStore):
         events: list[Event],
         moves: SeatMoves,
     ) -> None:
-        refusals = {"ticket": lambda: VersionConflictError(ticket_id), **_SEAT_REFUSALS}
+        refusals: dict[str, Refusal] = {
+            "ticket": lambda: VersionConflictError(ticket_id),
+            **_SEAT_REFUSALS,
+        }
+        refusals.update(
+            {
+                f"also{number}:ticket": _moved(write.ticket_id)
+                for number, write in enumerate(moves.also)
+            }
+        )
         with Transaction(self._connection, refusals) as writes:
             writes.save("ticket", ticket_to_item(changed, on_disk=expected_version))
             _write_moves(writes, moves)
             writes.events(event_items(events, None))
+            for number, write in enumerate(moves.also):
+                write_ticket_change(writes, f"also{number}:", write, None, DEFAULT_RETENTION)
 
     def reminders_due(self, slot_until: datetime, limit: int) -> list[Reminder]:
         items = ReminderItem.query(
@@ -183,6 +196,10 @@ class DynamoAppointmentStore(AppointmentStore):
 
     def forget(self, reminder: Reminder) -> None:
         _reminder_item(reminder).delete()
+
+
+def _moved(ticket_id: str) -> Refusal:
+    return lambda: VersionConflictError(ticket_id)
 
 
 def _write_moves(writes: Transaction, moves: SeatMoves) -> None:

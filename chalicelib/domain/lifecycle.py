@@ -30,7 +30,6 @@ from chalicelib.domain.events import (
     TicketEscalated,
 )
 from chalicelib.domain.identity import Caller, Role
-from chalicelib.domain.merge import check_source
 from chalicelib.domain.reviews import check_recusal
 from chalicelib.domain.routing import TIER_QUEUES
 from chalicelib.domain.statuses import Action, Status
@@ -233,8 +232,6 @@ def _check_status(ticket: Ticket, action: Action, rule: Rule) -> None:
         raise IllegalTransitionError(action, ticket.status, why)
     if action == Action.RESCHEDULE and ticket.kind != "appointment":
         raise IllegalTransitionError(action, ticket.status, "not an appointment")
-    if action == Action.MERGE:
-        check_source(ticket)
     if action == Action.ASSIGN and ticket.status not in UNHELD and ticket.assignee:
         # Past `assigned`, only an escalated (unassigned) ticket can be picked up again.
         raise IllegalTransitionError(action, ticket.status)

@@ -330,10 +330,10 @@ def _part_text(part: Message, notes: list[str]) -> str:
     charset = part.get_content_charset() or "utf-8"
     try:
         return data.decode(charset)
-    except LookupError:
-        notes.append("unknown_charset")
     except UnicodeDecodeError:
         notes.append("undecodable_text")
+    except (LookupError, ValueError):  # no such codec, or a name no codec can have ("\x00")
+        notes.append("unknown_charset")
     return data.decode("utf-8", errors="replace")
 
 

@@ -26,12 +26,6 @@ class MergeMismatchError(ConflictError):
     """The target is unknown, the ticket itself, not open, or another customer's."""
 
 
-def check_source(source: Ticket) -> None:
-    """An appointment holds a counter seat: it is cancelled (which frees it), never merged."""
-    if source.kind == "appointment":
-        raise MergeMismatchError("An appointment is not merged; cancel it to free its seat")
-
-
 def check_target(source: Ticket, target: Ticket | None) -> Ticket:
     """The target, if it is another open ticket of the same customer; else 409."""
     if target is None:

@@ -55,6 +55,7 @@ from chalicelib.service.ports import (
     Seat,
     SeatMoves,
     TicketRepository,
+    TicketWrite,
 )
 from chalicelib.service.tickets import Render, TicketPorts, open_with_new_ids, write_opened
 
@@ -182,18 +183,26 @@ def _seat(branch: Branch, calendar: BusinessCalendar, slot: Slot) -> Seat:
 
 
 def commit_action(
-    ports: AppointmentPorts, before: Ticket, changed: Ticket, events: list[Event], now: datetime
+    ports: AppointmentPorts,
+    before: Ticket,
+    changed: Ticket,
+    events: list[Event],
+    now: datetime,
+    *,
+    also: tuple[TicketWrite, ...] = (),
 ) -> Ticket:
-    """Write an action on an appointment with what it does to its seat, in one transaction.
+    """Write an action on an appointment with what it does to its seat, in one transaction
+    (with `also`, the other tickets the action checks or changes: a merge's target).
 
-    `cancel` frees the seat, `reschedule` moves it; leaving or re-entering an open
-    status moves the customer's count of open appointments.
+    `cancel` and `merge` free the seat, `reschedule` moves it; leaving or re-entering an
+    open status moves the customer's count of open appointments.
     """
     opened = open_count_change(before, changed)
-    moves = SeatMoves(customer_id=before.customer_id, open_change=opened)
+    moves = SeatMoves(customer_id=before.customer_id, open_change=opened, also=also)
+    unserved = changed.status == Status.CANCELLED or changed.merged_into is not None
     if events and events[0].type == EventType.APPOINTMENT_RESCHEDULED:
         changed, events, moves = _rescheduled(ports, before, (changed, events, moves), now)
-    elif changed.status == Status.CANCELLED and before.appointment:
+    elif unserved and before.appointment:
         branch = find_branch(ports, before.appointment["branch_id"])
         slot = slot_of(before)
         moves = replace(

@@ -25,6 +25,14 @@ def merge_target(repository: TicketRepository, source: Ticket, closed: Ticket) -
     return check_target(source, found)
 
 
+def target_write(ids: IdSource, source: Ticket, events: list[Event], target: Ticket) -> TicketWrite:
+    """The target's part of a merge: `ticket.merged` on its timeline, checked to be at the
+    version read (its version stays: it keeps its clocks)."""
+    first = events[0]
+    merged = merged_event(source, target, ids.event_id(), first.actor, first.at)
+    return TicketWrite(target.id, target.version, None, [merged])
+
+
 def commit_merge(
     repository: TicketRepository,
     ids: IdSource,
@@ -35,16 +43,15 @@ def commit_merge(
     target: Ticket,
 ) -> Ticket:
     """Write the closed source and the target's `ticket.merged` in one transaction, both
-    on the versions read (the target's version stays: it keeps its clocks).
+    on the versions read. (An appointment's merge also frees its seat: the appointment
+    commit writes it, with the same target part.)
 
     Raises VersionConflictError if either ticket moved since it was read.
     """
-    first = events[0]
-    merged = merged_event(source, target, ids.event_id(), first.actor, first.at)
     repository.commit_many(
         [
             TicketWrite(source.id, source.version, closed, events),
-            TicketWrite(target.id, target.version, None, [merged]),
+            target_write(ids, source, events, target),
         ]
     )
     return closed

@@ -532,6 +532,8 @@ class SeatMoves(msgspec.Struct, frozen=True):
     customer_id: str = ""
     forget: Reminder | None = None
     remember: Reminder | None = None
+    # Other tickets checked or changed in the same transaction (a merge's target).
+    also: tuple[TicketWrite, ...] = ()
 
 
 class AppointmentStore(ABC):

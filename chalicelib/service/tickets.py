@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 from msgspec.structs import replace
@@ -43,7 +43,7 @@ from chalicelib.service.idempotency import (  # re-exported: the API builds thes
 from chalicelib.service.idempotency import (
     StoredResponse as StoredResponse,  # noqa: PLC0414
 )
-from chalicelib.service.merge import commit_merge, merge_target
+from chalicelib.service.merge import commit_merge, merge_target, target_write
 from chalicelib.service.ports import (
     Clock,
     EventPage,
@@ -55,6 +55,7 @@ from chalicelib.service.ports import (
     ReferenceTakenError,
     StartKey,
     TicketRepository,
+    TicketWrite,
     TransactionConflictError,
     VersionConflictError,
 )
@@ -74,7 +75,7 @@ class TicketPorts(msgspec.Struct, frozen=True):
     sla: SlaRules | None = None  # None: no SLA clocks (tests of other behaviour)
     appointment_commit: AppointmentCommit | None = None
     # Writes a document review with its document and checklist (service/applications.py).
-    review_commit: AppointmentCommit | None = None
+    review_commit: TicketCommit | None = None
     complaint_codes: ComplaintCodes | None = None  # None: `classify` accepts no code
 
     def track(self, before: Ticket, after: Ticket | None, now: datetime) -> Ticket | None:
@@ -85,7 +86,23 @@ class TicketPorts(msgspec.Struct, frozen=True):
 
 Render = Callable[[Ticket], StoredResponse]
 # Writes an action on an appointment together with its seat moves (service/appointments.py).
-AppointmentCommit = Callable[[Ticket, Ticket, list[Event], datetime], Ticket]
+# A change written with more than the ticket (a document review: the document too).
+TicketCommit = Callable[[Ticket, Ticket, list[Event], datetime], Ticket]
+
+
+class AppointmentCommit(Protocol):
+    """An appointment's change with its seat moves, and the other tickets the same
+    transaction checks or changes (`also`: a merge's target)."""
+
+    def __call__(
+        self,
+        before: Ticket,
+        changed: Ticket,
+        events: list[Event],
+        now: datetime,
+        *,
+        also: tuple[TicketWrite, ...] = (),
+    ) -> Ticket: ...
 
 
 def open_with_new_ids(
@@ -240,10 +257,12 @@ def _commit_action(
 ) -> Ticket:
     if events[0].type == EventType.DOCUMENT_REVIEWED and ports.review_commit is not None:
         return ports.review_commit(ticket, changed, events, now)
-    if target is not None:
+    appointment = ticket.kind == "appointment" and ports.appointment_commit is not None
+    if target is not None and not appointment:
         return commit_merge(ports.repository, ports.ids, ticket, changed, events, target=target)
-    if ticket.kind == "appointment" and ports.appointment_commit is not None:
-        return ports.appointment_commit(ticket, changed, events, now)
+    if appointment and ports.appointment_commit is not None:
+        also = (target_write(ports.ids, ticket, events, target),) if target is not None else ()
+        return ports.appointment_commit(ticket, changed, events, now, also=also)
     ports.repository.commit(ticket.id, ticket.version, changed, events)
     return changed
 

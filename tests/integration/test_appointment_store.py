@@ -21,6 +21,7 @@ from chalicelib.service.ports import (
     Seat,
     SeatMoves,
     TicketRepository,
+    TicketWrite,
     VersionConflictError,
 )
 from local.seed import BRANCHES_FILE, seed_branches
@@ -140,6 +141,41 @@ def test_cancelling_frees_the_seat_and_the_guard(stores):
     store.commit(first.id, 1, cancelled, [], moves)
     assert store.seats_taken("BR-BJ-GMW", "2026-11-30")[TEN] == 0
     _book(store, 4, seat=_seat(HALF_PAST))  # the guard let one more in
+
+
+def test_a_merge_frees_the_seat_and_writes_the_targets_entry_in_one_transaction(stores):
+    store, tickets = stores
+    kept = _book(store, 1)
+    repeated = _book(store, 2, seat=_seat(HALF_PAST))
+    merged_into = replace(repeated, status=Status.CLOSED, merged_into=kept.id, version=2)
+    entry = Event(
+        "E-00000000000000000000000099",
+        kept.id,
+        EventType.MERGED,
+        NOW,
+        SYSTEM,
+        {"from": repeated.id},
+    )
+    target = TicketWrite(kept.id, kept.version, None, [entry])
+    moves = SeatMoves(
+        release=_seat(HALF_PAST),
+        open_change=-1,
+        customer_id="cust-1",
+        forget=Reminder(repeated.id, HALF_PAST),
+        also=(target,),
+    )
+
+    stale = replace(moves, also=(replace(target, expected_version=kept.version + 1),))
+    with pytest.raises(VersionConflictError):  # the target moved: nothing is written
+        store.commit(repeated.id, 1, merged_into, [], stale)
+    assert store.seats_taken("BR-BJ-GMW", "2026-11-30")[HALF_PAST] == 1
+
+    store.commit(repeated.id, 1, merged_into, [], moves)
+
+    assert store.seats_taken("BR-BJ-GMW", "2026-11-30")[HALF_PAST] == 0
+    assert [event.id for event in tickets.events(kept.id)][-1] == entry.id
+    current = tickets.get(kept.id)
+    assert current is not None and current.version == kept.version
 
 
 def test_a_reminder_is_written_once(stores):

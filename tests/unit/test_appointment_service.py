@@ -10,6 +10,7 @@ from msgspec.structs import replace
 
 from chalicelib.domain.calendar import BusinessCalendar
 from chalicelib.domain.errors import (
+    ConflictError,
     NotFoundError,
     SlotFullError,
     SlotNotOfferedError,
@@ -21,6 +22,7 @@ from chalicelib.domain.notifications import template_for
 from chalicelib.domain.ticket import Ticket, ticket_view
 from chalicelib.service import appointments
 from chalicelib.service.appointments import AppointmentPorts, AppointmentRequest
+from chalicelib.service.ports import TicketWrite
 from chalicelib.service.tickets import StoredResponse, TicketPorts, act
 from tests.fakes import (
     FixedClock,
@@ -62,8 +64,16 @@ class World:
             appointment_commit=self.commit,
         )
 
-    def commit(self, before: Ticket, changed: Ticket, events: list, now: datetime) -> Ticket:
-        return appointments.commit_action(self.ports, before, changed, events, now)
+    def commit(
+        self,
+        before: Ticket,
+        changed: Ticket,
+        events: list,
+        now: datetime,
+        *,
+        also: tuple[TicketWrite, ...] = (),
+    ) -> Ticket:
+        return appointments.commit_action(self.ports, before, changed, events, now, also=also)
 
     def book(self, caller: Caller = ALICE, start: datetime = MONDAY_TEN, **extra) -> Ticket:
         request = AppointmentRequest(
@@ -184,6 +194,42 @@ def test_cancel_frees_the_seat_and_the_customers_count(world):
     assert world.taken(MONDAY_TEN) == 0
     assert world.store.open_counts == {"alice": 0}
     assert world.store.reminders == {}
+
+
+def test_merging_a_repeated_booking_frees_its_seat_with_the_targets_entry(world):
+    kept = world.book()
+    repeated = world.book(start=MONDAY_TEN + timedelta(hours=1))
+    agent = Caller(Role.AGENT, "agent-1")
+
+    merged = act(world.ticket_ports, agent, repeated.id, "merge", {"into": kept.id})
+
+    assert merged.status == "closed" and merged.merged_into == kept.id
+    assert world.taken(MONDAY_TEN + timedelta(hours=1)) == 0  # the seat is free again
+    assert world.taken(MONDAY_TEN) == 1
+    assert world.store.open_counts == {"alice": 1}
+    assert [r.ticket_id for r in world.store.reminders.values()] == [kept.id]
+    target_events = world.repository.event_log[kept.id]
+    assert target_events[-1].type == "ticket.merged"
+    assert world.repository.tickets[kept.id].version == kept.version  # its clocks stay
+
+
+def test_an_appointment_merge_into_a_moved_target_changes_nothing(world):
+    kept = world.book()
+    repeated = world.book(start=MONDAY_TEN + timedelta(hours=1))
+    moved = replace(world.repository.tickets[kept.id], version=kept.version + 1)
+    commit = world.ticket_ports.appointment_commit
+    assert commit is not None
+
+    def racing(before, changed, events, now, *, also=()):
+        world.repository.tickets[kept.id] = moved  # the target changes after it was read
+        return commit(before, changed, events, now, also=also)
+
+    ports = replace(world.ticket_ports, appointment_commit=racing)
+    with pytest.raises(ConflictError):
+        act(ports, Caller(Role.AGENT, "agent-1"), repeated.id, "merge", {"into": kept.id})
+    assert world.repository.tickets[repeated.id].status == "new"
+    assert world.taken(MONDAY_TEN + timedelta(hours=1)) == 1  # nothing half-written
+    assert world.store.open_counts == {"alice": 2}
 
 
 def test_resolving_keeps_the_seat_but_closes_the_appointment_for_the_count(world):

@@ -179,6 +179,13 @@ def test_unknown_charset_is_read_as_utf8_and_noted():
     assert "unknown_charset" in mail.notes
 
 
+def test_a_charset_name_no_codec_can_have_is_read_as_utf8_and_noted():
+    # Found by the property test below: codecs raise ValueError, not LookupError, here.
+    mail = parse_mail(_raw("caf\u00e9", 'Content-Type: text/plain; charset="utf\x008"\r\n'))
+    assert mail.text == "café"
+    assert "unknown_charset" in mail.notes
+
+
 def test_malformed_mime_never_raises():
     broken = 'Content-Type: multipart/mixed; boundary="zzz"\r\n'
     mail = parse_mail(_raw("--zzz\r\nContent-Type: text/plain\r\n\r\nhello\r\n(no end)", broken))

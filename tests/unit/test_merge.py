@@ -179,16 +179,6 @@ def test_a_closed_source_cannot_be_merged_and_customers_and_auditors_may_not_mer
         act(ports, OTHER_CUSTOMER, source_id, "merge", {"into": target_id})
 
 
-def test_an_appointment_is_cancelled_not_merged():
-    ports = make_ports()
-    target_id = opened(ports)
-    source_id = opened(ports)
-    repo = repo_of(ports)
-    repo.tickets[source_id] = replace(repo.tickets[source_id], kind="appointment")
-    with pytest.raises(MergeMismatchError):
-        act(ports, AGENT, source_id, "merge", {"into": target_id})
-
-
 class TargetMovesRepository(InMemoryTicketRepository):
     """The target changes between the read and the write."""
 
