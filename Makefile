@@ -19,7 +19,11 @@ install: $(STAMP)
 run: install
 	$(BIN)/python -m local.run
 
-test: install lint typecheck unit integration fuzz-then-api packaging browser
+# The fast checks first; then the suites that run stacks or servers side by side (two jobs:
+# the in-process moto suites overlap the HTTP suites, which mostly wait on their stacks).
+# Each suite's output is printed whole when it ends; any failure fails `make test`.
+test: install lint typecheck unit
+	$(MAKE) --no-print-directory -j2 --output-sync=target integration fuzz-then-api packaging browser
 
 lint:
 	$(BIN)/ruff check .

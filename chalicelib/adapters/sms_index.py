@@ -7,9 +7,9 @@ Keys hold the number's SHA-256 only (`SMSTO#<hash>`), never the number:
   bounds the time itself);
 - `SMSTO#<hash>` / `CUSTOMER#<id>`: the customer the desk texted at that number, for a
   STOP reply, kept `CUSTOMER_LINK_TTL` after the last SMS;
-- `SMSIN#<inboundMessageId>` / `HANDLED`: an inbound text acted on (7 days);
-- `SMSIN#<inboundMessageId>` / `TRIAGE`: a text no rule matched, waiting for staff
-  (until the triage inbox takes it over; see `DynamoSmsTriage`).
+- `SMSIN#<inboundMessageId>` / `HANDLED`: an inbound text acted on (7 days).
+
+A text no rule matches goes to the triage inbox (service/inbox.SmsToInbox).
 """
 
 from __future__ import annotations
@@ -20,13 +20,11 @@ from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
 
 from chalicelib.adapters.mapping import fields_except, values_of
 from chalicelib.adapters.models import TableItem
-from chalicelib.adapters.transactions import written
-from chalicelib.service.ports import SmsIndex, SmsSent, Triage
+from chalicelib.service.ports import SmsIndex, SmsSent
 
 SENT_TTL = timedelta(days=7)
 CUSTOMER_LINK_TTL = timedelta(days=400)  # STOP finds customers texted in the last 13 months
 HANDLED_TTL = timedelta(days=7)  # longer than SQS keeps a message (4 days by default)
-TRIAGE_REASON = "unmatched_sms"
 
 
 def _key_time(moment: datetime) -> str:
@@ -53,13 +51,6 @@ class SmsCustomerItem(TableItem, discriminator="sms_customer"):
 class InboundSmsItem(TableItem, discriminator="sms_inbound"):
     outcome = UnicodeAttribute()
     handled_at = UTCDateTimeAttribute()
-
-
-class SmsTriageItem(TableItem, discriminator="sms_triage"):
-    sender = UnicodeAttribute()
-    text = UnicodeAttribute(null=True)
-    received_at = UTCDateTimeAttribute()
-    reason = UnicodeAttribute()
 
 
 def sms_pk(phone_key: str) -> str:
@@ -128,19 +119,3 @@ class DynamoSmsIndex(SmsIndex):
             handled_at=at,
             expires_at=_expiry(at, HANDLED_TTL),
         ).save()
-
-
-class DynamoSmsTriage(Triage):
-    """Keeps an unmatched text on the table (`SMSIN#<id>` / `TRIAGE`, no TTL) until the
-    triage inbox (service/inbox.py) is wired in its place; written once per message."""
-
-    def triage_sms(self, sender: str, text: str, received_at: datetime, message_id: str) -> None:
-        item = SmsTriageItem(
-            pk=inbound_pk(message_id),
-            sk="TRIAGE",
-            sender=sender,
-            text=text or None,
-            received_at=received_at,
-            reason=TRIAGE_REASON,
-        )
-        written(lambda: item.save(condition=SmsTriageItem.pk.does_not_exist()))

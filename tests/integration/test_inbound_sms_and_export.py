@@ -14,11 +14,13 @@ from msgspec.structs import replace
 
 from chalicelib import bootstrap
 from chalicelib.adapters.event_bus import EventBridgeBus
-from chalicelib.adapters.sms_index import DynamoSmsIndex, DynamoSmsTriage, SmsTriageItem
+from chalicelib.adapters.sms_index import DynamoSmsIndex
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.inbound_sms import phone_key
+from chalicelib.domain.inbox import inbox_id_for
 from chalicelib.domain.ticket import Ticket, TicketRequest
 from chalicelib.handlers.inbound_sms import on_inbound_sms
+from chalicelib.service.inbox import SmsToInbox
 from chalicelib.service.ports import SmsSent
 from chalicelib.service.tickets import StoredResponse, act, create_ticket
 from local.pump import LocalLambdaContext
@@ -65,22 +67,27 @@ def test_forgetting_a_customer_keeps_the_others_on_the_number(aws: dict[str, Any
     assert [s.ticket_id for s in index.recent(phone_key(PHONE), AT, 10)] == ["T-2"]
 
 
+def _triage() -> SmsToInbox:
+    return SmsToInbox(bootstrap.container().inbox_store)
+
+
 def test_no_key_holds_a_readable_number(aws: dict[str, Any]) -> None:
     DynamoSmsIndex().remember(_sent(0, "T-1"))
-    DynamoSmsTriage().triage_sms(PHONE, "hello", AT, "m-1")
+    _triage().triage_sms(PHONE, "hello", AT, "m-1")
     items = boto3.client("dynamodb").scan(TableName=aws["table_name"])["Items"]
     keys = [item["pk"]["S"] + item["sk"]["S"] for item in items]
     assert keys and not [key for key in keys if "13812348000" in key]
 
 
 def test_handled_marks_and_triage_are_written_once(aws: dict[str, Any]) -> None:
-    index, triage = DynamoSmsIndex(), DynamoSmsTriage()
+    index, triage = DynamoSmsIndex(), _triage()
     assert not index.handled("m-1")
     index.mark_handled("m-1", "commented", AT)
     assert index.handled("m-1")
     triage.triage_sms(PHONE, "hello", AT, "m-2")
     triage.triage_sms(PHONE, "hello again", AT, "m-2")  # redelivered
-    item = SmsTriageItem.get("SMSIN#m-2", "TRIAGE")
+    item = bootstrap.container().inbox_store.get(inbox_id_for("sms:m-2"))
+    assert item is not None
     assert (item.sender, item.text, item.reason) == (PHONE, "hello", "unmatched_sms")
 
 
