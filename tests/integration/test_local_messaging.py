@@ -291,6 +291,7 @@ def test_chalice_handlers_get_lambdas_sqs_event_and_an_undeclared_queue_stops_th
     finally:
         for pump in pumps:
             pump.stop()
+            pump.join(5)  # done with its last poll before moto goes away
 
     assert received == ["hello"]
 
