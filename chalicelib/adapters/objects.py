@@ -85,7 +85,7 @@ class S3ObjectStore(ObjectStore):
 class EicarScanner(Scanner):
     """Local mode's stand-in: flags the EICAR test file and nothing else."""
 
-    def scan(self, key: str, body: bytes | None) -> ScanVerdict:
+    def verdict(self, key: str, body: bytes | None) -> ScanVerdict:
         return ScanVerdict(infected=body is not None and EICAR in body)
 
 
@@ -93,7 +93,7 @@ class GuardDutyScanner(Scanner):
     """Deployed: GuardDuty Malware Protection for S3 scans every new object on its own and
     reports on EventBridge (handlers/uploads.py); nothing to call here."""
 
-    def scan(self, key: str, body: bytes | None) -> ScanVerdict:
+    def verdict(self, key: str, body: bytes | None) -> ScanVerdict:
         return ScanVerdict(infected=None)
 
 

@@ -124,7 +124,7 @@ class Scanner(ABC):
     """The malware scan of a landed object."""
 
     @abstractmethod
-    def scan(self, key: str, body: bytes | None) -> ScanVerdict: ...
+    def verdict(self, key: str, body: bytes | None) -> ScanVerdict: ...
 
 
 class DocumentStore(ABC):
@@ -403,7 +403,7 @@ def file_landed(ports: DocumentPorts, key: str) -> Document | None:
     if landed is None:
         return None  # deleted meanwhile (erasure): nothing to check
     problem = check_file(document, landed.head, landed.size, landed.sha256)
-    verdict = ports.scanner.scan(key, landed.body)
+    verdict = ports.scanner.verdict(key, landed.body)
     return _settle(ports, document, problem, verdict.infected)
 
 
