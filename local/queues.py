@@ -129,21 +129,23 @@ def queue_handlers(app: Any) -> list[Any]:
 
 
 def start_queue_pumps(app: Any, sqs: Any, physical: Mapping[str, str]) -> list[QueuePump]:
-    """One pump per SQS handler of the app, on the queue its ``queue`` names."""
+    """One pump per SQS handler of the app, on the queue its ``queue`` names. Every queue
+    is checked before any pump starts, so a bad name leaves nothing running."""
+    sources = queue_handlers(app)
+    undeclared = [s.name for s in sources if (s.queue or "") not in physical]
+    if undeclared:
+        raise UndeclaredQueueError(
+            f"{', '.join(undeclared)} read queues that infra/template.json does not declare "
+            "(name each queue by its logical id)"
+        )
     pumps = []
-    for source in queue_handlers(app):
-        logical_id = source.queue or ""
-        if logical_id not in physical:
-            raise UndeclaredQueueError(
-                f"{source.name} reads queue {logical_id!r}, which infra/template.json does "
-                "not declare (name the queue by its logical id)"
-            )
+    for source in sources:
         module_name, _, function_name = source.handler_string.rpartition(".")
         handler = getattr(importlib.import_module(module_name), function_name)
         pump = QueuePump(
             sqs,
-            physical[logical_id],
-            physical[f"{logical_id}.Arn"],
+            physical[source.queue],
+            physical[f"{source.queue}.Arn"],
             handler,
             function_name=source.name,
             batch_size=source.batch_size or 10,

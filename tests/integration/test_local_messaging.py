@@ -6,6 +6,7 @@ failures, redrive to the dead-letter queue)."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote_plus
@@ -300,3 +301,7 @@ def test_chalice_handlers_get_lambdas_sqs_event_and_an_undeclared_queue_stops_th
 
     with pytest.raises(UndeclaredQueueError):
         start_queue_pumps(app, _sqs(), physical)
+    # Nothing was started for the declared queue either.
+    assert not [
+        t for t in threading.enumerate() if t.name.startswith("queue-pump-") and t.is_alive()
+    ]
