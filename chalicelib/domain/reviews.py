@@ -26,7 +26,7 @@ from msgspec.structs import replace
 from chalicelib.domain.complaints import Complaint
 from chalicelib.domain.errors import ConflictError, ForbiddenError
 from chalicelib.domain.events import Event, ReviewRequested, TicketCreated
-from chalicelib.domain.identity import Caller
+from chalicelib.domain.identity import WORKING_ROLES, Caller
 from chalicelib.domain.statuses import Status
 from chalicelib.domain.ticket import Sla, Ticket
 
@@ -78,8 +78,10 @@ def review_window_ends(original: Ticket) -> datetime:
 
 
 def recused_staff(original: Ticket, timeline: Iterable[Event]) -> tuple[str, ...]:
-    """Every staff member with an entry on the original's timeline (and its holder)."""
-    ids = {event.actor.id for event in timeline if event.actor.is_staff}
+    """Every agent or supervisor with an entry on the original's timeline (and its holder).
+    The system (the SLA sweep, survey expiry) is nobody to recuse: it must still close
+    the review."""
+    ids = {event.actor.id for event in timeline if event.actor.role in WORKING_ROLES}
     if original.assignee:
         ids.add(original.assignee)
     return tuple(sorted(ids))
@@ -87,7 +89,7 @@ def recused_staff(original: Ticket, timeline: Iterable[Event]) -> tuple[str, ...
 
 def check_recusal(ticket: Ticket, caller: Caller, assignee: str | None = None) -> None:
     """403 `recusal` when the caller, or the one they assign, handled the original."""
-    if caller.is_staff and caller.id in ticket.recused:
+    if caller.role in WORKING_ROLES and caller.id in ticket.recused:
         raise RecusalError(f"{caller.id} acted on {ticket.review_of} and may not work its review")
     if assignee is not None and assignee in ticket.recused:
         raise RecusalError(f"{assignee} acted on {ticket.review_of} and may not work its review")

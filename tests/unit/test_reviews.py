@@ -18,7 +18,7 @@ from chalicelib.domain.errors import (
     ValidationError,
 )
 from chalicelib.domain.events import EventType
-from chalicelib.domain.identity import Caller, Role
+from chalicelib.domain.identity import SYSTEM, Caller, Role
 from chalicelib.domain.notifications import template_for
 from chalicelib.domain.reviews import (
     NotReviewableError,
@@ -309,6 +309,22 @@ def test_the_review_keeps_everyone_who_acted_on_the_original():
         "agent-noter",
         "sup-1",
     )
+
+
+def test_the_system_that_closed_the_original_still_closes_the_review():
+    # The survey's expiry (or the sweep) closes tickets as the system: nobody to recuse.
+    ports = make_ports()
+    original = concluded_complaint(ports)
+    act(ports, SYSTEM, original, "close", {})
+    review_id = review(ports, original)["id"]
+    assert "system" not in repo_of(ports).tickets[review_id].recused
+    act(ports, OTHER_SUPERVISOR, review_id, "assign", {})
+    act(ports, OTHER_SUPERVISOR, review_id, "start", {})
+    act(ports, OTHER_SUPERVISOR, review_id, "resolve", {"resolution": "Refund confirmed"})
+
+    closed = act(ports, SYSTEM, review_id, "close", {})
+
+    assert closed.status == Status.CLOSED
 
 
 @pytest.mark.parametrize("staff", [HANDLER, NOTER, SUPERVISOR], ids=lambda c: c.id)
