@@ -1,38 +1,28 @@
-"""Request parts several routes share: query parameters, paging, Idempotency-Key, If-Match."""
+"""Request parts several routes share: query parameters, paging, Idempotency-Key, If-Match
+(their OpenAPI descriptions are the shared parameters of chalicelib/data/routes.json)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
-from collections.abc import Callable, Collection
-from typing import Any
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 from chalice.app import Request, Response
 
+from chalicelib import bootstrap
 from chalicelib.api.auth import current_caller, require_role
-from chalicelib.api.http import json_body
+from chalicelib.api.cursors import CursorCodec, fingerprint
+from chalicelib.api.http import json_body, json_response
 from chalicelib.api.validation import validate
 from chalicelib.domain.errors import FieldError, ValidationError
 from chalicelib.domain.identity import Caller
 from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
+from chalicelib.service.ports import StartKey
 
 _IDEMPOTENCY_KEY = r"[\x21-\x7e]{1,255}"
 _IF_MATCH = r'(?:W/)?"?(\d{1,9})"?'
-
-IDEMPOTENCY_HEADER = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-    "description": "Retry-safe creation: same key and body give the first response again.",
-}
-LIMIT_PARAMETER = {
-    "name": "limit",
-    "in": "query",
-    "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
-}
-CURSOR_PARAMETER = {"name": "cursor", "in": "query", "schema": {"type": "string"}}
 
 
 def query_params(request: Request, allowed: tuple[str, ...]) -> dict[str, str]:
@@ -44,11 +34,52 @@ def query_params(request: Request, allowed: tuple[str, ...]) -> dict[str, str]:
     return params
 
 
-def page_limit(params: dict[str, str]) -> int:
+def page_limit(params: Mapping[str, str]) -> int:
     raw = params.get("limit", "20")
     if not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= 100:
         raise ValidationError([FieldError("limit", "must be an integer from 1 to 100")])
     return int(raw)
+
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class PageOf(Protocol[T_co]):
+    """One page of a list a store answers (tickets, timeline events, audit entries...)."""
+
+    @property
+    def items(self) -> Sequence[T_co]: ...
+
+    @property
+    def next_key(self) -> StartKey | None: ...
+
+
+class ListCursor:
+    """The signed cursors of one list query, fingerprinted by its parts (the caller's id
+    among them): the page a request asks for, and the next page's cursor in the answer."""
+
+    def __init__(self, *query: object) -> None:
+        self._codec = CursorCodec(bootstrap.container().cursor_keys)
+        self._query_id = fingerprint(*query)
+
+    def position(self, params: Mapping[str, str]) -> tuple[int, StartKey | None]:
+        """The page's size (limit) and where it starts (the cursor of this query)."""
+        return page_limit(params), self._codec.decode(params.get("cursor"), self._query_id)
+
+    def page_response(self, page: PageOf[T], view: Callable[[T], Any]) -> Response:
+        items = [view(item) for item in page.items]
+        next_cursor = self._codec.encode(page.next_key, self._query_id)
+        return json_response({"items": items, "next_cursor": next_cursor})
+
+    def respond(
+        self,
+        params: Mapping[str, str],
+        fetch: Callable[[int, StartKey | None], PageOf[T]],
+        view: Callable[[T], Any],
+    ) -> Response:
+        """The page the request asks for, as `fetch(limit, start)` reads it, shown by `view`."""
+        return self.page_response(fetch(*self.position(params)), view)
 
 
 def idempotency_key(
