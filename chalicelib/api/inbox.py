@@ -12,11 +12,7 @@ from chalice.app import Blueprint, Response
 from chalicelib import bootstrap
 from chalicelib.api.auth import current_caller
 from chalicelib.api.http import api_route, json_body, json_response
-from chalicelib.api.requests import (
-    ListCursor,
-    query_params,
-    stored_response,
-)
+from chalicelib.api.requests import ListCursor, query_params, stored_response
 from chalicelib.api.tickets import created_response
 from chalicelib.api.validation import validate
 from chalicelib.domain.errors import FieldError, ValidationError
