@@ -7,7 +7,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from chalice.app import Request, Response
 
@@ -116,6 +116,45 @@ def stored_response(response: StoredResponse) -> Response:
         status_code=response.status,
         headers={"Content-Type": "application/json", **response.headers},
     )
+
+
+def later(parse: Callable[[], T]) -> tuple[T | None, ValidationError | None]:
+    """Parse now; report a 400 only after the 404 and 403 checks (SPEC 3)."""
+    try:
+        return parse(), None
+    except ValidationError as error:
+        return None, error
+
+
+def validated_later(schema: str, request: Request) -> tuple[dict[str, Any], ValidationError | None]:
+    """Validate now, but let the service report it after the 404 and 403 checks."""
+    try:
+        data = json_body(request)
+    except ValidationError as error:
+        return {}, error
+    try:
+        return validate(schema, data), None
+    except ValidationError as error:
+        # Keep a well-formed action name: its permission check still comes first.
+        action = data.get("action") if isinstance(data, dict) else None
+        return ({"action": action} if isinstance(action, str) else {}), error
+
+
+class Posted(NamedTuple):
+    """A POST read before its use case runs: a 400 in the body or the Idempotency-Key
+    waits in `invalid` for the use case to raise after its 404 and 403 checks (SPEC 3)."""
+
+    caller: Caller
+    body: dict[str, Any]
+    idempotency: IdempotencyKey | None
+    invalid: ValidationError | None
+
+
+def posted_later(request: Request, schema: str, route: str) -> Posted:
+    caller = current_caller(request)
+    body, invalid = validated_later(schema, request)
+    idempotency, key_error = later(lambda: idempotency_key(request, caller, route, body))
+    return Posted(caller, body, idempotency, invalid or key_error)
 
 
 Create = Callable[[Caller, dict[str, Any], IdempotencyKey | None], StoredResponse]

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from chalice.app import Blueprint, Request, Response
+from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
 from chalicelib.api.auth import current_caller
-from chalicelib.api.http import api_route, json_body, json_response
+from chalicelib.api.http import api_route, json_response
 from chalicelib.api.requests import (
     ListCursor,
     create,
-    idempotency_key,
     if_match,
+    later,
+    posted_later,
     query_params,
     stored_response,
+    validated_later,
 )
-from chalicelib.api.validation import parse_rfc3339, validate
+from chalicelib.api.validation import parse_rfc3339
 from chalicelib.domain.applications import resolve_request
 from chalicelib.domain.complaints import awaits_second_supervisor
 from chalicelib.domain.errors import FieldError, ValidationError
@@ -123,8 +124,8 @@ def get_ticket(ticket_id: str) -> Response:
 def act(ticket_id: str) -> Response:
     request = tickets_blueprint.current_request
     caller = current_caller(request)
-    body, invalid = _validated_later("ticket-action", request)
-    expected_version, header_error = _later(lambda: if_match(request))
+    body, invalid = validated_later("ticket-action", request)
+    expected_version, header_error = later(lambda: if_match(request))
     invalid = invalid or header_error
     action = str(body.pop("action", ""))
     if invalid is not None:
@@ -143,42 +144,12 @@ def act(ticket_id: str) -> Response:
     return _ticket_response(ticket, caller)
 
 
-T = TypeVar("T")
-
-
-def _later(parse: Callable[[], T]) -> tuple[T | None, ValidationError | None]:
-    """Parse now; report a 400 only after the 404 and 403 checks (SPEC 3)."""
-    try:
-        return parse(), None
-    except ValidationError as error:
-        return None, error
-
-
-def _validated_later(
-    schema: str, request: Request
-) -> tuple[dict[str, Any], ValidationError | None]:
-    """Validate now, but let the service report it after the 404 and 403 checks."""
-    try:
-        data = json_body(request)
-    except ValidationError as error:
-        return {}, error
-    try:
-        return validate(schema, data), None
-    except ValidationError as error:
-        # Keep a well-formed action name: its permission check still comes first.
-        action = data.get("action") if isinstance(data, dict) else None
-        return ({"action": action} if isinstance(action, str) else {}), error
-
-
 @api_route(tickets_blueprint, "POST /v1/tickets/{ticket_id}/comments")
 def add_comment(ticket_id: str) -> Response:
     request = tickets_blueprint.current_request
-    caller = current_caller(request)
-    ports = bootstrap.container().ticket_ports()
-    body, invalid = _validated_later("comment-create", request)
     route = f"POST /v1/tickets/{ticket_id}/comments"
-    idempotency, key_error = _later(lambda: idempotency_key(request, caller, route, body))
-    invalid = invalid or key_error
+    caller, body, idempotency, invalid = posted_later(request, "comment-create", route)
+    ports = bootstrap.container().ticket_ports()
 
     def render(event: Event) -> StoredResponse:
         return StoredResponse(201, json.dumps(event_view(event, caller), ensure_ascii=False))
@@ -201,7 +172,7 @@ def get_timeline(ticket_id: str) -> Response:
     request = tickets_blueprint.current_request
     caller = current_caller(request)
     cursor = ListCursor("timeline", caller.id, ticket_id)
-    page_params, invalid = _later(lambda: cursor.position(query_params(request, _PAGE_PARAMS)))
+    page_params, invalid = later(lambda: cursor.position(query_params(request, _PAGE_PARAMS)))
     limit, start_key = page_params or (1, None)
     page = tickets.timeline(
         bootstrap.container().ticket_ports(), caller, ticket_id, limit, start_key, invalid=invalid
