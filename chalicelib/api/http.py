@@ -44,6 +44,9 @@ class Operation(NamedTuple):
     csv: bool = False  # also answers text/csv when the Accept header asks (reports)
 
 
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+
+
 class _Route(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     summary: str
     tag: str
@@ -68,7 +71,8 @@ class RouteTableError(ValueError):
 
 
 def load_routes(raw: bytes, source: str = "routes.json") -> dict[str, Operation]:
-    """ "METHOD /path" -> its operation, from the route table; checked whole at start-up."""
+    """Each route's operation by its "METHOD /path", from the route table; the table is
+    checked whole, so a row that does not fit stops the API at start-up."""
     try:
         table = msgspec.json.decode(raw, type=_RouteTable)
     except msgspec.ValidationError as error:
@@ -87,23 +91,11 @@ def _operation(key: str, row: _Route, shared: dict[str, dict[str, Any]], source:
     unknown = [name for name in row.parameters if isinstance(name, str) and name not in shared]
     if unknown:
         raise RouteTableError(f"{source}: {key} names no shared parameter {unknown}")
-    return Operation(
-        path,
-        method,
-        row.summary,
-        public=row.public,
-        request_schema=row.request_schema,
-        responses=row.responses,
-        roles=row.roles,
-        tag=row.tag,
-        parameters=tuple(shared[p] if isinstance(p, str) else p for p in row.parameters),
-        content_types=row.content_types,
-        html=row.html,
-        csv=row.csv,
-    )
+    fields = msgspec.structs.asdict(row)  # the row's fields are the operation's, by name
+    fields["parameters"] = tuple(shared[p] if isinstance(p, str) else p for p in row.parameters)
+    return Operation(path, method, **fields)
 
 
-_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 ROUTES_FILE = Path(__file__).resolve().parent.parent / "data" / "routes.json"
 ROUTES = load_routes(ROUTES_FILE.read_bytes(), str(ROUTES_FILE))
 OPERATIONS: list[Operation] = []
