@@ -51,7 +51,6 @@ from chalicelib.service import idempotency as keys
 from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
 from chalicelib.service.ports import (
     Clock,
-    IdempotencyKeyTakenError,
     IdempotencyRecord,
     IdSource,
     OpsAlert,
@@ -226,17 +225,11 @@ def add_document(
             document_id=document.id, type=document.type, filename=document.filename
         )
         events = [Event.of(ports.ids.event_id(), ticket.id, now, caller, added)]
-        try:
-            ports.documents.add(
-                document,
-                ticket.version,
-                events,
-                keys.record(idempotency, response, now),
-                MAX_DOCUMENTS,
-            )
-        except (IdempotencyKeyTakenError, TransactionConflictError) as error:
-            return keys.after_race(ports.tickets, idempotency, error, ports.clock())
-        return response
+
+        def write(record: IdempotencyRecord | None) -> None:
+            ports.documents.add(document, ticket.version, events, record, MAX_DOCUMENTS)
+
+        return keys.kept(ports.tickets, idempotency, response, write, now=now, clock=ports.clock)
 
     return retrying(attempt, also=(VersionConflictError,))
 

@@ -21,10 +21,9 @@ from chalicelib.domain.ticket import Sla, Ticket
 from chalicelib.service import idempotency as keys
 from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
 from chalicelib.service.ports import (
-    IdempotencyKeyTakenError,
+    IdempotencyRecord,
     ReferenceTakenError,
     TicketWrite,
-    TransactionConflictError,
     VersionConflictError,
 )
 from chalicelib.service.retries import retrying
@@ -97,11 +96,11 @@ def _write(
         TicketWrite(review.id, None, review, [created]),
         TicketWrite(original.id, original.version, reviewed, [requested]),
     ]
-    try:
-        ports.repository.commit_many(writes, keys.record(key, response, now))
-    except (IdempotencyKeyTakenError, TransactionConflictError) as error:
-        return keys.after_race(ports.repository, key, error, ports.clock())
-    return response
+
+    def write(record: IdempotencyRecord | None) -> None:
+        ports.repository.commit_many(writes, record)
+
+    return keys.kept(ports.repository, key, response, write, now=now, clock=ports.clock)
 
 
 def _first_response_due(ports: TicketPorts, original: Ticket, now: datetime) -> datetime | None:
