@@ -39,6 +39,19 @@ class Channel(StrEnum):
     SMS = "sms"
 
 
+class Outcome(StrEnum):
+    """What became of an inbound email or text (logged; a text's is kept with its handled
+    mark)."""
+
+    COMMENTED = "commented"
+    NEW_TICKET = "new_ticket"  # an email replying about a closed or cancelled ticket
+    OPTED_OUT = "opted_out"  # a text asking for no more SMS
+    SURVEY_ANSWERED = "survey_answered"  # a text with a score
+    TRIAGED = "triaged"
+    DUPLICATE = "duplicate"  # a redelivery: already handled
+    GONE = "gone"  # the stored email no longer exists
+
+
 INBOX_STATUSES = tuple(InboxStatus)
 TRIAGE_REASONS = tuple(TriageReason)
 
