@@ -41,6 +41,7 @@ from chalicelib.domain.events import (
     Event,
     EventType,
 )
+from chalicelib.domain.fields import shared_fields
 from chalicelib.domain.identity import SYSTEM, Caller
 from chalicelib.domain.statuses import Action, Status
 from chalicelib.domain.ticket import Ticket, TicketRequest, isoformat
@@ -158,12 +159,7 @@ book: OpensTicket[AppointmentPorts, AppointmentRequest] = opens_ticket(
 
 def _ticket_request(request: AppointmentRequest) -> TicketRequest:
     """The ticket part of a booking: the fields it shares with a ticket request."""
-    shared = {
-        name: value
-        for name, value in msgspec.structs.asdict(request).items()
-        if name in TicketRequest.__struct_fields__
-    }
-    return TicketRequest(kind=APPOINTMENT, **shared)
+    return TicketRequest(kind=APPOINTMENT, **shared_fields(request, TicketRequest))
 
 
 def _seat(branch: Branch, calendar: BusinessCalendar, slot: Slot) -> Seat:

@@ -45,6 +45,7 @@ from chalicelib.domain.events import (
     DocumentReceived,
     Event,
 )
+from chalicelib.domain.fields import shared_fields
 from chalicelib.domain.identity import SYSTEM, WORKING_ROLES, Caller, Role
 from chalicelib.domain.ticket import Ticket
 from chalicelib.service import idempotency as keys
@@ -255,13 +256,10 @@ def _new_document(
 ) -> Document:
     document_id = ports.new_document_id() if ports.new_document_id else _document_id(ports)
     return Document(
+        **shared_fields(request, Document, "sha256"),  # its type, file name, content type, size
         id=document_id,
         ticket_id=ticket.id,
         customer_id=ticket.customer_id,
-        type=request.type,
-        filename=request.filename,
-        content_type=request.content_type,
-        size=request.size,
         sha256=request.sha256.lower(),
         status=DocumentStatus.PENDING_UPLOAD,
         object_key=object_key(ticket.id, secrets.token_urlsafe(32)),

@@ -10,7 +10,7 @@ from msgspec.structs import replace
 from chalicelib.domain.errors import ForbiddenError, ValidationError
 from chalicelib.domain.identity import WORKING_ROLES, Caller, Role
 from chalicelib.domain.reviews import (
-    REVIEW_PRIORITY,
+    REVIEW_ROUTE,
     ReviewIds,
     check_reviewable,
     open_review,
@@ -108,5 +108,5 @@ def _first_response_due(ports: TicketPorts, original: Ticket, now: datetime) -> 
     SLA rules); the resolution clock is the review's own 30 calendar days."""
     if ports.sla is None:
         return None
-    probe = replace(original, priority=REVIEW_PRIORITY, received_at=now, sla=Sla())
+    probe = replace(original, priority=REVIEW_ROUTE.priority, received_at=now, sla=Sla())
     return start_clocks(probe, ports.sla).first_response_due
