@@ -47,19 +47,16 @@ from chalicelib.domain.statuses import Action, Status
 from chalicelib.domain.ticket import Ticket, TicketRequest, isoformat
 from chalicelib.service.ports import (
     AppointmentStore,
-    Clock,
     IdempotencyRecord,
-    IdSource,
     Reminder,
     Seat,
     SeatMoves,
-    TicketRepository,
     TicketWrite,
 )
 from chalicelib.service.tickets import (
     Opening,
     OpensTicket,
-    TicketPorts,
+    TicketAccess,
     open_with_new_ids,
     opens_ticket,
 )
@@ -69,16 +66,10 @@ REMINDER_BATCH = 100
 _MAX_BRANCH_ID = 64
 
 
-class AppointmentPorts(msgspec.Struct, frozen=True):
+class AppointmentPorts(TicketAccess, frozen=True):
     store: AppointmentStore
-    tickets: TicketRepository
-    ids: IdSource
-    clock: Clock
     calendar: Callable[[], BusinessCalendar]  # the bank's; loaded on first use
     reminder_lead: timedelta = DEFAULT_REMINDER_LEAD
-
-    def ticket_ports(self) -> TicketPorts:
-        return TicketPorts(repository=self.tickets, ids=self.ids, clock=self.clock)
 
     def calendar_of(self, branch: Branch) -> BusinessCalendar:
         return branch.calendar(self.calendar())

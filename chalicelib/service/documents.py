@@ -51,17 +51,15 @@ from chalicelib.domain.ticket import Ticket
 from chalicelib.service import idempotency as keys
 from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
 from chalicelib.service.ports import (
-    Clock,
     IdempotencyRecord,
-    IdSource,
     OpsAlert,
     OpsAlerter,
     TicketChange,
-    TicketRepository,
     TransactionConflictError,
     VersionConflictError,
 )
 from chalicelib.service.retries import retrying
+from chalicelib.service.tickets import TicketAccess
 
 UPLOAD_WINDOW = timedelta(minutes=15)
 DOWNLOAD_WINDOW = timedelta(minutes=5)
@@ -173,13 +171,10 @@ class DocumentStore(ABC):
         """Erasure: blank the file names of the ticket's documents; returns their keys."""
 
 
-class DocumentPorts(msgspec.Struct, frozen=True):
-    tickets: TicketRepository
+class DocumentPorts(TicketAccess, frozen=True):
     documents: DocumentStore
     objects: ObjectStore
     scanner: Scanner
-    ids: IdSource
-    clock: Clock
     alerts: OpsAlerter | None = None
     new_document_id: Callable[[], str] | None = None
 

@@ -87,6 +87,18 @@ class TicketPorts(msgspec.Struct, frozen=True):
         return track(before, after, now, self.sla)
 
 
+class TicketAccess(msgspec.Struct, frozen=True):
+    """The ticket repository, fresh ids and the clock: what every bundle of ports whose use
+    cases read, open or change tickets holds (its other ports are declared by the bundle)."""
+
+    tickets: TicketRepository
+    ids: IdSource
+    clock: Clock
+
+    def ticket_ports(self) -> TicketPorts:
+        return TicketPorts(repository=self.tickets, ids=self.ids, clock=self.clock)
+
+
 Render = Callable[[Ticket], StoredResponse]
 # Writes an action on an appointment together with its seat moves (service/appointments.py).
 # A change written with more than the ticket (a document review: the document too).

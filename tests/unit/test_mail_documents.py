@@ -61,7 +61,12 @@ class Desk:
         self.documents = InMemoryDocumentStore(self.repository)
         self.bucket = InMemoryObjectStore()
         self.document_ports = DocumentPorts(
-            self.repository, self.documents, self.bucket, EicarScanner(), self.ids, self.clock
+            tickets=self.repository,
+            ids=self.ids,
+            clock=self.clock,
+            documents=self.documents,
+            objects=self.bucket,
+            scanner=EicarScanner(),
         )
         inbox = InboxPorts(
             self.store,
