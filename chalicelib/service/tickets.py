@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 from msgspec.structs import replace
@@ -69,6 +69,7 @@ PortsT = TypeVar("PortsT")
 RequestT = TypeVar("RequestT")
 PortsT_contra = TypeVar("PortsT_contra", contravariant=True)
 RequestT_contra = TypeVar("RequestT_contra", contravariant=True)
+ResultT = TypeVar("ResultT")
 
 
 class TicketPorts(msgspec.Struct, frozen=True):
@@ -100,6 +101,18 @@ class TicketAccess(msgspec.Struct, frozen=True):
 
 
 Render = Callable[[Ticket], StoredResponse]
+
+
+class Answer(msgspec.Struct, Generic[ResultT], frozen=True):
+    """How a POST on a ticket answers: `render` makes the response of what it wrote, kept
+    under the Idempotency-Key (a retry gets it again); `invalid` is the body's 400, raised
+    only once the ticket is found and the caller may act on it (SPEC 3's order)."""
+
+    render: Callable[[ResultT], StoredResponse]
+    idempotency: IdempotencyKey | None = None
+    invalid: ValidationError | None = None
+
+
 # Writes an action on an appointment together with its seat moves (service/appointments.py).
 # A change written with more than the ticket (a document review: the document too).
 TicketCommit = Callable[[Ticket, Ticket, list[Event], datetime], Ticket]
@@ -307,16 +320,14 @@ def comment(
     body: str,
     internal: bool,
     *,
-    render: Callable[[Event], StoredResponse],
-    idempotency: IdempotencyKey | None = None,
-    invalid: ValidationError | None = None,
+    answer: Answer[Event],
 ) -> StoredResponse:
     """Add a public comment or an internal note (with any status change it causes)."""
 
     def attempt() -> StoredResponse:
         ticket = get_ticket(ports, caller, ticket_id)
-        _raise_deferred(caller, invalid, ticket, None)
-        replay = keys.replay(ports.repository, idempotency, ports.clock())
+        _raise_deferred(caller, answer.invalid, ticket, None)
+        replay = keys.replay(ports.repository, answer.idempotency, ports.clock())
         if replay is not None:
             return replay
         now = ports.clock()
@@ -328,8 +339,10 @@ def comment(
         def write(record: IdempotencyRecord | None) -> None:
             ports.repository.commit(ticket.id, ticket.version, changed, events, record)
 
-        response = render(events[0])
-        return keys.kept(ports.repository, idempotency, response, write, now=now, clock=ports.clock)
+        response = answer.render(events[0])
+        return keys.kept(
+            ports.repository, answer.idempotency, response, write, now=now, clock=ports.clock
+        )
 
     return retrying(attempt, also=(VersionConflictError,), busy=_changing_quickly)
 
