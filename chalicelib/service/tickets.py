@@ -97,6 +97,7 @@ class TicketAccess(msgspec.Struct, frozen=True):
     clock: Clock
 
     def ticket_ports(self) -> TicketPorts:
+        """These three alone: no SLA rules, no commit hooks (what a booking opens with)."""
         return TicketPorts(repository=self.tickets, ids=self.ids, clock=self.clock)
 
 
