@@ -1,8 +1,9 @@
 """Copies between domain Structs and PynamoDB items, derived from the Struct's fields.
 
-An item stores most of a Struct's fields under the same name and as they are; a
-mapping names only the fields it converts, so a new plain field is declared once
-(on the Struct and the item) and is copied both ways with no third mention.
+An item stores most of a Struct's fields as they are, under the same name or a renamed
+one (`id` as `ticket_id`); a mapping names only the fields it converts or renames, so a
+new plain field is declared once (on the Struct and the item) and is copied both ways
+with no third mention.
 """
 
 from __future__ import annotations
