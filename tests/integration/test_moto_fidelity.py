@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import boto3
@@ -240,8 +241,7 @@ def test_a_transaction_on_a_big_table_copies_what_it_does_on_an_empty_one(aws, m
     counter = _CopyCounter(copy.deepcopy)
     monkeypatch.setattr(copy, "deepcopy", counter)
     copied = {
-        table: counter.during(lambda table=table: _two_puts(dynamodb, table, 1))
-        for table in (TABLE, "empty")
+        table: counter.during(partial(_two_puts, dynamodb, table, 1)) for table in (TABLE, "empty")
     }
     assert copied[TABLE] == copied["empty"], copied
     assert copied[TABLE] < 1_000, copied  # not the 10^4 items
