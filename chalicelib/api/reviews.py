@@ -10,6 +10,7 @@ from chalicelib.api.http import Operation, api_route
 from chalicelib.api.requests import IDEMPOTENCY_HEADER, idempotency_key, stored_response
 from chalicelib.api.tickets import _later, _validated_later, created_response
 from chalicelib.service.reviews import request_review
+from chalicelib.service.tickets import Answer
 
 reviews_blueprint = Blueprint(__name__)
 
@@ -38,8 +39,6 @@ def create_review(ticket_id: str) -> Response:
         caller,
         ticket_id,
         str(body.get("reason", "")),
-        render=created_response,
-        idempotency=idempotency,
-        invalid=invalid or key_error,
+        answer=Answer(created_response, idempotency, invalid=invalid or key_error),
     )
     return stored_response(response)
