@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from email import message_from_bytes
-from email.policy import default
 from enum import StrEnum
 from typing import Any
 
@@ -21,7 +19,7 @@ from chalicelib.domain.documents import CONTENT_TYPES, MAX_DOCUMENTS, MAX_SIZE, 
 from chalicelib.domain.errors import DomainError
 from chalicelib.domain.fields import shared_fields
 from chalicelib.domain.identity import Caller
-from chalicelib.domain.mail import Attachment, _is_attachment, _leaf_parts
+from chalicelib.domain.mail import Attachment, _is_attachment, _leaf_parts, read_message
 from chalicelib.domain.ticket import Ticket
 from chalicelib.logs import logger
 from chalicelib.service.documents import DocumentPorts, add_document_from_bytes
@@ -115,7 +113,7 @@ def notes(planned: Sequence[Planned]) -> tuple[str, ...]:
 def payloads(raw: bytes) -> list[bytes]:
     """The decoded bytes of each attachment of a raw message, in the order parse_mail
     lists them."""
-    message = message_from_bytes(raw, policy=default)
+    message = read_message(raw)
     found = []
     for part in _leaf_parts(message):
         if _is_attachment(part):
