@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from functools import cache, cached_property, partial
 from pathlib import Path
@@ -226,15 +226,24 @@ class Container:
     def retention(self) -> timedelta:
         return timedelta(days=self.settings.retention_days)
 
+    def _parts_for(self, bundle: type[msgspec.Struct], *left_out: str) -> dict[str, Any]:
+        """The container's parts `bundle` has a field of the same name for (ids, clock,
+        alerts...), but those `left_out` (the builder passes them itself or leaves their
+        default). The builder passes every other field by keyword, where the type checker
+        checks it; tests/unit/test_container.py checks these against the bundle's types.
+        A part passed twice or missing fails in the bundle's constructor; a name left out
+        that the two do not share fails here."""
+        shared = [name for name in bundle.__struct_fields__ if name in PART_NAMES]
+        unknown = set(left_out) - set(shared)
+        if unknown:
+            raise ValueError(f"{bundle.__name__} shares no part {sorted(unknown)}")
+        return {name: getattr(self, name) for name in shared if name not in left_out}
+
     def ticket_ports(self) -> TicketPorts:
         return TicketPorts(
-            repository=self.repository,
-            ids=self.ids,
-            clock=self.clock,
-            sla=self.sla,
+            **self._parts_for(TicketPorts),
             appointment_commit=partial(commit_action, self.appointment_ports()),
             review_commit=self._review_commit,
-            complaint_codes=self.complaint_codes,
         )
 
     def _review_commit(
@@ -262,36 +271,29 @@ class Container:
 
     def _quiet_document_ports(self) -> DocumentPorts:
         return DocumentPorts(
+            **self._parts_for(DocumentPorts, "objects", "alerts"),
             tickets=self.repository,
             documents=self._documents(),
             objects=self._objects(),
-            scanner=self.scanner,
-            ids=self.ids,
-            clock=self.clock,
         )
 
     def appointment_ports(self) -> AppointmentPorts:
         return AppointmentPorts(
+            **self._parts_for(AppointmentPorts, "calendar"),
             store=self.appointment_store,
             tickets=self.repository,
-            ids=self.ids,
-            clock=self.clock,
             calendar=lambda: self.calendar.calendar,
             reminder_lead=timedelta(seconds=self.settings.appointment_reminder_lead_seconds),
         )
 
     def notification_ports(self) -> NotificationPorts:
         return NotificationPorts(
+            **self._parts_for(NotificationPorts),
             tickets=self.repository,
             store=self.notification_store,
-            notifier=self.notifier,
-            ids=self.ids,
-            clock=self.clock,
             public_base_url=self.settings.public_base_url,
-            alerts=self.alerts,
             survey_codes=self.survey_store,
             mail_threading=self.reply_threading(),
-            sms_index=self.sms_index,
         )
 
     def reply_threading(self) -> ReplyThreading | None:
@@ -336,32 +338,27 @@ class Container:
         """What answering a survey needs (the page, a score by SMS): no workflow and no
         notifier, the stream releases the workflow and sends what follows."""
         return SurveyPorts(
+            **self._parts_for(SurveyPorts, "workflow", "notifier"),
             tickets=self.repository,
             surveys=self.survey_store,
             workflow=None,
             notifications=self.notification_store,
-            ids=self.ids,
-            clock=self.clock,
             delay=timedelta(seconds=self.settings.survey_delay_seconds),
             window=timedelta(seconds=self.settings.survey_window_seconds),
-            sla=self.sla,
         )
 
     def reaction_ports(self) -> ReactionPorts:
         return ReactionPorts(
-            ledger=self.ledger,
-            alerts=self.alerts,
+            **self._parts_for(ReactionPorts),
             notifications=self.notification_ports(),
             surveys=self.survey_ports(),
             tickets=self.repository,
             working_minutes=working_minutes_on(self.calendar),
             audit=self.audit_log,
             privacy=self.privacy_store,
-            metrics=self.metrics,
             retention=self.retention,
             expire_documents=self._expire_documents,
             delete_document_object=self._delete_document_object,
-            bus=self.bus,
         )
 
     def inbound_sms_ports(self) -> InboundSmsPorts:
@@ -382,7 +379,7 @@ class Container:
 
     def audit_ports(self) -> AuditPorts:
         return AuditPorts(
-            log=self.audit_log, ids=self.ids, clock=self.clock, retention=self.retention
+            **self._parts_for(AuditPorts), log=self.audit_log, retention=self.retention
         )
 
     def report_ports(self) -> ReportPorts:
@@ -393,18 +390,21 @@ class Container:
 
     def privacy_ports(self) -> PrivacyPorts:
         return PrivacyPorts(
+            **self._parts_for(PrivacyPorts),
             tickets=self.repository,
             store=self.privacy_store,
             notifications=self.notification_store,
             audit=self.audit_ports(),
             forget_documents=self._erase_documents,
-            sms_index=self.sms_index,
             inbox=self.inbox_erasure,
-            raw_mail=self.raw_mail,
         )
 
     def _erase_documents(self, ticket: Ticket) -> None:
         erase_documents(self._quiet_document_ports(), ticket)
+
+
+# The container's parts, by name: what _parts_for() may hand a port bundle.
+PART_NAMES = frozenset(part.name for part in fields(Container))
 
 
 def bootstrap(settings: Settings, clock: Clock = utc_now) -> Container:

@@ -17,7 +17,7 @@ from chalicelib.adapters.dynamo import (
     ticket_to_item,
     write_idempotency,
 )
-from chalicelib.adapters.mapping import fields_except, values_of
+from chalicelib.adapters.mapping import StoredFields
 from chalicelib.adapters.models import (
     DocumentCountItem,
     DocumentItem,
@@ -48,18 +48,21 @@ def key_pk(object_key: str) -> str:
     return f"DOCKEY#{object_key}"
 
 
-# Document fields the item stores under the same name, as they are (the rest converted).
-_DOCUMENT_AS_IS = fields_except(
+# How the item stores a Document: `id` and `type` renamed, the fields below converted,
+# every other field under its own name as it is.
+_DOCUMENT = StoredFields(
     Document,
-    "id",
-    "type",
-    "size",
-    "status",
-    "added_by",
-    "problem",
-    "version",
-    "checked",
-    "scan_infected",
+    DocumentItem,
+    converted=(
+        "size",
+        "status",
+        "added_by",
+        "problem",
+        "version",
+        "checked",
+        "scan_infected",
+    ),
+    renamed={"id": "document_id", "type": "doc_type"},
 )
 
 
@@ -67,9 +70,7 @@ def document_to_item(document: Document) -> DocumentItem:
     return DocumentItem(
         pk=ticket_pk(document.ticket_id),
         sk=document_sk(document.id),
-        document_id=document.id,
-        **values_of(document, _DOCUMENT_AS_IS),
-        doc_type=document.type,
+        **_DOCUMENT.item_values(document),
         size=document.size,
         doc_status=document.status.value,
         added_by=document.added_by,
@@ -82,9 +83,7 @@ def document_to_item(document: Document) -> DocumentItem:
 
 def item_to_document(item: DocumentItem) -> Document:
     return Document(
-        id=item.document_id,
-        **values_of(item, _DOCUMENT_AS_IS),
-        type=item.doc_type,
+        **_DOCUMENT.struct_values(item),
         size=int(item.size),
         status=DocumentStatus(item.doc_status),
         added_by=item.added_by or "",

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 from pynamodb.connection import Connection
 
-from chalicelib.adapters.mapping import fields_except, values_of
+from chalicelib.adapters.mapping import StoredFields, values_of
 from chalicelib.adapters.models import (
     ContactAttribute,
     CounterItem,
@@ -73,23 +73,26 @@ def _key_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-# Ticket fields the item stores under the same name, as they are; the mappings
-# below convert the others (a new plain Ticket field needs only its item attribute).
-_TICKET_AS_IS = fields_except(
+# How the item stores a Ticket: `id` renamed, the fields below converted, every other
+# field under its own name as it is (a new plain field needs only its item attribute).
+_TICKET = StoredFields(
     Ticket,
-    "id",
-    "status",
-    "tier",
-    "resolutions",
-    "contact",
-    "sla",
-    "appointment",
-    "version",
-    "application",
-    "complaint",
-    "recused",
+    TicketItem,
+    converted=(
+        "status",
+        "tier",
+        "resolutions",
+        "contact",
+        "sla",
+        "appointment",
+        "version",
+        "application",
+        "complaint",
+        "recused",
+    ),
+    renamed={"id": "ticket_id"},
 )
-_SLA_AS_IS = fields_except(Sla, "breaches", "paused", "extended", "unpaused")
+_SLA = StoredFields(Sla, SlaAttribute, converted=("breaches", "paused", "extended", "unpaused"))
 
 
 def ticket_to_item(
@@ -102,8 +105,7 @@ def ticket_to_item(
     item = TicketItem(
         pk=ticket_pk(ticket.id),
         sk=TICKET_SK,
-        ticket_id=ticket.id,
-        **values_of(ticket, _TICKET_AS_IS),
+        **_TICKET.item_values(ticket),
         status=ticket.status,
         tier=ticket.tier,
         resolutions=ticket.resolutions,
@@ -149,7 +151,7 @@ def contact_email_key(address: str) -> str:
 
 def _sla_attribute(sla: Sla) -> SlaAttribute:
     return SlaAttribute(
-        **values_of(sla, _SLA_AS_IS),
+        **_SLA.item_values(sla),
         breaches=set(sla.breaches) or None,
         paused=int(sla.paused),
         extended=int(sla.extended),
@@ -159,7 +161,7 @@ def _sla_attribute(sla: Sla) -> SlaAttribute:
 
 def _sla(attribute: SlaAttribute) -> Sla:
     return Sla(
-        **values_of(attribute, _SLA_AS_IS),
+        **_SLA.struct_values(attribute),
         breaches=tuple(sorted(attribute.breaches or ())),
         paused=bool(attribute.paused),
         extended=bool(attribute.extended),
@@ -169,8 +171,7 @@ def _sla(attribute: SlaAttribute) -> Sla:
 
 def item_to_ticket(item: TicketItem) -> Ticket:
     return Ticket(
-        id=item.ticket_id,
-        **values_of(item, _TICKET_AS_IS),
+        **_TICKET.struct_values(item),
         status=Status(item.status),
         tier=int(item.tier),
         resolutions=int(item.resolutions or 0),
@@ -218,14 +219,18 @@ def _complaint(text: str | None) -> Complaint | None:
     return msgspec.json.decode(text, type=Complaint) if text else None
 
 
+# How the item stores an Event: `id` renamed, the rest converted (`type`, `actor`, `data`).
+_EVENT = StoredFields(
+    Event, EventItem, converted=("type", "actor", "data"), renamed={"id": "event_id"}
+)
+
+
 def event_to_item(event: Event) -> EventItem:
     return EventItem(
         pk=ticket_pk(event.ticket_id),
         sk=event_sk(event.id),
-        event_id=event.id,
-        ticket_id=event.ticket_id,
+        **_EVENT.item_values(event),
         event_type=event.type,
-        at=event.at,
         actor_role=event.actor.role.value,
         actor_id=event.actor.id,
         data=event.data,
@@ -235,10 +240,8 @@ def event_to_item(event: Event) -> EventItem:
 def item_to_event(item: EventItem) -> Event:
     data: dict[str, Any] = item.data.as_dict() if item.data else {}
     return Event(
-        id=item.event_id,
-        ticket_id=item.ticket_id,
+        **_EVENT.struct_values(item),
         type=EventType(item.event_type),
-        at=item.at,
         actor=Caller(role=Role(item.actor_role), id=item.actor_id),
         data=data,
     )

@@ -25,6 +25,7 @@ from chalicelib.adapters.dynamo import (
     ticket_to_item,
     write_new_ticket,
 )
+from chalicelib.adapters.mapping import StoredFields
 from chalicelib.adapters.models import (
     InboxRecord,
     MailReceiptItem,
@@ -70,33 +71,26 @@ def inbox_pk(item_id: str) -> str:
     return f"INBOX#{item_id}"
 
 
-def _record(item: InboxItem) -> InboxRecord:
+# How the record stores an InboxItem: `id` renamed, the fields below converted, every
+# other field under its own name as it is.
+_INBOX = StoredFields(
+    InboxItem,
+    InboxRecord,
+    converted=("channel", "status", "reason", "attachments", "notes", "version"),
+    renamed={"id": "item_id"},
+)
+
+
+def inbox_item_to_record(item: InboxItem) -> InboxRecord:
     return InboxRecord(
         pk=inbox_pk(item.id),
         sk="INBOX",
-        item_id=item.id,
+        **_INBOX.item_values(item),
         channel=item.channel.value,
-        sender=item.sender,
-        subject=item.subject,
-        text=item.text,
-        received_at=item.received_at,
         status=item.status.value,
         reason=item.reason.value,
-        attachments=json.dumps(
-            [
-                {"filename": a.filename, "content_type": a.content_type, "size": a.size}
-                | ({"location": a.location} if a.location else {})
-                for a in item.attachments
-            ],
-            ensure_ascii=False,
-        ),
+        attachments=_attachments_text(item.attachments),
         notes=json.dumps(list(item.notes)),
-        message_id=item.message_id,
-        source=item.source,
-        ticket_id=item.ticket_id,
-        handled_by=item.handled_by,
-        handled_at=item.handled_at,
-        discard_reason=item.discard_reason,
         item_version=item.version,
         lookup_pk=f"INBOX#{item.status.value}",
         lookup_sk=f"{_key_time(item.received_at)}#{item.id}",
@@ -104,33 +98,37 @@ def _record(item: InboxItem) -> InboxRecord:
     )
 
 
-def _item(record: InboxRecord) -> InboxItem:
+def record_to_inbox_item(record: InboxRecord) -> InboxItem:
     return InboxItem(
-        id=record.item_id,
+        **_INBOX.struct_values(record),
         channel=Channel(record.channel),
-        sender=record.sender or "",
-        subject=record.subject,
-        text=record.text or "",
-        received_at=record.received_at,
         status=InboxStatus(record.status),
         reason=TriageReason(record.reason),
-        attachments=tuple(
-            InboxAttachment(
-                str(a.get("filename", "")),
-                str(a.get("content_type", "")),
-                int(a.get("size", 0)),
-                a.get("location"),
-            )
-            for a in json.loads(record.attachments or "[]")
-        ),
+        attachments=_attachments(record.attachments),
         notes=tuple(json.loads(record.notes or "[]")),
-        message_id=record.message_id,
-        source=record.source,
-        ticket_id=record.ticket_id,
-        handled_by=record.handled_by,
-        handled_at=record.handled_at,
-        discard_reason=record.discard_reason,
         version=int(record.item_version or 1),
+    )
+
+
+def _attachments_text(attachments: tuple[InboxAttachment, ...]) -> str:
+    """JSON metadata of the attachments; `location` only where there is one."""
+    entries = [
+        {"filename": a.filename, "content_type": a.content_type, "size": a.size}
+        | ({"location": a.location} if a.location else {})
+        for a in attachments
+    ]
+    return json.dumps(entries, ensure_ascii=False)
+
+
+def _attachments(text: str | None) -> tuple[InboxAttachment, ...]:
+    return tuple(
+        InboxAttachment(
+            str(a.get("filename", "")),
+            str(a.get("content_type", "")),
+            int(a.get("size", 0)),
+            a.get("location"),
+        )
+        for a in json.loads(text or "[]")
     )
 
 
@@ -156,12 +154,14 @@ class DynamoInboxStore(InboxStore):
         self._retention = retention
 
     def put(self, item: InboxItem) -> bool:
-        record = _record(item)
+        record = inbox_item_to_record(item)
         return written(lambda: record.save(condition=InboxRecord.pk.does_not_exist()))
 
     def get(self, item_id: str) -> InboxItem | None:
         try:
-            return _item(InboxRecord.get(inbox_pk(item_id), "INBOX", consistent_read=True))
+            return record_to_inbox_item(
+                InboxRecord.get(inbox_pk(item_id), "INBOX", consistent_read=True)
+            )
         except InboxRecord.DoesNotExist:
             return None
 
@@ -183,7 +183,7 @@ class DynamoInboxStore(InboxStore):
             next_key = position(
                 {"pk": last.pk, "sk": last.sk, "lookup_pk": hash_value, "lookup_sk": last.lookup_sk}
             )
-        return InboxPage([_item(record) for record in shown], next_key)
+        return InboxPage([record_to_inbox_item(record) for record in shown], next_key)
 
     def settle(
         self,
@@ -200,7 +200,9 @@ class DynamoInboxStore(InboxStore):
             "reference": lambda: ReferenceTakenError(new_ticket.reference if new_ticket else ""),
         }
         with Transaction(self._connection, refusals) as writes:
-            writes.save("inbox", _record(handled), InboxRecord.item_version == expected_version)
+            writes.save(
+                "inbox", inbox_item_to_record(handled), InboxRecord.item_version == expected_version
+            )
             if new_ticket is not None:
                 write_new_ticket(writes, new_ticket, events or [], None)
             elif change is not None:

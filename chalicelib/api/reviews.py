@@ -9,6 +9,7 @@ from chalicelib.api.http import api_route
 from chalicelib.api.requests import posted_later, stored_response
 from chalicelib.api.tickets import created_response
 from chalicelib.service.reviews import request_review
+from chalicelib.service.tickets import Answer
 
 reviews_blueprint = Blueprint(__name__)
 
@@ -23,8 +24,6 @@ def create_review(ticket_id: str) -> Response:
         caller,
         ticket_id,
         str(body.get("reason", "")),
-        render=created_response,
-        idempotency=idempotency,
-        invalid=invalid,
+        answer=Answer(created_response, idempotency, invalid=invalid),
     )
     return stored_response(response)

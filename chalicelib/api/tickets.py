@@ -160,9 +160,7 @@ def add_comment(ticket_id: str) -> Response:
         ticket_id,
         str(body.get("body", "")),
         bool(body.get("internal", False)),
-        render=render,
-        idempotency=idempotency,
-        invalid=invalid,
+        answer=tickets.Answer(render, idempotency, invalid=invalid),
     )
     return stored_response(response)
 

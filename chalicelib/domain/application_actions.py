@@ -22,7 +22,7 @@ from chalicelib.domain.applications import (
     PendingApproval,
     new_application,
 )
-from chalicelib.domain.documents import Verdict
+from chalicelib.domain.documents import VERDICTS
 from chalicelib.domain.errors import FieldError, IllegalTransitionError, ValidationError
 from chalicelib.domain.events import ApprovalRequested, DocumentReviewed, Payload, StatusChanged
 from chalicelib.domain.identity import Caller, Role
@@ -41,7 +41,7 @@ def application_of(ticket: Ticket) -> Application:
 
 def check_params(action: Action, params: Mapping[str, Any]) -> None:
     """400 for a verdict that is neither accepted nor rejected (after the generic checks)."""
-    if action == Action.REVIEW_DOCUMENT and params.get("verdict") not in tuple(Verdict):
+    if action == Action.REVIEW_DOCUMENT and params.get("verdict") not in VERDICTS:
         raise ValidationError([FieldError("verdict", "must be one of: accepted, rejected")])
 
 

@@ -48,8 +48,9 @@ class DocumentStatus(StrEnum):
 
 # Whose bytes may be handed out (a presigned GET): clean files only.
 SERVABLE = frozenset({DocumentStatus.AVAILABLE, DocumentStatus.ACCEPTED, DocumentStatus.REJECTED})
-# A review may judge only a clean file that landed.
+# A review may judge only a clean file that landed; its verdict is the status it gives it.
 REVIEWABLE = SERVABLE
+VERDICTS = (DocumentStatus.ACCEPTED, DocumentStatus.REJECTED)
 
 
 class FileProblem(StrEnum):
@@ -57,11 +58,6 @@ class FileProblem(StrEnum):
     CHECKSUM = "checksum"
     TYPE = "type"
     SCAN = "scan"  # the malware scan gave no verdict (unsupported, access denied, failed)
-
-
-class Verdict(StrEnum):
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
 
 
 class Document(msgspec.Struct, frozen=True):

@@ -13,7 +13,7 @@ import builtins
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from enum import Enum, StrEnum
-from typing import Annotated, Any, ClassVar, NamedTuple, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Self, TypeVar
 
 import msgspec
 
@@ -108,7 +108,7 @@ def action_named(name: str) -> Action | str:
 # is None (other None values are written as null).
 
 
-class Wire(NamedTuple):
+class Wire(msgspec.Struct, frozen=True):
     key: str | None = None
     parse: Callable[[Any], Any] | None = None
     optional: bool = False
@@ -122,7 +122,7 @@ _FROM_IF_MOVED = Wire("from", parse=Status, optional=True)
 _TO_IF_MOVED = Wire("to", parse=Status, optional=True)
 
 
-class _WireField(NamedTuple):
+class _WireField(msgspec.Struct, frozen=True):
     name: str
     key: str
     parse: Callable[[Any], Any] | None

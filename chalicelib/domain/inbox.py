@@ -14,6 +14,8 @@ from typing import Any
 import msgspec
 
 from chalicelib.domain.contact import mask_email, mask_phone
+from chalicelib.domain.fields import shared_fields
+from chalicelib.domain.mail import Attachment
 from chalicelib.domain.ticket import isoformat
 
 
@@ -39,17 +41,27 @@ class Channel(StrEnum):
     SMS = "sms"
 
 
+class Outcome(StrEnum):
+    """What became of an inbound email or text (logged; a text's is kept with its handled
+    mark)."""
+
+    COMMENTED = "commented"
+    NEW_TICKET = "new_ticket"  # an email replying about a closed or cancelled ticket
+    OPTED_OUT = "opted_out"  # a text asking for no more SMS
+    SURVEY_ANSWERED = "survey_answered"  # a text with a score
+    TRIAGED = "triaged"
+    DUPLICATE = "duplicate"  # a redelivery: already handled
+    GONE = "gone"  # the stored email no longer exists
+
+
 INBOX_STATUSES = tuple(InboxStatus)
 TRIAGE_REASONS = tuple(TriageReason)
 
 
-class InboxAttachment(msgspec.Struct, frozen=True):
+class InboxAttachment(Attachment, frozen=True):
     """An attachment kept with the item as metadata; `location` names where its bytes
     are (the stored message in the inbound bucket), so a document can be made from it."""
 
-    filename: str
-    content_type: str
-    size: int
     location: str | None = None
 
 
@@ -109,9 +121,6 @@ def item_view(item: InboxItem) -> dict[str, Any]:
     """One item in full: the new text and its attachments' metadata."""
     view = item_summary(item)
     view["text"] = item.text
-    view["attachments"] = [
-        {"filename": a.filename, "content_type": a.content_type, "size": a.size}
-        for a in item.attachments
-    ]
+    view["attachments"] = [shared_fields(a, Attachment) for a in item.attachments]
     view["notes"] = list(item.notes)
     return view

@@ -23,7 +23,6 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from email import message_from_bytes
 from email.message import EmailMessage, Message
-from email.policy import SMTP, default
 from email.utils import format_datetime, getaddresses
 from html.parser import HTMLParser
 
@@ -107,6 +106,8 @@ class MailThread(msgspec.Struct, frozen=True):
 
 def build_mime(mail: OutgoingEmail) -> bytes:
     """The raw message for SES SendRawEmail: multipart/alternative, text then HTML."""
+    from email.policy import SMTP  # see read_message
+
     message = EmailMessage(policy=SMTP)
     message["From"] = mail.sender
     message["To"] = mail.to
@@ -155,10 +156,21 @@ class InboundMail(msgspec.Struct, frozen=True):
         return tuple(found)
 
 
+def read_message(raw: bytes) -> EmailMessage:
+    """The raw message with the modern policy (header objects, `get_content`)."""
+    # email.policy and its header parser cost ~3 ms to import, which only the mail paths
+    # should pay, not every cold start (CPython's own EmailMessage defers it the same way).
+    from email.policy import default
+
+    message = message_from_bytes(raw, policy=default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
 def parse_mail(raw: bytes, *, oversize: bool = False) -> InboundMail:
     """Read a raw message as SES stored it. `oversize`: over MAX_MAIL_BYTES, so no
     attachment is kept (noted). Never raises on what the message contains."""
-    message = message_from_bytes(raw, policy=default)
+    message = read_message(raw)
     notes: list[str] = []
     if message.defects or _any_part_defects(message):
         notes.append("malformed_mime")

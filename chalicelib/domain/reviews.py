@@ -23,16 +23,15 @@ from datetime import datetime, timedelta
 
 from msgspec.structs import replace
 
-from chalicelib.domain.complaints import Complaint
+from chalicelib.domain.complaints import COMPLAINT
 from chalicelib.domain.errors import ConflictError, ForbiddenError
-from chalicelib.domain.events import Event, ReviewRequested, TicketCreated
+from chalicelib.domain.events import Event, ReviewRequested
 from chalicelib.domain.identity import WORKING_ROLES, Caller
+from chalicelib.domain.routing import Route
 from chalicelib.domain.statuses import Status
-from chalicelib.domain.ticket import Sla, Ticket
+from chalicelib.domain.ticket import Sla, Ticket, TicketRequest, created_event, new_ticket
 
-REVIEW_QUEUE = "complaint-review"
-REVIEW_TIER = 2
-REVIEW_PRIORITY = "high"
+REVIEW_ROUTE = Route(queue="complaint-review", tier=2, priority="high")
 REVIEW_WINDOW = timedelta(days=30)  # after the resolution
 REVIEW_DEADLINE = timedelta(days=30)  # calendar days after the request
 REVIEWABLE_STATUSES = frozenset({Status.RESOLVED, Status.CLOSED})
@@ -118,41 +117,41 @@ def open_review(
     now: datetime,
 ) -> tuple[Ticket, Event, Ticket, Event]:
     """The review ticket and its `ticket.created`; the original (version raised, naming
-    the review) and its `complaint.review_requested`. Call check_reviewable first."""
-    review = Ticket(
-        id=ids.ticket_id,
-        reference=ids.reference,
-        customer_id=original.customer_id,
+    the review) and its `complaint.review_requested`. Call check_reviewable first.
+    The review is a complaint with facts of its own: not classified, nothing extended."""
+    about = TicketRequest(
         channel=original.channel,
-        kind="complaint",
+        kind=COMPLAINT,
         category=original.category,
         subject=f"Review of {original.reference}: {original.subject}"[:_SUBJECT_MAX],
         description=reason,
-        priority=REVIEW_PRIORITY,
-        status=Status.NEW,
-        tier=REVIEW_TIER,
-        queue=REVIEW_QUEUE,
-        assignee=None,
-        parent_id=None,
-        contact=original.contact,
-        created_at=now,
-        updated_at=now,
+        contact=None,  # the original's is taken as it is
+    )
+    opened = new_ticket(
+        about,
+        original.customer_id,
+        original.contact,
+        REVIEW_ROUTE,
+        ticket_id=ids.ticket_id,
+        reference=ids.reference,
         received_at=now,
+        now=now,
+    )
+    review = replace(
+        opened,
         # Its own regulatory clock: 30 calendar days from the request, never paused.
         sla=Sla(
             first_response_due=first_response_due,
             resolution_due=now + REVIEW_DEADLINE,
             unpaused=("resolution",),
         ),
-        complaint=Complaint(),  # its own facts: not classified, nothing extended or stopped
         review_of=original.id,
         recused=recused,
     )
-    created = TicketCreated(channel=review.channel, kind=review.kind, queue=review.queue)
-    created_event = Event.of(ids.created_event, review.id, now, caller, created)
+    review_created = created_event(review, ids.created_event, caller)
     requested = ReviewRequested(review_id=review.id, reason=reason)
     requested_event = Event.of(ids.requested_event, original.id, now, caller, requested)
     reviewed = replace(
         original, reviewed_by=review.id, updated_at=now, version=original.version + 1
     )
-    return review, created_event, reviewed, requested_event
+    return review, review_created, reviewed, requested_event

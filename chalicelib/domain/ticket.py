@@ -19,8 +19,9 @@ from chalicelib.domain.complaints import COMPLAINT, Complaint, complaint_view
 from chalicelib.domain.contact import Contact
 from chalicelib.domain.errors import FieldError, ValidationError
 from chalicelib.domain.events import Event, TicketCreated
+from chalicelib.domain.fields import shared_fields
 from chalicelib.domain.identity import Caller
-from chalicelib.domain.routing import TIER_QUEUES, route_for
+from chalicelib.domain.routing import TIER_QUEUES, Route, route_for
 from chalicelib.domain.statuses import FINISHED_STATUSES, OPEN_STATUSES, STATUSES, Status
 
 __all__ = ["FINISHED_STATUSES", "OPEN_STATUSES", "STATUSES"]
@@ -108,6 +109,8 @@ class TicketRequest(msgspec.Struct, frozen=True):
 
 
 _STAFF_ONLY_FIELDS = ("customer_id", "received_at", "priority")
+# A request's fields a new ticket does not take as they are: checked, defaulted or parsed.
+_CONVERTED_FIELDS = ("customer_id", "contact", "received_at", "priority")
 
 
 def open_ticket(
@@ -123,32 +126,57 @@ def open_ticket(
     customer_id = _owner(request, caller)
     received_at = _received_at(request, now)
     route = route_for(request.kind, request.category)
-    ticket = Ticket(
-        id=ticket_id,
+    route = replace(route, priority=request.priority or route.priority)
+    contact = Contact.from_request(request.contact)
+    ticket = new_ticket(
+        request,
+        customer_id,
+        contact,
+        route,
+        ticket_id=ticket_id,
         reference=reference,
-        customer_id=customer_id,
-        channel=request.channel,
-        kind=request.kind,
-        category=request.category,
-        subject=request.subject,
-        description=request.description,
-        priority=request.priority or route.priority,
-        status=Status.NEW,
-        tier=route.tier,
-        queue=route.queue,
-        assignee=None,
-        parent_id=None,
-        contact=Contact.from_request(request.contact),
-        created_at=now,
-        updated_at=now,
         received_at=received_at,
-        complaint=Complaint() if request.kind == COMPLAINT else None,
+        now=now,
     )
     if request.kind == "application":
         ticket = _with_application(ticket, request, caller)
+    return ticket, created_event(ticket, event_id, caller)
+
+
+def new_ticket(
+    about: TicketRequest,
+    customer_id: str,
+    contact: Contact,
+    route: Route,
+    *,
+    ticket_id: str,
+    reference: str,
+    received_at: datetime,
+    now: datetime,
+) -> Ticket:
+    """A ticket as it opens: new, unassigned, routed by `route`, about what `about` says
+    (its channel, kind, category, subject and description)."""
+    return Ticket(
+        **shared_fields(about, Ticket, *_CONVERTED_FIELDS),
+        **msgspec.structs.asdict(route),
+        id=ticket_id,
+        reference=reference,
+        customer_id=customer_id,
+        contact=contact,
+        status=Status.NEW,
+        assignee=None,
+        parent_id=None,
+        created_at=now,
+        updated_at=now,
+        received_at=received_at,
+        complaint=Complaint() if about.kind == COMPLAINT else None,
+    )
+
+
+def created_event(ticket: Ticket, event_id: str, caller: Caller) -> Event:
+    """The new ticket's `ticket.created`."""
     created = TicketCreated(channel=ticket.channel, kind=ticket.kind, queue=ticket.queue)
-    event = Event.of(event_id, ticket_id, now, caller, created)
-    return ticket, event
+    return Event.of(event_id, ticket.id, ticket.created_at, caller, created)
 
 
 def _with_application(ticket: Ticket, request: TicketRequest, caller: Caller) -> Ticket:

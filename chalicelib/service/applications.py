@@ -14,7 +14,6 @@ from chalicelib.domain.documents import (
     REVIEWABLE,
     DocumentStatus,
     DocumentUnavailableError,
-    Verdict,
 )
 from chalicelib.domain.errors import FieldError, ValidationError
 from chalicelib.domain.events import DocumentReviewed, Event
@@ -38,11 +37,9 @@ def commit_review(
         raise ValidationError([FieldError("document_id", "is not a document of this ticket")])
     if document.status not in REVIEWABLE:
         raise DocumentUnavailableError(f"The document is {document.status.value}")
-    verdict = Verdict(reviewed.verdict)
-    status = DocumentStatus.ACCEPTED if verdict is Verdict.ACCEPTED else DocumentStatus.REJECTED
     judged = replace(
         document,
-        status=status,
+        status=DocumentStatus(reviewed.verdict),
         review_reason=reviewed.reason,
         reviewed_by=events[0].actor.id,
         updated_at=now,

@@ -41,40 +41,35 @@ from chalicelib.domain.events import (
     Event,
     EventType,
 )
+from chalicelib.domain.fields import shared_fields
 from chalicelib.domain.identity import SYSTEM, Caller
 from chalicelib.domain.statuses import Action, Status
 from chalicelib.domain.ticket import Ticket, TicketRequest, isoformat
-from chalicelib.service import idempotency as keys
-from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
 from chalicelib.service.ports import (
     AppointmentStore,
-    Clock,
     IdempotencyRecord,
-    IdSource,
     Reminder,
     Seat,
     SeatMoves,
-    TicketRepository,
     TicketWrite,
 )
-from chalicelib.service.tickets import Render, TicketPorts, open_with_new_ids, write_opened
+from chalicelib.service.tickets import (
+    Opening,
+    OpensTicket,
+    TicketAccess,
+    open_with_new_ids,
+    opens_ticket,
+)
 
 DEFAULT_REMINDER_LEAD = timedelta(hours=2)
 REMINDER_BATCH = 100
-_WRITE_ATTEMPTS = 5
 _MAX_BRANCH_ID = 64
 
 
-class AppointmentPorts(msgspec.Struct, frozen=True):
+class AppointmentPorts(TicketAccess, frozen=True):
     store: AppointmentStore
-    tickets: TicketRepository
-    ids: IdSource
-    clock: Clock
     calendar: Callable[[], BusinessCalendar]  # the bank's; loaded on first use
     reminder_lead: timedelta = DEFAULT_REMINDER_LEAD
-
-    def ticket_ports(self) -> TicketPorts:
-        return TicketPorts(repository=self.tickets, ids=self.ids, clock=self.clock)
 
     def calendar_of(self, branch: Branch) -> BusinessCalendar:
         return branch.calendar(self.calendar())
@@ -123,19 +118,11 @@ def list_slots(ports: AppointmentPorts, branch: Branch, day: date) -> list[dict[
     ]
 
 
-def book(
-    ports: AppointmentPorts,
-    caller: Caller,
-    request: AppointmentRequest,
-    render: Render,
-    idempotency: IdempotencyKey | None = None,
-) -> StoredResponse:
+def _booking(
+    ports: AppointmentPorts, caller: Caller, request: AppointmentRequest, now: datetime
+) -> Opening:
     """Book a slot: ticket, reference, events, seat, guard and reminder in one write."""
-    replay = keys.replay(ports.tickets, idempotency, ports.clock())
-    if replay is not None:
-        return replay
     branch = find_branch(ports, request.branch_id)
-    now = ports.clock()
     ticket, created = open_with_new_ids(_ticket_request(request), caller, ports.ids, now)
     calendar = ports.calendar_of(branch)
     slot = offered_slot(calendar, request.slot_start, now)
@@ -149,32 +136,21 @@ def book(
         reminder = Reminder(opened.id, slot.start)
         ports.store.book(opened, [created, booked], seat, reminder, record)
 
-    return write_opened(
-        ticket,
-        create,
-        render,
-        tickets=ports.tickets,
-        ids=ports.ids,
-        clock=ports.clock,
-        idempotency=idempotency,
-        now=now,
-        attempts=_WRITE_ATTEMPTS,
-        busy=_in_demand,
-    )
+    return ticket, create
 
 
 def _in_demand() -> ConflictError:
     return ConflictError("The slot is in demand right now; retry")
 
 
+book: OpensTicket[AppointmentPorts, AppointmentRequest] = opens_ticket(
+    _booking, AppointmentPorts.ticket_ports, busy=_in_demand
+)
+
+
 def _ticket_request(request: AppointmentRequest) -> TicketRequest:
     """The ticket part of a booking: the fields it shares with a ticket request."""
-    shared = {
-        name: value
-        for name, value in msgspec.structs.asdict(request).items()
-        if name in TicketRequest.__struct_fields__
-    }
-    return TicketRequest(kind=APPOINTMENT, **shared)
+    return TicketRequest(kind=APPOINTMENT, **shared_fields(request, TicketRequest))
 
 
 def _seat(branch: Branch, calendar: BusinessCalendar, slot: Slot) -> Seat:

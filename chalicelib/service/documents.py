@@ -45,23 +45,21 @@ from chalicelib.domain.events import (
     DocumentReceived,
     Event,
 )
+from chalicelib.domain.fields import shared_fields
 from chalicelib.domain.identity import SYSTEM, WORKING_ROLES, Caller, Role
 from chalicelib.domain.ticket import Ticket
 from chalicelib.service import idempotency as keys
 from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
 from chalicelib.service.ports import (
-    Clock,
-    IdempotencyKeyTakenError,
     IdempotencyRecord,
-    IdSource,
     OpsAlert,
     OpsAlerter,
     TicketChange,
-    TicketRepository,
     TransactionConflictError,
     VersionConflictError,
 )
 from chalicelib.service.retries import retrying
+from chalicelib.service.tickets import TicketAccess
 
 UPLOAD_WINDOW = timedelta(minutes=15)
 DOWNLOAD_WINDOW = timedelta(minutes=5)
@@ -173,13 +171,10 @@ class DocumentStore(ABC):
         """Erasure: blank the file names of the ticket's documents; returns their keys."""
 
 
-class DocumentPorts(msgspec.Struct, frozen=True):
-    tickets: TicketRepository
+class DocumentPorts(TicketAccess, frozen=True):
     documents: DocumentStore
     objects: ObjectStore
     scanner: Scanner
-    ids: IdSource
-    clock: Clock
     alerts: OpsAlerter | None = None
     new_document_id: Callable[[], str] | None = None
 
@@ -226,17 +221,11 @@ def add_document(
             document_id=document.id, type=document.type, filename=document.filename
         )
         events = [Event.of(ports.ids.event_id(), ticket.id, now, caller, added)]
-        try:
-            ports.documents.add(
-                document,
-                ticket.version,
-                events,
-                keys.record(idempotency, response, now),
-                MAX_DOCUMENTS,
-            )
-        except (IdempotencyKeyTakenError, TransactionConflictError) as error:
-            return keys.after_race(ports.tickets, idempotency, error, ports.clock())
-        return response
+
+        def write(record: IdempotencyRecord | None) -> None:
+            ports.documents.add(document, ticket.version, events, record, MAX_DOCUMENTS)
+
+        return keys.kept(ports.tickets, idempotency, response, write, now=now, clock=ports.clock)
 
     return retrying(attempt, also=(VersionConflictError,))
 
@@ -262,13 +251,10 @@ def _new_document(
 ) -> Document:
     document_id = ports.new_document_id() if ports.new_document_id else _document_id(ports)
     return Document(
+        **shared_fields(request, Document, "sha256"),  # its type, file name, content type, size
         id=document_id,
         ticket_id=ticket.id,
         customer_id=ticket.customer_id,
-        type=request.type,
-        filename=request.filename,
-        content_type=request.content_type,
-        size=request.size,
         sha256=request.sha256.lower(),
         status=DocumentStatus.PENDING_UPLOAD,
         object_key=object_key(ticket.id, secrets.token_urlsafe(32)),

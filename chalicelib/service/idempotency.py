@@ -8,12 +8,14 @@ request still runs, 409. Records live 24 hours.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import msgspec
 
 from chalicelib.domain.errors import IdempotencyKeyReusedError, RequestInFlightError
 from chalicelib.service.ports import (
+    Clock,
     IdempotencyKeyTakenError,
     IdempotencyRecord,
     TicketRepository,
@@ -91,3 +93,21 @@ def record(
         expires_at=(now + IDEMPOTENCY_TTL).replace(microsecond=0),
         written_at=now,
     )
+
+
+def kept(
+    store: TicketRepository,
+    key: IdempotencyKey | None,
+    response: StoredResponse,
+    write: Callable[[IdempotencyRecord | None], None],
+    *,
+    now: datetime,
+    clock: Clock,
+) -> StoredResponse:
+    """`write` the change together with the record keeping `response` under the key, and
+    answer `response`; a race lost to another request: the winner's (after_race)."""
+    try:
+        write(record(key, response, now))
+    except (IdempotencyKeyTakenError, TransactionConflictError) as error:
+        return after_race(store, key, error, clock())
+    return response

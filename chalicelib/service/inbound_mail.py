@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import datetime
-from enum import StrEnum
 
 import msgspec
 from msgspec.structs import replace
@@ -29,6 +28,7 @@ from chalicelib.domain.inbox import (
     InboxAttachment,
     InboxItem,
     InboxStatus,
+    Outcome,
     TriageReason,
     inbox_id_for,
 )
@@ -90,14 +90,6 @@ def remember_sent(
     threading: ReplyThreading, ticket_id: str, message_id: str, now: datetime
 ) -> None:
     threading.threads.remember_sent(message_id, ticket_id, now)
-
-
-class Outcome(StrEnum):
-    COMMENTED = "commented"
-    NEW_TICKET = "new_ticket"  # a reply about a closed or cancelled ticket
-    TRIAGED = "triaged"
-    DUPLICATE = "duplicate"  # a redelivery: already handled
-    GONE = "gone"  # the stored message no longer exists
 
 
 class InboundPorts(msgspec.Struct, frozen=True):

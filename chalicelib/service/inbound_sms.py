@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from contextlib import suppress
 from datetime import timedelta
-from enum import StrEnum
 
 import msgspec
 
@@ -27,7 +26,9 @@ from chalicelib.domain.inbound_sms import (
     phone_key,
     survey_score,
 )
+from chalicelib.domain.inbox import Outcome
 from chalicelib.domain.lifecycle import add_comment
+from chalicelib.domain.notifications import SMS
 from chalicelib.domain.surveys import OPEN_STATES, Answer, Survey, SurveyState
 from chalicelib.domain.ticket import Ticket
 from chalicelib.service import idempotency
@@ -49,17 +50,6 @@ REPLY_WINDOW = timedelta(days=7)  # a text counts as a reply to SMS sent this re
 RECENT_LIMIT = 25  # SMS read per inbound text (newest first)
 OPEN_TICKETS_LIMIT = 100  # a customer's tickets read for the opt-out's timeline entries
 REPLY_SCOPE = "system:sms-reply"
-SMS_CHANNEL = "sms"
-
-
-class Outcome(StrEnum):
-    """What became of an inbound text (logged, and kept with its handled mark)."""
-
-    OPTED_OUT = "opted_out"
-    SURVEY_ANSWERED = "survey_answered"
-    COMMENTED = "commented"
-    TRIAGED = "triaged"
-    DUPLICATE = "duplicate"
 
 
 class InboundSmsPorts(msgspec.Struct, frozen=True):
@@ -114,7 +104,7 @@ def _opt_out(ports: InboundSmsPorts, sms: InboundSms, key: str) -> Outcome:
                 ticket.id,
                 now,
                 caller,
-                NotificationOptedOut(channel=SMS_CHANNEL),
+                NotificationOptedOut(channel=SMS),
             )
             for ticket in _open_tickets(ports.tickets, customer_id)
         ]
@@ -214,7 +204,7 @@ def _comment(ports: TicketPorts, ticket_id: str, sms: InboundSms) -> Outcome | N
             ticket, sms.body.strip(), False, caller, now=now, new_event_id=ports.ids.event_id
         )
         said = events[0]
-        events[0] = msgspec.structs.replace(said, data={**said.data, "channel": SMS_CHANNEL})
+        events[0] = msgspec.structs.replace(said, data={**said.data, "channel": SMS})
         changed = ports.track(ticket, changed, now)
         record = idempotency.record(key, StoredResponse(201, events[0].id), now)
         # Taken: an earlier delivery of this text wrote it.

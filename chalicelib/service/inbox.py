@@ -9,6 +9,8 @@ item is handled once (a second try is a 409), in one transaction with its ticket
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +25,6 @@ from chalicelib.domain.errors import (
     NotFoundError,
     ValidationError,
 )
-from chalicelib.domain.events import Event
 from chalicelib.domain.identity import STAFF_ROLES, WORKING_ROLES, Caller, Role
 from chalicelib.domain.inbox import Channel, InboxItem, InboxStatus, TriageReason, inbox_id_for
 from chalicelib.domain.lifecycle import add_comment
@@ -178,7 +179,8 @@ def open_ticket_from(
             ticket_id=ticket.id,
             notes=item.notes + notes(planned),
         )
-        _settle(ports, item, handled, new_ticket=ticket, events=[created])
+        with _unless_handled_meanwhile():
+            ports.store.settle(handled, item.version, new_ticket=ticket, events=[created])
         _audit(audit, caller, TICKET, ticket.id, created.id)
         _attach(ports, caller, item, ticket, planned)
         return ticket
@@ -242,8 +244,10 @@ def link(ports: InboxPorts, caller: Caller, item_id: str, ticket_id: str) -> Inb
             ticket_id=ticket.id,
             notes=item.notes + notes(planned),
         )
-        change = TicketChange(changed, ticket.version) if changed is not None else None
-        _settle(ports, item, handled, change=change, events=events, unchanged=ticket)
+        # A comment that changes nothing else still checks the ticket's version.
+        change = TicketChange(changed if changed is not None else ticket, ticket.version)
+        with _unless_handled_meanwhile():
+            ports.store.settle(handled, item.version, change=change, events=events)
         _audit(audit, caller, LINK, ticket.id, events[0].id)
         _attach(ports, caller, item, ticket, planned)
         return handled
@@ -291,28 +295,17 @@ def discard(ports: InboxPorts, caller: Caller, item_id: str, reason: str) -> Inb
     item = _actionable(ports, caller, item_id)
     _still_open(item)
     handled = replace(_handled(item, caller, tickets, InboxStatus.DISCARDED), discard_reason=reason)
-    _settle(ports, item, handled)
+    with _unless_handled_meanwhile():
+        ports.store.settle(handled, item.version)
     _audit(audit, caller, DISCARD, None, f"{item.id}-discard")
     return handled
 
 
-def _settle(
-    ports: InboxPorts,
-    item: InboxItem,
-    handled: InboxItem,
-    *,
-    new_ticket: Ticket | None = None,
-    change: TicketChange | None = None,
-    events: list[Event] | None = None,
-    unchanged: Ticket | None = None,
-) -> None:
-    if change is None and unchanged is not None:
-        # A comment that changes nothing else still checks the ticket's version.
-        change = TicketChange(unchanged, unchanged.version)
+@contextmanager
+def _unless_handled_meanwhile() -> Iterator[None]:
+    """The handled item's write: 409 when the message was handled since it was read."""
     try:
-        ports.store.settle(
-            handled, item.version, new_ticket=new_ticket, change=change, events=events
-        )
+        yield
     except InboxItemChangedError:
         raise ConflictError("The message was handled meanwhile") from None
 

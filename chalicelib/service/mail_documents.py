@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from email import message_from_bytes
-from email.policy import default
 from enum import StrEnum
-from typing import Any, Protocol
-
-import msgspec
+from typing import Any
 
 from chalicelib.domain.documents import CONTENT_TYPES, MAX_DOCUMENTS, MAX_SIZE, OTHER
 from chalicelib.domain.errors import DomainError
+from chalicelib.domain.fields import shared_fields
 from chalicelib.domain.identity import Caller
-from chalicelib.domain.mail import _is_attachment, _leaf_parts
+from chalicelib.domain.mail import Attachment, _is_attachment, _leaf_parts, read_message
 from chalicelib.domain.ticket import Ticket
 from chalicelib.logs import logger
 from chalicelib.service.documents import DocumentPorts, add_document_from_bytes
@@ -37,22 +34,10 @@ class Kept(StrEnum):
     TICKET = "ticket"  # the ticket takes no documents now (finished, approval pending)
 
 
-class AttachmentLike(Protocol):
-    @property
-    def filename(self) -> str: ...
-    @property
-    def content_type(self) -> str: ...
-    @property
-    def size(self) -> int: ...
-
-
-class Planned(msgspec.Struct, frozen=True):
+class Planned(Attachment, frozen=True):
     """One attachment: the document it becomes, or why it stays metadata."""
 
     index: int
-    filename: str
-    content_type: str
-    size: int
     document_id: str | None = None
     kept: Kept | None = None
 
@@ -63,7 +48,7 @@ def document_id_for(source: str, index: int) -> str:
 
 
 def plan(
-    attachments: Sequence[AttachmentLike], source: str, ticket: Ticket | None, held: int
+    attachments: Sequence[Attachment], source: str, ticket: Ticket | None, held: int
 ) -> list[Planned]:
     """What becomes of each attachment. `ticket` None: a ticket about to be opened;
     `held`: the documents the ticket already has."""
@@ -79,18 +64,16 @@ def plan(
             free -= 1
         planned.append(
             Planned(
-                index,
-                attachment.filename,
-                attachment.content_type,
-                attachment.size,
-                None if kept else document_id_for(source, index),
-                kept,
+                **shared_fields(attachment, Attachment),
+                index=index,
+                document_id=None if kept else document_id_for(source, index),
+                kept=kept,
             )
         )
     return planned
 
 
-def _kept(attachment: AttachmentLike, *, takes: bool, free: int) -> Kept | None:
+def _kept(attachment: Attachment, *, takes: bool, free: int) -> Kept | None:
     if attachment.content_type not in CONTENT_TYPES:
         return Kept.TYPE
     if not 1 <= attachment.size <= MAX_SIZE:
@@ -106,11 +89,7 @@ def as_metadata(planned: Sequence[Planned]) -> list[dict[str, Any]]:
     """The attachments as a comment's or a ticket's event records them."""
     found: list[dict[str, Any]] = []
     for one in planned:
-        entry: dict[str, Any] = {
-            "filename": one.filename,
-            "content_type": one.content_type,
-            "size": one.size,
-        }
+        entry = shared_fields(one, Attachment)
         if one.document_id is not None:
             entry["document_id"] = one.document_id
         if one.kept is not None:
@@ -134,7 +113,7 @@ def notes(planned: Sequence[Planned]) -> tuple[str, ...]:
 def payloads(raw: bytes) -> list[bytes]:
     """The decoded bytes of each attachment of a raw message, in the order parse_mail
     lists them."""
-    message = message_from_bytes(raw, policy=default)
+    message = read_message(raw)
     found = []
     for part in _leaf_parts(message):
         if _is_attachment(part):

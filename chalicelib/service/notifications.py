@@ -47,9 +47,7 @@ from chalicelib.domain.ticket import Ticket
 from chalicelib.logs import logger
 from chalicelib.service.inbound_mail import ReplyThreading, outgoing_thread, remember_sent
 from chalicelib.service.ports import (
-    Clock,
     DeferredNotification,
-    IdSource,
     NotificationError,
     NotificationStore,
     Notifier,
@@ -59,20 +57,17 @@ from chalicelib.service.ports import (
     SmsIndex,
     SmsSent,
     SurveyCodeStore,
-    TicketRepository,
 )
+from chalicelib.service.tickets import TicketAccess
 
 SEND_ATTEMPTS = 3
 BACKOFF_SECONDS = 0.5
 DEFERRED_BATCH = 100
 
 
-class NotificationPorts(msgspec.Struct, frozen=True):
-    tickets: TicketRepository
+class NotificationPorts(TicketAccess, frozen=True):
     store: NotificationStore
     notifier: Notifier
-    ids: IdSource
-    clock: Clock
     public_base_url: str
     alerts: OpsAlerter | None = None
     sleep: Callable[[float], None] = msgspec.field(default=time.sleep)

@@ -33,7 +33,7 @@ def retrying(
     *,
     attempts: int = WRITE_ATTEMPTS,
     also: tuple[type[Exception], ...] = (),
-    busy: Callable[[], Exception] = _busy,
+    busy: Callable[[], Exception] | None = None,
 ) -> T:
     """The result of the first attempt of `write` that the store did not refuse."""
     retried = _RETRIED + also
@@ -43,4 +43,4 @@ def retrying(
             return write()
         except retried as refusal:
             last = refusal
-    raise throttled() if isinstance(last, StoreThrottledError) else busy()
+    raise throttled() if isinstance(last, StoreThrottledError) else (busy or _busy)()

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 from msgspec.structs import replace
 
-from chalicelib.domain.errors import ForbiddenError, ValidationError
+from chalicelib.domain.errors import ForbiddenError
 from chalicelib.domain.identity import WORKING_ROLES, Caller, Role
 from chalicelib.domain.reviews import (
-    REVIEW_PRIORITY,
+    REVIEW_ROUTE,
     ReviewIds,
     check_reviewable,
     open_review,
@@ -19,30 +18,22 @@ from chalicelib.domain.reviews import (
 from chalicelib.domain.sla import start_clocks
 from chalicelib.domain.ticket import Sla, Ticket
 from chalicelib.service import idempotency as keys
-from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
+from chalicelib.service.idempotency import StoredResponse
 from chalicelib.service.ports import (
-    IdempotencyKeyTakenError,
+    IdempotencyRecord,
     ReferenceTakenError,
     TicketWrite,
-    TransactionConflictError,
     VersionConflictError,
 )
 from chalicelib.service.retries import retrying
-from chalicelib.service.tickets import TicketPorts, get_ticket
+from chalicelib.service.tickets import Answer, TicketPorts, get_ticket
 
 _ASKING_ROLES = frozenset({Role.CUSTOMER, *WORKING_ROLES})
 _ATTEMPTS = 5
 
 
 def request_review(
-    ports: TicketPorts,
-    caller: Caller,
-    ticket_id: str,
-    reason: str,
-    *,
-    render: Callable[[Ticket], StoredResponse],
-    idempotency: IdempotencyKey | None = None,
-    invalid: ValidationError | None = None,
+    ports: TicketPorts, caller: Caller, ticket_id: str, reason: str, *, answer: Answer[Ticket]
 ) -> StoredResponse:
     """Open the review of complaint `ticket_id`: the new complaint, the original naming
     it, both events (and the stored response) in one transaction.
@@ -56,14 +47,14 @@ def request_review(
         original = get_ticket(ports, caller, ticket_id)
         if caller.role not in _ASKING_ROLES:
             raise ForbiddenError(f"The {caller.role.value} role may not ask for a review")
-        if invalid is not None:
-            raise invalid
-        replay = keys.replay(ports.repository, idempotency, ports.clock())
+        if answer.invalid is not None:
+            raise answer.invalid
+        replay = keys.replay(ports.repository, answer.idempotency, ports.clock())
         if replay is not None:
             return replay
         now = ports.clock()
         check_reviewable(original, now)
-        return _write(ports, caller, original, reason, render=render, key=idempotency, now=now)
+        return _write(ports, caller, original, reason, answer, now=now)
 
     return retrying(attempt, attempts=_ATTEMPTS, also=(ReferenceTakenError, VersionConflictError))
 
@@ -73,9 +64,8 @@ def _write(
     caller: Caller,
     original: Ticket,
     reason: str,
+    answer: Answer[Ticket],
     *,
-    render: Callable[[Ticket], StoredResponse],
-    key: IdempotencyKey | None,
     now: datetime,
 ) -> StoredResponse:
     # The original's timeline is read once, here; the review keeps who may not work it.
@@ -92,16 +82,18 @@ def _write(
         first_response_due=_first_response_due(ports, original, now),
         now=now,
     )
-    response = render(review)
+    response = answer.render(review)
     writes = [
         TicketWrite(review.id, None, review, [created]),
         TicketWrite(original.id, original.version, reviewed, [requested]),
     ]
-    try:
-        ports.repository.commit_many(writes, keys.record(key, response, now))
-    except (IdempotencyKeyTakenError, TransactionConflictError) as error:
-        return keys.after_race(ports.repository, key, error, ports.clock())
-    return response
+
+    def write(record: IdempotencyRecord | None) -> None:
+        ports.repository.commit_many(writes, record)
+
+    return keys.kept(
+        ports.repository, answer.idempotency, response, write, now=now, clock=ports.clock
+    )
 
 
 def _first_response_due(ports: TicketPorts, original: Ticket, now: datetime) -> datetime | None:
@@ -109,5 +101,5 @@ def _first_response_due(ports: TicketPorts, original: Ticket, now: datetime) -> 
     SLA rules); the resolution clock is the review's own 30 calendar days."""
     if ports.sla is None:
         return None
-    probe = replace(original, priority=REVIEW_PRIORITY, received_at=now, sla=Sla())
+    probe = replace(original, priority=REVIEW_ROUTE.priority, received_at=now, sla=Sla())
     return start_clocks(probe, ports.sla).first_response_due

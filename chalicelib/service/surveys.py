@@ -47,9 +47,7 @@ from chalicelib.service import idempotency
 from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
 from chalicelib.service.notifications import after_provider_opt_out, customer_preferences
 from chalicelib.service.ports import (
-    Clock,
     IdempotencyKeyTakenError,
-    IdSource,
     NotificationStore,
     Notifier,
     ReferenceTakenError,
@@ -57,24 +55,20 @@ from chalicelib.service.ports import (
     SurveyStore,
     SurveyWorkflow,
     TicketChange,
-    TicketRepository,
     TransactionConflictError,
     VersionConflictError,
 )
 from chalicelib.service.retries import retrying
-from chalicelib.service.tickets import open_with_new_ids
+from chalicelib.service.tickets import TicketAccess, open_with_new_ids
 
 _ATTEMPTS = 4
 RECOVERY_SCOPE = "system:service-recovery"
 
 
-class SurveyPorts(msgspec.Struct, frozen=True):
-    tickets: TicketRepository
+class SurveyPorts(TicketAccess, frozen=True):
     surveys: SurveyStore
     workflow: SurveyWorkflow | None
     notifications: NotificationStore
-    ids: IdSource
-    clock: Clock
     delay: timedelta  # production 2 h
     window: timedelta  # production 72 h per round
     sla: SlaRules | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 from msgspec.structs import replace
@@ -47,7 +47,6 @@ from chalicelib.service.merge import commit_merge, merge_target, target_write
 from chalicelib.service.ports import (
     Clock,
     EventPage,
-    IdempotencyKeyTakenError,
     IdempotencyRecord,
     IdSource,
     ListQuery,
@@ -66,6 +65,11 @@ _CLAIM_BATCH = 10
 _ACTING_ROLES = frozenset({Role.CUSTOMER, Role.AGENT, Role.SUPERVISOR})
 _MAX_KEY = 128
 _TICKET_ID = re.compile(r"T-[0-9A-Za-z]{1,40}")
+PortsT = TypeVar("PortsT")
+RequestT = TypeVar("RequestT")
+PortsT_contra = TypeVar("PortsT_contra", contravariant=True)
+RequestT_contra = TypeVar("RequestT_contra", contravariant=True)
+ResultT = TypeVar("ResultT")
 
 
 class TicketPorts(msgspec.Struct, frozen=True):
@@ -84,7 +88,32 @@ class TicketPorts(msgspec.Struct, frozen=True):
         return track(before, after, now, self.sla)
 
 
+class TicketAccess(msgspec.Struct, frozen=True):
+    """The ticket repository, fresh ids and the clock: what every bundle of ports whose use
+    cases read, open or change tickets holds (its other ports are declared by the bundle)."""
+
+    tickets: TicketRepository
+    ids: IdSource
+    clock: Clock
+
+    def ticket_ports(self) -> TicketPorts:
+        """These three alone: no SLA rules, no commit hooks (what a booking opens with)."""
+        return TicketPorts(repository=self.tickets, ids=self.ids, clock=self.clock)
+
+
 Render = Callable[[Ticket], StoredResponse]
+
+
+class Answer(msgspec.Struct, Generic[ResultT], frozen=True):
+    """How a POST on a ticket answers: `render` makes the response of what it wrote, kept
+    under the Idempotency-Key (a retry gets it again); `invalid` is the body's 400, raised
+    only once the ticket is found and the caller may act on it (SPEC 3's order)."""
+
+    render: Callable[[ResultT], StoredResponse]
+    idempotency: IdempotencyKey | None = None
+    invalid: ValidationError | None = None
+
+
 # Writes an action on an appointment together with its seat moves (service/appointments.py).
 # A change written with more than the ticket (a document review: the document too).
 TicketCommit = Callable[[Ticket, Ticket, list[Event], datetime], Ticket]
@@ -119,18 +148,75 @@ def open_with_new_ids(
     )
 
 
-def create_ticket(
-    ports: TicketPorts,
-    caller: Caller,
-    request: TicketRequest,
-    render: Render,
-    idempotency: IdempotencyKey | None = None,
-) -> StoredResponse:
+# A new ticket, and the write that stores it (with the request's idempotency record).
+Opening = tuple[Ticket, Callable[[Ticket, IdempotencyRecord | None], None]]
+
+
+class OpensTicket(Protocol[PortsT_contra, RequestT_contra]):
+    """A POST that opens a ticket (create_ticket, appointments.book): the ticket, its
+    reference and events in one write, with the response `render` gives kept under the
+    Idempotency-Key; a retry with the key gets that response again."""
+
+    def __call__(
+        self,
+        ports: PortsT_contra,
+        caller: Caller,
+        request: RequestT_contra,
+        render: Render,
+        idempotency: IdempotencyKey | None = None,
+    ) -> StoredResponse: ...
+
+
+def opens_ticket(
+    opening: Callable[[PortsT, Caller, RequestT, datetime], Opening],
+    tickets_of: Callable[[PortsT], TicketPorts],
+    *,
+    attempts: int = _REFERENCE_ATTEMPTS,
+    busy: Callable[[], Exception] | None = None,
+) -> OpensTicket[PortsT, RequestT]:
+    """The use case that replays a known key's response, else writes what `opening` makes
+    of the request at the current time. A reference taken meanwhile: a fresh one, and the
+    write again; an idempotency race lost: the winner's response."""
+
+    def use_case(
+        ports: PortsT,
+        caller: Caller,
+        request: RequestT,
+        render: Render,
+        idempotency: IdempotencyKey | None = None,
+    ) -> StoredResponse:
+        tickets = tickets_of(ports)
+        replay = keys.replay(tickets.repository, idempotency, tickets.clock())
+        if replay is not None:
+            return replay
+        now = tickets.clock()
+        ticket, create = opening(ports, caller, request, now)
+
+        def write() -> StoredResponse:
+            nonlocal ticket
+            opened = ticket
+            try:
+                return keys.kept(
+                    tickets.repository,
+                    idempotency,
+                    render(opened),
+                    lambda record: create(opened, record),
+                    now=now,
+                    clock=tickets.clock,
+                )
+            except ReferenceTakenError:
+                ticket = ticket.with_reference(tickets.ids.reference())
+                raise
+
+        return retrying(write, attempts=attempts, also=(ReferenceTakenError,), busy=busy)
+
+    return use_case
+
+
+def _new_ticket(
+    ports: TicketPorts, caller: Caller, request: TicketRequest, now: datetime
+) -> Opening:
     """Open a ticket: ticket, reference, `ticket.created` (and the key) in one write."""
-    replay = keys.replay(ports.repository, idempotency, ports.clock())
-    if replay is not None:
-        return replay
-    now = ports.clock()
     ticket, event = open_with_new_ids(request, caller, ports.ids, now)
     if ports.sla is not None:
         ticket = replace(ticket, sla=start_clocks(ticket, ports.sla))
@@ -138,51 +224,12 @@ def create_ticket(
     def create(opened: Ticket, record: IdempotencyRecord | None) -> None:
         ports.repository.create(opened, [event], record)
 
-    return write_opened(
-        ticket,
-        create,
-        render,
-        tickets=ports.repository,
-        ids=ports.ids,
-        clock=ports.clock,
-        idempotency=idempotency,
-        now=now,
-    )
+    return ticket, create
 
 
-def write_opened(
-    ticket: Ticket,
-    create: Callable[[Ticket, IdempotencyRecord | None], None],
-    render: Render,
-    *,
-    tickets: TicketRepository,
-    ids: IdSource,
-    clock: Clock,
-    idempotency: IdempotencyKey | None,
-    now: datetime,
-    attempts: int = _REFERENCE_ATTEMPTS,
-    busy: Callable[[], Exception] | None = None,
-) -> StoredResponse:
-    """Write a newly opened ticket with `create` and answer with `render`. A reference
-    taken meanwhile: a fresh one, and the write again; an idempotency race lost: the
-    winner's response (service/idempotency.after_race)."""
-
-    def write() -> StoredResponse:
-        nonlocal ticket
-        response = render(ticket)
-        try:
-            create(ticket, keys.record(idempotency, response, now))
-        except ReferenceTakenError:
-            ticket = ticket.with_reference(ids.reference())
-            raise
-        except (IdempotencyKeyTakenError, TransactionConflictError) as error:
-            return keys.after_race(tickets, idempotency, error, clock())
-        return response
-
-    also = (ReferenceTakenError,)
-    if busy is None:
-        return retrying(write, attempts=attempts, also=also)
-    return retrying(write, attempts=attempts, also=also, busy=busy)
+create_ticket: OpensTicket[TicketPorts, TicketRequest] = opens_ticket(
+    _new_ticket, lambda ports: ports
+)
 
 
 def get_ticket(ports: TicketPorts, caller: Caller, ticket_id: str) -> Ticket:
@@ -274,16 +321,14 @@ def comment(
     body: str,
     internal: bool,
     *,
-    render: Callable[[Event], StoredResponse],
-    idempotency: IdempotencyKey | None = None,
-    invalid: ValidationError | None = None,
+    answer: Answer[Event],
 ) -> StoredResponse:
     """Add a public comment or an internal note (with any status change it causes)."""
 
     def attempt() -> StoredResponse:
         ticket = get_ticket(ports, caller, ticket_id)
-        _raise_deferred(caller, invalid, ticket, None)
-        replay = keys.replay(ports.repository, idempotency, ports.clock())
+        _raise_deferred(caller, answer.invalid, ticket, None)
+        replay = keys.replay(ports.repository, answer.idempotency, ports.clock())
         if replay is not None:
             return replay
         now = ports.clock()
@@ -291,13 +336,14 @@ def comment(
             ticket, body, internal, caller, now=now, new_event_id=ports.ids.event_id
         )
         changed = ports.track(ticket, changed, now)
-        response = render(events[0])
-        record = keys.record(idempotency, response, now)
-        try:
+
+        def write(record: IdempotencyRecord | None) -> None:
             ports.repository.commit(ticket.id, ticket.version, changed, events, record)
-        except (IdempotencyKeyTakenError, TransactionConflictError) as error:
-            return keys.after_race(ports.repository, idempotency, error, ports.clock())
-        return response
+
+        response = answer.render(events[0])
+        return keys.kept(
+            ports.repository, answer.idempotency, response, write, now=now, clock=ports.clock
+        )
 
     return retrying(attempt, also=(VersionConflictError,), busy=_changing_quickly)
 

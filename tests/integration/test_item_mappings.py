@@ -9,13 +9,22 @@ from msgspec.structs import replace
 
 from chalicelib import bootstrap
 from chalicelib.adapters.documents import document_to_item, item_to_document
-from chalicelib.adapters.dynamo import item_to_ticket, ticket_to_item
-from chalicelib.adapters.models import DocumentItem, SurveyItem, TicketItem
+from chalicelib.adapters.dynamo import event_to_item, item_to_event, item_to_ticket, ticket_to_item
+from chalicelib.adapters.inbox import inbox_item_to_record, record_to_inbox_item
+from chalicelib.adapters.models import DocumentItem, EventItem, InboxRecord, SurveyItem, TicketItem
 from chalicelib.adapters.sms_index import DynamoSmsIndex
 from chalicelib.adapters.surveys import SURVEY_SK, item_to_survey, survey_pk
 from chalicelib.domain.complaints import Complaint
 from chalicelib.domain.documents import Document, DocumentStatus, FileProblem
+from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import Caller, Role
+from chalicelib.domain.inbox import (
+    Channel,
+    InboxAttachment,
+    InboxItem,
+    InboxStatus,
+    TriageReason,
+)
 from chalicelib.domain.statuses import Status
 from chalicelib.domain.surveys import Survey, SurveyState
 from chalicelib.domain.ticket import Sla, Ticket, TicketRequest, open_ticket
@@ -124,6 +133,89 @@ def test_every_document_field_survives_the_stored_form():
     for document in (FULL_DOCUMENT, defaults):
         stored = DocumentItem.from_raw_data(document_to_item(document).serialize())
         assert item_to_document(stored) == document
+
+
+FULL_INBOX_ITEM = InboxItem(
+    id="M-00000000000000000000000001",
+    channel=Channel.SMS,
+    sender="+85291234567",
+    subject="Grüße",
+    text="文本 text",
+    received_at=NOW,
+    status=InboxStatus.TICKETED,
+    reason=TriageReason.SENDER_MISMATCH,
+    attachments=(
+        InboxAttachment("März.pdf", "application/pdf", 12, "inbound/raw-1"),
+        InboxAttachment("b.txt", "text/plain", 0),
+    ),
+    notes=("html_converted", "oversize_attachments_dropped"),
+    message_id="c1@example.com",
+    source="inbound/raw-1",
+    ticket_id="T-00000000000000000000000001",
+    handled_by="agent-1",
+    handled_at=NOW + timedelta(minutes=3),
+    discard_reason="spam",
+    version=4,
+)
+
+
+def test_every_inbox_field_survives_the_stored_form():
+    defaults = InboxItem(
+        id="M-00000000000000000000000002",
+        channel=Channel.EMAIL,
+        sender="",
+        subject=None,
+        text="",
+        received_at=NOW,
+        status=InboxStatus.OPEN,
+        reason=TriageReason.UNKNOWN_SENDER,
+    )
+    for item in (FULL_INBOX_ITEM, defaults):
+        stored = InboxRecord.from_raw_data(inbox_item_to_record(item).serialize())
+        assert record_to_inbox_item(stored) == item
+
+
+def test_the_inbox_record_keeps_its_stored_form():
+    """The attribute names and encodings items already on the table were written with."""
+    attachments = (
+        '[{"filename": "März.pdf", "content_type": "application/pdf", "size": 12, '
+        '"location": "inbound/raw-1"}, {"filename": "b.txt", "content_type": "text/plain", '
+        '"size": 0}]'
+    )
+    assert inbox_item_to_record(FULL_INBOX_ITEM).serialize() == {
+        "pk": {"S": "INBOX#M-00000000000000000000000001"},
+        "sk": {"S": "INBOX"},
+        "item_type": {"S": "inbox"},
+        "item_id": {"S": "M-00000000000000000000000001"},
+        "channel": {"S": "sms"},
+        "sender": {"S": "+85291234567"},
+        "subject": {"S": "Grüße"},
+        "text": {"S": "文本 text"},
+        "received_at": {"S": "2026-11-27T02:30:15.123000+0000"},
+        "status": {"S": "ticketed"},
+        "reason": {"S": "sender_mismatch"},
+        "attachments": {"S": attachments},
+        "notes": {"S": '["html_converted", "oversize_attachments_dropped"]'},
+        "message_id": {"S": "c1@example.com"},
+        "source": {"S": "inbound/raw-1"},
+        "ticket_id": {"S": "T-00000000000000000000000001"},
+        "handled_by": {"S": "agent-1"},
+        "handled_at": {"S": "2026-11-27T02:33:15.123000+0000"},
+        "discard_reason": {"S": "spam"},
+        "item_version": {"N": "4"},
+        "lookup_pk": {"S": "INBOX#ticketed"},
+        "lookup_sk": {"S": "2026-11-27T02:30:15.123000Z#M-00000000000000000000000001"},
+        "expires_at": {"N": str(int((NOW + timedelta(days=180)).timestamp()))},
+    }
+
+
+def test_every_event_field_survives_the_stored_form():
+    actor = Caller(Role.AGENT, "agent-1")
+    full = Event("E-1", "T-1", EventType.COMMENT_ADDED, NOW, actor, {"text": "文本", "n": 2})
+    for event in (full, Event("E-2", "T-1", EventType.ASSIGNED, NOW, actor)):
+        item = event_to_item(event)
+        assert (item.pk, item.sk) == ("TICKET#T-1", f"EVENT#{event.id}")
+        assert item_to_event(EventItem.from_raw_data(item.serialize())) == event
 
 
 def test_a_created_survey_reads_back_and_every_field_survives_the_stored_form(aws):

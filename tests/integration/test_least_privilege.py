@@ -22,6 +22,7 @@ import ast
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -191,8 +192,9 @@ def _reachable(tree: ast.Module, name: str) -> list[ast.AST]:
 
 class ContainerGraph:
     """bootstrap.py's Container: its methods and properties, the fields they read
-    (minus ``x if flag else None`` for flags passed as False), and the ports each field's
-    adapter reaches, as ``bootstrap()`` builds it."""
+    (minus ``x if flag else None`` for flags passed as False; plus the parts a
+    ``self._parts_for(Bundle, ...)`` call hands over), and the ports each field's adapter
+    reaches, as ``bootstrap()`` builds it."""
 
     def __init__(self) -> None:
         self.source = BOOTSTRAP.read_text(encoding="utf-8")
@@ -267,7 +269,29 @@ class ContainerGraph:
             and isinstance(node.value, ast.Name)
             and node.value.id == "self"
             and id(node) not in skipped
-        }
+        } | _parts_handed_over(member)
+
+
+def _parts_handed_over(member: ast.FunctionDef) -> set[str]:
+    """The fields ``self._parts_for(Bundle, *left_out)`` calls in member read: asked of
+    the method itself, on a stand-in container whose every part is its own name."""
+    from chalicelib import bootstrap
+
+    stand_in: Any = SimpleNamespace(**{name: name for name in bootstrap.PART_NAMES})
+    parts: set[str] = set()
+    for node in ast.walk(member):
+        if not (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "_parts_for"
+        ):
+            continue
+        bundle, *left_out = node.args
+        assert isinstance(bundle, ast.Name), ast.unparse(node)
+        names = [ast.literal_eval(argument) for argument in left_out]
+        given = bootstrap.Container._parts_for(stand_in, getattr(bootstrap, bundle.id), *names)
+        parts |= set(given)
+    return parts
 
 
 def _camel(snake: str) -> str:

@@ -36,7 +36,7 @@ from chalicelib.service import appointments, tickets
 from chalicelib.service.appointments import AppointmentPorts, AppointmentRequest
 from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
 from chalicelib.service.ports import VersionConflictError
-from chalicelib.service.tickets import TicketPorts
+from chalicelib.service.tickets import Answer, TicketPorts
 from local.seed import seed_branches
 from tests.fakes import FixedClock
 
@@ -180,8 +180,7 @@ def test_a_comment_whose_response_was_lost_answers_201_once(desk, keyed):
             ticket_id,
             "Any news?",
             False,
-            render=_render_comment,
-            idempotency=key,
+            answer=Answer(_render_comment, key),
         )
 
     response = comment()

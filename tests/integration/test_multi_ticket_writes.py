@@ -27,7 +27,7 @@ from chalicelib.service.ports import (
     VersionConflictError,
 )
 from chalicelib.service.reviews import request_review
-from chalicelib.service.tickets import act, create_ticket
+from chalicelib.service.tickets import Answer, act, create_ticket
 from tests.fakes import InMemoryTicketRepository
 from tests.integration.test_repository_contract import NOW, _event, _ticket
 
@@ -157,10 +157,8 @@ def test_review_and_recusal_on_dynamodb(aws):
     act(ports, AGENT, original_id, "resolve", {"resolution": "Refunded"})
     key = IdempotencyKey("customer:cust-1:review", "k-1", "fp")
 
-    response = request_review(
-        ports, OWNER, original_id, "Fee kept", render=_render, idempotency=key
-    )
-    again = request_review(ports, OWNER, original_id, "Fee kept", render=_render, idempotency=key)
+    response = request_review(ports, OWNER, original_id, "Fee kept", answer=Answer(_render, key))
+    again = request_review(ports, OWNER, original_id, "Fee kept", answer=Answer(_render, key))
 
     assert again == response
     review_id = json.loads(response.body)["id"]
@@ -174,7 +172,7 @@ def test_review_and_recusal_on_dynamodb(aws):
     original = ports.repository.get(original_id)
     assert original is not None and original.reviewed_by == review_id
     with pytest.raises(ReviewExistsError):
-        request_review(ports, OWNER, original_id, "Again", render=_render)
+        request_review(ports, OWNER, original_id, "Again", answer=Answer(_render))
     with pytest.raises(RecusalError):
         act(ports, AGENT, review_id, "assign", {})
     assert act(ports, OTHER_AGENT, review_id, "assign", {}).assignee == "agent-2"

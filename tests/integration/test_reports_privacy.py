@@ -26,6 +26,7 @@ from chalicelib.service.ports import StoreThrottledError
 from chalicelib.service.privacy import erase_customer
 from chalicelib.service.reports import ReportPorts, report_agents, report_summary
 from chalicelib.service.tickets import (
+    Answer,
     IdempotencyKey,
     StoredResponse,
     act,
@@ -68,7 +69,7 @@ def _worked_and_resolved(ticket: Ticket) -> None:
     act(ports, AGENT, ticket.id, "assign", {})
     act(ports, AGENT, ticket.id, "start", {})
     render = lambda event: StoredResponse(201, event.id)  # noqa: E731
-    comment(ports, AGENT, ticket.id, "Dear Jane Doe, done", False, render=render)
+    comment(ports, AGENT, ticket.id, "Dear Jane Doe, done", False, answer=Answer(render))
     act(ports, AGENT, ticket.id, "resolve", {"resolution": "Unblocked for Jane"})
 
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.unit.test_docs_links import ROOT, links
+from tests.docs_support import ROOT, links
 
 API = ROOT / "docs" / "api.md"
 

@@ -30,6 +30,7 @@ from chalicelib.service.audit import (
 from chalicelib.service.privacy import PrivacyPorts, erase_customer
 from chalicelib.service.reactions import ReactionPorts, react
 from chalicelib.service.tickets import (
+    Answer,
     IdempotencyKey,
     StoredResponse,
     TicketPorts,
@@ -91,8 +92,8 @@ def _cancelled_with_history(desk: Desk) -> Ticket:
     act(desk.ports, AGENT, ticket.id, "assign", {})
     act(desk.ports, AGENT, ticket.id, "start", {})
     render = lambda event: StoredResponse(201, event.id)  # noqa: E731
-    comment(desk.ports, CUSTOMER, ticket.id, f"Call me on {PHONE}", False, render=render)
-    comment(desk.ports, AGENT, ticket.id, "Dear Jane Doe", False, render=render)
+    comment(desk.ports, CUSTOMER, ticket.id, f"Call me on {PHONE}", False, answer=Answer(render))
+    comment(desk.ports, AGENT, ticket.id, "Dear Jane Doe", False, answer=Answer(render))
     act(desk.ports, CUSTOMER, ticket.id, "cancel", {"reason": "Jane found the card"})
     return desk.repository.tickets[ticket.id]
 

@@ -2,8 +2,9 @@
 
 Our own modules are imported at the top of each module; deferral is kept for the
 edges a read never touches (the boto3 SDK, the holiday library, jsonschema,
-Powertools' metrics, the tz database). What a customer actually waits for (the
-import plus the first authenticated read) is measured in bench/cold_start.py.
+Powertools' metrics, the tz database, the email package's policies). What a customer
+actually waits for (the import plus the first authenticated read) is measured in
+bench/cold_start.py.
 """
 
 import ast
@@ -27,9 +28,11 @@ import app
 print(json.dumps({"clients": calls, "modules": sorted(m for m in DEFERRED if m in sys.modules)}))
 """
 # Loaded by the code path that uses them, never by `import app` (every Lambda pays for that).
-DEFERRED = ("boto3", "holidays", "jsonschema")
+DEFERRED = ("boto3", "holidays", "jsonschema", "email.policy")
 # The only modules a function body may import: the edges above (and the tz database).
-EDGES = frozenset({"boto3", "holidays", "jsonschema", "aws_lambda_powertools", "zoneinfo"})
+EDGES = frozenset(
+    {"boto3", "holidays", "jsonschema", "aws_lambda_powertools", "zoneinfo", "email.policy"}
+)
 
 
 def test_import_app_builds_no_client_and_defers_the_edges():
@@ -62,7 +65,7 @@ def _deferred_imports(path: Path) -> list[str]:
             found += [
                 f"{path.relative_to(PROJECT_DIR)}:{node.lineno} {name}"
                 for name in names
-                if name.split(".")[0] not in EDGES
+                if name not in EDGES and name.split(".")[0] not in EDGES
             ]
     return found
 

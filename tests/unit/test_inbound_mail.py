@@ -9,7 +9,7 @@ from chalicelib.domain.contact import Contact
 from chalicelib.domain.errors import ConflictError, ForbiddenError, NotFoundError
 from chalicelib.domain.events import EventType
 from chalicelib.domain.identity import Caller, Role
-from chalicelib.domain.inbox import InboxStatus, TriageReason, item_summary
+from chalicelib.domain.inbox import InboxStatus, Outcome, TriageReason, item_summary
 from chalicelib.domain.mail import reply_address
 from chalicelib.domain.statuses import Status
 from chalicelib.domain.ticket import TicketRequest
@@ -17,7 +17,6 @@ from chalicelib.service import inbox
 from chalicelib.service.audit import AuditPorts
 from chalicelib.service.inbound_mail import (
     InboundPorts,
-    Outcome,
     ReplyThreading,
     outgoing_thread,
     receive_stored,

@@ -21,12 +21,13 @@ from chalicelib.domain.inbound_sms import (
     phone_key,
     survey_score,
 )
+from chalicelib.domain.inbox import Outcome
 from chalicelib.domain.lifecycle import apply_action
 from chalicelib.domain.surveys import SurveyState, survey_id
 from chalicelib.domain.ticket import Ticket, TicketRequest, open_ticket
 from chalicelib.service import surveys
 from chalicelib.service.audit import AuditPorts
-from chalicelib.service.inbound_sms import InboundSmsPorts, Outcome, receive_sms
+from chalicelib.service.inbound_sms import InboundSmsPorts, receive_sms
 from chalicelib.service.notifications import NotificationPorts, notify
 from chalicelib.service.privacy import PrivacyPorts, erase_customer
 from chalicelib.service.surveys import SurveyPorts

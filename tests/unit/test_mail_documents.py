@@ -13,6 +13,7 @@ from chalicelib.domain.contact import Contact
 from chalicelib.domain.documents import MAX_DOCUMENTS, DocumentStatus
 from chalicelib.domain.events import EventType
 from chalicelib.domain.identity import Caller, Role
+from chalicelib.domain.inbox import Outcome
 from chalicelib.domain.mail import reply_address
 from chalicelib.domain.statuses import Status
 from chalicelib.domain.ticket import TicketRequest
@@ -20,7 +21,7 @@ from chalicelib.service import documents as document_service
 from chalicelib.service import inbox
 from chalicelib.service.audit import AuditPorts
 from chalicelib.service.documents import DocumentPorts
-from chalicelib.service.inbound_mail import InboundPorts, Outcome, receive_stored
+from chalicelib.service.inbound_mail import InboundPorts, receive_stored
 from chalicelib.service.inbox import InboxPorts
 from chalicelib.service.mail_documents import document_id_for
 from chalicelib.service.tickets import TicketPorts, open_with_new_ids
@@ -60,7 +61,12 @@ class Desk:
         self.documents = InMemoryDocumentStore(self.repository)
         self.bucket = InMemoryObjectStore()
         self.document_ports = DocumentPorts(
-            self.repository, self.documents, self.bucket, EicarScanner(), self.ids, self.clock
+            tickets=self.repository,
+            ids=self.ids,
+            clock=self.clock,
+            documents=self.documents,
+            objects=self.bucket,
+            scanner=EicarScanner(),
         )
         inbox = InboxPorts(
             self.store,

@@ -16,7 +16,14 @@ from chalicelib.domain.sla import SlaRules, parse_policies
 from chalicelib.domain.ticket import Ticket, TicketRequest
 from chalicelib.service.reactions import ReactionPorts, react
 from chalicelib.service.reports import ReportPorts, report_agents, report_summary
-from chalicelib.service.tickets import StoredResponse, TicketPorts, act, comment, create_ticket
+from chalicelib.service.tickets import (
+    Answer,
+    StoredResponse,
+    TicketPorts,
+    act,
+    comment,
+    create_ticket,
+)
 from tests.fakes import (
     FixedClock,
     InMemoryCounterReader,
@@ -77,7 +84,7 @@ class Desk:
 
     def reply(self, ticket: Ticket, caller: Caller = AGENT, internal: bool = False) -> None:
         render = lambda event: StoredResponse(201, event.id)  # noqa: E731
-        comment(self.ports, caller, ticket.id, "Hello", internal, render=render)
+        comment(self.ports, caller, ticket.id, "Hello", internal, answer=Answer(render))
 
     def deliver_everything(self) -> None:
         for events in list(self.repository.event_log.values()):

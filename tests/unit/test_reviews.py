@@ -31,7 +31,7 @@ from chalicelib.domain.ticket import Ticket, TicketRequest, ticket_view
 from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
 from chalicelib.service.ports import IdempotencyRecord, TicketWrite
 from chalicelib.service.reviews import request_review
-from chalicelib.service.tickets import TicketPorts, act, claim, comment, create_ticket
+from chalicelib.service.tickets import Answer, TicketPorts, act, claim, comment, create_ticket
 from tests.fakes import FixedClock, InMemoryTicketRepository, SequentialIds
 
 OWNER = Caller(Role.CUSTOMER, "cust-1")
@@ -85,7 +85,7 @@ def concluded_complaint(ports: TicketPorts, *, close: bool = False) -> str:
     """A complaint the HANDLER resolved, NOTER annotated and SUPERVISOR extended."""
     ticket_id = opened(ports)
     act(ports, HANDLER, ticket_id, "assign", {})
-    comment(ports, NOTER, ticket_id, "Check the card network log", True, render=_event)
+    comment(ports, NOTER, ticket_id, "Check the card network log", True, answer=Answer(_event))
     act(ports, SUPERVISOR, ticket_id, "extend", {"reason": "Card network"})
     act(ports, HANDLER, ticket_id, "start", {})
     act(ports, HANDLER, ticket_id, "classify", {"business": "card", "cause": "fees"})
@@ -103,7 +103,7 @@ def review(
     ports: TicketPorts, ticket_id: str, caller: Caller = OWNER, **options: Any
 ) -> dict[str, Any]:
     response = request_review(
-        ports, caller, ticket_id, "I was not refunded the fee", render=render, **options
+        ports, caller, ticket_id, "I was not refunded the fee", answer=Answer(render, **options)
     )
     assert response.status == 201
     body: dict[str, Any] = json.loads(response.body)
@@ -235,7 +235,7 @@ def test_another_customer_gets_404_before_anything_else():
     original_id = concluded_complaint(ports)
     invalid = ValidationError([])
     with pytest.raises(NotFoundError):
-        request_review(ports, STRANGER, original_id, "x", render=render, invalid=invalid)
+        request_review(ports, STRANGER, original_id, "x", answer=Answer(render, invalid=invalid))
     with pytest.raises(NotFoundError):
         review(ports, "T-NOSUCH")
 
@@ -246,7 +246,9 @@ def test_auditors_may_not_ask_and_a_bad_body_is_400_after_the_role():
     with pytest.raises(ForbiddenError):
         review(ports, original_id, AUDITOR)
     with pytest.raises(ValidationError):
-        request_review(ports, OWNER, original_id, "", render=render, invalid=ValidationError([]))
+        request_review(
+            ports, OWNER, original_id, "", answer=Answer(render, invalid=ValidationError([]))
+        )
 
 
 def _key(body: str = "a") -> IdempotencyKey:
@@ -256,13 +258,13 @@ def _key(body: str = "a") -> IdempotencyKey:
 def test_an_idempotent_retry_answers_the_first_response_and_writes_nothing():
     ports = make_ports()
     original_id = concluded_complaint(ports)
-    first = request_review(ports, OWNER, original_id, "Why", render=render, idempotency=_key())
+    first = request_review(ports, OWNER, original_id, "Why", answer=Answer(render, _key()))
     writes = repo_of(ports).writes
-    again = request_review(ports, OWNER, original_id, "Why", render=render, idempotency=_key())
+    again = request_review(ports, OWNER, original_id, "Why", answer=Answer(render, _key()))
     assert again == first
     assert repo_of(ports).writes == writes
     with pytest.raises(IdempotencyKeyReusedError):
-        request_review(ports, OWNER, original_id, "Other", render=render, idempotency=_key("b"))
+        request_review(ports, OWNER, original_id, "Other", answer=Answer(render, _key("b")))
 
 
 class RacingReviewRepository(InMemoryTicketRepository):
@@ -363,7 +365,7 @@ def test_who_acted_on_the_original_may_not_comment_on_the_review(internal):
     ports = make_ports()
     review_id = reviewed(ports)
     with pytest.raises(RecusalError):
-        comment(ports, NOTER, review_id, "I remember this one", internal, render=_event)
+        comment(ports, NOTER, review_id, "I remember this one", internal, answer=Answer(_event))
 
 
 def test_recusal_comes_before_a_bad_body():
@@ -371,11 +373,11 @@ def test_recusal_comes_before_a_bad_body():
     review_id = reviewed(ports)
     invalid = ValidationError([])
     with pytest.raises(RecusalError):
-        comment(ports, NOTER, review_id, "", False, render=_event, invalid=invalid)
+        comment(ports, NOTER, review_id, "", False, answer=Answer(_event, invalid=invalid))
     with pytest.raises(RecusalError):
         act(ports, HANDLER, review_id, "assign", {}, invalid=invalid)
     with pytest.raises(ValidationError):
-        comment(ports, FRESH, review_id, "", False, render=_event, invalid=invalid)
+        comment(ports, FRESH, review_id, "", False, answer=Answer(_event, invalid=invalid))
 
 
 def test_someone_else_works_the_review_and_the_customer_still_comments():
@@ -383,7 +385,7 @@ def test_someone_else_works_the_review_and_the_customer_still_comments():
     review_id = reviewed(ports)
     act(ports, FRESH, review_id, "assign", {})
     act(ports, FRESH, review_id, "start", {})
-    comment(ports, OWNER, review_id, "Thank you", False, render=_event)
+    comment(ports, OWNER, review_id, "Thank you", False, answer=Answer(_event))
     changed = act(ports, FRESH, review_id, "resolve", {"resolution": "Fee refunded"})
     assert changed.status == Status.RESOLVED
 

@@ -29,6 +29,7 @@ from chalicelib.service.ports import (
     ListQuery,
 )
 from chalicelib.service.tickets import (
+    Answer,
     IdempotencyKey,
     ListFilters,
     StoredResponse,
@@ -221,12 +222,8 @@ def test_a_replayed_comment_is_not_written_twice():
     ports = make_ports()
     ticket = seed(ports, "in_progress", HOLDER.id)
     comment_key = key(scope="customer:cust-1:POST comments")
-    first = comment(
-        ports, OWNER, ticket.id, "Hi", False, render=render_event, idempotency=comment_key
-    )
-    again = comment(
-        ports, OWNER, ticket.id, "Hi", False, render=render_event, idempotency=comment_key
-    )
+    first = comment(ports, OWNER, ticket.id, "Hi", False, answer=Answer(render_event, comment_key))
+    again = comment(ports, OWNER, ticket.id, "Hi", False, answer=Answer(render_event, comment_key))
     assert again == first
     assert [e.type for e in ports.repository.events(ticket.id)].count(EventType.COMMENT_ADDED) == 1
 
@@ -370,7 +367,14 @@ def test_auditors_may_not_comment_even_with_an_invalid_body():
     ports = make_ports()
     ticket = seed(ports, "in_progress", HOLDER.id)
     with pytest.raises(ForbiddenError):
-        comment(ports, AUDITOR, ticket.id, "x", False, render=render_event, invalid=invalid_body())
+        comment(
+            ports,
+            AUDITOR,
+            ticket.id,
+            "x",
+            False,
+            answer=Answer(render_event, invalid=invalid_body()),
+        )
 
 
 # ---------------------------------------------------------------- claim

@@ -1,3 +1,5 @@
+"""SMS length: GSM-7 or UCS-2, septets and UTF-16 units, and how many segments a text costs."""
+
 import pytest
 
 from chalicelib.domain.sms import GSM_7, UCS_2, encoding, length, segments

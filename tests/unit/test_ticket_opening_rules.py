@@ -1,3 +1,5 @@
+"""Opening a ticket in the domain: who may set what, routing, back-dating, the masked view."""
+
 from datetime import timedelta
 from typing import Any
 

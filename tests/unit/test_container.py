@@ -1,0 +1,87 @@
+"""The container hands each port bundle the parts it names alike, typed as the bundle asks."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+import msgspec
+import pytest
+
+from chalicelib import bootstrap
+from chalicelib.adapters.alerts import SnsOpsAlerter
+from chalicelib.config import Settings
+from chalicelib.service.appointments import AppointmentPorts
+from chalicelib.service.documents import DocumentPorts
+
+LOCAL = Settings.from_env({"SERVICEDESK_AUTH_MODE": "local-hs256"})
+PARTS = get_type_hints(bootstrap.Container)
+
+
+def _members(annotation: Any) -> set[Any]:
+    union = get_origin(annotation) in (Union, types.UnionType)
+    return set(get_args(annotation)) if union else {annotation}
+
+
+def _fits(given: Any, declared: Any) -> bool:
+    """Every type `given` may hold is one `declared` accepts (itself or a subclass)."""
+    accepted = _members(declared)
+    return all(
+        member in accepted
+        or any(
+            isinstance(member, type) and isinstance(other, type) and issubclass(member, other)
+            for other in accepted
+        )
+        for member in _members(given)
+    )
+
+
+def _handed_over() -> list[tuple[type[msgspec.Struct], str]]:
+    """(bundle, part) for every part _parts_for() hands a bundle, building every bundle."""
+    handed: list[tuple[type[msgspec.Struct], str]] = []
+
+    @dataclasses.dataclass(frozen=True)
+    class Recording(bootstrap.Container):
+        def _parts_for(self, bundle: type[msgspec.Struct], *left_out: str) -> dict[str, Any]:
+            parts = super()._parts_for(bundle, *left_out)
+            handed.extend((bundle, name) for name in parts)
+            return parts
+
+    built = bootstrap.bootstrap(LOCAL)
+    recording = Recording(**{part: getattr(built, part) for part in bootstrap.PART_NAMES})
+    builders = [name for name in dir(bootstrap.Container) if name.endswith("_ports")]
+    for name in builders:
+        assert isinstance(getattr(recording, name)(), msgspec.Struct)
+    return handed
+
+
+def test_every_part_handed_over_by_name_has_a_type_its_bundle_accepts():
+    handed = _handed_over()
+    bundles = {bundle for bundle, _ in handed}
+    assert len(bundles) >= 8  # tickets, documents, appointments, notifications, surveys...
+    for bundle, name in handed:
+        declared = get_type_hints(bundle)[name]
+        assert _fits(PARTS[name], declared), f"{bundle.__name__}.{name}: {PARTS[name]}"
+
+
+def test_a_part_named_alike_but_typed_otherwise_is_caught():
+    # Why appointment_ports() leaves `calendar` out, and document ports `objects`.
+    assert not _fits(PARTS["calendar"], get_type_hints(AppointmentPorts)["calendar"])
+    assert not _fits(PARTS["objects"], get_type_hints(DocumentPorts)["objects"])
+    assert _fits(PARTS["alerts"], get_type_hints(DocumentPorts)["alerts"])
+
+
+def test_a_part_left_out_that_the_bundle_does_not_share_fails():
+    container = bootstrap.bootstrap(LOCAL)
+    with pytest.raises(ValueError, match=r"AppointmentPorts shares no part \['calender'\]"):
+        container._parts_for(AppointmentPorts, "calender")
+
+
+def test_a_part_replaced_in_the_container_reaches_every_bundle_that_names_it():
+    alerts = SnsOpsAlerter(object(), "arn:aws:sns:eu-west-1:000000000000:ops")
+    container = dataclasses.replace(bootstrap.bootstrap(LOCAL), alerts=alerts)
+    assert container.reaction_ports().alerts is alerts
+    assert container.notification_ports().alerts is alerts
+    assert container.document_ports().alerts is alerts
+    assert container.document_ports(alerts=False).alerts is None
