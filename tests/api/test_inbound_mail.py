@@ -3,84 +3,19 @@ inbound bucket, moto's notification reaches the queue, the runner's pump calls t
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
-from email import message_from_string
-from email.policy import default
 from typing import Any
 
-import requests
-
-from local.stack import PROJECT_DIR
 from tests.api.conftest import wait_for
-
-
-def _desk_mails_to(stack: Any, address: str) -> list[dict[str, Any]]:
-    data = requests.get(f"{stack.aws}/moto-api/data.json", timeout=30).json()
-    raw = data.get("ses", {}).get("RawMessage", [])
-    return [m for m in raw if address in " ".join(m.get("destinations", []))]
-
-
-def _mail(stack: Any, *arguments: str) -> None:
-    environment = {**os.environ, "AWS_PORT": stack.aws.rsplit(":", 1)[1]}
-    subprocess.run(
-        [sys.executable, "-m", "local.mail", *arguments],
-        cwd=PROJECT_DIR,
-        env=environment,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-
-
-def _call(stack: Any, auth: Any, role: tuple[str, str], method: str, path: str, **kw: Any):
-    return requests.request(method, stack.api + path, headers=auth(*role), timeout=30, **kw)
-
-
-def _waiting_ticket(stack: Any, auth: Any, customer: str, address: str) -> str:
-    created = _call(
-        stack,
-        auth,
-        ("customers", customer),
-        "POST",
-        "/v1/tickets",
-        json={
-            "channel": "web",
-            "kind": "consultation",
-            "category": "card",
-            "subject": "Card blocked abroad",
-            "contact": {"email": address, "preferred": "email", "locale": "en-US"},
-        },
-    )
-    assert created.status_code == 201, created.text
-    ticket_id = created.json()["id"]
-    agent = ("agents", "agent-mail")
-    for body in (
-        {"action": "assign"},
-        {"action": "start"},
-        {"action": "request_info", "message": "Your ID?"},
-    ):
-        answer = _call(stack, auth, agent, "POST", f"/v1/tickets/{ticket_id}/actions", json=body)
-        assert answer.status_code == 200, answer.text
-    return ticket_id
-
-
-def _reply_to(stack: Any, address: str) -> str:
-    mails = wait_for(lambda: _desk_mails_to(stack, address), timeout=30)
-    message = message_from_string(mails[-1]["raw_data"], policy=default)
-    reply_to = str(message["Reply-To"])
-    assert reply_to.startswith("reply+"), reply_to
-    return reply_to
+from tests.api.mail_support import call, reply_to_when_asked, send_mail, waiting_ticket
 
 
 def test_a_customers_reply_is_on_the_ticket_without_the_quote(stack, auth):
     run = uuid.uuid4().hex[:8]
     customer, address = f"cust-mail-{run}", f"li.na.{run}@example.cn"
-    ticket_id = _waiting_ticket(stack, auth, customer, address)
-    reply_to = wait_for(lambda: _reply_to_when_asked(stack, address), timeout=30)
-    _mail(
+    ticket_id = waiting_ticket(stack, auth, customer, address)
+    reply_to = wait_for(lambda: reply_to_when_asked(stack, address), timeout=30)
+    send_mail(
         stack,
         "--from",
         address.upper(),
@@ -93,25 +28,20 @@ def test_a_customers_reply_is_on_the_ticket_without_the_quote(stack, auth):
     owner = ("customers", customer)
 
     def commented() -> Any:
-        timeline = _call(stack, auth, owner, "GET", f"/v1/tickets/{ticket_id}/timeline").json()
+        timeline = call(stack, auth, owner, "GET", f"/v1/tickets/{ticket_id}/timeline").json()
         return [e for e in timeline["items"] if e["type"] == "comment.added"]
 
     [comment] = wait_for(commented, timeout=30)
     assert comment["data"]["body"] == "My ID is 1234."
     assert comment["data"]["channel"] == "email"
-    ticket = _call(stack, auth, owner, "GET", f"/v1/tickets/{ticket_id}").json()
+    ticket = call(stack, auth, owner, "GET", f"/v1/tickets/{ticket_id}").json()
     assert ticket["status"] == "in_progress"
-
-
-def _reply_to_when_asked(stack: Any, address: str) -> str | None:
-    """The Reply-To of the desk's emails about the ticket (every one carries the token)."""
-    return _reply_to(stack, address) if _desk_mails_to(stack, address) else None
 
 
 def test_a_strangers_mail_waits_in_triage_and_an_agent_opens_a_ticket(stack, auth):
     run = uuid.uuid4().hex[:8]
     stranger = f"stranger.{run}@elsewhere.example"
-    _mail(
+    send_mail(
         stack,
         "--from",
         stranger,
@@ -124,44 +54,44 @@ def test_a_strangers_mail_waits_in_triage_and_an_agent_opens_a_ticket(stack, aut
     agent, auditor = ("agents", "agent-triage"), ("auditors", "aud-triage")
 
     def triaged() -> Any:
-        items = _call(stack, auth, agent, "GET", "/v1/inbox", params={"status": "open"}).json()
+        items = call(stack, auth, agent, "GET", "/v1/inbox", params={"status": "open"}).json()
         return [i for i in items["items"] if i.get("subject") == f"Hello {run}"]
 
     [item] = wait_for(triaged, timeout=30)
     assert item["reason"] == "unknown_sender"
     assert item["from"] == "s***@elsewhere.example" and stranger not in str(item)
     path = f"/v1/inbox/{item['id']}"
-    assert _call(stack, auth, ("customers", "c-1"), "GET", "/v1/inbox").status_code == 403
-    assert _call(stack, auth, ("customers", "c-1"), "GET", path).status_code == 403
-    full = _call(stack, auth, auditor, "GET", path)
+    assert call(stack, auth, ("customers", "c-1"), "GET", "/v1/inbox").status_code == 403
+    assert call(stack, auth, ("customers", "c-1"), "GET", path).status_code == 403
+    full = call(stack, auth, auditor, "GET", path)
     assert full.status_code == 200 and full.json()["text"] == "Who can help?"
     body = {"customer_id": f"cust-new-{run}", "kind": "consultation", "category": "other"}
-    assert _call(stack, auth, auditor, "POST", f"{path}/ticket", json=body).status_code == 403
-    bad = _call(stack, auth, agent, "POST", f"{path}/ticket", json={**body, "kind": "nope"})
+    assert call(stack, auth, auditor, "POST", f"{path}/ticket", json=body).status_code == 403
+    bad = call(stack, auth, agent, "POST", f"{path}/ticket", json={**body, "kind": "nope"})
     assert bad.status_code == 400 and bad.json()["errors"][0]["path"] == "kind"
-    opened = _call(stack, auth, agent, "POST", f"{path}/ticket", json=body)
+    opened = call(stack, auth, agent, "POST", f"{path}/ticket", json=body)
     assert opened.status_code == 201, opened.text
     ticket = opened.json()
     assert ticket["customer_id"] == body["customer_id"] and ticket["channel"] == "email"
     assert ticket["description"] == "Who can help?"
     assert ticket["contact"]["email"] == "s***@elsewhere.example"
-    again = _call(stack, auth, agent, "POST", f"{path}/discard", json={"reason": "late"})
+    again = call(stack, auth, agent, "POST", f"{path}/discard", json={"reason": "late"})
     assert again.status_code == 409, again.text
-    handled = _call(stack, auth, agent, "GET", "/v1/inbox", params={"status": "ticketed"}).json()
+    handled = call(stack, auth, agent, "GET", "/v1/inbox", params={"status": "ticketed"}).json()
     assert any(i["id"] == item["id"] and i["ticket_id"] == ticket["id"] for i in handled["items"])
 
 
 def test_a_forged_token_and_failed_verdicts_never_reach_the_ticket(stack, auth):
     run = uuid.uuid4().hex[:8]
     customer, address = f"cust-forge-{run}", f"forge.{run}@example.cn"
-    ticket_id = _waiting_ticket(stack, auth, customer, address)
-    reply_to = wait_for(lambda: _reply_to_when_asked(stack, address), timeout=30)
+    ticket_id = waiting_ticket(stack, auth, customer, address)
+    reply_to = wait_for(lambda: reply_to_when_asked(stack, address), timeout=30)
     local, _, domain = reply_to.partition("@")
     forged = (
         f"{local[:-4]}aaaa@{domain}" if not local.endswith("aaaa") else f"{local[:-4]}bbbb@{domain}"
     )
-    _mail(stack, "--from", address, "--to", forged, "--subject", f"Forged {run}", "let me in")
-    _mail(
+    send_mail(stack, "--from", address, "--to", forged, "--subject", f"Forged {run}", "let me in")
+    send_mail(
         stack,
         "--from",
         address,
@@ -175,7 +105,7 @@ def test_a_forged_token_and_failed_verdicts_never_reach_the_ticket(stack, auth):
     agent = ("agents", "agent-forge")
 
     def both() -> Any:
-        items = _call(stack, auth, agent, "GET", "/v1/inbox", params={"limit": 100}).json()["items"]
+        items = call(stack, auth, agent, "GET", "/v1/inbox", params={"limit": 100}).json()["items"]
         found = {i["subject"]: i["reason"] for i in items if run in i.get("subject", "")}
         return found if len(found) == 2 else None
 
@@ -183,5 +113,5 @@ def test_a_forged_token_and_failed_verdicts_never_reach_the_ticket(stack, auth):
         f"Forged {run}": "no_reference",
         f"Failing {run}": "failed_verdict",
     }
-    ticket = _call(stack, auth, ("customers", customer), "GET", f"/v1/tickets/{ticket_id}").json()
+    ticket = call(stack, auth, ("customers", customer), "GET", f"/v1/tickets/{ticket_id}").json()
     assert ticket["status"] == "waiting_on_customer"

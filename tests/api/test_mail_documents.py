@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.api.conftest import wait_for
-from tests.api.test_inbound_mail import _call, _mail, _reply_to_when_asked, _waiting_ticket
+from tests.api.mail_support import call, reply_to_when_asked, send_mail, waiting_ticket
 
 PDF = b"%PDF-1.4 a bank statement\n%%EOF\n"
 
@@ -17,12 +17,12 @@ PDF = b"%PDF-1.4 a bank statement\n%%EOF\n"
 def test_a_replys_pdf_is_a_document_of_the_ticket_and_other_files_are_not(stack, auth, tmp_path):
     run = uuid.uuid4().hex[:8]
     customer, address = f"cust-attach-{run}", f"attach.{run}@example.cn"
-    ticket_id = _waiting_ticket(stack, auth, customer, address)
-    reply_to = wait_for(lambda: _reply_to_when_asked(stack, address), timeout=30)
+    ticket_id = waiting_ticket(stack, auth, customer, address)
+    reply_to = wait_for(lambda: reply_to_when_asked(stack, address), timeout=30)
     pdf, notes = Path(tmp_path, "statement.pdf"), Path(tmp_path, "notes.txt")
     pdf.write_bytes(PDF)
     notes.write_text("plain notes")
-    _mail(
+    send_mail(
         stack,
         "--from",
         address,
@@ -40,7 +40,7 @@ def test_a_replys_pdf_is_a_document_of_the_ticket_and_other_files_are_not(stack,
     path = f"/v1/tickets/{ticket_id}/documents"
 
     def available() -> Any:
-        items = _call(stack, auth, owner, "GET", path).json()["items"]
+        items = call(stack, auth, owner, "GET", path).json()["items"]
         return items if items and items[0]["status"] == "available" else None
 
     [document] = wait_for(available, timeout=60)
@@ -49,11 +49,11 @@ def test_a_replys_pdf_is_a_document_of_the_ticket_and_other_files_are_not(stack,
         "other",
         len(PDF),
     )
-    content = _call(
+    content = call(
         stack, auth, owner, "GET", f"{path}/{document['id']}/content", allow_redirects=False
     )
     assert content.status_code == 302
-    timeline = _call(stack, auth, owner, "GET", f"/v1/tickets/{ticket_id}/timeline").json()
+    timeline = call(stack, auth, owner, "GET", f"/v1/tickets/{ticket_id}/timeline").json()
     [comment] = [e for e in timeline["items"] if e["type"] == "comment.added"]
     kept = {a["filename"]: a.get("kept_as_metadata") for a in comment["data"]["attachments"]}
     assert kept == {"statement.pdf": None, "notes.txt": "type"}

@@ -3,7 +3,6 @@ queue, subscription and bus, the handlers Lambda runs."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -189,7 +188,7 @@ def test_a_rule_on_the_servicedesk_bus_receives_ticket_created(aws: dict[str, An
         Targets=[{"Id": "crm", "Arn": watcher_arn}],
     )
     container = bootstrap.container()
-    bootstrap.use(dataclasses.replace(container, bus=EventBridgeBus(events, physical["EventBus"])))
+    bootstrap.use(replace(container, bus=EventBridgeBus(events, physical["EventBus"])))
     ticket_id = _open_waiting_ticket(aws)
     deliver(stream_records(aws["stream_arn"]))  # redelivered: exported once
 

@@ -29,7 +29,7 @@ from chalicelib.service.ports import (
 from chalicelib.service.reviews import request_review
 from chalicelib.service.tickets import Answer, act, create_ticket
 from tests.fakes import InMemoryTicketRepository
-from tests.integration.test_repository_contract import NOW, _event, _ticket
+from tests.integration.repository_support import NOW, event_on, new_ticket
 
 OWNER = Caller(Role.CUSTOMER, "cust-1")
 AGENT = Caller(Role.AGENT, "agent-1")
@@ -44,11 +44,11 @@ def repository(request, aws) -> TicketRepository:
 
 
 def test_a_changed_ticket_and_a_new_one_are_written_together(repository: TicketRepository):
-    original, created = _ticket(1)
+    original, created = new_ticket(1)
     repository.create(original, [created])
-    review, review_created = _ticket(2, review_of=original.id, recused=("agent-1", "sup-1"))
+    review, review_created = new_ticket(2, review_of=original.id, recused=("agent-1", "sup-1"))
     reviewed = replace(original, status=Status.RESOLVED, reviewed_by=review.id, version=2)
-    noted = _event(original, 3, "complaint.review_requested")
+    noted = event_on(original, 3, "complaint.review_requested")
 
     repository.commit_many(
         [
@@ -65,13 +65,13 @@ def test_a_changed_ticket_and_a_new_one_are_written_together(repository: TicketR
 
 
 def test_a_stale_version_on_either_ticket_writes_nothing(repository: TicketRepository):
-    source, source_created = _ticket(1)
-    target, target_created = _ticket(2)
+    source, source_created = new_ticket(1)
+    target, target_created = new_ticket(2)
     repository.create(source, [source_created])
     repository.create(target, [target_created])
     closed = replace(source, status=Status.CLOSED, merged_into=target.id, version=2)
-    merged = _event(target, 3, "ticket.merged")
-    moved = _event(source, 4, "ticket.status_changed")
+    merged = event_on(target, 3, "ticket.merged")
+    moved = event_on(source, 4, "ticket.status_changed")
 
     with pytest.raises(VersionConflictError) as raised:
         repository.commit_many(
@@ -92,9 +92,9 @@ def test_a_stale_version_on_either_ticket_writes_nothing(repository: TicketRepos
 
 
 def test_a_taken_reference_writes_nothing(repository: TicketRepository):
-    original, created = _ticket(1)
+    original, created = new_ticket(1)
     repository.create(original, [created])
-    review, review_created = _ticket(2, reference=original.reference)
+    review, review_created = new_ticket(2, reference=original.reference)
     with pytest.raises(ReferenceTakenError):
         repository.commit_many(
             [
@@ -107,7 +107,7 @@ def test_a_taken_reference_writes_nothing(repository: TicketRepository):
 
 
 def test_the_stored_response_is_written_with_them(repository: TicketRepository):
-    review, created = _ticket(1)
+    review, created = new_ticket(1)
     record = IdempotencyRecord(
         "customer:cust-1:POST /v1/tickets/T-0/review",
         "key-1",
@@ -125,11 +125,11 @@ def test_the_stored_response_is_written_with_them(repository: TicketRepository):
 def test_the_customer_index_finds_recent_open_duplicates_without_a_scan(
     repository: TicketRepository,
 ):
-    older, older_created = _ticket(1)
+    older, older_created = new_ticket(1)
     repository.create(older, [older_created])
-    theirs, theirs_created = _ticket(2, customer="cust-2")
+    theirs, theirs_created = new_ticket(2, customer="cust-2")
     repository.create(theirs, [theirs_created])
-    probe, _ = _ticket(3)
+    probe, _ = new_ticket(3)
     assert find_possible_duplicates(repository, probe) == [older.id]
     late = replace(probe, created_at=probe.created_at + timedelta(days=8))
     assert find_possible_duplicates(repository, late) == []

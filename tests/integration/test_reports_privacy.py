@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -287,7 +286,7 @@ def test_erasure_blanks_a_bookings_stored_response_too(aws):
     # for erasure; replaying its key returned the pre-erasure body.
     seed_branches(boto3.client("dynamodb"), aws["table_name"])
     friday = FixedClock(datetime(2026, 11, 27, 2, 30, tzinfo=UTC))
-    desk = replace(bootstrap.container(), clock=friday)
+    desk = msgspec.structs.replace(bootstrap.container(), clock=friday)
     ports = desk.appointment_ports()
     key = IdempotencyKey(f"customer:{CUSTOMER.id}:POST /v1/appointments", "k-book", "fp")
     monday_ten = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)

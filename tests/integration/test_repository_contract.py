@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from msgspec.structs import replace
 
 from chalicelib import bootstrap
-from chalicelib.domain.events import Event, EventType
+from chalicelib.domain.events import Event
 from chalicelib.domain.identity import Caller, Role
-from chalicelib.domain.ticket import Ticket, TicketRequest, open_ticket
+from chalicelib.domain.ticket import Ticket
 from chalicelib.service.ports import (
     IdempotencyKeyTakenError,
     IdempotencyRecord,
@@ -22,35 +22,9 @@ from chalicelib.service.ports import (
     VersionConflictError,
 )
 from tests.fakes import InMemoryTicketRepository
+from tests.integration.repository_support import NOW, event_on, new_ticket
 
-NOW = datetime(2026, 11, 27, 2, 30, 15, 123000, tzinfo=UTC)
 CUSTOMER = Caller(Role.CUSTOMER, "cust-1")
-AGENT = Caller(Role.AGENT, "agent-1")
-
-
-def _ticket(number: int, reference: str | None = None, customer: str = "cust-1", **changes):
-    request = TicketRequest(
-        channel="web",
-        kind="complaint",
-        category="payment",
-        subject="Transfer missing",
-        description="描述 with unicode",
-        contact={"phone": "+8613812348000", "email": "a@b.cn"},
-    )
-    ticket, event = open_ticket(
-        request,
-        Caller(Role.CUSTOMER, customer),
-        ticket_id=f"T-{number:026d}",
-        reference=reference or f"SD-{number:08d}",
-        event_id=f"E-{number:026d}",
-        now=NOW + timedelta(seconds=number),
-    )
-    return replace(ticket, **changes), event
-
-
-def _event(ticket: Ticket, number: int, kind: str = "comment.added") -> Event:
-    data = {"body": "hi", "internal": False}
-    return Event(f"E-{number:026d}", ticket.id, EventType(kind), NOW, AGENT, data)
 
 
 def _store(repository: TicketRepository, ticket_and_event: tuple[Ticket, Event]) -> None:
@@ -66,7 +40,7 @@ def repository(request, aws) -> TicketRepository:
 
 
 def test_created_ticket_reads_back_identically(repository: TicketRepository):
-    ticket, event = _ticket(1)
+    ticket, event = new_ticket(1)
     repository.create(ticket, [event])
     assert repository.get(ticket.id) == ticket
     assert repository.events(ticket.id) == [event]
@@ -78,8 +52,8 @@ def test_unknown_ticket_is_none(repository: TicketRepository):
 
 
 def test_a_reference_is_never_shared_and_nothing_is_half_written(repository: TicketRepository):
-    first, first_event = _ticket(1, "SD-SAME0000")
-    second, second_event = _ticket(2, "SD-SAME0000")
+    first, first_event = new_ticket(1, "SD-SAME0000")
+    second, second_event = new_ticket(2, "SD-SAME0000")
     repository.create(first, [first_event])
     with pytest.raises(ReferenceTakenError):
         repository.create(second, [second_event])
@@ -88,31 +62,31 @@ def test_a_reference_is_never_shared_and_nothing_is_half_written(repository: Tic
 
 
 def test_commit_raises_version_and_writes_events_together(repository: TicketRepository):
-    ticket, event = _ticket(1)
+    ticket, event = new_ticket(1)
     repository.create(ticket, [event])
     changed = replace(ticket, status="assigned", assignee="agent-1", version=2)
-    repository.commit(ticket.id, 1, changed, [_event(ticket, 100, "ticket.assigned")])
+    repository.commit(ticket.id, 1, changed, [event_on(ticket, 100, "ticket.assigned")])
     assert repository.get(ticket.id) == changed
     with pytest.raises(VersionConflictError):
         repository.commit(
-            ticket.id, 1, replace(changed, status="cancelled", version=2), [_event(ticket, 101)]
+            ticket.id, 1, replace(changed, status="cancelled", version=2), [event_on(ticket, 101)]
         )
     assert repository.get(ticket.id) == changed
-    assert [e.id for e in repository.events(ticket.id)] == [event.id, _event(ticket, 100).id]
+    assert [e.id for e in repository.events(ticket.id)] == [event.id, event_on(ticket, 100).id]
 
 
 def test_timeline_only_commit_checks_but_keeps_the_version(repository: TicketRepository):
-    ticket, event = _ticket(1)
+    ticket, event = new_ticket(1)
     repository.create(ticket, [event])
-    repository.commit(ticket.id, 1, None, [_event(ticket, 100)])
+    repository.commit(ticket.id, 1, None, [event_on(ticket, 100)])
     assert repository.get(ticket.id) == ticket
     with pytest.raises(VersionConflictError):
-        repository.commit(ticket.id, 7, None, [_event(ticket, 101)])
+        repository.commit(ticket.id, 7, None, [event_on(ticket, 101)])
     assert len(repository.events(ticket.id)) == 2
 
 
 def test_idempotency_record_is_kept_with_the_write_and_expires(repository: TicketRepository):
-    ticket, event = _ticket(1)
+    ticket, event = new_ticket(1)
     record = IdempotencyRecord(
         "customer:cust-1:POST /v1/tickets",
         "key-1",
@@ -126,7 +100,7 @@ def test_idempotency_record_is_kept_with_the_write_and_expires(repository: Ticke
     assert repository.idempotency_record(record.scope, "key-1", NOW) == record
     assert repository.idempotency_record(record.scope, "key-2", NOW) is None
     assert repository.idempotency_record(record.scope, "key-1", NOW + timedelta(hours=25)) is None
-    other, other_event = _ticket(2)
+    other, other_event = new_ticket(2)
     with pytest.raises(IdempotencyKeyTakenError):
         repository.create(other, [other_event], record)
     assert repository.get(other.id) is None
@@ -134,13 +108,13 @@ def test_idempotency_record_is_kept_with_the_write_and_expires(repository: Ticke
 
 def test_lists_are_newest_first_by_status_and_paginate(repository: TicketRepository):
     for number in range(1, 6):
-        ticket, event = _ticket(
+        ticket, event = new_ticket(
             number,
             status="new" if number % 2 else "assigned",
             assignee=None if number % 2 else "agent-9",
         )
         repository.create(ticket, [event])
-    _store(repository, _ticket(9, customer="cust-2"))
+    _store(repository, new_ticket(9, customer="cust-2"))
 
     everything = repository.query_tickets(ListQuery("customer", "cust-1", limit=10))
     assert [t.id[-1] for t in everything.items] == ["5", "4", "3", "2", "1"]
@@ -166,7 +140,7 @@ def test_lists_are_newest_first_by_status_and_paginate(repository: TicketReposit
 
 
 def test_reference_lookup(repository: TicketRepository):
-    ticket, event = _ticket(1, "SD-7K4Q9M2P")
+    ticket, event = new_ticket(1, "SD-7K4Q9M2P")
     repository.create(ticket, [event])
     assert repository.by_reference("SD-7K4Q9M2P") == ticket
     assert repository.by_reference("SD-00000000") is None
@@ -185,7 +159,7 @@ def test_claimable_is_urgent_first_then_oldest_and_unassigned_only(
     for number, priority, assignee in specs:
         _store(
             repository,
-            _ticket(
+            new_ticket(
                 number,
                 priority=priority,
                 assignee=assignee,
@@ -199,10 +173,10 @@ def test_claimable_is_urgent_first_then_oldest_and_unassigned_only(
 
 
 def test_event_pages_are_oldest_first(repository: TicketRepository):
-    ticket, event = _ticket(1)
+    ticket, event = new_ticket(1)
     repository.create(ticket, [event])
     for number in range(100, 104):
-        repository.commit(ticket.id, 1, None, [_event(ticket, number)])
+        repository.commit(ticket.id, 1, None, [event_on(ticket, number)])
     first = repository.event_page(ticket.id, 3, None)
     second = repository.event_page(ticket.id, 3, first.next_key)
     assert [e.id[-3:] for e in first.items] == ["001", "100", "101"]
@@ -211,10 +185,10 @@ def test_event_pages_are_oldest_first(repository: TicketRepository):
 
 
 def test_ticket_and_its_first_events_come_together(repository: TicketRepository):
-    ticket, event = _ticket(1)
+    ticket, event = new_ticket(1)
     repository.create(ticket, [event])
     for number in range(100, 104):
-        repository.commit(ticket.id, 1, None, [_event(ticket, number)])
+        repository.commit(ticket.id, 1, None, [event_on(ticket, number)])
     found, first = repository.ticket_and_events(ticket.id, 3, None)
     assert found == ticket
     assert [e.id[-3:] for e in first.items] == ["001", "100", "101"]
@@ -227,7 +201,7 @@ def test_ticket_and_its_first_events_come_together(repository: TicketRepository)
 
 
 def test_every_ticket_field_survives_a_round_trip(repository: TicketRepository):
-    ticket, event = _ticket(1)
+    ticket, event = new_ticket(1)
     repository.create(ticket, [event])
     resolved = replace(
         ticket,
@@ -252,7 +226,7 @@ def test_every_ticket_field_survives_a_round_trip(repository: TicketRepository):
 
 
 def test_an_expired_idempotency_record_gives_its_key_back(repository: TicketRepository):
-    first, first_event = _ticket(1)
+    first, first_event = new_ticket(1)
     record = IdempotencyRecord(
         "customer:cust-1:POST /v1/tickets",
         "key-1",
@@ -264,14 +238,14 @@ def test_an_expired_idempotency_record_gives_its_key_back(repository: TicketRepo
         written_at=NOW,
     )
     repository.create(first, [first_event], record)
-    live, live_event = _ticket(2)
+    live, live_event = new_ticket(2)
     with pytest.raises(IdempotencyKeyTakenError):
         repository.create(live, [live_event], replace(record, written_at=NOW + timedelta(hours=23)))
     later = NOW + timedelta(hours=25)
     again = replace(
         record, body='{"id": 3}', expires_at=later + timedelta(hours=24), written_at=later
     )
-    second, second_event = _ticket(3)
+    second, second_event = new_ticket(3)
     repository.create(second, [second_event], again)
     stored = repository.idempotency_record(record.scope, "key-1", later)
     assert stored is not None and stored.body == '{"id": 3}'
@@ -279,10 +253,10 @@ def test_an_expired_idempotency_record_gives_its_key_back(repository: TicketRepo
 
 def test_a_page_position_serves_only_the_access_pattern_that_issued_it(aws):
     repository = bootstrap.container().repository
-    tickets = [_ticket(number) for number in (1, 2)]
+    tickets = [new_ticket(number) for number in (1, 2)]
     for ticket, event in tickets:
         repository.create(ticket, [event])
-        repository.commit(ticket.id, 1, None, [_event(ticket, 100 + int(ticket.id[-1]))])
+        repository.commit(ticket.id, 1, None, [event_on(ticket, 100 + int(ticket.id[-1]))])
     [(one, _), (two, _)] = tickets
     events = repository.event_page(one.id, 1, None).next_key
     listed = repository.query_tickets(ListQuery("customer", "cust-1", limit=1)).next_key

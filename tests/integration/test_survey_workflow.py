@@ -13,7 +13,6 @@ import hmac
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -130,7 +129,7 @@ def desk(aws: dict[str, str]) -> Iterator[Desk]:
         survey_window_seconds=3,
     )
     notifier = RecordingNotifier()
-    bootstrap.use(replace(bootstrap.bootstrap(settings), notifier=notifier))
+    bootstrap.use(msgspec.structs.replace(bootstrap.bootstrap(settings), notifier=notifier))
     pump = StreamPump(
         boto3.client("dynamodbstreams"), aws["stream_arn"], on_table_change, interval=0.1
     )
@@ -241,7 +240,7 @@ def test_a_codes_hash_is_its_key_and_every_code_given_out_keeps_working(aws):
 def test_reopen_before_the_invitation_sends_nothing(desk):
     current = bootstrap.container()
     later = msgspec.structs.replace(current.settings, survey_delay_seconds=5)
-    bootstrap.use(replace(bootstrap.bootstrap(later), notifier=current.notifier))
+    bootstrap.use(msgspec.structs.replace(bootstrap.bootstrap(later), notifier=current.notifier))
     ticket = desk.resolved_ticket("+8613800000004")
 
     def running() -> bool:

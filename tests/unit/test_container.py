@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import types
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
@@ -41,8 +40,7 @@ def _handed_over() -> list[tuple[type[msgspec.Struct], str]]:
     """(bundle, part) for every part _parts_for() hands a bundle, building every bundle."""
     handed: list[tuple[type[msgspec.Struct], str]] = []
 
-    @dataclasses.dataclass(frozen=True)
-    class Recording(bootstrap.Container):
+    class Recording(bootstrap.Container, frozen=True):
         def _parts_for(self, bundle: type[msgspec.Struct], *left_out: str) -> dict[str, Any]:
             parts = super()._parts_for(bundle, *left_out)
             handed.extend((bundle, name) for name in parts)
@@ -80,7 +78,7 @@ def test_a_part_left_out_that_the_bundle_does_not_share_fails():
 
 def test_a_part_replaced_in_the_container_reaches_every_bundle_that_names_it():
     alerts = SnsOpsAlerter(object(), "arn:aws:sns:eu-west-1:000000000000:ops")
-    container = dataclasses.replace(bootstrap.bootstrap(LOCAL), alerts=alerts)
+    container = msgspec.structs.replace(bootstrap.bootstrap(LOCAL), alerts=alerts)
     assert container.reaction_ports().alerts is alerts
     assert container.notification_ports().alerts is alerts
     assert container.document_ports().alerts is alerts

@@ -28,7 +28,7 @@ from tests.fakes import (
     InMemoryNotificationStore,
     InMemoryPrivacyStore,
 )
-from tests.unit.test_mail_documents import BUCKET, DOMAIN, KEY, PDF, Desk, mail
+from tests.mail_desk import BUCKET, DOMAIN, KEY, PDF, Desk, mail
 
 AGENT = Caller(Role.AGENT, "agent-1")
 AUDITOR = Caller(Role.AUDITOR, "aud-1")

@@ -3,23 +3,13 @@ defined outcome (`rejected_file`, problem `scan`) and ops are alerted."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from chalicelib.adapters.objects import GuardDutyScanner, guardduty_no_verdict
 from chalicelib.domain.documents import DocumentStatus, FileProblem
-from chalicelib.handlers.uploads import handle_scan_results
-from tests.unit.test_documents import BUCKET, World, _guardduty_event
+from tests.documents_world import World, guardduty_event, scanned
 
 NO_VERDICTS = ("UNSUPPORTED", "ACCESS_DENIED", "FAILED")
-
-
-def _scanned(world: World, key: str, status: str) -> None:
-    body = json.dumps(_guardduty_event(key, status))
-    assert handle_scan_results([{"messageId": "g", "body": body}], world.ports, BUCKET) == {
-        "batchItemFailures": []
-    }
 
 
 @pytest.mark.parametrize("status", NO_VERDICTS)
@@ -28,7 +18,7 @@ def test_a_result_that_is_no_verdict_rejects_the_file_and_alerts_ops(status: str
     ticket = world.open()
     landed = world.upload(ticket)
     assert landed["status"] == "scanning"
-    _scanned(world, world.bucket.forms[-1][0], status)
+    scanned(world, world.bucket.forms[-1][0], status)
     document = world.store.get(ticket.id, landed["id"])
     assert document is not None
     assert (document.status, document.problem) == (DocumentStatus.REJECTED_FILE, FileProblem.SCAN)
@@ -47,12 +37,12 @@ def test_a_redelivered_no_verdict_changes_nothing_twice():
     ticket = world.open()
     landed = world.upload(ticket)
     key = world.bucket.forms[-1][0]
-    _scanned(world, key, "FAILED")
-    _scanned(world, key, "FAILED")
+    scanned(world, key, "FAILED")
+    scanned(world, key, "FAILED")
     received = [e for e in world.repository.events(ticket.id) if e.type == "document.received"]
     assert len(received) == 1 and len(world.alerts.sent) == 1
     # A verdict that arrives after it changes nothing either.
-    _scanned(world, key, "NO_THREATS_FOUND")
+    scanned(world, key, "NO_THREATS_FOUND")
     document = world.store.get(ticket.id, landed["id"])
     assert document is not None and document.status is DocumentStatus.REJECTED_FILE
 
@@ -61,7 +51,7 @@ def test_no_verdict_before_the_s3_event_is_final_too():
     world = World(scanner=GuardDutyScanner())
     ticket = world.open()
     added = world.add(ticket)
-    _scanned(world, added["key"], "ACCESS_DENIED")
+    scanned(world, added["key"], "ACCESS_DENIED")
     world.bucket.put(added["key"], b"%PDF-1.4\n")
     world.land(added["key"])
     document = world.store.get(ticket.id, added["id"])
@@ -80,7 +70,7 @@ def test_no_verdict_before_the_s3_event_is_final_too():
     ],
 )
 def test_the_guardduty_result_maps_to_no_verdict(status: str, expected: str | None):
-    found = guardduty_no_verdict(_guardduty_event("documents/T-1/abc", status))
+    found = guardduty_no_verdict(guardduty_event("documents/T-1/abc", status))
     assert (found[2] if found else None) == expected
 
 

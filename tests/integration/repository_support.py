@@ -1,0 +1,42 @@
+"""Tickets and events for the repository tests: ticket N with its opening event, at a fixed NOW."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from msgspec.structs import replace
+
+from chalicelib.domain.events import Event, EventType
+from chalicelib.domain.identity import Caller, Role
+from chalicelib.domain.ticket import Ticket, TicketRequest, open_ticket
+
+NOW = datetime(2026, 11, 27, 2, 30, 15, 123000, tzinfo=UTC)
+AGENT = Caller(Role.AGENT, "agent-1")
+
+
+def new_ticket(number: int, reference: str | None = None, customer: str = "cust-1", **changes):
+    """Ticket `number` (ids and reference from it, opened `number` seconds after NOW) and its
+    opening event, with `changes` applied to the ticket."""
+    request = TicketRequest(
+        channel="web",
+        kind="complaint",
+        category="payment",
+        subject="Transfer missing",
+        description="描述 with unicode",
+        contact={"phone": "+8613812348000", "email": "a@b.cn"},
+    )
+    ticket, event = open_ticket(
+        request,
+        Caller(Role.CUSTOMER, customer),
+        ticket_id=f"T-{number:026d}",
+        reference=reference or f"SD-{number:08d}",
+        event_id=f"E-{number:026d}",
+        now=NOW + timedelta(seconds=number),
+    )
+    return replace(ticket, **changes), event
+
+
+def event_on(ticket: Ticket, number: int, kind: str = "comment.added") -> Event:
+    """Event `number` on the ticket at NOW by AGENT: a public comment unless `kind` is given."""
+    data = {"body": "hi", "internal": False}
+    return Event(f"E-{number:026d}", ticket.id, EventType(kind), NOW, AGENT, data)
