@@ -6,22 +6,12 @@ from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
 from chalicelib.api.auth import current_caller
-from chalicelib.api.http import Operation, api_route, json_response
+from chalicelib.api.http import api_route, json_response
 
 applications_blueprint = Blueprint(__name__)
 
 
-@api_route(
-    applications_blueprint,
-    Operation(
-        "/v1/application-types",
-        "GET",
-        "The application types the bank offers: form schema, documents, risk, approval",
-        responses={200: "application-type-list"},
-        roles=("customer", "agent", "supervisor", "auditor"),
-        tag="applications",
-    ),
-)
+@api_route(applications_blueprint, "GET /v1/application-types")
 def list_application_types() -> Response:
     current_caller(applications_blueprint.current_request)  # any verified role
     catalogue = bootstrap.application_catalogue()

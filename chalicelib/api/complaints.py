@@ -7,23 +7,13 @@ from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
 from chalicelib.api.auth import current_caller
-from chalicelib.api.http import Operation, api_route, json_response
+from chalicelib.api.http import api_route, json_response
 from chalicelib.service.complaints import complaint_codes
 
 complaints_blueprint = Blueprint(__name__)
 
 
-@api_route(
-    complaints_blueprint,
-    Operation(
-        "/v1/complaint-codes",
-        "GET",
-        "The business types and causes complaints are classified by (zh-CN and en-US names)",
-        responses={200: "complaint-codes"},
-        roles=("customer", "agent", "supervisor", "auditor"),
-        tag="complaints",
-    ),
-)
+@api_route(complaints_blueprint, "GET /v1/complaint-codes")
 def list_complaint_codes() -> Response:
     current_caller(complaints_blueprint.current_request)  # any signed-in role
     return json_response(complaint_codes(bootstrap.container().complaint_codes))

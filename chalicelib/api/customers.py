@@ -8,7 +8,7 @@ from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
 from chalicelib.api.auth import current_caller
-from chalicelib.api.http import Operation, api_route, json_body, json_response
+from chalicelib.api.http import api_route, json_body, json_response
 from chalicelib.api.validation import validate
 from chalicelib.domain.audit import READ_PREFERENCES
 from chalicelib.domain.errors import ForbiddenError, NotFoundError
@@ -25,17 +25,7 @@ def _visible(caller: Caller, customer_id: str) -> None:
         raise NotFoundError("No such customer")  # a malformed id names no one: not echoed
 
 
-@api_route(
-    customers_blueprint,
-    Operation(
-        "/v1/customers/{customer_id}/preferences",
-        "GET",
-        "A customer's notification preferences (the customer, or staff)",
-        responses={200: "preferences", 404: None},
-        roles=("customer", "agent", "supervisor", "auditor"),
-        tag="customers",
-    ),
-)
+@api_route(customers_blueprint, "GET /v1/customers/{customer_id}/preferences")
 def get_preferences(customer_id: str) -> Response:
     caller = current_caller(customers_blueprint.current_request)
     _visible(caller, customer_id)
@@ -46,18 +36,7 @@ def get_preferences(customer_id: str) -> Response:
     return json_response(stored or UNSET)
 
 
-@api_route(
-    customers_blueprint,
-    Operation(
-        "/v1/customers/{customer_id}/preferences",
-        "PUT",
-        "Replace the caller's own notification preferences",
-        request_schema="preferences",
-        responses={200: "preferences", 400: None, 403: None, 404: None},
-        roles=("customer",),
-        tag="customers",
-    ),
-)
+@api_route(customers_blueprint, "PUT /v1/customers/{customer_id}/preferences")
 def put_preferences(customer_id: str) -> Response:
     request = customers_blueprint.current_request
     caller = current_caller(request)

@@ -6,8 +6,10 @@ import functools
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
+import msgspec
 from chalice.app import Blueprint, Request, Response
 
 from chalicelib.api.auth import jwt_authorizer
@@ -25,9 +27,8 @@ CORS_EXPOSE_HEADERS = "ETag,Location"
 
 
 class Operation(NamedTuple):
-    """One route, as the OpenAPI document and the access matrix see it.
-
-    A NamedTuple: a plain record that routes declare at import."""
+    """One route, as the OpenAPI document and the access matrix see it: a row of the
+    route table (chalicelib/data/routes.json)."""
 
     path: str
     method: str
@@ -43,12 +44,70 @@ class Operation(NamedTuple):
     csv: bool = False  # also answers text/csv when the Accept header asks (reports)
 
 
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+
+
+class _Route(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    summary: str
+    tag: str
+    responses: dict[int, str | None]
+    public: bool = False
+    roles: tuple[str, ...] = ()
+    request_schema: str | None = None
+    content_types: tuple[str, ...] = (JSON,)
+    parameters: tuple[str | dict[str, Any], ...] = ()
+    html: bool = False
+    csv: bool = False
+
+
+class _RouteTable(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    about: str = msgspec.field(name="_about")
+    parameters: dict[str, dict[str, Any]]
+    routes: dict[str, _Route]
+
+
+class RouteTableError(ValueError):
+    """The route table does not parse, or a row or a view does not fit it."""
+
+
+def load_routes(raw: bytes, source: str = "routes.json") -> dict[str, Operation]:
+    """Each route's operation by its "METHOD /path", from the route table; the table is
+    checked whole, so a row that does not fit stops the API at start-up."""
+    try:
+        table = msgspec.json.decode(raw, type=_RouteTable)
+    except msgspec.ValidationError as error:
+        raise RouteTableError(f"{source}: {error}") from error
+    return {
+        key: _operation(key, row, table.parameters, source) for key, row in table.routes.items()
+    }
+
+
+def _operation(key: str, row: _Route, shared: dict[str, dict[str, Any]], source: str) -> Operation:
+    method, _, path = key.partition(" ")
+    if method not in _METHODS or not path.startswith("/"):
+        raise RouteTableError(f"{source}: {key!r} is not a method and a path")
+    if row.public == bool(row.roles):
+        raise RouteTableError(f"{source}: {key} names roles or is public: one of the two")
+    unknown = [name for name in row.parameters if isinstance(name, str) and name not in shared]
+    if unknown:
+        raise RouteTableError(f"{source}: {key} names no shared parameter {unknown}")
+    fields = msgspec.structs.asdict(row)  # the row's fields are the operation's, by name
+    fields["parameters"] = tuple(shared[p] if isinstance(p, str) else p for p in row.parameters)
+    return Operation(path, method, **fields)
+
+
+ROUTES_FILE = Path(__file__).resolve().parent.parent / "data" / "routes.json"
+ROUTES = load_routes(ROUTES_FILE.read_bytes(), str(ROUTES_FILE))
 OPERATIONS: list[Operation] = []
 _OPTIONS_REGISTERED: set[str] = set()
 
 
-def api_route(blueprint: Blueprint, operation: Operation) -> Callable[..., Any]:
-    """Register a view; domain errors become problems, anything else a logged 500."""
+def api_route(blueprint: Blueprint, route: str) -> Callable[..., Any]:
+    """Register the view of one row of the route table ("METHOD /path"); domain errors
+    become problems, anything else a logged 500."""
+    operation = ROUTES.get(route)
+    if operation is None:
+        raise RouteTableError(f"{route} has no row in {ROUTES_FILE.name}")
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)

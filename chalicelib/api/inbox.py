@@ -3,52 +3,31 @@ customers may not use it (403)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
 from chalicelib.api.auth import current_caller
-from chalicelib.api.cursors import CursorCodec, fingerprint
-from chalicelib.api.http import Operation, api_route, json_body, json_response
-from chalicelib.api.requests import CURSOR_PARAMETER, LIMIT_PARAMETER, page_limit, query_params
+from chalicelib.api.http import api_route, json_body, json_response
+from chalicelib.api.requests import ListCursor, query_params, stored_response
 from chalicelib.api.tickets import created_response
 from chalicelib.api.validation import validate
 from chalicelib.domain.errors import FieldError, ValidationError
-from chalicelib.domain.inbox import INBOX_STATUSES, InboxStatus, item_summary, item_view
+from chalicelib.domain.identity import Caller
+from chalicelib.domain.inbox import INBOX_STATUSES, InboxItem, InboxStatus, item_summary, item_view
 from chalicelib.service import inbox
 from chalicelib.service.audit import record_read
+from chalicelib.service.inbox import InboxPorts
 
 inbox_blueprint = Blueprint(__name__)
 
-_READERS = ("agent", "supervisor", "auditor")
-_WORKERS = ("agent", "supervisor")
 _LIST_PARAMS = ("status", "limit", "cursor")
-_ACTION_RESPONSES: dict[int, str | None] = {
-    200: "inbox-item",
-    400: None,
-    403: None,
-    404: None,
-    409: None,
-}
 
 
-@api_route(
-    inbox_blueprint,
-    Operation(
-        "/v1/inbox",
-        "GET",
-        "Triage inbox items in one status (default open), newest first",
-        responses={200: "inbox-page", 400: None, 403: None},
-        roles=_READERS,
-        tag="inbox",
-        parameters=(
-            {"name": "status", "in": "query", "schema": {"enum": [s.value for s in InboxStatus]}},
-            LIMIT_PARAMETER,
-            CURSOR_PARAMETER,
-        ),
-    ),
-)
+@api_route(inbox_blueprint, "GET /v1/inbox")
 def list_inbox() -> Response:
     request = inbox_blueprint.current_request
     caller = current_caller(request)
@@ -59,30 +38,12 @@ def list_inbox() -> Response:
         raise ValidationError(
             [FieldError("status", "must be one of: " + ", ".join(INBOX_STATUSES))]
         )
-    limit = page_limit(params)
-    codec = CursorCodec(bootstrap.container().cursor_keys)
-    query_id = fingerprint("inbox", caller.id, status)
-    start_key = codec.decode(params.get("cursor"), query_id)
-    page = inbox.list_items(bootstrap.container().inbox_ports(), caller, status, limit, start_key)
-    return json_response(
-        {
-            "items": [item_summary(item) for item in page.items],
-            "next_cursor": codec.encode(page.next_key, query_id),
-        }
-    )
+    cursor = ListCursor("inbox", caller.id, status)
+    fetch = partial(inbox.list_items, bootstrap.container().inbox_ports(), caller, status)
+    return cursor.respond(params, fetch, item_summary)
 
 
-@api_route(
-    inbox_blueprint,
-    Operation(
-        "/v1/inbox/{item_id}",
-        "GET",
-        "One triage inbox item with its text (quotes removed) and attachments",
-        responses={200: "inbox-item", 403: None, 404: None},
-        roles=_READERS,
-        tag="inbox",
-    ),
-)
+@api_route(inbox_blueprint, "GET /v1/inbox/{item_id}")
 def get_inbox_item(item_id: str) -> Response:
     caller = current_caller(inbox_blueprint.current_request)
     container = bootstrap.container()
@@ -101,64 +62,32 @@ def _body(schema: str, item_id: str) -> dict[str, Any]:
     return validated
 
 
-@api_route(
-    inbox_blueprint,
-    Operation(
-        "/v1/inbox/{item_id}/ticket",
-        "POST",
-        "Open a ticket for a customer from the message (its sender becomes the contact)",
-        request_schema="inbox-ticket",
-        responses={201: "ticket", 400: None, 403: None, 404: None, 409: None},
-        roles=_WORKERS,
-        tag="inbox",
-    ),
-)
+@api_route(inbox_blueprint, "POST /v1/inbox/{item_id}/ticket")
 def ticket_from_item(item_id: str) -> Response:
     body = _body("inbox-ticket", item_id)
     caller = current_caller(inbox_blueprint.current_request)
     ports = bootstrap.container().inbox_ports()
     ticket = inbox.open_ticket_from(ports, caller, item_id, body)
-    created = created_response(ticket)
-    return Response(
-        body=created.body,
-        status_code=created.status,
-        headers={"Content-Type": "application/json", **created.headers},
-    )
+    return stored_response(created_response(ticket))
 
 
-@api_route(
-    inbox_blueprint,
-    Operation(
-        "/v1/inbox/{item_id}/link",
-        "POST",
-        "Add the message to a ticket as its customer's comment (staff vouch for the sender)",
-        request_schema="inbox-link",
-        responses=_ACTION_RESPONSES,
-        roles=_WORKERS,
-        tag="inbox",
-    ),
-)
-def link_item(item_id: str) -> Response:
-    body = _body("inbox-link", item_id)
-    caller = current_caller(inbox_blueprint.current_request)
-    item = inbox.link(bootstrap.container().inbox_ports(), caller, item_id, body["ticket_id"])
-    return json_response(item_view(item))
+Settle = Callable[[InboxPorts, Caller, str, str], InboxItem]
 
 
-@api_route(
-    inbox_blueprint,
-    Operation(
-        "/v1/inbox/{item_id}/discard",
-        "POST",
-        "Discard the message, with a reason",
-        request_schema="inbox-discard",
-        responses=_ACTION_RESPONSES,
-        roles=_WORKERS,
-        tag="inbox",
-    ),
-)
-def discard_item(item_id: str) -> Response:
-    body = _body("inbox-discard", item_id)
-    caller = current_caller(inbox_blueprint.current_request)
-    item = inbox.discard(bootstrap.container().inbox_ports(), caller, item_id, body["reason"])
-    return json_response(item_view(item))
+def _settling_route(action: str, field: str, settle: Settle) -> None:
+    """POST /v1/inbox/{item_id}/<action>: staff settle an open message with one field of
+    the body (the schema inbox-<action>); the item comes back as it now stands."""
+    schema = f"inbox-{action}"
+
+    def view(item_id: str) -> Response:
+        body = _body(schema, item_id)
+        caller = current_caller(inbox_blueprint.current_request)
+        item = settle(bootstrap.container().inbox_ports(), caller, item_id, body[field])
+        return json_response(item_view(item))
+
+    view.__name__ = f"{action}_item"
+    api_route(inbox_blueprint, f"POST /v1/inbox/{{item_id}}/{action}")(view)
+
+
+_settling_route("link", "ticket_id", inbox.link)
+_settling_route("discard", "reason", inbox.discard)

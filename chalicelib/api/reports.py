@@ -9,7 +9,7 @@ from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
 from chalicelib.api.auth import current_caller
-from chalicelib.api.http import CSV, JSON, Operation, api_route, json_response, negotiate
+from chalicelib.api.http import CSV, JSON, api_route, json_response, negotiate
 from chalicelib.domain.complaint_report import complaint_csv, complaint_report
 from chalicelib.domain.identity import Caller
 from chalicelib.service import complaints, reports
@@ -18,52 +18,12 @@ from chalicelib.service.reports import ReportPorts
 reports_blueprint = Blueprint(__name__)
 
 
-def _date(name: str, description: str) -> dict[str, Any]:
-    schema = {"type": "string", "format": "date"}
-    return {
-        "name": name,
-        "in": "query",
-        "required": True,
-        "schema": schema,
-        "description": description,
-    }
-
-
-_RANGE = (
-    _date("from", "first day (Asia/Shanghai), inclusive"),
-    _date("to", "last day (Asia/Shanghai), inclusive; at most 366 days after from"),
-)
-
-
-def _report_operation(path: str, summary: str, schema: str) -> Operation:
-    """A report: supervisors and auditors, over a date range."""
-    responses: dict[int, str | None] = {200: schema, 400: None, 403: None, 406: None}
-    roles = ("supervisor", "auditor")
-    return Operation(
-        path, "GET", summary, responses=responses, roles=roles, tag="reports", parameters=_RANGE
-    )
-
-
-@api_route(
-    reports_blueprint,
-    _report_operation(
-        "/v1/reports/summary",
-        "Volumes, resolutions, SLA compliance, CSAT and first-response times for a date range",
-        "report-summary",
-    ),
-)
+@api_route(reports_blueprint, "GET /v1/reports/summary")
 def report_summary() -> Response:
     return _report(reports.report_summary)
 
 
-@api_route(
-    reports_blueprint,
-    _report_operation(
-        "/v1/reports/agents",
-        "Per-agent resolutions, median resolution time, CSAT and SLA compliance",
-        "report-agents",
-    ),
-)
+@api_route(reports_blueprint, "GET /v1/reports/agents")
 def report_agents() -> Response:
     return _report(reports.report_agents)
 
@@ -76,15 +36,7 @@ def _report(build: Callable[[ReportPorts, Caller, Mapping[str, str]], dict[str, 
     return json_response(body)
 
 
-@api_route(
-    reports_blueprint,
-    _report_operation(
-        "/v1/reports/complaints",
-        "The regulator's complaint figures (received, concluded, extended, reviews); "
-        "Accept: text/csv gives one row per business x cause x channel",
-        "report-complaints",
-    )._replace(csv=True),
-)
+@api_route(reports_blueprint, "GET /v1/reports/complaints")
 def report_complaints() -> Response:
     request = reports_blueprint.current_request
     params = dict(request.query_params or {})

@@ -1,38 +1,28 @@
-"""Request parts several routes share: query parameters, paging, Idempotency-Key, If-Match."""
+"""Request parts several routes share: query parameters, paging, Idempotency-Key, If-Match
+(their OpenAPI descriptions are the shared parameters of chalicelib/data/routes.json)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
-from collections.abc import Callable, Collection
-from typing import Any
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from chalice.app import Request, Response
 
+from chalicelib import bootstrap
 from chalicelib.api.auth import current_caller, require_role
-from chalicelib.api.http import json_body
+from chalicelib.api.cursors import CursorCodec, fingerprint
+from chalicelib.api.http import json_body, json_response
 from chalicelib.api.validation import validate
 from chalicelib.domain.errors import FieldError, ValidationError
 from chalicelib.domain.identity import Caller
 from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
+from chalicelib.service.ports import StartKey
 
 _IDEMPOTENCY_KEY = r"[\x21-\x7e]{1,255}"
 _IF_MATCH = r'(?:W/)?"?(\d{1,9})"?'
-
-IDEMPOTENCY_HEADER = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-    "description": "Retry-safe creation: same key and body give the first response again.",
-}
-LIMIT_PARAMETER = {
-    "name": "limit",
-    "in": "query",
-    "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
-}
-CURSOR_PARAMETER = {"name": "cursor", "in": "query", "schema": {"type": "string"}}
 
 
 def query_params(request: Request, allowed: tuple[str, ...]) -> dict[str, str]:
@@ -44,11 +34,52 @@ def query_params(request: Request, allowed: tuple[str, ...]) -> dict[str, str]:
     return params
 
 
-def page_limit(params: dict[str, str]) -> int:
+def page_limit(params: Mapping[str, str]) -> int:
     raw = params.get("limit", "20")
     if not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= 100:
         raise ValidationError([FieldError("limit", "must be an integer from 1 to 100")])
     return int(raw)
+
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class PageOf(Protocol[T_co]):
+    """One page of a list a store answers (tickets, timeline events, audit entries...)."""
+
+    @property
+    def items(self) -> Sequence[T_co]: ...
+
+    @property
+    def next_key(self) -> StartKey | None: ...
+
+
+class ListCursor:
+    """The signed cursors of one list query, fingerprinted by its parts (the caller's id
+    among them): the page a request asks for, and the next page's cursor in the answer."""
+
+    def __init__(self, *query: object) -> None:
+        self._codec = CursorCodec(bootstrap.container().cursor_keys)
+        self._query_id = fingerprint(*query)
+
+    def position(self, params: Mapping[str, str]) -> tuple[int, StartKey | None]:
+        """The page's size (limit) and where it starts (the cursor of this query)."""
+        return page_limit(params), self._codec.decode(params.get("cursor"), self._query_id)
+
+    def page_response(self, page: PageOf[T], view: Callable[[T], Any]) -> Response:
+        items = [view(item) for item in page.items]
+        next_cursor = self._codec.encode(page.next_key, self._query_id)
+        return json_response({"items": items, "next_cursor": next_cursor})
+
+    def respond(
+        self,
+        params: Mapping[str, str],
+        fetch: Callable[[int, StartKey | None], PageOf[T]],
+        view: Callable[[T], Any],
+    ) -> Response:
+        """The page the request asks for, as `fetch(limit, start)` reads it, shown by `view`."""
+        return self.page_response(fetch(*self.position(params)), view)
 
 
 def idempotency_key(
@@ -85,6 +116,45 @@ def stored_response(response: StoredResponse) -> Response:
         status_code=response.status,
         headers={"Content-Type": "application/json", **response.headers},
     )
+
+
+def later(parse: Callable[[], T]) -> tuple[T | None, ValidationError | None]:
+    """Parse now; report a 400 only after the 404 and 403 checks (SPEC 3)."""
+    try:
+        return parse(), None
+    except ValidationError as error:
+        return None, error
+
+
+def validated_later(schema: str, request: Request) -> tuple[dict[str, Any], ValidationError | None]:
+    """Validate now, but let the service report it after the 404 and 403 checks."""
+    try:
+        data = json_body(request)
+    except ValidationError as error:
+        return {}, error
+    try:
+        return validate(schema, data), None
+    except ValidationError as error:
+        # Keep a well-formed action name: its permission check still comes first.
+        action = data.get("action") if isinstance(data, dict) else None
+        return ({"action": action} if isinstance(action, str) else {}), error
+
+
+class Posted(NamedTuple):
+    """A POST read before its use case runs: a 400 in the body or the Idempotency-Key
+    waits in `invalid` for the use case to raise after its 404 and 403 checks (SPEC 3)."""
+
+    caller: Caller
+    body: dict[str, Any]
+    idempotency: IdempotencyKey | None
+    invalid: ValidationError | None
+
+
+def posted_later(request: Request, schema: str, route: str) -> Posted:
+    caller = current_caller(request)
+    body, invalid = validated_later(schema, request)
+    idempotency, key_error = later(lambda: idempotency_key(request, caller, route, body))
+    return Posted(caller, body, idempotency, invalid or key_error)
 
 
 Create = Callable[[Caller, dict[str, Any], IdempotencyKey | None], StoredResponse]

@@ -13,7 +13,7 @@ from chalice.app import Blueprint, Request, Response
 
 from chalicelib import bootstrap
 from chalicelib.api import survey_pages as pages
-from chalicelib.api.http import FORM, HTML, JSON, Operation, api_route, json_body, json_response
+from chalicelib.api.http import FORM, HTML, JSON, api_route, json_body, json_response
 from chalicelib.api.problems import problem_for
 from chalicelib.api.validation import MAX_BODY_BYTES, refuse_unsafe_text, validate
 from chalicelib.domain.errors import (
@@ -29,14 +29,6 @@ from chalicelib.service import surveys
 from chalicelib.service.surveys import SurveyView
 
 surveys_blueprint = Blueprint(__name__)
-
-_CODE = {
-    "name": "code",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{22}$"},
-    "description": "The code from the survey link (128 bits, URL-safe base64).",
-}
 
 
 def _html(body: str, status: int = 200) -> Response:
@@ -69,17 +61,7 @@ def _survey_json(view: SurveyView, status: int = 200) -> Response:
     return json_response(body, status)
 
 
-@api_route(
-    surveys_blueprint,
-    Operation(
-        "/s/{code}",
-        "GET",
-        "The short survey link sent by SMS: redirects to the survey page",
-        public=True,
-        responses={302: None, 404: None},
-        tag="surveys",
-    ),
-)
+@api_route(surveys_blueprint, "GET /s/{code}")
 def short_link(code: str) -> Response:
     if not well_formed_code(code):
         return problem_for(NotFoundError("No such survey"))
@@ -91,18 +73,7 @@ def short_link(code: str) -> Response:
     )
 
 
-@api_route(
-    surveys_blueprint,
-    Operation(
-        "/v1/surveys/{code}",
-        "GET",
-        "A follow-up survey: an HTML page in the customer's language, or JSON",
-        public=True,
-        responses={200: "survey", 404: None},
-        tag="surveys",
-        html=True,
-    ),
-)
+@api_route(surveys_blueprint, "GET /v1/surveys/{code}")
 def get_survey(code: str) -> Response:
     request = surveys_blueprint.current_request
     as_json = _wants_json(request)
@@ -117,20 +88,7 @@ def get_survey(code: str) -> Response:
     return _html(pages.status_page(view.survey.locale, view.survey.public_status))
 
 
-@api_route(
-    surveys_blueprint,
-    Operation(
-        "/v1/surveys/{code}",
-        "POST",
-        "Answer a follow-up survey (JSON, or the survey page's form)",
-        public=True,
-        request_schema="survey-answer",
-        responses={201: "survey", 400: None, 404: None, 409: None, 410: None, 413: None, 415: None},
-        tag="surveys",
-        html=True,
-        content_types=(JSON, FORM),
-    ),
-)
+@api_route(surveys_blueprint, "POST /v1/surveys/{code}")
 def answer_survey(code: str) -> Response:
     request = surveys_blueprint.current_request
     from_form = _media_type(request) == FORM

@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from chalice.app import Blueprint, Request, Response
-from msgspec.structs import replace
+from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
 from chalicelib.api.auth import current_caller
-from chalicelib.api.cursors import CursorCodec, fingerprint
-from chalicelib.api.http import Operation, api_route, json_body, json_response
+from chalicelib.api.http import api_route, json_response
 from chalicelib.api.requests import (
-    CURSOR_PARAMETER,
-    IDEMPOTENCY_HEADER,
-    LIMIT_PARAMETER,
+    ListCursor,
     create,
-    idempotency_key,
     if_match,
-    page_limit,
+    later,
+    posted_later,
     query_params,
     stored_response,
+    validated_later,
 )
-from chalicelib.api.validation import parse_rfc3339, validate
+from chalicelib.api.validation import parse_rfc3339
 from chalicelib.domain.applications import resolve_request
 from chalicelib.domain.complaints import awaits_second_supervisor
 from chalicelib.domain.errors import FieldError, ValidationError
@@ -37,19 +33,13 @@ from chalicelib.service import tickets
 from chalicelib.service.audit import record_list_read, record_read
 from chalicelib.service.idempotency import IdempotencyKey
 from chalicelib.service.merge import with_possible_duplicates
-from chalicelib.service.ports import StartKey
 from chalicelib.service.tickets import ListFilters, StoredResponse
 
 tickets_blueprint = Blueprint(__name__)
 
 _OPENERS = frozenset({"customer", "agent", "supervisor"})
-_ALL_ROLES = ("customer", "agent", "supervisor", "auditor")
 _LIST_PARAMS = ("customer_id", "queue", "assignee", "reference", "status", "limit", "cursor")
 _PAGE_PARAMS = ("limit", "cursor")
-
-
-def _cursors() -> CursorCodec:
-    return CursorCodec(bootstrap.container().cursor_keys)
 
 
 def _etag(ticket: Ticket) -> str:
@@ -83,18 +73,7 @@ def _ticket_request(body: dict[str, Any]) -> TicketRequest:
     )
 
 
-@api_route(
-    tickets_blueprint,
-    Operation(
-        "/v1/tickets",
-        "POST",
-        "Open a ticket (customers for themselves, staff on a customer's behalf)",
-        request_schema="ticket-create",
-        responses={201: "ticket", 400: None, 403: None, 409: None, 413: None, 415: None, 422: None},
-        roles=("customer", "agent", "supervisor"),
-        parameters=(IDEMPOTENCY_HEADER,),
-    ),
-)
+@api_route(tickets_blueprint, "POST /v1/tickets")
 def create_ticket() -> Response:
     def use(caller: Caller, body: dict[str, Any], key: IdempotencyKey | None) -> StoredResponse:
         ports = bootstrap.container().ticket_ports()
@@ -109,26 +88,7 @@ def create_ticket() -> Response:
     return create(request, _OPENERS, "ticket-create", "POST /v1/tickets", use)
 
 
-@api_route(
-    tickets_blueprint,
-    Operation(
-        "/v1/tickets",
-        "GET",
-        "List tickets, newest first: a customer's own; staff by exactly one of "
-        "customer_id, queue, assignee, reference",
-        responses={200: "ticket-page", 400: None},
-        roles=_ALL_ROLES,
-        parameters=(
-            *(
-                {"name": name, "in": "query", "schema": {"type": "string"}}
-                for name in ("customer_id", "queue", "assignee", "reference")
-            ),
-            {"name": "status", "in": "query", "schema": {"enum": list(STATUSES)}},
-            LIMIT_PARAMETER,
-            CURSOR_PARAMETER,
-        ),
-    ),
-)
+@api_route(tickets_blueprint, "GET /v1/tickets")
 def list_tickets() -> Response:
     request = tickets_blueprint.current_request
     caller = current_caller(request)
@@ -136,42 +96,23 @@ def list_tickets() -> Response:
     status = params.get("status")
     if status is not None and status not in STATUSES:
         raise ValidationError([FieldError("status", "must be one of: " + ", ".join(STATUSES))])
+    cursor = ListCursor("tickets", caller.id, *(params.get(n) for n in _LIST_PARAMS[:5]))
+    limit, start = cursor.position(params)
     filters = ListFilters(
         customer_id=params.get("customer_id"),
         queue=params.get("queue"),
         assignee=params.get("assignee"),
         reference=params.get("reference"),
         status=status,
-        limit=page_limit(params),
+        limit=limit,
+        start_key=start,
     )
-    query_id = fingerprint("tickets", caller.id, *(getattr(filters, n) for n in _LIST_PARAMS[:5]))
-    start_key = _cursors().decode(params.get("cursor"), query_id)
-    page = tickets.list_tickets(
-        bootstrap.container().ticket_ports(), caller, _with_start(filters, start_key)
-    )
+    page = tickets.list_tickets(bootstrap.container().ticket_ports(), caller, filters)
     _audit_list(caller, page.items, filters)
-    return json_response(
-        {
-            "items": [ticket_view(ticket, caller) for ticket in page.items],
-            "next_cursor": _cursors().encode(page.next_key, query_id),
-        }
-    )
+    return cursor.page_response(page, lambda ticket: ticket_view(ticket, caller))
 
 
-def _with_start(filters: ListFilters, start_key: StartKey | None) -> ListFilters:
-    return replace(filters, start_key=start_key)
-
-
-@api_route(
-    tickets_blueprint,
-    Operation(
-        "/v1/tickets/{ticket_id}",
-        "GET",
-        "Read a ticket (its owner or staff)",
-        responses={200: "ticket", 404: None},
-        roles=_ALL_ROLES,
-    ),
-)
+@api_route(tickets_blueprint, "GET /v1/tickets/{ticket_id}")
 def get_ticket(ticket_id: str) -> Response:
     caller = current_caller(tickets_blueprint.current_request)
     ticket = tickets.get_ticket(bootstrap.container().ticket_ports(), caller, ticket_id)
@@ -179,39 +120,12 @@ def get_ticket(ticket_id: str) -> Response:
     return _ticket_response(ticket, caller)
 
 
-@api_route(
-    tickets_blueprint,
-    Operation(
-        "/v1/tickets/{ticket_id}/actions",
-        "POST",
-        f"Run a lifecycle action ({', '.join(Action)})",
-        request_schema="ticket-action",
-        responses={
-            200: "ticket",
-            202: "ticket",  # a complaint's second extension, waiting for a second supervisor
-            400: None,
-            403: None,
-            404: None,
-            409: None,
-            412: None,
-        },
-        roles=("customer", "agent", "supervisor"),
-        parameters=(
-            {
-                "name": "If-Match",
-                "in": "header",
-                "required": False,
-                "schema": {"type": "string"},
-                "description": 'The ETag read, e.g. "3"',
-            },
-        ),
-    ),
-)
+@api_route(tickets_blueprint, "POST /v1/tickets/{ticket_id}/actions")
 def act(ticket_id: str) -> Response:
     request = tickets_blueprint.current_request
     caller = current_caller(request)
-    body, invalid = _validated_later("ticket-action", request)
-    expected_version, header_error = _later(lambda: if_match(request))
+    body, invalid = validated_later("ticket-action", request)
+    expected_version, header_error = later(lambda: if_match(request))
     invalid = invalid or header_error
     action = str(body.pop("action", ""))
     if invalid is not None:
@@ -230,53 +144,12 @@ def act(ticket_id: str) -> Response:
     return _ticket_response(ticket, caller)
 
 
-T = TypeVar("T")
-
-
-def _later(parse: Callable[[], T]) -> tuple[T | None, ValidationError | None]:
-    """Parse now; report a 400 only after the 404 and 403 checks (SPEC 3)."""
-    try:
-        return parse(), None
-    except ValidationError as error:
-        return None, error
-
-
-def _validated_later(
-    schema: str, request: Request
-) -> tuple[dict[str, Any], ValidationError | None]:
-    """Validate now, but let the service report it after the 404 and 403 checks."""
-    try:
-        data = json_body(request)
-    except ValidationError as error:
-        return {}, error
-    try:
-        return validate(schema, data), None
-    except ValidationError as error:
-        # Keep a well-formed action name: its permission check still comes first.
-        action = data.get("action") if isinstance(data, dict) else None
-        return ({"action": action} if isinstance(action, str) else {}), error
-
-
-@api_route(
-    tickets_blueprint,
-    Operation(
-        "/v1/tickets/{ticket_id}/comments",
-        "POST",
-        "Add a public comment, or (staff) an internal note",
-        request_schema="comment-create",
-        responses={201: "timeline-entry", 400: None, 403: None, 404: None, 409: None, 422: None},
-        roles=("customer", "agent", "supervisor"),
-        parameters=(IDEMPOTENCY_HEADER,),
-    ),
-)
+@api_route(tickets_blueprint, "POST /v1/tickets/{ticket_id}/comments")
 def add_comment(ticket_id: str) -> Response:
     request = tickets_blueprint.current_request
-    caller = current_caller(request)
-    ports = bootstrap.container().ticket_ports()
-    body, invalid = _validated_later("comment-create", request)
     route = f"POST /v1/tickets/{ticket_id}/comments"
-    idempotency, key_error = _later(lambda: idempotency_key(request, caller, route, body))
-    invalid = invalid or key_error
+    caller, body, idempotency, invalid = posted_later(request, "comment-create", route)
+    ports = bootstrap.container().ticket_ports()
 
     def render(event: Event) -> StoredResponse:
         return StoredResponse(201, json.dumps(event_view(event, caller), ensure_ascii=False))
@@ -292,50 +165,21 @@ def add_comment(ticket_id: str) -> Response:
     return stored_response(response)
 
 
-@api_route(
-    tickets_blueprint,
-    Operation(
-        "/v1/tickets/{ticket_id}/timeline",
-        "GET",
-        "The ticket's timeline, oldest first (customers: public entries only)",
-        responses={200: "timeline-page", 400: None, 404: None},
-        roles=_ALL_ROLES,
-        parameters=(LIMIT_PARAMETER, CURSOR_PARAMETER),
-    ),
-)
+@api_route(tickets_blueprint, "GET /v1/tickets/{ticket_id}/timeline")
 def get_timeline(ticket_id: str) -> Response:
     request = tickets_blueprint.current_request
     caller = current_caller(request)
-    query_id = fingerprint("timeline", caller.id, ticket_id)
-
-    def paging() -> tuple[int, StartKey | None]:
-        params = query_params(request, _PAGE_PARAMS)
-        return page_limit(params), _cursors().decode(params.get("cursor"), query_id)
-
-    page_params, invalid = _later(paging)
+    cursor = ListCursor("timeline", caller.id, ticket_id)
+    page_params, invalid = later(lambda: cursor.position(query_params(request, _PAGE_PARAMS)))
     limit, start_key = page_params or (1, None)
     page = tickets.timeline(
         bootstrap.container().ticket_ports(), caller, ticket_id, limit, start_key, invalid=invalid
     )
     _audit_read(caller, "read_timeline", ticket_id=ticket_id)
-    return json_response(
-        {
-            "items": [event_view(event, caller) for event in page.items],
-            "next_cursor": _cursors().encode(page.next_key, query_id),
-        }
-    )
+    return cursor.page_response(page, lambda event: event_view(event, caller))
 
 
-@api_route(
-    tickets_blueprint,
-    Operation(
-        "/v1/queues/{queue}/claim",
-        "POST",
-        "Claim the queue's next unassigned ticket (most urgent, then oldest)",
-        responses={200: "ticket", 204: None, 403: None, 404: None},
-        roles=("agent", "supervisor"),
-    ),
-)
+@api_route(tickets_blueprint, "POST /v1/queues/{queue}/claim")
 def claim(queue: str) -> Response:
     caller = current_caller(tickets_blueprint.current_request)
     ticket = tickets.claim(bootstrap.container().ticket_ports(), caller, queue)
