@@ -10,7 +10,7 @@ from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
 from chalicelib.api.auth import current_caller
-from chalicelib.api.http import api_route, json_response
+from chalicelib.api.http import ROUTES, api_route, json_response
 from chalicelib.api.requests import create, query_params
 from chalicelib.api.tickets import created_response
 from chalicelib.api.validation import parse_rfc3339
@@ -22,7 +22,7 @@ from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
 
 appointments_blueprint = Blueprint(__name__)
 
-_BOOKERS = frozenset({"customer", "agent", "supervisor"})  # role values: no import at start
+_BOOKERS = ROUTES["POST /v1/appointments"].roles  # who may book: its row in the route table
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 

@@ -9,7 +9,7 @@ from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
 from chalicelib.api.auth import current_caller
-from chalicelib.api.http import api_route, json_response
+from chalicelib.api.http import ROUTES, api_route, json_response
 from chalicelib.api.requests import (
     ListCursor,
     create,
@@ -37,7 +37,7 @@ from chalicelib.service.tickets import ListFilters, StoredResponse
 
 tickets_blueprint = Blueprint(__name__)
 
-_OPENERS = frozenset({"customer", "agent", "supervisor"})
+_OPENERS = ROUTES["POST /v1/tickets"].roles  # who may open one: its row in the route table
 _LIST_PARAMS = ("customer_id", "queue", "assignee", "reference", "status", "limit", "cursor")
 _PAGE_PARAMS = ("limit", "cursor")
 
