@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import msgspec
 
 
 class DomainError(Exception):
@@ -13,7 +13,7 @@ class DomainError(Exception):
         self.detail = detail
 
 
-class FieldError(NamedTuple):  # a plain record: (path, message)
+class FieldError(msgspec.Struct, frozen=True, order=True):  # a plain record: path, message
     path: str
     message: str
 
