@@ -126,12 +126,33 @@ def _functions() -> dict[str, list[tuple[Path, str | None]]]:
         route.view_function.__module__ for paths in app.routes.values() for route in paths.values()
     }
     api: list[tuple[Path, str | None]] = []
-    for module in sorted(route_modules):
+    for module in sorted(_with_api_helpers(route_modules)):
         path = PROJECT_DIR / (module.replace(".", "/") + ".py")
         api.append((path, None) if path not in authorizer_files else (path, "current_caller"))
     api.append((CHALICELIB / "api" / "http.py", None))  # the middleware
     functions[API_FUNCTION] = api
     return functions
+
+
+def _with_api_helpers(modules: set[str]) -> set[str]:
+    """The route modules and the chalicelib.api modules they import, transitively (shared
+    request helpers such as api/requests.py reach the container too)."""
+    found: set[str] = set()
+    pending = list(modules)
+    while pending:
+        module = pending.pop()
+        if module in found:
+            continue
+        found.add(module)
+        tree = ast.parse((PROJECT_DIR / (module.replace(".", "/") + ".py")).read_text("utf-8"))
+        pending += [
+            node.module
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom)
+            and node.module is not None
+            and node.module.startswith("chalicelib.api.")
+        ]
+    return found
 
 
 def _container_uses(node: ast.AST) -> Iterator[tuple[str, frozenset[str]]]:
