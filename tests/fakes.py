@@ -19,7 +19,7 @@ from chalicelib.domain.mail import MailThread
 from chalicelib.domain.privacy import anonymized_response
 from chalicelib.domain.sla import next_due
 from chalicelib.domain.surveys import Answer, Survey, SurveyState
-from chalicelib.domain.ticket import PRIORITY_RANK, Ticket
+from chalicelib.domain.ticket import PRIORITY_RANK, Ticket, TicketRequest
 from chalicelib.service.ports import (
     AppointmentStore,
     AuditLog,
@@ -864,3 +864,16 @@ class StoredMails(MailSource):
         if raw is None:
             return None
         return StoredMail(key=key, size=len(raw), raw=raw[: 10 * 1024 * 1024 + 1])
+
+
+def card_request(contact: Any = None, **changes: Any) -> TicketRequest:
+    """The tests' usual request: a mobile consultation about a blocked card."""
+    fields: dict[str, Any] = {
+        "channel": "mobile",
+        "kind": "consultation",
+        "category": "card",
+        "subject": "Card blocked",
+        "description": "",
+        "contact": contact,
+    }
+    return TicketRequest(**(fields | changes))

@@ -44,15 +44,17 @@ class Keys:
 
 
 class Desk:
-    """Inbound mail, the inbox and documents wired to in-memory fakes sharing one repository."""
+    """Inbound mail and the inbox wired to in-memory fakes sharing one repository; with
+    `documents`, attachments become documents (checked and scanned) as deployed."""
 
-    def __init__(self) -> None:
+    def __init__(self, documents: bool = True) -> None:
         self.repository = InMemoryTicketRepository()
         self.clock = FixedClock()
         self.ids = SequentialIds()
         self.tickets = TicketPorts(self.repository, self.ids, self.clock)
         self.threads = InMemoryMailThreads(self.repository)
         self.store = InMemoryInboxStore(self.repository)
+        self.audit = InMemoryAuditLog()
         self.mails = StoredMails()
         self.documents = InMemoryDocumentStore(self.repository)
         self.bucket = InMemoryObjectStore()
@@ -64,23 +66,25 @@ class Desk:
             objects=self.bucket,
             scanner=EicarScanner(),
         )
+        held = self.document_ports if documents else None
         inbox = InboxPorts(
             self.store,
             self.tickets,
-            AuditPorts(InMemoryAuditLog(), self.ids, self.clock),
-            documents=self.document_ports,
-            mail=self.mails,
-            mail_bucket=BUCKET,
+            AuditPorts(self.audit, self.ids, self.clock),
+            documents=held,
+            mail=self.mails if documents else None,
+            mail_bucket=BUCKET if documents else None,
         )
+        self.inbox = inbox
         self.ports = InboundPorts(
-            self.tickets, self.threads, Keys(), self.mails, inbox, DOMAIN, self.document_ports
+            self.tickets, self.threads, Keys(), self.mails, inbox, DOMAIN, held
         )
         self._keys = 0
 
-    def ticket(self, status: Status = Status.WAITING_ON_CUSTOMER):
+    def ticket(self, status: Status = Status.WAITING_ON_CUSTOMER, email: str = "ann@example.com"):
         request = TicketRequest("email", "consultation", "card", "Card", "", None, "cust-1")
         ticket, event = open_with_new_ids(request, AGENT, self.ids, self.clock())
-        contact = Contact(None, "ann@example.com", "email", "en-US")
+        contact = Contact(None, email, "email", "en-US")
         ticket = replace(ticket, status=status, contact=contact)
         self.repository.create(ticket, [event])
         return ticket

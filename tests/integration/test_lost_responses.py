@@ -31,28 +31,21 @@ from chalicelib.adapters.ids import RandomIdSource
 from chalicelib.domain.calendar import BusinessCalendar
 from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import Caller, Role
-from chalicelib.domain.ticket import Ticket, TicketRequest, ticket_view
+from chalicelib.domain.ticket import Ticket, ticket_view
 from chalicelib.service import appointments, tickets
 from chalicelib.service.appointments import AppointmentPorts, AppointmentRequest
 from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
 from chalicelib.service.ports import VersionConflictError
 from chalicelib.service.tickets import Answer, TicketPorts
 from local.seed import seed_branches
-from tests.fakes import FixedClock
+from tests.fakes import FixedClock, card_request
 
 REGION = "ap-east-1"
 NOW = datetime(2026, 11, 27, 2, 30, tzinfo=UTC)  # Friday 10:30 in Shanghai
 MONDAY_TEN = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
 CUSTOMER = Caller(Role.CUSTOMER, "cust-lost")
 AGENT = Caller(Role.AGENT, "agent-1")
-REQUEST = TicketRequest(
-    channel="web",
-    kind="consultation",
-    category="card",
-    subject="Card blocked",
-    description="",
-    contact={"email": "j@example.com"},
-)
+REQUEST = card_request({"email": "j@example.com"}, channel="web")
 
 
 @dataclass

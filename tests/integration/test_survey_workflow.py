@@ -31,14 +31,14 @@ from chalicelib.domain.surveys import (
     new_code,
     survey_id,
 )
-from chalicelib.domain.ticket import Ticket, TicketRequest
+from chalicelib.domain.ticket import Ticket
 from chalicelib.handlers.stream import on_table_change
 from chalicelib.service import surveys
 from chalicelib.service.notifications import issue_survey_code
 from chalicelib.service.ports import ListQuery
 from chalicelib.service.tickets import StoredResponse, act, create_ticket
 from local.pump import StreamPump
-from tests.fakes import RecordingNotifier
+from tests.fakes import RecordingNotifier, card_request
 
 CUSTOMER = Caller(Role.CUSTOMER, "c-survey")
 AGENT = Caller(Role.AGENT, "a-survey")
@@ -63,14 +63,7 @@ class Desk:
         self.sfn = boto3.client("stepfunctions")
 
     def resolved_ticket(self, phone: str, locale: str = "zh-CN") -> Ticket:
-        request = TicketRequest(
-            channel="mobile",
-            kind="consultation",
-            category="card",
-            subject="Card blocked",
-            description="",
-            contact={"phone": phone, "locale": locale},
-        )
+        request = card_request({"phone": phone, "locale": locale})
         ticket_id = create_ticket(
             bootstrap.container().ticket_ports(),
             CUSTOMER,

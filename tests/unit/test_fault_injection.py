@@ -35,6 +35,7 @@ from tests.fakes import (
     ThrottlingAppointmentStore,
     ThrottlingReactionLedger,
     ThrottlingTicketRepository,
+    card_request,
 )
 
 NOON_SHANGHAI = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
@@ -43,14 +44,7 @@ AGENT = Caller(Role.AGENT, "agent-1")
 
 
 def _request(contact: dict[str, str]) -> TicketRequest:
-    return TicketRequest(
-        channel="mobile",
-        kind="consultation",
-        category="card",
-        subject="Card blocked",
-        description="",
-        contact=contact,
-    )
+    return card_request(contact)
 
 
 def _opened(repository, contact):

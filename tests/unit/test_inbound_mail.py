@@ -3,40 +3,22 @@
 from __future__ import annotations
 
 import pytest
-from msgspec.structs import replace
 
-from chalicelib.domain.contact import Contact
 from chalicelib.domain.errors import ConflictError, ForbiddenError, NotFoundError
 from chalicelib.domain.events import EventType
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.inbox import InboxStatus, Outcome, TriageReason, item_summary
 from chalicelib.domain.mail import reply_address
 from chalicelib.domain.statuses import Status
-from chalicelib.domain.ticket import TicketRequest
 from chalicelib.service import inbox
-from chalicelib.service.audit import AuditPorts
 from chalicelib.service.inbound_mail import (
-    InboundPorts,
     ReplyThreading,
     outgoing_thread,
     receive_stored,
 )
-from chalicelib.service.inbox import InboxPorts
-from chalicelib.service.tickets import TicketPorts, open_with_new_ids
-from tests.fakes import (
-    FixedClock,
-    InMemoryAuditLog,
-    InMemoryInboxStore,
-    InMemoryMailThreads,
-    InMemoryTicketRepository,
-    SequentialIds,
-    StoredMails,
-)
+from tests import mail_desk
+from tests.mail_desk import AGENT, BUCKET, DOMAIN, KEY, Keys
 
-KEY = b"k" * 32
-DOMAIN = "reply.example"
-BUCKET = "inbound"
-AGENT = Caller(Role.AGENT, "agent-1")
 AUDITOR = Caller(Role.AUDITOR, "aud-1")
 CUSTOMER = Caller(Role.CUSTOMER, "cust-1")
 PASS = (
@@ -45,41 +27,14 @@ PASS = (
 )
 
 
-class Keys:
-    def signing_keys(self) -> tuple[bytes, ...]:
-        return (KEY,)
+class Desk(mail_desk.Desk):
+    """The mail desk without document ports: attachments stay metadata."""
 
-
-class Desk:
     def __init__(self) -> None:
-        self.repository = InMemoryTicketRepository()
-        self.clock = FixedClock()
-        self.ids = SequentialIds()
-        self.tickets = TicketPorts(self.repository, self.ids, self.clock)
-        self.threads = InMemoryMailThreads(self.repository)
-        self.store = InMemoryInboxStore(self.repository)
-        self.audit = InMemoryAuditLog()
-        self.mails = StoredMails()
-        self.inbox = InboxPorts(
-            self.store, self.tickets, AuditPorts(self.audit, self.ids, self.clock)
-        )
-        self.ports = InboundPorts(
-            self.tickets, self.threads, Keys(), self.mails, self.inbox, DOMAIN
-        )
-        self._keys = 0
+        super().__init__(documents=False)
 
     def ticket(self, status: Status = Status.WAITING_ON_CUSTOMER, email: str = "Ann@Example.com"):
-        request = TicketRequest("email", "consultation", "card", "Card", "", None, "cust-1")
-        ticket, event = open_with_new_ids(request, AGENT, self.ids, self.clock())
-        ticket = replace(ticket, status=status, contact=Contact(None, email, "email", "en-US"))
-        self.repository.create(ticket, [event])
-        return ticket
-
-    def deliver(self, raw: bytes) -> tuple[Outcome, str]:
-        self._keys += 1
-        key = f"inbound/{self._keys}"
-        self.mails.objects[(BUCKET, key)] = raw
-        return receive_stored(self.ports, BUCKET, key), key
+        return super().ticket(status, email)
 
 
 def mail(

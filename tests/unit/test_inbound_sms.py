@@ -24,7 +24,7 @@ from chalicelib.domain.inbound_sms import (
 from chalicelib.domain.inbox import Outcome
 from chalicelib.domain.lifecycle import apply_action
 from chalicelib.domain.surveys import SurveyState, survey_id
-from chalicelib.domain.ticket import Ticket, TicketRequest, open_ticket
+from chalicelib.domain.ticket import Ticket, open_ticket
 from chalicelib.service import surveys
 from chalicelib.service.audit import AuditPorts
 from chalicelib.service.inbound_sms import InboundSmsPorts, receive_sms
@@ -43,6 +43,7 @@ from tests.fakes import (
     RecordingNotifier,
     RecordingWorkflow,
     SequentialIds,
+    card_request,
 )
 from tests.fakes_sms import InMemorySmsIndex, RecordingTriage
 
@@ -193,14 +194,7 @@ class Desk:
         self.texts = 0
 
     def open(self, customer: str = "c-1", phone: str = PHONE) -> Ticket:
-        request = TicketRequest(
-            channel="mobile",
-            kind="consultation",
-            category="card",
-            subject="Card blocked",
-            description="",
-            contact={"phone": phone, "email": "jane@example.com"},
-        )
+        request = card_request({"phone": phone, "email": "jane@example.com"})
         ticket, created = open_ticket(
             request,
             Caller(Role.CUSTOMER, customer),

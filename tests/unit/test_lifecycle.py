@@ -21,8 +21,8 @@ from chalicelib.domain.events import Event
 from chalicelib.domain.identity import SYSTEM, Caller, Role
 from chalicelib.domain.lifecycle import ACTIONS, add_comment, apply_action
 from chalicelib.domain.statuses import Status
-from chalicelib.domain.ticket import Sla, Ticket, TicketRequest, open_ticket
-from tests.fakes import FixedClock
+from chalicelib.domain.ticket import Sla, Ticket, open_ticket
+from tests.fakes import FixedClock, card_request
 
 NOW = FixedClock().now
 LATER = NOW + timedelta(hours=3)
@@ -108,14 +108,7 @@ def make_ticket(
     assignee: str | None = None,
     **changes: Any,
 ) -> Ticket:
-    request = TicketRequest(
-        channel="mobile",
-        kind=kind,
-        category=category,
-        subject="Card blocked",
-        description="",
-        contact=None,
-    )
+    request = card_request(kind=kind, category=category)
     ticket, _ = open_ticket(
         request, OWNER, ticket_id="T-1", reference="SD-00000001", event_id="E-0", now=NOW
     )

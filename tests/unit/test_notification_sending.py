@@ -14,7 +14,7 @@ from msgspec.structs import replace
 from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.sms import segments
-from chalicelib.domain.ticket import TicketRequest, open_ticket
+from chalicelib.domain.ticket import open_ticket
 from chalicelib.logs import logger
 from chalicelib.service.notifications import NotificationPorts, notify, send_deferred
 from chalicelib.service.ports import NotificationError
@@ -25,6 +25,7 @@ from tests.fakes import (
     RecordingNotifier,
     RecordingOpsAlerter,
     SequentialIds,
+    card_request,
 )
 
 PHONE = "+8613812348000"
@@ -34,14 +35,7 @@ NOON_SHANGHAI = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
 
 def _setup(contact=None, *, notifier=None, preferences=None, clock=None):
     repository = InMemoryTicketRepository()
-    request = TicketRequest(
-        channel="mobile",
-        kind="consultation",
-        category="card",
-        subject="Card blocked",
-        description="",
-        contact=contact if contact is not None else {"phone": PHONE, "email": EMAIL},
-    )
+    request = card_request(contact if contact is not None else {"phone": PHONE, "email": EMAIL})
     ticket, created = open_ticket(
         request,
         Caller(Role.CUSTOMER, "cust-1"),

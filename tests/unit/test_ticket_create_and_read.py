@@ -6,20 +6,19 @@ import pytest
 
 from chalicelib.domain.errors import NotFoundError
 from chalicelib.domain.identity import Caller, Role
-from chalicelib.domain.ticket import Ticket, TicketRequest, ticket_view
+from chalicelib.domain.ticket import Ticket, ticket_view
 from chalicelib.service.reactions import ReactionPorts, react
 from chalicelib.service.tickets import StoredResponse, TicketPorts, create_ticket, get_ticket
-from tests.fakes import FixedClock, InMemoryReactionLedger, InMemoryTicketRepository, SequentialIds
+from tests.fakes import (
+    FixedClock,
+    InMemoryReactionLedger,
+    InMemoryTicketRepository,
+    SequentialIds,
+    card_request,
+)
 
 CUSTOMER = Caller(Role.CUSTOMER, "cust-1")
-REQUEST = TicketRequest(
-    channel="mobile",
-    kind="consultation",
-    category="card",
-    subject="Card blocked",
-    description="",
-    contact=None,
-)
+REQUEST = card_request()
 
 
 def _ports(references=None):

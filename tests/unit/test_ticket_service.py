@@ -22,7 +22,7 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.statuses import Status
-from chalicelib.domain.ticket import Sla, Ticket, TicketRequest, ticket_view
+from chalicelib.domain.ticket import Sla, Ticket, ticket_view
 from chalicelib.service.ports import (
     IdempotencyKeyTakenError,
     IdempotencyRecord,
@@ -41,7 +41,7 @@ from chalicelib.service.tickets import (
     list_query,
     list_tickets,
 )
-from tests.fakes import FixedClock, InMemoryTicketRepository, SequentialIds
+from tests.fakes import FixedClock, InMemoryTicketRepository, SequentialIds, card_request
 
 OWNER = Caller(Role.CUSTOMER, "cust-1")
 STRANGER = Caller(Role.CUSTOMER, "cust-2")
@@ -50,14 +50,7 @@ OTHER_AGENT = Caller(Role.AGENT, "agent-other")
 SUPERVISOR = Caller(Role.SUPERVISOR, "sup-1")
 AUDITOR = Caller(Role.AUDITOR, "aud-1")
 
-REQUEST = TicketRequest(
-    channel="mobile",
-    kind="consultation",
-    category="card",
-    subject="Card blocked",
-    description="",
-    contact=None,
-)
+REQUEST = card_request()
 SCOPE = "customer:cust-1:POST /v1/tickets"
 
 
