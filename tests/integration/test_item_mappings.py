@@ -27,23 +27,16 @@ from chalicelib.domain.inbox import (
 )
 from chalicelib.domain.statuses import Status
 from chalicelib.domain.surveys import Survey, SurveyState
-from chalicelib.domain.ticket import Sla, Ticket, TicketRequest, open_ticket
+from chalicelib.domain.ticket import Sla, Ticket, open_ticket
 from chalicelib.service.ports import SmsSent
+from tests.integration.repository_support import COMPLAINT
 
 NOW = datetime(2026, 11, 27, 2, 30, 15, 123000, tzinfo=UTC)
 
 
 def _full_ticket() -> Ticket:
-    request = TicketRequest(
-        channel="web",
-        kind="complaint",
-        category="payment",
-        subject="Transfer missing",
-        description="描述 with unicode",
-        contact={"phone": "+8613812348000", "email": "a@b.cn"},
-    )
     ticket, _ = open_ticket(
-        request,
+        COMPLAINT,
         Caller(Role.CUSTOMER, "cust-1"),
         ticket_id="T-00000000000000000000000001",
         reference="SD-00000001",

@@ -8,24 +8,15 @@ import pytest
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.ticket import TicketRequest, open_ticket, ticket_view
-from tests.fakes import FixedClock
+from tests.fakes import FixedClock, card_request
 
 CUSTOMER = Caller(Role.CUSTOMER, "cust-1")
 AGENT = Caller(Role.AGENT, "agent-1")
 NOW = FixedClock().now
 
 
-def _request(**overrides):
-    fields: dict[str, Any] = {
-        "channel": "mobile",
-        "kind": "consultation",
-        "category": "card",
-        "subject": "Card blocked",
-        "description": "",
-        "contact": {"phone": "+8613812348000"},
-    }
-    fields.update(overrides)
-    return TicketRequest(**fields)
+def _request(**overrides: Any) -> TicketRequest:
+    return card_request(**({"contact": {"phone": "+8613812348000"}} | overrides))
 
 
 def _open(request, caller):
