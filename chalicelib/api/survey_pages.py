@@ -11,9 +11,7 @@ from html import escape
 import msgspec
 
 from chalicelib.domain.errors import FieldError
-
-ZH_CN = "zh-CN"
-EN_US = "en-US"
+from chalicelib.domain.notifications import EN_US, ZH_CN
 
 
 class Words(msgspec.Struct, frozen=True):
