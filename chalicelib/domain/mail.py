@@ -287,6 +287,18 @@ def _aligned(one: str, other: str) -> bool:
     return one == other or one.endswith("." + other) or other.endswith("." + one)
 
 
+def payloads(raw: bytes) -> list[bytes]:
+    """The decoded bytes of each attachment of a raw message, in the order parse_mail
+    lists them (the documents made from an email read them again from its stored copy)."""
+    message = read_message(raw)
+    found = []
+    for part in _leaf_parts(message):
+        if _is_attachment(part):
+            payload = part.get_payload(decode=True)
+            found.append(payload if isinstance(payload, bytes) else b"")
+    return found
+
+
 def _body(message: Message, notes: list[str]) -> tuple[str, list[Attachment]]:
     plain: str | None = None
     html: str | None = None

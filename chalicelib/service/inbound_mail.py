@@ -38,6 +38,7 @@ from chalicelib.domain.mail import (
     InboundMail,
     MailThread,
     parse_mail,
+    payloads,
     reply_address,
     ticket_of_token,
     token_in,
@@ -47,7 +48,7 @@ from chalicelib.domain.ticket import Ticket, TicketRequest
 from chalicelib.logs import logger
 from chalicelib.service.documents import DocumentPorts
 from chalicelib.service.inbox import InboxPorts, triage
-from chalicelib.service.mail_documents import Planned, as_metadata, make_documents, payloads, plan
+from chalicelib.service.mail_documents import Planned, as_metadata, make_documents, plan
 from chalicelib.service.ports import (
     MailSource,
     MailThreads,

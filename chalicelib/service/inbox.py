@@ -28,6 +28,7 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.identity import STAFF_ROLES, WORKING_ROLES, Caller, Role
 from chalicelib.domain.inbox import Channel, InboxItem, InboxStatus, TriageReason, inbox_id_for
 from chalicelib.domain.lifecycle import add_comment
+from chalicelib.domain.mail import payloads
 from chalicelib.domain.privacy import retention_expiry
 from chalicelib.domain.sla import start_clocks
 from chalicelib.domain.ticket import Ticket, TicketRequest
@@ -39,7 +40,6 @@ from chalicelib.service.mail_documents import (
     as_metadata,
     make_documents,
     notes,
-    payloads,
     plan,
 )
 from chalicelib.service.ports import (

@@ -19,7 +19,7 @@ from chalicelib.domain.documents import CONTENT_TYPES, MAX_DOCUMENTS, MAX_SIZE, 
 from chalicelib.domain.errors import DomainError
 from chalicelib.domain.fields import shared_fields
 from chalicelib.domain.identity import Caller
-from chalicelib.domain.mail import Attachment, _is_attachment, _leaf_parts, read_message
+from chalicelib.domain.mail import Attachment
 from chalicelib.domain.ticket import Ticket
 from chalicelib.logs import logger
 from chalicelib.service.documents import DocumentPorts, add_document_from_bytes
@@ -108,18 +108,6 @@ def notes(planned: Sequence[Planned]) -> tuple[str, ...]:
         if one.kept is not None
     )
     return tuple(found)
-
-
-def payloads(raw: bytes) -> list[bytes]:
-    """The decoded bytes of each attachment of a raw message, in the order parse_mail
-    lists them."""
-    message = read_message(raw)
-    found = []
-    for part in _leaf_parts(message):
-        if _is_attachment(part):
-            payload = part.get_payload(decode=True)
-            found.append(payload if isinstance(payload, bytes) else b"")
-    return found
 
 
 def make_documents(
