@@ -7,7 +7,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from chalice.app import Blueprint, Request, Response
@@ -26,7 +26,7 @@ CORS_ALLOW_HEADERS = "Authorization,Content-Type,If-Match,Idempotency-Key"
 CORS_EXPOSE_HEADERS = "ETag,Location"
 
 
-class Operation(msgspec.Struct, frozen=True):
+class Operation(NamedTuple):
     """One route, as the OpenAPI document and the access matrix see it: a row of the
     route table (chalicelib/data/routes.json)."""
 
@@ -35,7 +35,7 @@ class Operation(msgspec.Struct, frozen=True):
     summary: str
     public: bool = False
     request_schema: str | None = None
-    responses: dict[int, str | None] = {}
+    responses: dict[int, str | None] = {}  # never mutated: a shared default is safe
     roles: tuple[str, ...] = ()
     tag: str = "tickets"
     parameters: tuple[dict[str, Any], ...] = ()
