@@ -28,6 +28,7 @@ from chalicelib.service.complaints import (
 from chalicelib.service.reactions import ReactionPorts, react
 from chalicelib.service.tickets import StoredResponse, TicketPorts, act, create_ticket
 from tests.fakes import (
+    AlwaysWorking,
     FixedClock,
     InMemoryCounterReader,
     InMemoryReactionLedger,
@@ -41,14 +42,6 @@ SUPERVISOR = Caller(Role.SUPERVISOR, "sup-1")
 COLLEAGUE = Caller(Role.SUPERVISOR, "sup-2")
 AUDITOR = Caller(Role.AUDITOR, "aud-1")
 RANGE = {"from": "2026-11-01", "to": "2027-02-28"}
-
-
-class AlwaysWorking:
-    def add_working_time(self, start: datetime, duration: timedelta) -> datetime:
-        return start + duration
-
-    def working_time_between(self, start: datetime, end: datetime) -> timedelta:
-        return end - start
 
 
 class Desk:

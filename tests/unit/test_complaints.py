@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -26,21 +26,13 @@ from chalicelib.domain.sla import SlaRules, breached_metrics, next_due, parse_po
 from chalicelib.domain.ticket import Ticket, TicketRequest, ticket_view
 from chalicelib.service.sla import sweep
 from chalicelib.service.tickets import StoredResponse, TicketPorts, act, create_ticket
-from tests.fakes import FixedClock, InMemoryTicketRepository, SequentialIds
+from tests.fakes import AlwaysWorking, FixedClock, InMemoryTicketRepository, SequentialIds
 
 CUSTOMER = Caller(Role.CUSTOMER, "cust-1")
 AGENT = Caller(Role.AGENT, "agent-1")
 SUPERVISOR = Caller(Role.SUPERVISOR, "sup-1")
 COLLEAGUE = Caller(Role.SUPERVISOR, "sup-2")
 DAY = timedelta(days=1)
-
-
-class AlwaysWorking:
-    def add_working_time(self, start: datetime, duration: timedelta) -> datetime:
-        return start + duration
-
-    def working_time_between(self, start: datetime, end: datetime) -> timedelta:
-        return end - start
 
 
 class Desk:

@@ -21,12 +21,12 @@ from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.merge import MergeMismatchError
 from chalicelib.domain.notifications import template_for
 from chalicelib.domain.statuses import Status
-from chalicelib.domain.ticket import Ticket, TicketRequest, ticket_view
+from chalicelib.domain.ticket import Ticket, ticket_view
 from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
 from chalicelib.service.merge import find_possible_duplicates, with_possible_duplicates
 from chalicelib.service.ports import IdempotencyRecord, ListQuery, Page, TicketWrite
 from chalicelib.service.tickets import TicketPorts, act, create_ticket
-from tests.fakes import FixedClock, InMemoryTicketRepository, SequentialIds
+from tests.fakes import FixedClock, InMemoryTicketRepository, SequentialIds, card_request
 
 OWNER = Caller(Role.CUSTOMER, "cust-1")
 OTHER_CUSTOMER = Caller(Role.CUSTOMER, "cust-2")
@@ -34,14 +34,7 @@ AGENT = Caller(Role.AGENT, "agent-1")
 SUPERVISOR = Caller(Role.SUPERVISOR, "sup-1")
 AUDITOR = Caller(Role.AUDITOR, "aud-1")
 
-REQUEST = TicketRequest(
-    channel="mobile",
-    kind="complaint",
-    category="card",
-    subject="Charged twice",
-    description="",
-    contact=None,
-)
+REQUEST = card_request(kind="complaint", subject="Charged twice")
 
 
 def make_ports(repository: InMemoryTicketRepository | None = None) -> TicketPorts:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -25,6 +25,7 @@ from chalicelib.service.tickets import (
     create_ticket,
 )
 from tests.fakes import (
+    AlwaysWorking,
     FixedClock,
     InMemoryCounterReader,
     InMemoryReactionLedger,
@@ -42,16 +43,6 @@ POLICIES = parse_policies(
     '{"consultation": {"*": {"first_response": "15m working"}},'
     ' "complaint": {"*": {"first_response": "1d working", "resolution": "15d calendar"}}}'
 )
-
-
-class AlwaysWorking:
-    """A calendar where every minute is working time: due times are plain arithmetic."""
-
-    def add_working_time(self, start: datetime, duration: timedelta) -> datetime:
-        return start + duration
-
-    def working_time_between(self, start: datetime, end: datetime) -> timedelta:
-        return end - start
 
 
 def _request(channel: str, kind: str) -> TicketRequest:

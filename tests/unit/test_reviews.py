@@ -32,7 +32,7 @@ from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
 from chalicelib.service.ports import IdempotencyRecord, TicketWrite
 from chalicelib.service.reviews import request_review
 from chalicelib.service.tickets import Answer, TicketPorts, act, claim, comment, create_ticket
-from tests.fakes import FixedClock, InMemoryTicketRepository, SequentialIds
+from tests.fakes import FixedClock, InMemoryTicketRepository, SequentialIds, card_request
 
 OWNER = Caller(Role.CUSTOMER, "cust-1")
 STRANGER = Caller(Role.CUSTOMER, "cust-2")
@@ -43,14 +43,7 @@ SUPERVISOR = Caller(Role.SUPERVISOR, "sup-1")  # extended it
 OTHER_SUPERVISOR = Caller(Role.SUPERVISOR, "sup-2")
 AUDITOR = Caller(Role.AUDITOR, "aud-1")
 
-COMPLAINT = TicketRequest(
-    channel="web",
-    kind="complaint",
-    category="card",
-    subject="Charged twice",
-    description="",
-    contact=None,
-)
+COMPLAINT = card_request(kind="complaint", subject="Charged twice", channel="web")
 
 
 def make_ports(repository: InMemoryTicketRepository | None = None) -> TicketPorts:
