@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 import pytest
 import requests
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
@@ -184,7 +185,11 @@ def test_the_customer_answers_from_the_sms_link_without_javascript(stack, auth, 
     assert button.text.strip()
     button.click()
 
-    WebDriverWait(driver, WAIT).until(ec.staleness_of(button))
+    # Chromium may answer a look at the old page's node, while the next page loads, with
+    # "Node ... does not belong to the document" rather than a stale reference: poll again.
+    WebDriverWait(driver, WAIT, ignored_exceptions=(WebDriverException,)).until(
+        ec.staleness_of(button)
+    )
     assert heading(driver) == THANKS[locale]
     assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == locale
     body = driver.find_element(By.TAG_NAME, "body").text
