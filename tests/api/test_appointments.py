@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from chalicelib.domain.calendar import load_calendar
-from tests.api.conftest import wait_for
+from tests.api.conftest import fresh_phone, wait_for
 
 URUMQI = "BR-UR-XJR"  # 2 counters, 10:00-18:00 Asia/Urumqi (+06:00)
 BEIJING = "BR-BJ-GMW"  # 3 counters, 09:00-17:00 Asia/Shanghai
@@ -189,7 +189,7 @@ def _texts_to(stack, number: str) -> list[str]:
 
 
 def test_booking_texts_once_then_the_reminder_arrives(stack, who):
-    phone = f"+86139{uuid.uuid4().int % 10**8:08d}"
+    phone = fresh_phone()
     customer = who()
     [start] = _free_slots(customer, BEIJING, "Asia/Shanghai", 1)
     response = customer.book(BEIJING, start, contact={"phone": phone, "locale": "en-US"})
@@ -215,7 +215,7 @@ def test_booking_texts_once_then_the_reminder_arrives(stack, who):
 
 
 def test_rescheduling_texts_the_new_time(stack, who):
-    phone = f"+86138{uuid.uuid4().int % 10**8:08d}"
+    phone = fresh_phone("+86138")
     customer = who()
     first, second = _free_slots(customer, BEIJING, "Asia/Shanghai", 2)
     ticket = customer.book(BEIJING, first, contact={"phone": phone}).json()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import random
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,7 +15,7 @@ from zoneinfo import ZoneInfo
 import requests
 
 from chalicelib.domain.sms import segments
-from tests.api.conftest import wait_for
+from tests.api.conftest import fresh_phone, wait_for
 
 
 class Client:
@@ -88,7 +87,7 @@ def test_a_supervisor_walks_a_complaint_to_its_decision_and_the_report_counts_it
     agent = Client(stack.api, "agents", f"agent-cmp-{run}", token)
     lead = Client(stack.api, "supervisors", f"sup-lead-{run}", token)
     colleague = Client(stack.api, "supervisors", f"sup-second-{run}", token)
-    phone = f"+86137{random.randrange(10**8):08d}"
+    phone = fresh_phone("+86137")
 
     codes = customer.get("/v1/complaint-codes")
     assert codes.status_code == 200, codes.text

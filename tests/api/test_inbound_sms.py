@@ -5,7 +5,6 @@ queue pump and the handler Lambda runs; a rule on the `servicedesk` bus."""
 from __future__ import annotations
 
 import json
-import random
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -13,14 +12,14 @@ from typing import Any
 import requests
 
 from local.sms import send
-from tests.api.conftest import Stack, wait_for
+from tests.api.conftest import Stack, fresh_phone, wait_for
 
 Auth = Callable[[str, str], dict[str, str]]
 WAIT = 40.0  # stream pump, queue pump, survey workflow: generous on a busy machine
 
 
 def _phone() -> str:
-    return f"+86139{random.randrange(10**8):08d}"  # noqa: S311 - a test number, not a secret
+    return fresh_phone()
 
 
 def _open(stack: Stack, auth: Auth, customer: str, phone: str) -> dict[str, Any]:

@@ -12,14 +12,14 @@ from typing import Any
 
 import requests
 
-from tests.api.conftest import wait_for
+from tests.api.conftest import fresh_phone, wait_for
 
 LINK = re.compile(r"(http://127\.0\.0\.1:\d+/s/([A-Za-z0-9_-]{22}))")
 JSON = {"Accept": "application/json"}
 
 
 def _phone() -> str:
-    return f"+86139{uuid.uuid4().int % 10**8:08d}"
+    return fresh_phone()
 
 
 def _texts_to(stack, number: str) -> list[str]:
