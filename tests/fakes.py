@@ -23,16 +23,13 @@ from chalicelib.domain.ticket import PRIORITY_RANK, Ticket, TicketRequest
 from chalicelib.service.ports import (
     AppointmentStore,
     AuditLog,
-    AuditPage,
     CounterReader,
     DeferredNotification,
     DeliveryClaim,
-    EventPage,
     IdempotencyKeyTakenError,
     IdempotencyRecord,
     IdSource,
     InboxItemChangedError,
-    InboxPage,
     InboxStore,
     ListQuery,
     MailSource,
@@ -150,21 +147,21 @@ class InMemoryTicketRepository(TicketRepository):
     def events(self, ticket_id: str) -> list[Event]:
         return sorted(self.event_log.get(ticket_id, []), key=lambda event: event.id)
 
-    def event_page(self, ticket_id: str, limit: int, start_key: StartKey | None) -> EventPage:
+    def event_page(self, ticket_id: str, limit: int, start_key: StartKey | None) -> Page[Event]:
         # The fake's own positions: the last event id read (opaque to the service).
         events = self.events(ticket_id)
         if start_key is not None:
             events = [e for e in events if e.id > start_key]
         page = events[:limit]
         more = len(events) > limit
-        return EventPage(page, StartKey(page[-1].id) if more else None)
+        return Page(page, StartKey(page[-1].id) if more else None)
 
     def ticket_and_events(
         self, ticket_id: str, limit: int, start_key: StartKey | None
-    ) -> tuple[Ticket | None, EventPage]:
+    ) -> tuple[Ticket | None, Page[Event]]:
         return self.get(ticket_id), self.event_page(ticket_id, limit, start_key)
 
-    def query_tickets(self, query: ListQuery) -> Page:
+    def query_tickets(self, query: ListQuery) -> Page[Ticket]:
         field_name = {"customer": "customer_id", "queue": "queue", "assignee": "assignee"}[
             query.index
         ]
@@ -516,7 +513,7 @@ class InMemoryAuditLog(AuditLog):
             for entry in chunk:
                 self.record(entry, expires_at)
 
-    def page(self, by: str, value: str, limit: int, start_key: StartKey | None) -> AuditPage:
+    def page(self, by: str, value: str, limit: int, start_key: StartKey | None) -> Page[AuditEntry]:
         matches = [
             entry
             for entry, _ in self.entries.values()
@@ -528,7 +525,7 @@ class InMemoryAuditLog(AuditLog):
         page = matches[:limit]
         more = len(matches) > limit
         next_key = StartKey(f"{page[-1].at.isoformat()}#{page[-1].id}") if more else None
-        return AuditPage(page, next_key)
+        return Page(page, next_key)
 
 
 class InMemoryPrivacyStore(PrivacyStore):
@@ -769,7 +766,7 @@ class InMemoryInboxStore(InboxStore):
     def get(self, item_id: str) -> InboxItem | None:
         return self.items.get(item_id)
 
-    def page(self, status: str, limit: int, start_key: StartKey | None) -> InboxPage:
+    def page(self, status: str, limit: int, start_key: StartKey | None) -> Page[InboxItem]:
         shown = sorted(
             (i for i in self.items.values() if i.status == status),
             key=lambda i: (i.received_at, i.id),
@@ -778,7 +775,7 @@ class InMemoryInboxStore(InboxStore):
         start = int(start_key or 0)
         rest = shown[start : start + limit]
         more = start + limit < len(shown)
-        return InboxPage(rest, StartKey(str(start + limit)) if more else None)
+        return Page(rest, StartKey(str(start + limit)) if more else None)
 
     def settle(
         self,

@@ -38,7 +38,6 @@ from chalicelib.domain.sla import next_due
 from chalicelib.domain.statuses import Status
 from chalicelib.domain.ticket import FINISHED_STATUSES, PRIORITY_RANK, Sla, Ticket
 from chalicelib.service.ports import (
-    EventPage,
     IdempotencyKeyTakenError,
     IdempotencyRecord,
     ListQuery,
@@ -440,7 +439,7 @@ class DynamoTicketRepository(TicketRepository):
         items = EventItem.query(ticket_pk(ticket_id), EventItem.sk.startswith("EVENT#"))
         return [item_to_event(item) for item in items]
 
-    def event_page(self, ticket_id: str, limit: int, start_key: StartKey | None) -> EventPage:
+    def event_page(self, ticket_id: str, limit: int, start_key: StartKey | None) -> Page[Event]:
         results = EventItem.query(
             ticket_pk(ticket_id),
             EventItem.sk.startswith("EVENT#"),
@@ -450,11 +449,11 @@ class DynamoTicketRepository(TicketRepository):
         items = list(results)
         page, more = items[:limit], len(items) > limit
         next_key = _event_position(page) if more else None
-        return EventPage([item_to_event(item) for item in page], next_key)
+        return Page([item_to_event(item) for item in page], next_key)
 
     def ticket_and_events(
         self, ticket_id: str, limit: int, start_key: StartKey | None
-    ) -> tuple[Ticket | None, EventPage]:
+    ) -> tuple[Ticket | None, Page[Event]]:
         if start_key is not None:
             return self.get(ticket_id), self.event_page(ticket_id, limit, start_key)
         # "#TICKET" < "EVENT#..." < "F": the ticket, then its oldest events, in one Query.
@@ -469,10 +468,10 @@ class DynamoTicketRepository(TicketRepository):
         next_key = _event_position(page) if more else None
         return (
             item_to_ticket(ticket) if ticket else None,
-            EventPage([item_to_event(item) for item in page], next_key),
+            Page([item_to_event(item) for item in page], next_key),
         )
 
-    def query_tickets(self, query: ListQuery) -> Page:
+    def query_tickets(self, query: ListQuery) -> Page[Ticket]:
         index_name, hash_attribute = LIST_INDEXES[(query.index, query.status is not None)]
         hash_value = query.value if query.status is None else f"{query.value}#{query.status}"
         index = getattr(TicketItem, index_name)

@@ -47,9 +47,9 @@ from chalicelib.domain.ticket import Ticket
 from chalicelib.logs import logger
 from chalicelib.service.ports import (
     InboxItemChangedError,
-    InboxPage,
     InboxStore,
     MailThreads,
+    Page,
     ReferenceTakenError,
     StartKey,
     TicketChange,
@@ -165,7 +165,7 @@ class DynamoInboxStore(InboxStore):
         except InboxRecord.DoesNotExist:
             return None
 
-    def page(self, status: str, limit: int, start_key: StartKey | None) -> InboxPage:
+    def page(self, status: str, limit: int, start_key: StartKey | None) -> Page[InboxItem]:
         hash_value = f"INBOX#{status}"
         results = InboxRecord.lookup.query(
             hash_value,
@@ -183,7 +183,7 @@ class DynamoInboxStore(InboxStore):
             next_key = position(
                 {"pk": last.pk, "sk": last.sk, "lookup_pk": hash_value, "lookup_sk": last.lookup_sk}
             )
-        return InboxPage([record_to_inbox_item(record) for record in shown], next_key)
+        return Page([record_to_inbox_item(record) for record in shown], next_key)
 
     def settle(
         self,

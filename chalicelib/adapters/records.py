@@ -40,8 +40,8 @@ from chalicelib.domain.privacy import anonymized_response
 from chalicelib.domain.ticket import Ticket
 from chalicelib.service.ports import (
     AuditLog,
-    AuditPage,
     CounterReader,
+    Page,
     PrivacyStore,
     StartKey,
     StoreThrottledError,
@@ -116,7 +116,7 @@ class DynamoAuditLog(AuditLog):
                 return
         raise StoreThrottledError()
 
-    def page(self, by: str, value: str, limit: int, start_key: StartKey | None) -> AuditPage:
+    def page(self, by: str, value: str, limit: int, start_key: StartKey | None) -> Page[AuditEntry]:
         names = {"pk", "sk"} if by == "ticket" else {"pk", "sk", "audit_actor"}
         options: dict[str, Any] = {
             "scan_index_forward": False,
@@ -136,7 +136,7 @@ class DynamoAuditLog(AuditLog):
             if by != "ticket":
                 key["audit_actor"] = last.audit_actor
             next_key = position(key)
-        return AuditPage([_entry(item) for item in page], next_key)
+        return Page([_entry(item) for item in page], next_key)
 
 
 def _entry(item: AuditItem) -> AuditEntry:

@@ -62,8 +62,9 @@ EXTENSION_NAMES = {1: "once", 2: "twice"}
 
 def needs_ticket(event: Event) -> bool:
     """Whether this event may move a complaint counter (then the ticket is read)."""
-    if event.type == EventType.TICKET_CREATED:
-        return event.data.get("kind") == COMPLAINT
+    created = event.payload_as(TicketCreated)
+    if created is not None:
+        return created.kind == COMPLAINT
     if event.type in _NEED_TICKET:
         return True
     if event.type != EventType.STATUS_CHANGED:

@@ -44,6 +44,11 @@ _MESSAGE_ID = re.compile(r"<([^<>\s]{1,250})>")
 # --- reply tokens -----------------------------------------------------------------------------
 
 
+# What CPython's header parser raises on a malformed header: ValueError and friends, and
+# AttributeError on a group inside a group (`From: a:b:c;;`, seen by the fuzz test).
+_HEADER_ERRORS = (ValueError, IndexError, TypeError, LookupError, AttributeError)
+
+
 def reply_token(key: bytes, ticket_id: str) -> str:
     """The token for one ticket: its id and a MAC of it (signed with the current key)."""
     return f"{ticket_id.lower()}.{_mac(key, ticket_id)}"
@@ -205,7 +210,7 @@ def _header(message: Message, name: str) -> str:
     """A header's text, first occurrence; '' when absent or unreadable."""
     try:
         value = message.get(name)
-    except (ValueError, IndexError, TypeError, LookupError):
+    except _HEADER_ERRORS:
         return ""
     return " ".join(str(value).split()) if value is not None else ""
 
@@ -215,7 +220,7 @@ def _first_header(message: Message, name: str) -> str:
     further down is never the one read."""
     try:
         values = message.get_all(name) or []
-    except (ValueError, IndexError, TypeError, LookupError):
+    except _HEADER_ERRORS:
         return ""
     return str(values[0]) if values else ""
 
@@ -225,7 +230,7 @@ def _addresses(message: Message, *names: str) -> list[str]:
     for name in names:
         try:
             raw_values.extend(str(value) for value in message.get_all(name) or [])
-        except (ValueError, IndexError, TypeError, LookupError):
+        except _HEADER_ERRORS:
             continue
     return [address.lower() for _, address in getaddresses(raw_values) if "@" in address]
 
@@ -322,14 +327,14 @@ def _body(message: Message, notes: list[str]) -> tuple[str, list[Attachment]]:
 def _leaf_parts(message: Message) -> list[Message]:
     try:
         return [part for part in message.walk() if not part.is_multipart()]
-    except (ValueError, IndexError, TypeError, LookupError):
+    except _HEADER_ERRORS:
         return [message]
 
 
 def _is_attachment(part: Message) -> bool:
     try:
         disposition = part.get_content_disposition()
-    except (ValueError, IndexError, TypeError, LookupError):
+    except _HEADER_ERRORS:
         disposition = None
     if disposition == "attachment":
         return True
@@ -339,7 +344,7 @@ def _is_attachment(part: Message) -> bool:
 def _attachment(part: Message) -> Attachment:
     try:
         filename = part.get_filename() or "attachment"
-    except (ValueError, IndexError, TypeError, LookupError):
+    except _HEADER_ERRORS:
         filename = "attachment"
     payload = part.get_payload(decode=True)
     size = len(payload) if isinstance(payload, bytes) else 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.domain.events import CUSTOMER_VISIBLE_TYPES, Event, EventType
+from chalicelib.domain.events import CUSTOMER_VISIBLE_TYPES, CommentAdded, Event
 from chalicelib.domain.identity import Caller
 
 
@@ -13,7 +13,8 @@ def is_visible(event: Event, caller: Caller) -> bool:
         return True
     if event.type not in CUSTOMER_VISIBLE_TYPES:
         return False
-    return not (event.type == EventType.COMMENT_ADDED and event.data.get("internal"))
+    comment = event.payload_as(CommentAdded)
+    return not (comment is not None and comment.internal)
 
 
 def visible_events(events: list[Event], caller: Caller) -> list[Event]:

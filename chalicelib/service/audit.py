@@ -14,9 +14,9 @@ from chalicelib.domain.identity import STAFF_ROLES, Caller, Role
 from chalicelib.domain.privacy import DEFAULT_RETENTION, retention_expiry
 from chalicelib.service.ports import (
     AuditLog,
-    AuditPage,
     Clock,
     IdSource,
+    Page,
     StartKey,
     StoreThrottledError,
 )
@@ -100,6 +100,6 @@ def audit_query(caller: Caller, ticket_id: str | None, actor: str | None) -> tup
 
 def audit_page(
     ports: AuditPorts, by: str, value: str, limit: int, start_key: StartKey | None
-) -> AuditPage:
+) -> Page[AuditEntry]:
     """Entries newest first, by ticket or by actor."""
     return ports.log.page(by, value, limit, start_key)

@@ -44,9 +44,9 @@ from chalicelib.service.mail_documents import (
 )
 from chalicelib.service.ports import (
     InboxItemChangedError,
-    InboxPage,
     InboxStore,
     MailSource,
+    Page,
     ReferenceTakenError,
     StartKey,
     TicketChange,
@@ -108,7 +108,7 @@ def check_reader(caller: Caller) -> None:
 
 def list_items(
     ports: InboxPorts, caller: Caller, status: str, limit: int, start_key: StartKey | None
-) -> InboxPage:
+) -> Page[InboxItem]:
     """Items in one status, newest first (agents, supervisors, auditors)."""
     check_reader(caller)
     return ports.store.page(status, limit, start_key)

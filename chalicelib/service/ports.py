@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, NewType, Protocol
+from typing import Any, Generic, NewType, Protocol, TypeVar
 
 import msgspec
 
@@ -72,13 +72,14 @@ class IdempotencyRecord(msgspec.Struct, frozen=True):
     written_at: datetime | None = None
 
 
-class Page(msgspec.Struct, frozen=True):
-    items: list[Ticket]
-    next_key: StartKey | None
+ItemT = TypeVar("ItemT")
 
 
-class EventPage(msgspec.Struct, frozen=True):
-    items: list[Event]
+class Page(msgspec.Struct, Generic[ItemT], frozen=True):
+    """One page of a list a store answers (tickets, timeline events, audit entries, inbox
+    items), and where the next one starts (None: this is the last)."""
+
+    items: list[ItemT]
     next_key: StartKey | None
 
 
@@ -145,16 +146,16 @@ class TicketRepository(ABC):
     def events(self, ticket_id: str) -> list[Event]: ...
 
     @abstractmethod
-    def event_page(self, ticket_id: str, limit: int, start_key: StartKey | None) -> EventPage: ...
+    def event_page(self, ticket_id: str, limit: int, start_key: StartKey | None) -> Page[Event]: ...
 
     @abstractmethod
     def ticket_and_events(
         self, ticket_id: str, limit: int, start_key: StartKey | None
-    ) -> tuple[Ticket | None, EventPage]:
+    ) -> tuple[Ticket | None, Page[Event]]:
         """The ticket and a page of its events (on the first page, in one read)."""
 
     @abstractmethod
-    def query_tickets(self, query: ListQuery) -> Page: ...
+    def query_tickets(self, query: ListQuery) -> Page[Ticket]: ...
 
     @abstractmethod
     def by_reference(self, reference: str) -> Ticket | None: ...
@@ -457,11 +458,6 @@ class CounterReader(ABC):
         """A counter family's (slot, total) with first <= slot <= last: one key-range query."""
 
 
-class AuditPage(msgspec.Struct, frozen=True):
-    items: list[AuditEntry]
-    next_key: StartKey | None
-
-
 class AuditLog(ABC):
     @abstractmethod
     def record(self, entry: AuditEntry, expires_at: int) -> None:
@@ -473,7 +469,7 @@ class AuditLog(ABC):
         leaves unprocessed; raises StoreThrottledError if some are still refused."""
 
     @abstractmethod
-    def page(self, by: str, value: str, limit: int, start_key: StartKey | None) -> AuditPage:
+    def page(self, by: str, value: str, limit: int, start_key: StartKey | None) -> Page[AuditEntry]:
         """Entries newest first, `by` ticket or actor."""
 
 
@@ -607,11 +603,6 @@ class InboxItemChangedError(Exception):
     """The inbox item was handled (or changed) since it was read."""
 
 
-class InboxPage(msgspec.Struct, frozen=True):
-    items: list[InboxItem]
-    next_key: StartKey | None
-
-
 class InboxStore(ABC):
     """Triage items on the table, "open, newest first" per status by a sparse index."""
 
@@ -623,7 +614,7 @@ class InboxStore(ABC):
     def get(self, item_id: str) -> InboxItem | None: ...
 
     @abstractmethod
-    def page(self, status: str, limit: int, start_key: StartKey | None) -> InboxPage:
+    def page(self, status: str, limit: int, start_key: StartKey | None) -> Page[InboxItem]:
         """Items in one status, newest first."""
 
     @abstractmethod

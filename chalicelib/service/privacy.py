@@ -10,7 +10,7 @@ import msgspec
 
 from chalicelib.domain.audit import ERASE_CUSTOMER, AuditEntry
 from chalicelib.domain.errors import ConflictError, ForbiddenError, NotFoundError
-from chalicelib.domain.events import Event, SurveyEvent
+from chalicelib.domain.events import CommentAdded, Event, SurveyEvent, TicketCreated
 from chalicelib.domain.identity import Caller, Role, is_customer_id
 from chalicelib.domain.inbound_sms import phone_key
 from chalicelib.domain.privacy import (
@@ -106,12 +106,14 @@ def forget_inbound_mail(ticket: Ticket, events: list[Event], ports: PrivacyPorts
         return
     keys: set[str] = set()
     for event in events:
-        inbox_id, source = event.data.get("inbox_id"), event.data.get("mail_source")
-        if isinstance(inbox_id, str) and inbox_id:
-            key = ports.inbox.forget_item(inbox_id)
+        origin = event.payload_as(TicketCreated) or event.payload_as(CommentAdded)
+        if origin is None:
+            continue
+        if origin.inbox_id:
+            key = ports.inbox.forget_item(origin.inbox_id)
             keys.update([key] if key else [])
-        if isinstance(source, str) and source:
-            keys.add(source)
+        if origin.mail_source:
+            keys.add(origin.mail_source)
     ports.inbox.forget_thread(ticket.id)
     if ports.raw_mail is not None:
         for key in sorted(keys):

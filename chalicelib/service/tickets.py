@@ -46,7 +46,6 @@ from chalicelib.service.idempotency import (
 from chalicelib.service.merge import commit_merge, merge_target, target_write
 from chalicelib.service.ports import (
     Clock,
-    EventPage,
     IdempotencyRecord,
     IdSource,
     ListQuery,
@@ -356,7 +355,7 @@ def timeline(
     start_key: StartKey | None,
     *,
     invalid: ValidationError | None = None,
-) -> EventPage:
+) -> Page[Event]:
     """The ticket's timeline, oldest first; customers see public entries only."""
     if invalid is not None:
         get_ticket(ports, caller, ticket_id)  # 404 comes before the parameters' 400
@@ -370,7 +369,7 @@ def timeline(
         page = ports.repository.event_page(ticket_id, limit - len(shown), key)
         shown.extend(visible_events(page.items, caller))
         key = page.next_key
-    return EventPage(shown, key)
+    return Page(shown, key)
 
 
 class ListFilters(msgspec.Struct, frozen=True):
@@ -410,7 +409,7 @@ def list_query(caller: Caller, filters: ListFilters) -> ListQuery | str:
     return ListQuery(index, str(value), filters.status, filters.limit, filters.start_key)
 
 
-def list_tickets(ports: TicketPorts, caller: Caller, filters: ListFilters) -> Page:
+def list_tickets(ports: TicketPorts, caller: Caller, filters: ListFilters) -> Page[Ticket]:
     """Tickets newest first: a customer's own, or staff's by one key (SPEC section 5)."""
     query = list_query(caller, filters)
     if isinstance(query, str):

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from email import message_from_bytes
 from email.policy import default
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.domain.mail import (
@@ -237,6 +237,7 @@ _HEADERS = st.sampled_from(
     st.lists(st.tuples(_HEADERS, st.text(max_size=30)), max_size=8),
     st.binary(max_size=300),
 )
+@example(headers=[("From: ", "a:b:c;;")], body=b"hi")  # a group in a group: AttributeError
 def test_no_message_makes_the_parser_raise(headers, body):
     raw = "".join(f"{name}{value}\r\n" for name, value in headers).encode("utf-8", "replace")
     mail = parse_mail(raw + b"\r\n" + body)

@@ -263,7 +263,7 @@ class CountingRepository(InMemoryTicketRepository):
         super().__init__()
         self.queries: list[ListQuery] = []
 
-    def query_tickets(self, query: ListQuery) -> Page:
+    def query_tickets(self, query: ListQuery) -> Page[Ticket]:
         self.queries.append(query)
         return super().query_tickets(query)
 
