@@ -16,6 +16,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.logs import logger
+from chalicelib.service.ports import DependencyUnavailableError
 
 CACHE_SECONDS = 300.0  # a rotation reaches every running instance within 5 minutes
 # A value no key we hold verifies may be signed with a newer key: read the secret again,
@@ -24,8 +25,9 @@ REFRESH_SECONDS = 5.0
 CURRENT, PREVIOUS = "AWSCURRENT", "AWSPREVIOUS"
 
 
-class SecretUnavailableError(Exception):
-    """Secrets Manager did not give the key, and no copy is held."""
+class SecretUnavailableError(DependencyUnavailableError):
+    """Secrets Manager did not give the key, and no copy is held: the request that needs
+    it cannot be served now (a 503 at the API)."""
 
 
 class SecretsManagerCursorKeys:

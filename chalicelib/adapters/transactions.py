@@ -21,6 +21,8 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as EndpointUnreachableError
 from pynamodb.connection import Connection
 from pynamodb.exceptions import (
     DeleteError,
@@ -35,7 +37,11 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
 from chalicelib.adapters.models import EventItem
-from chalicelib.service.ports import StoreThrottledError, TransactionConflictError
+from chalicelib.service.ports import (
+    DependencyUnavailableError,
+    StoreThrottledError,
+    TransactionConflictError,
+)
 
 CONDITION_FAILED = "ConditionalCheckFailed"
 # Capacity refusals, as the whole call's error code or as a cancellation reason.
@@ -48,6 +54,22 @@ THROTTLED_CODES = frozenset(
         "ProvisionedThroughputExceeded",
     }
 )
+# A service failing or out of reach (HTTP 5xx), as an AWS error code: DynamoDB's, and the
+# other services' the API calls (Secrets Manager's InternalServiceError, S3's).
+UNAVAILABLE_CODES = frozenset(
+    {
+        "InternalServerError",
+        "InternalServiceError",
+        "InternalFailure",
+        "InternalError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+# No answer at all: the endpoint not reached, the connection dropped, a timeout.
+_UNREACHED = (EndpointUnreachableError, HTTPClientError)
 _TOKEN_LENGTH = 36  # DynamoDB's maximum ClientRequestToken length
 _KINDS = ("check", "delete", "put", "update")  # the order the connection sends them in
 
@@ -63,17 +85,52 @@ class Refused(Exception):
 
 
 def storage_error(error: PynamoDBException) -> Exception | None:
-    """The ports' error for a write the store refused as a whole (None: not ours to map).
+    """The ports' error for a call the store refused or failed as a whole (None: not ours
+    to map).
 
     A transaction conflict and a capacity refusal both mean nothing was written: the
-    use case may retry.
+    use case may retry. A store that failed or was out of reach after the SDK's own
+    retries (5xx, no connection, a timeout) is DependencyUnavailableError: the request
+    cannot be served now (a write's outcome is settled by `Transaction` first).
     """
     reasons = getattr(error, "cancellation_reasons", None) or []
     codes = {reason.code for reason in reasons if reason is not None}
     if "TransactionConflict" in codes:
         return TransactionConflictError()
-    if error.cause_response_code in THROTTLED_CODES or codes & THROTTLED_CODES:
+    code = _error_code(error)
+    if code in THROTTLED_CODES or codes & THROTTLED_CODES:
         return StoreThrottledError()
+    if code in UNAVAILABLE_CODES or isinstance(error.cause, _UNREACHED):
+        cause = code or type(error.cause).__name__
+        return DependencyUnavailableError(f"DynamoDB ({type(error).__name__}): {cause}")
+    return None
+
+
+def _error_code(error: PynamoDBException) -> str | None:
+    """The AWS error code of the call, if it got an answer. (PynamoDB's own
+    `cause_response_code` fails on a read timeout, whose `response` is None.)"""
+    response = getattr(error.cause, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return str(code) if code is not None else None
+
+
+def outage(error: Exception) -> DependencyUnavailableError | None:
+    """The ports' error when `error` says an AWS service the request needs failed or was
+    out of reach after the SDK's own retries: raised so by an adapter, or a PynamoDB or
+    botocore error an adapter let through (a read: PynamoDB raises while a query's
+    results are iterated). None for anything else (a bug stays a 500)."""
+    if isinstance(error, DependencyUnavailableError):
+        return error
+    if isinstance(error, PynamoDBException):
+        mapped = storage_error(error)
+        return mapped if isinstance(mapped, DependencyUnavailableError) else None
+    if isinstance(error, _UNREACHED):
+        return DependencyUnavailableError(f"AWS: {type(error).__name__}")
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        if code in UNAVAILABLE_CODES or int(status) >= 500:
+            return DependencyUnavailableError(f"AWS {error.operation_name}: {code or status}")
     return None
 
 
@@ -84,7 +141,7 @@ def written(write: Callable[[], object]) -> bool:
     try:
         write()
     except (PutError, UpdateError, DeleteError) as error:
-        if error.cause_response_code == f"{CONDITION_FAILED}Exception":
+        if _error_code(error) == f"{CONDITION_FAILED}Exception":
             return False
         mapped = storage_error(error)
         if mapped is not None:
@@ -183,7 +240,9 @@ class Transaction:
         """Map a failed call: our own earlier success, a refusal, or a storage error."""
         failed = self.failed(error)
         mapped = storage_error(error)
-        if (failed or (mapped is None and not error.cancellation_reasons)) and self._was_ours():
+        # No answer, or an unknown one: the write may have gone through all the same.
+        unknown = mapped is None or isinstance(mapped, DependencyUnavailableError)
+        if (failed or (unknown and not error.cancellation_reasons)) and self._was_ours():
             return  # an earlier attempt of this very write succeeded
         for name, refusal in self._refusals.items():
             if name in failed:

@@ -8,7 +8,8 @@ or caller is a 400; it never reaches the store.
 The signing key comes from a `CursorKeys` source: on a deployed stage, the
 Secrets Manager secret's current version signs and the previous one still
 verifies (adapters/secrets.py), so a rotation does not break the cursors a
-client holds; a cursor signed with a key older than that is a clean 400.
+client holds; a cursor signed with a key older than that is a clean 400. Keys that
+cannot be read (Secrets Manager out of reach on a cold start) are an outage: 503.
 """
 
 from __future__ import annotations

@@ -12,11 +12,13 @@ from typing import Any, NamedTuple
 import msgspec
 from chalice.app import Blueprint, Request, Response
 
+from chalicelib.adapters.transactions import outage
 from chalicelib.api.auth import jwt_authorizer
 from chalicelib.api.problems import PROBLEM_JSON, generic_problem, internal_error, problem_for
 from chalicelib.api.validation import read_json
 from chalicelib.domain.errors import DomainError, NotAcceptableError
 from chalicelib.logs import logger
+from chalicelib.service.retries import unavailable
 
 JSON = "application/json"
 HTML = "text/html"
@@ -104,7 +106,7 @@ _OPTIONS_REGISTERED: set[str] = set()
 
 def api_route(blueprint: Blueprint, route: str) -> Callable[..., Any]:
     """Register the view of one row of the route table ("METHOD /path"); domain errors
-    become problems, anything else a logged 500."""
+    become problems, a dependency's outage a 503, anything else a logged 500."""
     operation = ROUTES.get(route)
     if operation is None:
         raise RouteTableError(f"{route} has no row in {ROUTES_FILE.name}")
@@ -116,9 +118,8 @@ def api_route(blueprint: Blueprint, route: str) -> Callable[..., Any]:
                 return view(**params)
             except DomainError as error:
                 return problem_for(error)
-            except Exception:
-                logger.exception("unhandled error", extra={"route": operation.path})
-                return internal_error()
+            except Exception as error:
+                return _unexpected(error, operation.path)
 
         options: dict[str, Any] = {"methods": [operation.method]}
         if not operation.public:
@@ -131,6 +132,18 @@ def api_route(blueprint: Blueprint, route: str) -> Callable[..., Any]:
         return view
 
     return decorator
+
+
+def _unexpected(error: Exception, route: str | None) -> Response:
+    """503 when an AWS service the request needs failed or was out of reach (the adapters
+    tell, without personal data: the service and its error code), logged once as a
+    warning; anything else is a bug: a 500 with its stack trace in the log."""
+    cause = outage(error)
+    if cause is not None:
+        logger.warning("dependency unavailable", extra={"route": route, "cause": str(cause)})
+        return problem_for(unavailable())
+    logger.exception("unhandled error", extra={"route": route})
+    return internal_error()
 
 
 def _register_preflight(blueprint: Blueprint, path: str) -> None:
@@ -218,9 +231,8 @@ def problem_middleware(allowed_origins: Callable[[], tuple[str, ...]]) -> Callab
         started = time.perf_counter()
         try:
             response = get_response(event)
-        except Exception:
-            logger.exception("unhandled error outside a view")
-            response = internal_error()
+        except Exception as error:
+            response = _unexpected(error, None)
         response = _as_problem(response)
         _add_cors(event, response, allowed_origins())
         _log_request(event, response, started)

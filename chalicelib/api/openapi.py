@@ -10,7 +10,10 @@ from chalicelib.api.http import CSV, HTML, OPERATIONS, Operation
 from chalicelib.api.problems import GENERIC_PROBLEMS
 from chalicelib.api.validation import SCHEMA_DIR, load_schema
 
-_GATEWAY_STATUSES = (401, 403, 413, 415, 429, 500)
+_GATEWAY_STATUSES = (401, 403, 413, 415, 429, 500, 503)
+# Every route, public ones too: the desk short of capacity, a bug, a dependency down.
+_ANY_ROUTE_STATUSES = (429, 500, 503)
+_RETRY_STATUSES = (429, 503)  # answered with Retry-After
 _SCHEMA_NAMES = {
     "ticket-create": "TicketCreate",
     "ticket": "Ticket",
@@ -136,7 +139,7 @@ def _responses(operation: Operation) -> dict[str, Any]:
             responses[str(status)]["content"][HTML] = {"schema": {"type": "string"}}
         if operation.csv and status == 200:
             responses[str(status)]["content"][CSV] = {"schema": {"type": "string"}}
-    statuses = _GATEWAY_STATUSES if not operation.public else (429, 500)
+    statuses = _GATEWAY_STATUSES if not operation.public else _ANY_ROUTE_STATUSES
     for status in statuses:
         responses.setdefault(str(status), _problem_response(status))
     return responses
@@ -159,6 +162,6 @@ def _problem_response(status: int) -> dict[str, Any]:
         "description": title,
         "content": {"application/problem+json": {"schema": _ref("problem")}},
     }
-    if status == 429:
+    if status in _RETRY_STATUSES:
         response["headers"] = {"Retry-After": _header("Seconds to wait before retrying")}
     return response

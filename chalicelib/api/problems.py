@@ -16,6 +16,7 @@ from chalicelib.domain.errors import (
     NotAcceptableError,
     NotFoundError,
     PayloadTooLargeError,
+    ServiceUnavailableError,
     ThrottledError,
     UnauthorizedError,
     UnsupportedMediaTypeError,
@@ -28,8 +29,12 @@ PROBLEMS_FILE = Path(__file__).resolve().parent.parent / "data" / "problems.json
 _ERROR_MODULES = (errors, applications, complaints, documents, merge, reviews)
 
 
+# A domain error answers a 4xx, or 503 (a dependency is down); 500 is for bugs only.
+UNAVAILABLE = 503
+
+
 class ProblemType(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    status: Annotated[int, msgspec.Meta(ge=400, le=499)]
+    status: Annotated[int, msgspec.Meta(ge=400, le=UNAVAILABLE)]
     type: Annotated[str, msgspec.Meta(pattern="^[a-z]+(-[a-z]+)*$")]
     title: Annotated[str, msgspec.Meta(min_length=1)]
 
@@ -52,6 +57,9 @@ def load_problems(
         rows = msgspec.json.decode(raw, type=_ProblemsFile).errors
     except msgspec.ValidationError as error:
         raise ProblemFileError(f"{source}: {error}") from error
+    for name, row in rows.items():
+        if 500 <= row.status < UNAVAILABLE:
+            raise ProblemFileError(f"{source}: {name}: status {row.status} is not 4xx or 503")
     return {_error_class(name, source): row for name, row in rows.items()}
 
 
@@ -66,7 +74,13 @@ def _error_class(name: str, source: str) -> type[DomainError]:
 # Looked up along the MRO, so a subclass without its own row inherits its parent's.
 PROBLEMS = load_problems(PROBLEMS_FILE.read_bytes(), str(PROBLEMS_FILE))
 _FALLBACK = ProblemType(400, "bad-request", "Bad request")
+# Seconds a client waits before retrying (the Retry-After of 429 and 503): capacity comes
+# back within a second; an outage the SDK already retried through lasts longer.
 RETRY_AFTER_SECONDS = "1"
+RETRY_AFTER: dict[type[DomainError], str] = {
+    ThrottledError: RETRY_AFTER_SECONDS,
+    ServiceUnavailableError: "5",
+}
 
 # Statuses produced outside our views (by Chalice or the gateway), reshaped as problems:
 # the statuses one of our errors owns read as that error's row of PROBLEMS.
@@ -88,6 +102,7 @@ GENERIC_PROBLEMS: dict[int, tuple[str, str]] = {
             PayloadTooLargeError,
             UnsupportedMediaTypeError,
             ThrottledError,
+            ServiceUnavailableError,
         )
     )
 }
@@ -118,7 +133,8 @@ def problem_for(error: DomainError) -> Response:
         extra["errors"] = [{"path": e.path, "message": e.message} for e in error.errors]
     if isinstance(error, IllegalTransitionError):
         extra["current_status"] = error.status
-    headers = {"Retry-After": RETRY_AFTER_SECONDS} if isinstance(error, ThrottledError) else None
+    retry_after = next((s for kind, s in RETRY_AFTER.items() if isinstance(error, kind)), None)
+    headers = {"Retry-After": retry_after} if retry_after is not None else None
     return problem(row.status, row.type, row.title, error.detail, extra=extra, headers=headers)
 
 

@@ -6,7 +6,7 @@ import msgspec
 
 
 class DomainError(Exception):
-    """Base of every error the API turns into a 4xx problem."""
+    """Base of every error the API turns into a problem (a 4xx, or 503 for an outage)."""
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -67,6 +67,11 @@ class IdempotencyKeyReusedError(DomainError):
 
 class ThrottledError(DomainError):
     """The desk is short of capacity right now; the client should retry (429, Retry-After)."""
+
+
+class ServiceUnavailableError(DomainError):
+    """A service the desk depends on is down right now; nothing was half-written, the
+    client should retry (503, Retry-After)."""
 
 
 class RequestInFlightError(ConflictError):

@@ -51,6 +51,12 @@ class StoreThrottledError(Exception):
     """The store refused a write for capacity, after the SDK's own retries; nothing written."""
 
 
+class DependencyUnavailableError(Exception):
+    """An AWS service the desk needs (the table, the secret store) failed or could not be
+    reached (5xx, connection or read timeout), after the SDK's own retries. A write that
+    failed so is never half-written (one transaction); retry later."""
+
+
 class IdempotencyRecord(msgspec.Struct, frozen=True):
     """The first successful response to a request carrying an Idempotency-Key."""
 

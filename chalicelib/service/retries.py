@@ -5,6 +5,10 @@ transaction conflict or a capacity refusal (nothing was written) is retried, and
 any exception named in `also`; any other exception ends the loop. When every attempt
 was refused, the last refusal decides: throttled -> ThrottledError (429 with
 Retry-After), anything else -> `busy()`.
+
+A dependency that failed or was out of reach (DependencyUnavailableError: the SDK has
+retried already) is not retried here: the request answers `unavailable()` (503 with
+Retry-After), and the client retries later (a write with the same Idempotency-Key).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from chalicelib.domain.errors import ConflictError, ThrottledError
+from chalicelib.domain.errors import ConflictError, ServiceUnavailableError, ThrottledError
 from chalicelib.service.ports import StoreThrottledError, TransactionConflictError
 
 WRITE_ATTEMPTS = 4
@@ -22,6 +26,12 @@ T = TypeVar("T")
 
 def throttled() -> ThrottledError:
     return ThrottledError("The desk is busy; nothing was saved. Retry after a second.")
+
+
+def unavailable() -> ServiceUnavailableError:
+    return ServiceUnavailableError(
+        "A service the desk depends on is not answering; nothing was half-written. Retry later."
+    )
 
 
 def _busy() -> Exception:

@@ -17,6 +17,7 @@ from chalicelib.domain.errors import (
     FieldError,
     IllegalTransitionError,
     NotFoundError,
+    ServiceUnavailableError,
     ThrottledError,
     UnauthorizedError,
     ValidationError,
@@ -81,6 +82,8 @@ def test_every_domain_error_answers_with_its_own_row_or_a_parents():
         ({"NoSuchError": {"status": 409, "type": "x", "title": "X"}}, "NoSuchError"),
         ({"CatalogueError": {"status": 409, "type": "x", "title": "X"}}, "CatalogueError"),
         ({"NotFoundError": {"status": 500, "type": "x", "title": "X"}}, "status"),
+        ({"NotFoundError": {"status": 502, "type": "x", "title": "X"}}, "status"),
+        ({"NotFoundError": {"status": 504, "type": "x", "title": "X"}}, "status"),
         ({"NotFoundError": {"status": 404, "type": "Not Found", "title": "X"}}, "type"),
         ({"NotFoundError": {"status": 404, "type": "x", "title": "X", "extra": 1}}, "extra"),
     ],
@@ -93,8 +96,20 @@ def test_a_bad_row_stops_the_api_at_start_up(errors, wrong):
 
 def test_platform_statuses_read_as_the_rows_of_the_errors_that_own_them():
     owned = {404: NotFoundError, 401: UnauthorizedError, 429: ThrottledError}
+    owned |= {503: ServiceUnavailableError}
     for status, error in owned.items():
         assert GENERIC_PROBLEMS[status] == (PROBLEMS[error].type, PROBLEMS[error].title)
     documented = openapi_document()["paths"]["/v1/tickets/{ticket_id}"]["get"]["responses"]
     assert documented["404"]["description"] == "Not found"
     assert documented["429"]["description"] == "Too many requests"
+
+
+def test_a_dependency_outage_is_a_503_with_retry_after_on_every_route():
+    response = problem_for(ServiceUnavailableError("down"))
+    assert (response.status_code, _body(response)["type"]) == (503, "service-unavailable")
+    assert response.headers["Retry-After"] == "5"
+    paths = openapi_document()["paths"]
+    for operation in (paths["/v1/tickets"]["get"], paths["/v1/health"]["get"]):
+        documented = operation["responses"]["503"]
+        assert documented["description"] == "Temporarily unavailable"
+        assert "Retry-After" in documented["headers"]
