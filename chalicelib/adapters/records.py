@@ -32,7 +32,7 @@ from chalicelib.adapters.models import (
     TicketItem,
 )
 from chalicelib.adapters.surveys import SURVEY_SK, survey_pk
-from chalicelib.adapters.transactions import THROTTLED_CODES, Transaction, written
+from chalicelib.adapters.transactions import THROTTLED_CODES, Transaction, error_code, written
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import Caller, Role
@@ -107,7 +107,7 @@ class DynamoAuditLog(AuditLog):
             try:
                 result = connection.batch_write_item(put_items=items)
             except PutError as error:
-                if error.cause_response_code in THROTTLED_CODES:
+                if error_code(error) in THROTTLED_CODES:
                     raise StoreThrottledError() from error
                 raise
             unprocessed = result.get("UnprocessedItems", {}).get(AuditItem.Meta.table_name, [])

@@ -97,7 +97,7 @@ def storage_error(error: PynamoDBException) -> Exception | None:
     codes = {reason.code for reason in reasons if reason is not None}
     if "TransactionConflict" in codes:
         return TransactionConflictError()
-    code = _error_code(error)
+    code = error_code(error)
     if code in THROTTLED_CODES or codes & THROTTLED_CODES:
         return StoreThrottledError()
     if code in UNAVAILABLE_CODES or isinstance(error.cause, _UNREACHED):
@@ -106,7 +106,7 @@ def storage_error(error: PynamoDBException) -> Exception | None:
     return None
 
 
-def _error_code(error: PynamoDBException) -> str | None:
+def error_code(error: PynamoDBException) -> str | None:
     """The AWS error code of the call, if it got an answer. (PynamoDB's own
     `cause_response_code` fails on a read timeout, whose `response` is None.)"""
     response = getattr(error.cause, "response", None)
@@ -114,21 +114,26 @@ def _error_code(error: PynamoDBException) -> str | None:
     return str(code) if code is not None else None
 
 
-def outage(error: Exception) -> DependencyUnavailableError | None:
-    """The ports' error when `error` says an AWS service the request needs failed or was
-    out of reach after the SDK's own retries: raised so by an adapter, or a PynamoDB or
+def aws_failure(error: Exception) -> StoreThrottledError | DependencyUnavailableError | None:
+    """The ports' error when `error` says an AWS service the request needs refused it for
+    capacity (StoreThrottledError) or failed or was out of reach after the SDK's own
+    retries (DependencyUnavailableError): raised so by an adapter, or a PynamoDB or
     botocore error an adapter let through (a read: PynamoDB raises while a query's
     results are iterated). None for anything else (a bug stays a 500)."""
-    if isinstance(error, DependencyUnavailableError):
+    if isinstance(error, StoreThrottledError | DependencyUnavailableError):
         return error
     if isinstance(error, PynamoDBException):
         mapped = storage_error(error)
-        return mapped if isinstance(mapped, DependencyUnavailableError) else None
+        return (
+            mapped if isinstance(mapped, StoreThrottledError | DependencyUnavailableError) else None
+        )
     if isinstance(error, _UNREACHED):
         return DependencyUnavailableError(f"AWS: {type(error).__name__}")
     if isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code")
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        if code in THROTTLED_CODES:
+            return StoreThrottledError()
         if code in UNAVAILABLE_CODES or int(status) >= 500:
             return DependencyUnavailableError(f"AWS {error.operation_name}: {code or status}")
     return None
@@ -141,7 +146,7 @@ def written(write: Callable[[], object]) -> bool:
     try:
         write()
     except (PutError, UpdateError, DeleteError) as error:
-        if _error_code(error) == f"{CONDITION_FAILED}Exception":
+        if error_code(error) == f"{CONDITION_FAILED}Exception":
             return False
         mapped = storage_error(error)
         if mapped is not None:

@@ -12,13 +12,14 @@ from typing import Any, NamedTuple
 import msgspec
 from chalice.app import Blueprint, Request, Response
 
-from chalicelib.adapters.transactions import outage
+from chalicelib.adapters.transactions import aws_failure
 from chalicelib.api.auth import jwt_authorizer
 from chalicelib.api.problems import PROBLEM_JSON, generic_problem, internal_error, problem_for
 from chalicelib.api.validation import read_json
 from chalicelib.domain.errors import DomainError, NotAcceptableError
 from chalicelib.logs import logger
-from chalicelib.service.retries import unavailable
+from chalicelib.service.ports import StoreThrottledError
+from chalicelib.service.retries import throttled, unavailable
 
 JSON = "application/json"
 HTML = "text/html"
@@ -106,7 +107,8 @@ _OPTIONS_REGISTERED: set[str] = set()
 
 def api_route(blueprint: Blueprint, route: str) -> Callable[..., Any]:
     """Register the view of one row of the route table ("METHOD /path"); domain errors
-    become problems, a dependency's outage a 503, anything else a logged 500."""
+    become problems, a dependency's refusal a 429 and its outage a 503, anything else a
+    logged 500."""
     operation = ROUTES.get(route)
     if operation is None:
         raise RouteTableError(f"{route} has no row in {ROUTES_FILE.name}")
@@ -135,10 +137,14 @@ def api_route(blueprint: Blueprint, route: str) -> Callable[..., Any]:
 
 
 def _unexpected(error: Exception, route: str | None) -> Response:
-    """503 when an AWS service the request needs failed or was out of reach (the adapters
-    tell, without personal data: the service and its error code), logged once as a
-    warning; anything else is a bug: a 500 with its stack trace in the log."""
-    cause = outage(error)
+    """429 when an AWS service refused the request for capacity, 503 when it failed or was
+    out of reach (the adapters tell, without personal data: the service and its error
+    code), each logged once as a warning; anything else is a bug: a 500 with its stack
+    trace in the log."""
+    cause = aws_failure(error)
+    if isinstance(cause, StoreThrottledError):
+        logger.warning("dependency throttled", extra={"route": route})
+        return problem_for(throttled())
     if cause is not None:
         logger.warning("dependency unavailable", extra={"route": route, "cause": str(cause)})
         return problem_for(unavailable())

@@ -55,6 +55,7 @@ class Outage:
 
     down: set[str] = field(default_factory=set)
     failing: bool = False
+    throttled: bool = False  # answer 400 ProvisionedThroughputExceeded instead
     then: set[str] = field(default_factory=set)
     attempts: Counter[str] = field(default_factory=Counter)
 
@@ -64,6 +65,9 @@ class Outage:
             return None
         self.attempts[operation] += 1
         self.down |= self.then
+        if self.throttled:
+            error = {"__type": "ProvisionedThroughputExceededException", "message": "Slow down"}
+            return AWSResponse(request.url, 400, {}, MockRawResponse(json.dumps(error)))
         if not self.failing:
             raise EndpointConnectionError(endpoint_url=request.url)
         error = {"__type": "InternalServerError", "message": "Internal server error"}
@@ -194,3 +198,19 @@ def test_a_dynamodb_outage_on_a_write_answers_503_and_the_same_key_then_creates_
     assert (again.status_code, again.body) == (201, created.body)
     tickets = [item for item in desk.items() if item["sk"]["S"] == "#TICKET"]
     assert [item["ticket_id"]["S"] for item in tickets] == [json.loads(created.body)["id"]]
+
+
+def test_a_read_dynamodb_refuses_for_capacity_to_the_end_answers_429_then_200(desk: Desk):
+    created = desk.post("/v1/tickets", TICKET, "k-1")
+    path = f"/v1/tickets/{json.loads(created.body)['id']}"
+    desk.outage.down, desk.outage.throttled = {"GetItem"}, True
+
+    refused = desk.get(path)
+    assert refused.status_code == 429
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    assert int(refused.headers["Retry-After"]) > 0
+    assert json.loads(refused.body)["type"] == "throttled"
+    assert desk.outage.attempts["GetItem"] > 1  # the SDK retried first
+
+    desk.outage.down = set()
+    assert desk.get(path).status_code == 200

@@ -25,7 +25,7 @@ from pynamodb.exceptions import (
 )
 
 from chalicelib.adapters.secrets import SecretsManagerCursorKeys
-from chalicelib.adapters.transactions import outage, storage_error, written
+from chalicelib.adapters.transactions import aws_failure, storage_error, written
 from chalicelib.api.cursors import CursorCodec
 from chalicelib.api.problems import GENERIC_PROBLEMS, problem_for
 from chalicelib.domain.events import Event
@@ -65,7 +65,7 @@ def _dynamodb(error: type[Any], code: str, operation: str = "GetItem") -> Any:
 def test_the_adapter_turns_a_dynamodb_outage_into_the_ports_error(error):
     mapped = storage_error(error)
     assert isinstance(mapped, DependencyUnavailableError)
-    assert isinstance(outage(error), DependencyUnavailableError)
+    assert isinstance(aws_failure(error), DependencyUnavailableError)
     assert "failed" not in str(mapped)  # the service and its code, not PynamoDB's text
 
 
@@ -83,15 +83,16 @@ def test_capacity_refusals_and_conditions_stay_what_they_were():
         storage_error(_dynamodb(PutError, "ProvisionedThroughputExceededException")),
         StoreThrottledError,
     )
-    assert outage(_dynamodb(PutError, "ProvisionedThroughputExceededException")) is None
+    refused = aws_failure(_dynamodb(GetError, "ProvisionedThroughputExceededException"))
+    assert isinstance(refused, StoreThrottledError)  # a read refused for capacity: 429
     assert storage_error(_dynamodb(PutError, "ConditionalCheckFailedException")) is None
-    assert outage(_dynamodb(GetError, "ValidationException")) is None
+    assert aws_failure(_dynamodb(GetError, "ValidationException")) is None
     cause = VerboseClientError(
         {"Error": {"Code": "TransactionCanceledException", "Message": "x"}},
         "TransactWriteItems",
         cancellation_reasons=[CancellationReason(code="TransactionConflict")],
     )
-    assert outage(TransactWriteError("failed", cause=cause)) is None
+    assert aws_failure(TransactWriteError("failed", cause=cause)) is None
 
 
 def _client_error(code: str, status: int) -> ClientError:
@@ -100,13 +101,13 @@ def _client_error(code: str, status: int) -> ClientError:
 
 
 def test_another_services_outage_is_told_and_a_bug_is_not():
-    assert isinstance(outage(_client_error("InternalError", 500)), DependencyUnavailableError)
-    assert isinstance(outage(_client_error("503", 503)), DependencyUnavailableError)
+    assert isinstance(aws_failure(_client_error("InternalError", 500)), DependencyUnavailableError)
+    assert isinstance(aws_failure(_client_error("503", 503)), DependencyUnavailableError)
     assert isinstance(
-        outage(ReadTimeoutError(endpoint_url="https://s3")), DependencyUnavailableError
+        aws_failure(ReadTimeoutError(endpoint_url="https://s3")), DependencyUnavailableError
     )
-    assert outage(_client_error("AccessDenied", 403)) is None
-    assert outage(KeyError("id")) is None  # a bug stays a 500
+    assert aws_failure(_client_error("AccessDenied", 403)) is None
+    assert aws_failure(KeyError("id")) is None  # a bug stays a 500
 
 
 def test_the_answer_is_a_503_problem_with_retry_after_and_no_internals():
@@ -142,7 +143,7 @@ def test_cursor_keys_out_of_reach_on_a_cold_start_are_an_outage_then_sign_once_b
     codec = CursorCodec(SecretsManagerCursorKeys(client, "arn:secret"))
     with pytest.raises(DependencyUnavailableError) as raised:
         codec.encode(StartKey("position"), "query")
-    assert outage(raised.value) is raised.value
+    assert aws_failure(raised.value) is raised.value
     client.down = False
     cursor = codec.encode(StartKey("position"), "query")
     assert codec.decode(cursor, "query") == "position"
