@@ -6,8 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any, NamedTuple, Protocol, TypeVar
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, NamedTuple, TypeVar
 
 from chalice.app import Request, Response
 
@@ -19,7 +19,7 @@ from chalicelib.api.validation import validate
 from chalicelib.domain.errors import FieldError, ValidationError
 from chalicelib.domain.identity import Caller
 from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
-from chalicelib.service.ports import StartKey
+from chalicelib.service.ports import Page, StartKey
 
 _IDEMPOTENCY_KEY = r"[\x21-\x7e]{1,255}"
 _IF_MATCH = r'(?:W/)?"?(\d{1,9})"?'
@@ -42,17 +42,6 @@ def page_limit(params: Mapping[str, str]) -> int:
 
 
 T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
-
-
-class PageOf(Protocol[T_co]):
-    """One page of a list a store answers (tickets, timeline events, audit entries...)."""
-
-    @property
-    def items(self) -> Sequence[T_co]: ...
-
-    @property
-    def next_key(self) -> StartKey | None: ...
 
 
 class ListCursor:
@@ -67,7 +56,7 @@ class ListCursor:
         """The page's size (limit) and where it starts (the cursor of this query)."""
         return page_limit(params), self._codec.decode(params.get("cursor"), self._query_id)
 
-    def page_response(self, page: PageOf[T], view: Callable[[T], Any]) -> Response:
+    def page_response(self, page: Page[T], view: Callable[[T], Any]) -> Response:
         items = [view(item) for item in page.items]
         next_cursor = self._codec.encode(page.next_key, self._query_id)
         return json_response({"items": items, "next_cursor": next_cursor})
@@ -75,7 +64,7 @@ class ListCursor:
     def respond(
         self,
         params: Mapping[str, str],
-        fetch: Callable[[int, StartKey | None], PageOf[T]],
+        fetch: Callable[[int, StartKey | None], Page[T]],
         view: Callable[[T], Any],
     ) -> Response:
         """The page the request asks for, as `fetch(limit, start)` reads it, shown by `view`."""
