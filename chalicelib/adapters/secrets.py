@@ -56,13 +56,18 @@ class SecretsManagerCursorKeys:
         now = self._clock()
         if now >= self._stale_at:
             self._fetch(now)
+        return self._held()
+
+    def _held(self) -> tuple[bytes, ...]:
+        if not self._keys:
+            raise SecretUnavailableError("no cursor key held; Secrets Manager asked again soon")
         return self._keys
 
     def refreshed_keys(self) -> tuple[bytes, ...]:
         now = self._clock()
         if now >= self._refreshable_at:
             self._fetch(now)
-        return self._keys
+        return self._held()
 
     def _fetch(self, now: float) -> None:
         try:
@@ -70,6 +75,9 @@ class SecretsManagerCursorKeys:
             previous = self._value(PREVIOUS, missing_ok=True)
         except SecretUnavailableError:
             if not self._keys:
+                # None held (a cold start in an outage): the requests of the next few
+                # seconds answer 503 at once instead of each waiting out the SDK's retries.
+                self._stale_at = self._refreshable_at = now + self._refresh_seconds
                 raise
             # Keep the keys held (they were right a moment ago); ask again a little later.
             logger.warning("cursor key not refreshed; the keys held stay in use")

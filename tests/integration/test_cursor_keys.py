@@ -148,3 +148,25 @@ def test_an_outage_keeps_the_keys_held_and_asks_again_later(secrets: SecretsMana
     clock.advance(REFRESH_SECONDS)
     codec.encode(PAGE, QUERY)
     assert secrets.reads == reads + 1
+
+
+def test_with_no_key_held_an_outage_is_answered_at_once_and_asked_again_later(
+    secrets: SecretsManager,
+):
+    clock = Clock()
+    missing = secrets.arn.replace("cursor-key", "no-such-secret")
+    keys = SecretsManagerCursorKeys(secrets.client, missing, clock=clock)
+    codec = CursorCodec(keys)
+    with pytest.raises(SecretUnavailableError):
+        codec.encode(PAGE, QUERY)
+    reads = secrets.reads
+    for _ in range(20):  # the requests of the next seconds: refused without a call
+        with pytest.raises(SecretUnavailableError):
+            codec.encode(PAGE, QUERY)
+        with pytest.raises(SecretUnavailableError):
+            keys.refreshed_keys()
+    assert secrets.reads == reads
+    clock.advance(REFRESH_SECONDS)
+    with pytest.raises(SecretUnavailableError):
+        codec.encode(PAGE, QUERY)
+    assert secrets.reads > reads  # asked again once the pause is over

@@ -31,7 +31,7 @@ from moto.core.botocore_stubber import MockRawResponse
 
 import app as application
 from chalicelib import bootstrap
-from chalicelib.adapters.secrets import SecretsManagerCursorKeys
+from chalicelib.adapters.secrets import REFRESH_SECONDS, SecretsManagerCursorKeys
 from local.token import mint
 
 REGION = "ap-east-1"
@@ -75,11 +75,22 @@ class Outage:
 
 
 @dataclass
+class Monotonic:
+    """The cursor keys' clock, moved by the test."""
+
+    now: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
 class Desk:
     client: Client
     outage: Outage
     table: str
     backoffs: list[float]
+    clock: Monotonic
 
     def get(self, path: str, subject: str = "cust-1") -> Any:
         return self.client.http.get(path, headers=_auth(subject))
@@ -109,10 +120,11 @@ def desk(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Desk]
     secrets = boto3.client("secretsmanager", region_name=REGION)
     secrets.meta.events.register_first("before-send.secrets-manager", outage)
     arn = secrets.create_secret(Name="cursor-key", SecretString="k1" * 32)["ARN"]
-    keys = SecretsManagerCursorKeys(secrets, arn)
+    clock = Monotonic()
+    keys = SecretsManagerCursorKeys(secrets, arn, clock=clock)
     bootstrap.use(msgspec.structs.replace(bootstrap.container(), cursor_keys=keys))
     with Client(application.app) as client:
-        yield Desk(client, outage, aws["table_name"], backoffs)
+        yield Desk(client, outage, aws["table_name"], backoffs, clock)
 
 
 def _assert_unavailable(response: Any) -> None:
@@ -148,6 +160,7 @@ def test_a_list_while_secrets_manager_is_down_answers_503_then_200_once_it_is_ba
     assert "cursor key" in getattr(_logged_once(caplog, "/v1/tickets"), "cause", "")
 
     desk.outage.down = set()
+    desk.clock.now += REFRESH_SECONDS  # Secrets Manager is asked again after a short pause
     first = desk.get("/v1/tickets?limit=1")
     assert first.status_code == 200
     cursor = json.loads(first.body)["next_cursor"]
