@@ -154,7 +154,7 @@ def validate(name: str, data: Any) -> dict[str, Any]:
     errors = [item for error in _validator(name).iter_errors(data) for item in _field_errors(error)]
     errors.extend(_unsafe_strings(data, "", 0))
     if errors:
-        raise ValidationError(_dedupe(errors))
+        raise ValidationError(_dedupe([_printable(error) for error in errors]))
     assert isinstance(data, dict)
     return data
 
@@ -229,14 +229,26 @@ def _unsafe_strings(data: Any, path: str, depth: int) -> list[FieldError]:
             [FieldError(path or "body", _NOT_ALLOWED)] if re.search(_FORBIDDEN_CHARS, data) else []
         )
     children: list[tuple[str, Any]] = []
+    errors: list[FieldError] = []
     if isinstance(data, dict):
         children = [(str(key), value) for key, value in data.items()]
+        errors = [
+            FieldError(f"{path}.{key}" if path else key, "is a field name that " + _NOT_ALLOWED)
+            for key, _ in children
+            if re.search(_FORBIDDEN_CHARS, key)
+        ]
     elif isinstance(data, list):
         children = [(str(index), value) for index, value in enumerate(data)]
-    errors: list[FieldError] = []
     for key, value in children:
         errors.extend(_unsafe_strings(value, f"{path}.{key}" if path else key, depth + 1))
     return errors
+
+
+def _printable(error: FieldError) -> FieldError:
+    """The error with its path fit to be shown: a field name is the client's text, and a
+    lone surrogate in it could not even be encoded in the answer (U+FFFD stands in)."""
+    path = re.sub(_FORBIDDEN_CHARS, "\ufffd", error.path)
+    return error if path == error.path else FieldError(path, error.message)
 
 
 def _dedupe(errors: list[FieldError]) -> list[FieldError]:

@@ -231,10 +231,16 @@ create_ticket: OpensTicket[TicketPorts, TicketRequest] = opens_ticket(
 )
 
 
+def _well_formed(ticket_id: str) -> None:
+    """404 for an id no ticket can have, before it becomes a key: DynamoDB refuses a read
+    by a key over its size limit (a ValidationException, not an empty answer)."""
+    if not _TICKET_ID.fullmatch(ticket_id):
+        raise NotFoundError(f"No ticket {ticket_id[:40]}")
+
+
 def get_ticket(ports: TicketPorts, caller: Caller, ticket_id: str) -> Ticket:
     """The ticket, if the caller may see it; otherwise NotFoundError (never 403)."""
-    if not _TICKET_ID.fullmatch(ticket_id):
-        raise NotFoundError(f"No ticket {ticket_id[:40]}")  # never a key DynamoDB refuses
+    _well_formed(ticket_id)
     ticket = ports.repository.get(ticket_id)
     if ticket is None or not ticket.visible_to(caller):
         raise NotFoundError(f"No ticket {ticket_id}")
@@ -357,6 +363,7 @@ def timeline(
     invalid: ValidationError | None = None,
 ) -> Page[Event]:
     """The ticket's timeline, oldest first; customers see public entries only."""
+    _well_formed(ticket_id)
     if invalid is not None:
         get_ticket(ports, caller, ticket_id)  # 404 comes before the parameters' 400
         raise invalid

@@ -1,0 +1,193 @@
+"""The HTTP API at its edges: inputs the OpenAPI document does not describe, so the
+fuzzer (tests/fuzz) never sends them. Real adapters on moto, the requests through the
+Chalice app (its authorizer, views and middleware).
+
+Each answer must be a clean problem+json naming the field (or a 401), never a 500 and
+never a body that cannot even be encoded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from chalice.test import Client
+from moto.dynamodb.exceptions import HashKeyTooLong, RangeKeyTooLong
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
+
+import app as application
+from chalicelib.api.auth import RejectedTokenError
+from local.token import mint
+
+REGION = "ap-east-1"
+TICKET = {
+    "channel": "mobile",
+    "kind": "consultation",
+    "category": "card",
+    "subject": "Card blocked abroad",
+    "description": "",
+}
+# DynamoDB's key size limits (bytes of UTF-8)
+HASH_KEY_LIMIT, RANGE_KEY_LIMIT = 2048, 1024
+
+
+@dataclass
+class Desk:
+    client: Client
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        raw: str | None = None,
+        *,
+        subject: str = "cust-1",
+        group: str = "customers",
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        sent = {"Authorization": f"Bearer {mint(group, subject)}", **(headers or {})}
+        if raw is not None:
+            sent["Content-Type"] = "application/json"
+        body = b"" if raw is None else raw.encode("utf-8", "surrogatepass")
+        return self.client.http.request(method, path, headers=sent, body=body)
+
+    def opened(self, subject: str = "cust-1") -> dict[str, Any]:
+        created = self.send("POST", "/v1/tickets", json.dumps(TICKET), subject=subject)
+        assert created.status_code == 201, created.body
+        return dict(json.loads(created.body))
+
+
+@pytest.fixture
+def desk(aws: dict[str, str]) -> Iterator[Desk]:
+    with Client(application.app) as client:
+        yield Desk(client)
+
+
+@pytest.fixture
+def key_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto checks key sizes on writes only; DynamoDB refuses a GetItem or Query whose
+    key is over its limit too (ValidationException), so the reads here do as well."""
+
+    def check(value: dict[str, Any] | None, limit: int, error: type[Exception]) -> None:
+        if value and DynamoType(value).size() > limit:
+            raise error()
+
+    get_item, query = DynamoDBBackend.get_item, DynamoDBBackend.query
+
+    def limited_get(self: Any, table_name: str, keys: dict[str, Any], *args: Any) -> Any:
+        table = self.get_table(table_name)
+        check(keys.get(table.hash_key_attr), HASH_KEY_LIMIT, HashKeyTooLong)
+        check(keys.get(table.range_key_attr or ""), RANGE_KEY_LIMIT, RangeKeyTooLong)
+        return get_item(self, table_name, keys, *args)
+
+    def limited_query(
+        self: Any, table: str, hash_key: Any, comparison: Any, ranges: Any, *args: Any, **kw: Any
+    ) -> Any:
+        check(hash_key, HASH_KEY_LIMIT, HashKeyTooLong)
+        for value in ranges or []:
+            check(value, RANGE_KEY_LIMIT, RangeKeyTooLong)
+        return query(self, table, hash_key, comparison, ranges, *args, **kw)
+
+    monkeypatch.setattr(DynamoDBBackend, "get_item", limited_get)
+    monkeypatch.setattr(DynamoDBBackend, "query", limited_query)
+
+
+def _problem(response: Any, status: int, slug: str) -> dict[str, Any]:
+    assert response.status_code == status, response.body
+    assert response.headers["Content-Type"] == "application/problem+json"
+    body = json.loads(response.body.decode("utf-8"))
+    assert (body["type"], body["status"]) == (slug, status)
+    return dict(body)
+
+
+def test_the_key_limits_bite_like_dynamodb(aws: dict[str, str], key_limits: None):
+    table = boto3.client("dynamodb", region_name=REGION)
+    long_key = {"pk": {"S": "TICKET#" + "A" * HASH_KEY_LIMIT}, "sk": {"S": "#TICKET"}}
+    with pytest.raises(ClientError, match="ValidationException"):
+        table.get_item(TableName=aws["table_name"], Key=long_key)
+
+
+@pytest.mark.parametrize("group", ["customers", "agents"])
+def test_a_timeline_asked_for_an_id_no_ticket_can_have_is_a_404_not_a_500(
+    desk: Desk, key_limits: None, group: str
+):
+    # A ticket read refused such an id before it became a key; the timeline's Query did not.
+    path = "/v1/tickets/T-" + "A" * 3000 + "/timeline"
+    _problem(desk.send("GET", path, group=group, subject="cust-1"), 404, "not-found")
+    _problem(desk.send("GET", path + "?limit=500", group=group), 404, "not-found")
+
+
+@pytest.mark.parametrize(
+    ("field", "where"),
+    [
+        ("\\ud800", "top"),
+        ("x\\udfff", "contact"),
+        ("\\udc00", "application form"),
+    ],
+)
+def test_a_field_name_with_a_lone_surrogate_is_a_400_that_can_be_sent(
+    desk: Desk, field: str, where: str
+):
+    # The 400 named the unknown field with the client's own text: a lone surrogate in it
+    # made the answer impossible to encode as UTF-8.
+    body = json.dumps(TICKET)[:-1]
+    if where == "top":
+        raw = body + f', "{field}": 1}}'
+    elif where == "contact":
+        raw = body + f', "contact": {{"{field}": "x"}}}}'
+    else:
+        raw = json.dumps(
+            {**TICKET, "kind": "application", "application": {"type": "address-change"}}
+        )
+        raw = raw[:-2] + f', "form": {{"{field}": "x"}}}}}}'
+        raw = raw.replace('"category": "card", ', "")
+    problem = _problem(desk.send("POST", "/v1/tickets", raw), 400, "validation-failed")
+    paths = [error["path"] for error in problem["errors"]]
+    assert paths and all("\ufffd" in path for path in paths), paths
+    assert not [path for path in paths if any(0xD800 <= ord(c) <= 0xDFFF for c in path)]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "raw"),
+    [
+        ("POST", "/v1/tickets/{id}/comments", '{"body": "x", "\\ud800": true}'),
+        ("POST", "/v1/tickets/{id}/actions", '{"action": "cancel", "\\ud800": 1}'),
+        ("PUT", "/v1/customers/cust-1/preferences", '{"sms": true, "\\ud800": 1}'),
+    ],
+)
+def test_every_validated_body_answers_a_lone_surrogate_field_name_with_a_400(
+    desk: Desk, method: str, path: str, raw: str
+):
+    path = path.format(id=desk.opened()["id"])
+    problem = _problem(desk.send(method, path, raw), 400, "validation-failed")
+    assert "\ufffd" in [error["path"] for error in problem["errors"]]
+
+
+@pytest.mark.parametrize(
+    "subject",
+    ["c" * 3000, "\U0001f600" * 600, "cust\ud800", "cust\n1", "cust 1", "客户"],
+    ids=["3000 characters", "2400 bytes", "lone surrogate", "newline", "space", "not ascii"],
+)
+def test_a_token_whose_subject_is_no_id_the_api_takes_is_refused_not_a_500(
+    desk: Desk, key_limits: None, subject: str
+):
+    # The subject is the customer id (keys, indexes, the audit log); one the API would
+    # refuse as a customer_id broke the keys it became (500) or named a customer whose
+    # own preferences were a 404. The authorizer refuses it: API Gateway answers 401.
+    for method, path, raw in [("GET", "/v1/tickets", None), ("POST", "/v1/tickets", "{}")]:
+        with pytest.raises(RejectedTokenError):
+            desk.send(method, path, raw, subject=subject)
+
+
+def test_a_subject_the_api_takes_as_a_customer_id_still_works(desk: Desk):
+    subject = "a" * 128  # the longest customer id the API takes
+    ticket = desk.opened(subject)
+    assert ticket["customer_id"] == subject
+    mine = desk.send("GET", "/v1/tickets", subject=subject)
+    assert [item["id"] for item in json.loads(mine.body)["items"]] == [ticket["id"]]
