@@ -191,3 +191,67 @@ def test_a_subject_the_api_takes_as_a_customer_id_still_works(desk: Desk):
     assert ticket["customer_id"] == subject
     mine = desk.send("GET", "/v1/tickets", subject=subject)
     assert [item["id"] for item in json.loads(mine.body)["items"]] == [ticket["id"]]
+
+
+@pytest.mark.parametrize("accept", ["text/csv", "text/html", "application/json;q=0", "image/*"])
+def test_an_accept_naming_no_type_a_route_offers_is_a_406_on_every_route(desk: Desk, accept: str):
+    # docs/api.md: 406 when Accept names no type the route offers; only the reports
+    # negotiated, every other route answered JSON to whatever was asked.
+    ticket = desk.opened()
+    accepting = {"Accept": accept}
+    _problem(
+        desk.send("GET", f"/v1/tickets/{ticket['id']}", headers=accepting), 406, "not-acceptable"
+    )
+    created = desk.send("POST", "/v1/tickets", json.dumps(TICKET), headers=accepting)
+    _problem(created, 406, "not-acceptable")
+    mine = json.loads(desk.send("GET", "/v1/tickets").body)["items"]
+    assert [item["id"] for item in mine] == [ticket["id"]]  # the refused POST wrote nothing
+
+
+@pytest.mark.parametrize(
+    "accept", ["*/*", "application/*", "text/csv;q=0.9, application/json;q=0.1", "application/json"]
+)
+def test_an_accept_allowing_json_gets_json(desk: Desk, accept: str):
+    ticket = desk.opened()
+    read = desk.send("GET", f"/v1/tickets/{ticket['id']}", headers={"Accept": accept})
+    assert (read.status_code, read.headers["Content-Type"]) == (200, "application/json")
+
+
+UNKNOWN_SURVEY = "/v1/surveys/" + "A" * 22
+
+
+@pytest.mark.parametrize(
+    ("accept", "json_answer"),
+    [
+        ("text/html;q=0.1, application/json", True),  # was the page: HTML came first
+        ("application/json;q=0, text/html", False),  # was JSON: its q of 0 ignored
+        ("application/json, text/plain, */*", True),  # a JS client's default
+        ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", False),
+        (None, False),
+    ],
+)
+def test_the_survey_answers_json_or_its_page_as_the_q_values_say(
+    desk: Desk, accept: str | None, json_answer: bool
+):
+    headers = {"Accept": accept} if accept else {}
+    answer = desk.client.http.get(UNKNOWN_SURVEY, headers=headers)
+    assert answer.status_code == 404
+    expected = "application/problem+json" if json_answer else "text/html; charset=utf-8"
+    assert answer.headers["Content-Type"] == expected
+
+
+def test_the_survey_link_redirects_whatever_the_accept_header(desk: Desk):
+    link = desk.client.http.get("/s/" + "A" * 22, headers={"Accept": "image/png"})
+    assert link.status_code == 302  # a redirect has no body to negotiate
+    _problem(
+        desk.client.http.get(UNKNOWN_SURVEY, headers={"Accept": "image/png"}), 406, "not-acceptable"
+    )
+
+
+def test_the_contract_documents_the_406_wherever_an_answer_has_a_body():
+    from chalicelib.api.openapi import openapi_document
+
+    paths = openapi_document()["paths"]
+    assert "406" in paths["/v1/tickets/{ticket_id}"]["get"]["responses"]
+    assert "406" in paths["/v1/surveys/{code}"]["post"]["responses"]
+    assert "406" not in paths["/s/{code}"]["get"]["responses"]
