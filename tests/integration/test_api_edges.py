@@ -255,3 +255,67 @@ def test_the_contract_documents_the_406_wherever_an_answer_has_a_body():
     assert "406" in paths["/v1/tickets/{ticket_id}"]["get"]["responses"]
     assert "406" in paths["/v1/surveys/{code}"]["post"]["responses"]
     assert "406" not in paths["/s/{code}"]["get"]["responses"]
+
+
+def _assigned(desk: Desk, if_match: str) -> Any:
+    ticket = desk.opened()  # version 1
+    body = json.dumps({"action": "assign"})
+    headers = {"If-Match": if_match}
+    return desk.send(
+        "POST",
+        f"/v1/tickets/{ticket['id']}/actions",
+        body,
+        subject="agent-1",
+        group="agents",
+        headers=headers,
+    )
+
+
+@pytest.mark.parametrize("if_match", ["*", '"1", "2"', '"7", W/"1"', '"1",', '"1"', 'W/"1"', "1"])
+def test_if_match_star_or_a_list_naming_the_version_lets_the_action_run(desk: Desk, if_match: str):
+    # RFC 9110 13.1.1: `*` holds for any version of a ticket that exists, a list when one
+    # of its tags matches; both were 400s.
+    acted = _assigned(desk, if_match)
+    assert acted.status_code == 200, acted.body
+    assert json.loads(acted.body)["version"] == 2
+
+
+@pytest.mark.parametrize("if_match", ['"2", "3"', '"0"'])
+def test_if_match_naming_other_versions_only_is_a_412(desk: Desk, if_match: str):
+    _problem(_assigned(desk, if_match), 412, "version-mismatch")
+
+
+@pytest.mark.parametrize("if_match", ['"\u0661"', '"1', "", ",", "W/*", '"1" "2"', '*, "1"'])
+def test_if_match_that_is_no_etag_is_a_400_naming_the_header(desk: Desk, if_match: str):
+    # An Arabic-Indic digit was read as the version 1 (a 412 instead of a 400).
+    problem = _problem(_assigned(desk, if_match), 400, "validation-failed")
+    assert [error["path"] for error in problem["errors"]] == ["If-Match"]
+
+
+@pytest.mark.parametrize(
+    ("group", "path", "repeated"),
+    [
+        ("customers", "/v1/tickets?status=new&status=closed", "status"),
+        ("customers", "/v1/tickets?limit=1&limit=2", "limit"),
+        ("agents", "/v1/tickets?queue=a&queue=b", "queue"),
+        ("agents", "/v1/inbox?status=open&status=linked", "status"),
+        ("supervisors", "/v1/reports/summary?from=2026-12-01&to=2026-12-02&to=2026-12-03", "to"),
+        (
+            "auditors",
+            "/v1/reports/complaints?from=2026-12-01&from=2026-12-02&to=2026-12-03",
+            "from",
+        ),
+        ("auditors", "/v1/audit?actor=a&actor=b", "actor"),
+    ],
+)
+def test_a_query_parameter_sent_twice_is_a_400_naming_it(
+    desk: Desk, group: str, path: str, repeated: str
+):
+    # Chalice keeps the last value: ?status=new&status=closed listed the closed tickets.
+    problem = _problem(desk.send("GET", path, group=group), 400, "validation-failed")
+    assert problem["errors"] == [{"path": repeated, "message": "was sent more than once"}]
+
+
+def test_a_repeated_parameter_of_a_route_the_role_may_not_use_is_still_a_403(desk: Desk):
+    path = "/v1/reports/summary?from=2026-12-01&from=2026-12-02&to=2026-12-03"
+    _problem(desk.send("GET", path), 403, "forbidden")
