@@ -143,6 +143,7 @@ def read_json(raw_body: bytes | None, content_type: str | None) -> Any:
         return json.loads(
             raw.decode("utf-8"),
             parse_constant=_reject_constant,
+            parse_float=_number,
             object_pairs_hook=_unique_keys,
         )
     except (ValueError, RecursionError) as error:
@@ -157,6 +158,14 @@ def validate(name: str, data: Any) -> dict[str, Any]:
         raise ValidationError(_dedupe([_printable(error) for error in errors]))
     assert isinstance(data, dict)
     return data
+
+
+def _number(text: str) -> float | int:
+    """A JSON number with a fraction or exponent: an int when it is whole. JSON has one
+    number type, so `1e3` and `1000.0` are the integer 1000 (JSON Schema agrees): kept as
+    a float, it was stored and answered as `1000.0` and fingerprinted unlike `1000`."""
+    value = float(text)
+    return int(value) if value.is_integer() else value
 
 
 def _reject_constant(name: str) -> Any:

@@ -319,3 +319,25 @@ def test_a_query_parameter_sent_twice_is_a_400_naming_it(
 def test_a_repeated_parameter_of_a_route_the_role_may_not_use_is_still_a_403(desk: Desk):
     path = "/v1/reports/summary?from=2026-12-01&from=2026-12-02&to=2026-12-03"
     _problem(desk.send("GET", path), 403, "forbidden")
+
+
+def _limit_increase(requested_limit: str) -> str:
+    form = f'{{"card_last4": "1234", "requested_limit": {requested_limit}}}'
+    return (
+        '{"channel": "mobile", "kind": "application", "subject": "Higher limit", '
+        f'"application": {{"type": "card-limit-increase", "form": {form}}}}}'
+    )
+
+
+def test_a_whole_number_written_with_an_exponent_is_that_integer(desk: Desk):
+    # `1e5` parsed as the float 100000.0: stored and answered as 100000.0, and a retry
+    # writing it 100000 (the same JSON number) was a 422 idempotency-key-reused.
+    key = {"Idempotency-Key": "limit-1"}
+    created = desk.send("POST", "/v1/tickets", _limit_increase("1e5"), headers=key)
+    assert created.status_code == 201, created.body
+    assert '"requested_limit": 100000}' in created.body.decode()
+    again = desk.send("POST", "/v1/tickets", _limit_increase("100000"), headers=key)
+    assert (again.status_code, again.body) == (201, created.body)
+    fraction = desk.send("POST", "/v1/tickets", _limit_increase("100000.5"))
+    problem = _problem(fraction, 400, "validation-failed")
+    assert [error["path"] for error in problem["errors"]] == ["application.form.requested_limit"]
