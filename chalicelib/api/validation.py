@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Collection, Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,6 +50,9 @@ _FORBIDDEN_CHARS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]"
 # Refused in single-line text besides: TAB, LF, CR and the Unicode line and paragraph separators.
 _LINE_BREAKING_CHARS = r"[\t\n\r\u2028\u2029]"
 _NOT_ALLOWED = "contains characters that are not allowed"
+# The instants a date-time may name (UTC): a day inside what `datetime` holds, either side.
+_NO_TIME = timedelta(0)
+_EARLIEST, _LATEST = datetime.min + timedelta(days=1), datetime.max - timedelta(days=1)
 
 
 @cache
@@ -67,10 +70,14 @@ def _is_rfc3339(value: object) -> bool:
     if not isinstance(value, str) or not re.fullmatch(_RFC3339, value):
         return not isinstance(value, str)
     try:
-        datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
     except ValueError:
         return False
-    return True
+    # Every time zone must be able to show the instant (UTC, a branch's): year 1 or 9999 at
+    # one offset can fall outside `datetime` at another (an OverflowError in a use case).
+    # Compared as wall-clock times: moving the moment itself to UTC could overflow.
+    offset = moment.utcoffset() or _NO_TIME
+    return _EARLIEST + offset <= moment.replace(tzinfo=None) <= _LATEST + offset
 
 
 def _is_email(value: object) -> bool:

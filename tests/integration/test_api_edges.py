@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 import boto3
@@ -23,6 +24,7 @@ from moto.dynamodb.models.dynamo_type import DynamoType
 
 import app as application
 from chalicelib.api.auth import RejectedTokenError
+from local.seed import seed_branches
 from local.token import mint
 
 REGION = "ap-east-1"
@@ -341,3 +343,42 @@ def test_a_whole_number_written_with_an_exponent_is_that_integer(desk: Desk):
     fraction = desk.send("POST", "/v1/tickets", _limit_increase("100000.5"))
     problem = _problem(fraction, 400, "validation-failed")
     assert [error["path"] for error in problem["errors"]] == ["application.form.requested_limit"]
+
+
+def _appointment(desk: Desk, table: str) -> tuple[str, str]:
+    """A branch's id and an appointment booked there at its first free slot."""
+    seed_branches(boto3.client("dynamodb", region_name=REGION), table)
+    branch = json.loads(desk.send("GET", "/v1/branches").body)[0]["id"]
+    day = date.today()
+    while True:
+        day += timedelta(days=1)
+        slots = json.loads(desk.send("GET", f"/v1/branches/{branch}/slots?date={day}").body)
+        if free := [slot["start"] for slot in slots if slot["available"]]:
+            break
+    booking = {"branch_id": branch, "slot_start": free[0], "category": "card", "subject": "Visit"}
+    booked = desk.send("POST", "/v1/appointments", json.dumps(booking))
+    assert booked.status_code == 201, booked.body
+    return branch, json.loads(booked.body)["id"]
+
+
+@pytest.mark.parametrize(
+    "slot_start", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00+01:00", "9999-12-31T20:00:00-05:00"]
+)
+def test_a_date_time_no_time_zone_can_show_is_a_400_not_a_500(
+    desk: Desk, aws: dict[str, str], slot_start: str
+):
+    # Moved to UTC or to the branch's zone, these left `datetime` (OverflowError, a 500).
+    branch, appointment = _appointment(desk, aws["table_name"])
+    booking = {
+        "branch_id": branch,
+        "slot_start": slot_start,
+        "category": "card",
+        "subject": "Visit",
+    }
+    booked = desk.send("POST", "/v1/appointments", json.dumps(booking))
+    problem = _problem(booked, 400, "validation-failed")
+    assert [error["path"] for error in problem["errors"]] == ["slot_start"]
+    moved = json.dumps({"action": "reschedule", "slot_start": slot_start})
+    rescheduled = desk.send("POST", f"/v1/tickets/{appointment}/actions", moved)
+    problem = _problem(rescheduled, 400, "validation-failed")
+    assert [error["path"] for error in problem["errors"]] == ["slot_start"]
