@@ -54,6 +54,7 @@ from chalicelib.service.ports import (
     IdempotencyRecord,
     OpsAlert,
     OpsAlerter,
+    ReactionLedger,
     TicketChange,
     TransactionConflictError,
     VersionConflictError,
@@ -177,6 +178,9 @@ class DocumentPorts(TicketAccess, frozen=True):
     scanner: Scanner
     alerts: OpsAlerter | None = None
     new_document_id: Callable[[], str] | None = None
+    # Claims on the ops alerts (one per document): an alert SNS refused is sent by the
+    # message's retry, once. None: alerted by the delivery that settles only.
+    ledger: ReactionLedger | None = None
 
 
 class DocumentRequest(msgspec.Struct, frozen=True):
@@ -369,11 +373,8 @@ _SCAN_LIMIT = 10 * 1024 * 1024 + 1
 def file_landed(ports: DocumentPorts, key: str) -> Document | None:
     """The S3 event for `key`: scanning, then the checks and the scan; the outcome and the
     checklist in one transaction with `document.received`. A redelivery changes nothing."""
-    document = ports.documents.by_key(key)
-    if document is None or document.status not in (
-        DocumentStatus.PENDING_UPLOAD,
-        DocumentStatus.SCANNING,
-    ):
+    document = _unsettled(ports, key)
+    if document is None:
         return None
     if document.status == DocumentStatus.PENDING_UPLOAD:
         moved = _save(
@@ -395,11 +396,8 @@ def file_landed(ports: DocumentPorts, key: str) -> Document | None:
 
 def scan_result(ports: DocumentPorts, key: str, infected: bool) -> Document | None:
     """GuardDuty's verdict on `key` (deployed: EventBridge). The checks may have run or not."""
-    document = ports.documents.by_key(key)
-    if document is None or document.status not in (
-        DocumentStatus.PENDING_UPLOAD,
-        DocumentStatus.SCANNING,
-    ):
+    document = _unsettled(ports, key)
+    if document is None:
         return None
     problem: FileProblem | None = document.problem
     if not document.checked:
@@ -414,11 +412,8 @@ def scan_failed(ports: DocumentPorts, key: str, status: str) -> Document | None:
     The document would wait in `scanning` for ever: it becomes `rejected_file` with
     problem `scan` (never served unscanned; the customer may hand the file in again) and
     ops are alerted with the scanner's status. A redelivery changes nothing."""
-    document = ports.documents.by_key(key)
-    if document is None or document.status not in (
-        DocumentStatus.PENDING_UPLOAD,
-        DocumentStatus.SCANNING,
-    ):
+    document = _unsettled(ports, key, status)
+    if document is None:
         return None
     now = ports.clock()
     settled = replace(
@@ -435,17 +430,61 @@ def scan_failed(ports: DocumentPorts, key: str, status: str) -> Document | None:
     )
     events = [Event.of(ports.ids.event_id(), document.ticket_id, now, SYSTEM, received)]
     saved = _save(ports, document, settled, events, with_ticket=True)
-    if saved is not None and ports.alerts is not None:
-        ports.alerts.alert(
-            OpsAlert(
-                kind="document.scan_failed",
-                ticket_id=document.ticket_id,
-                summary=f"The malware scan gave no verdict ({status}) on document "
-                f"{document.id}; it was rejected unscanned",
-                details={"document_id": document.id, "type": document.type, "scan": status},
-            )
-        )
+    if saved is not None:
+        _alert_once(ports, document.id, _scan_failed_alert(document, status))
     return saved
+
+
+def _unsettled(ports: DocumentPorts, key: str, scan_status: str | None = None) -> Document | None:
+    """The document `key` names while its file is still to be settled; None once settled
+    (or unknown). A delivery finding it settled gives the ops alert that settling owed
+    (if SNS refused it then, the message failed and came back): once, by its claim."""
+    document = ports.documents.by_key(key)
+    if document is None or document.status in (
+        DocumentStatus.PENDING_UPLOAD,
+        DocumentStatus.SCANNING,
+    ):
+        return document
+    if ports.ledger is not None:  # without claims, a repeat could alert twice
+        if document.status is DocumentStatus.INFECTED:
+            _alert_once(ports, document.id, _infected_alert(document))
+        elif document.problem is FileProblem.SCAN and scan_status is not None:
+            _alert_once(ports, document.id, _scan_failed_alert(document, scan_status))
+    return None
+
+
+def _infected_alert(document: Document) -> OpsAlert:
+    return OpsAlert(
+        kind="document.infected",
+        ticket_id=document.ticket_id,
+        summary=f"Malware found in document {document.id}; it is never served",
+        details={"document_id": document.id, "type": document.type},
+    )
+
+
+def _scan_failed_alert(document: Document, status: str) -> OpsAlert:
+    return OpsAlert(
+        kind="document.scan_failed",
+        ticket_id=document.ticket_id,
+        summary=f"The malware scan gave no verdict ({status}) on document "
+        f"{document.id}; it was rejected unscanned",
+        details={"document_id": document.id, "type": document.type, "scan": status},
+    )
+
+
+def _alert_once(ports: DocumentPorts, document_id: str, alert: OpsAlert) -> None:
+    """The claim is taken before SNS is called and given back if the call fails, so the
+    message's retry sends it instead of losing it (reactions.alert_ops on the stream)."""
+    if ports.alerts is None:
+        return
+    if ports.ledger is not None and not ports.ledger.claim(document_id, alert.kind):
+        return
+    try:
+        ports.alerts.alert(alert)
+    except Exception:
+        if ports.ledger is not None:
+            ports.ledger.release(document_id, alert.kind)
+        raise
 
 
 def _settle(
@@ -477,15 +516,8 @@ def _settle(
         flagged = DocumentInfected(document_id=document.id, type=document.type)
         events.append(Event.of(ports.ids.event_id(), document.ticket_id, now, SYSTEM, flagged))
     saved = _save(ports, document, settled, events, with_ticket=True)
-    if saved is not None and infected and ports.alerts is not None:
-        ports.alerts.alert(
-            OpsAlert(
-                kind="document.infected",
-                ticket_id=document.ticket_id,
-                summary=f"Malware found in document {document.id}; it is never served",
-                details={"document_id": document.id, "type": document.type},
-            )
-        )
+    if saved is not None and infected:
+        _alert_once(ports, document.id, _infected_alert(document))
     return saved
 
 

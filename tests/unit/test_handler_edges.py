@@ -3,16 +3,25 @@ that dies halfway, a provider that fails once, a record delivered twice."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import json
+from datetime import UTC, datetime
 
+import pytest
+from msgspec.structs import replace
+
+from chalicelib.adapters.objects import GuardDutyScanner
+from chalicelib.domain.documents import DocumentStatus
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.ticket import open_ticket
+from chalicelib.handlers.uploads import handle_scan_results
 from chalicelib.service.notifications import NotificationPorts, notify, send_deferred
 from chalicelib.service.ports import DeferredNotification
+from tests.documents_world import BUCKET, World, guardduty_event
 from tests.fakes import (
     FixedClock,
     InMemoryNotificationStore,
+    InMemoryReactionLedger,
     InMemoryTicketRepository,
     RecordingNotifier,
     RecordingOpsAlerter,
@@ -95,3 +104,32 @@ def test_a_notice_another_run_is_sending_now_is_neither_forgotten_nor_called_unk
     send_deferred(ports)
     assert ports.store.deferred_due(clock.now, 10) == []
     assert ports.alerts.sent == []
+
+
+# --- document scan results (EventBridge -> SQS) ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [("THREATS_FOUND", "document.infected"), ("ACCESS_DENIED", "document.scan_failed")],
+)
+def test_an_ops_alert_sns_refused_once_is_sent_by_the_retry_once(status: str, kind: str):
+    world = World(scanner=GuardDutyScanner())
+    world.ports = replace(world.ports, ledger=InMemoryReactionLedger())
+    ticket = world.open()
+    landed = world.upload(ticket)
+    message = {"messageId": "g-1", "body": json.dumps(guardduty_event(landed["key"], status))}
+    world.alerts.failures = 1  # SNS refuses the first publish
+
+    # The document is settled, the alert fails: the message is reported for a retry...
+    assert handle_scan_results([message], world.ports, BUCKET) == {
+        "batchItemFailures": [{"itemIdentifier": "g-1"}]
+    }
+    document = world.store.get(ticket.id, landed["id"])
+    assert document is not None and document.status is not DocumentStatus.SCANNING
+    # ... which finds it settled, and still tells ops; once, however often it comes.
+    for _ in range(3):
+        assert handle_scan_results([message], world.ports, BUCKET) == {"batchItemFailures": []}
+    assert [(alert.kind, alert.details["document_id"]) for alert in world.alerts.sent] == [
+        (kind, landed["id"])
+    ]
