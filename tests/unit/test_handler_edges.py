@@ -10,9 +10,15 @@ from msgspec.structs import replace
 
 from chalicelib.adapters.objects import GuardDutyScanner
 from chalicelib.domain.documents import DocumentStatus
+from chalicelib.domain.inbox import Outcome
+from chalicelib.domain.mail import reply_address
+from chalicelib.domain.statuses import Status
 from chalicelib.handlers.uploads import handle_scan_results
-from tests.documents_world import BUCKET, World, guardduty_event
+from chalicelib.service.inbound_mail import receive_stored
+from tests import documents_world
+from tests.documents_world import World, guardduty_event
 from tests.fakes import InMemoryReactionLedger
+from tests.mail_desk import BUCKET, DOMAIN, KEY, PDF, Desk, mail
 
 # --- document scan results (EventBridge -> SQS) ---------------------------------------------
 
@@ -30,14 +36,38 @@ def test_an_ops_alert_sns_refused_once_is_sent_by_the_retry_once(status: str, ki
     world.alerts.failures = 1  # SNS refuses the first publish
 
     # The document is settled, the alert fails: the message is reported for a retry...
-    assert handle_scan_results([message], world.ports, BUCKET) == {
+    assert handle_scan_results([message], world.ports, documents_world.BUCKET) == {
         "batchItemFailures": [{"itemIdentifier": "g-1"}]
     }
     document = world.store.get(ticket.id, landed["id"])
     assert document is not None and document.status is not DocumentStatus.SCANNING
     # ... which finds it settled, and still tells ops; once, however often it comes.
     for _ in range(3):
-        assert handle_scan_results([message], world.ports, BUCKET) == {"batchItemFailures": []}
+        assert handle_scan_results([message], world.ports, documents_world.BUCKET) == {
+            "batchItemFailures": []
+        }
     assert [(alert.kind, alert.details["document_id"]) for alert in world.alerts.sent] == [
         (kind, landed["id"])
+    ]
+
+
+# --- inbound mail (S3 -> SQS) ------------------------------------------------------------------
+
+
+def test_a_redelivered_reply_about_a_closed_ticket_stores_the_documents_a_stopped_one_did_not():
+    desk = Desk()
+    parent = desk.ticket(Status.CLOSED)
+    raw = mail(reply_address(KEY, parent.id, DOMAIN), ("s.pdf", "application/pdf", PDF))
+    outcome, key = desk.deliver(raw)
+    assert outcome is Outcome.NEW_TICKET
+    (child,) = [t for t in desk.repository.tickets.values() if t.parent_id == parent.id]
+    (document,) = desk.documents.for_ticket(child.id)
+    del desk.bucket.objects[document.object_key]  # the first delivery stopped before the put
+
+    assert receive_stored(desk.ports, BUCKET, key) is Outcome.DUPLICATE
+
+    assert desk.bucket.objects[document.object_key] == PDF
+    assert [d.id for d in desk.documents.for_ticket(child.id)] == [document.id]
+    assert [t.id for t in desk.repository.tickets.values() if t.parent_id == parent.id] == [
+        child.id
     ]
