@@ -373,8 +373,10 @@ _SCAN_LIMIT = 10 * 1024 * 1024 + 1
 def file_landed(ports: DocumentPorts, key: str) -> Document | None:
     """The S3 event for `key`: scanning, then the checks and the scan; the outcome and the
     checklist in one transaction with `document.received`. A redelivery changes nothing."""
-    document = _unsettled(ports, key)
-    if document is None:
+    document = _current(ports, key)
+    if document is None or document.status in SERVABLE:
+        return _landed_again(ports, document)
+    if document.status not in _SETTLING:
         return None
     if document.status == DocumentStatus.PENDING_UPLOAD:
         moved = _save(
@@ -396,9 +398,9 @@ def file_landed(ports: DocumentPorts, key: str) -> Document | None:
 
 def scan_result(ports: DocumentPorts, key: str, infected: bool) -> Document | None:
     """GuardDuty's verdict on `key` (deployed: EventBridge). The checks may have run or not."""
-    document = _unsettled(ports, key)
-    if document is None:
-        return None
+    document = _current(ports, key)
+    if document is None or document.status not in _SETTLING:
+        return _replaced(ports, document, None, infected)
     problem: FileProblem | None = document.problem
     if not document.checked:
         # The verdict beat the S3 event: record it; the checks will settle the document.
@@ -412,8 +414,8 @@ def scan_failed(ports: DocumentPorts, key: str, status: str) -> Document | None:
     The document would wait in `scanning` for ever: it becomes `rejected_file` with
     problem `scan` (never served unscanned; the customer may hand the file in again) and
     ops are alerted with the scanner's status. A redelivery changes nothing."""
-    document = _unsettled(ports, key, status)
-    if document is None:
+    document = _current(ports, key, status)
+    if document is None or document.status not in _SETTLING:
         return None
     now = ports.clock()
     settled = replace(
@@ -435,22 +437,49 @@ def scan_failed(ports: DocumentPorts, key: str, status: str) -> Document | None:
     return saved
 
 
-def _unsettled(ports: DocumentPorts, key: str, scan_status: str | None = None) -> Document | None:
-    """The document `key` names while its file is still to be settled; None once settled
-    (or unknown). A delivery finding it settled gives the ops alert that settling owed
-    (if SNS refused it then, the message failed and came back): once, by its claim."""
+_SETTLING = (DocumentStatus.PENDING_UPLOAD, DocumentStatus.SCANNING)
+
+
+def _current(ports: DocumentPorts, key: str, scan_status: str | None = None) -> Document | None:
+    """The document `key` names. One settled already gives the ops alert its settling
+    owed (SNS refused it then, so the message failed and came back): once, by its claim."""
     document = ports.documents.by_key(key)
-    if document is None or document.status in (
-        DocumentStatus.PENDING_UPLOAD,
-        DocumentStatus.SCANNING,
-    ):
-        return document
-    if ports.ledger is not None:  # without claims, a repeat could alert twice
-        if document.status is DocumentStatus.INFECTED:
-            _alert_once(ports, document.id, _infected_alert(document))
-        elif document.problem is FileProblem.SCAN and scan_status is not None:
-            _alert_once(ports, document.id, _scan_failed_alert(document, scan_status))
-    return None
+    if document is None or document.status in _SETTLING or ports.ledger is None:
+        return document  # without claims, a repeat could alert twice
+    if document.status is DocumentStatus.INFECTED:
+        _alert_once(ports, document.id, _infected_alert(document))
+    elif document.problem is FileProblem.SCAN and scan_status is not None:
+        _alert_once(ports, document.id, _scan_failed_alert(document, scan_status))
+    return document
+
+
+def _landed_again(ports: DocumentPorts, document: Document | None) -> Document | None:
+    """The object of a document already served was written again (its upload form stays
+    valid 15 minutes; the same bytes again change nothing): checked and scanned anew."""
+    landed = ports.objects.fetch(document.object_key, _SCAN_LIMIT) if document else None
+    if document is None or landed is None:
+        return None
+    problem = check_file(document, landed.head, landed.size, landed.sha256)
+    verdict = ports.scanner.verdict(document.object_key, landed.body)
+    return _replaced(ports, document, problem, verdict.infected)
+
+
+def _replaced(
+    ports: DocumentPorts,
+    document: Document | None,
+    problem: FileProblem | None,
+    infected: bool | None,
+) -> Document | None:
+    """A settled document whose object was written again: bytes other than the ones
+    declared, or malware found in them, and it is never served again (`rejected_file`,
+    `infected`: malware wins), with `document.received` and the checklist, as on landing."""
+    if document is None or document.status is DocumentStatus.INFECTED:
+        return None
+    if infected:
+        return _settle(ports, document, problem, True)
+    if problem is None or document.status not in SERVABLE:
+        return None
+    return _settle(ports, document, problem, False)
 
 
 def _infected_alert(document: Document) -> OpsAlert:

@@ -9,14 +9,15 @@ import pytest
 from msgspec.structs import replace
 
 from chalicelib.adapters.objects import GuardDutyScanner
-from chalicelib.domain.documents import DocumentStatus
+from chalicelib.domain.documents import DocumentStatus, DocumentUnavailableError
 from chalicelib.domain.inbox import Outcome
 from chalicelib.domain.mail import reply_address
 from chalicelib.domain.statuses import Status
 from chalicelib.handlers.uploads import handle_scan_results
+from chalicelib.service import documents as document_service
 from chalicelib.service.inbound_mail import receive_stored
 from tests import documents_world
-from tests.documents_world import World, guardduty_event
+from tests.documents_world import World, guardduty_event, scanned
 from tests.fakes import InMemoryReactionLedger
 from tests.mail_desk import BUCKET, DOMAIN, KEY, PDF, Desk, mail
 
@@ -49,6 +50,37 @@ def test_an_ops_alert_sns_refused_once_is_sent_by_the_retry_once(status: str, ki
     assert [(alert.kind, alert.details["document_id"]) for alert in world.alerts.sent] == [
         (kind, landed["id"])
     ]
+
+
+@pytest.mark.parametrize(
+    ("verdict", "status"),
+    [
+        ("NO_THREATS_FOUND", DocumentStatus.REJECTED_FILE),
+        ("THREATS_FOUND", DocumentStatus.INFECTED),
+    ],
+)
+def test_other_bytes_posted_again_over_a_clean_document_are_never_served(
+    verdict: str, status: DocumentStatus
+):
+    world = World(scanner=GuardDutyScanner())
+    ticket = world.open()
+    landed = world.upload(ticket)
+    key = landed["key"]
+    scanned(world, key, "NO_THREATS_FOUND")
+    clean = world.store.get(ticket.id, landed["id"])
+    assert clean is not None and clean.status is DocumentStatus.AVAILABLE
+    # The upload form stays valid 15 minutes: the same key, the same size, other bytes.
+    # S3 tells of the new object, GuardDuty scans it.
+    world.bucket.put(key, documents_world.PDF[:-16] + b"%forged%%EOF\n\n\n\n")
+    assert world.land(key) == {"batchItemFailures": []}
+    scanned(world, key, verdict)
+
+    document = world.store.get(ticket.id, landed["id"])
+    assert document is not None and document.status is status
+    with pytest.raises(DocumentUnavailableError):
+        document_service.download_url(world.ports, world.ticket(ticket.id), landed["id"])
+    infected = status is DocumentStatus.INFECTED
+    assert [alert.kind for alert in world.alerts.sent] == ["document.infected"] * infected
 
 
 # --- inbound mail (S3 -> SQS) ------------------------------------------------------------------
