@@ -66,6 +66,9 @@ DEFERRED_BATCH = 100
 # No run lives longer (Lambda's longest timeout): a claim taken longer ago and still
 # pending belongs to a run that died.
 ABANDONED_AFTER = timedelta(minutes=15)
+# A run takes no further notice this close to its Lambda's timeout (one send and its
+# retries fit): a run killed mid-send leaves a message whose fate is unknown.
+RESERVE_SECONDS = 5.0
 
 
 class NotificationPorts(TicketAccess, frozen=True):
@@ -92,10 +95,13 @@ def notify(event: Event, ports: NotificationPorts) -> None:
     _deliver(event, template, ports, quiet_hours_checked=False)
 
 
-def send_deferred(ports: NotificationPorts) -> int:
-    """Send what waited for quiet hours to end (the schedule calls this)."""
+def send_deferred(ports: NotificationPorts, time_left: Callable[[], float] | None = None) -> int:
+    """Send what waited for quiet hours to end (the schedule calls this); `time_left`:
+    the seconds the invocation has left, the rest waits for the next run."""
     sent = 0
     for notice in ports.store.deferred_due(ports.clock(), DEFERRED_BATCH):
+        if time_left is not None and time_left() < RESERVE_SECONDS:
+            break
         # Re-take the claim first: overlapping runs, or a run after a crash, send nothing twice.
         if ports.store.resume_deferred(notice.event_id, ports.clock()):
             event = ports.tickets.event(notice.ticket_id, notice.event_id)

@@ -199,6 +199,18 @@ def test_a_notice_a_live_run_is_sending_is_neither_forgotten_nor_called_unknown(
     assert ports.store.deferred_due(clock.now, 10) == [] and ports.alerts.sent == []
 
 
+def test_a_deferred_run_takes_no_notice_it_has_no_time_left_to_send():
+    clock = FixedClock(datetime(2026, 11, 25, 14, 30, tzinfo=UTC))
+    quiet = {"sms": True, "email": True, "quiet_hours": {"start": "21:00", "end": "08:00"}}
+    ports, created = _setup(preferences=quiet, clock=clock)
+    notify(created, ports)
+    clock.now = datetime(2026, 11, 26, 0, 5, tzinfo=UTC)
+    assert send_deferred(ports, time_left=lambda: 4.0) == 0  # the Lambda times out soon
+    assert ports.store.delivery(created.id).state == "deferred"  # untouched: no unknown
+    assert send_deferred(ports, time_left=lambda: 14.0) == 1  # the next run sends it
+    assert len(ports.notifier.sent) == 1
+
+
 def test_quiet_hours_hold_the_message_until_the_window_opens():
     late = datetime(2026, 11, 25, 14, 30, tzinfo=UTC)  # 22:30 in Shanghai
     clock = FixedClock(late)
