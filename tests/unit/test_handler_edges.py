@@ -1,5 +1,5 @@
 """Edges the event-driven handlers and the services they call really meet: a provider
-that fails once, a message delivered again."""
+that fails once, a message delivered again, an object written again under its key."""
 
 from __future__ import annotations
 
