@@ -206,6 +206,18 @@ def test_a_poison_message_fails_alone(desk):
     )
 
 
+def test_an_empty_object_in_the_bucket_is_triaged_not_retried_as_an_outage(desk):
+    # A zero-byte object (a "folder" made in the console, an interrupted upload tool):
+    # S3 answers its ranged GET with 416 InvalidRange, which is no outage. Its key,
+    # URL-encoded in the S3 event ("+" for a space, "%2B" for "+"), is read back.
+    bucket = desk["physical"]["InboundMailBucket"]
+    boto3.client("s3").put_object(Bucket=bucket, Key="incoming/ empty +mail", Body=b"")
+    assert _handle_queue(desk)["batchItemFailures"] == []
+    ports = bootstrap.container().inbox_ports()
+    [item] = inbox.list_items(ports, AGENT, "open", 10, None).items
+    assert (item.source, item.text) == ("incoming/ empty +mail", "")  # staff may discard it
+
+
 def test_deployed_stages_read_the_reply_key_from_its_own_secret(desk):
     from chalicelib.config import Settings
 
