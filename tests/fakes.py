@@ -807,7 +807,7 @@ class InMemoryMailThreads(MailThreads):
         self._tickets = tickets
         self.sent: dict[str, str] = {}
         self.threads: dict[str, tuple[str, tuple[str, ...]]] = {}
-        self.receipts: set[str] = set()
+        self.receipts: dict[str, str] = {}  # receipt -> the ticket it went to
 
     def remember_sent(self, ses_message_id: str, ticket_id: str, at: datetime) -> None:
         self.sent[ses_message_id] = ticket_id
@@ -841,15 +841,18 @@ class InMemoryMailThreads(MailThreads):
         if receipt in self.receipts:
             return False
         self._tickets.commit(ticket_id, expected_version, changed, events)
-        self.receipts.add(receipt)
+        self.receipts[receipt] = ticket_id
         return True
 
     def receive_new(self, receipt: str, *, ticket: Ticket, events: list[Event]) -> bool:
         if receipt in self.receipts:
             return False
         self._tickets.create(ticket, events)
-        self.receipts.add(receipt)
+        self.receipts[receipt] = ticket.id
         return True
+
+    def taken_by(self, receipt: str) -> str | None:
+        return self.receipts.get(receipt)
 
 
 class StoredMails(MailSource):

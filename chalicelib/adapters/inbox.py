@@ -32,6 +32,7 @@ from chalicelib.adapters.models import (
     MailSentItem,
     MailThreadItem,
     TicketItem,
+    get_item,
 )
 from chalicelib.adapters.transactions import Refusal, Transaction, written
 from chalicelib.domain.events import Event
@@ -332,6 +333,10 @@ class DynamoMailThreads(MailThreads):
         except _AlreadyTaken:
             return False
         return True
+
+    def taken_by(self, receipt: str) -> str | None:
+        item = get_item(MailReceiptItem, f"MAILIN#{receipt}", "RECEIPT", consistent=True)
+        return str(item.ticket_id) if item is not None else None
 
 
 class _AlreadyTaken(Exception):

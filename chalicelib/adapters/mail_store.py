@@ -11,6 +11,8 @@ from chalicelib.domain.mail import MAX_MAIL_BYTES
 from chalicelib.service.ports import MailSource, ReplyKeysUnavailableError, StoredMail
 
 _GONE = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchBucket"})
+# S3's answer to a ranged GET of a zero-byte object (HTTP 416): an empty message, no outage.
+_EMPTY = "InvalidRange"
 
 
 class MailUnavailableError(Exception):
@@ -33,6 +35,8 @@ class S3MailSource(MailSource):
             code = str(error.response.get("Error", {}).get("Code", ""))
             if code in _GONE:
                 return None
+            if code == _EMPTY:
+                return StoredMail(key=key, size=0, raw=b"")
             raise MailUnavailableError(code) from error
         except BotoCoreError as error:
             raise MailUnavailableError(type(error).__name__) from error

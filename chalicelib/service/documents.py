@@ -54,6 +54,7 @@ from chalicelib.service.ports import (
     IdempotencyRecord,
     OpsAlert,
     OpsAlerter,
+    ReactionLedger,
     TicketChange,
     TransactionConflictError,
     VersionConflictError,
@@ -177,6 +178,9 @@ class DocumentPorts(TicketAccess, frozen=True):
     scanner: Scanner
     alerts: OpsAlerter | None = None
     new_document_id: Callable[[], str] | None = None
+    # Claims on the ops alerts (one per document): an alert SNS refused is sent by the
+    # message's retry, once. None: alerted by the delivery that settles only.
+    ledger: ReactionLedger | None = None
 
 
 class DocumentRequest(msgspec.Struct, frozen=True):
@@ -369,11 +373,10 @@ _SCAN_LIMIT = 10 * 1024 * 1024 + 1
 def file_landed(ports: DocumentPorts, key: str) -> Document | None:
     """The S3 event for `key`: scanning, then the checks and the scan; the outcome and the
     checklist in one transaction with `document.received`. A redelivery changes nothing."""
-    document = ports.documents.by_key(key)
-    if document is None or document.status not in (
-        DocumentStatus.PENDING_UPLOAD,
-        DocumentStatus.SCANNING,
-    ):
+    document = _current(ports, key)
+    if document is None or document.status in SERVABLE:
+        return _landed_again(ports, document)
+    if document.status not in _SETTLING:
         return None
     if document.status == DocumentStatus.PENDING_UPLOAD:
         moved = _save(
@@ -395,12 +398,9 @@ def file_landed(ports: DocumentPorts, key: str) -> Document | None:
 
 def scan_result(ports: DocumentPorts, key: str, infected: bool) -> Document | None:
     """GuardDuty's verdict on `key` (deployed: EventBridge). The checks may have run or not."""
-    document = ports.documents.by_key(key)
-    if document is None or document.status not in (
-        DocumentStatus.PENDING_UPLOAD,
-        DocumentStatus.SCANNING,
-    ):
-        return None
+    document = _current(ports, key)
+    if document is None or document.status not in _SETTLING:
+        return _replaced(ports, document, None, infected)
     problem: FileProblem | None = document.problem
     if not document.checked:
         # The verdict beat the S3 event: record it; the checks will settle the document.
@@ -414,11 +414,8 @@ def scan_failed(ports: DocumentPorts, key: str, status: str) -> Document | None:
     The document would wait in `scanning` for ever: it becomes `rejected_file` with
     problem `scan` (never served unscanned; the customer may hand the file in again) and
     ops are alerted with the scanner's status. A redelivery changes nothing."""
-    document = ports.documents.by_key(key)
-    if document is None or document.status not in (
-        DocumentStatus.PENDING_UPLOAD,
-        DocumentStatus.SCANNING,
-    ):
+    document = _current(ports, key, status)
+    if document is None or document.status not in _SETTLING:
         return None
     now = ports.clock()
     settled = replace(
@@ -435,17 +432,88 @@ def scan_failed(ports: DocumentPorts, key: str, status: str) -> Document | None:
     )
     events = [Event.of(ports.ids.event_id(), document.ticket_id, now, SYSTEM, received)]
     saved = _save(ports, document, settled, events, with_ticket=True)
-    if saved is not None and ports.alerts is not None:
-        ports.alerts.alert(
-            OpsAlert(
-                kind="document.scan_failed",
-                ticket_id=document.ticket_id,
-                summary=f"The malware scan gave no verdict ({status}) on document "
-                f"{document.id}; it was rejected unscanned",
-                details={"document_id": document.id, "type": document.type, "scan": status},
-            )
-        )
+    if saved is not None:
+        _alert_once(ports, document.id, _scan_failed_alert(document, status))
     return saved
+
+
+_SETTLING = (DocumentStatus.PENDING_UPLOAD, DocumentStatus.SCANNING)
+
+
+def _current(ports: DocumentPorts, key: str, scan_status: str | None = None) -> Document | None:
+    """The document `key` names. One settled already gives the ops alert its settling
+    owed (SNS refused it then, so the message failed and came back): once, by its claim."""
+    document = ports.documents.by_key(key)
+    if document is None or document.status in _SETTLING or ports.ledger is None:
+        return document  # without claims, a repeat could alert twice
+    if document.status is DocumentStatus.INFECTED:
+        _alert_once(ports, document.id, _infected_alert(document))
+    elif document.problem is FileProblem.SCAN and scan_status is not None:
+        _alert_once(ports, document.id, _scan_failed_alert(document, scan_status))
+    return document
+
+
+def _landed_again(ports: DocumentPorts, document: Document | None) -> Document | None:
+    """The object of a document already served was written again (its upload form stays
+    valid 15 minutes; the same bytes again change nothing): checked and scanned anew."""
+    landed = ports.objects.fetch(document.object_key, _SCAN_LIMIT) if document else None
+    if document is None or landed is None:
+        return None
+    problem = check_file(document, landed.head, landed.size, landed.sha256)
+    verdict = ports.scanner.verdict(document.object_key, landed.body)
+    return _replaced(ports, document, problem, verdict.infected)
+
+
+def _replaced(
+    ports: DocumentPorts,
+    document: Document | None,
+    problem: FileProblem | None,
+    infected: bool | None,
+) -> Document | None:
+    """A settled document whose object was written again: bytes other than the ones
+    declared, or malware found in them, and it is never served again (`rejected_file`,
+    `infected`: malware wins), with `document.received` and the checklist, as on landing."""
+    if document is None or document.status is DocumentStatus.INFECTED:
+        return None
+    if infected:
+        return _settle(ports, document, problem, True)
+    if problem is None or document.status not in SERVABLE:
+        return None
+    return _settle(ports, document, problem, False)
+
+
+def _infected_alert(document: Document) -> OpsAlert:
+    return OpsAlert(
+        kind="document.infected",
+        ticket_id=document.ticket_id,
+        summary=f"Malware found in document {document.id}; it is never served",
+        details={"document_id": document.id, "type": document.type},
+    )
+
+
+def _scan_failed_alert(document: Document, status: str) -> OpsAlert:
+    return OpsAlert(
+        kind="document.scan_failed",
+        ticket_id=document.ticket_id,
+        summary=f"The malware scan gave no verdict ({status}) on document "
+        f"{document.id}; it was rejected unscanned",
+        details={"document_id": document.id, "type": document.type, "scan": status},
+    )
+
+
+def _alert_once(ports: DocumentPorts, document_id: str, alert: OpsAlert) -> None:
+    """The claim is taken before SNS is called and given back if the call fails, so the
+    message's retry sends it instead of losing it (reactions.alert_ops on the stream)."""
+    if ports.alerts is None:
+        return
+    if ports.ledger is not None and not ports.ledger.claim(document_id, alert.kind):
+        return
+    try:
+        ports.alerts.alert(alert)
+    except Exception:
+        if ports.ledger is not None:
+            ports.ledger.release(document_id, alert.kind)
+        raise
 
 
 def _settle(
@@ -477,15 +545,8 @@ def _settle(
         flagged = DocumentInfected(document_id=document.id, type=document.type)
         events.append(Event.of(ports.ids.event_id(), document.ticket_id, now, SYSTEM, flagged))
     saved = _save(ports, document, settled, events, with_ticket=True)
-    if saved is not None and infected and ports.alerts is not None:
-        ports.alerts.alert(
-            OpsAlert(
-                kind="document.infected",
-                ticket_id=document.ticket_id,
-                summary=f"Malware found in document {document.id}; it is never served",
-                details={"document_id": document.id, "type": document.type},
-            )
-        )
+    if saved is not None and infected:
+        _alert_once(ports, document.id, _infected_alert(document))
     return saved
 
 

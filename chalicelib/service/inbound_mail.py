@@ -157,8 +157,9 @@ def _from_customer(
             planned = _plan(ports, mail, stored, None)
             written = _open_follow_up(ports, mail, current, stored.key, planned)
             outcome = Outcome.NEW_TICKET
-            if written is not None:
-                taken.append((written, planned))
+            opened = written or _opened_before(ports, current, stored.key)
+            if opened is not None:
+                taken.append((opened, planned))
         else:
             planned = _plan(ports, mail, stored, current)
             # A redelivery finds the comment written: its documents are made again, by
@@ -250,6 +251,16 @@ def _open_follow_up(
     created = _by_email(created, planned, source)
     written = ports.threads.receive_new(receipt_for(source), ticket=ticket, events=[created])
     return ticket if written else None
+
+
+def _opened_before(ports: InboundPorts, parent: Ticket, source: str) -> Ticket | None:
+    """The ticket an earlier delivery of this stored message opened about `parent` (a
+    redelivery): its documents are made again, by their ids, in case that delivery
+    stopped before them."""
+    taken_by = ports.threads.taken_by(receipt_for(source))
+    if taken_by is None or taken_by == parent.id:
+        return None  # not taken, or commented on the parent before it was finished
+    return ports.tickets.repository.get(taken_by)
 
 
 def _by_email(event: Event, planned: list[Planned], source: str) -> Event:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import msgspec
 from msgspec.structs import replace
@@ -63,6 +63,12 @@ from chalicelib.service.tickets import TicketAccess
 SEND_ATTEMPTS = 3
 BACKOFF_SECONDS = 0.5
 DEFERRED_BATCH = 100
+# No run lives longer (Lambda's longest timeout): a claim taken longer ago and still
+# pending belongs to a run that died.
+ABANDONED_AFTER = timedelta(minutes=15)
+# A run takes no further notice this close to its Lambda's timeout (one send and its
+# retries fit): a run killed mid-send leaves a message whose fate is unknown.
+RESERVE_SECONDS = 5.0
 
 
 class NotificationPorts(TicketAccess, frozen=True):
@@ -89,10 +95,13 @@ def notify(event: Event, ports: NotificationPorts) -> None:
     _deliver(event, template, ports, quiet_hours_checked=False)
 
 
-def send_deferred(ports: NotificationPorts) -> int:
-    """Send what waited for quiet hours to end (the schedule calls this)."""
+def send_deferred(ports: NotificationPorts, time_left: Callable[[], float] | None = None) -> int:
+    """Send what waited for quiet hours to end (the schedule calls this); `time_left`:
+    the seconds the invocation has left, the rest waits for the next run."""
     sent = 0
     for notice in ports.store.deferred_due(ports.clock(), DEFERRED_BATCH):
+        if time_left is not None and time_left() < RESERVE_SECONDS:
+            break
         # Re-take the claim first: overlapping runs, or a run after a crash, send nothing twice.
         if ports.store.resume_deferred(notice.event_id, ports.clock()):
             event = ports.tickets.event(notice.ticket_id, notice.event_id)
@@ -100,8 +109,27 @@ def send_deferred(ports: NotificationPorts) -> int:
             if event is not None and template is not None:
                 _deliver(event, template, ports, quiet_hours_checked=True)
                 sent += 1
+        elif not _done_elsewhere(notice, ports):
+            continue  # a run is sending it now; that run forgets the notice
         ports.store.forget_deferred(notice)
     return sent
+
+
+def _done_elsewhere(notice: DeferredNotification, ports: NotificationPorts) -> bool:
+    """A notice whose claim could not be re-taken: settled by another run (True), being
+    sent by a run still alive (False), or taken by a run that died before settling it
+    (a timeout, a refused read): that one is `notification.unknown` and an ops alert,
+    as on the stream; never forgotten in silence, never resent blindly (True)."""
+    claim = ports.store.delivery(notice.event_id)
+    if claim is None or claim.state != "pending":
+        return True
+    if ports.clock() - claim.claimed_at < ABANDONED_AFTER:
+        return False
+    event = ports.tickets.event(notice.ticket_id, notice.event_id)
+    template = template_for(event) if event else None
+    if event is not None and template is not None:
+        _after_redelivery(event, template, ports)
+    return True
 
 
 def customer_preferences(store: NotificationStore, customer_id: str) -> Preferences | None:

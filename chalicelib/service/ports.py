@@ -678,6 +678,10 @@ class MailThreads(ABC):
         """Open the ticket a reply about a finished one starts, with the receipt, at once.
         False when the receipt exists. Raises ReferenceTakenError."""
 
+    @abstractmethod
+    def taken_by(self, receipt: str) -> str | None:
+        """The ticket a stored message with this receipt went to; None when not taken."""
+
 
 class ReplyKeysUnavailableError(Exception):
     """The reply-token key could not be read now (the secret store failed); retry later."""

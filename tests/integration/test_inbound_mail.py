@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from email import message_from_bytes
 from email.policy import default
 from typing import Any
+from urllib.parse import unquote_plus
 
 import boto3
 import pytest
@@ -204,6 +205,33 @@ def test_a_poison_message_fails_alone(desk):
         len(inbox.list_items(bootstrap.container().inbox_ports(), AGENT, "open", 10, None).items)
         == 1
     )
+
+
+def test_an_empty_object_in_the_bucket_is_triaged_not_retried_as_an_outage(desk):
+    # A zero-byte object (a "folder" made in the console, an interrupted upload tool):
+    # S3 answers its ranged GET with 416 InvalidRange, which is no outage. Its key,
+    # URL-encoded in the S3 event ("+" for a space, "%2B" for "+"), is read back.
+    bucket = desk["physical"]["InboundMailBucket"]
+    boto3.client("s3").put_object(Bucket=bucket, Key="inbound/ empty +mail", Body=b"")
+    assert _handle_queue(desk)["batchItemFailures"] == []
+    ports = bootstrap.container().inbox_ports()
+    [item] = inbox.list_items(ports, AGENT, "open", 10, None).items
+    assert (item.source, item.text) == ("inbound/ empty +mail", "")  # staff may discard it
+
+
+def test_only_what_ses_stores_under_inbound_reaches_the_queue(desk):
+    # The function may read `inbound/*` only: an object elsewhere in the bucket (an export,
+    # a console upload) would be refused and retried into the DLQ, so it raises no event.
+    bucket = desk["physical"]["InboundMailBucket"]
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=bucket, Key="exports/report.csv", Body=b"a,b")
+    s3.put_object(Bucket=bucket, Key="inbound/mail-1", Body=_mail(ADDRESS, "x@y", "hello"))
+    keys = [
+        unquote_plus(record["s3"]["object"]["key"])
+        for body in _handle_queue(desk)["bodies"]
+        for record in json.loads(body).get("Records", [])
+    ]
+    assert keys == ["inbound/mail-1"]
 
 
 def test_deployed_stages_read_the_reply_key_from_its_own_secret(desk):

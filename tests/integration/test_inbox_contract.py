@@ -138,5 +138,6 @@ def test_threads_senders_and_receipts(parts):
     assert not threads.receive(
         "r1", ticket_id=ticket.id, expected_version=1, changed=None, events=[]
     )
+    assert (threads.taken_by("r1"), threads.taken_by("r2")) == (ticket.id, None)
     with pytest.raises(VersionConflictError):
         threads.receive("r2", ticket_id=ticket.id, expected_version=7, changed=None, events=[])

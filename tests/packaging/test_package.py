@@ -230,6 +230,25 @@ def test_stream_event_source_reads_the_tables_stream(sam_template: dict[str, Any
         }
 
 
+def test_every_queue_is_sized_six_times_its_consumers_timeout(sam_template: dict[str, Any]):
+    """AWS's rule for an SQS event source: the queue's visibility timeout at least six
+    times the function's timeout, or a batch still running is delivered again. Exactly
+    six: each queue was sized for its consumer, so a change to one is a change to both
+    (a 15 s default under a queue sized for 60 s cut batches of mail short)."""
+    queues = json.loads((PROJECT_DIR / "infra" / "template.json").read_text())["Resources"]
+    consumers = [
+        (name, function["Properties"]["Timeout"], event["Properties"]["Queue"]["Fn::Sub"])
+        for name, function in _resources_of(sam_template, SAM_FUNCTION).items()
+        for event in function["Properties"].get("Events", {}).values()
+        if event["Type"] == "SQS"
+    ]
+    assert len(consumers) >= 4, consumers
+    for name, timeout, arn in consumers:
+        queue = arn.removeprefix("${").removesuffix(".Arn}")
+        visibility = queues[queue]["Properties"]["VisibilityTimeout"]
+        assert visibility == 6 * timeout, (name, timeout, queue, visibility)
+
+
 def test_every_function_knows_the_resources(translated: dict[str, Any]):
     wanted = {
         "TABLE_NAME": {"Ref": "Table"},

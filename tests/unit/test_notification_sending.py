@@ -160,6 +160,57 @@ def test_an_overlapping_deferred_run_sends_nothing_twice():
     assert len(ports.notifier.sent) == 1
 
 
+def _taken_deferred_notice(clock: FixedClock):
+    """A message held back by quiet hours, due now, that a run has re-taken (pending)."""
+    quiet = {"sms": True, "email": True, "quiet_hours": {"start": "21:00", "end": "08:00"}}
+    ports, created = _setup(preferences=quiet, clock=clock)
+    notify(created, ports)
+    clock.now = datetime(2026, 11, 26, 0, 5, tzinfo=UTC)  # 08:05 in Shanghai
+    [notice] = ports.store.deferred_due(clock.now, 10)
+    assert ports.store.resume_deferred(notice.event_id, clock.now)
+    return ports, created, notice
+
+
+def test_a_deferred_run_that_died_after_taking_a_notice_does_not_drop_it_silently():
+    clock = FixedClock(datetime(2026, 11, 25, 14, 30, tzinfo=UTC))
+    # The run took the notice and died (a Lambda timeout, a read refused for capacity):
+    # it never sent, recorded nor forgot it.
+    ports, _, _ = _taken_deferred_notice(clock)
+    clock.advance(minutes=16)  # a later run, past that run's longest possible life
+    send_deferred(ports)
+    # Whether it went out is unknown: as on the stream, the timeline and ops are told
+    # (never a blind resend, never silence).
+    assert [kind for kind, _ in _records(ports)] == ["notification.unknown"]
+    assert [a.kind for a in ports.alerts.sent] == ["notification.unknown"]
+    assert ports.store.deferred_due(clock.now, 10) == []
+    send_deferred(ports)
+    assert len(ports.alerts.sent) == 1 and ports.notifier.sent == []
+
+
+def test_a_notice_a_live_run_is_sending_is_neither_forgotten_nor_called_unknown():
+    clock = FixedClock(datetime(2026, 11, 25, 14, 30, tzinfo=UTC))
+    ports, created, notice = _taken_deferred_notice(clock)  # run A holds it
+    clock.advance(seconds=30)
+    send_deferred(ports)  # run B, overlapping
+    assert _records(ports) == [] and ports.alerts.sent == []
+    assert ports.store.deferred_due(clock.now, 10) == [notice]  # if A dies, it is found
+    ports.store.settle_delivery(created.id, "sent", clock.now)  # run A finishes
+    send_deferred(ports)
+    assert ports.store.deferred_due(clock.now, 10) == [] and ports.alerts.sent == []
+
+
+def test_a_deferred_run_takes_no_notice_it_has_no_time_left_to_send():
+    clock = FixedClock(datetime(2026, 11, 25, 14, 30, tzinfo=UTC))
+    quiet = {"sms": True, "email": True, "quiet_hours": {"start": "21:00", "end": "08:00"}}
+    ports, created = _setup(preferences=quiet, clock=clock)
+    notify(created, ports)
+    clock.now = datetime(2026, 11, 26, 0, 5, tzinfo=UTC)
+    assert send_deferred(ports, time_left=lambda: 4.0) == 0  # the Lambda times out soon
+    assert ports.store.delivery(created.id).state == "deferred"  # untouched: no unknown
+    assert send_deferred(ports, time_left=lambda: 14.0) == 1  # the next run sends it
+    assert len(ports.notifier.sent) == 1
+
+
 def test_quiet_hours_hold_the_message_until_the_window_opens():
     late = datetime(2026, 11, 25, 14, 30, tzinfo=UTC)  # 22:30 in Shanghai
     clock = FixedClock(late)
