@@ -28,13 +28,7 @@ from local.seed import seed_branches
 from local.token import mint
 
 REGION = "ap-east-1"
-TICKET = {
-    "channel": "mobile",
-    "kind": "consultation",
-    "category": "card",
-    "subject": "Card blocked abroad",
-    "description": "",
-}
+TICKET = {"channel": "mobile", "kind": "consultation", "category": "card", "subject": "Blocked"}
 # DynamoDB's key size limits (bytes of UTF-8)
 HASH_KEY_LIMIT, RANGE_KEY_LIMIT = 2048, 1024
 
