@@ -27,6 +27,9 @@ STOP_KEYWORDS = frozenset({"stop", "td", "t", "退订"})
 SURVEY_SCORES = frozenset({"1", "2", "3", "4", "5"})
 MAX_BODY = 1600  # ten concatenated segments: more is no customer's reply
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+# What else may send a text: a short code or a sender id (a carrier's "10086", a bank's
+# "95588", "BANKCN"). No customer the desk texted; the text goes to triage.
+_SENDER_ID = re.compile(r"\+?[0-9A-Za-z]{3,20}")
 _MESSAGE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
@@ -43,12 +46,17 @@ class MalformedSmsError(ValidationError):
 
 class InboundSms(msgspec.Struct, frozen=True):
     message_id: str  # inboundMessageId: the idempotency key
-    sender: str  # originationNumber, E.164
+    sender: str  # originationNumber: E.164, or a short code / sender id (from_phone False)
     recipient: str  # destinationNumber: the desk's number
     body: str
     received_at: datetime
     keyword: str = ""
     previous_message_id: str = ""  # previousPublishedMessageId, when AWS knows it
+
+    @property
+    def from_phone(self) -> bool:
+        """Sent from a phone number (E.164): the only senders the desk may have texted."""
+        return _E164.fullmatch(self.sender) is not None
 
 
 def normalized(text: str) -> str:
@@ -87,8 +95,8 @@ def parse_inbound(body: str, received_at: datetime) -> InboundSms:
     message_id = payload.get("inboundMessageId")
     text = payload.get("messageBody", "")
     errors = []
-    if not isinstance(sender, str) or not _E164.fullmatch(sender):
-        errors.append(FieldError("originationNumber", "must be an E.164 number"))
+    if not isinstance(sender, str) or not _SENDER_ID.fullmatch(sender):
+        errors.append(FieldError("originationNumber", "must be an E.164 number or a sender id"))
     if not isinstance(message_id, str) or not _MESSAGE_ID.fullmatch(message_id):
         errors.append(FieldError("inboundMessageId", "must be a message id"))
     if not isinstance(text, str):

@@ -71,6 +71,8 @@ def receive_sms(ports: InboundSmsPorts, sms: InboundSms) -> Outcome:
 
 
 def _act(ports: InboundSmsPorts, sms: InboundSms) -> Outcome:
+    if not sms.from_phone:  # a short code or sender id: no customer, no opt-out to honour
+        return _triaged(ports, sms)
     intent = intent_of(sms.body)
     key = phone_key(sms.sender)
     if intent is SmsIntent.OPT_OUT:
@@ -81,10 +83,12 @@ def _act(ports: InboundSmsPorts, sms: InboundSms) -> Outcome:
     outcome = _answer_survey(ports, sms, recent, score) if score is not None else None
     if outcome is None and intent is not SmsIntent.EMPTY:
         outcome = _reply(ports, sms, recent)
-    if outcome is None:
-        ports.triage.triage_sms(sms.sender, sms.body, sms.received_at, sms.message_id)
-        outcome = Outcome.TRIAGED
-    return outcome
+    return outcome if outcome is not None else _triaged(ports, sms)
+
+
+def _triaged(ports: InboundSmsPorts, sms: InboundSms) -> Outcome:
+    ports.triage.triage_sms(sms.sender, sms.body, sms.received_at, sms.message_id)
+    return Outcome.TRIAGED
 
 
 # --- STOP, TD, T, 退订 ---------------------------------------------------------------------

@@ -117,7 +117,8 @@ def test_aws_payload_reads_raw_and_inside_an_sns_envelope() -> None:
     [
         ("not json", {"body"}),
         ("[1]", {"body"}),
-        (json.dumps(_aws_payload(originationNumber="13812348000")), {"originationNumber"}),
+        (json.dumps(_aws_payload(originationNumber="+86 138")), {"originationNumber"}),
+        (json.dumps(_aws_payload(originationNumber="")), {"originationNumber"}),
         (json.dumps(_aws_payload(inboundMessageId=None)), {"inboundMessageId"}),
         (json.dumps(_aws_payload(messageBody=5)), {"messageBody"}),
     ],
@@ -331,6 +332,21 @@ def test_a_stranger_and_an_empty_text_go_to_triage(desk: Desk) -> None:
     assert desk.text("   ", message_id="m-empty") == Outcome.TRIAGED
     assert set(desk.triage.items) == {"m-x", "m-empty"}
     assert desk.comments(ticket) == []
+
+
+@pytest.mark.parametrize("sender", ["10086", "95588", "BANKCN"])
+def test_a_short_code_or_sender_id_is_read_and_triaged_never_a_customers_reply(
+    desk: Desk, sender: str
+) -> None:
+    # A carrier's or another bank's service number texting the desk's number: not E.164,
+    # so no customer the desk texted; staff see it in triage (it was a poison message once,
+    # retried into the dead-letter queue and its alarm).
+    sms = parse_inbound(json.dumps(_aws_payload(originationNumber=sender)), RECEIVED)
+    assert (sms.sender, sms.from_phone) == (sender, False)
+    desk.open(phone="+8613812348000")
+    for body in ("5", "STOP", "您的话费余额不足"):
+        assert desk.text(body, phone=sender, message_id=f"m-{body}") == Outcome.TRIAGED
+    assert [item[0] for item in desk.triage.items.values()] == [sender] * 3
 
 
 @pytest.mark.parametrize("word", ["TD", "stop", "退订", "ｔ"])
