@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 
 from chalice.app import Blueprint, Response
@@ -23,9 +24,9 @@ _PARAMS = ("ticket_id", "actor", "limit", "cursor")
 def audit_log() -> Response:
     request = audit_blueprint.current_request
     caller = current_caller(request)
-    params = dict(request.query_params or {})
-    by, value = audit.audit_query(caller, params.get("ticket_id"), params.get("actor"))
-    query_params(request, _PARAMS)  # after the role check: an auditor's 400, anyone's 403
+    query: Mapping[str, str] = request.query_params or {}  # checked below, after the role
+    by, value = audit.audit_query(caller, query.get("ticket_id"), query.get("actor"))
+    params = query_params(request, _PARAMS)  # after the role check: an auditor's 400, anyone's 403
     cursor = ListCursor("audit", caller.id, by, value)
     fetch = partial(audit.audit_page, bootstrap.container().audit_ports(), by, value)
     return cursor.respond(params, fetch, entry_view)

@@ -21,7 +21,7 @@ from chalicelib import bootstrap
 from chalicelib.adapters.tokens import TokenRejectedError, TokenVerifier
 from chalicelib.config import AUTH_MODE_OIDC
 from chalicelib.domain.errors import ForbiddenError, UnauthorizedError
-from chalicelib.domain.identity import Caller, Role
+from chalicelib.domain.identity import Caller, Role, is_customer_id
 from chalicelib.logs import logger
 
 auth_blueprint = Blueprint(__name__)
@@ -77,6 +77,12 @@ def authorize(
         caller = verifier.verify(authorization)
     except TokenRejectedError:
         raise RejectedTokenError() from None
+    if not is_customer_id(caller.id):
+        # The subject is the caller's id everywhere (a customer's IS the customer id): one
+        # the API could not take as a customer_id or assignee (too long, control characters,
+        # lone surrogates) would break the keys it becomes (a 500), so it names no one.
+        logger.warning("token subject is not a usable id", extra={"length": len(caller.id)})
+        raise RejectedTokenError()
     usage_key = usage_keys.get(caller.client_id) if caller.client_id else None
     if usage_key is None and known_client_required:
         # A bank serves its own apps only: a client with no usage plan is refused, not

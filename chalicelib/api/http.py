@@ -46,7 +46,18 @@ class Operation(NamedTuple):
     html: bool = False  # also answers text/html (the survey pages)
     csv: bool = False  # also answers text/csv when the Accept header asks (reports)
 
+    @property
+    def offered(self) -> tuple[str, ...]:
+        """The media types its answers come in, the default first; none when every success
+        has no body (a redirect, 204): the Accept header then chooses nothing."""
+        if all(
+            status == NO_CONTENT or 300 <= status < 400 for status in self.responses if status < 400
+        ):
+            return ()
+        return (HTML, JSON) if self.html else (JSON, CSV) if self.csv else (JSON,)
 
+
+NO_CONTENT = 204
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -117,6 +128,8 @@ def api_route(blueprint: Blueprint, route: str) -> Callable[..., Any]:
         @functools.wraps(view)
         def guarded(**params: Any) -> Any:
             try:
+                if operation.offered:  # 406 before any work (RFC 9110 12.5.1)
+                    negotiate(blueprint.current_request.headers.get("accept"), operation.offered)
                 return view(**params)
             except DomainError as error:
                 return problem_for(error)
@@ -184,16 +197,17 @@ def _header(headers: Any, name: str) -> str:
 
 
 def negotiate(accept: str | None, offered: tuple[str, ...]) -> str:
-    """The offered media type the Accept header prefers (ties: the order offered); no
-    header takes the first. 406 when the header accepts none of them."""
+    """The offered media type the Accept header prefers: the highest q, then the type named
+    more precisely (`application/json` over `*/*`), then the order offered; no header
+    takes the first. 406 when the header accepts none of them."""
     if not accept or not accept.strip():
         return offered[0]
     ranges = [_media_range(part) for part in accept.split(",") if part.strip()]
-    best, best_q = None, 0.0
+    best, best_rank = None, (0.0, 0)
     for media_type in offered:
-        q = _quality(media_type, ranges)
-        if q > best_q:
-            best, best_q = media_type, q
+        rank = _quality(media_type, ranges)
+        if rank[0] > 0 and rank > best_rank:
+            best, best_rank = media_type, rank
     if best is None:
         raise NotAcceptableError(f"This resource is offered as {', '.join(offered)} only")
     return best
@@ -212,14 +226,15 @@ def _media_range(part: str) -> tuple[str, float]:
     return media.lower(), q
 
 
-def _quality(media_type: str, ranges: list[tuple[str, float]]) -> float:
-    """The q of the most specific range matching the type (RFC 9110 12.5.1)."""
+def _quality(media_type: str, ranges: list[tuple[str, float]]) -> tuple[float, int]:
+    """The q of the most specific range matching the type (RFC 9110 12.5.1), and how
+    specific that range is (2: the type itself, 1: `type/*`, 0: `*/*`)."""
     kind = media_type.split("/", maxsplit=1)[0]
-    for candidate in (media_type, f"{kind}/*", "*/*"):
+    for specificity, candidate in ((2, media_type), (1, f"{kind}/*"), (0, "*/*")):
         matches = [q for media, q in ranges if media == candidate]
         if matches:
-            return max(matches)
-    return 0.0
+            return max(matches), specificity
+    return 0.0, 0
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -14,6 +14,7 @@ _GATEWAY_STATUSES = (401, 403, 413, 415, 429, 500, 503)
 # Every route, public ones too: the desk short of capacity, a bug, a dependency down.
 _ANY_ROUTE_STATUSES = (429, 500, 503)
 _RETRY_STATUSES = (429, 503)  # answered with Retry-After
+_NOT_ACCEPTABLE = 406
 _SCHEMA_NAMES = {
     "ticket-create": "TicketCreate",
     "ticket": "Ticket",
@@ -140,6 +141,8 @@ def _responses(operation: Operation) -> dict[str, Any]:
         if operation.csv and status == 200:
             responses[str(status)]["content"][CSV] = {"schema": {"type": "string"}}
     statuses = _GATEWAY_STATUSES if not operation.public else _ANY_ROUTE_STATUSES
+    if operation.offered:  # an Accept naming none of its media types (api_route)
+        statuses = (*statuses, _NOT_ACCEPTABLE)
     for status in statuses:
         responses.setdefault(str(status), _problem_response(status))
     return responses

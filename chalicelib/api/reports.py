@@ -8,12 +8,13 @@ from typing import Any
 from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
-from chalicelib.api.auth import current_caller
+from chalicelib.api.auth import current_caller, require_role
 from chalicelib.api.http import CSV, JSON, api_route, json_response, negotiate
+from chalicelib.api.requests import later, query_values
 from chalicelib.domain.complaint_report import complaint_csv, complaint_report
 from chalicelib.domain.identity import Caller
 from chalicelib.service import complaints, reports
-from chalicelib.service.reports import ReportPorts
+from chalicelib.service.reports import REPORT_ROLES, ReportPorts
 
 reports_blueprint = Blueprint(__name__)
 
@@ -30,19 +31,26 @@ def report_agents() -> Response:
 
 def _report(build: Callable[[ReportPorts, Caller, Mapping[str, str]], dict[str, Any]]) -> Response:
     request = reports_blueprint.current_request
-    params = dict(request.query_params or {})
-    body = build(bootstrap.container().report_ports(), current_caller(request), params)
-    negotiate(request.headers.get("accept"), (JSON,))  # CSV is the complaint report's only: 406
-    return json_response(body)
+    caller = current_caller(request)
+    # JSON only: an Accept naming CSV alone was a 406 before the view ran (api_route)
+    return json_response(build(bootstrap.container().report_ports(), caller, _params(caller)))
+
+
+def _params(caller: Caller) -> dict[str, str]:
+    """The range's parameters; one sent twice is a reader's 400, anyone else's 403 (SPEC 3)."""
+    params, repeated = later(lambda: query_values(reports_blueprint.current_request))
+    if repeated is not None:
+        require_role(caller, REPORT_ROLES)
+        raise repeated
+    return params or {}
 
 
 @api_route(reports_blueprint, "GET /v1/reports/complaints")
 def report_complaints() -> Response:
     request = reports_blueprint.current_request
-    params = dict(request.query_params or {})
     ports = bootstrap.container().complaint_report_ports()
     caller = current_caller(request)
-    period, counters = complaints.complaint_counters(ports, caller, params)
+    period, counters = complaints.complaint_counters(ports, caller, _params(caller))
     if negotiate(request.headers.get("accept"), (JSON, CSV)) == CSV:
         text = complaint_csv(counters)
         headers: dict[str, str | list[str]] = {"Content-Type": f"{CSV}; charset=utf-8"}

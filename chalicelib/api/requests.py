@@ -22,12 +22,26 @@ from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
 from chalicelib.service.ports import Page, StartKey
 
 _IDEMPOTENCY_KEY = r"[\x21-\x7e]{1,255}"
-_IF_MATCH = r'(?:W/)?"?(\d{1,9})"?'
+# One entity tag of If-Match: ours are the quoted version ("3"); a weak tag or a bare number
+# names the same version. ASCII digits only: `\d` would also take U+0661, an Arabic-Indic one.
+_ENTITY_TAG = r'(?:W/)?(?:"([0-9]{1,9})"|([0-9]{1,9}))'
+
+
+def query_values(request: Request) -> dict[str, str]:
+    """The query parameters, each sent once: a name given twice is a 400 naming it (which
+    of the values was meant is not ours to guess; Chalice would keep the last)."""
+    query = request.query_params
+    if query is None:
+        return {}
+    repeated = sorted(name for name in query if len(query.getlist(name)) > 1)
+    if repeated:
+        raise ValidationError([FieldError(name, "was sent more than once") for name in repeated])
+    return dict(query)
 
 
 def query_params(request: Request, allowed: tuple[str, ...]) -> dict[str, str]:
-    """The query parameters; an unknown one is a 400 naming it."""
-    params = dict(request.query_params or {})
+    """The query parameters; an unknown or repeated one is a 400 naming it."""
+    params = query_values(request)
     unknown = sorted(set(params) - set(allowed))
     if unknown:
         raise ValidationError([FieldError(name, "is not a known parameter") for name in unknown])
@@ -88,14 +102,17 @@ def idempotency_key(
     )
 
 
-def if_match(request: Request) -> int | None:
+def if_match(request: Request) -> frozenset[int] | None:
+    """The versions the caller acts on (If-Match, RFC 9110 13.1.1): None without the header
+    or with `*` (any version of a ticket that exists), else those its entity tags name."""
     value = request.headers.get("if-match")
-    if value is None:
+    if value is None or value.strip() == "*":
         return None
-    match = re.fullmatch(_IF_MATCH, value.strip())
-    if match is None:
-        raise ValidationError([FieldError("If-Match", 'must be an ETag such as "3"')])
-    return int(match.group(1))
+    tags = [tag.strip() for tag in value.split(",") if tag.strip()]  # empty elements: ignored
+    matches = [re.fullmatch(_ENTITY_TAG, tag) for tag in tags]
+    if not tags or None in matches:
+        raise ValidationError([FieldError("If-Match", 'must be "*" or ETags such as "3"')])
+    return frozenset(int(match.group(1) or match.group(2)) for match in matches if match)
 
 
 def stored_response(response: StoredResponse) -> Response:

@@ -13,7 +13,7 @@ from chalice.app import Blueprint, Request, Response
 
 from chalicelib import bootstrap
 from chalicelib.api import survey_pages as pages
-from chalicelib.api.http import FORM, HTML, JSON, api_route, json_body, json_response
+from chalicelib.api.http import FORM, HTML, JSON, api_route, json_body, json_response, negotiate
 from chalicelib.api.problems import problem_for
 from chalicelib.api.validation import MAX_BODY_BYTES, refuse_unsafe_text, validate
 from chalicelib.domain.errors import (
@@ -46,10 +46,8 @@ def _html(body: str, status: int = 200) -> Response:
 
 
 def _wants_json(request: Request) -> bool:
-    accept = (request.headers.get("accept") or "").lower()
-    if JSON not in accept:
-        return False
-    return HTML not in accept or accept.index(JSON) < accept.index(HTML)
+    """JSON when the Accept header prefers it to the page (q-values count); else HTML."""
+    return negotiate(request.headers.get("accept"), (HTML, JSON)) == JSON
 
 
 def _survey_json(view: SurveyView, status: int = 200) -> Response:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Collection, Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,6 +50,9 @@ _FORBIDDEN_CHARS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]"
 # Refused in single-line text besides: TAB, LF, CR and the Unicode line and paragraph separators.
 _LINE_BREAKING_CHARS = r"[\t\n\r\u2028\u2029]"
 _NOT_ALLOWED = "contains characters that are not allowed"
+# The instants a date-time may name (UTC): a day inside what `datetime` holds, either side.
+_NO_TIME = timedelta(0)
+_EARLIEST, _LATEST = datetime.min + timedelta(days=1), datetime.max - timedelta(days=1)
 
 
 @cache
@@ -67,10 +70,14 @@ def _is_rfc3339(value: object) -> bool:
     if not isinstance(value, str) or not re.fullmatch(_RFC3339, value):
         return not isinstance(value, str)
     try:
-        datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
     except ValueError:
         return False
-    return True
+    # Every time zone must be able to show the instant (UTC, a branch's): year 1 or 9999 at
+    # one offset can fall outside `datetime` at another (an OverflowError in a use case).
+    # Compared as wall-clock times: moving the moment itself to UTC could overflow.
+    offset = moment.utcoffset() or _NO_TIME
+    return _EARLIEST + offset <= moment.replace(tzinfo=None) <= _LATEST + offset
 
 
 def _is_email(value: object) -> bool:
@@ -143,6 +150,7 @@ def read_json(raw_body: bytes | None, content_type: str | None) -> Any:
         return json.loads(
             raw.decode("utf-8"),
             parse_constant=_reject_constant,
+            parse_float=_number,
             object_pairs_hook=_unique_keys,
         )
     except (ValueError, RecursionError) as error:
@@ -154,9 +162,17 @@ def validate(name: str, data: Any) -> dict[str, Any]:
     errors = [item for error in _validator(name).iter_errors(data) for item in _field_errors(error)]
     errors.extend(_unsafe_strings(data, "", 0))
     if errors:
-        raise ValidationError(_dedupe(errors))
+        raise ValidationError(_dedupe([_printable(error) for error in errors]))
     assert isinstance(data, dict)
     return data
+
+
+def _number(text: str) -> float | int:
+    """A JSON number with a fraction or exponent: an int when it is whole. JSON has one
+    number type, so `1e3` and `1000.0` are the integer 1000 (JSON Schema agrees): kept as
+    a float, it was stored and answered as `1000.0` and fingerprinted unlike `1000`."""
+    value = float(text)
+    return int(value) if value.is_integer() else value
 
 
 def _reject_constant(name: str) -> Any:
@@ -229,14 +245,26 @@ def _unsafe_strings(data: Any, path: str, depth: int) -> list[FieldError]:
             [FieldError(path or "body", _NOT_ALLOWED)] if re.search(_FORBIDDEN_CHARS, data) else []
         )
     children: list[tuple[str, Any]] = []
+    errors: list[FieldError] = []
     if isinstance(data, dict):
         children = [(str(key), value) for key, value in data.items()]
+        errors = [
+            FieldError(f"{path}.{key}" if path else key, "is a field name that " + _NOT_ALLOWED)
+            for key, _ in children
+            if re.search(_FORBIDDEN_CHARS, key)
+        ]
     elif isinstance(data, list):
         children = [(str(index), value) for index, value in enumerate(data)]
-    errors: list[FieldError] = []
     for key, value in children:
         errors.extend(_unsafe_strings(value, f"{path}.{key}" if path else key, depth + 1))
     return errors
+
+
+def _printable(error: FieldError) -> FieldError:
+    """The error with its path fit to be shown: a field name is the client's text, and a
+    lone surrogate in it could not even be encoded in the answer (U+FFFD stands in)."""
+    path = re.sub(_FORBIDDEN_CHARS, "\ufffd", error.path)
+    return error if path == error.path else FieldError(path, error.message)
 
 
 def _dedupe(errors: list[FieldError]) -> list[FieldError]:

@@ -231,10 +231,16 @@ create_ticket: OpensTicket[TicketPorts, TicketRequest] = opens_ticket(
 )
 
 
+def _well_formed(ticket_id: str) -> None:
+    """404 for an id no ticket can have, before it becomes a key: DynamoDB refuses a read
+    by a key over its size limit (a ValidationException, not an empty answer)."""
+    if not _TICKET_ID.fullmatch(ticket_id):
+        raise NotFoundError(f"No ticket {ticket_id[:40]}")
+
+
 def get_ticket(ports: TicketPorts, caller: Caller, ticket_id: str) -> Ticket:
     """The ticket, if the caller may see it; otherwise NotFoundError (never 403)."""
-    if not _TICKET_ID.fullmatch(ticket_id):
-        raise NotFoundError(f"No ticket {ticket_id[:40]}")  # never a key DynamoDB refuses
+    _well_formed(ticket_id)
     ticket = ports.repository.get(ticket_id)
     if ticket is None or not ticket.visible_to(caller):
         raise NotFoundError(f"No ticket {ticket_id}")
@@ -248,12 +254,13 @@ def act(
     action: str,
     params: Mapping[str, Any],
     *,
-    if_match: int | None = None,
+    if_match: int | frozenset[int] | None = None,
     invalid: ValidationError | None = None,
 ) -> Ticket:
     """Run a lifecycle action; of two racing writers exactly one wins (SPEC 5).
 
-    The loser of a race gets 412 when it sent If-Match, else 409: it acted on a
+    `if_match`: the version (or any of the versions) the caller read; None runs on the
+    current one. The loser of a race gets 412 when it sent If-Match, else 409: it acted on a
     ticket that has changed since, so it must look again. Only a transaction
     conflict or a capacity refusal (nothing was written) is retried; refusals to the
     end are a 429.
@@ -274,7 +281,7 @@ def act(
         )
         changed = ports.track(ticket, changed, now) or changed
         target = merge_target(ports.repository, ticket, changed)  # its 409 comes before 412
-        if if_match is not None and if_match != ticket.version:
+        if if_match is not None and ticket.version not in _versions(if_match):
             raise VersionMismatchError(f"The ticket is at version {ticket.version}")
         try:
             return _commit_action(ports, ticket, changed, events, now, target=target)
@@ -286,6 +293,10 @@ def act(
             ) from None
 
     return retrying(attempt, busy=_changing_quickly)
+
+
+def _versions(if_match: int | frozenset[int]) -> frozenset[int]:
+    return frozenset({if_match}) if isinstance(if_match, int) else if_match
 
 
 def _changing_quickly() -> ConflictError:
@@ -357,6 +368,7 @@ def timeline(
     invalid: ValidationError | None = None,
 ) -> Page[Event]:
     """The ticket's timeline, oldest first; customers see public entries only."""
+    _well_formed(ticket_id)
     if invalid is not None:
         get_ticket(ports, caller, ticket_id)  # 404 comes before the parameters' 400
         raise invalid

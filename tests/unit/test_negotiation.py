@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import app  # noqa: F401 - registers every route
-from chalicelib.api.http import CSV, JSON, negotiate
+from chalicelib.api.http import CSV, HTML, JSON, negotiate
 from chalicelib.api.openapi import openapi_document
 from chalicelib.domain.errors import NotAcceptableError
 
@@ -27,6 +27,10 @@ BOTH = (JSON, CSV)
         ("application/json;q=0, */*", BOTH, CSV),
         ("text/csv, */*;q=0.1", (JSON,), JSON),
         ("application/*", (JSON,), JSON),
+        # equal q: the type named over one a wildcard matched (a JS client's default)
+        ("application/json, text/plain, */*", (HTML, JSON), JSON),
+        ("*/*", (HTML, JSON), HTML),
+        ("text/html;q=0.1, application/json", (HTML, JSON), JSON),
     ],
 )
 def test_the_preferred_offered_type(accept, offered, chosen):
