@@ -445,6 +445,22 @@ def test_the_checker_may_reject_a_pending_approval_but_the_maker_may_not():
     )
 
 
+@pytest.mark.parametrize(
+    ("type_id", "caller"),
+    [("account-closure", AGENT), ("card-limit-increase", AGENT), (None, SUPERVISOR)],
+)
+def test_an_application_is_never_plainly_resolved(type_id: str | None, caller: Caller):
+    # `resolve` would end it with no decision, no checklist and, for a dual approval, no
+    # checker: an application ends by approve or reject only.
+    ticket = _in_progress(type_id, assignee=caller.id, accepted=False)
+    with pytest.raises(IllegalTransitionError) as raised:
+        act(ticket, "resolve", {"resolution": "Done"}, caller)
+    assert "approve or reject" in str(raised.value)
+    pending, _ = act(_in_progress("account-closure"), "approve", {}, AGENT)  # the maker
+    with pytest.raises(IllegalTransitionError):
+        act(pending, "resolve", {"resolution": "Closed it myself"}, AGENT)
+
+
 @pytest.mark.parametrize("action", ["approve", "reject"])
 @pytest.mark.parametrize("kind", ["consultation", "complaint"])
 def test_application_actions_on_another_kind_are_illegal_transitions(action, kind):
