@@ -86,6 +86,7 @@ def _audit_item(entry: AuditEntry, expires_at: int) -> AuditItem:
         ticket_id=entry.ticket_id,
         customer_id=entry.customer_id,
         list_query=dict(entry.query) if entry.query else None,
+        inbox_id=entry.inbox_id,
         expires_at=expires_at,
     )
 
@@ -151,6 +152,7 @@ def _entry(item: AuditItem) -> AuditEntry:
         ticket_id=item.ticket_id,
         customer_id=item.customer_id,
         query=item.list_query.as_dict() if item.list_query else None,
+        inbox_id=item.inbox_id,
     )
 
 

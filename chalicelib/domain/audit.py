@@ -36,6 +36,8 @@ class AuditEntry(msgspec.Struct, frozen=True):
     customer_id: str | None = None
     # A list read: the filters it was asked with (ids and statuses, never personal data).
     query: Mapping[str, str] | None = None
+    # A triage inbox item read or handled (SPEC 12): which message, linked or not.
+    inbox_id: str | None = None
 
 
 def entry_for_event(event: Event) -> AuditEntry | None:
@@ -73,4 +75,6 @@ def entry_view(entry: AuditEntry) -> dict[str, Any]:
         view["customer_id"] = entry.customer_id
     if entry.query:
         view["query"] = dict(entry.query)
+    if entry.inbox_id is not None:
+        view["inbox_id"] = entry.inbox_id
     return view

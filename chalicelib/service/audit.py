@@ -38,6 +38,7 @@ def record_read(
     *,
     ticket_id: str | None = None,
     customer_id: str | None = None,
+    inbox_id: str | None = None,
 ) -> None:
     """Record what a staff member read (customers reading their own tickets are not audited).
 
@@ -46,7 +47,9 @@ def record_read(
     if caller.role not in STAFF_ROLES:
         return
     now = ports.clock()
-    entry = AuditEntry(ports.ids.event_id(), now, caller, action, ticket_id, customer_id)
+    entry = AuditEntry(
+        ports.ids.event_id(), now, caller, action, ticket_id, customer_id, inbox_id=inbox_id
+    )
     ports.log.record(entry, retention_expiry(now, ports.retention))
 
 

@@ -181,7 +181,7 @@ def open_ticket_from(
         )
         with _unless_handled_meanwhile():
             ports.store.settle(handled, item.version, new_ticket=ticket, events=[created])
-        _audit(audit, caller, TICKET, ticket.id, created.id)
+        _audit(audit, caller, TICKET, ticket.id, created.id, inbox_id=item.id)
         _attach(ports, caller, item, ticket, planned)
         return ticket
 
@@ -248,7 +248,7 @@ def link(ports: InboxPorts, caller: Caller, item_id: str, ticket_id: str) -> Inb
         change = TicketChange(changed if changed is not None else ticket, ticket.version)
         with _unless_handled_meanwhile():
             ports.store.settle(handled, item.version, change=change, events=events)
-        _audit(audit, caller, LINK, ticket.id, events[0].id)
+        _audit(audit, caller, LINK, ticket.id, events[0].id, inbox_id=item.id)
         _attach(ports, caller, item, ticket, planned)
         return handled
 
@@ -297,7 +297,7 @@ def discard(ports: InboxPorts, caller: Caller, item_id: str, reason: str) -> Inb
     handled = replace(_handled(item, caller, tickets, InboxStatus.DISCARDED), discard_reason=reason)
     with _unless_handled_meanwhile():
         ports.store.settle(handled, item.version)
-    _audit(audit, caller, DISCARD, None, f"{item.id}-discard")
+    _audit(audit, caller, DISCARD, None, f"{item.id}-discard", inbox_id=item.id)
     return handled
 
 
@@ -311,8 +311,16 @@ def _unless_handled_meanwhile() -> Iterator[None]:
 
 
 def _audit(
-    audit: AuditPorts, caller: Caller, action: str, ticket_id: str | None, entry_id: str
+    audit: AuditPorts,
+    caller: Caller,
+    action: str,
+    ticket_id: str | None,
+    entry_id: str,
+    *,
+    inbox_id: str,
 ) -> None:
     now = audit.clock()
-    entry = AuditEntry(f"{entry_id}-{action}", now, caller, action, ticket_id=ticket_id)
+    entry = AuditEntry(
+        f"{entry_id}-{action}", now, caller, action, ticket_id=ticket_id, inbox_id=inbox_id
+    )
     audit.log.record(entry, retention_expiry(now, audit.retention))
