@@ -81,8 +81,8 @@ TicketErasureStep = Callable[[Ticket, list[Event], PrivacyPorts], None]
 
 def forget_survey_comments(ticket: Ticket, events: list[Event], ports: PrivacyPorts) -> None:
     """Survey records live outside the ticket's partition: blank their comments too, and
-    end a survey still waiting (a closed ticket's link took an answer after the erasure).
-    One survey per resolution: a pending one has no event naming it yet."""
+    end a survey still waiting, so its link takes no answer after the erasure. One survey
+    per resolution: a pending one has no event naming it yet."""
     about_surveys = (event.payload_as(SurveyEvent) for event in events)
     surveyed = {about.survey_id for about in about_surveys if about is not None and about.survey_id}
     surveyed.update(survey_id(ticket.id, n) for n in range(1, ticket.resolutions + 1))
