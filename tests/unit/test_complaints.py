@@ -395,3 +395,23 @@ def test_resolving_a_suspended_complaint_ends_the_suspension(desk):
     resolved = desk.act(ticket, "resolve", AGENT, resolution="Refunded")
     assert resolved.complaint.clock_suspended is False
     assert resolved.complaint.suspended_seconds == 2 * 24 * 3600
+
+
+def test_resolving_a_suspended_complaint_moves_its_deadline_by_the_time_suspended(desk):
+    # Resolving ends the suspension as a resume would: the deadline (what the summary
+    # report's met/late and a reopened complaint's sweep read) counts the time stopped.
+    ticket = desk.held()
+    desk.act(ticket, "classify", AGENT, business="card", cause="fees")
+    desk.clock.advance(days=2)
+    desk.act(ticket, "suspend_clock", reason="external_appraisal")
+    desk.clock.advance(days=10)
+    resolved = desk.act(ticket, "resolve", AGENT, resolution="Refunded")
+    assert resolved.sla.resolution_due == ticket.received_at + 25 * DAY
+
+    desk.clock.advance(days=5)  # day 17: past receipt + 15, within receipt + 15 + 10
+    desk.act(ticket, "reopen", CUSTOMER, reason="Not refunded yet")
+    sweep(desk.ports)
+    assert "resolution" not in desk.get(ticket.id).sla.breaches
+    desk.clock.advance(days=8, seconds=1)  # day 25 and a second
+    sweep(desk.ports)
+    assert "resolution" in desk.get(ticket.id).sla.breaches
