@@ -422,7 +422,7 @@ def test_resolving_a_suspended_review_keeps_its_30_days_plus_the_time_suspended(
     original = desk.held()
     desk.act(original, "classify", AGENT, business="card", cause="fees")
     desk.act(original, "resolve", AGENT, resolution="Refunded")
-    answer = Answer(lambda ticket: StoredResponse(201, ticket.id))
+    answer: Answer[Ticket] = Answer(lambda ticket: StoredResponse(201, ticket.id))
     review = desk.get(request_review(desk.ports, CUSTOMER, original.id, "No", answer=answer).body)
     desk.act(review, "assign")  # SUPERVISOR never touched the original: no recusal
     desk.act(review, "start")
