@@ -322,8 +322,10 @@ def _ended_suspension(complaint: Complaint, now: datetime) -> Complaint:
 
 
 def resolved(ticket: Ticket, now: datetime) -> Ticket:
-    """A complaint's resolution needs its classification and ends a suspension. A review
-    (`review_of` set) is of a complaint classified already: it needs none of its own."""
+    """A complaint's resolution needs its classification and ends a suspension, moving the
+    deadline by the time suspended as `resume_clock` would (a reopened complaint and the
+    report's met/late read it). A review (`review_of` set) is of a complaint classified
+    already: it needs none of its own."""
     if ticket.kind != COMPLAINT:
         return ticket
     complaint = complaint_of(ticket)
@@ -331,7 +333,11 @@ def resolved(ticket: Ticket, now: datetime) -> Ticket:
         raise ClassificationRequiredError(
             "Classify the complaint (business and cause) before resolving it"
         )
-    return replace(ticket, complaint=_ended_suspension(complaint, now))
+    if not complaint.clock_suspended:
+        return ticket
+    running = _ended_suspension(complaint, now)
+    due = regulatory_due(ticket.received_at, running, review=ticket.review_of is not None)
+    return replace(ticket, complaint=running, sla=replace(ticket.sla, resolution_due=due))
 
 
 def review_within_days(ticket: Ticket) -> int | None:

@@ -24,8 +24,9 @@ from chalicelib.domain.errors import ForbiddenError, IllegalTransitionError, Val
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.sla import SlaRules, breached_metrics, next_due, parse_policies
 from chalicelib.domain.ticket import Ticket, TicketRequest, ticket_view
+from chalicelib.service.reviews import request_review
 from chalicelib.service.sla import sweep
-from chalicelib.service.tickets import StoredResponse, TicketPorts, act, create_ticket
+from chalicelib.service.tickets import Answer, StoredResponse, TicketPorts, act, create_ticket
 from tests.fakes import AlwaysWorking, FixedClock, InMemoryTicketRepository, SequentialIds
 
 CUSTOMER = Caller(Role.CUSTOMER, "cust-1")
@@ -395,3 +396,37 @@ def test_resolving_a_suspended_complaint_ends_the_suspension(desk):
     resolved = desk.act(ticket, "resolve", AGENT, resolution="Refunded")
     assert resolved.complaint.clock_suspended is False
     assert resolved.complaint.suspended_seconds == 2 * 24 * 3600
+
+
+def test_resolving_a_suspended_complaint_moves_its_deadline_by_the_time_suspended(desk):
+    # Resolving ends the suspension as a resume would: the deadline (what the summary
+    # report's met/late and a reopened complaint's sweep read) counts the time stopped.
+    ticket = desk.held()
+    desk.act(ticket, "classify", AGENT, business="card", cause="fees")
+    desk.clock.advance(days=2)
+    desk.act(ticket, "suspend_clock", reason="external_appraisal")
+    desk.clock.advance(days=10)
+    resolved = desk.act(ticket, "resolve", AGENT, resolution="Refunded")
+    assert resolved.sla.resolution_due == ticket.received_at + 25 * DAY
+
+    desk.clock.advance(days=5)  # day 17: past receipt + 15, within receipt + 15 + 10
+    desk.act(ticket, "reopen", CUSTOMER, reason="Not refunded yet")
+    sweep(desk.ports)
+    assert "resolution" not in desk.get(ticket.id).sla.breaches
+    desk.clock.advance(days=8, seconds=1)  # day 25 and a second
+    sweep(desk.ports)
+    assert "resolution" in desk.get(ticket.id).sla.breaches
+
+
+def test_resolving_a_suspended_review_keeps_its_30_days_plus_the_time_suspended(desk):
+    original = desk.held()
+    desk.act(original, "classify", AGENT, business="card", cause="fees")
+    desk.act(original, "resolve", AGENT, resolution="Refunded")
+    answer: Answer[Ticket] = Answer(lambda ticket: StoredResponse(201, ticket.id))
+    review = desk.get(request_review(desk.ports, CUSTOMER, original.id, "No", answer=answer).body)
+    desk.act(review, "assign")  # SUPERVISOR never touched the original: no recusal
+    desk.act(review, "start")
+    desk.act(review, "suspend_clock", reason="assessment")
+    desk.clock.advance(days=3)
+    resolved = desk.act(review, "resolve", resolution="Upheld")
+    assert resolved.sla.resolution_due == review.received_at + 33 * DAY
