@@ -21,6 +21,7 @@ from chalicelib.domain.ticket import isoformat
 READ_TICKET = "read_ticket"
 READ_TIMELINE = "read_timeline"
 LIST_TICKETS = "list_tickets"
+LIST_INBOX = "list_inbox"
 READ_PREFERENCES = "read_preferences"
 ERASE_CUSTOMER = "erase_customer"
 # Actions whose status move is a second, derived event of the same write.

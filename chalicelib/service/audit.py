@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import msgspec
 
-from chalicelib.domain.audit import LIST_TICKETS, AuditEntry, entry_for_event
+from chalicelib.domain.audit import LIST_INBOX, LIST_TICKETS, AuditEntry, entry_for_event
 from chalicelib.domain.errors import FieldError, ForbiddenError, ThrottledError, ValidationError
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import STAFF_ROLES, Caller, Role
@@ -75,6 +75,27 @@ def record_list_read(
         AuditEntry(ports.ids.event_id(), now, caller, LIST_TICKETS, target, customer_id, filters)
         for target in targets
     ]
+    _record_many(ports, entries, now)
+
+
+def record_inbox_list_read(
+    ports: AuditPorts, caller: Caller, shown: Sequence[tuple[str, str | None]], status: str
+) -> None:
+    """A staff list of the triage inbox is a read of every message it shows (their
+    senders, masked, and subjects): one entry per (item id, ticket id), with the status
+    asked for, written before the page goes out. A page with no message reads nothing."""
+    if caller.role not in STAFF_ROLES or not shown:
+        return
+    now = ports.clock()
+    query = {"status": status}
+    entries = [
+        AuditEntry(ports.ids.event_id(), now, caller, LIST_INBOX, ticket, None, query, item)
+        for item, ticket in shown
+    ]
+    _record_many(ports, entries, now)
+
+
+def _record_many(ports: AuditPorts, entries: list[AuditEntry], now: datetime) -> None:
     try:
         ports.log.record_many(entries, retention_expiry(now, ports.retention))
     except StoreThrottledError as error:

@@ -33,7 +33,7 @@ from chalicelib.domain.privacy import retention_expiry
 from chalicelib.domain.sla import start_clocks
 from chalicelib.domain.ticket import Ticket, TicketRequest
 from chalicelib.logs import logger
-from chalicelib.service.audit import AuditPorts
+from chalicelib.service.audit import AuditPorts, record_inbox_list_read
 from chalicelib.service.documents import DocumentPorts
 from chalicelib.service.mail_documents import (
     Planned,
@@ -111,7 +111,11 @@ def list_items(
 ) -> Page[InboxItem]:
     """Items in one status, newest first (agents, supervisors, auditors)."""
     check_reader(caller)
-    return ports.store.page(status, limit, start_key)
+    page = ports.store.page(status, limit, start_key)
+    if ports.audit is not None:
+        shown = [(item.id, item.ticket_id) for item in page.items]
+        record_inbox_list_read(ports.audit, caller, shown, status)
+    return page
 
 
 def get_item(ports: InboxPorts, caller: Caller, item_id: str) -> InboxItem:

@@ -196,6 +196,18 @@ def test_a_discard_is_audited_naming_the_message(desk: Desk):
     assert entry_view(entry)["inbox_id"] == item_id
 
 
+def test_a_staff_list_of_the_inbox_is_a_read_of_every_message_it_shows(desk: Desk):
+    # The list shows each message's sender (masked) and subject, and left no audit entry.
+    item_id = _triaged(desk)
+    page = inbox.list_items(desk.inbox, AGENT, "open", 10, None)
+    assert [item.id for item in page.items] == [item_id]
+    [(entry, _)] = desk.audit.entries.values()
+    assert (entry.actor, entry.action, entry.inbox_id) == (AGENT, "list_inbox", item_id)
+    assert entry.query == {"status": "open"}
+    inbox.list_items(desk.inbox, AGENT, "discarded", 10, None)  # nothing shown, nothing read
+    assert len(desk.audit.entries) == 1
+
+
 def test_roles_and_unknown_items(desk: Desk):
     item_id = _triaged(desk)
     with pytest.raises(ForbiddenError):
