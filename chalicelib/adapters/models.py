@@ -261,6 +261,7 @@ class AuditItem(TableItem, discriminator="audit"):
     ticket_id = UnicodeAttribute(null=True)
     customer_id = UnicodeAttribute(null=True)
     list_query = MapAttribute[str, Any](null=True)  # a list read's filters (ids only)
+    inbox_id = UnicodeAttribute(null=True)  # a triage inbox item read or handled
 
     # Sparse: audit entries only, by actor, newest first on the table's own sort key.
     by_actor = _index("audit_by_actor", "audit_actor", "sk")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -37,6 +38,7 @@ from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.privacy import anonymized_response
+from chalicelib.domain.surveys import OPEN_STATES, SurveyState
 from chalicelib.domain.ticket import Ticket
 from chalicelib.service.ports import (
     AuditLog,
@@ -48,8 +50,9 @@ from chalicelib.service.ports import (
     VersionConflictError,
 )
 
+_UNFINISHED_SURVEY_STATES = sorted({SurveyState.PENDING.value, *OPEN_STATES})
 # A transaction holds at most 100 items; the last one also carries the ticket and its event.
-_EVENTS_PER_TRANSACTION = 90
+_REWRITES_PER_TRANSACTION = 90
 
 
 class DynamoCounterReader(CounterReader):
@@ -83,6 +86,7 @@ def _audit_item(entry: AuditEntry, expires_at: int) -> AuditItem:
         ticket_id=entry.ticket_id,
         customer_id=entry.customer_id,
         list_query=dict(entry.query) if entry.query else None,
+        inbox_id=entry.inbox_id,
         expires_at=expires_at,
     )
 
@@ -148,6 +152,7 @@ def _entry(item: AuditItem) -> AuditEntry:
         ticket_id=item.ticket_id,
         customer_id=item.customer_id,
         query=item.list_query.as_dict() if item.list_query else None,
+        inbox_id=item.inbox_id,
     )
 
 
@@ -158,11 +163,18 @@ class DynamoPrivacyStore(PrivacyStore):
     def anonymize_ticket(
         self, expected_version: int, changed: Ticket, rewritten: list[Event], added: list[Event]
     ) -> None:
-        stored_responses = self._stored_responses(changed.id)
-        early, last = _split(rewritten)
-        for chunk in early:  # only tickets with a very long timeline
+        # Event rewrites and blanked stored responses (kept: a retry must not book twice),
+        # 90 a transaction; the last also carries the ticket and its new event. Each is
+        # the same when written again, so an erasure cut short finishes when repeated.
+        rewrites: list[_Rewrite] = [partial(_rewrite_event, event=event) for event in rewritten]
+        rewrites += [
+            partial(_blank_stored_response, stored=stored)
+            for stored in self._stored_responses(changed.id)
+        ]
+        early, last = _split(rewrites)
+        for chunk in early:  # only tickets with a very long timeline or many stored responses
             with Transaction(self._connection) as writes:
-                _rewrite_events(writes, chunk)
+                _apply(writes, chunk)
         refusals = {"ticket": lambda: VersionConflictError(changed.id)}
         with Transaction(self._connection, refusals) as writes:
             writes.update(
@@ -171,15 +183,8 @@ class DynamoPrivacyStore(PrivacyStore):
                 actions=_anonymized_ticket_actions(changed),
                 condition=TicketItem.pk.exists(),
             )
-            _rewrite_events(writes, last)
+            _apply(writes, last)
             writes.events(event_items(added, None))
-            for stored in stored_responses:  # blanked, kept: a retry must not book twice
-                writes.update(
-                    f"stored:{stored.pk}",
-                    IdempotencyItem(pk=stored.pk, sk="IDEMPOTENCY"),
-                    actions=[IdempotencyItem.body.set(anonymized_response(stored.body))],
-                    condition=IdempotencyItem.pk.exists(),
-                )
 
     @staticmethod
     def _stored_responses(ticket_id: str) -> list[IdempotencyItem]:
@@ -203,9 +208,18 @@ class DynamoPrivacyStore(PrivacyStore):
         )
 
     def forget_survey_comment(self, survey_id: str) -> None:
+        survey = SurveyItem(pk=survey_pk(survey_id), sk=SURVEY_SK)
         written(  # a survey already gone has no comment left to forget
-            lambda: SurveyItem(pk=survey_pk(survey_id), sk=SURVEY_SK).update(
+            lambda: survey.update(
                 actions=[SurveyItem.comment.remove()], condition=SurveyItem.pk.exists()
+            )
+        )
+        # One still waiting ends as on a reopen (its links answer as expired; the
+        # workflow's next step finds it withdrawn and stops): no answer after the erasure.
+        written(
+            lambda: survey.update(
+                actions=[SurveyItem.survey_state.set(SurveyState.WITHDRAWN.value)],
+                condition=SurveyItem.survey_state.is_in(*_UNFINISHED_SURVEY_STATES),
             )
         )
 
@@ -221,22 +235,38 @@ class DynamoPrivacyStore(PrivacyStore):
                 )
 
 
-def _split(events: list[Event]) -> tuple[list[list[Event]], list[Event]]:
+_Rewrite = Callable[[Transaction], None]
+
+
+def _split(rewrites: list[_Rewrite]) -> tuple[list[list[_Rewrite]], list[_Rewrite]]:
     chunks = [
-        events[start : start + _EVENTS_PER_TRANSACTION]
-        for start in range(0, len(events), _EVENTS_PER_TRANSACTION)
+        rewrites[start : start + _REWRITES_PER_TRANSACTION]
+        for start in range(0, len(rewrites), _REWRITES_PER_TRANSACTION)
     ] or [[]]
     return chunks[:-1], chunks[-1]
 
 
-def _rewrite_events(writes: Transaction, events: list[Event]) -> None:
-    for event in events:
-        writes.update(
-            f"rewrite:{event.id}",
-            EventItem(pk=ticket_pk(event.ticket_id), sk=event_sk(event.id)),
-            actions=[EventItem.data.set(event.data)],
-            condition=EventItem.pk.exists(),
-        )
+def _apply(writes: Transaction, rewrites: list[_Rewrite]) -> None:
+    for rewrite in rewrites:
+        rewrite(writes)
+
+
+def _rewrite_event(writes: Transaction, event: Event) -> None:
+    writes.update(
+        f"rewrite:{event.id}",
+        EventItem(pk=ticket_pk(event.ticket_id), sk=event_sk(event.id)),
+        actions=[EventItem.data.set(event.data)],
+        condition=EventItem.pk.exists(),
+    )
+
+
+def _blank_stored_response(writes: Transaction, stored: IdempotencyItem) -> None:
+    writes.update(
+        f"stored:{stored.pk}",
+        IdempotencyItem(pk=stored.pk, sk="IDEMPOTENCY"),
+        actions=[IdempotencyItem.body.set(anonymized_response(stored.body))],
+        condition=IdempotencyItem.pk.exists(),
+    )
 
 
 def _anonymized_ticket_actions(changed: Ticket) -> list[Any]:
@@ -248,6 +278,10 @@ def _anonymized_ticket_actions(changed: Ticket) -> list[Any]:
             ContactAttribute(preferred=contact.preferred, locale=contact.locale)
         ),
         TicketItem.updated_at.set(changed.updated_at),
+        # The contact email's hash in the lookup index still named the customer as its
+        # sender's (an email from that address was told as a customer's).
+        TicketItem.lookup_pk.remove(),
+        TicketItem.lookup_sk.remove(),
         *_anonymized_application(changed),
     ]
 

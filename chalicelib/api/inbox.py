@@ -49,7 +49,13 @@ def get_inbox_item(item_id: str) -> Response:
     container = bootstrap.container()
     item = inbox.get_item(container.inbox_ports(), caller, item_id)
     # A staff read of a message (personal data) is recorded like a ticket read (SPEC 10).
-    record_read(container.audit_ports(), caller, "read_inbox_item", ticket_id=item.ticket_id)
+    record_read(
+        container.audit_ports(),
+        caller,
+        "read_inbox_item",
+        ticket_id=item.ticket_id,
+        inbox_id=item.id,
+    )
     return json_response(item_view(item))
 
 

@@ -21,6 +21,7 @@ from chalicelib.domain.ticket import isoformat
 READ_TICKET = "read_ticket"
 READ_TIMELINE = "read_timeline"
 LIST_TICKETS = "list_tickets"
+LIST_INBOX = "list_inbox"
 READ_PREFERENCES = "read_preferences"
 ERASE_CUSTOMER = "erase_customer"
 # Actions whose status move is a second, derived event of the same write.
@@ -36,6 +37,8 @@ class AuditEntry(msgspec.Struct, frozen=True):
     customer_id: str | None = None
     # A list read: the filters it was asked with (ids and statuses, never personal data).
     query: Mapping[str, str] | None = None
+    # A triage inbox item read or handled (SPEC 12): which message, linked or not.
+    inbox_id: str | None = None
 
 
 def entry_for_event(event: Event) -> AuditEntry | None:
@@ -73,4 +76,6 @@ def entry_view(entry: AuditEntry) -> dict[str, Any]:
         view["customer_id"] = entry.customer_id
     if entry.query:
         view["query"] = dict(entry.query)
+    if entry.inbox_id is not None:
+        view["inbox_id"] = entry.inbox_id
     return view

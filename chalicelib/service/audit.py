@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import msgspec
 
-from chalicelib.domain.audit import LIST_TICKETS, AuditEntry, entry_for_event
+from chalicelib.domain.audit import LIST_INBOX, LIST_TICKETS, AuditEntry, entry_for_event
 from chalicelib.domain.errors import FieldError, ForbiddenError, ThrottledError, ValidationError
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import STAFF_ROLES, Caller, Role
@@ -38,6 +38,7 @@ def record_read(
     *,
     ticket_id: str | None = None,
     customer_id: str | None = None,
+    inbox_id: str | None = None,
 ) -> None:
     """Record what a staff member read (customers reading their own tickets are not audited).
 
@@ -46,7 +47,9 @@ def record_read(
     if caller.role not in STAFF_ROLES:
         return
     now = ports.clock()
-    entry = AuditEntry(ports.ids.event_id(), now, caller, action, ticket_id, customer_id)
+    entry = AuditEntry(
+        ports.ids.event_id(), now, caller, action, ticket_id, customer_id, inbox_id=inbox_id
+    )
     ports.log.record(entry, retention_expiry(now, ports.retention))
 
 
@@ -72,6 +75,27 @@ def record_list_read(
         AuditEntry(ports.ids.event_id(), now, caller, LIST_TICKETS, target, customer_id, filters)
         for target in targets
     ]
+    _record_many(ports, entries, now)
+
+
+def record_inbox_list_read(
+    ports: AuditPorts, caller: Caller, shown: Sequence[tuple[str, str | None]], status: str
+) -> None:
+    """A staff list of the triage inbox is a read of every message it shows (their
+    senders, masked, and subjects): one entry per (item id, ticket id), with the status
+    asked for, written before the page goes out. A page with no message reads nothing."""
+    if caller.role not in STAFF_ROLES or not shown:
+        return
+    now = ports.clock()
+    query = {"status": status}
+    entries = [
+        AuditEntry(ports.ids.event_id(), now, caller, LIST_INBOX, ticket, None, query, item)
+        for item, ticket in shown
+    ]
+    _record_many(ports, entries, now)
+
+
+def _record_many(ports: AuditPorts, entries: list[AuditEntry], now: datetime) -> None:
     try:
         ports.log.record_many(entries, retention_expiry(now, ports.retention))
     except StoreThrottledError as error:

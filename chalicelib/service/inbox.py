@@ -33,7 +33,7 @@ from chalicelib.domain.privacy import retention_expiry
 from chalicelib.domain.sla import start_clocks
 from chalicelib.domain.ticket import Ticket, TicketRequest
 from chalicelib.logs import logger
-from chalicelib.service.audit import AuditPorts
+from chalicelib.service.audit import AuditPorts, record_inbox_list_read
 from chalicelib.service.documents import DocumentPorts
 from chalicelib.service.mail_documents import (
     Planned,
@@ -111,7 +111,11 @@ def list_items(
 ) -> Page[InboxItem]:
     """Items in one status, newest first (agents, supervisors, auditors)."""
     check_reader(caller)
-    return ports.store.page(status, limit, start_key)
+    page = ports.store.page(status, limit, start_key)
+    if ports.audit is not None:
+        shown = [(item.id, item.ticket_id) for item in page.items]
+        record_inbox_list_read(ports.audit, caller, shown, status)
+    return page
 
 
 def get_item(ports: InboxPorts, caller: Caller, item_id: str) -> InboxItem:
@@ -181,7 +185,7 @@ def open_ticket_from(
         )
         with _unless_handled_meanwhile():
             ports.store.settle(handled, item.version, new_ticket=ticket, events=[created])
-        _audit(audit, caller, TICKET, ticket.id, created.id)
+        _audit(audit, caller, TICKET, ticket.id, created.id, inbox_id=item.id)
         _attach(ports, caller, item, ticket, planned)
         return ticket
 
@@ -248,7 +252,7 @@ def link(ports: InboxPorts, caller: Caller, item_id: str, ticket_id: str) -> Inb
         change = TicketChange(changed if changed is not None else ticket, ticket.version)
         with _unless_handled_meanwhile():
             ports.store.settle(handled, item.version, change=change, events=events)
-        _audit(audit, caller, LINK, ticket.id, events[0].id)
+        _audit(audit, caller, LINK, ticket.id, events[0].id, inbox_id=item.id)
         _attach(ports, caller, item, ticket, planned)
         return handled
 
@@ -297,7 +301,7 @@ def discard(ports: InboxPorts, caller: Caller, item_id: str, reason: str) -> Inb
     handled = replace(_handled(item, caller, tickets, InboxStatus.DISCARDED), discard_reason=reason)
     with _unless_handled_meanwhile():
         ports.store.settle(handled, item.version)
-    _audit(audit, caller, DISCARD, None, f"{item.id}-discard")
+    _audit(audit, caller, DISCARD, None, f"{item.id}-discard", inbox_id=item.id)
     return handled
 
 
@@ -311,8 +315,16 @@ def _unless_handled_meanwhile() -> Iterator[None]:
 
 
 def _audit(
-    audit: AuditPorts, caller: Caller, action: str, ticket_id: str | None, entry_id: str
+    audit: AuditPorts,
+    caller: Caller,
+    action: str,
+    ticket_id: str | None,
+    entry_id: str,
+    *,
+    inbox_id: str,
 ) -> None:
     now = audit.clock()
-    entry = AuditEntry(f"{entry_id}-{action}", now, caller, action, ticket_id=ticket_id)
+    entry = AuditEntry(
+        f"{entry_id}-{action}", now, caller, action, ticket_id=ticket_id, inbox_id=inbox_id
+    )
     audit.log.record(entry, retention_expiry(now, audit.retention))

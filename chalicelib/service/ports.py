@@ -496,7 +496,8 @@ class PrivacyStore(ABC):
 
     @abstractmethod
     def forget_survey_comment(self, survey_id: str) -> None:
-        """Remove the free-text comment from a survey record (the score stays)."""
+        """Remove the free-text comment from a survey record (the score stays); a survey
+        still waiting for its answer is withdrawn (its links answer as expired)."""
 
 
 class MetricsSink(ABC):

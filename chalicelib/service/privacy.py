@@ -21,6 +21,7 @@ from chalicelib.domain.privacy import (
     is_anonymized,
     retention_expiry,
 )
+from chalicelib.domain.surveys import survey_id
 from chalicelib.domain.ticket import Ticket
 from chalicelib.service.audit import AuditPorts
 from chalicelib.service.ports import (
@@ -79,11 +80,14 @@ TicketErasureStep = Callable[[Ticket, list[Event], PrivacyPorts], None]
 
 
 def forget_survey_comments(ticket: Ticket, events: list[Event], ports: PrivacyPorts) -> None:
-    """Survey records live outside the ticket's partition: blank their comments too."""
+    """Survey records live outside the ticket's partition: blank their comments too, and
+    end a survey still waiting, so its link takes no answer after the erasure. One survey
+    per resolution: a pending one has no event naming it yet."""
     about_surveys = (event.payload_as(SurveyEvent) for event in events)
     surveyed = {about.survey_id for about in about_surveys if about is not None and about.survey_id}
-    for survey_id in sorted(surveyed):
-        ports.store.forget_survey_comment(survey_id)
+    surveyed.update(survey_id(ticket.id, n) for n in range(1, ticket.resolutions + 1))
+    for surveyed_id in sorted(surveyed):
+        ports.store.forget_survey_comment(surveyed_id)
 
 
 def forget_documents(ticket: Ticket, events: list[Event], ports: PrivacyPorts) -> None:
@@ -156,6 +160,7 @@ def erase_customer(ports: PrivacyPorts, caller: Caller, customer_id: str) -> Era
             + ", ".join(blocking[:10])
         )
     anonymized = sum(1 for ticket in tickets if _erase_ticket(ports, caller, ticket.id))
+    _no_ticket_opened_meanwhile(ports.tickets, customer_id, {ticket.id for ticket in tickets})
     deleted = ports.store.forget_preferences(customer_id)
     now = ports.audit.clock()
     entry = AuditEntry(
@@ -163,6 +168,19 @@ def erase_customer(ports: PrivacyPorts, caller: Caller, customer_id: str) -> Era
     )
     ports.audit.log.record(entry, retention_expiry(now, ports.audit.retention))
     return Erasure(customer_id, len(tickets), anonymized, deleted, now)
+
+
+def _no_ticket_opened_meanwhile(
+    repository: TicketRepository, customer_id: str, erased: set[str]
+) -> None:
+    """A ticket the customer opened while the erasure ran holds their data and is open:
+    409 as before (the preferences its messages need stay); run again once it is finished."""
+    opened = sorted(t.id for t in _all_tickets(repository, customer_id) if t.id not in erased)
+    if opened:
+        raise ConflictError(
+            f"The customer opened {len(opened)} ticket(s) during the erasure: "
+            + ", ".join(opened[:10])
+        )
 
 
 def _all_tickets(repository: TicketRepository, customer_id: str) -> list[Ticket]:

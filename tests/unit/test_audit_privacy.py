@@ -6,7 +6,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from msgspec.structs import asdict
+from msgspec.structs import asdict, replace
 
 from chalicelib.domain.audit import entry_for_event
 from chalicelib.domain.errors import (
@@ -324,3 +324,37 @@ def test_a_malformed_customer_id_names_no_one(customer_id):
     with pytest.raises(NotFoundError) as refused:
         erase_customer(desk.privacy, AUDITOR, customer_id)
     assert customer_id.strip() not in str(refused.value) or not customer_id.strip()
+
+
+class _CustomerOpensMidway(InMemoryPrivacyStore):
+    """The customer opens a ticket while the erasure runs (after their list was read)."""
+
+    def __init__(self, desk: Desk) -> None:
+        super().__init__(desk.repository, desk.notifications)
+        self.desk = desk
+        self.opened: Ticket | None = None
+
+    def anonymize_ticket(
+        self, expected_version: int, changed: Ticket, rewritten: list[Event], added: list[Event]
+    ) -> None:
+        super().anonymize_ticket(expected_version, changed, rewritten, added)
+        if self.opened is None:
+            self.opened = self.desk.open(key="k-midway")
+
+
+def test_a_ticket_opened_while_the_erasure_runs_makes_it_a_409_until_it_is_finished():
+    # The erasure answered 200 (all erased) while the new ticket kept the phone, email
+    # and words, and the preferences that ticket's messages need were deleted.
+    desk = Desk()
+    _cancelled_with_history(desk)
+    desk.notifications.save_preferences("cust-1", {"sms": True, "email": False})
+    store = _CustomerOpensMidway(desk)
+    with pytest.raises(ConflictError) as raised:
+        erase_customer(replace(desk.privacy, store=store), AUDITOR, "cust-1")
+    assert store.opened is not None and store.opened.id in raised.value.detail
+    assert desk.notifications.preferences("cust-1") is not None  # its messages need them
+
+    act(desk.ports, CUSTOMER, store.opened.id, "cancel", {})
+    again = erase_customer(desk.privacy, AUDITOR, "cust-1")
+    assert (again.tickets, again.anonymized_now, again.preferences_deleted) == (2, 1, True)
+    assert desk.repository.tickets[store.opened.id].contact.phone is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from chalicelib.domain.audit import entry_view
 from chalicelib.domain.errors import ConflictError, ForbiddenError, NotFoundError
 from chalicelib.domain.events import EventType
 from chalicelib.domain.identity import Caller, Role
@@ -183,6 +184,28 @@ def test_link_adds_the_customers_comment_audited_with_the_staff_actor(desk: Desk
     assert (entry.actor, entry.action, entry.ticket_id) == (AGENT, "inbox_link", ticket.id)
     with pytest.raises(ConflictError):
         inbox.discard(desk.inbox, AGENT, item_id, "late")
+
+
+def test_a_discard_is_audited_naming_the_message(desk: Desk):
+    # The entry had no ticket and nothing else: an auditor saw that agent-1 discarded
+    # something, never which message.
+    item_id = _triaged(desk)
+    inbox.discard(desk.inbox, AGENT, item_id, "spam")
+    [(entry, _)] = desk.audit.entries.values()
+    assert (entry.action, entry.ticket_id, entry.inbox_id) == ("inbox_discard", None, item_id)
+    assert entry_view(entry)["inbox_id"] == item_id
+
+
+def test_a_staff_list_of_the_inbox_is_a_read_of_every_message_it_shows(desk: Desk):
+    # The list shows each message's sender (masked) and subject, and left no audit entry.
+    item_id = _triaged(desk)
+    page = inbox.list_items(desk.inbox, AGENT, "open", 10, None)
+    assert [item.id for item in page.items] == [item_id]
+    [(entry, _)] = desk.audit.entries.values()
+    assert (entry.actor, entry.action, entry.inbox_id) == (AGENT, "list_inbox", item_id)
+    assert entry.query == {"status": "open"}
+    inbox.list_items(desk.inbox, AGENT, "discarded", 10, None)  # nothing shown, nothing read
+    assert len(desk.audit.entries) == 1
 
 
 def test_roles_and_unknown_items(desk: Desk):

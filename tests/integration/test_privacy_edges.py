@@ -1,0 +1,190 @@
+"""Erasure's edges on moto: what an erased customer's records still hold, read off the
+whole table (a Scan is fine in a test: it proves what no request path could show)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from chalicelib import bootstrap
+from chalicelib.adapters.dynamo import contact_email_key
+from chalicelib.adapters.models import SurveyItem
+from chalicelib.adapters.records import DynamoAuditLog
+from chalicelib.adapters.surveys import SURVEY_SK, survey_pk
+from chalicelib.domain.audit import entry_view
+from chalicelib.domain.errors import SurveyClosedError
+from chalicelib.domain.identity import Caller, Role
+from chalicelib.domain.privacy import ERASED
+from chalicelib.domain.surveys import Answer as SurveyAnswer
+from chalicelib.domain.surveys import Survey, SurveyState, survey_id
+from chalicelib.domain.ticket import Ticket, TicketRequest, ticket_view
+from chalicelib.service.audit import record_read
+from chalicelib.service.privacy import erase_customer
+from chalicelib.service.surveys import SurveyView, answer_survey
+from chalicelib.service.tickets import (
+    Answer,
+    IdempotencyKey,
+    StoredResponse,
+    act,
+    comment,
+    create_ticket,
+)
+
+CUSTOMER = Caller(Role.CUSTOMER, "cust-edges")
+AGENT = Caller(Role.AGENT, "agent-7")
+SUPERVISOR = Caller(Role.SUPERVISOR, "sup-1")
+AUDITOR = Caller(Role.AUDITOR, "aud-1")
+PHONE, EMAIL = "+8613812348000", "li.na@example.com"
+
+
+def _table_items(aws: dict[str, Any]) -> list[dict[str, Any]]:
+    table = boto3.resource("dynamodb").Table(aws["table_name"])
+    items: list[dict[str, Any]] = []
+    scan: dict[str, Any] = {}
+    while True:
+        page = table.scan(**scan)
+        items.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return items
+        scan = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+
+def _created(ticket: Ticket) -> StoredResponse:
+    return StoredResponse(201, json.dumps(ticket_view(ticket, CUSTOMER), ensure_ascii=False))
+
+
+def _open(request: TicketRequest, key: str = "k-open") -> Ticket:
+    scope = IdempotencyKey(f"customer:{CUSTOMER.id}:POST /v1/tickets", key, "fp")
+    ports = bootstrap.container().ticket_ports()
+    body = json.loads(create_ticket(ports, CUSTOMER, request, _created, scope).body)
+    ticket = ports.repository.get(body["id"])
+    assert ticket is not None
+    return ticket
+
+
+def _request(**changes: Any) -> TicketRequest:
+    fields: dict[str, Any] = {
+        "channel": "web",
+        "kind": "consultation",
+        "category": "card",
+        "subject": "Card blocked",
+        "description": "",
+        "contact": {"phone": PHONE, "email": EMAIL},
+        **changes,
+    }
+    return TicketRequest(**fields)
+
+
+def _cancel(ticket_id: str) -> None:
+    act(bootstrap.container().ticket_ports(), CUSTOMER, ticket_id, "cancel", {})
+
+
+def test_erasure_blanks_the_application_form_kept_in_a_stored_response(aws):
+    # The ticket's form was emptied, but the 201 kept for the create's Idempotency-Key
+    # still held the customer's new address, and a retry returned it.
+    address_change = bootstrap.application_catalogue().get("address-change")
+    form = {"new_address": "Flat 12B, 88 Century Avenue, Pudong"}
+    ticket = _open(
+        _request(kind="application", category="account", application_type=address_change, form=form)
+    )
+    _cancel(ticket.id)
+
+    erase_customer(bootstrap.container().privacy_ports(), AUDITOR, CUSTOMER.id)
+
+    everything = repr(_table_items(aws))
+    assert "Century Avenue" not in everything
+    [stored] = [i for i in _table_items(aws) if str(i["pk"]).startswith("IDEMPOTENCY#")]
+    replay = json.loads(str(stored["body"]))
+    assert replay["id"] == ticket.id  # a retry still gets the same ticket
+    assert replay["application"]["form"] == {}  # as the erased ticket shows it
+
+
+def test_erasure_unlinks_the_contact_email_from_the_customer(aws):
+    # The ticket kept `lookup_pk` EMAIL#<sha256(address)> in the lookup index: the desk
+    # still told the erased customer's address as a customer's (an email from it was
+    # triaged `no_reference`, never `unknown_sender`), and the hash named the customer.
+    ticket = _open(_request())
+    _cancel(ticket.id)
+    threads = bootstrap.container().mail_threads
+    assert threads.customer_of_sender(EMAIL) == CUSTOMER.id
+
+    erase_customer(bootstrap.container().privacy_ports(), AUDITOR, CUSTOMER.id)
+
+    assert threads.customer_of_sender(EMAIL) is None
+    assert contact_email_key(EMAIL) not in repr(_table_items(aws))
+
+
+def test_erasure_of_a_ticket_with_many_stored_responses_fits_its_transactions(aws):
+    # Each comment sent with an Idempotency-Key keeps a response for 24 h; the last
+    # transaction carried every stored response besides up to 90 event rewrites, over
+    # DynamoDB's 100 items: the erasure failed every time, the ticket stayed unerased.
+    ticket = _open(_request(subject="Jane Doe's card"))
+    ports = bootstrap.container().ticket_ports()
+    for n in range(50):
+        key = IdempotencyKey(f"customer:{CUSTOMER.id}:POST comment", f"c-{n}", "fp")
+        render = lambda event: StoredResponse(201, json.dumps({"body": "Jane here"}))  # noqa: E731
+        comment(ports, CUSTOMER, ticket.id, f"Jane here, {n}", False, answer=Answer(render, key))
+    _cancel(ticket.id)
+
+    erasure = erase_customer(bootstrap.container().privacy_ports(), AUDITOR, CUSTOMER.id)
+
+    assert erasure.anonymized_now == 1
+    everything = repr(_table_items(aws))
+    assert "Jane" not in everything
+    stored = [i for i in _table_items(aws) if str(i["pk"]).startswith("IDEMPOTENCY#")]
+    assert len(stored) == 51
+    assert all(ERASED in str(i["body"]) for i in stored)
+
+
+def _invited_survey(ticket: Ticket) -> Survey:
+    """A survey waiting for the customer's answer, as the workflow's Invite leaves it."""
+    store = bootstrap.container().survey_store
+    name = survey_id(ticket.id, 1)
+    at = ticket.updated_at
+    assert store.create(Survey(name, ticket.id, CUSTOMER.id, 1, SurveyState.PENDING, "en-US", at))
+    SurveyItem(pk=survey_pk(name), sk=SURVEY_SK).update(
+        actions=[SurveyItem.survey_state.set(SurveyState.INVITED.value)]
+    )
+    survey = store.get(name)
+    assert survey is not None
+    return survey
+
+
+def test_a_survey_still_open_at_the_erasure_takes_no_answer_afterwards(aws):
+    # A supervisor closed the resolved ticket while its survey waited; after the
+    # erasure the link still took an answer: its comment went onto the survey record
+    # and a `survey.answered` event of the anonymized ticket, which no erasure reaches
+    # again (the ticket is anonymized already).
+    ticket = _open(_request())
+    ports = bootstrap.container().ticket_ports()
+    for action, params in (("assign", {}), ("start", {}), ("resolve", {"resolution": "done"})):
+        act(ports, AGENT, ticket.id, action, params)
+    act(ports, SUPERVISOR, ticket.id, "close", {})
+    survey = _invited_survey(ticket)
+
+    erase_customer(bootstrap.container().privacy_ports(), AUDITOR, CUSTOMER.id)
+
+    answering = bootstrap.container().survey_ports(workflow=False)
+    with pytest.raises(SurveyClosedError):
+        answer_survey(answering, SurveyView(survey, ERASED), SurveyAnswer(2, "Li Na, 5 Oak Rd"))
+    assert "Oak Rd" not in repr(_table_items(aws))
+    withdrawn = bootstrap.container().survey_store.get(survey.id)
+    assert withdrawn is not None and withdrawn.state is SurveyState.WITHDRAWN
+
+
+def test_a_staff_read_of_an_inbox_message_names_it_in_the_audit_log(aws):
+    # A triage item not linked to a ticket was read with an entry naming nothing: the
+    # auditor saw that someone read a message, never which one (SPEC 10: who read what).
+    audit = bootstrap.container().audit_ports()
+    record_read(audit, AGENT, "read_inbox_item", ticket_id=None, inbox_id="M-01KX0000000")
+    [entry] = DynamoAuditLog().page("actor", AGENT.id, 10, None).items
+    assert entry_view(entry) == {
+        "at": entry_view(entry)["at"],
+        "actor": {"role": "agent", "id": AGENT.id},
+        "action": "read_inbox_item",
+        "ticket_id": None,
+        "inbox_id": "M-01KX0000000",
+    }
