@@ -8,6 +8,8 @@ the S3 event; a count item (sk FILECOUNT) keeps a ticket at 20 documents at most
 
 from __future__ import annotations
 
+from functools import partial
+
 from pynamodb.connection import Connection
 
 from chalicelib.adapters.dynamo import (
@@ -24,7 +26,7 @@ from chalicelib.adapters.models import (
     DocumentKeyItem,
     get_item,
 )
-from chalicelib.adapters.transactions import Refusal, Transaction
+from chalicelib.adapters.transactions import Refusal, Transaction, written
 from chalicelib.domain.documents import Document, DocumentStatus, FileProblem, TooManyDocumentsError
 from chalicelib.domain.events import Event
 from chalicelib.service.documents import DocumentStore
@@ -170,16 +172,16 @@ class DynamoDocumentStore(DocumentStore):
             writes.events(event_items(events, None))
 
     def expire(self, ticket_id: str, expires_at: int) -> None:
+        """Stamp the TTL on the ticket's document records that exist: an UpdateItem on a
+        missing key would write a bare item (no type, never read, kept for ever)."""
+        items: list[DocumentItem | DocumentKeyItem | DocumentCountItem] = []
         for document in self.for_ticket(ticket_id):
-            DocumentItem(pk=ticket_pk(ticket_id), sk=document_sk(document.id)).update(
-                actions=[DocumentItem.expires_at.set(expires_at)]
-            )
-            DocumentKeyItem(pk=key_pk(document.object_key), sk=KEY_SK).update(
-                actions=[DocumentKeyItem.expires_at.set(expires_at)]
-            )
-        DocumentCountItem(pk=ticket_pk(ticket_id), sk=COUNT_SK).update(
-            actions=[DocumentCountItem.expires_at.set(expires_at)]
-        )
+            items.append(DocumentItem(pk=ticket_pk(ticket_id), sk=document_sk(document.id)))
+            items.append(DocumentKeyItem(pk=key_pk(document.object_key), sk=KEY_SK))
+        items.append(DocumentCountItem(pk=ticket_pk(ticket_id), sk=COUNT_SK))
+        for item in items:
+            stamp = type(item).expires_at.set(expires_at)
+            written(partial(item.update, actions=[stamp], condition=type(item).pk.exists()))
 
     def forget_filenames(self, customer_id: str, ticket_id: str) -> list[str]:
         keys = []

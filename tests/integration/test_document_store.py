@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 from msgspec.structs import replace
 
@@ -188,3 +189,23 @@ def test_retention_stamps_the_ttl_on_every_document_record(aws):
     pointer = DocumentKeyItem.get(key_pk(document.object_key), KEY_SK)
     count = DocumentCountItem.get(ticket_pk(ticket.id), COUNT_SK)
     assert item.expires_at == pointer.expires_at == count.expires_at == 1_900_000_000
+
+
+def test_retention_of_a_ticket_without_documents_writes_no_document_record(aws):
+    # UpdateItem creates a missing item: stamping the TTL on a document count that was
+    # never written left a bare item (no item type, no expiry) in every such ticket.
+    from chalicelib.adapters.dynamo import ticket_pk
+
+    container = bootstrap.container()
+    store = container.document_store
+    assert store is not None
+    ticket, event = _ticket()
+    container.repository.create(ticket, [event])
+    store.expire(ticket.id, 1_900_000_000)
+    table = boto3.client("dynamodb").query(
+        TableName=aws["table_name"],
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": ticket_pk(ticket.id)}},
+    )
+    assert all("item_type" in item for item in table["Items"]), table["Items"]
+    assert not [item for item in table["Items"] if item["sk"]["S"].startswith("FILE")]
