@@ -125,11 +125,13 @@ def api_route(blueprint: Blueprint, route: str) -> Callable[..., Any]:
         raise RouteTableError(f"{route} has no row in {ROUTES_FILE.name}")
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        offered = operation.offered  # once per route, not per request
+
         @functools.wraps(view)
         def guarded(**params: Any) -> Any:
             try:
-                if operation.offered:  # 406 before any work (RFC 9110 12.5.1)
-                    negotiate(blueprint.current_request.headers.get("accept"), operation.offered)
+                if offered:  # 406 before any work (RFC 9110 12.5.1)
+                    negotiate(blueprint.current_request.headers.get("accept"), offered)
                 return view(**params)
             except DomainError as error:
                 return problem_for(error)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import boto3
 from msgspec.structs import replace
 
 from chalicelib.domain.events import Event, EventType
@@ -44,3 +46,17 @@ def event_on(ticket: Ticket, number: int, kind: str = "comment.added") -> Event:
     """Event `number` on the ticket at NOW by AGENT: a public comment unless `kind` is given."""
     data = {"body": "hi", "internal": False}
     return Event(f"E-{number:026d}", ticket.id, EventType(kind), NOW, AGENT, data)
+
+
+def table_items(table_name: str) -> list[dict[str, Any]]:
+    """Every item of the table, page by page. A Scan is fine in a test: it proves what no
+    request path could show (what an erasure left, what a write added)."""
+    table = boto3.resource("dynamodb").Table(table_name)
+    items: list[dict[str, Any]] = []
+    scan: dict[str, Any] = {}
+    while True:
+        page = table.scan(**scan)
+        items.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return items
+        scan = {"ExclusiveStartKey": page["LastEvaluatedKey"]}

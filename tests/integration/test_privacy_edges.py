@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
 import pytest
 
 from chalicelib import bootstrap
@@ -32,24 +31,13 @@ from chalicelib.service.tickets import (
     comment,
     create_ticket,
 )
+from tests.integration.repository_support import table_items
 
 CUSTOMER = Caller(Role.CUSTOMER, "cust-edges")
 AGENT = Caller(Role.AGENT, "agent-7")
 SUPERVISOR = Caller(Role.SUPERVISOR, "sup-1")
 AUDITOR = Caller(Role.AUDITOR, "aud-1")
 PHONE, EMAIL = "+8613812348000", "li.na@example.com"
-
-
-def _table_items(aws: dict[str, Any]) -> list[dict[str, Any]]:
-    table = boto3.resource("dynamodb").Table(aws["table_name"])
-    items: list[dict[str, Any]] = []
-    scan: dict[str, Any] = {}
-    while True:
-        page = table.scan(**scan)
-        items.extend(page["Items"])
-        if "LastEvaluatedKey" not in page:
-            return items
-        scan = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
 
 
 def _created(ticket: Ticket) -> StoredResponse:
@@ -94,9 +82,11 @@ def test_erasure_blanks_the_application_form_kept_in_a_stored_response(aws):
 
     erase_customer(bootstrap.container().privacy_ports(), AUDITOR, CUSTOMER.id)
 
-    everything = repr(_table_items(aws))
+    everything = repr(table_items(aws["table_name"]))
     assert "Century Avenue" not in everything
-    [stored] = [i for i in _table_items(aws) if str(i["pk"]).startswith("IDEMPOTENCY#")]
+    [stored] = [
+        i for i in table_items(aws["table_name"]) if str(i["pk"]).startswith("IDEMPOTENCY#")
+    ]
     replay = json.loads(str(stored["body"]))
     assert replay["id"] == ticket.id  # a retry still gets the same ticket
     assert replay["application"]["form"] == {}  # as the erased ticket shows it
@@ -114,7 +104,7 @@ def test_erasure_unlinks_the_contact_email_from_the_customer(aws):
     erase_customer(bootstrap.container().privacy_ports(), AUDITOR, CUSTOMER.id)
 
     assert threads.customer_of_sender(EMAIL) is None
-    assert contact_email_key(EMAIL) not in repr(_table_items(aws))
+    assert contact_email_key(EMAIL) not in repr(table_items(aws["table_name"]))
 
 
 def test_erasure_of_a_ticket_with_many_stored_responses_fits_its_transactions(aws):
@@ -132,9 +122,9 @@ def test_erasure_of_a_ticket_with_many_stored_responses_fits_its_transactions(aw
     erasure = erase_customer(bootstrap.container().privacy_ports(), AUDITOR, CUSTOMER.id)
 
     assert erasure.anonymized_now == 1
-    everything = repr(_table_items(aws))
+    everything = repr(table_items(aws["table_name"]))
     assert "Jane" not in everything
-    stored = [i for i in _table_items(aws) if str(i["pk"]).startswith("IDEMPOTENCY#")]
+    stored = [i for i in table_items(aws["table_name"]) if str(i["pk"]).startswith("IDEMPOTENCY#")]
     assert len(stored) == 51
     assert all(ERASED in str(i["body"]) for i in stored)
 
@@ -170,7 +160,7 @@ def test_a_survey_still_open_at_the_erasure_takes_no_answer_afterwards(aws):
     answering = bootstrap.container().survey_ports(workflow=False)
     with pytest.raises(SurveyClosedError):
         answer_survey(answering, SurveyView(survey, ERASED), SurveyAnswer(2, "Li Na, 5 Oak Rd"))
-    assert "Oak Rd" not in repr(_table_items(aws))
+    assert "Oak Rd" not in repr(table_items(aws["table_name"]))
     withdrawn = bootstrap.container().survey_store.get(survey.id)
     assert withdrawn is not None and withdrawn.state is SurveyState.WITHDRAWN
 

@@ -34,6 +34,7 @@ from chalicelib.service.tickets import (
 )
 from local.seed import seed_branches
 from tests.fakes import FixedClock
+from tests.integration.repository_support import table_items
 from tests.integration.streams import deliver, stream_records
 
 CUSTOMER = Caller(Role.CUSTOMER, "cust-erase")
@@ -75,12 +76,6 @@ def _worked_and_resolved(ticket: Ticket) -> None:
 def _today() -> dict[str, str]:
     day = report_day(datetime.now(UTC))
     return {"from": day, "to": day}
-
-
-def _table_items(aws: dict[str, Any]) -> list[dict[str, Any]]:
-    """A Scan is fine in a test: it proves what no request path could show."""
-    table = boto3.resource("dynamodb").Table(aws["table_name"])
-    return list(table.scan()["Items"])
 
 
 def test_the_stream_counts_creation_first_response_and_resolution_once(aws):
@@ -215,10 +210,10 @@ def test_erasure_leaves_no_contact_data_and_keeps_the_counts(aws):
     deliver(stream_records(aws["stream_arn"]))
 
     assert (erasure.tickets, erasure.anonymized_now, erasure.preferences_deleted) == (1, 1, True)
-    everything = repr(_table_items(aws))
+    everything = repr(table_items(aws["table_name"]))
     for personal in (PHONE, EMAIL, "8000", "Jane", "6222", "Pudong", "j***@"):
         assert personal not in everything, personal
-    [kept] = [i for i in _table_items(aws) if str(i["pk"]).startswith("IDEMPOTENCY#")]
+    [kept] = [i for i in table_items(aws["table_name"]) if str(i["pk"]).startswith("IDEMPOTENCY#")]
     assert kept["fingerprint"] == "fp"  # a retry still gets an answer, blanked
     assert report_summary(reports, AUDITOR, _today()) == before
     erased = bootstrap.container().ticket_ports().repository.get(ticket.id)
@@ -239,7 +234,7 @@ def test_closed_records_carry_the_retention_expiry_and_short_lived_ones_24_hours
     )
     record_read(bootstrap.container().audit_ports(), AGENT, "read_ticket", ticket_id=ticket.id)
     deliver(stream_records(aws["stream_arn"]))
-    items = _table_items(aws)
+    items = table_items(aws["table_name"])
     cancelled = bootstrap.container().ticket_ports().repository.get(ticket.id)
     assert cancelled is not None
     five_years = int((cancelled.updated_at + timedelta(days=1826)).timestamp())
@@ -263,7 +258,9 @@ def test_an_open_ticket_holds_no_expiry(aws):
     ticket = _open()
     deliver(stream_records(aws["stream_arn"]))
     [item] = [
-        i for i in _table_items(aws) if i["pk"] == f"TICKET#{ticket.id}" and i["sk"] == "#TICKET"
+        i
+        for i in table_items(aws["table_name"])
+        if i["pk"] == f"TICKET#{ticket.id}" and i["sk"] == "#TICKET"
     ]
     assert "expires_at" not in item
 
@@ -276,7 +273,9 @@ def test_renamed_settings_knob_moves_the_expiry(aws):
     cancelled = bootstrap.container().ticket_ports().repository.get(ticket.id)
     assert cancelled is not None
     [item] = [
-        i for i in _table_items(aws) if i["pk"] == f"TICKET#{ticket.id}" and i["sk"] == "#TICKET"
+        i
+        for i in table_items(aws["table_name"])
+        if i["pk"] == f"TICKET#{ticket.id}" and i["sk"] == "#TICKET"
     ]
     assert int(item["expires_at"]) == int((cancelled.updated_at + timedelta(days=30)).timestamp())
 
@@ -304,7 +303,7 @@ def test_erasure_blanks_a_bookings_stored_response_too(aws):
 
     erase_customer(bootstrap.container().privacy_ports(), AUDITOR, CUSTOMER.id)
 
-    everything = repr(_table_items(aws))
+    everything = repr(table_items(aws["table_name"]))
     for personal in ("Jane", "6222", "Flat 12B"):
         assert personal not in everything, personal
     replayed = json.loads(book(ports, CUSTOMER, request, render, key).body)
