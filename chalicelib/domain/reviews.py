@@ -25,7 +25,7 @@ from msgspec.structs import replace
 
 from chalicelib.domain.complaints import COMPLAINT
 from chalicelib.domain.errors import ConflictError, ForbiddenError
-from chalicelib.domain.events import Event, ReviewRequested
+from chalicelib.domain.events import Event, ReviewRequested, TicketAssigned, TicketEscalated
 from chalicelib.domain.identity import WORKING_ROLES, Caller
 from chalicelib.domain.routing import Route
 from chalicelib.domain.statuses import Status
@@ -80,10 +80,18 @@ def recused_staff(original: Ticket, timeline: Iterable[Event]) -> tuple[str, ...
     """Every agent or supervisor with an entry on the original's timeline (and its holder).
     The system (the SLA sweep, survey expiry) is nobody to recuse: it must still close
     the review."""
-    ids = {event.actor.id for event in timeline if event.actor.role in WORKING_ROLES}
-    if original.assignee:
-        ids.add(original.assignee)
-    return tuple(sorted(ids))
+    ids: set[str | None] = {original.assignee}
+    for event in timeline:
+        if event.actor.role in WORKING_ROLES:
+            ids.add(event.actor.id)
+        # Assigned is an entry too (SPEC 13), also for one since replaced or escalated away.
+        assigned = event.payload_as(TicketAssigned)
+        if assigned is not None:
+            ids.update((assigned.assignee, assigned.previous))
+        escalated = event.payload_as(TicketEscalated)
+        if escalated is not None:
+            ids.add(escalated.previous_assignee)
+    return tuple(sorted(staff for staff in ids if staff))
 
 
 def check_recusal(ticket: Ticket, caller: Caller, assignee: str | None = None) -> None:
