@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from msgspec.structs import replace
 
-from chalicelib.domain.complaints import COMPLAINT
+from chalicelib.domain.complaints import COMPLAINT, Complaint, complaint_of
 from chalicelib.domain.errors import ConflictError, ForbiddenError
 from chalicelib.domain.events import Event, ReviewRequested, TicketAssigned, TicketEscalated
 from chalicelib.domain.identity import WORKING_ROLES, Caller
@@ -126,7 +126,9 @@ def open_review(
 ) -> tuple[Ticket, Event, Ticket, Event]:
     """The review ticket and its `ticket.created`; the original (version raised, naming
     the review) and its `complaint.review_requested`. Call check_reviewable first.
-    The review is a complaint with facts of its own: not classified, nothing extended."""
+    The review is a complaint with facts of its own, nothing extended, classified as the
+    original was (the same matter: SPEC 13's classification rule holds for it too)."""
+    original_facts = complaint_of(original)
     about = TicketRequest(
         channel=original.channel,
         kind=COMPLAINT,
@@ -155,6 +157,7 @@ def open_review(
         ),
         review_of=original.id,
         recused=recused,
+        complaint=Complaint(business=original_facts.business, cause=original_facts.cause),
     )
     review_created = created_event(review, ids.created_event, caller)
     requested = ReviewRequested(review_id=review.id, reason=reason)

@@ -138,8 +138,8 @@ def test_a_review_is_a_new_complaint_linked_both_ways_in_one_write(close):
     assert original.status == before.status  # the original stays as it was decided
     assert new.sla.resolution_due == ports.clock() + timedelta(days=30)
     assert body["complaint"] == {
-        "business": None,
-        "cause": None,
+        "business": "card",  # classified as the original was: the same matter
+        "cause": "fees",
         "extensions": 0,
         "extension_requested": None,
         "clock_suspended": False,
