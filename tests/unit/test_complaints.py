@@ -16,6 +16,7 @@ from chalicelib.bootstrap import COMPLAINT_CODES_FILE, POLICIES_FILE, load_compl
 from chalicelib.domain.complaints import (
     ClassificationRequiredError,
     CodeFileError,
+    DeadlinePassedError,
     FourEyesError,
     complaint_view,
     parse_codes,
@@ -409,13 +410,9 @@ def test_resolving_a_suspended_complaint_moves_its_deadline_by_the_time_suspende
     resolved = desk.act(ticket, "resolve", AGENT, resolution="Refunded")
     assert resolved.sla.resolution_due == ticket.received_at + 25 * DAY
 
-    desk.clock.advance(days=5)  # day 17: past receipt + 15, within receipt + 15 + 10
-    desk.act(ticket, "reopen", CUSTOMER, reason="Not refunded yet")
-    sweep(desk.ports)
-    assert "resolution" not in desk.get(ticket.id).sla.breaches
-    desk.clock.advance(days=8, seconds=1)  # day 25 and a second
-    sweep(desk.ports)
-    assert "resolution" in desk.get(ticket.id).sla.breaches
+    assert resolved.complaint.suspended_seconds == 10 * 24 * 3600
+    decision = desk.repository.event_log[ticket.id][-1]
+    assert decision.data["total_suspended_seconds"] == 10 * 24 * 3600
 
 
 def test_resolving_a_suspended_review_keeps_its_30_days_plus_the_time_suspended(desk):
@@ -430,3 +427,194 @@ def test_resolving_a_suspended_review_keeps_its_30_days_plus_the_time_suspended(
     desk.clock.advance(days=3)
     resolved = desk.act(review, "resolve", resolution="Upheld")
     assert resolved.sla.resolution_due == review.received_at + 33 * DAY
+
+
+# ---------------------------------------------------------------- a reopened complaint
+
+
+def _decided(desk: Desk, after_days: int = 10) -> Ticket:
+    ticket = desk.held()
+    desk.act(ticket, "classify", AGENT, business="card", cause="fees")
+    desk.clock.advance(days=after_days)
+    desk.act(ticket, "resolve", AGENT, resolution="Refunded")
+    return ticket
+
+
+def test_a_complaint_reopened_after_its_15_days_gets_a_fresh_clock_from_the_reopening(desk):
+    ticket = _decided(desk)  # decided on day 10: in time
+    desk.clock.advance(days=10)  # day 20
+    reopened = desk.act(ticket, "reopen", CUSTOMER, reason="Not refunded yet")
+    assert reopened.sla.resolution_due == desk.clock() + 15 * DAY
+    assert desk.repository.event_log[ticket.id][-1].data["resolution_due"] == (
+        reopened.sla.resolution_due.isoformat()
+    )
+    assert not _resolution_breached(desk, ticket)  # no breach at once
+    desk.clock.advance(days=15, seconds=1)
+    assert _resolution_breached(desk, ticket)
+
+
+def _resolution_breached(desk: Desk, ticket: Ticket) -> bool:
+    """After a sweep: whether the resolution breach is on the ticket and its timeline."""
+    sweep(desk.ports)
+    log = desk.repository.event_log[ticket.id]
+    recorded = [e.data["metric"] for e in log if e.type == "sla.breached"]
+    on_ticket = "resolution" in desk.get(ticket.id).sla.breaches
+    assert on_ticket == ("resolution" in recorded)
+    return on_ticket
+
+
+def test_a_reopened_complaint_climbs_the_ladder_again_from_the_reopening(desk):
+    # Each allowance past 15 days is approved (and told) for the period it covers.
+    ticket = desk.held()
+    desk.act(ticket, "classify", AGENT, business="card", cause="fees")
+    desk.act(ticket, "extend", reason="Complex")
+    desk.act(ticket, "extend", reason="Particularly complex")
+    desk.act(ticket, "extend", COLLEAGUE, reason="Approved")
+    desk.act(ticket, "suspend_clock", reason="testing")
+    desk.clock.advance(days=3)
+    desk.act(ticket, "resolve", AGENT, resolution="Refunded")
+    desk.clock.advance(days=2)
+    reopened = desk.act(ticket, "reopen", CUSTOMER)
+    assert (reopened.complaint.extensions, reopened.complaint.suspended_seconds) == (0, 0)
+    assert reopened.sla.resolution_due == desk.clock() + 15 * DAY
+    extended = desk.act(ticket, "extend", reason="Still complex")
+    assert extended.sla.resolution_due == desk.clock() + 30 * DAY
+    desk.act(ticket, "suspend_clock", reason="assessment")
+    desk.clock.advance(days=4)
+    assert desk.act(ticket, "resume_clock").sla.resolution_due == (reopened.updated_at + 34 * DAY)
+
+
+def test_a_reopened_review_has_30_days_from_the_reopening(desk):
+    original = _decided(desk)
+    answer: Answer[Ticket] = Answer(lambda ticket: StoredResponse(201, ticket.id))
+    review = desk.get(request_review(desk.ports, CUSTOMER, original.id, "No", answer=answer).body)
+    desk.act(review, "assign")
+    desk.act(review, "start")
+    desk.clock.advance(days=20)
+    desk.act(review, "resolve", resolution="Upheld")
+    desk.clock.advance(days=2)
+    reopened = desk.act(review, "reopen", CUSTOMER)
+    assert reopened.sla.resolution_due == desk.clock() + 30 * DAY
+
+
+def test_a_complaint_under_review_is_not_reopened(desk):
+    # The review decides it now, by staff recused from the original: the original's
+    # handlers may not take it up again beside it.
+    original = _decided(desk)
+    answer: Answer[Ticket] = Answer(lambda ticket: StoredResponse(201, ticket.id))
+    request_review(desk.ports, CUSTOMER, original.id, "No", answer=answer)
+    for caller in (CUSTOMER, AGENT):
+        error = desk.refused(original, "reopen", caller)
+        assert isinstance(error, IllegalTransitionError)
+        assert "under review" in str(error)
+
+
+# ---------------------------------------------------------------- a complaint ended
+
+
+def _suspended(desk: Desk) -> Ticket:
+    ticket = desk.held()
+    desk.act(ticket, "suspend_clock", reason="external_appraisal")
+    desk.clock.advance(days=2)
+    return ticket
+
+
+@pytest.mark.parametrize(
+    ("action", "caller", "params"),
+    [
+        ("cancel", CUSTOMER, {"reason": "Sorted out at the branch"}),  # a withdrawal
+        ("cancel", AGENT, {"reason": "Opened twice"}),
+        ("merge", AGENT, {}),
+    ],
+)
+def test_a_complaint_ended_while_suspended_ends_its_suspension(desk, action, caller, params):
+    ticket = _suspended(desk)
+    if action == "merge":
+        params = {"into": desk.open().id}
+    ended = desk.act(ticket, action, caller, **params)
+    assert ticket_view(ended)["complaint"]["clock_suspended"] is False
+    assert ended.complaint.suspended_seconds == 2 * 24 * 3600
+    assert ended.sla.resolution_due == ticket.received_at + 17 * DAY
+    moved = desk.repository.event_log[ticket.id][-1]
+    assert (moved.data["action"], moved.data["total_suspended_seconds"]) == (action, 2 * 86400)
+
+
+@pytest.mark.parametrize(
+    ("action", "caller", "params"),
+    [
+        ("resolve", AGENT, {"resolution": "Refunded"}),
+        ("cancel", CUSTOMER, {"reason": "Sorted"}),
+    ],
+)
+def test_a_second_extension_still_waiting_lapses_when_the_complaint_ends(
+    desk, action, caller, params
+):
+    ticket = desk.held()
+    desk.act(ticket, "classify", AGENT, business="card", cause="fees")
+    desk.act(ticket, "extend", reason="Complex")
+    desk.act(ticket, "extend", reason="Particularly complex")  # waits for a colleague
+    ended = desk.act(ticket, action, caller, **params)
+    assert ticket_view(ended)["complaint"]["extension_requested"] is None
+    assert ended.complaint.extensions == 1
+
+
+# ---------------------------------------------------------------- after the deadline
+
+
+@pytest.mark.parametrize(
+    ("action", "params"),
+    [("suspend_clock", {"reason": "testing"}), ("extend", {"reason": "Complex"})],
+)
+def test_the_clock_is_not_stopped_or_extended_once_its_deadline_has_passed(desk, action, params):
+    ticket = desk.held()
+    desk.clock.advance(days=15)  # the deadline itself: the sweep breaches it now
+    error = desk.refused(ticket, action, SUPERVISOR, **params)
+    assert isinstance(error, DeadlinePassedError)
+    assert isinstance(error, IllegalTransitionError)  # answered with current_status
+
+
+@pytest.mark.parametrize(
+    ("action", "params"),
+    [("suspend_clock", {"reason": "testing"}), ("extend", {"reason": "Complex"})],
+)
+def test_the_clock_is_stopped_or_extended_up_to_its_last_second(desk, action, params):
+    ticket = desk.held()
+    desk.clock.advance(days=15, seconds=-1)
+    assert desk.act(ticket, action, **params).version == ticket.version + 1
+
+
+def test_a_second_extension_approved_after_the_30_days_is_refused(desk):
+    ticket = desk.held()
+    desk.act(ticket, "extend", reason="Complex")
+    desk.clock.advance(days=29)
+    desk.act(ticket, "extend", reason="Particularly complex")
+    desk.clock.advance(days=1)
+    error = desk.refused(ticket, "extend", COLLEAGUE, reason="Approved too late")
+    assert isinstance(error, DeadlinePassedError)
+
+
+def test_extending_while_suspended_counts_the_time_stopped_toward_the_deadline(desk):
+    # A suspension holds the deadline back: on day 16, 3 days into a suspension begun
+    # on day 13, the 15 days have not run out, so a supervisor may still extend.
+    ticket = desk.held()
+    desk.clock.advance(days=13)
+    desk.act(ticket, "suspend_clock", reason="external_appraisal")
+    desk.clock.advance(days=3)
+    assert desk.act(ticket, "extend", reason="Complex").complaint.extensions == 1
+
+
+def test_a_back_dated_complaint_past_its_deadline_is_not_suspended(desk):
+    request = TicketRequest(
+        "branch",
+        "complaint",
+        "card",
+        "Fee charged twice",
+        "",
+        None,
+        customer_id=CUSTOMER.id,
+        received_at=desk.clock() - 16 * DAY,
+    )
+    render = lambda ticket: StoredResponse(201, ticket.id)  # noqa: E731
+    ticket = desk.get(create_ticket(desk.ports, AGENT, request, render).body)
+    error = desk.refused(ticket, "suspend_clock", SUPERVISOR, reason="testing")
+    assert isinstance(error, DeadlinePassedError)
