@@ -367,12 +367,10 @@ def _ended_suspension(complaint: Complaint, now: datetime) -> Complaint:
 
 def resolved(ticket: Ticket, now: datetime) -> Ticket:
     """A complaint's resolution needs its classification and ends its clock (`ended`).
-    A review (`review_of` set) is of a complaint classified already: it needs none of
-    its own."""
+    A review too (SPEC 13): it opens classified as the complaint it reviews."""
     if ticket.kind != COMPLAINT:
         return ticket
-    complaint = complaint_of(ticket)
-    if not complaint.classified and ticket.review_of is None:
+    if not complaint_of(ticket).classified:
         raise ClassificationRequiredError(
             "Classify the complaint (business and cause) before resolving it"
         )

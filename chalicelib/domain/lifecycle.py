@@ -111,10 +111,9 @@ RULES: dict[Action, Rule] = {
     Action.CLASSIFY: _rule(
         OPEN, None, Actor.AGENT, Actor.SUPERVISOR, required=("business", "cause")
     ),
-    Action.SUSPEND_CLOCK: _rule(
-        OPEN, None, Actor.SUPERVISOR, required=("reason",), optional=("note",)
-    ),
-    Action.RESUME_CLOCK: _rule(OPEN, None, Actor.SUPERVISOR, optional=("note",)),
+    # SPEC 13: `{reason, note}`, both required (what is appraised, by whom); resume takes none.
+    Action.SUSPEND_CLOCK: _rule(OPEN, None, Actor.SUPERVISOR, required=("reason", "note")),
+    Action.RESUME_CLOCK: _rule(OPEN, None, Actor.SUPERVISOR),
     # The target (another open ticket of the customer) is checked and written with the
     # source by service/merge.py.
     Action.MERGE: _rule(OPEN, Status.CLOSED, Actor.AGENT, Actor.SUPERVISOR, required=("into",)),

@@ -150,7 +150,7 @@ def test_conclusions_count_once_by_days_from_receipt_without_the_suspended_time(
     desk.act(slow, "extend", reason="Complex")
     desk.act(slow, "extend", reason="Particularly complex")
     desk.act(slow, "extend", COLLEAGUE, reason="Approved")
-    desk.act(slow, "suspend_clock", reason="external_appraisal")
+    desk.act(slow, "suspend_clock", reason="external_appraisal", note="Card scheme appraisal")
     desk.clock.advance(days=10)
     desk.act(slow, "resume_clock")
     desk.clock.advance(days=25)  # 35 days from receipt, 10 suspended: 25 count
@@ -205,7 +205,7 @@ def test_a_decision_in_time_is_not_reported_late_because_of_a_later_reopen(desk)
     ticket = desk.open()
     desk.work(ticket)
     desk.clock.advance(days=10)
-    desk.act(ticket, "suspend_clock", reason="external_appraisal")
+    desk.act(ticket, "suspend_clock", reason="external_appraisal", note="Card scheme appraisal")
     desk.clock.advance(days=10)
     desk.act(ticket, "resolve", AGENT, resolution="Refunded")
     desk.clock.advance(days=5)
@@ -224,7 +224,7 @@ def test_a_conclusion_counts_the_time_suspended_before_it_not_after_a_reopen(des
     desk.clock.advance(days=20)
     desk.act(ticket, "resolve", AGENT, resolution="Refunded")
     desk.act(ticket, "reopen", CUSTOMER, reason="Not refunded yet")
-    desk.act(ticket, "suspend_clock", reason="testing")
+    desk.act(ticket, "suspend_clock", reason="testing", note="Card scheme appraisal")
     desk.clock.advance(days=10)
     desk.act(ticket, "resume_clock")
     desk.deliver_everything()
@@ -234,7 +234,7 @@ def test_a_conclusion_counts_the_time_suspended_before_it_not_after_a_reopen(des
 @pytest.mark.parametrize(("withdrawn", "bucket"), [(True, "withdrawn"), (False, "within_15_days")])
 def test_a_suspended_complaint_withdrawn_or_merged_is_concluded_once(desk, withdrawn, bucket):
     ticket = desk.open()
-    desk.act(ticket, "suspend_clock", reason="external_appraisal")
+    desk.act(ticket, "suspend_clock", reason="external_appraisal", note="Card scheme appraisal")
     desk.clock.advance(days=40)  # 40 days from receipt, all of them suspended
     if withdrawn:
         desk.act(ticket, "cancel", CUSTOMER, reason="Sorted out at the branch")
