@@ -214,7 +214,9 @@ class StatusChanged(ActionTaken, frozen=True, kw_only=True):
     # A complaint's end (resolve, cancel, merge): every second its clock was suspended,
     # as the decision counted them (a reopening starts afresh; the report reads this).
     total_suspended_seconds: Annotated[int | None, _OPTIONAL] = None
-    # A complaint's reopen: the fresh regulatory deadline (RFC 3339).
+    # RFC 3339. A complaint's reopen: the fresh regulatory deadline. A resolution (resolve,
+    # approve, reject): the deadline it was held to, which the report reads (a reopen or an
+    # extension may move the ticket's before the reaction runs).
     resolution_due: Annotated[str | None, _OPTIONAL] = None
 
 

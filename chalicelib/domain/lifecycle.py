@@ -33,7 +33,7 @@ from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.reviews import check_recusal
 from chalicelib.domain.routing import TIER_QUEUES
 from chalicelib.domain.statuses import Action, Status
-from chalicelib.domain.ticket import OPEN_STATUSES, PRIORITY_RANK, Ticket
+from chalicelib.domain.ticket import OPEN_STATUSES, PRIORITY_RANK, Ticket, held_to
 
 MAX_TIER = 3
 # Nobody holds the ticket yet, or it can still change hands.
@@ -305,6 +305,7 @@ def _resolve(
         resolution_count=count,
         review_within_days=complaints.review_within_days(ticket),
         total_suspended_seconds=complaints.suspended_in_total(changed),
+        resolution_due=held_to(changed),
     )
 
 
