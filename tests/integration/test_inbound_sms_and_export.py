@@ -97,17 +97,20 @@ def _render(ticket: Ticket) -> StoredResponse:
     return StoredResponse(201, ticket.id)
 
 
-def _open_waiting_ticket(aws: dict[str, Any]) -> str:
-    ports = bootstrap.container().ticket_ports()
-    request = TicketRequest(
+def _card_request(contact: dict[str, str]) -> TicketRequest:
+    return TicketRequest(
         channel="mobile",
         kind="consultation",
         category="card",
         subject=SUBJECT,
         description="",
-        contact={"phone": PHONE},
+        contact=contact,
     )
-    ticket_id = create_ticket(ports, CUSTOMER, request, _render).body
+
+
+def _open_waiting_ticket(aws: dict[str, Any]) -> str:
+    ports = bootstrap.container().ticket_ports()
+    ticket_id = create_ticket(ports, CUSTOMER, _card_request({"phone": PHONE}), _render).body
     for action, params in (("assign", {}), ("start", {}), ("request_info", {"message": "Which?"})):
         act(ports, AGENT, ticket_id, action, params)
     assert deliver(stream_records(aws["stream_arn"])) == {"batchItemFailures": []}
@@ -178,14 +181,7 @@ def test_stop_reaches_a_customer_whose_ticket_uses_the_number_but_prefers_email(
     """SPEC 12: every customer whose tickets use the number, texted there or not."""
     ports = bootstrap.container().ticket_ports()
     spouse = Caller(Role.CUSTOMER, "cust-2")
-    by_email = TicketRequest(
-        channel="mobile",
-        kind="consultation",
-        category="card",
-        subject=SUBJECT,
-        description="",
-        contact={"phone": PHONE, "email": "wei@example.com", "preferred": "email"},
-    )
+    by_email = _card_request({"phone": PHONE, "email": "wei@example.com", "preferred": "email"})
     emailed = create_ticket(ports, spouse, by_email, _render).body
     texted = _open_waiting_ticket(aws)
     assert DynamoSmsIndex().customers(phone_key(PHONE)) == ["cust-1"]  # cust-2 never texted
