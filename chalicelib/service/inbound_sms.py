@@ -95,10 +95,10 @@ def _triaged(ports: InboundSmsPorts, sms: InboundSms) -> Outcome:
 
 
 def _opt_out(ports: InboundSmsPorts, sms: InboundSms, key: str) -> Outcome:
-    """SMS off for every customer the desk has texted at this number (email and the
-    rest stay); `notification.opted_out` on each one's open tickets. A number the desk
-    never texted has no customer here: the provider's own opt-out list still holds it."""
-    for customer_id in sorted(set(ports.index.customers(key))):
+    """SMS off for every customer whose tickets use this number or whom the desk texted
+    at it (email and the rest stay); `notification.opted_out` on each one's open tickets.
+    A number no customer uses: the provider's own opt-out list still holds it."""
+    for customer_id in opted_out_customers(ports, key):
         switch_off_sms(ports.preferences, customer_id)
         caller = Caller(Role.CUSTOMER, customer_id)
         now = ports.tickets.clock()
@@ -115,6 +115,14 @@ def _opt_out(ports: InboundSmsPorts, sms: InboundSms, key: str) -> Outcome:
         if entries:
             ports.tickets.repository.append_events(entries)
     return Outcome.OPTED_OUT
+
+
+def opted_out_customers(ports: InboundSmsPorts, key: str) -> list[str]:
+    """Whom a STOP from the number (`key`: its hash) speaks for: the customers whose
+    tickets use it (the phone lookup, written with each ticket) and those the desk texted
+    at it (the SMS index: also tickets opened before the phone lookup existed)."""
+    using = ports.tickets.repository.customers_by_phone(key)
+    return sorted(set(using) | set(ports.index.customers(key)))
 
 
 def switch_off_sms(store: NotificationStore, customer_id: str) -> None:
