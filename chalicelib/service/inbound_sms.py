@@ -138,7 +138,7 @@ def _open_tickets(ports: TicketPorts, customer_id: str) -> list[Ticket]:
     page = ports.repository.query_tickets(
         ListQuery("customer", customer_id, limit=OPEN_TICKETS_LIMIT)
     )
-    return [ticket for ticket in page.items if not ticket.is_finished]
+    return [ticket for ticket in page.items if ticket.is_open]
 
 
 # --- a survey score ------------------------------------------------------------------------
@@ -196,7 +196,7 @@ def _reply(ports: InboundSmsPorts, sms: InboundSms, recent: list[SmsSent]) -> Ou
     """The customer's comment on the ticket of the most recent SMS about an open ticket."""
     for sent in recent:
         ticket = ports.tickets.repository.get(sent.ticket_id)
-        if ticket is not None and not ticket.is_finished:
+        if ticket is not None and ticket.is_open:  # SPEC 12; a resolved one is passed over
             return _comment(ports.tickets, ticket.id, sms)
     return None
 
@@ -208,8 +208,8 @@ def _comment(ports: TicketPorts, ticket_id: str, sms: InboundSms) -> Outcome | N
 
     def attempt() -> Outcome | None:
         ticket = ports.repository.get(ticket_id)
-        if ticket is None or ticket.is_finished:
-            return None  # closed meanwhile
+        if ticket is None or not ticket.is_open:
+            return None  # resolved or closed meanwhile: triage
         now = ports.clock()
         caller = Caller(Role.CUSTOMER, ticket.customer_id)
         changed, events = add_comment(

@@ -476,12 +476,26 @@ def test_a_low_digit_opens_the_recovery_ticket_like_the_page(desk: Desk) -> None
     assert (child.queue, child.priority) == ("service-recovery", "high")
 
 
-def test_five_stars_is_a_comment_not_a_score(desk: Desk) -> None:
+def test_five_stars_is_no_score_and_about_a_resolved_ticket_goes_to_triage(desk: Desk) -> None:
+    # SPEC 12: a text is a comment only on an open ticket; the surveyed one is resolved.
     ticket, name = _survey_sent_by_sms(desk)
-    assert desk.text("5 stars") == Outcome.COMMENTED
+    assert desk.text("5 stars", message_id="m-stars") == Outcome.TRIAGED
     survey = desk.survey_store.get(name)
     assert survey is not None and survey.state == "invited"
-    assert desk.comments(ticket)[0].data["body"] == "5 stars"
+    assert desk.comments(ticket) == []
+    assert desk.triage.items["m-stars"][:2] == (PHONE, "5 stars")
+
+
+def test_a_text_goes_to_the_open_ticket_when_a_later_sms_was_about_a_resolved_one(
+    desk: Desk,
+) -> None:
+    # SPEC 12: "the ticket of the most recent SMS about an open ticket".
+    open_one = desk.open()
+    desk.clock.advance(minutes=5)
+    resolved = desk.open()
+    desk.act(resolved, ("assign", {}), ("start", {}), ("resolve", {"resolution": "ok"}))
+    assert desk.text("and my other card?") == Outcome.COMMENTED
+    assert len(desk.comments(open_one)) == 1 and desk.comments(resolved) == []
 
 
 def test_a_digit_with_no_open_survey_is_a_reply(desk: Desk) -> None:
