@@ -10,6 +10,7 @@ import pytest
 from msgspec.structs import replace
 
 from chalicelib.bootstrap import load_complaint_codes
+from chalicelib.domain.complaints import ClassificationRequiredError
 from chalicelib.domain.errors import (
     ForbiddenError,
     IdempotencyKeyReusedError,
@@ -138,8 +139,8 @@ def test_a_review_is_a_new_complaint_linked_both_ways_in_one_write(close):
     assert original.status == before.status  # the original stays as it was decided
     assert new.sla.resolution_due == ports.clock() + timedelta(days=30)
     assert body["complaint"] == {
-        "business": None,
-        "cause": None,
+        "business": "card",  # classified as the original was: the same matter
+        "cause": "fees",
         "extensions": 0,
         "extension_requested": None,
         "clock_suspended": False,
@@ -289,6 +290,32 @@ def test_of_two_racing_reviews_one_wins_and_the_other_is_told_it_exists():
     assert repository.tickets[original_id].reviewed_by == winner["id"]
 
 
+def test_a_review_opens_classified_and_may_be_resolved_as_such():
+    ports = make_ports()
+    review_id = reviewed(ports)
+    act(ports, OTHER_SUPERVISOR, review_id, "assign", {})
+    act(ports, OTHER_SUPERVISOR, review_id, "start", {})
+    resolved = act(ports, OTHER_SUPERVISOR, review_id, "resolve", {"resolution": "Upheld"})
+    assert resolved.status == Status.RESOLVED
+
+
+def test_a_review_of_a_complaint_never_classified_must_be_classified_before_resolving():
+    # A complaint concluded before classification existed has no complaint facts: its
+    # review opens unclassified, and SPEC 13's 409 holds for it as for any complaint.
+    ports = make_ports()
+    original_id = concluded_complaint(ports)
+    repository = repo_of(ports)
+    repository.tickets[original_id] = replace(repository.tickets[original_id], complaint=None)
+    review_id = review(ports, original_id)["id"]
+    act(ports, OTHER_SUPERVISOR, review_id, "assign", {})
+    act(ports, OTHER_SUPERVISOR, review_id, "start", {})
+    with pytest.raises(ClassificationRequiredError):
+        act(ports, OTHER_SUPERVISOR, review_id, "resolve", {"resolution": "Upheld"})
+    act(ports, OTHER_SUPERVISOR, review_id, "classify", {"business": "card", "cause": "fees"})
+    resolved = act(ports, OTHER_SUPERVISOR, review_id, "resolve", {"resolution": "Upheld"})
+    assert resolved.status == Status.RESOLVED
+
+
 # ----------------------------------------------------------------- recusal
 
 
@@ -320,6 +347,38 @@ def test_the_system_that_closed_the_original_still_closes_the_review():
     closed = act(ports, SYSTEM, review_id, "close", {})
 
     assert closed.status == Status.CLOSED
+
+
+def test_staff_once_assigned_to_the_original_are_recused_though_they_never_acted():
+    # A supervisor assigns agent-x, then hands the complaint to the handler: agent-x
+    # has an entry (assigned) on the original's timeline and may not take the review.
+    ports = make_ports()
+    ticket_id = opened(ports)
+    act(ports, SUPERVISOR, ticket_id, "assign", {"assignee": "agent-x"})
+    act(ports, SUPERVISOR, ticket_id, "assign", {"assignee": HANDLER.id})
+    act(ports, HANDLER, ticket_id, "start", {})
+    act(ports, HANDLER, ticket_id, "classify", {"business": "card", "cause": "fees"})
+    act(ports, HANDLER, ticket_id, "resolve", {"resolution": "Refunded"})
+    review_id = review(ports, ticket_id)["id"]
+
+    assert "agent-x" in repo_of(ports).tickets[review_id].recused
+    with pytest.raises(RecusalError):
+        act(ports, Caller(Role.AGENT, "agent-x"), review_id, "assign", {})
+
+
+def test_staff_escalated_away_from_the_original_are_recused():
+    ports = make_ports()
+    ticket_id = opened(ports)
+    act(ports, SUPERVISOR, ticket_id, "assign", {"assignee": "agent-y"})
+    act(ports, SUPERVISOR, ticket_id, "escalate", {"reason": "Tier 2"})  # agent-y never acted
+    act(ports, OTHER_SUPERVISOR, ticket_id, "assign", {"assignee": HANDLER.id})
+    act(ports, HANDLER, ticket_id, "start", {})
+    act(ports, HANDLER, ticket_id, "classify", {"business": "card", "cause": "fees"})
+    act(ports, HANDLER, ticket_id, "resolve", {"resolution": "Refunded"})
+
+    recused = repo_of(ports).tickets[review(ports, ticket_id)["id"]].recused
+
+    assert {"agent-y", HANDLER.id, SUPERVISOR.id, OTHER_SUPERVISOR.id} <= set(recused)
 
 
 @pytest.mark.parametrize("staff", [HANDLER, NOTER, SUPERVISOR], ids=lambda c: c.id)
@@ -404,7 +463,13 @@ def test_a_review_is_not_extended_keeps_its_30_days_after_a_suspension_and_needs
     due = repo_of(ports).tickets[review_id].sla.resolution_due
     with pytest.raises(IllegalTransitionError):
         act(ports, OTHER_SUPERVISOR, review_id, "extend", {"reason": "More time"})
-    act(ports, OTHER_SUPERVISOR, review_id, "suspend_clock", {"reason": "testing"})
+    act(
+        ports,
+        OTHER_SUPERVISOR,
+        review_id,
+        "suspend_clock",
+        {"reason": "testing", "note": "Card scheme appraisal"},
+    )
     clock_of(ports).advance(days=2)
     resumed = act(ports, OTHER_SUPERVISOR, review_id, "resume_clock", {})
     assert due is not None and resumed.sla.resolution_due == due + timedelta(days=2)
