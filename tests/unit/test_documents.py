@@ -345,24 +345,12 @@ def test_an_application_action_on_another_kind_is_an_illegal_transition():
 
 
 def test_erasure_deletes_the_document_objects_and_file_names_and_the_form():
-    from chalicelib.service.audit import AuditPorts
-    from chalicelib.service.privacy import PrivacyPorts, erase_customer
-    from tests.fakes import InMemoryAuditLog, InMemoryNotificationStore, InMemoryPrivacyStore
-
     world = World()
     ticket = world.open("card-limit-increase", {"card_last4": "6222", "requested_limit": 77777})
     landed = world.upload(ticket, filename="Jane Doe payslip.pdf")
     key = world.bucket.forms[-1][0]
     act(world.ticket_ports, CUSTOMER, ticket.id, "cancel", {})
-    notifications = InMemoryNotificationStore()
-    privacy = PrivacyPorts(
-        world.repository,
-        InMemoryPrivacyStore(world.repository, notifications),
-        notifications,
-        AuditPorts(InMemoryAuditLog(), SequentialIds(), world.clock),
-        forget_documents=lambda erased: service.erase_documents(world.ports, erased),
-    )
-    erase_customer(privacy, AUDITOR, CUSTOMER.id)
+    _erased(world)
     assert key not in world.bucket.objects and key in world.bucket.deleted
     document = world.store.get(ticket.id, landed["id"])
     assert document is not None and document.filename == ""
