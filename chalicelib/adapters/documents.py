@@ -89,7 +89,7 @@ def item_to_document(item: DocumentItem) -> Document:
         size=int(item.size),
         status=DocumentStatus(item.doc_status),
         added_by=item.added_by or "",
-        problem=FileProblem(item.problem) if item.problem else None,
+        problem=_problem(item.problem),
         version=int(item.doc_version or 1),
         checked=bool(item.checked),
         scan_infected=None if item.scan_infected is None else bool(item.scan_infected),
@@ -194,3 +194,11 @@ class DynamoDocumentStore(DocumentStore):
                 condition=DocumentItem.pk.exists(),
             )
         return keys
+
+
+def _problem(stored: str | None) -> FileProblem | None:
+    """`scan`, written for a file the scanner could not read before SPEC 11's three
+    problems were kept to, reads as `type`: what the desk now records for it."""
+    if not stored:
+        return None
+    return FileProblem.TYPE if stored == "scan" else FileProblem(stored)

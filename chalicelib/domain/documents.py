@@ -56,8 +56,7 @@ VERDICTS = (DocumentStatus.ACCEPTED, DocumentStatus.REJECTED)
 class FileProblem(StrEnum):
     SIZE = "size"
     CHECKSUM = "checksum"
-    TYPE = "type"
-    SCAN = "scan"  # the malware scan gave no verdict (unsupported, access denied, failed)
+    TYPE = "type"  # also a file the malware scan cannot read (GuardDuty: UNSUPPORTED)
 
 
 class Document(msgspec.Struct, frozen=True):

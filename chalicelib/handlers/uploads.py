@@ -62,8 +62,8 @@ def handle_scan_results(
             scan_result(ports, verdict[1], verdict[2])
         no_verdict = guardduty_no_verdict(event)
         if no_verdict is not None and no_verdict[0] == bucket:
-            # Unsupported, access denied, failed: never served unscanned (rejected_file,
-            # problem `scan`), ops alerted; the customer may hand the file in again.
+            # Unsupported: rejected_file (type). Access denied, failed: stays scanning,
+            # never served, ops alerted to scan it again.
             scan_failed(ports, no_verdict[1], no_verdict[2])
 
     return _each(records, one, "scan result failed")

@@ -431,38 +431,44 @@ def scan_result(ports: DocumentPorts, key: str, infected: bool) -> Document | No
     return _settle(ports, document, problem, infected)
 
 
+UNSCANNABLE = "UNSUPPORTED"  # GuardDuty cannot read the file (e.g. an encrypted PDF)
+
+
 def scan_failed(ports: DocumentPorts, key: str, status: str) -> Document | None:
-    """A scan result that is no verdict (GuardDuty: unsupported, access denied, failed).
-    The document would wait in `scanning` for ever: it becomes `rejected_file` with
-    problem `scan` (never served unscanned; the customer may hand the file in again) and
-    ops are alerted with the scanner's status. A redelivery changes nothing."""
-    document = _current(ports, key, status)
+    """A scan result that is no verdict. `UNSUPPORTED`: GuardDuty cannot read the file
+    (an encrypted or password-protected one), so the file is not of a type the desk can
+    take: `rejected_file` with problem `type` (SPEC 11's outcomes), and the customer may
+    hand it in again. Any other (access denied, failed): the scan is not done, so the
+    document stays `scanning` and is never served (SPEC 11); ops are alerted once with
+    the scanner's status, fix the cause and scan the object again (docs/runbooks.md).
+    A redelivery changes nothing."""
+    document = _current(ports, key)
     if document is None or document.status not in _SETTLING:
+        return None
+    if status != UNSCANNABLE:
+        _alert_once(ports, document.id, _scan_failed_alert(document, status))
         return None
     now = ports.clock()
     settled = replace(
         document,
         status=DocumentStatus.REJECTED_FILE,
-        problem=FileProblem.SCAN,
+        problem=FileProblem.TYPE,
         updated_at=now,
     )
     received = DocumentReceived(
         document_id=document.id,
         type=document.type,
         status=DocumentStatus.REJECTED_FILE.value,
-        problem=FileProblem.SCAN.value,
+        problem=FileProblem.TYPE.value,
     )
     events = [Event.of(ports.ids.event_id(), document.ticket_id, now, SYSTEM, received)]
-    saved = _save(ports, document, settled, events, with_ticket=True)
-    if saved is not None:
-        _alert_once(ports, document.id, _scan_failed_alert(document, status))
-    return saved
+    return _save(ports, document, settled, events, with_ticket=True)
 
 
 _SETTLING = (DocumentStatus.PENDING_UPLOAD, DocumentStatus.SCANNING)
 
 
-def _current(ports: DocumentPorts, key: str, scan_status: str | None = None) -> Document | None:
+def _current(ports: DocumentPorts, key: str) -> Document | None:
     """The document `key` names. One settled already gives the ops alert its settling
     owed (SNS refused it then, so the message failed and came back): once, by its claim."""
     document = ports.documents.by_key(key)
@@ -470,8 +476,6 @@ def _current(ports: DocumentPorts, key: str, scan_status: str | None = None) -> 
         return document  # without claims, a repeat could alert twice
     if document.status is DocumentStatus.INFECTED:
         _alert_once(ports, document.id, _infected_alert(document))
-    elif document.problem is FileProblem.SCAN and scan_status is not None:
-        _alert_once(ports, document.id, _scan_failed_alert(document, scan_status))
     return document
 
 
@@ -518,7 +522,7 @@ def _scan_failed_alert(document: Document, status: str) -> OpsAlert:
         kind="document.scan_failed",
         ticket_id=document.ticket_id,
         summary=f"The malware scan gave no verdict ({status}) on document "
-        f"{document.id}; it was rejected unscanned",
+        f"{document.id}; it stays scanning (never served) until it is scanned again",
         details={"document_id": document.id, "type": document.type, "scan": status},
     )
 

@@ -128,6 +128,14 @@ def test_every_document_field_survives_the_stored_form():
         assert item_to_document(stored) == document
 
 
+def test_a_document_stored_with_the_old_scan_problem_reads_as_type():
+    # Before SPEC 11's three problems were kept to, a file the scanner could not read
+    # was stored with problem `scan`; the desk now records `type` for it.
+    raw = document_to_item(FULL_DOCUMENT).serialize()
+    raw["problem"] = {"S": "scan"}
+    assert item_to_document(DocumentItem.from_raw_data(raw)).problem is FileProblem.TYPE
+
+
 FULL_INBOX_ITEM = InboxItem(
     id="M-00000000000000000000000001",
     channel=Channel.SMS,
