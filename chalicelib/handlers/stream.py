@@ -38,12 +38,14 @@ ImageReaction = Callable[[dict[str, Any], ReactionPorts], None]
 
 
 def handle_records(
-    records: list[dict[str, Any]], time_left: Callable[[], float] | None = None
+    records: list[dict[str, Any]],
+    time_left: Callable[[], float] | None = None,
+    ports: ReactionPorts | None = None,
 ) -> dict[str, Any]:
     """React to every new event item, the survey workflow's writes and expired documents,
     in order; report the record that failed and every later one for a retry. `time_left`:
-    the seconds the invocation has left (None: no limit)."""
-    ports = for_one_batch(bootstrap.container().reaction_ports())
+    the seconds the invocation has left (None: no limit); `ports`: the container's."""
+    ports = for_one_batch(ports or bootstrap.container().reaction_ports())
     for position, record in enumerate(records):
         if time_left is not None and time_left() < RESERVE_SECONDS:
             logger.warning("stream batch stopped for time", extra={"left": len(records) - position})
