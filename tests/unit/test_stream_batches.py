@@ -16,7 +16,7 @@ from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.lifecycle import apply_action
 from chalicelib.domain.surveys import SurveyState, survey_id
-from chalicelib.domain.ticket import Ticket, TicketRequest, open_ticket
+from chalicelib.domain.ticket import Ticket, open_ticket
 from chalicelib.handlers.stream import RESERVE_SECONDS, handle_records
 from chalicelib.handlers.time_left import seconds_left
 from chalicelib.service import surveys
@@ -33,6 +33,7 @@ from tests.fakes import (
     InMemoryTicketRepository,
     RecordingWorkflow,
     SequentialIds,
+    card_request,
 )
 from tests.fakes_sms import RecordingBus
 
@@ -57,16 +58,8 @@ class CountingTickets(InMemoryTicketRepository):
 def _open(
     repository: InMemoryTicketRepository, ticket_id: str, contact: dict[str, str] | None = None
 ) -> Ticket:
-    request = TicketRequest(
-        channel="mobile" if contact else "branch",
-        kind="consultation",
-        category="card",
-        subject="Card",
-        description="",
-        contact=contact,
-    )
     ticket, created = open_ticket(
-        request,
+        card_request(contact),
         CUSTOMER,
         ticket_id=ticket_id,
         reference=f"SD-{ticket_id}",
@@ -246,8 +239,7 @@ def test_a_ticket_changed_by_the_second_event_of_a_batch_is_exported_as_read_per
 class SurveyWorld:
     def __init__(self) -> None:
         self.repository = CountingTickets()
-        self.store = InMemorySurveyStore(self.repository)
-        self.ids = SequentialIds()
+        self.store, self.ids = InMemorySurveyStore(self.repository), SequentialIds()
         self.surveys = SurveyPorts(
             tickets=self.repository,
             surveys=self.store,
