@@ -46,16 +46,17 @@ def check_params(action: Action, params: Mapping[str, Any]) -> None:
 
 
 def check_state(ticket: Ticket, action: Action, caller: Caller) -> None:
-    """After the status check: kind (409; an application is never plainly resolved),
-    four-eyes (403), pending approval and the checklist (409)."""
-    if action in DECISIONS and ticket.kind != "application":
+    """After the status check: kind (409; a catalogue application is never plainly
+    resolved), four-eyes (403), pending approval and the checklist (409)."""
+    if action in APPLICATION_ACTIONS and ticket.kind != "application":
         raise IllegalTransitionError(action, ticket.status, "not an application")
-    if action == Action.RESOLVE and ticket.kind == "application":
-        # A plain resolve would end it with no decision, no checklist and no checker.
+    application = application_of(ticket)
+    if action == Action.RESOLVE and ticket.kind == "application" and application.type is not None:
+        # A plain resolve would end it with no decision, no checklist and no checker. A
+        # general application (no type) keeps `resolve` for the clients that use it.
         raise IllegalTransitionError(
             action, ticket.status, "an application ends by approve or reject"
         )
-    application = application_of(ticket)
     pending = application.pending_approval
     if action in DECISIONS and pending is not None:
         if caller.id == pending.by:

@@ -23,9 +23,9 @@ from datetime import datetime, timedelta
 
 from msgspec.structs import replace
 
-from chalicelib.domain.complaints import COMPLAINT
+from chalicelib.domain.complaints import COMPLAINT, Complaint, complaint_of
 from chalicelib.domain.errors import ConflictError, ForbiddenError
-from chalicelib.domain.events import Event, ReviewRequested
+from chalicelib.domain.events import Event, ReviewRequested, TicketAssigned, TicketEscalated
 from chalicelib.domain.identity import WORKING_ROLES, Caller
 from chalicelib.domain.routing import Route
 from chalicelib.domain.statuses import Status
@@ -80,10 +80,18 @@ def recused_staff(original: Ticket, timeline: Iterable[Event]) -> tuple[str, ...
     """Every agent or supervisor with an entry on the original's timeline (and its holder).
     The system (the SLA sweep, survey expiry) is nobody to recuse: it must still close
     the review."""
-    ids = {event.actor.id for event in timeline if event.actor.role in WORKING_ROLES}
-    if original.assignee:
-        ids.add(original.assignee)
-    return tuple(sorted(ids))
+    ids: set[str | None] = {original.assignee}
+    for event in timeline:
+        if event.actor.role in WORKING_ROLES:
+            ids.add(event.actor.id)
+        # Assigned is an entry too (SPEC 13), also for one since replaced or escalated away.
+        assigned = event.payload_as(TicketAssigned)
+        if assigned is not None:
+            ids.update((assigned.assignee, assigned.previous))
+        escalated = event.payload_as(TicketEscalated)
+        if escalated is not None:
+            ids.add(escalated.previous_assignee)
+    return tuple(sorted(staff for staff in ids if staff))
 
 
 def check_recusal(ticket: Ticket, caller: Caller, assignee: str | None = None) -> None:
@@ -118,7 +126,9 @@ def open_review(
 ) -> tuple[Ticket, Event, Ticket, Event]:
     """The review ticket and its `ticket.created`; the original (version raised, naming
     the review) and its `complaint.review_requested`. Call check_reviewable first.
-    The review is a complaint with facts of its own: not classified, nothing extended."""
+    The review is a complaint with facts of its own, nothing extended, classified as the
+    original was (the same matter: SPEC 13's classification rule holds for it too)."""
+    original_facts = complaint_of(original)
     about = TicketRequest(
         channel=original.channel,
         kind=COMPLAINT,
@@ -147,6 +157,7 @@ def open_review(
         ),
         review_of=original.id,
         recused=recused,
+        complaint=Complaint(business=original_facts.business, cause=original_facts.cause),
     )
     review_created = created_event(review, ids.created_event, caller)
     requested = ReviewRequested(review_id=review.id, reason=reason)

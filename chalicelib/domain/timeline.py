@@ -47,6 +47,7 @@ _STAFF_ONLY_DATA = (
     "source_event",
     "inbox_id",  # the triage inbox item an email or SMS came through (SPEC 12)
     "mail_source",  # the stored raw email's key in the inbound bucket
+    "note",  # a staff note on an action (approve): SPEC 5 shows customers the message only
 )
 
 

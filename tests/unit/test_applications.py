@@ -447,9 +447,9 @@ def test_the_checker_may_reject_a_pending_approval_but_the_maker_may_not():
 
 @pytest.mark.parametrize(
     ("type_id", "caller"),
-    [("account-closure", AGENT), ("card-limit-increase", AGENT), (None, SUPERVISOR)],
+    [("account-closure", AGENT), ("card-limit-increase", AGENT), ("address-change", SUPERVISOR)],
 )
-def test_an_application_is_never_plainly_resolved(type_id: str | None, caller: Caller):
+def test_a_catalogue_application_is_never_plainly_resolved(type_id: str, caller: Caller):
     # `resolve` would end it with no decision, no checklist and, for a dual approval, no
     # checker: an application ends by approve or reject only.
     ticket = _in_progress(type_id, assignee=caller.id, accepted=False)
@@ -461,7 +461,15 @@ def test_an_application_is_never_plainly_resolved(type_id: str | None, caller: C
         act(pending, "resolve", {"resolution": "Closed it myself"}, AGENT)
 
 
-@pytest.mark.parametrize("action", ["approve", "reject"])
+def test_a_general_application_may_still_be_plainly_resolved():
+    # SPEC 11: the general application (no type) is kept for existing clients, and
+    # SPEC 5's `resolve` ends any in_progress ticket; it has no checklist and no checker.
+    changed, [event] = act(_in_progress(None), "resolve", {"resolution": "Done"}, AGENT)
+    assert changed.status == Status.RESOLVED
+    assert event.data["resolution"] == "Done"
+
+
+@pytest.mark.parametrize("action", ["approve", "reject", "review_document"])
 @pytest.mark.parametrize("kind", ["consultation", "complaint"])
 def test_application_actions_on_another_kind_are_illegal_transitions(action, kind):
     ticket = replace(
@@ -469,8 +477,13 @@ def test_application_actions_on_another_kind_are_illegal_transitions(action, kin
         status=Status.IN_PROGRESS,
         assignee=AGENT.id,
     )
+    params = {
+        "approve": {},
+        "reject": {"reason": "x"},
+        "review_document": {"document_id": "D-1", "verdict": "accepted", "reason": "x"},
+    }[action]
     with pytest.raises(IllegalTransitionError):
-        act(ticket, action, {"reason": "x"} if action == "reject" else {}, AGENT)
+        act(ticket, action, params, AGENT)
 
 
 def test_review_document_takes_a_verdict_of_accepted_or_rejected():

@@ -321,14 +321,16 @@ def test_account_closure_needs_a_second_supervisor_and_freezes_documents_while_p
     )
 
 
-def test_a_review_on_another_kind_of_ticket_moves_only_the_document():
+def test_a_review_on_another_kind_of_ticket_is_an_illegal_transition_and_moves_nothing():
+    # SPEC 5 and 11: review_document is an application action, 409 on any other kind.
     world = World()
     ticket = world.work(world.open(None))
     landed = world.upload(ticket, type="other")
-    after = _reviewed(world, ticket, landed["id"], "accepted")
-    assert after.application is None
-    document = world.store.get(ticket.id, landed["id"])
-    assert document is not None and document.status == "accepted"
+    before = world.store.get(ticket.id, landed["id"])
+    assert before is not None and before.status == "available"
+    with pytest.raises(IllegalTransitionError):
+        _reviewed(world, ticket, landed["id"], "rejected")
+    assert world.store.get(ticket.id, landed["id"]) == before
 
 
 def test_an_application_action_on_another_kind_is_an_illegal_transition():

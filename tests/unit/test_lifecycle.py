@@ -185,6 +185,7 @@ def kind_for(action: str) -> str:
         "reschedule": "appointment",
         "approve": "application",
         "reject": "application",
+        "review_document": "application",
     }.get(action, "consultation")
 
 

@@ -138,8 +138,8 @@ def test_a_review_is_a_new_complaint_linked_both_ways_in_one_write(close):
     assert original.status == before.status  # the original stays as it was decided
     assert new.sla.resolution_due == ports.clock() + timedelta(days=30)
     assert body["complaint"] == {
-        "business": None,
-        "cause": None,
+        "business": "card",  # classified as the original was: the same matter
+        "cause": "fees",
         "extensions": 0,
         "extension_requested": None,
         "clock_suspended": False,
@@ -320,6 +320,38 @@ def test_the_system_that_closed_the_original_still_closes_the_review():
     closed = act(ports, SYSTEM, review_id, "close", {})
 
     assert closed.status == Status.CLOSED
+
+
+def test_staff_once_assigned_to_the_original_are_recused_though_they_never_acted():
+    # A supervisor assigns agent-x, then hands the complaint to the handler: agent-x
+    # has an entry (assigned) on the original's timeline and may not take the review.
+    ports = make_ports()
+    ticket_id = opened(ports)
+    act(ports, SUPERVISOR, ticket_id, "assign", {"assignee": "agent-x"})
+    act(ports, SUPERVISOR, ticket_id, "assign", {"assignee": HANDLER.id})
+    act(ports, HANDLER, ticket_id, "start", {})
+    act(ports, HANDLER, ticket_id, "classify", {"business": "card", "cause": "fees"})
+    act(ports, HANDLER, ticket_id, "resolve", {"resolution": "Refunded"})
+    review_id = review(ports, ticket_id)["id"]
+
+    assert "agent-x" in repo_of(ports).tickets[review_id].recused
+    with pytest.raises(RecusalError):
+        act(ports, Caller(Role.AGENT, "agent-x"), review_id, "assign", {})
+
+
+def test_staff_escalated_away_from_the_original_are_recused():
+    ports = make_ports()
+    ticket_id = opened(ports)
+    act(ports, SUPERVISOR, ticket_id, "assign", {"assignee": "agent-y"})
+    act(ports, SUPERVISOR, ticket_id, "escalate", {"reason": "Tier 2"})  # agent-y never acted
+    act(ports, OTHER_SUPERVISOR, ticket_id, "assign", {"assignee": HANDLER.id})
+    act(ports, HANDLER, ticket_id, "start", {})
+    act(ports, HANDLER, ticket_id, "classify", {"business": "card", "cause": "fees"})
+    act(ports, HANDLER, ticket_id, "resolve", {"resolution": "Refunded"})
+
+    recused = repo_of(ports).tickets[review(ports, ticket_id)["id"]].recused
+
+    assert {"agent-y", HANDLER.id, SUPERVISOR.id, OTHER_SUPERVISOR.id} <= set(recused)
 
 
 @pytest.mark.parametrize("staff", [HANDLER, NOTER, SUPERVISOR], ids=lambda c: c.id)

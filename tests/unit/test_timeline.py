@@ -138,6 +138,20 @@ def test_status_changes_show_customers_the_request_info_message_and_the_resoluti
     assert event_view(solved, OWNER)["data"]["resolution"] == "Card unblocked"
 
 
+def test_a_staff_note_on_an_approval_is_shown_to_staff_only():
+    approved = event(
+        "ticket.status_changed",
+        SUPERVISOR,
+        action="approve",
+        outcome="approved",
+        note="Internal: risk desk waived the DTI check",
+        to="resolved",
+    )
+    assert "note" not in event_view(approved, OWNER)["data"]
+    assert event_view(approved, OWNER)["data"]["outcome"] == "approved"
+    assert event_view(approved, SUPERVISOR)["data"]["note"].startswith("Internal")
+
+
 # ------------------------------------------------- a whole ticket life, as the customer sees it
 
 
