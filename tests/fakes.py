@@ -16,6 +16,7 @@ from chalicelib.domain.errors import SlotFullError, TooManyAppointmentsError
 from chalicelib.domain.events import Event
 from chalicelib.domain.inbox import InboxItem
 from chalicelib.domain.mail import MailThread
+from chalicelib.domain.notifications import is_erased
 from chalicelib.domain.privacy import anonymized_response
 from chalicelib.domain.sla import next_due
 from chalicelib.domain.surveys import Answer, Survey, SurveyState
@@ -54,6 +55,7 @@ from chalicelib.service.ports import (
     SurveyStore,
     SurveyWorkflow,
     TicketChange,
+    TicketErasedError,
     TicketRepository,
     TicketWrite,
     VersionConflictError,
@@ -275,10 +277,12 @@ class FixedClock:
 
 
 class InMemoryNotificationStore(NotificationStore):
-    def __init__(self) -> None:
+    def __init__(self, tickets: InMemoryTicketRepository | None = None) -> None:
         self.saved_preferences: dict[str, dict[str, Any]] = {}
         self.claims: dict[str, DeliveryClaim] = {}
         self.waiting: dict[str, DeferredNotification] = {}
+        # Where outcomes are written (the ticket's events): the notifier's repository.
+        self.tickets = tickets
 
     def preferences(self, customer_id: str) -> dict[str, Any] | None:
         return self.saved_preferences.get(customer_id)
@@ -297,6 +301,23 @@ class InMemoryNotificationStore(NotificationStore):
 
     def settle_delivery(self, event_id: str, state: str, now: datetime) -> None:
         self.claims[event_id] = replace(self.claims[event_id], state=state)
+
+    def record_outcome(
+        self, outcome: Event, state: str, now: datetime, *, unless_erased: bool = True
+    ) -> bool:
+        tickets = self.tickets
+        if tickets is None:
+            raise AssertionError("InMemoryNotificationStore(tickets) writes outcomes")
+        if tickets.event(outcome.ticket_id, outcome.id) is not None:
+            return False
+        ticket = tickets.tickets.get(outcome.ticket_id)
+        if unless_erased and (ticket is None or is_erased(ticket)):
+            raise TicketErasedError(outcome.ticket_id)
+        tickets.append_events([outcome])
+        source = str(outcome.data["source_event"])
+        claim = self.claims.get(source) or DeliveryClaim(source, state, now)  # expired: anew
+        self.claims[source] = replace(claim, state=state)
+        return True
 
     def resume_deferred(self, event_id: str, now: datetime) -> bool:
         claim = self.claims.get(event_id)
@@ -384,6 +405,9 @@ class InMemorySurveyStore(SurveyStore):
 
     def last_answered(self, customer_id: str) -> datetime | None:
         return self.answered_at.get(customer_id)
+
+    def forget_cooldown(self, customer_id: str) -> None:
+        self.answered_at.pop(customer_id, None)
 
     def add_code(self, survey_id: str, digest: str, at: datetime) -> None:
         self.codes[digest] = survey_id

@@ -6,19 +6,39 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.connection import Connection
+from pynamodb.expressions.operand import Path
 
-from chalicelib.adapters.models import DeferredItem, DeliveryItem, PreferencesItem
-from chalicelib.adapters.transactions import written
+from chalicelib.adapters.dynamo import TICKET_SK, event_to_item, ticket_pk
+from chalicelib.adapters.models import (
+    DeferredItem,
+    DeliveryItem,
+    EventItem,
+    PreferencesItem,
+    TicketItem,
+)
+from chalicelib.adapters.transactions import Refused, Transaction, written
+from chalicelib.domain.events import Event
 from chalicelib.domain.mail import MailThread, OutgoingEmail, build_mime
+from chalicelib.domain.privacy import ERASED
 from chalicelib.service.ports import (
     DeferredNotification,
     DeliveryClaim,
     NotificationError,
     NotificationStore,
     Notifier,
+    TicketErasedError,
 )
 
+# A claim is kept this long after it was taken or settled (a redelivery within the
+# stream's 24 h finds it); a claim deferred to quiet hours is kept until it is re-taken.
 DELIVERY_TTL = timedelta(hours=24)
+# An anonymized ticket (domain/privacy.anonymized_ticket): its subject erased, no address.
+_NOT_ANONYMIZED = (
+    (TicketItem.subject != ERASED)
+    | Path(["contact", "phone"]).exists()
+    | Path(["contact", "email"]).exists()
+)
 DEFERRED_PARTITION = "DEFERRED"
 _RETRYABLE = {
     "Throttling",
@@ -87,6 +107,9 @@ def _call(operation: Any, **kwargs: Any) -> Any:
 
 
 class DynamoNotificationStore(NotificationStore):
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection  # for the transactions
+
     def preferences(self, customer_id: str) -> dict[str, Any] | None:
         try:
             item = PreferencesItem.get(f"CUSTOMER#{customer_id}", "PREFERENCES")
@@ -121,7 +144,7 @@ class DynamoNotificationStore(NotificationStore):
             sk="DELIVERY",
             state="pending",
             claimed_at=now,
-            expires_at=int((now + DELIVERY_TTL).timestamp()),
+            expires_at=_expiry(now),
         )
         if not written(lambda: item.save(condition=DeliveryItem.pk.does_not_exist())):
             return None
@@ -135,14 +158,45 @@ class DynamoNotificationStore(NotificationStore):
         return DeliveryClaim(event_id, item.state, item.claimed_at)
 
     def settle_delivery(self, event_id: str, state: str, now: datetime) -> None:
-        DeliveryItem(pk=f"DELIVERY#{event_id}", sk="DELIVERY").update(
-            actions=[DeliveryItem.state.set(state), DeliveryItem.settled_at.set(now)]
-        )
+        DeliveryItem(pk=f"DELIVERY#{event_id}", sk="DELIVERY").update(actions=_settled(state, now))
+
+    def record_outcome(
+        self, outcome: Event, state: str, now: datetime, *, unless_erased: bool = True
+    ) -> bool:
+        item = event_to_item(outcome)
+        source = str(outcome.data.get("source_event", ""))
+        try:
+            with Transaction(self._connection) as writes:
+                if unless_erased:
+                    writes.condition_check(
+                        "ticket",
+                        TicketItem,
+                        ticket_pk(outcome.ticket_id),
+                        TICKET_SK,
+                        _NOT_ANONYMIZED,
+                    )
+                # Not marked as ours (Transaction.events): an outcome already there is
+                # the first one, whoever wrote it, and nothing more is written.
+                writes.save("outcome", item, condition=EventItem.pk.does_not_exist())
+                writes.update(
+                    "claim",
+                    DeliveryItem(pk=f"DELIVERY#{source}", sk="DELIVERY"),
+                    actions=_settled(state, now),
+                )
+        except Refused as refused:
+            if "outcome" in refused.names:
+                return False
+            raise TicketErasedError(outcome.ticket_id) from refused
+        return True
 
     def resume_deferred(self, event_id: str, now: datetime) -> bool:
         return written(
             lambda: DeliveryItem(pk=f"DELIVERY#{event_id}", sk="DELIVERY").update(
-                actions=[DeliveryItem.state.set("pending"), DeliveryItem.claimed_at.set(now)],
+                actions=[
+                    DeliveryItem.state.set("pending"),
+                    DeliveryItem.claimed_at.set(now),
+                    DeliveryItem.expires_at.set(_expiry(now)),
+                ],
                 condition=DeliveryItem.state == "deferred",
             )
         )
@@ -164,6 +218,22 @@ class DynamoNotificationStore(NotificationStore):
 
     def forget_deferred(self, notice: DeferredNotification) -> None:
         DeferredItem(pk=DEFERRED_PARTITION, sk=_deferred_sk(notice)).delete()
+
+
+def _expiry(moment: datetime) -> int:
+    return int((moment + DELIVERY_TTL).timestamp())
+
+
+def _settled(state: str, now: datetime) -> list[Any]:
+    """A deferred claim loses its expiry: however long the schedule cannot send (an
+    outage), the claim is still there to be re-taken, and the notice is never forgotten.
+    Any other state is kept DELIVERY_TTL from now."""
+    expiry = DeliveryItem.expires_at
+    return [
+        DeliveryItem.state.set(state),
+        DeliveryItem.settled_at.set(now),
+        expiry.remove() if state == "deferred" else expiry.set(_expiry(now)),
+    ]
 
 
 def _utc_key(moment: datetime) -> str:

@@ -14,7 +14,7 @@ from chalicelib.adapters.mapping import fields_except, values_of
 from chalicelib.adapters.models import SurveyCodeItem, SurveyCooldownItem, SurveyItem, get_item
 from chalicelib.adapters.transactions import Refusal, Refused, Transaction, written
 from chalicelib.domain.events import Event
-from chalicelib.domain.surveys import OPEN_STATES, Answer, Survey, SurveyState
+from chalicelib.domain.surveys import COOLDOWN, OPEN_STATES, Answer, Survey, SurveyState
 from chalicelib.logs import logger
 from chalicelib.service.ports import (
     SurveyStateChangedError,
@@ -27,6 +27,8 @@ from chalicelib.service.ports import (
 SURVEY_SK = "SURVEY"
 # Codes outlive their survey long enough for a late click to say "expired", not "unknown".
 CODE_RETENTION = timedelta(days=30)
+# The customer's last answer matters for COOLDOWN only; a day's margin, then it expires.
+COOLDOWN_RETENTION = COOLDOWN + timedelta(days=1)
 _UNFINISHED = (SurveyState.PENDING, *OPEN_STATES)
 
 
@@ -90,6 +92,9 @@ class DynamoSurveyStore(SurveyStore):
         cooldown = get_item(SurveyCooldownItem, *_cooldown_key(customer_id))
         return cooldown.answered_at if cooldown is not None else None
 
+    def forget_cooldown(self, customer_id: str) -> None:
+        SurveyCooldownItem(*_cooldown_key(customer_id)).delete()
+
     def add_code(self, survey_id: str, digest: str, at: datetime) -> None:
         # Keyed by the hash: a link is found with one GetItem, never a scan.
         SurveyCodeItem(
@@ -142,7 +147,13 @@ class DynamoSurveyStore(SurveyStore):
             writes.events(event_items(events, None))
             _write_ticket(writes, ticket)
             pk, sk = _cooldown_key(survey.customer_id)
-            writes.save("cooldown", SurveyCooldownItem(pk=pk, sk=sk, answered_at=at))
+            cooldown = SurveyCooldownItem(
+                pk=pk,
+                sk=sk,
+                answered_at=at,
+                expires_at=int((at + COOLDOWN_RETENTION).timestamp()),
+            )
+            writes.save("cooldown", cooldown)
 
     def settle_expiry(
         self, survey: Survey, events: list[Event], ticket: TicketChange | None

@@ -27,7 +27,7 @@ from chalicelib.domain.errors import FieldError, IllegalTransitionError, Validat
 from chalicelib.domain.events import ApprovalRequested, DocumentReviewed, Payload, StatusChanged
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.statuses import Action, Status
-from chalicelib.domain.ticket import Ticket
+from chalicelib.domain.ticket import Ticket, held_to
 
 APPLICATION_ACTIONS = frozenset({Action.REVIEW_DOCUMENT, Action.APPROVE, Action.REJECT})
 DECISIONS = frozenset({Action.APPROVE, Action.REJECT})
@@ -140,5 +140,6 @@ def _decided(
         reason=reason,
         outcome=outcome,
         note=note,
+        resolution_due=held_to(changed),
     )
     return changed, payload

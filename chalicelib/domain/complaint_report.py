@@ -132,13 +132,13 @@ def _conclusion(
 def _outcome(event: Event, moved: StatusChanged, ticket: Ticket) -> str | None:
     """The conclusion's column, or None when this move concludes nothing."""
     if moved.to_status == Status.RESOLVED:
-        return _bucket(event, ticket) if moved.resolution_count == 1 else None
+        return _bucket(event, moved, ticket) if moved.resolution_count == 1 else None
     if ticket.resolutions:
         return None  # concluded already, at its first resolution
     if moved.to_status == Status.CANCELLED and _by_owner(event, ticket):
         return WITHDRAWN
     if moved.to_status == Status.CLOSED and moved.action == MERGE:
-        return _bucket(event, ticket)
+        return _bucket(event, moved, ticket)
     return None
 
 
@@ -146,9 +146,14 @@ def _by_owner(event: Event, ticket: Ticket) -> bool:
     return event.actor.role is Role.CUSTOMER and event.actor.id == ticket.customer_id
 
 
-def _bucket(event: Event, ticket: Ticket) -> str:
-    suspended = timedelta(seconds=complaint_of(ticket).suspended_until(event.at))
-    return days_bucket(ticket.received_at, event.at, suspended)
+def _bucket(event: Event, moved: StatusChanged, ticket: Ticket) -> str:
+    """The time suspended is the one the conclusion recorded: the ticket read now may
+    have been reopened since, its fresh clock suspended again or started over. (A
+    conclusion written before it recorded that falls back to the ticket.)"""
+    seconds = moved.total_suspended_seconds
+    if seconds is None:
+        seconds = complaint_of(ticket).suspended_until(event.at)
+    return days_bucket(ticket.received_at, event.at, timedelta(seconds=seconds))
 
 
 def days_bucket(received_at: datetime, concluded_at: datetime, suspended: timedelta) -> str:

@@ -18,7 +18,12 @@ import msgspec
 from msgspec.structs import replace
 
 from chalicelib.domain.counters import report_day
-from chalicelib.domain.errors import ConflictError, FieldError, ForbiddenError
+from chalicelib.domain.errors import (
+    ConflictError,
+    FieldError,
+    ForbiddenError,
+    IllegalTransitionError,
+)
 from chalicelib.domain.events import (
     ClockResumed,
     ClockSuspended,
@@ -53,6 +58,11 @@ class FourEyesError(ForbiddenError):
     """The supervisor who asked for the second extension may not also approve it."""
 
 
+class DeadlinePassedError(IllegalTransitionError):
+    """The regulatory deadline has passed: stopping or extending the clock now would hide
+    the breach (409 `deadline-passed`)."""
+
+
 class CodeFileError(ValueError):
     """The complaint code file cannot be used; the message says where."""
 
@@ -73,6 +83,8 @@ class Complaint(msgspec.Struct, frozen=True):
     extension_requested: ExtensionRequest | None = None
     suspended_at: datetime | None = None  # set while the clock is stopped
     suspended_seconds: int = 0  # every finished suspension, added up
+    # A reopening restarts the clock (None: it runs from receipt).
+    clock_started_at: datetime | None = None
 
     @property
     def clock_suspended(self) -> bool:
@@ -99,10 +111,18 @@ def complaint_of(ticket: Ticket) -> Complaint:
 def regulatory_due(
     received_at: datetime, complaint: Complaint, *, review: bool = False
 ) -> datetime:
-    """Receipt + 15/30/60 days (a review: 30 days from the request) + every finished
-    suspension (SPEC 13)."""
+    """Receipt (or the reopening) + 15/30/60 days (a review: 30 days from the request) +
+    every finished suspension (SPEC 13)."""
     step = LADDER[1] if review else LADDER[complaint.extensions]
-    return received_at + step + timedelta(seconds=complaint.suspended_seconds)
+    start = complaint.clock_started_at or received_at
+    return start + step + timedelta(seconds=complaint.suspended_seconds)
+
+
+def deadline_now(ticket: Ticket, now: datetime) -> datetime:
+    """The regulatory deadline as it stands at `now`: a running suspension holds it back."""
+    complaint = complaint_of(ticket)
+    due = regulatory_due(ticket.received_at, complaint, review=ticket.review_of is not None)
+    return due + timedelta(seconds=complaint.suspended_until(now) - complaint.suspended_seconds)
 
 
 def clock_suspended(ticket: Ticket) -> bool:
@@ -240,6 +260,30 @@ def refusal(ticket: Ticket, action: str) -> str | None:
     return None
 
 
+# Actions that would move a deadline already passed, and so hide its breach.
+_HOLDING_THE_DEADLINE = frozenset({Action.SUSPEND_CLOCK, Action.EXTEND})
+
+
+def check_deadline(ticket: Ticket, action: str, now: datetime) -> None:
+    """A clock cannot be stopped or extended once its deadline has passed (409
+    `deadline-passed`): the decision is late, and the breach stays on the record."""
+    if action not in _HOLDING_THE_DEADLINE or ticket.kind != COMPLAINT:
+        return
+    due = deadline_now(ticket, now)
+    if due <= now:
+        raise DeadlinePassedError(
+            action, ticket.status, f"the regulatory deadline {_isoformat(due)} has passed"
+        )
+
+
+def reopen_refusal(ticket: Ticket) -> str | None:
+    """A complaint under review is not reopened: the review, by other staff, decides it
+    now (their recusal was fixed when it opened), and its outcome is final."""
+    if ticket.kind == COMPLAINT and ticket.reviewed_by is not None:
+        return f"the complaint is under review ({ticket.reviewed_by})"
+    return None
+
+
 def check_four_eyes(ticket: Ticket, action: str, caller: Caller) -> None:
     """The second extension needs a second supervisor (403 `four-eyes`)."""
     if action != Action.EXTEND or ticket.complaint is None:
@@ -322,22 +366,58 @@ def _ended_suspension(complaint: Complaint, now: datetime) -> Complaint:
 
 
 def resolved(ticket: Ticket, now: datetime) -> Ticket:
-    """A complaint's resolution needs its classification and ends a suspension, moving the
-    deadline by the time suspended as `resume_clock` would (a reopened complaint and the
-    report's met/late read it). A review (`review_of` set) is of a complaint classified
-    already: it needs none of its own."""
+    """A complaint's resolution needs its classification and ends its clock (`ended`).
+    A review too (SPEC 13): it opens classified as the complaint it reviews."""
     if ticket.kind != COMPLAINT:
         return ticket
-    complaint = complaint_of(ticket)
-    if not complaint.classified and ticket.review_of is None:
+    if not complaint_of(ticket).classified:
         raise ClassificationRequiredError(
             "Classify the complaint (business and cause) before resolving it"
         )
+    return ended(ticket, now)
+
+
+def ended(ticket: Ticket, now: datetime) -> Ticket:
+    """A complaint resolved, withdrawn, cancelled or merged has no running clock: a
+    suspension ends, moving the deadline by the time suspended as `resume_clock` would
+    (the report and the summary's met/late read it), and a second extension still
+    waiting for its approver lapses with the period it was asked for."""
+    if ticket.kind != COMPLAINT:
+        return ticket
+    complaint = complaint_of(ticket)
+    if complaint.extension_requested is not None:
+        complaint = replace(complaint, extension_requested=None)
+        ticket = replace(ticket, complaint=complaint)
     if not complaint.clock_suspended:
         return ticket
     running = _ended_suspension(complaint, now)
     due = regulatory_due(ticket.received_at, running, review=ticket.review_of is not None)
     return replace(ticket, complaint=running, sla=replace(ticket.sla, resolution_due=due))
+
+
+def suspended_in_total(ticket: Ticket) -> int | None:
+    """What a complaint's conclusion records: every second its clock was stopped."""
+    return complaint_of(ticket).suspended_seconds if ticket.kind == COMPLAINT else None
+
+
+def reopened(ticket: Ticket, now: datetime) -> Ticket:
+    """A reopened complaint gets a fresh clock from the reopening. Its decision was given
+    and is counted (the report concludes it at the first resolution; a late one has
+    its breach recorded already); reconsidering it is held to the regulator's measure
+    for a decision again: 15 days (a review: 30), with its own extensions, each
+    approved and told to the customer, and its own suspensions."""
+    if ticket.kind != COMPLAINT:
+        return ticket
+    fresh = replace(
+        complaint_of(ticket),
+        clock_started_at=now,
+        extensions=0,
+        extension_requested=None,
+        suspended_at=None,
+        suspended_seconds=0,
+    )
+    due = regulatory_due(ticket.received_at, fresh, review=ticket.review_of is not None)
+    return replace(ticket, complaint=fresh, sla=replace(ticket.sla, resolution_due=due))
 
 
 def review_within_days(ticket: Ticket) -> int | None:

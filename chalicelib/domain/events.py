@@ -211,6 +211,13 @@ class StatusChanged(ActionTaken, frozen=True, kw_only=True):
     to_status: Annotated[Status | None, _TO] = None
     outcome: Annotated[str | None, _OPTIONAL] = None  # approve, reject: approved|rejected
     note: Annotated[str | None, _OPTIONAL] = None  # approve
+    # A complaint's end (resolve, cancel, merge): every second its clock was suspended,
+    # as the decision counted them (a reopening starts afresh; the report reads this).
+    total_suspended_seconds: Annotated[int | None, _OPTIONAL] = None
+    # RFC 3339. A complaint's reopen: the fresh regulatory deadline. A resolution (resolve,
+    # approve, reject): the deadline it was held to, which the report reads (a reopen or an
+    # extension may move the ticket's before the reaction runs).
+    resolution_due: Annotated[str | None, _OPTIONAL] = None
 
 
 class TicketAssigned(ActionTaken, frozen=True, kw_only=True):

@@ -33,7 +33,7 @@ from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.reviews import check_recusal
 from chalicelib.domain.routing import TIER_QUEUES
 from chalicelib.domain.statuses import Action, Status
-from chalicelib.domain.ticket import OPEN_STATUSES, PRIORITY_RANK, Ticket
+from chalicelib.domain.ticket import OPEN_STATUSES, PRIORITY_RANK, Ticket, held_to
 
 MAX_TIER = 3
 # Nobody holds the ticket yet, or it can still change hands.
@@ -111,10 +111,9 @@ RULES: dict[Action, Rule] = {
     Action.CLASSIFY: _rule(
         OPEN, None, Actor.AGENT, Actor.SUPERVISOR, required=("business", "cause")
     ),
-    Action.SUSPEND_CLOCK: _rule(
-        OPEN, None, Actor.SUPERVISOR, required=("reason",), optional=("note",)
-    ),
-    Action.RESUME_CLOCK: _rule(OPEN, None, Actor.SUPERVISOR, optional=("note",)),
+    # SPEC 13: `{reason, note}`, both required (what is appraised, by whom); resume takes none.
+    Action.SUSPEND_CLOCK: _rule(OPEN, None, Actor.SUPERVISOR, required=("reason", "note")),
+    Action.RESUME_CLOCK: _rule(OPEN, None, Actor.SUPERVISOR),
     # The target (another open ticket of the customer) is checked and written with the
     # source by service/merge.py.
     Action.MERGE: _rule(OPEN, Status.CLOSED, Actor.AGENT, Actor.SUPERVISOR, required=("into",)),
@@ -170,6 +169,7 @@ def apply_action(
     _check_params(known, rule, params, codes)
     application_actions.check_params(known, params)
     _check_status(ticket, known, rule)
+    complaints.check_deadline(ticket, known, now)
     application_actions.check_state(ticket, known, caller)
     changed, payload = _EFFECTS[known](ticket, params, caller, now)
     events = [Event.of(new_event_id(), ticket.id, now, caller, payload)]
@@ -230,6 +230,8 @@ def _check_status(ticket: Ticket, action: Action, rule: Rule) -> None:
         raise IllegalTransitionError(action, ticket.status, f"already at tier {MAX_TIER}")
     if action in COMPLAINT_ACTIONS and (why := complaints.refusal(ticket, action)):
         raise IllegalTransitionError(action, ticket.status, why)
+    if action == Action.REOPEN and (why := complaints.reopen_refusal(ticket)):
+        raise IllegalTransitionError(action, ticket.status, why)
     if action == Action.RESCHEDULE and ticket.kind != "appointment":
         raise IllegalTransitionError(action, ticket.status, "not an appointment")
     if action == Action.ASSIGN and ticket.status not in UNHELD and ticket.assignee:
@@ -264,13 +266,12 @@ def _assign(
     return replace(ticket, assignee=assignee, status=status), payload
 
 
-def _move(action: Action, target: Status, **data_params: str) -> Effect:
+def _move(action: Action, target: Status) -> Effect:
     def effect(
         ticket: Ticket, params: Mapping[str, Any], caller: Caller, now: datetime
     ) -> tuple[Ticket, Payload]:
-        details = {key: params[name] for key, name in data_params.items() if params.get(name)}
         changed = replace(ticket, status=target)
-        return changed, _status_changed(action, ticket, changed, **details)
+        return changed, _status_changed(action, ticket, changed)
 
     return effect
 
@@ -303,6 +304,8 @@ def _resolve(
         resolution=params["resolution"],
         resolution_count=count,
         review_within_days=complaints.review_within_days(ticket),
+        total_suspended_seconds=complaints.suspended_in_total(changed),
+        resolution_due=held_to(changed),
     )
 
 
@@ -310,13 +313,29 @@ def _reopen(
     ticket: Ticket, params: Mapping[str, Any], caller: Caller, now: datetime
 ) -> tuple[Ticket, Payload]:
     # The resolution being reopened names the survey that must stop.
-    changed = replace(ticket, status=Status.IN_PROGRESS)
+    changed = replace(complaints.reopened(ticket, now), status=Status.IN_PROGRESS)
+    fresh_due = changed.sla.resolution_due if changed.kind == complaints.COMPLAINT else None
     return changed, _status_changed(
         Action.REOPEN,
         ticket,
         changed,
         resolution_count=ticket.resolutions,
         reason=params.get("reason") or None,
+        resolution_due=fresh_due.isoformat() if fresh_due else None,
+    )
+
+
+def _cancel(
+    ticket: Ticket, params: Mapping[str, Any], caller: Caller, now: datetime
+) -> tuple[Ticket, Payload]:
+    # A withdrawal (the owner's) or a staff cancellation ends a complaint's clock.
+    changed = replace(complaints.ended(ticket, now), status=Status.CANCELLED)
+    return changed, _status_changed(
+        Action.CANCEL,
+        ticket,
+        changed,
+        reason=params.get("reason") or None,
+        total_suspended_seconds=complaints.suspended_in_total(changed),
     )
 
 
@@ -354,8 +373,15 @@ def _reschedule(
 def _merge(
     ticket: Ticket, params: Mapping[str, Any], caller: Caller, now: datetime
 ) -> tuple[Ticket, Payload]:
-    changed = replace(ticket, status=Status.CLOSED, merged_into=params["into"])
-    return changed, _status_changed(Action.MERGE, ticket, changed, into=params["into"])
+    ended = complaints.ended(ticket, now)  # the target keeps its own clocks
+    changed = replace(ended, status=Status.CLOSED, merged_into=params["into"])
+    return changed, _status_changed(
+        Action.MERGE,
+        ticket,
+        changed,
+        into=params["into"],
+        total_suspended_seconds=complaints.suspended_in_total(changed),
+    )
 
 
 _EFFECTS: dict[Action, Effect] = {
@@ -366,7 +392,7 @@ _EFFECTS: dict[Action, Effect] = {
     Action.RESOLVE: _resolve,
     Action.REOPEN: _reopen,
     Action.CLOSE: _move(Action.CLOSE, Status.CLOSED),
-    Action.CANCEL: _move(Action.CANCEL, Status.CANCELLED, reason="reason"),
+    Action.CANCEL: _cancel,
     Action.ESCALATE: _escalate,
     Action.EXTEND: complaints.extend,
     Action.RESCHEDULE: _reschedule,

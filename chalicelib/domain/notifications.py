@@ -30,7 +30,9 @@ from chalicelib.domain.events import (
     StatusChanged,
     TicketCreated,
 )
+from chalicelib.domain.privacy import ERASED
 from chalicelib.domain.statuses import Action, Status
+from chalicelib.domain.ticket import Ticket
 
 ZH_CN = "zh-CN"
 EN_US = "en-US"
@@ -46,6 +48,7 @@ CHANNELS = (SMS, EMAIL)
 NOT_REQUESTED = "not_requested"
 OPTED_OUT = "opted_out"
 NO_CONTACT = "no_contact"
+ERASED_CUSTOMER = "erased"  # the ticket was anonymized (SPEC 10): nothing is sent
 
 # Template ids
 CREATED = "ticket.created"
@@ -590,6 +593,20 @@ def _html_link(url: str) -> str:
 
 
 # --- which channel ---------------------------------------------------------------------
+
+
+def is_erased(ticket: Ticket) -> bool:
+    """The ticket was anonymized (domain/privacy.anonymized_ticket): its customer is
+    told nothing more about it."""
+    contact = ticket.contact
+    return ticket.subject == ERASED and not (contact.phone or contact.email)
+
+
+def outcome_id(source_event: str) -> str:
+    """The id of the one outcome (sent, skipped, failed, unknown) of the message about
+    `source_event`: the delivery claim is keyed by that event alone, so its outcome is
+    too, and a redelivery can never add a second outcome beside the first."""
+    return f"{source_event}.notice"
 
 
 class QuietHours(msgspec.Struct, frozen=True):

@@ -191,8 +191,17 @@ def _resolution(
     if agent is not None:
         counts[CounterKey(AGENT_RESOLVED, f"{day}#{agent}")] = 1
         counts[CounterKey(AGENT_RESOLUTION_MINUTES, f"{day}#{agent}#{bucket}")] = 1
-    counts.update(_sla_outcome(RESOLUTION, event, ticket.sla.resolution_due, ticket, agent))
+    counts.update(_sla_outcome(RESOLUTION, event, _held_to(event, ticket), ticket, agent))
     return counts
+
+
+def _held_to(event: Event, ticket: Ticket) -> datetime | None:
+    """The deadline the resolution was held to, as its event recorded it (older events:
+    the ticket's, as it is now)."""
+    moved = event.payload_as(StatusChanged)
+    if moved is not None and moved.resolution_due:
+        return datetime.fromisoformat(moved.resolution_due)
+    return ticket.sla.resolution_due
 
 
 def _decision(

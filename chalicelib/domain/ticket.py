@@ -173,6 +173,12 @@ def new_ticket(
     )
 
 
+def held_to(resolved: Ticket) -> str | None:
+    """The resolution deadline a resolution is measured against, as an event records it."""
+    due = resolved.sla.resolution_due
+    return due.isoformat() if due is not None else None
+
+
 def created_event(ticket: Ticket, event_id: str, caller: Caller) -> Event:
     """The new ticket's `ticket.created`."""
     created = TicketCreated(channel=ticket.channel, kind=ticket.kind, queue=ticket.queue)

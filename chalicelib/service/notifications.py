@@ -4,6 +4,13 @@ A delivery claim is written before the provider is called. A redelivered
 event finds the claim and sends nothing; a claim still `pending` on
 redelivery means the earlier attempt died between claim and outcome, so it
 becomes `notification.unknown` and an ops alert instead of a blind resend.
+
+The outcome (sent, skipped, failed, unknown) has an id derived from the event it
+reports on, and is written in one transaction with the claim it settles: the
+first outcome wins, a redelivery never adds a second. Once the ticket is
+anonymized (an erasure), nothing personal is written about it: the outcome is
+written as the erasure would have left it, and a message not yet sent is not
+sent (`notification.skipped`, reason `erased`).
 """
 
 from __future__ import annotations
@@ -31,17 +38,21 @@ from chalicelib.domain.identity import SYSTEM
 from chalicelib.domain.inbound_sms import phone_key
 from chalicelib.domain.notifications import (
     DEFAULT_TIMEZONE,
+    ERASED_CUSTOMER,
     Choice,
     MissingValueError,
     Preferences,
     choose_channel,
+    is_erased,
     message_locale,
     next_send_time,
+    outcome_id,
     parse_quiet_hours,
     render_email,
     render_sms,
     template_for,
 )
+from chalicelib.domain.privacy import anonymized_event
 from chalicelib.domain.surveys import code_digest, new_code
 from chalicelib.domain.ticket import Ticket
 from chalicelib.logs import logger
@@ -57,6 +68,7 @@ from chalicelib.service.ports import (
     SmsIndex,
     SmsSent,
     SurveyCodeStore,
+    TicketErasedError,
 )
 from chalicelib.service.tickets import TicketAccess
 
@@ -121,7 +133,10 @@ def _done_elsewhere(notice: DeferredNotification, ports: NotificationPorts) -> b
     (a timeout, a refused read): that one is `notification.unknown` and an ops alert,
     as on the stream; never forgotten in silence, never resent blindly (True)."""
     claim = ports.store.delivery(notice.event_id)
-    if claim is None or claim.state != "pending":
+    if claim is None:
+        _claim_lost(notice, ports)
+        return True
+    if claim.state != "pending":
         return True
     if ports.clock() - claim.claimed_at < ABANDONED_AFTER:
         return False
@@ -130,6 +145,20 @@ def _done_elsewhere(notice: DeferredNotification, ports: NotificationPorts) -> b
     if event is not None and template is not None:
         _after_redelivery(event, template, ports)
     return True
+
+
+def _claim_lost(notice: DeferredNotification, ports: NotificationPorts) -> None:
+    """A waiting notice whose claim is gone: only its expiry removes a claim, and a
+    deferred claim has none, so a run re-took it and its 24 h passed (a long outage)
+    before anyone settled it. Its outcome, if recorded, says what happened; without
+    one, the message may or may not have gone out: `notification.unknown` and an ops
+    alert, never forgotten in silence, never resent blindly."""
+    if ports.tickets.event(notice.ticket_id, outcome_id(notice.event_id)) is not None:
+        return
+    event = ports.tickets.event(notice.ticket_id, notice.event_id)
+    template = template_for(event) if event else None
+    if event is not None and template is not None:
+        _unknown(event, template, ports)
 
 
 def customer_preferences(store: NotificationStore, customer_id: str) -> Preferences | None:
@@ -150,6 +179,9 @@ def _deliver(
     ticket = ports.tickets.get(event.ticket_id)
     if ticket is None:
         ports.store.settle_delivery(event.id, "skipped", ports.clock())
+        return
+    if is_erased(ticket):
+        _skipped(event, template, ERASED_CUSTOMER, ports)
         return
     preferences = customer_preferences(ports.store, ticket.customer_id)
     choice = choose_channel(ticket.contact, preferences)
@@ -225,19 +257,18 @@ def _send(event: Event, template: str, ports: NotificationPorts, outgoing: _Outg
         # A template needs a value this event does not carry: retrying cannot help.
         _failed(event, template, outgoing.channel, "template_values_missing", ports)
         return
-    _record(
-        event,
-        ports,
-        NotificationSent(
-            source_event=event.id,
-            channel=outgoing.channel,
-            template=template,
-            to=outgoing.masked,
-            provider_message_id=message_id,
-        ),
-    )
-    ports.store.settle_delivery(event.id, "sent", ports.clock())
+    # The number is linked before the outcome is written: an erasure that finished
+    # meanwhile refuses the outcome, and the link is dropped again (_forget_sms).
     _remember_sms(event, ports, outgoing)
+    sent = NotificationSent(
+        source_event=event.id,
+        channel=outgoing.channel,
+        template=template,
+        to=outgoing.masked,
+        provider_message_id=message_id,
+    )
+    if not _record(event, ports, sent, "sent"):
+        _forget_sms(ports, outgoing)
     logger.info(
         "notification sent",
         extra={"event_id": event.id, "template": template, "channel": outgoing.channel},
@@ -258,6 +289,11 @@ def _remember_sms(event: Event, ports: NotificationPorts, outgoing: _Outgoing) -
         survey_id=survey_round.survey_id if survey_round is not None else None,
     )
     ports.sms_index.remember(sent)
+
+
+def _forget_sms(ports: NotificationPorts, outgoing: _Outgoing) -> None:
+    if outgoing.channel == "sms" and ports.sms_index is not None:
+        ports.sms_index.forget(phone_key(outgoing.destination), outgoing.customer_id)
 
 
 def _provider_call(template: str, ports: NotificationPorts, outgoing: _Outgoing) -> str:
@@ -292,12 +328,8 @@ def _with_retries(call: Callable[[], str], ports: NotificationPorts) -> str:
 
 
 def _skipped(event: Event, template: str, reason: str, ports: NotificationPorts) -> None:
-    _record(
-        event,
-        ports,
-        NotificationSkipped(source_event=event.id, template=template, reason=reason),
-    )
-    ports.store.settle_delivery(event.id, "skipped", ports.clock())
+    skipped = NotificationSkipped(source_event=event.id, template=template, reason=reason)
+    _record(event, ports, skipped, "skipped")
 
 
 def _failed(
@@ -306,29 +338,50 @@ def _failed(
     failed = NotificationFailed(
         source_event=event.id, channel=channel, template=template, reason=reason
     )
-    _record(event, ports, failed)
     # Alert before settling: if the alert fails, the retry still finds work to do.
     _alert(ports, failed.TYPE, event, f"notification failed ({template}, {reason})")
-    ports.store.settle_delivery(event.id, "failed", ports.clock())
+    _record(event, ports, failed, "failed")
 
 
 def _after_redelivery(event: Event, template: str, ports: NotificationPorts) -> None:
     claim = ports.store.delivery(event.id)
     if claim is None or claim.state != "pending":
         return  # already settled: a redelivery sends nothing
-    _record(event, ports, NotificationUnknown(source_event=event.id, template=template))
+    _unknown(event, template, ports)
+
+
+def _unknown(event: Event, template: str, ports: NotificationPorts) -> None:
+    # Alert before settling: if the alert fails, the retry still finds work to do.
     _alert(
         ports,
         EventType.NOTIFICATION_UNKNOWN,
         event,
         f"notification outcome unknown ({template}); check the provider before resending",
     )
-    ports.store.settle_delivery(event.id, "unknown", ports.clock())
+    _record(event, ports, NotificationUnknown(source_event=event.id, template=template), "unknown")
 
 
-def _record(event: Event, ports: NotificationPorts, outcome: NotificationOutcome) -> None:
-    entry = Event.of(ports.ids.event_id(), event.ticket_id, ports.clock(), SYSTEM, outcome)
-    ports.tickets.append_events([entry])
+def _record(
+    event: Event, ports: NotificationPorts, outcome: NotificationOutcome, state: str
+) -> bool:
+    """Write the outcome with the claim it settles. False when the ticket was anonymized
+    meanwhile: the outcome is then written as the erasure leaves records (no address,
+    no reason), and the skip that says so (`erased`) as it is: it holds nothing personal.
+    An outcome already there (a redelivery, a concurrent run) stays the only one."""
+    now = ports.clock()
+    entry = Event.of(outcome_id(event.id), event.ticket_id, now, SYSTEM, outcome)
+    try:
+        ports.store.record_outcome(entry, state, now, unless_erased=not _tells_erasure(outcome))
+    except TicketErasedError:
+        ports.store.record_outcome(
+            anonymized_event(entry) or entry, state, now, unless_erased=False
+        )
+        return False
+    return True
+
+
+def _tells_erasure(outcome: NotificationOutcome) -> bool:
+    return isinstance(outcome, NotificationSkipped) and outcome.reason == ERASED_CUSTOMER
 
 
 def _alert(ports: NotificationPorts, kind: str, event: Event, summary: str) -> None:

@@ -310,6 +310,10 @@ class Triage(ABC):
         """Keep the text with reason `unmatched_sms`; idempotent by message_id."""
 
 
+class TicketErasedError(Exception):
+    """The ticket was anonymized (or is gone): nothing personal may be written about it."""
+
+
 class DeliveryClaim(msgspec.Struct, frozen=True):
     """The right to send one notification for one event, taken before the provider call."""
 
@@ -342,6 +346,16 @@ class NotificationStore(ABC):
 
     @abstractmethod
     def settle_delivery(self, event_id: str, state: str, now: datetime) -> None: ...
+
+    @abstractmethod
+    def record_outcome(
+        self, outcome: Event, state: str, now: datetime, *, unless_erased: bool = True
+    ) -> bool:
+        """Write the outcome event and settle the claim of the event it reports on to
+        `state`, in one transaction. The outcome's id is derived from what it reports on:
+        False when an outcome with that id is there already (the first one written wins;
+        nothing is written). With `unless_erased`, raises TicketErasedError when the
+        ticket is anonymized or gone (nothing is written)."""
 
     @abstractmethod
     def resume_deferred(self, event_id: str, now: datetime) -> bool:
@@ -403,6 +417,10 @@ class SurveyStore(SurveyCodeStore):
 
     @abstractmethod
     def last_answered(self, customer_id: str) -> datetime | None: ...
+
+    @abstractmethod
+    def forget_cooldown(self, customer_id: str) -> None:
+        """Delete when the customer last answered a survey (erasure); none: fine."""
 
     @abstractmethod
     def record_round(self, survey: Survey, round_number: int, event: Event) -> bool:

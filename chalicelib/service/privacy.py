@@ -30,6 +30,7 @@ from chalicelib.service.ports import (
     PrivacyStore,
     SmsIndex,
     StartKey,
+    SurveyStore,
     TicketRepository,
     VersionConflictError,
 )
@@ -71,6 +72,7 @@ class PrivacyPorts(msgspec.Struct, frozen=True):
     sms_index: SmsIndex | None = None  # the SMS sent, by number (SPEC 12)
     inbox: InboxErasure | None = None  # inbox items linked or ticketed, mail threads
     raw_mail: RawMailStore | None = None  # the stored raw messages (SPEC 12)
+    survey_store: SurveyStore | None = None  # the customer's survey cooldown
 
 
 # Per-ticket steps run before the ticket and its events are rewritten, with the ticket
@@ -162,6 +164,8 @@ def erase_customer(ports: PrivacyPorts, caller: Caller, customer_id: str) -> Era
     anonymized = sum(1 for ticket in tickets if _erase_ticket(ports, caller, ticket.id))
     _no_ticket_opened_meanwhile(ports.tickets, customer_id, {ticket.id for ticket in tickets})
     deleted = ports.store.forget_preferences(customer_id)
+    if ports.survey_store is not None:
+        ports.survey_store.forget_cooldown(customer_id)  # when they last answered a survey
     now = ports.audit.clock()
     entry = AuditEntry(
         ports.audit.ids.event_id(), now, caller, ERASE_CUSTOMER, customer_id=customer_id
@@ -196,13 +200,13 @@ def _all_tickets(repository: TicketRepository, customer_id: str) -> list[Ticket]
 
 
 def _erase_ticket(ports: PrivacyPorts, caller: Caller, ticket_id: str) -> bool:
-    def attempt() -> bool:
+    def attempt() -> Ticket | None:
         ticket = ports.tickets.get(ticket_id)
         if ticket is None:
-            return False
+            return None
         events = ports.tickets.events(ticket_id)
         if is_anonymized(events):
-            return False
+            return None
         for step in TICKET_ERASURE_STEPS:
             step(ticket, events, ports)
         rewritten = [changed for event in events if (changed := anonymized_event(event))]
@@ -212,9 +216,35 @@ def _erase_ticket(ports: PrivacyPorts, caller: Caller, ticket_id: str) -> bool:
         ports.store.anonymize_ticket(
             ticket.version, anonymized_ticket(ticket, now), rewritten, added
         )
-        return True
+        return ticket
 
-    return retrying(attempt, attempts=_ATTEMPTS, also=(VersionConflictError,), busy=_changing)
+    erased = retrying(attempt, attempts=_ATTEMPTS, also=(VersionConflictError,), busy=_changing)
+    if erased is None:
+        return False
+    retrying(
+        lambda: _written_meanwhile(ports, erased),
+        attempts=_ATTEMPTS,
+        also=(VersionConflictError,),
+        busy=_changing,
+    )
+    return True
+
+
+def _written_meanwhile(ports: PrivacyPorts, erased: Ticket) -> None:
+    """A notification settling while the erasure ran may have written its outcome (the
+    masked address) and linked the number after the erasure read the ticket. Its write
+    is refused once the ticket is anonymized, so one more read, after that, finds every
+    such record: rewrite them, and drop the number's link again (`erased`: the ticket as
+    it was, with its number)."""
+    forget_sms_links(erased, [], ports)
+    current = ports.tickets.get(erased.id)
+    late = [
+        changed for event in ports.tickets.events(erased.id) if (changed := anonymized_event(event))
+    ]
+    if current is None or not late:
+        return
+    now = ports.audit.clock()
+    ports.store.anonymize_ticket(current.version, anonymized_ticket(current, now), late, [])
 
 
 def _changing() -> ConflictError:

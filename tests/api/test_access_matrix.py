@@ -371,7 +371,7 @@ COMPLAINT_ACTIONS: dict[str, tuple[dict[str, Any], dict[str, tuple[int, ...]]]] 
         _expect(owner=403, other_customer=404, agent=403, supervisor=200, auditor=403),
     ),
     "suspend_clock": (
-        {"reason": "testing"},
+        {"reason": "testing", "note": "Lab test"},
         _expect(owner=403, other_customer=404, agent=403, supervisor=200, auditor=403),
     ),
 }

@@ -142,7 +142,7 @@ def test_a_supervisor_walks_a_complaint_to_its_decision_and_the_report_counts_it
     stopped = lead.act(tid, "suspend_clock", reason="external_appraisal", note="Card scheme")
     assert stopped.status_code == 200, stopped.text
     assert stopped.json()["complaint"]["clock_suspended"] is True
-    _problem(lead.act(tid, "suspend_clock", reason="testing"), 409)
+    _problem(lead.act(tid, "suspend_clock", reason="testing", note="Card scheme appraisal"), 409)
     resumed = lead.act(tid, "resume_clock")
     assert resumed.status_code == 200, resumed.text
     assert resumed.json()["complaint"]["clock_suspended"] is False
@@ -194,7 +194,10 @@ def test_complaint_rules_refuse_other_kinds_and_the_report_other_callers(stack, 
         headers=customer.headers,
         timeout=30,
     ).json()
-    for action, params in (("extend", {"reason": "x"}), ("suspend_clock", {"reason": "testing"})):
+    for action, params in (
+        ("extend", {"reason": "x"}),
+        ("suspend_clock", {"reason": "testing", "note": "Card scheme appraisal"}),
+    ):
         _problem(lead.act(consultation["id"], action, **params), 409, "illegal-transition")
     assert "complaint" not in customer.get(f"/v1/tickets/{consultation['id']}").json()
 
@@ -205,3 +208,43 @@ def test_complaint_rules_refuse_other_kinds_and_the_report_other_callers(stack, 
     _problem(lead.get("/v1/reports/summary", accept="text/csv", **_today()), 406, "not-acceptable")
     both = lead.get("/v1/reports/summary", accept="text/csv, application/json;q=0.5", **_today())
     assert both.status_code == 200
+
+
+# A complaint a supervisor takes down at the branch for the customer.
+_AT_THE_BRANCH = {"channel": "branch", "kind": "complaint", "category": "card", "subject": "Fee"}
+
+
+def test_a_late_clock_is_not_stopped_and_an_ended_one_is_not_left_suspended(stack, token):
+    run = uuid.uuid4().hex[:6]
+    customer = Client(stack.api, "customers", f"cust-cmp3-{run}", token)
+    lead = Client(stack.api, "supervisors", f"sup-cmp3-{run}", token)
+
+    def open_complaint(received_days_ago: int) -> str:
+        received = datetime.now(ZoneInfo("Asia/Shanghai")) - timedelta(days=received_days_ago)
+        at_the_branch = {**_AT_THE_BRANCH, "customer_id": customer.id}
+        body = {**at_the_branch, "received_at": received.isoformat(timespec="seconds")}
+        opened = requests.post(
+            f"{stack.api}/v1/tickets", json=body, headers=lead.headers, timeout=30
+        )
+        assert opened.status_code == 201, opened.text
+        return str(opened.json()["id"])
+
+    # Received 16 days ago: stopping or extending the clock now would hide the breach.
+    late = open_complaint(16)
+    for action, params in (
+        ("suspend_clock", {"reason": "testing", "note": "Card scheme appraisal"}),
+        ("extend", {"reason": "x"}),
+    ):
+        problem = _problem(lead.act(late, action, **params), 409, "deadline-passed")
+        assert problem["current_status"] == "new"
+
+    # Withdrawn while suspended: the suspension ends with it.
+    suspended = open_complaint(2)
+    stopped = lead.act(
+        suspended, "suspend_clock", reason="external_appraisal", note="Card scheme appraisal"
+    )
+    assert stopped.status_code == 200, stopped.text
+    withdrawn = customer.act(suspended, "cancel", reason="Sorted out at the branch")
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert withdrawn.json()["complaint"]["clock_suspended"] is False
+    assert customer.get(f"/v1/tickets/{suspended}").json()["complaint"]["clock_suspended"] is False

@@ -46,6 +46,7 @@ def test_every_complaint_fact_survives_a_round_trip(repository: TicketRepository
         extension_requested=ExtensionRequest(NOW + timedelta(hours=2), "sup-1"),
         suspended_at=NOW + timedelta(hours=3),
         suspended_seconds=86_400,
+        clock_started_at=NOW + timedelta(days=20),  # reopened
     )
     ticket = _complaint(1, complaint=complaint)
     repository.create(ticket, [])

@@ -66,7 +66,7 @@ class Desk:
         self.ports = TicketPorts(self.repository, self.ids, self.clock)
         self.log = InMemoryAuditLog()
         self.audit = AuditPorts(self.log, self.ids, self.clock)
-        self.notifications = InMemoryNotificationStore()
+        self.notifications = InMemoryNotificationStore(self.repository)
         self.store = InMemoryPrivacyStore(self.repository, self.notifications)
         self.privacy = PrivacyPorts(self.repository, self.store, self.notifications, self.audit)
         self.ledger = InMemoryReactionLedger()

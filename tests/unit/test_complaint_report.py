@@ -150,7 +150,7 @@ def test_conclusions_count_once_by_days_from_receipt_without_the_suspended_time(
     desk.act(slow, "extend", reason="Complex")
     desk.act(slow, "extend", reason="Particularly complex")
     desk.act(slow, "extend", COLLEAGUE, reason="Approved")
-    desk.act(slow, "suspend_clock", reason="external_appraisal")
+    desk.act(slow, "suspend_clock", reason="external_appraisal", note="Card scheme appraisal")
     desk.clock.advance(days=10)
     desk.act(slow, "resume_clock")
     desk.clock.advance(days=25)  # 35 days from receipt, 10 suspended: 25 count
@@ -192,6 +192,56 @@ def test_a_merge_concludes_the_complaint_it_closes(desk):
     desk.repository.event_log[ticket.id].append(merged)
     desk.deliver_everything()
     assert desk.report()["concluded"]["within_60_days"] == 1
+
+
+def _concluded(desk: Desk) -> dict[str, int]:
+    concluded = desk.report()["concluded"]
+    return {name: count for name, count in concluded.items() if count}
+
+
+def test_a_decision_in_time_is_not_reported_late_because_of_a_later_reopen(desk):
+    # Decided on day 20 with 10 days suspended: 10 days count, within 15. The reopening
+    # starts a fresh clock (no suspension on it yet) before the stream reaction runs.
+    ticket = desk.open()
+    desk.work(ticket)
+    desk.clock.advance(days=10)
+    desk.act(ticket, "suspend_clock", reason="external_appraisal", note="Card scheme appraisal")
+    desk.clock.advance(days=10)
+    desk.act(ticket, "resolve", AGENT, resolution="Refunded")
+    desk.clock.advance(days=5)
+    desk.act(ticket, "reopen", CUSTOMER, reason="Not refunded yet")
+    desk.clock.advance(days=40)
+    desk.act(ticket, "resolve", AGENT, resolution="Refunded at last")  # counted already
+    desk.deliver_everything()
+    assert _concluded(desk) == {"total": 1, "within_15_days": 1}
+
+
+def test_a_conclusion_counts_the_time_suspended_before_it_not_after_a_reopen(desk):
+    # Decided on day 20 with nothing suspended: within 30. The fresh clock after the
+    # reopening is suspended 10 days before the stream reaction runs: still within 30.
+    ticket = desk.open()
+    desk.work(ticket)
+    desk.clock.advance(days=20)
+    desk.act(ticket, "resolve", AGENT, resolution="Refunded")
+    desk.act(ticket, "reopen", CUSTOMER, reason="Not refunded yet")
+    desk.act(ticket, "suspend_clock", reason="testing", note="Card scheme appraisal")
+    desk.clock.advance(days=10)
+    desk.act(ticket, "resume_clock")
+    desk.deliver_everything()
+    assert _concluded(desk) == {"total": 1, "within_30_days": 1}
+
+
+@pytest.mark.parametrize(("withdrawn", "bucket"), [(True, "withdrawn"), (False, "within_15_days")])
+def test_a_suspended_complaint_withdrawn_or_merged_is_concluded_once(desk, withdrawn, bucket):
+    ticket = desk.open()
+    desk.act(ticket, "suspend_clock", reason="external_appraisal", note="Card scheme appraisal")
+    desk.clock.advance(days=40)  # 40 days from receipt, all of them suspended
+    if withdrawn:
+        desk.act(ticket, "cancel", CUSTOMER, reason="Sorted out at the branch")
+    else:
+        desk.act(ticket, "merge", AGENT, into=desk.open().id)
+    desk.deliver_everything()
+    assert _concluded(desk) == {"total": 1, bucket: 1}
 
 
 def test_reviews_are_counted_apart_from_new_complaints(desk):

@@ -53,7 +53,7 @@ def _ports(keys: Keys) -> tuple[NotificationPorts, InMemoryMailThreads, Recordin
     notifier = RecordingNotifier()
     ports = NotificationPorts(
         tickets=repository,
-        store=InMemoryNotificationStore(),
+        store=InMemoryNotificationStore(repository),
         notifier=notifier,
         ids=SequentialIds(),
         clock=FixedClock(NOON),

@@ -166,7 +166,8 @@ WRITERS: dict[str, tuple[Any, list[tuple[str, str]]]] = {
             (
                 "ticket.status_changed",
                 '{"action": "reopen", "resolution_count": 2, "reason": "Not yet", '
-                '"from": "resolved", "to": "in_progress"}',
+                '"from": "resolved", "to": "in_progress", '
+                f'"resolution_due": "{DUE.isoformat()}"}}',  # a complaint's fresh clock
             )
         ],
     ),
@@ -176,7 +177,8 @@ WRITERS: dict[str, tuple[Any, list[tuple[str, str]]]] = {
             (
                 "ticket.status_changed",
                 '{"action": "reopen", "resolution_count": 1, '
-                '"from": "resolved", "to": "in_progress"}',
+                '"from": "resolved", "to": "in_progress", '
+                f'"resolution_due": "{DUE.isoformat()}"}}',
             )
         ],
     ),
@@ -185,7 +187,8 @@ WRITERS: dict[str, tuple[Any, list[tuple[str, str]]]] = {
         [
             (
                 "ticket.status_changed",
-                '{"action": "cancel", "reason": "Sorted", "from": "new", "to": "cancelled"}',
+                '{"action": "cancel", "reason": "Sorted", "from": "new", "to": "cancelled", '
+                '"total_suspended_seconds": 0}',
             )
         ],
     ),
@@ -214,7 +217,8 @@ WRITERS: dict[str, tuple[Any, list[tuple[str, str]]]] = {
             (
                 "ticket.status_changed",
                 '{"action": "resolve", "resolution": "Done", "resolution_count": 1, '
-                '"review_within_days": 30, "from": "in_progress", "to": "resolved"}',
+                '"review_within_days": 30, "from": "in_progress", "to": "resolved", '
+                '"total_suspended_seconds": 0}',
             )
         ],
     ),

@@ -63,7 +63,7 @@ def _opened(repository, contact):
 def _notification_ports(repository, notifier, alerts):
     return NotificationPorts(
         tickets=repository,
-        store=InMemoryNotificationStore(),
+        store=InMemoryNotificationStore(repository),
         notifier=notifier,
         ids=SequentialIds(),
         clock=FixedClock(NOON_SHANGHAI),

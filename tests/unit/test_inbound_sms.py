@@ -159,7 +159,7 @@ class Desk:
     def __init__(self) -> None:
         self.repository = InMemoryTicketRepository()
         self.survey_store = InMemorySurveyStore(self.repository)
-        self.preferences = InMemoryNotificationStore()
+        self.preferences = InMemoryNotificationStore(self.repository)
         self.clock = FixedClock()
         self.ids = SequentialIds()
         self.index = InMemorySmsIndex()

@@ -170,7 +170,7 @@ def valid_params(action: str, caller: Caller) -> dict[str, Any]:
         "review_document": {"document_id": "D-1", "verdict": "accepted", "reason": "Clear"},
         "reject": {"reason": "Income too low"},
         "classify": {"business": "card", "cause": "fees"},
-        "suspend_clock": {"reason": "external_appraisal"},
+        "suspend_clock": {"reason": "external_appraisal", "note": "Card scheme appraisal"},
         "merge": {"into": "T-2"},
     }.get(action, {})
 
@@ -295,6 +295,7 @@ REQUIRED = [
     ("extend", "in_progress", "reason"),
     ("reschedule", "in_progress", "slot_start"),
     ("suspend_clock", "in_progress", "reason"),
+    ("suspend_clock", "in_progress", "note"),  # SPEC 13: {reason, note}
 ]
 
 
@@ -304,7 +305,10 @@ def test_a_required_parameter_missing_or_blank_is_a_validation_error_naming_it(
     action, status, field, blank
 ):
     ticket = held_ticket(status, kind=kind_for(action))
-    params = {} if blank is None else {field: blank}
+    params = dict(valid_params(action, SUPERVISOR))
+    params.pop(field)
+    if blank is not None:
+        params[field] = blank
     with pytest.raises(ValidationError) as raised:
         run(ticket, action, params, SUPERVISOR)
     assert [error.path for error in raised.value.errors] == [field]

@@ -92,7 +92,13 @@ def test_merge_closes_the_source_into_the_target_in_one_write():
     assert ticket_view(target_before)["merged_into"] is None
     moved = repo.events(source_id)[-1]
     assert moved.type == EventType.STATUS_CHANGED
-    assert moved.data == {"action": "merge", "into": target_id, "from": "new", "to": "closed"}
+    assert moved.data == {
+        "action": "merge",
+        "into": target_id,
+        "from": "new",
+        "to": "closed",
+        "total_suspended_seconds": 0,  # a complaint's end records its suspended time
+    }
     entry = repo.events(target_id)[-1]
     assert entry.type == EventType.MERGED
     assert entry.data == {"from": source_id, "from_reference": merged.reference}

@@ -45,7 +45,7 @@ def _setup(contact=None, *, notifier=None, preferences=None, clock=None):
         now=NOON_SHANGHAI,
     )
     repository.create(ticket, [created])
-    store = InMemoryNotificationStore()
+    store = InMemoryNotificationStore(repository)
     if preferences is not None:
         store.save_preferences("cust-1", preferences)
     ports = NotificationPorts(

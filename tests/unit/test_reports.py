@@ -205,6 +205,24 @@ def test_a_breach_recorded_by_the_sweep_is_not_counted_again_at_the_late_reply()
     assert sla == {"met": 0, "breached": 1, "compliance": 0.0}
 
 
+def test_a_late_decision_stays_late_when_a_reopen_lands_before_its_reaction():
+    # A reopened complaint gets a fresh clock; the resolve's reaction may run after it
+    # (stream lag, a retry): the decision is still measured against its own deadline.
+    desk = Desk()
+    ticket = desk.open("web", "complaint")
+    desk.act(ticket, "assign")
+    desk.act(ticket, "start")
+    desk.act(ticket, "classify", business="card", cause="fees")
+    desk.clock.advance(days=16)  # past the 15 calendar days, before any sweep
+    desk.act(ticket, "resolve", resolution="Refunded")
+    desk.act(ticket, "reopen", caller=CUSTOMER, reason="Not refunded")
+    assert desk.repository.tickets[ticket.id].sla.resolution_due > desk.clock()  # fresh
+    desk.deliver_everything()
+    day = {"from": "2026-12-13", "to": "2026-12-13"}
+    resolution = report_summary(desk.reports, SUPERVISOR, day)["sla"]["resolution"]
+    assert resolution == {"met": 0, "breached": 1, "compliance": 0.0}
+
+
 @pytest.mark.parametrize("caller", [CUSTOMER, AGENT])
 def test_customers_and_agents_may_not_read_reports(desk: Desk, caller: Caller):
     with pytest.raises(ForbiddenError):

@@ -10,6 +10,7 @@ import pytest
 from msgspec.structs import replace
 
 from chalicelib.bootstrap import load_complaint_codes
+from chalicelib.domain.complaints import ClassificationRequiredError
 from chalicelib.domain.errors import (
     ForbiddenError,
     IdempotencyKeyReusedError,
@@ -289,6 +290,32 @@ def test_of_two_racing_reviews_one_wins_and_the_other_is_told_it_exists():
     assert repository.tickets[original_id].reviewed_by == winner["id"]
 
 
+def test_a_review_opens_classified_and_may_be_resolved_as_such():
+    ports = make_ports()
+    review_id = reviewed(ports)
+    act(ports, OTHER_SUPERVISOR, review_id, "assign", {})
+    act(ports, OTHER_SUPERVISOR, review_id, "start", {})
+    resolved = act(ports, OTHER_SUPERVISOR, review_id, "resolve", {"resolution": "Upheld"})
+    assert resolved.status == Status.RESOLVED
+
+
+def test_a_review_of_a_complaint_never_classified_must_be_classified_before_resolving():
+    # A complaint concluded before classification existed has no complaint facts: its
+    # review opens unclassified, and SPEC 13's 409 holds for it as for any complaint.
+    ports = make_ports()
+    original_id = concluded_complaint(ports)
+    repository = repo_of(ports)
+    repository.tickets[original_id] = replace(repository.tickets[original_id], complaint=None)
+    review_id = review(ports, original_id)["id"]
+    act(ports, OTHER_SUPERVISOR, review_id, "assign", {})
+    act(ports, OTHER_SUPERVISOR, review_id, "start", {})
+    with pytest.raises(ClassificationRequiredError):
+        act(ports, OTHER_SUPERVISOR, review_id, "resolve", {"resolution": "Upheld"})
+    act(ports, OTHER_SUPERVISOR, review_id, "classify", {"business": "card", "cause": "fees"})
+    resolved = act(ports, OTHER_SUPERVISOR, review_id, "resolve", {"resolution": "Upheld"})
+    assert resolved.status == Status.RESOLVED
+
+
 # ----------------------------------------------------------------- recusal
 
 
@@ -436,7 +463,13 @@ def test_a_review_is_not_extended_keeps_its_30_days_after_a_suspension_and_needs
     due = repo_of(ports).tickets[review_id].sla.resolution_due
     with pytest.raises(IllegalTransitionError):
         act(ports, OTHER_SUPERVISOR, review_id, "extend", {"reason": "More time"})
-    act(ports, OTHER_SUPERVISOR, review_id, "suspend_clock", {"reason": "testing"})
+    act(
+        ports,
+        OTHER_SUPERVISOR,
+        review_id,
+        "suspend_clock",
+        {"reason": "testing", "note": "Card scheme appraisal"},
+    )
     clock_of(ports).advance(days=2)
     resumed = act(ports, OTHER_SUPERVISOR, review_id, "resume_clock", {})
     assert due is not None and resumed.sla.resolution_due == due + timedelta(days=2)

@@ -136,7 +136,7 @@ class World:
         self.repository = InMemoryTicketRepository()
         self.store = InMemorySurveyStore(self.repository)
         self.workflow = RecordingWorkflow()
-        self.notifications = InMemoryNotificationStore()
+        self.notifications = InMemoryNotificationStore(self.repository)
         self.clock = FixedClock()
         self.ids = SequentialIds()
         self.ports = SurveyPorts(

@@ -1,0 +1,205 @@
+"""Notification records on moto: one outcome per message written with its claim, claims
+that outlast an outage, nothing personal after an erasure, the survey cooldown's expiry."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from msgspec.structs import replace
+
+from chalicelib import bootstrap
+from chalicelib.adapters.models import DeliveryItem, SurveyCooldownItem, SurveyItem, get_item
+from chalicelib.adapters.surveys import SURVEY_SK, survey_pk
+from chalicelib.domain.events import (
+    Event,
+    EventType,
+    NotificationSent,
+    NotificationUnknown,
+)
+from chalicelib.domain.identity import SYSTEM, Caller, Role
+from chalicelib.domain.notifications import outcome_id
+from chalicelib.domain.surveys import Answer as SurveyAnswer
+from chalicelib.domain.surveys import Survey, SurveyState, survey_id
+from chalicelib.domain.ticket import Ticket, TicketRequest, ticket_view
+from chalicelib.service.notifications import notify
+from chalicelib.service.ports import NotificationStore, TicketErasedError
+from chalicelib.service.privacy import erase_customer
+from chalicelib.service.tickets import IdempotencyKey, StoredResponse, act, create_ticket
+from tests.fakes import RecordingNotifier
+from tests.integration.repository_support import table_items
+
+CUSTOMER = Caller(Role.CUSTOMER, "cust-notice")
+AUDITOR = Caller(Role.AUDITOR, "aud-1")
+PHONE = "+8613812348000"
+
+
+def _open() -> Ticket:
+    request = TicketRequest(
+        "web", "consultation", "card", "Card 6222 blocked", "", {"phone": PHONE}
+    )
+    scope = IdempotencyKey(f"customer:{CUSTOMER.id}:POST /v1/tickets", "k-1", "fp")
+    ports = bootstrap.container().ticket_ports()
+
+    def render(ticket: Ticket) -> StoredResponse:
+        return StoredResponse(201, json.dumps(ticket_view(ticket, CUSTOMER)))
+
+    body = json.loads(create_ticket(ports, CUSTOMER, request, render, scope).body)
+    ticket = ports.repository.get(body["id"])
+    assert ticket is not None
+    return ticket
+
+
+def _created(ticket: Ticket) -> Event:
+    [created] = [
+        e
+        for e in bootstrap.container().repository.events(ticket.id)
+        if e.type == EventType.TICKET_CREATED
+    ]
+    return created
+
+
+def _cancel(ticket: Ticket) -> None:
+    act(bootstrap.container().ticket_ports(), CUSTOMER, ticket.id, "cancel", {})
+
+
+def _outcome(source: Event, at: datetime, *, unknown: bool = False) -> Event:
+    payload: Any = (
+        NotificationUnknown(source_event=source.id, template="ticket.created")
+        if unknown
+        else NotificationSent(
+            source_event=source.id, channel="sms", template="ticket.created", to="+86 138****8000"
+        )
+    )
+    return Event.of(outcome_id(source.id), source.ticket_id, at, SYSTEM, payload)
+
+
+def _outcomes(ticket: Ticket) -> list[Event]:
+    events = bootstrap.container().repository.events(ticket.id)
+    return [e for e in events if e.type.startswith("notification.")]
+
+
+def _store() -> NotificationStore:
+    return bootstrap.container().notification_store
+
+
+def test_an_outcome_is_written_with_the_claim_it_settles_and_only_once(aws):
+    ticket = _open()
+    created = _created(ticket)
+    now = ticket.created_at
+    store = _store()
+    assert store.claim_delivery(created.id, now) is not None
+
+    assert store.record_outcome(_outcome(created, now), "sent", now)
+    claim = store.delivery(created.id)
+    assert claim is not None and claim.state == "sent"
+
+    later = now + timedelta(minutes=5)  # a redelivery that found the claim still pending
+    assert not store.record_outcome(_outcome(created, later, unknown=True), "unknown", later)
+    assert [e.type for e in _outcomes(ticket)] == ["notification.sent"]
+    claim = store.delivery(created.id)
+    assert claim is not None and claim.state == "sent"  # nothing of the refused write
+
+
+def test_no_outcome_naming_an_address_is_written_on_an_erased_ticket(aws):
+    ticket = _open()
+    created = _created(ticket)
+    _cancel(ticket)
+    erase_customer(bootstrap.container().privacy_ports(), AUDITOR, CUSTOMER.id)
+    now = ticket.created_at
+    store = _store()
+    store.claim_delivery(created.id, now)
+
+    with pytest.raises(TicketErasedError):
+        store.record_outcome(_outcome(created, now), "sent", now)
+    assert _outcomes(ticket) == []
+    claim = store.delivery(created.id)
+    assert claim is not None and claim.state == "pending"  # nothing of the refused write
+
+    anonymous = _outcome(created, now)
+    anonymous = replace(anonymous, data={**anonymous.data, "to": ""})
+    assert store.record_outcome(anonymous, "sent", now, unless_erased=False)
+    assert [e.data["to"] for e in _outcomes(ticket)] == [""]
+
+
+def test_an_sms_sent_while_the_erasure_runs_leaves_no_number_behind(aws):
+    ticket = _open()
+    created = _created(ticket)
+    _cancel(ticket)
+
+    class ErasingNotifier(RecordingNotifier):
+        def send_sms(self, phone: str, text: str) -> str:
+            message_id = super().send_sms(phone, text)
+            erase_customer(bootstrap.container().privacy_ports(), AUDITOR, CUSTOMER.id)
+            return message_id
+
+    ports = replace(bootstrap.container().notification_ports(), notifier=ErasingNotifier())
+    notify(created, ports)
+
+    [sent] = _outcomes(ticket)
+    assert (sent.type, sent.data["to"]) == (EventType.NOTIFICATION_SENT, "")
+    everything = repr(table_items(aws["table_name"]))
+    assert "****8000" not in everything and PHONE not in everything
+    assert bootstrap.container().sms_index.customers(_phone_key()) == []
+
+
+def _phone_key() -> str:
+    from chalicelib.domain.inbound_sms import phone_key
+
+    return phone_key(PHONE)
+
+
+def _expires_at(event_id: str) -> int | None:
+    item = get_item(DeliveryItem, f"DELIVERY#{event_id}", "DELIVERY", consistent=True)
+    assert item is not None
+    return int(item.expires_at) if item.expires_at is not None else None
+
+
+def test_a_deferred_claim_is_kept_until_a_run_takes_it_again(aws):
+    # The claim expired 24 h after it was taken: a notice deferred through a long outage
+    # found no claim to re-take, and the schedule forgot it.
+    ticket = _open()
+    created = _created(ticket)
+    now = ticket.created_at
+    store = _store()
+    store.claim_delivery(created.id, now)
+    store.settle_delivery(created.id, "deferred", now)
+    assert _expires_at(created.id) is None
+
+    taken = now + timedelta(days=3)
+    assert store.resume_deferred(created.id, taken)
+    assert _expires_at(created.id) == int((taken + timedelta(hours=24)).timestamp())
+    settled = taken + timedelta(seconds=2)
+    assert store.record_outcome(_outcome(created, settled), "sent", settled)
+    assert _expires_at(created.id) == int((settled + timedelta(hours=24)).timestamp())
+
+
+def _answered_survey(ticket: Ticket, at: datetime) -> None:
+    store = bootstrap.container().survey_store
+    name = survey_id(ticket.id, 1)
+    assert store.create(
+        Survey(name, ticket.id, CUSTOMER.id, 1, SurveyState.PENDING, "en-US", ticket.created_at)
+    )
+    SurveyItem(pk=survey_pk(name), sk=SURVEY_SK).update(
+        actions=[SurveyItem.survey_state.set(SurveyState.INVITED.value)]
+    )
+    invited = store.get(name)
+    assert invited is not None
+    store.answer(invited, SurveyAnswer(5, None), at, [], None)
+
+
+def test_the_survey_cooldown_expires_after_its_period_and_goes_with_an_erasure(aws):
+    ticket = _open()
+    _cancel(ticket)
+    at = ticket.created_at + timedelta(hours=1)
+    _answered_survey(ticket, at)
+    cooldown = get_item(SurveyCooldownItem, f"CUSTOMER#{CUSTOMER.id}", "SURVEY_ANSWERED")
+    assert cooldown is not None and cooldown.expires_at is not None
+    # 30 days of cooldown and a day's margin: never gone while it still holds.
+    assert int(cooldown.expires_at) == int((at + timedelta(days=31)).timestamp())
+
+    erase_customer(bootstrap.container().privacy_ports(), AUDITOR, CUSTOMER.id)
+
+    assert bootstrap.container().survey_store.last_answered(CUSTOMER.id) is None
