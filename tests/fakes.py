@@ -14,6 +14,7 @@ from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.counters import CounterKey
 from chalicelib.domain.errors import SlotFullError, TooManyAppointmentsError
 from chalicelib.domain.events import Event
+from chalicelib.domain.inbound_sms import phone_key
 from chalicelib.domain.inbox import InboxItem
 from chalicelib.domain.mail import MailThread
 from chalicelib.domain.notifications import is_erased
@@ -72,6 +73,8 @@ class InMemoryTicketRepository(TicketRepository):
         self.idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
         # The stored responses each ticket's writes made (erasure drops them).
         self.stored_for: dict[str, set[tuple[str, str]]] = {}
+        # The phone lookup: number hash -> {ticket id: customer id}, written with the ticket.
+        self.phones: dict[str, dict[str, str]] = {}
         self.writes = 0
 
     def create(
@@ -85,6 +88,7 @@ class InMemoryTicketRepository(TicketRepository):
         self.writes += 1
         self.tickets[ticket.id] = ticket
         self.references[ticket.reference] = ticket.id
+        self._index_phone(ticket)
         self.event_log.setdefault(ticket.id, []).extend(events)
         self._keep(ticket.id, idempotency)
 
@@ -123,9 +127,22 @@ class InMemoryTicketRepository(TicketRepository):
                 version = (write.expected_version or 0) + 1
                 self.tickets[write.ticket_id] = replace(write.changed, version=version)
                 self.references[write.changed.reference] = write.ticket_id
+                if write.expected_version is None:
+                    self._index_phone(write.changed)
             self.event_log.setdefault(write.ticket_id, []).extend(write.events)
         if writes:
             self._keep(writes[0].ticket_id, idempotency)
+
+    def _index_phone(self, ticket: Ticket) -> None:
+        if ticket.contact.phone:
+            by_ticket = self.phones.setdefault(phone_key(ticket.contact.phone), {})
+            by_ticket[ticket.id] = ticket.customer_id
+
+    def customers_by_phone(self, key: str) -> list[str]:
+        return sorted(set(self.phones.get(key, {}).values()))
+
+    def forget_phone(self, key: str, ticket_id: str) -> None:
+        self.phones.get(key, {}).pop(ticket_id, None)
 
     def _version(self, ticket_id: str) -> int | None:
         current = self.tickets.get(ticket_id)

@@ -19,6 +19,7 @@ from chalicelib.adapters.models import (
     CounterItem,
     EventItem,
     IdempotencyItem,
+    PhoneTicketItem,
     ReactionMarkerItem,
     ReferenceItem,
     SlaAttribute,
@@ -33,6 +34,7 @@ from chalicelib.domain.contact import Contact
 from chalicelib.domain.counters import CounterKey
 from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import Caller, Role
+from chalicelib.domain.inbound_sms import phone_key
 from chalicelib.domain.privacy import DEFAULT_RETENTION, retention_expiry
 from chalicelib.domain.sla import next_due
 from chalicelib.domain.statuses import Status
@@ -146,6 +148,33 @@ def _set_sparse_keys(item: TicketItem, ticket: Ticket, list_sk: str) -> None:
 def contact_email_key(address: str) -> str:
     """The `lookup` index's key of a contact email (hashed: no address in an index key)."""
     return "EMAIL#" + hashlib.sha256(address.strip().lower().encode()).hexdigest()
+
+
+def phone_lookup_pk(key: str) -> str:
+    """The partition of the tickets whose contact uses a number (`key`: its SHA-256)."""
+    return f"PHONE#{key}"
+
+
+def phone_lookup_item(ticket: Ticket) -> PhoneTicketItem | None:
+    """The ticket's entry under its contact number's hash (None without a number): no
+    index, a key the number's hash names, so a STOP finds every customer using it."""
+    if not ticket.contact.phone:
+        return None
+    return PhoneTicketItem(
+        pk=phone_lookup_pk(phone_key(ticket.contact.phone)),
+        sk=ticket_pk(ticket.id),
+        customer_id=ticket.customer_id,
+    )
+
+
+def expire_phone_lookup(phone: str | None, ticket_id: str, expires_at: int) -> None:
+    """Retention: the ticket's phone lookup entry expires with it. Only an entry that
+    exists (a ticket opened before the lookup has none; an UpdateItem would create one)."""
+    if not phone:
+        return
+    entry = PhoneTicketItem(pk=phone_lookup_pk(phone_key(phone)), sk=ticket_pk(ticket_id))
+    stamp = PhoneTicketItem.expires_at.set(expires_at)
+    written(partial(entry.update, actions=[stamp], condition=PhoneTicketItem.pk.exists()))
 
 
 def _sla_attribute(sla: Sla) -> SlaAttribute:
@@ -335,7 +364,16 @@ def _write_new(
     item = ticket_to_item(ticket, on_disk=None)
     writes.save(f"{prefix}ticket", item, TicketItem.pk.does_not_exist())
     writes.save(f"{prefix}reference", reference, ReferenceItem.pk.does_not_exist())
+    write_phone_lookup(writes, prefix, ticket)
     writes.events(event_items(events, idempotency))
+
+
+def write_phone_lookup(writes: Transaction, prefix: str, ticket: Ticket) -> None:
+    """The ticket's phone lookup entry, in the transaction that gives it its contact
+    (tickets are opened with their contact; no write path changes it afterwards)."""
+    entry = phone_lookup_item(ticket)
+    if entry is not None:
+        writes.save(f"{prefix}phone", entry)
 
 
 def check_ticket_version(
@@ -508,6 +546,14 @@ class DynamoTicketRepository(TicketRepository):
     def append_events(self, events: list[Event]) -> None:
         for event in events:  # one already written by an earlier delivery stays as it is
             written(partial(event_to_item(event).save, condition=EventItem.pk.does_not_exist()))
+
+    def customers_by_phone(self, key: str) -> list[str]:
+        tickets = PhoneTicketItem.sk.startswith("TICKET#")
+        items = PhoneTicketItem.query(phone_lookup_pk(key), tickets)
+        return sorted({item.customer_id for item in items})
+
+    def forget_phone(self, key: str, ticket_id: str) -> None:
+        PhoneTicketItem(pk=phone_lookup_pk(key), sk=ticket_pk(ticket_id)).delete()
 
     def due_tickets(self, now: datetime, limit: int) -> list[Ticket]:
         results = TicketItem.due.query(

@@ -174,6 +174,13 @@ class EventItem(TableItem, discriminator="event"):
     idempotency_pk = UnicodeAttribute(null=True)
 
 
+class PhoneTicketItem(TableItem, discriminator="phone_ticket"):
+    """A ticket whose contact uses a number (pk PHONE#<sha256 of the number>, sk
+    TICKET#<ticket id>): who a STOP from that number speaks for. Written with the ticket."""
+
+    customer_id = UnicodeAttribute()
+
+
 class ReactionMarkerItem(TableItem, discriminator="reaction"):
     """Proof that one reaction to one event has run."""
 
@@ -385,6 +392,7 @@ ALL_MODELS: tuple[type[TableItem], ...] = (
     TicketItem,
     ReferenceItem,
     EventItem,
+    PhoneTicketItem,
     ReactionMarkerItem,
     IdempotencyItem,
     PreferencesItem,

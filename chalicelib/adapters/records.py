@@ -16,6 +16,7 @@ from chalicelib.adapters.dynamo import (
     application_to_map,
     event_items,
     event_sk,
+    expire_phone_lookup,
     position,
     read_position,
     ticket_pk,
@@ -233,6 +234,7 @@ class DynamoPrivacyStore(PrivacyStore):
                 ReferenceItem(pk=f"REFERENCE#{item.reference}", sk="REFERENCE").update(
                     actions=[ReferenceItem.expires_at.set(expires_at)]
                 )
+                expire_phone_lookup(item.contact.phone, item.ticket_id, expires_at)
 
 
 _Rewrite = Callable[[Transaction], None]

@@ -12,18 +12,25 @@ Only access tokens are accepted, never ID tokens: Cognito's carry
 The caller carries the client app the token was issued to: ``client_id`` (Cognito and
 RFC 9068), else ``azp``. Cognito access tokens have no ``aud``: there the client must be
 the configured audience or one of the known client apps (``USAGE_CLIENTS``).
+
+When the provider's key set cannot be had (no connection, a timeout, a 5xx, a body that
+is no key set), a token is neither accepted nor refused: ``SigningKeysUnavailableError``
+(the caller is told to retry, 503), unless a key set fetched before may stand in for it.
 """
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
 import jwt
 
 from chalicelib.config import AUTH_MODE_LOCAL, Settings
 from chalicelib.domain.identity import AmbiguousRoleError, Caller, role_from_groups
+from chalicelib.logs import logger
+from chalicelib.service.ports import DependencyUnavailableError
 
 _REQUIRED_CLAIMS = ["exp", "sub"]
 _LEEWAY_SECONDS = 30
@@ -31,6 +38,13 @@ _ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")  # RFC 9068, section 2.1
 # The JWKS is cached this long, keys with it: a key the provider removes stops verifying
 # within this time (no per-key cache outlives the set).
 JWKS_LIFESPAN_SECONDS = 300
+# While the provider's endpoint fails, the set held keeps verifying this much longer past
+# its lifespan (a brief outage does not log every customer out); no removed key can be
+# learnt of meanwhile anyway. Past that, tokens answer 503 until the endpoint is back.
+JWKS_STALE_SECONDS = 3600
+# After a failed fetch, the set held is used without asking again for this long: each
+# request would otherwise wait out the fetch's timeout (5 s) during an outage.
+JWKS_RETRY_SECONDS = 10
 
 
 class SigningKeys(Protocol):
@@ -41,6 +55,11 @@ class SigningKeys(Protocol):
 
 class TokenRejectedError(Exception):
     """The token is missing, malformed, expired, badly signed or names no role."""
+
+
+class SigningKeysUnavailableError(DependencyUnavailableError):
+    """The provider's key set (JWKS) could not be fetched and none held may stand in for
+    it: the token can be neither accepted nor refused now; the caller retries (503)."""
 
 
 class TokenVerifier(ABC):
@@ -170,12 +189,54 @@ def _client_id(claims: dict[str, Any]) -> str | None:
     return None
 
 
-def jwks_client(url: str) -> jwt.PyJWKClient:
-    """The provider's keys, cached as one set that expires: no `cache_keys`, whose LRU
-    cache has no expiry and would keep trusting a key after the provider removed it."""
-    return jwt.PyJWKClient(
-        url, cache_keys=False, cache_jwk_set=True, lifespan=JWKS_LIFESPAN_SECONDS, timeout=5
-    )
+class ProviderKeys(jwt.PyJWKClient):
+    """PyJWKClient over the provider's JWKS URL, cached as one set that expires (no
+    `cache_keys`, whose LRU cache has no expiry and would keep trusting a key after the
+    provider removed it), and that outlives a brief outage of the endpoint.
+
+    PyJWT keeps the set it last fetched when a fetch fails (2.10+: only a successful fetch
+    writes the cache), but answers from it only within its lifespan; past that, every token
+    raised PyJWKClientConnectionError, which a verifier reads as a bad token (401). Here a
+    failed fetch serves the set held for up to JWKS_STALE_SECONDS past its lifespan, and
+    SigningKeysUnavailableError otherwise, or when the set had to be fetched anew for a key
+    id it does not hold (a key the provider may just have published).
+
+    `clock` must be the clock PyJWT's cache stamps its set with (time.monotonic)."""
+
+    def __init__(self, url: str, *, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(
+            url, cache_keys=False, cache_jwk_set=True, lifespan=JWKS_LIFESPAN_SECONDS, timeout=5
+        )
+        self._clock = clock
+        self._retry_at = float("-inf")  # after a failed fetch: the set held, no asking
+
+    def get_jwk_set(self, refresh: bool = False) -> jwt.PyJWKSet:
+        if self._clock() < self._retry_at:
+            return self._held(refresh, None)
+        try:
+            jwk_set = super().get_jwk_set(refresh)
+        except (jwt.PyJWTError, ValueError) as error:  # no connection, 5xx, no key set
+            self._retry_at = self._clock() + JWKS_RETRY_SECONDS
+            return self._held(refresh, error)
+        self._retry_at = float("-inf")
+        return jwk_set
+
+    def _held(self, refresh: bool, error: Exception | None) -> jwt.PyJWKSet:
+        cached = self.jwk_set_cache.jwk_set_with_timestamp if self.jwk_set_cache else None
+        cause = type(error).__name__ if error else "retrying later"
+        if refresh or cached is None:
+            raise SigningKeysUnavailableError(f"identity provider keys: {cause}") from error
+        age = self._clock() - cached.get_timestamp()
+        if age > JWKS_LIFESPAN_SECONDS + JWKS_STALE_SECONDS:
+            raise SigningKeysUnavailableError(f"identity provider keys: {cause}") from error
+        if error is not None:
+            logger.warning("identity provider keys not refreshed; the set held stays in use")
+        return cached.get_jwk_set()
+
+
+def jwks_client(url: str, *, clock: Callable[[], float] = time.monotonic) -> ProviderKeys:
+    """The provider's keys (see ProviderKeys)."""
+    return ProviderKeys(url, clock=clock)
 
 
 def build_token_verifier(settings: Settings) -> TokenVerifier:

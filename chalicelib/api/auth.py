@@ -8,6 +8,15 @@ It also names the caller's client app to API Gateway: ``usageIdentifierKey`` is 
 API key value of that app's usage plan (the API's key source is AUTHORIZER, clients
 never send a key), so one app cannot spend the stage's rate for the others. In oidc
 mode a token of a client app with no usage plan is refused with a 401.
+
+A Lambda authorizer has three answers: a policy (Allow; a Deny is a 403), "Unauthorized"
+(API Gateway's 401), or a failure. When the identity provider's keys cannot be had (its
+JWKS endpoint is out of reach and no key set held may stand in), the token is neither
+good nor bad: the authorizer fails with ProviderUnavailableError, and API Gateway's
+gateway response for a failed authorizer (AUTHORIZER_CONFIGURATION_ERROR, and
+AUTHORIZER_FAILURE) answers 503 `service-unavailable` with Retry-After (infra/template.json),
+not the 401 that told a customer with a good token to log in again. Local mode verifies
+HS256 tokens with the development secret: it fetches no keys, so it never meets this.
 """
 
 from __future__ import annotations
@@ -18,7 +27,11 @@ from typing import Any
 from chalice.app import AuthRequest, AuthResponse, AuthRoute, Blueprint, Request
 
 from chalicelib import bootstrap
-from chalicelib.adapters.tokens import TokenRejectedError, TokenVerifier
+from chalicelib.adapters.tokens import (
+    SigningKeysUnavailableError,
+    TokenRejectedError,
+    TokenVerifier,
+)
 from chalicelib.config import AUTH_MODE_OIDC
 from chalicelib.domain.errors import ForbiddenError, UnauthorizedError
 from chalicelib.domain.identity import Caller, Role, is_customer_id
@@ -32,6 +45,15 @@ class RejectedTokenError(Exception):
 
     def __init__(self) -> None:
         super().__init__("Unauthorized")
+
+
+class ProviderUnavailableError(Exception):
+    """Raised from the authorizer when no key can check the token now: the function fails
+    and API Gateway answers 503 (its gateway response for a failed authorizer). The
+    message is anything but 'Unauthorized', which API Gateway would answer with a 401."""
+
+    def __init__(self) -> None:
+        super().__init__("The identity provider's keys are unavailable")
 
 
 class UsageAuthResponse(AuthResponse):
@@ -72,11 +94,15 @@ def authorize(
     *,
     known_client_required: bool,
 ) -> UsageAuthResponse:
-    """Verify the bearer token and name the caller's usage plan; RejectedTokenError if not."""
+    """Verify the bearer token and name the caller's usage plan; RejectedTokenError if not,
+    ProviderUnavailableError when no key can check it now."""
     try:
         caller = verifier.verify(authorization)
     except TokenRejectedError:
         raise RejectedTokenError() from None
+    except SigningKeysUnavailableError as error:
+        logger.warning("identity provider keys unavailable", extra={"cause": str(error)})
+        raise ProviderUnavailableError() from error
     if not is_customer_id(caller.id):
         # The subject is the caller's id everywhere (a customer's IS the customer id): one
         # the API could not take as a customer_id or assignee (too long, control characters,

@@ -22,9 +22,11 @@ from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
 from chalicelib.service.ports import Page, StartKey
 
 _IDEMPOTENCY_KEY = r"[\x21-\x7e]{1,255}"
-# One entity tag of If-Match: ours are the quoted version ("3"); a weak tag or a bare number
-# names the same version. ASCII digits only: `\d` would also take U+0661, an Arabic-Indic one.
-_ENTITY_TAG = r'(?:W/)?(?:"([0-9]{1,9})"|([0-9]{1,9}))'
+# One entity tag of If-Match: ours are the quoted version ("3"); a bare number names the
+# same version. A weak tag (W/"3") is a well-formed tag that never matches: If-Match uses
+# the strong comparison (RFC 9110 13.1.1, 8.8.3.2). ASCII digits only: `\d` would also take
+# U+0661, an Arabic-Indic one.
+_ENTITY_TAG = r'(W/)?(?:"([0-9]{1,9})"|([0-9]{1,9}))'
 
 
 def query_values(request: Request) -> dict[str, str]:
@@ -104,7 +106,8 @@ def idempotency_key(
 
 def if_match(request: Request) -> frozenset[int] | None:
     """The versions the caller acts on (If-Match, RFC 9110 13.1.1): None without the header
-    or with `*` (any version of a ticket that exists), else those its entity tags name."""
+    or with `*` (any version of a ticket that exists), else those its strong entity tags
+    name (none, when every tag is weak: the action is then a 412)."""
     value = request.headers.get("if-match")
     if value is None or value.strip() == "*":
         return None
@@ -112,7 +115,8 @@ def if_match(request: Request) -> frozenset[int] | None:
     matches = [re.fullmatch(_ENTITY_TAG, tag) for tag in tags]
     if not tags or None in matches:
         raise ValidationError([FieldError("If-Match", 'must be "*" or ETags such as "3"')])
-    return frozenset(int(match.group(1) or match.group(2)) for match in matches if match)
+    strong = [match for match in matches if match and not match.group(1)]
+    return frozenset(int(match.group(2) or match.group(3)) for match in strong)
 
 
 def stored_response(response: StoredResponse) -> Response:

@@ -47,7 +47,9 @@ from chalicelib.domain.events import (
 )
 from chalicelib.domain.fields import shared_fields
 from chalicelib.domain.identity import SYSTEM, WORKING_ROLES, Caller, Role
+from chalicelib.domain.privacy import is_anonymized
 from chalicelib.domain.ticket import Ticket
+from chalicelib.logs import logger
 from chalicelib.service import idempotency as keys
 from chalicelib.service.idempotency import IdempotencyKey, StoredResponse
 from chalicelib.service.ports import (
@@ -372,8 +374,16 @@ _SCAN_LIMIT = 10 * 1024 * 1024 + 1
 
 def file_landed(ports: DocumentPorts, key: str) -> Document | None:
     """The S3 event for `key`: scanning, then the checks and the scan; the outcome and the
-    checklist in one transaction with `document.received`. A redelivery changes nothing."""
+    checklist in one transaction with `document.received`. A redelivery changes nothing.
+
+    Bytes landing after the customer's erasure (an upload form stays valid 15 minutes) are
+    deleted at once, and nothing is written: erasure deleted the objects it found, not
+    those still to come, which stayed in the bucket until retention expired."""
     document = _current(ports, key)
+    if document is not None and _erased(ports, document):
+        ports.objects.delete(key)
+        logger.info("upload after erasure deleted", extra={"document_id": document.id})
+        return None
     if document is None or document.status in SERVABLE:
         return _landed_again(ports, document)
     if document.status not in _SETTLING:
@@ -394,6 +404,18 @@ def file_landed(ports: DocumentPorts, key: str) -> Document | None:
     problem = check_file(document, landed.head, landed.size, landed.sha256)
     verdict = ports.scanner.verdict(key, landed.body)
     return _settle(ports, document, problem, verdict.infected)
+
+
+def _erased(ports: DocumentPorts, document: Document) -> bool:
+    """The document's customer was erased: erasure first blanks the file names of the
+    ticket's documents (never empty otherwise), then deletes their objects and anonymizes
+    the ticket; either sign is enough."""
+    if not document.filename:
+        return True
+    ticket = ports.tickets.get(document.ticket_id)
+    if ticket is None or not ticket.is_finished:  # only a finished ticket is anonymized
+        return False
+    return is_anonymized(ports.tickets.events(ticket.id))
 
 
 def scan_result(ports: DocumentPorts, key: str, infected: bool) -> Document | None:

@@ -95,10 +95,10 @@ def _triaged(ports: InboundSmsPorts, sms: InboundSms) -> Outcome:
 
 
 def _opt_out(ports: InboundSmsPorts, sms: InboundSms, key: str) -> Outcome:
-    """SMS off for every customer the desk has texted at this number (email and the
-    rest stay); `notification.opted_out` on each one's open tickets. A number the desk
-    never texted has no customer here: the provider's own opt-out list still holds it."""
-    for customer_id in sorted(set(ports.index.customers(key))):
+    """SMS off for every customer whose tickets use this number or whom the desk texted
+    at it (email and the rest stay); `notification.opted_out` on each one's open tickets.
+    A number no customer uses: the provider's own opt-out list still holds it."""
+    for customer_id in opted_out_customers(ports, key):
         switch_off_sms(ports.preferences, customer_id)
         caller = Caller(Role.CUSTOMER, customer_id)
         now = ports.tickets.clock()
@@ -117,6 +117,14 @@ def _opt_out(ports: InboundSmsPorts, sms: InboundSms, key: str) -> Outcome:
     return Outcome.OPTED_OUT
 
 
+def opted_out_customers(ports: InboundSmsPorts, key: str) -> list[str]:
+    """Whom a STOP from the number (`key`: its hash) speaks for: the customers whose
+    tickets use it (the phone lookup, written with each ticket) and those the desk texted
+    at it (the SMS index: also tickets opened before the phone lookup existed)."""
+    using = ports.tickets.repository.customers_by_phone(key)
+    return sorted(set(using) | set(ports.index.customers(key)))
+
+
 def switch_off_sms(store: NotificationStore, customer_id: str) -> None:
     """The customer's preferences with SMS off; nothing else changes."""
     stored = store.preferences(customer_id)
@@ -130,7 +138,7 @@ def _open_tickets(ports: TicketPorts, customer_id: str) -> list[Ticket]:
     page = ports.repository.query_tickets(
         ListQuery("customer", customer_id, limit=OPEN_TICKETS_LIMIT)
     )
-    return [ticket for ticket in page.items if not ticket.is_finished]
+    return [ticket for ticket in page.items if ticket.is_open]
 
 
 # --- a survey score ------------------------------------------------------------------------
@@ -188,7 +196,7 @@ def _reply(ports: InboundSmsPorts, sms: InboundSms, recent: list[SmsSent]) -> Ou
     """The customer's comment on the ticket of the most recent SMS about an open ticket."""
     for sent in recent:
         ticket = ports.tickets.repository.get(sent.ticket_id)
-        if ticket is not None and not ticket.is_finished:
+        if ticket is not None and ticket.is_open:  # SPEC 12; a resolved one is passed over
             return _comment(ports.tickets, ticket.id, sms)
     return None
 
@@ -200,8 +208,8 @@ def _comment(ports: TicketPorts, ticket_id: str, sms: InboundSms) -> Outcome | N
 
     def attempt() -> Outcome | None:
         ticket = ports.repository.get(ticket_id)
-        if ticket is None or ticket.is_finished:
-            return None  # closed meanwhile
+        if ticket is None or not ticket.is_open:
+            return None  # resolved or closed meanwhile: triage
         now = ports.clock()
         caller = Caller(Role.CUSTOMER, ticket.customer_id)
         changed, events = add_comment(

@@ -172,6 +172,15 @@ class TicketRepository(ABC):
         """Timeline-only entries (notification records): no version change, each written once."""
 
     @abstractmethod
+    def customers_by_phone(self, phone_key: str) -> list[str]:
+        """Every customer with a ticket whose contact uses this number (`phone_key`: its
+        SHA-256, domain/inbound_sms.phone_key); the entries are written with the ticket."""
+
+    @abstractmethod
+    def forget_phone(self, phone_key: str, ticket_id: str) -> None:
+        """Drop the ticket's entry under its number (erasure); gone already: fine."""
+
+    @abstractmethod
     def due_tickets(self, now: datetime, limit: int) -> list[Ticket]:
         """Open tickets with a deadline at or before now, earliest first (a sparse index)."""
 

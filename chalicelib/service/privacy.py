@@ -99,8 +99,12 @@ def forget_documents(ticket: Ticket, events: list[Event], ports: PrivacyPorts) -
 
 
 def forget_sms_links(ticket: Ticket, events: list[Event], ports: PrivacyPorts) -> None:
-    """The SMS index links the ticket's number (hashed) to the customer: drop it."""
-    if ports.sms_index is not None and ticket.contact.phone:
+    """The SMS index and the phone lookup link the ticket's number (hashed) to the
+    customer: drop both."""
+    if not ticket.contact.phone:
+        return
+    ports.tickets.forget_phone(phone_key(ticket.contact.phone), ticket.id)
+    if ports.sms_index is not None:
         ports.sms_index.forget(phone_key(ticket.contact.phone), ticket.customer_id)
 
 

@@ -267,7 +267,7 @@ def _assigned(desk: Desk, if_match: str) -> Any:
     )
 
 
-@pytest.mark.parametrize("if_match", ["*", '"1", "2"', '"7", W/"1"', '"1",', '"1"', 'W/"1"', "1"])
+@pytest.mark.parametrize("if_match", ["*", '"1", "2"', '"1",', '"1"', 'W/"7", "1"', "1"])
 def test_if_match_star_or_a_list_naming_the_version_lets_the_action_run(desk: Desk, if_match: str):
     # RFC 9110 13.1.1: `*` holds for any version of a ticket that exists, a list when one
     # of its tags matches; both were 400s.
@@ -276,8 +276,10 @@ def test_if_match_star_or_a_list_naming_the_version_lets_the_action_run(desk: De
     assert json.loads(acted.body)["version"] == 2
 
 
-@pytest.mark.parametrize("if_match", ['"2", "3"', '"0"'])
+@pytest.mark.parametrize("if_match", ['"2", "3"', '"0"', 'W/"1"', '"7", W/"1"', "W/1"])
 def test_if_match_naming_other_versions_only_is_a_412(desk: Desk, if_match: str):
+    # A weak tag never matches: If-Match uses the strong comparison (RFC 9110 13.1.1);
+    # W/"1" counted as "1" and the action ran.
     _problem(_assigned(desk, if_match), 412, "version-mismatch")
 
 
@@ -286,6 +288,25 @@ def test_if_match_that_is_no_etag_is_a_400_naming_the_header(desk: Desk, if_matc
     # An Arabic-Indic digit was read as the version 1 (a 412 instead of a 400).
     problem = _problem(_assigned(desk, if_match), 400, "validation-failed")
     assert [error["path"] for error in problem["errors"]] == ["If-Match"]
+
+
+@pytest.mark.parametrize("charset", ["iso-8859-1", "gb2312", "utf-16"])
+def test_a_json_body_in_another_charset_is_a_415_naming_it(desk: Desk, charset: str):
+    # It was a 400 "not valid JSON" (Latin-1 bytes are no UTF-8), or read quietly as UTF-8.
+    body = json.dumps({**TICKET, "subject": "caf\u00e9"}, ensure_ascii=False)
+
+    def post(raw: bytes, named: str) -> Any:
+        sent = {
+            "Authorization": f"Bearer {mint('customers', 'cust-1')}",
+            "Content-Type": f"application/json; charset={named}",
+        }
+        return desk.client.http.request("POST", "/v1/tickets", headers=sent, body=raw)
+
+    for raw in (body.encode("latin-1"), json.dumps(TICKET).encode()):
+        problem = _problem(post(raw, charset), 415, "unsupported-media-type")
+        assert charset in problem["detail"]
+    created = post(body.encode("utf-8"), "UTF-8")
+    assert created.status_code == 201, created.body
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from msgspec.structs import replace
 
 from chalicelib import bootstrap
 from chalicelib.adapters.event_bus import EventBridgeBus
-from chalicelib.adapters.sms_index import DynamoSmsIndex
+from chalicelib.adapters.sms_index import DynamoSmsIndex, InboundSmsItem, inbound_pk
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.inbound_sms import phone_key
 from chalicelib.domain.inbox import inbox_id_for
@@ -97,24 +97,27 @@ def _render(ticket: Ticket) -> StoredResponse:
     return StoredResponse(201, ticket.id)
 
 
-def _open_waiting_ticket(aws: dict[str, Any]) -> str:
-    ports = bootstrap.container().ticket_ports()
-    request = TicketRequest(
+def _card_request(contact: dict[str, str]) -> TicketRequest:
+    return TicketRequest(
         channel="mobile",
         kind="consultation",
         category="card",
         subject=SUBJECT,
         description="",
-        contact={"phone": PHONE},
+        contact=contact,
     )
-    ticket_id = create_ticket(ports, CUSTOMER, request, _render).body
+
+
+def _open_waiting_ticket(aws: dict[str, Any]) -> str:
+    ports = bootstrap.container().ticket_ports()
+    ticket_id = create_ticket(ports, CUSTOMER, _card_request({"phone": PHONE}), _render).body
     for action, params in (("assign", {}), ("start", {}), ("request_info", {"message": "Which?"})):
         act(ports, AGENT, ticket_id, action, params)
     assert deliver(stream_records(aws["stream_arn"])) == {"batchItemFailures": []}
     return ticket_id
 
 
-def _inbound(aws: dict[str, Any]) -> dict[str, Any]:
+def _inbound_event(aws: dict[str, Any]) -> dict[str, Any]:
     """What the queue pump would hand the handler: the queue's messages as Lambda's event."""
     sqs = boto3.client("sqs")
     url = aws["physical"]["InboundSms"]
@@ -122,8 +125,13 @@ def _inbound(aws: dict[str, Any]) -> dict[str, Any]:
         QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]
     ).get("Messages", [])
     assert messages
-    event = sqs_event(messages, aws["physical"]["InboundSms.Arn"], "ap-east-1")
-    answer: dict[str, Any] = on_inbound_sms(event, LocalLambdaContext("on_inbound_sms"))
+    return sqs_event(messages, aws["physical"]["InboundSms.Arn"], "ap-east-1")
+
+
+def _inbound(aws: dict[str, Any]) -> dict[str, Any]:
+    answer: dict[str, Any] = on_inbound_sms(
+        _inbound_event(aws), LocalLambdaContext("on_inbound_sms")
+    )
     return answer
 
 
@@ -165,6 +173,34 @@ def test_a_poison_message_is_reported_and_the_rest_of_the_batch_goes_on(
     types = [str(e.type) for e in bootstrap.container().repository.events(ticket_id)]
     assert types.count("notification.opted_out") == 1
     assert "inbound sms unreadable" in caplog.text and "13812348000" not in caplog.text
+
+
+def test_stop_reaches_a_customer_whose_ticket_uses_the_number_but_prefers_email(
+    aws: dict[str, Any],
+) -> None:
+    """SPEC 12: every customer whose tickets use the number, texted there or not."""
+    ports = bootstrap.container().ticket_ports()
+    spouse = Caller(Role.CUSTOMER, "cust-2")
+    by_email = _card_request({"phone": PHONE, "email": "wei@example.com", "preferred": "email"})
+    emailed = create_ticket(ports, spouse, by_email, _render).body
+    texted = _open_waiting_ticket(aws)
+    assert DynamoSmsIndex().customers(phone_key(PHONE)) == ["cust-1"]  # cust-2 never texted
+    store = bootstrap.container().notification_store
+    kept = {"sms": True, "email": True, "locale": "en-US", "quiet_hours": None}
+    store.save_preferences("cust-2", kept)
+    stop = send(PHONE, "STOP", sns=boto3.client("sns"))
+    event = _inbound_event(aws)
+
+    assert on_inbound_sms(event, LocalLambdaContext("on_inbound_sms")) == {"batchItemFailures": []}
+    # Delivered again after a crash before the text was marked handled: nothing doubles.
+    InboundSmsItem(pk=inbound_pk(stop["inboundMessageId"]), sk="HANDLED").delete()
+    assert on_inbound_sms(event, LocalLambdaContext("on_inbound_sms")) == {"batchItemFailures": []}
+
+    assert store.preferences("cust-2") == {**kept, "sms": False}
+    repository = bootstrap.container().repository
+    for ticket_id, customer in ((emailed, "cust-2"), (texted, "cust-1")):
+        opted = [e for e in repository.events(ticket_id) if e.type == "notification.opted_out"]
+        assert [(e.actor.id, e.data) for e in opted] == [(customer, {"channel": "sms"})]
 
 
 # --- the EventBridge export ---------------------------------------------------------------------

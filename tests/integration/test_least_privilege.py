@@ -92,6 +92,10 @@ STREAM_SOURCE_ACTIONS = {
 }
 # What an SQS event source mapping does with the function's role: read and delete messages.
 QUEUE_SOURCE_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+# A function fed by a bucket's notifications reads the object each event names, which may
+# be gone by then (erasure, a replaced upload): S3 answers a missing key 404 only to a
+# caller that may list the bucket, and 403 otherwise (the message was retried into its DLQ).
+NOTIFIED_BUCKET_ACTIONS = {"s3:ListBucket"}
 # Using a topic or secret encrypted with the desk's own key.
 ENCRYPTED_TOPIC_ACTIONS = {"kms:GenerateDataKey*", "kms:Decrypt"}
 ENCRYPTED_SECRET_ACTIONS = {"kms:Decrypt"}
@@ -368,10 +372,38 @@ def _needed_actions(template: dict[str, Any]) -> dict[str, set[str]]:
             actions |= STREAM_SOURCE_ACTIONS
         if any(event.get("Type") == "SQS" for event in events.values()):
             actions |= QUEUE_SOURCE_ACTIONS
+        if _notifying_buckets(template, function):
+            actions |= NOTIFIED_BUCKET_ACTIONS
         needed[function] = actions
     if _secret_read_pending():
         needed[API_FUNCTION] |= SECRET_ACTIONS | ENCRYPTED_SECRET_ACTIONS
     return needed
+
+
+def _notifying_buckets(template: dict[str, Any], function: str) -> dict[str, str]:
+    """The buckets whose ObjectCreated notifications reach the function's queues: the
+    bucket's logical id -> the key prefix its notification is filtered on."""
+    resources = template["Resources"]
+    events = resources.get(function, {}).get("Properties", {}).get("Events", {})
+    queues = {
+        match.group(1)
+        for event in events.values()
+        if event.get("Type") == "SQS"
+        for match in [
+            re.fullmatch(r"\$\{(\w+)\.Arn\}", str(event["Properties"]["Queue"].get("Fn::Sub")))
+        ]
+        if match
+    }
+    found: dict[str, str] = {}
+    for bucket, resource in resources.items():
+        if resource.get("Type") != "AWS::S3::Bucket":
+            continue
+        notifications = resource["Properties"].get("NotificationConfiguration", {})
+        for target in notifications.get("QueueConfigurations", []):
+            if target["Queue"].get("Fn::GetAtt", [None])[0] in queues:
+                rules = target.get("Filter", {}).get("S3Key", {}).get("Rules", [])
+                found[bucket] = next((r["Value"] for r in rules if r["Name"] == "prefix"), "")
+    return found
 
 
 # --- what the template grants -------------------------------------------------------------------
@@ -514,3 +546,31 @@ def test_alarms_publish_only_from_this_account(template: dict[str, Any]):
     for statement in alarm_statements:
         condition = statement["Condition"]["StringEquals"]
         assert condition["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+
+
+def test_only_the_functions_fed_by_a_bucket_may_list_it_and_only_their_prefix(
+    template: dict[str, Any], needed: dict[str, set[str]]
+):
+    # An object deleted between its event and its handling answered 403 when deployed (no
+    # s3:ListBucket), and the message went to the DLQ with its alarm. The grant names the
+    # bucket that notifies the function and, by s3:prefix, the keys it notifies of.
+    listing = {
+        function: [
+            s for s in _role_statements(template, function) if "s3:ListBucket" in _actions(s)
+        ]
+        for function in needed
+    }
+    fed = {function: _notifying_buckets(template, function) for function in needed}
+    assert {f for f, statements in listing.items() if statements} == {f for f in fed if fed[f]}
+    assert set(fed["OnInboundMail"]) == {"InboundMailBucket"}
+    assert set(fed["OnDocumentUploaded"]) == {"Documents"}
+    assert not listing[API_FUNCTION]  # the API tells no missing key from a forbidden one
+    for function, buckets in fed.items():
+        for statement in listing[function]:
+            assert _actions(statement) == {"s3:ListBucket"}, function
+            bucket = statement["Resource"]["Fn::GetAtt"][0]
+            assert statement["Resource"] == {"Fn::GetAtt": [bucket, "Arn"]}, function
+            assert statement["Condition"] == {"StringLike": {"s3:prefix": f"{buckets[bucket]}*"}}, (
+                function
+            )
+            assert buckets[bucket], f"{function}: {bucket} notifies of every key"

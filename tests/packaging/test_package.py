@@ -305,6 +305,13 @@ def test_gateway_answers_are_problem_documents(sam_template: dict[str, Any]):
         assert str(body["status"]) == response["StatusCode"], name
     assert responses["THROTTLED"]["ResponseParameters"]["Headers"]["Retry-After"]
     assert responses["UNAUTHORIZED"]["StatusCode"] == "401"
+    # The authorizer fails (rather than answer "Unauthorized") when the identity provider's
+    # keys cannot be had: a 503 to retry, not a 500 and not a 401 (api/auth.py).
+    for failed in ("AUTHORIZER_CONFIGURATION_ERROR", "AUTHORIZER_FAILURE"):
+        assert responses[failed]["StatusCode"] == "503", failed
+        assert responses[failed]["ResponseParameters"]["Headers"]["Retry-After"], failed
+        body = json.loads(responses[failed]["ResponseTemplates"]["application/json"])
+        assert body["type"] == "service-unavailable", failed
 
 
 def test_every_declared_resource_reaches_the_package(sam_template: dict[str, Any]):

@@ -17,8 +17,17 @@ from chalice.app import AuthRequest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from chalicelib import bootstrap
-from chalicelib.adapters.tokens import LocalTokenVerifier, OidcTokenVerifier
-from chalicelib.api.auth import RejectedTokenError, authorize, jwt_authorizer
+from chalicelib.adapters.tokens import (
+    LocalTokenVerifier,
+    OidcTokenVerifier,
+    SigningKeysUnavailableError,
+)
+from chalicelib.api.auth import (
+    ProviderUnavailableError,
+    RejectedTokenError,
+    authorize,
+    jwt_authorizer,
+)
 from chalicelib.config import Settings
 from local.token import LOCAL_CLIENT_ID, mint
 
@@ -42,6 +51,13 @@ class _StaticJwks:
 
     def get_signing_key_from_jwt(self, token: str) -> jwt.PyJWK:
         return self._key
+
+
+class _UnreachableJwks:
+    """Stands in for PyJWKClient while the provider's endpoint is out of reach."""
+
+    def get_signing_key_from_jwt(self, token: str) -> jwt.PyJWK:
+        raise SigningKeysUnavailableError("identity provider keys: PyJWKClientConnectionError")
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +127,16 @@ def test_oidc_refuses_a_client_app_with_no_usage_plan(oidc, rsa_key, claims):
     assert oidc.verify(token).role.value == "agent"  # the token itself is valid
     with pytest.raises(RejectedTokenError, match="^Unauthorized$"):
         authorize(token, oidc, KEYS, known_client_required=True)
+
+
+def test_a_token_no_key_can_check_now_fails_the_authorizer_instead_of_a_401(rsa_key):
+    # "Unauthorized" is API Gateway's 401: a customer with a good token was told to log in.
+    # A failed authorizer is its AUTHORIZER_CONFIGURATION_ERROR response: 503, Retry-After.
+    verifier = OidcTokenVerifier(_UnreachableJwks(), ISSUER, "servicedesk-api", SCOPE, KEYS)
+    token = _cognito_token(rsa_key, client_id=MOBILE)
+    with pytest.raises(ProviderUnavailableError) as raised:
+        authorize(token, verifier, KEYS, known_client_required=True)
+    assert str(raised.value) != "Unauthorized"
 
 
 def test_local_mode_needs_no_usage_plan():

@@ -12,6 +12,7 @@ from chalicelib.domain.applications import ApprovalPendingError
 from chalicelib.domain.documents import (
     EICAR,
     MAX_DOCUMENTS,
+    DocumentStatus,
     DocumentUnavailableError,
     TooManyDocumentsError,
     document_view,
@@ -344,30 +345,85 @@ def test_an_application_action_on_another_kind_is_an_illegal_transition():
 
 
 def test_erasure_deletes_the_document_objects_and_file_names_and_the_form():
-    from chalicelib.service.audit import AuditPorts
-    from chalicelib.service.privacy import PrivacyPorts, erase_customer
-    from tests.fakes import InMemoryAuditLog, InMemoryNotificationStore, InMemoryPrivacyStore
-
     world = World()
     ticket = world.open("card-limit-increase", {"card_last4": "6222", "requested_limit": 77777})
     landed = world.upload(ticket, filename="Jane Doe payslip.pdf")
     key = world.bucket.forms[-1][0]
     act(world.ticket_ports, CUSTOMER, ticket.id, "cancel", {})
-    notifications = InMemoryNotificationStore()
-    privacy = PrivacyPorts(
-        world.repository,
-        InMemoryPrivacyStore(world.repository, notifications),
-        notifications,
-        AuditPorts(InMemoryAuditLog(), SequentialIds(), world.clock),
-        forget_documents=lambda erased: service.erase_documents(world.ports, erased),
-    )
-    erase_customer(privacy, AUDITOR, CUSTOMER.id)
+    _erased(world)
     assert key not in world.bucket.objects and key in world.bucket.deleted
     document = world.store.get(ticket.id, landed["id"])
     assert document is not None and document.filename == ""
     stored = repr(world.repository.tickets[ticket.id]) + repr(world.repository.events(ticket.id))
     for personal in ("Jane", "6222", "77777"):
         assert personal not in stored
+
+
+def _erased(world: World, *, documents: bool = True) -> None:
+    """The customer's erasure; `documents=False` leaves out its document step (file names,
+    objects), as if only the ticket's anonymization told of it."""
+    from chalicelib.service.audit import AuditPorts
+    from chalicelib.service.privacy import PrivacyPorts, erase_customer
+    from tests.fakes import InMemoryAuditLog, InMemoryNotificationStore, InMemoryPrivacyStore
+
+    notifications = InMemoryNotificationStore()
+    privacy = PrivacyPorts(
+        world.repository,
+        InMemoryPrivacyStore(world.repository, notifications),
+        notifications,
+        AuditPorts(InMemoryAuditLog(), SequentialIds(), world.clock),
+        forget_documents=(lambda erased: service.erase_documents(world.ports, erased))
+        if documents
+        else None,
+    )
+    erase_customer(privacy, AUDITOR, CUSTOMER.id)
+
+
+def _stored(world: World, ticket: Ticket) -> str:
+    return repr(world.store.for_ticket(ticket.id)) + repr(world.repository.events(ticket.id))
+
+
+@pytest.mark.parametrize("documents", [True, False], ids=["names-blanked", "ticket-anonymized"])
+def test_an_upload_landing_after_the_erasure_is_deleted_and_writes_nothing(documents):
+    # The upload form stays valid 15 minutes: the customer may post the file after the
+    # ticket was cancelled and they were erased. Erasure deleted the objects it found; this
+    # one stayed in the bucket until retention expired.
+    world = World()
+    ticket = world.open()
+    added = world.add(ticket, filename="Jane Doe payslip.pdf")
+    act(world.ticket_ports, CUSTOMER, ticket.id, "cancel", {})
+    _erased(world, documents=documents)
+    before = _stored(world, ticket)
+
+    world.bucket.put(added["key"], PDF)
+    assert world.land(added["key"]) == {"batchItemFailures": []}
+    assert added["key"] not in world.bucket.objects
+    assert _stored(world, ticket) == before  # no scan, no document.received
+
+
+def test_a_served_files_form_posted_again_after_the_erasure_is_deleted_too():
+    world = World()
+    ticket = world.open()
+    landed = world.upload(ticket)
+    act(world.ticket_ports, CUSTOMER, ticket.id, "cancel", {})
+    _erased(world)
+    before = _stored(world, ticket)
+    world.bucket.put(landed["key"], PDF)  # the same form, still within its 15 minutes
+    world.land(landed["key"])
+    assert landed["key"] not in world.bucket.objects
+    assert _stored(world, ticket) == before
+
+
+def test_an_upload_to_a_cancelled_ticket_not_erased_is_still_checked():
+    world = World()
+    ticket = world.open()
+    added = world.add(ticket)
+    act(world.ticket_ports, CUSTOMER, ticket.id, "cancel", {})
+    world.bucket.put(added["key"], PDF)
+    world.land(added["key"])
+    assert added["key"] in world.bucket.objects
+    document = world.store.get(ticket.id, added["id"])
+    assert document is not None and document.status is DocumentStatus.AVAILABLE
 
 
 # ---------------------------------------------------------------- retention

@@ -194,8 +194,9 @@ class Desk:
         )
         self.texts = 0
 
-    def open(self, customer: str = "c-1", phone: str = PHONE) -> Ticket:
-        request = card_request({"phone": phone, "email": "jane@example.com"})
+    def open(self, customer: str = "c-1", phone: str = PHONE, preferred: str = "sms") -> Ticket:
+        contact = {"phone": phone, "email": "jane@example.com", "preferred": preferred}
+        request = card_request(contact)
         ticket, created = open_ticket(
             request,
             Caller(Role.CUSTOMER, customer),
@@ -376,6 +377,54 @@ def test_stop_switches_sms_off_for_every_customer_texted_at_that_number(
     assert len(desk.of_type(mine, "notification.opted_out")) == 1
 
 
+def test_stop_also_reaches_customers_whose_tickets_use_the_number_never_texted_at_it(
+    desk: Desk,
+) -> None:
+    """SPEC 12: every customer whose tickets use that number. c-2's ticket has the number
+    but prefers email: the desk never texted c-2 there, and the STOP still speaks for c-2."""
+    desk.open("c-1")  # texted at the number
+    emailed = desk.open("c-2", preferred="email")
+    desk.preferences.save_preferences("c-2", {"sms": True, "email": True, "locale": "zh-CN"})
+    assert [m.channel for m in desk.notifier.sent] == ["sms", "email"]
+    assert desk.index.customers(phone_key(PHONE)) == ["c-1"]
+
+    assert desk.text("STOP", message_id="m-stop") == Outcome.OPTED_OUT
+
+    assert desk.preferences.preferences("c-2") == {"sms": False, "email": True, "locale": "zh-CN"}
+    [opted_out] = desk.of_type(emailed, "notification.opted_out")
+    assert opted_out.data == {"channel": "sms"}
+    assert opted_out.actor == Caller(Role.CUSTOMER, "c-2")
+    desk.index.outcomes.clear()  # delivered again after a crash
+    assert desk.text("STOP", message_id="m-stop") == Outcome.OPTED_OUT
+    assert len(desk.of_type(emailed, "notification.opted_out")) == 1
+    assert desk.preferences.preferences("c-2") == {"sms": False, "email": True, "locale": "zh-CN"}
+
+
+def test_a_ticket_opened_before_the_phone_lookup_is_reached_through_the_sms_index(
+    desk: Desk,
+) -> None:
+    old = desk.open("c-1")
+    desk.repository.phones.clear()  # opened before the lookup was written with tickets
+    assert desk.text("TD") == Outcome.OPTED_OUT
+    assert desk.preferences.preferences("c-1") == {
+        "sms": False,
+        "email": True,
+        "locale": None,
+        "quiet_hours": None,
+    }
+    assert len(desk.of_type(old, "notification.opted_out")) == 1
+
+
+def test_stop_from_a_number_only_another_tickets_contact_uses_touches_no_one_else(
+    desk: Desk,
+) -> None:
+    desk.open("c-1", preferred="email")
+    desk.open("c-3", phone=OTHER_PHONE, preferred="email")
+    assert desk.text("退订", phone=OTHER_PHONE) == Outcome.OPTED_OUT
+    assert desk.preferences.preferences("c-1") is None
+    assert desk.preferences.preferences("c-3") is not None
+
+
 def test_after_stop_the_desk_writes_by_email(desk: Desk) -> None:
     ticket = desk.open()
     desk.text("TD")
@@ -427,12 +476,26 @@ def test_a_low_digit_opens_the_recovery_ticket_like_the_page(desk: Desk) -> None
     assert (child.queue, child.priority) == ("service-recovery", "high")
 
 
-def test_five_stars_is_a_comment_not_a_score(desk: Desk) -> None:
+def test_five_stars_is_no_score_and_about_a_resolved_ticket_goes_to_triage(desk: Desk) -> None:
+    # SPEC 12: a text is a comment only on an open ticket; the surveyed one is resolved.
     ticket, name = _survey_sent_by_sms(desk)
-    assert desk.text("5 stars") == Outcome.COMMENTED
+    assert desk.text("5 stars", message_id="m-stars") == Outcome.TRIAGED
     survey = desk.survey_store.get(name)
     assert survey is not None and survey.state == "invited"
-    assert desk.comments(ticket)[0].data["body"] == "5 stars"
+    assert desk.comments(ticket) == []
+    assert desk.triage.items["m-stars"][:2] == (PHONE, "5 stars")
+
+
+def test_a_text_goes_to_the_open_ticket_when_a_later_sms_was_about_a_resolved_one(
+    desk: Desk,
+) -> None:
+    # SPEC 12: "the ticket of the most recent SMS about an open ticket".
+    open_one = desk.open()
+    desk.clock.advance(minutes=5)
+    resolved = desk.open()
+    desk.act(resolved, ("assign", {}), ("start", {}), ("resolve", {"resolution": "ok"}))
+    assert desk.text("and my other card?") == Outcome.COMMENTED
+    assert len(desk.comments(open_one)) == 1 and desk.comments(resolved) == []
 
 
 def test_a_digit_with_no_open_survey_is_a_reply(desk: Desk) -> None:
@@ -456,6 +519,7 @@ def test_erasure_forgets_which_numbers_the_desk_texted_the_customer_at(desk: Des
     ports = PrivacyPorts(desk.repository, store, desk.preferences, audit, sms_index=desk.index)
     erase_customer(ports, Caller(Role.AUDITOR, "aud-1"), "c-1")
     assert desk.index.customers(phone_key(PHONE)) == ["c-2"]
+    assert desk.repository.customers_by_phone(phone_key(PHONE)) == ["c-2"]
     assert desk.text("TD") == Outcome.OPTED_OUT
     assert desk.preferences.preferences("c-1") is None
 

@@ -1,11 +1,13 @@
 import json
 import re
+from datetime import UTC
 
 import pytest
 
 from chalicelib.api.validation import (
     MAX_BODY_BYTES,
     SCHEMA_DIR,
+    parse_rfc3339,
     python_pattern,
     read_json,
     refuse_unsafe_text,
@@ -16,6 +18,7 @@ from chalicelib.domain.errors import (
     UnsupportedMediaTypeError,
     ValidationError,
 )
+from tests.docs_support import ROOT
 
 VALID = {"channel": "web", "kind": "complaint", "category": "loan", "subject": "Rate changed"}
 
@@ -90,8 +93,57 @@ def test_other_media_types_are_unsupported(content_type):
         read_json(b"{}", content_type)
 
 
-def test_json_with_charset_is_json():
-    assert read_json(b'{"a": 1}', "application/json; charset=utf-8") == {"a": 1}
+@pytest.mark.parametrize("charset", ["utf-8", "UTF-8", '"utf-8"', " Utf-8 "])
+def test_json_with_charset_is_json(charset):
+    assert read_json(b'{"a": 1}', f"application/json; charset={charset}") == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    ("charset", "named"),
+    [
+        ("iso-8859-1", "iso-8859-1"),
+        ("UTF-16", "UTF-16"),
+        ('"gb2312"', "gb2312"),
+        ("us-ascii", "us-ascii"),
+        ("<script>", "given"),  # not a charset name: not echoed
+    ],
+)
+def test_json_in_another_charset_is_a_415_naming_it(charset, named):
+    # A body in another charset was read as UTF-8: a 400 "not valid JSON" when its bytes
+    # were no UTF-8, or quietly read as something its sender did not mean when they were.
+    body = '{"subject": "caf\u00e9"}'.encode("latin-1")
+    for raw in (body, b'{"a": 1}'):
+        with pytest.raises(UnsupportedMediaTypeError) as raised:
+            read_json(raw, f"application/json; charset={charset}")
+        assert raised.value.detail == f"The charset {named} is not supported; send UTF-8"
+
+
+# --- date-times finer than a microsecond: accepted, truncated (docs/api.md) ---------------------
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("2026-12-01T10:00:00.1234567Z", "2026-12-01T10:00:00.123456+00:00"),  # .NET
+        ("2026-12-01T09:59:59.999999999Z", "2026-12-01T09:59:59.999999+00:00"),  # never rounded up
+        ("2026-12-01T18:00:00.000000900+08:00", "2026-12-01T10:00:00+00:00"),
+        ("2026-12-01T10:00:00.5Z", "2026-12-01T10:00:00.500000+00:00"),
+    ],
+)
+def test_a_date_time_finer_than_a_microsecond_is_accepted_and_truncated(sent, kept):
+    # RFC 3339 allows any number of fraction digits; `datetime` holds microseconds. The
+    # desk keeps the microsecond and drops the rest, toward the earlier instant, and says so.
+    validate("ticket-create", {**VALID, "received_at": sent})
+    assert parse_rfc3339(sent).astimezone(UTC).isoformat() == kept
+
+
+def test_the_api_doc_says_how_finely_times_are_kept():
+    times = next(
+        line
+        for line in (ROOT / "docs" / "api.md").read_text("utf-8").split("\n- ")
+        if line.startswith("Times are RFC 3339")
+    )
+    assert "kept to the microsecond" in times and "truncated" in times
 
 
 # --- single-line fields: no control characters, no trailing newline (SPEC 5) -------------------
