@@ -8,8 +8,9 @@ moto (table, topic and state machine from infra/):
 
 - the real Chalice app serves every request (authorizer included; survey routes are public);
 - after every step the table's DynamoDB stream is read and handed to the real stream
-  handler as Lambda's event source mapping does (one shard, one batch at a time, no
-  filter: every item write is a record, batches of up to 100), until it is quiet;
+  handler as Lambda's event source mapping does (one shard, one batch at a time, batches
+  of up to 100, through the event filter of infra/template.json: a batch the filter
+  empties invokes nothing), until it is quiet;
 - moto's executor runs the real state machine (infra/statemachines/survey.asl.json): its
   Wait, its GetItem of the ticket, its waitForTaskToken UpdateItem of the survey, released
   by the answer's reaction (SendTaskSuccess). Delay and answer window are seconds here
@@ -92,6 +93,7 @@ class Life:
     public_requests: int = 0  # survey routes: API handler only
     stream_batches: int = 0
     stream_records: int = 0
+    stream_filtered: int = 0  # records the event filter kept from the function
     idle_batches: int = 0  # batches with no event and no survey record: nothing to react to
     read_units: float = 0.0
     write_units: float = 0.0
@@ -178,6 +180,7 @@ class Desk:
         import boto3
 
         from local.pump import StreamPump
+        from local.stream_filter import template_filter
 
         self.app_meter = app_meter
         self.workflow_meter = workflow_meter
@@ -189,6 +192,7 @@ class Desk:
             boto3.client("dynamodbstreams", region_name=REGION),
             resources["stream_arn"],
             self._invoke_stream_function,
+            record_filter=template_filter(),
         )
         self.life = Life("", "", "", 0)
         self.client: Any = None
@@ -310,7 +314,10 @@ class Desk:
         """Deliver what the stream holds, batch after batch, until it is quiet."""
         while True:
             self.pump._discover_shards()
-            if not sum(self.pump._poll(shard) for shard in list(self.pump._iterators)):
+            filtered = self.pump.filtered_out
+            read = sum(self.pump._poll(shard) for shard in list(self.pump._iterators))
+            self.life.stream_filtered += self.pump.filtered_out - filtered
+            if not read:
                 return
 
     def _invoke_stream_function(self, event: dict[str, Any], context: Any) -> Any:
@@ -457,7 +464,9 @@ def report(lives: list[Life], table: dict[str, Any], emails: int, seconds: float
             f"{each.name}: {len(each.texts)} SMS, "
             f"{quantities(each, table)['SMS segments (+86)'][0]:.0f} segments; "
             f"{each.stream_records} stream records in {each.stream_batches} batches "
-            f"({each.idle_batches} with nothing to react to); execution {each.outcome}, "
+            f"({each.idle_batches} with nothing to react to; "
+            f"{each.stream_filtered} more records kept out by the event filter); "
+            f"execution {each.outcome}, "
             f"{len(each.states)} transitions: {' > '.join(each.states)}"
         )
     token = len(life.survey_item.get("task_token", {}).get("S", ""))

@@ -1,7 +1,8 @@
 """Reads the table's DynamoDB stream from the local AWS server and invokes the
-same `on_dynamodb_record` handler Lambda runs, with Lambda's retry semantics:
-a batch whose records fail is retried from the first failure, a few times,
-then the failed records go to the on-failure queue and the pump moves on.
+same `on_dynamodb_record` handler Lambda runs, with Lambda's semantics: only the
+records the event filter lets through (local/stream_filter.py, read from the
+template), and a batch whose records fail is retried from the first failure, a few
+times, then the failed records go to the on-failure queue and the pump moves on.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from typing import Any
 
 log = logging.getLogger("servicedesk.local.pump")
@@ -19,13 +21,16 @@ MAX_ATTEMPTS = 3
 
 
 class LocalLambdaContext:
-    def __init__(self, function_name: str) -> None:
+    """Lambda's context: its remaining time counts down from the invocation's start."""
+
+    def __init__(self, function_name: str, timeout_seconds: float = 60.0) -> None:
         self.function_name = function_name
         self.aws_request_id = str(uuid.uuid4())
         self.memory_limit_in_mb = 512
+        self._deadline = time.monotonic() + timeout_seconds
 
     def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 class StreamPump(threading.Thread):
@@ -39,6 +44,7 @@ class StreamPump(threading.Thread):
         ops_alerts: tuple[Any, str] | None = None,
         interval: float = 0.2,
         batch_size: int = 100,
+        record_filter: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> None:
         super().__init__(name="stream-pump", daemon=True)
         self._streams = streams_client
@@ -48,10 +54,12 @@ class StreamPump(threading.Thread):
         self._ops_alerts = ops_alerts
         self._interval = interval
         self._batch_size = batch_size
+        self._filter = record_filter  # Lambda's FilterCriteria; None lets every record in
         self._iterators: dict[str, str | None] = {}
         self._read: dict[str, str] = {}  # shard -> last sequence number delivered
         self._stopping = threading.Event()
         self.delivered = 0
+        self.filtered_out = 0
 
     def stop(self) -> None:
         self._stopping.set()
@@ -109,6 +117,12 @@ class StreamPump(threading.Thread):
 
     def _deliver(self, records: list[dict[str, Any]]) -> None:
         pending = [as_lambda_record(record, self._arn) for record in records]
+        if self._filter is not None:
+            passed = [record for record in pending if self._filter(record)]
+            self.filtered_out += len(pending) - len(passed)
+            pending = passed
+        if not pending:
+            return  # Lambda invokes nothing for a batch the filter emptied
         for attempt in range(1, MAX_ATTEMPTS + 1):
             result = self._handler({"Records": pending}, LocalLambdaContext("on_table_change"))
             failed = {

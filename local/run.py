@@ -175,6 +175,7 @@ class LocalStack:
     def _start_pump(self) -> None:
         from chalicelib.handlers.stream import on_table_change
         from local.pump import StreamPump
+        from local.stream_filter import template_filter
 
         queue_url = self.resources.get("stream_failures_queue_url")
         self._pump = StreamPump(
@@ -183,6 +184,7 @@ class LocalStack:
             on_table_change,
             failures_queue=(self._client("sqs"), queue_url) if queue_url else None,
             ops_alerts=(self._client("sns"), self.resources["ops_alerts_topic_arn"]),
+            record_filter=template_filter(),
         )
         self._pump.start()
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from chalice.app import Blueprint, Rate
 
 from chalicelib import bootstrap
+from chalicelib.handlers.time_left import seconds_left
 from chalicelib.logs import logger
 from chalicelib.service.appointments import send_reminders
 from chalicelib.service.notifications import send_deferred
@@ -34,16 +34,8 @@ def sla_sweep(event: Any) -> dict[str, int]:
 def send_deferred_notifications(event: Any) -> dict[str, int]:
     """Send the messages that waited for a customer's quiet hours to end; a backlog (quiet
     hours end at 08:00 for many) goes over several runs, none killed mid-send."""
-    sent = send_deferred(bootstrap.container().notification_ports(), _seconds_left(event))
+    sent = send_deferred(bootstrap.container().notification_ports(), seconds_left(event))
     return _reported("deferred notifications sent", {"sent": sent})
-
-
-def _seconds_left(event: Any) -> Callable[[], float] | None:
-    """The seconds the invocation has left before its timeout (Lambda's context)."""
-    remaining = getattr(getattr(event, "context", None), "get_remaining_time_in_millis", None)
-    if not callable(remaining):
-        return None
-    return lambda: float(remaining()) / 1000
 
 
 @schedules_blueprint.schedule(Rate(1, unit=Rate.MINUTES), name="send_appointment_reminders")

@@ -1,7 +1,15 @@
-"""The table's stream: event items in, reactions out (at least once, idempotent)."""
+"""The table's stream: event items in, reactions out (at least once, idempotent).
+
+Records are taken in the shard's order. At the first record that fails, or when too
+little time is left for one more, the batch stops there: that record and every later one
+are reported, and Lambda (ReportBatchItemFailures) resumes the shard from the first of
+them. Going on past a failure would send a customer's later message before the earlier
+one that failed, and react again, on the retry, to what followed it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from chalice.app import Blueprint, DynamoDBEvent
@@ -9,9 +17,9 @@ from chalice.app import Blueprint, DynamoDBEvent
 from chalicelib import bootstrap
 from chalicelib.adapters.dynamo import event_from_stream_image
 from chalicelib.adapters.surveys import survey_from_stream_image
+from chalicelib.handlers.time_left import seconds_left
 from chalicelib.logs import logger
-from chalicelib.service.reactions import react
-from chalicelib.service.surveys import survey_written
+from chalicelib.service.reactions import ReactionPorts, for_one_batch, react, react_to_survey
 
 stream_blueprint = Blueprint(__name__)
 
@@ -20,41 +28,101 @@ stream_blueprint = Blueprint(__name__)
 PLACEHOLDER_STREAM_ARN = (
     "arn:aws:dynamodb:ap-east-1:000000000000:table/servicedesk/stream/1970-01-01T00:00:00.000"
 )
+# No record is started with less time left than this (the function's timeout is 60 s,
+# .chalice/config.json): one record's reactions (a message and its retries, a survey's
+# start, the export) fit in it. The rest of the batch is reported and retried, instead
+# of a timeout killing a send midway and retrying the whole batch.
+RESERVE_SECONDS = 10.0
+
+ImageReaction = Callable[[dict[str, Any], ReactionPorts], None]
 
 
-def handle_records(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """React to every new event item and to the survey workflow's writes; report the
-    records that failed for a retry."""
-    ports = bootstrap.container().reaction_ports()
-    failures: list[dict[str, str]] = []
-    for record in records:
-        dynamodb = record.get("dynamodb", {})
+def handle_records(
+    records: list[dict[str, Any]],
+    time_left: Callable[[], float] | None = None,
+    ports: ReactionPorts | None = None,
+) -> dict[str, Any]:
+    """React to every new event item, the survey workflow's writes and expired documents,
+    in order; report the record that failed and every later one for a retry. `time_left`:
+    the seconds the invocation has left (None: no limit); `ports`: the container's."""
+    ports = for_one_batch(ports or bootstrap.container().reaction_ports())
+    for position, record in enumerate(records):
+        if time_left is not None and time_left() < RESERVE_SECONDS:
+            logger.warning("stream batch stopped for time", extra={"left": len(records) - position})
+            return _retry_from(records, position)
         try:
-            _dispatch(record.get("eventName"), dynamodb.get("NewImage") or {}, ports)
-            _expired(record.get("eventName"), dynamodb.get("OldImage") or {}, ports)
+            _react_to(record, ports)
         except Exception:
-            logger.exception("reaction failed", extra={"sequence": dynamodb.get("SequenceNumber")})
-            failures.append({"itemIdentifier": dynamodb.get("SequenceNumber", "")})
-    return {"batchItemFailures": failures}
+            sequence = record.get("dynamodb", {}).get("SequenceNumber")
+            logger.exception("reaction failed", extra={"sequence": sequence})
+            return _retry_from(records, position)
+    return {"batchItemFailures": []}
 
 
-def _dispatch(name: str | None, image: dict[str, Any], ports: Any) -> None:
-    item_type = image.get("item_type", {}).get("S")
-    if name == "INSERT" and item_type == "event":
-        event = event_from_stream_image(image)
-        if event is not None:
-            react(event, ports)
-    elif name in ("INSERT", "MODIFY") and item_type == "survey" and ports.surveys is not None:
-        # The survey workflow writes only the survey's state; the events come from here.
+def _retry_from(records: list[dict[str, Any]], position: int) -> dict[str, Any]:
+    return {
+        "batchItemFailures": [
+            {"itemIdentifier": record.get("dynamodb", {}).get("SequenceNumber", "")}
+            for record in records[position:]
+        ]
+    }
 
-        survey = survey_from_stream_image(image)
-        if survey is not None:
-            survey_written(survey, ports.surveys)
+
+def _react_to(record: dict[str, Any], ports: ReactionPorts) -> None:
+    found = reaction_to(record)
+    if found is not None:
+        reaction, image = found
+        reaction(image, ports)
+
+
+def _item_type(image: dict[str, Any]) -> str | None:
+    item_type: str | None = image.get("item_type", {}).get("S")
+    return item_type
+
+
+def _event_inserted(image: dict[str, Any], ports: ReactionPorts) -> None:
+    event = event_from_stream_image(image)
+    if event is not None:
+        react(event, ports)
+
+
+def _survey_written(image: dict[str, Any], ports: ReactionPorts) -> None:
+    """The survey workflow writes only the survey's state; the events come from here."""
+    survey = survey_from_stream_image(image)
+    if survey is not None:
+        react_to_survey(survey, ports)
+
+
+def _document_removed(image: dict[str, Any], ports: ReactionPorts) -> None:
+    _expired("REMOVE", image, ports)
+
+
+# Every record the handler reacts to: (eventName, the image it reads, that image's
+# item_type). The stream's event filter (infra/template.json, OnTableChange) lets exactly
+# these through; tests/unit/test_stream_filter.py holds the two together.
+REACTIONS: dict[tuple[str, str, str], ImageReaction] = {
+    ("INSERT", "NewImage", "event"): _event_inserted,
+    ("INSERT", "NewImage", "survey"): _survey_written,
+    ("MODIFY", "NewImage", "survey"): _survey_written,
+    ("REMOVE", "OldImage", "document"): _document_removed,
+}
+
+
+def reaction_to(record: dict[str, Any]) -> tuple[ImageReaction, dict[str, Any]] | None:
+    """The reaction a record calls for and the image it reads; None: nothing to do."""
+    name = record.get("eventName") or ""
+    dynamodb = record.get("dynamodb", {})
+    for image_name in ("NewImage", "OldImage"):
+        image = dynamodb.get(image_name) or {}
+        reaction = REACTIONS.get((name, image_name, _item_type(image) or ""))
+        if reaction is not None:
+            return reaction, image
+    return None
 
 
 def _expired(name: str | None, image: dict[str, Any], ports: Any) -> None:
     """A document item gone (its ticket's retention ran out, TTL): delete its bytes."""
-    if name != "REMOVE" or image.get("item_type", {}).get("S") != "document":
+    if name != "REMOVE" or _item_type(image) != "document":
         return
     key = image.get("object_key", {}).get("S")
     if key and ports.delete_document_object is not None:
@@ -68,4 +136,4 @@ def _expired(name: str | None, image: dict[str, Any], ports: Any) -> None:
     name="on_table_change",
 )
 def on_table_change(event: DynamoDBEvent) -> dict[str, Any]:
-    return handle_records(event.to_dict()["Records"])
+    return handle_records(event.to_dict()["Records"], seconds_left(event))

@@ -27,9 +27,10 @@ from chalicelib.domain.reports import (
     report_counters,
 )
 from chalicelib.domain.statuses import FINISHED_STATUSES, Action, Status
+from chalicelib.domain.surveys import Survey
 from chalicelib.service.audit import record_write
 from chalicelib.service.complaints import count_complaint
-from chalicelib.service.export import export_event
+from chalicelib.service.export import TicketReads, export_event
 from chalicelib.service.notifications import NotificationPorts, notify
 from chalicelib.service.ports import (
     AuditLog,
@@ -41,7 +42,13 @@ from chalicelib.service.ports import (
     ReactionLedger,
     TicketRepository,
 )
-from chalicelib.service.surveys import SurveyPorts, start_survey, survey_answered, withdraw_survey
+from chalicelib.service.surveys import (
+    SurveyPorts,
+    start_survey,
+    survey_answered,
+    survey_written,
+    withdraw_survey,
+)
 
 
 def _plain_minutes(start: datetime, end: datetime) -> int:
@@ -65,6 +72,9 @@ class ReactionPorts(msgspec.Struct, frozen=True):
     expire_documents: Callable[[str, int], None] | None = None
     delete_document_object: Callable[[str], None] | None = None
     bus: EventBus | None = None  # EventBridge export (SPEC 12); None leaves it out
+    # The export's tickets, read once per stream batch (`for_one_batch`); None: one read
+    # per exported event.
+    ticket_reads: TicketReads | None = None
 
 
 Reaction = Callable[[Event, ReactionPorts], None]
@@ -190,7 +200,7 @@ def finish_survey(event: Event, ports: ReactionPorts) -> None:
 def export_to_bus(event: Event, ports: ReactionPorts) -> None:
     """Every timeline event on the `servicedesk` bus, once per event id (no personal data)."""
     if ports.bus is not None and ports.tickets is not None:
-        export_event(event, ports.bus, ports.ledger, ports.tickets)
+        export_event(event, ports.bus, ports.ledger, ports.ticket_reads or ports.tickets)
 
 
 REACTIONS: dict[EventType, tuple[Reaction, ...]] = {
@@ -208,6 +218,23 @@ EVERY_EVENT: tuple[Reaction, ...] = (
     export_to_bus,
     count_complaint,  # the complaint report (service/complaints.py) reads several types
 )
+
+
+def for_one_batch(ports: ReactionPorts) -> ReactionPorts:
+    """The ports for one stream batch: the export reads each of its tickets once."""
+    if ports.tickets is None:
+        return ports
+    return msgspec.structs.replace(ports, ticket_reads=TicketReads(ports.tickets))
+
+
+def react_to_survey(survey: Survey, ports: ReactionPorts) -> None:
+    """The survey workflow wrote a survey: its round's event, or its expiry settled (which
+    closes the ticket: the batch's export reads that ticket again)."""
+    if ports.surveys is None:
+        return
+    survey_written(survey, ports.surveys)
+    if ports.ticket_reads is not None:
+        ports.ticket_reads.forget(survey.ticket_id)
 
 
 def react(event: Event, ports: ReactionPorts) -> None:

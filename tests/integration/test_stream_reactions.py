@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
 from msgspec.structs import replace
 
 from chalicelib import bootstrap
+from chalicelib.adapters.event_bus import EventBridgeBus
+from chalicelib.adapters.models import TicketItem
 from chalicelib.domain.counters import CounterKey, report_day
+from chalicelib.domain.events import Event
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.ticket import Ticket, TicketRequest
-from chalicelib.service.tickets import StoredResponse, create_ticket
+from chalicelib.service.tickets import Answer, StoredResponse, act, comment, create_ticket
+from local.stream_filter import template_filter
 from tests.integration.streams import deliver, stream_records
 
 REQUEST = TicketRequest(
@@ -47,7 +56,7 @@ def test_created_event_is_counted_once_even_when_redelivered(aws):
     assert ledger.counter(CounterKey("created#kind", f"{day}#application")) == 1
 
 
-def test_a_bad_record_is_reported_and_does_not_block_the_others(aws):
+def test_a_bad_record_stops_the_batch_and_the_retry_goes_on_from_it(aws):
     create_ticket(
         bootstrap.container().ticket_ports(), Caller(Role.CUSTOMER, "cust-8"), REQUEST, _render
     )
@@ -61,11 +70,17 @@ def test_a_bad_record_is_reported_and_does_not_block_the_others(aws):
         },
     }
     result = deliver([broken, *good])
-    assert result == {"batchItemFailures": [{"itemIdentifier": "999"}]}
+    # Reported with everything after it: Lambda resumes the shard from the first.
+    assert result == {
+        "batchItemFailures": [
+            {"itemIdentifier": record["dynamodb"]["SequenceNumber"]} for record in [broken, *good]
+        ]
+    }
     day = report_day(bootstrap.container().clock())
-    assert (
-        bootstrap.container().reaction_ports().ledger.counter(CounterKey("created#total", day)) == 1
-    )
+    ledger = bootstrap.container().reaction_ports().ledger
+    assert ledger.counter(CounterKey("created#total", day)) == 0  # nothing ran ahead of it
+    assert deliver(good) == {"batchItemFailures": []}  # the retry, the bad record mended
+    assert ledger.counter(CounterKey("created#total", day)) == 1
 
 
 def _moto_sms() -> list[tuple[str, str]]:
@@ -111,3 +126,92 @@ def test_email_goes_through_ses_in_its_own_region(aws):
     sent = ses_backends[DEFAULT_ACCOUNT_ID]["ap-southeast-1"].sent_messages
     # Raw MIME (SendRawEmail): the recipient is the To header (SPEC 12).
     assert [message.destinations for message in sent] == [["li.na@example.cn"]]
+
+
+# --- the export's ticket reads, one per ticket and batch ----------------------------------------
+
+
+class GetItems:
+    """The GetItem calls of the table models' own client, by key."""
+
+    def __init__(self) -> None:
+        self.keys: list[tuple[str, str]] = []
+
+    def __call__(self, params: dict[str, Any], **_: Any) -> None:
+        key = params["Key"]
+        self.keys.append((key["pk"]["S"], key["sk"]["S"]))
+
+    def of_ticket(self, ticket_id: str) -> int:
+        return self.keys.count((f"TICKET#{ticket_id}", "#TICKET"))
+
+
+def _life(customer: str) -> str:
+    """A ticket's events: created, assigned, started, three internal notes."""
+    ports = bootstrap.container().ticket_ports()
+    agent = Caller(Role.AGENT, "agent-1")
+    ticket_id = create_ticket(ports, Caller(Role.CUSTOMER, customer), REQUEST, _render).body
+    for action in ("assign", "start"):
+        act(ports, agent, ticket_id, action, {})
+    for number in range(3):
+        comment(ports, agent, ticket_id, f"note {number}", True, answer=_note_answer())
+    return ticket_id
+
+
+def _note_answer() -> Answer[Event]:
+    return Answer(lambda event: StoredResponse(201, event.id))
+
+
+class DynamoCalls:
+    """Every DynamoDB call moto answers (any client), by operation."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from moto.dynamodb.responses import DynamoHandler
+
+        self.actions: list[str] = []
+        answer = DynamoHandler.call_action
+
+        def counted(handler: Any) -> Any:
+            self.actions.append(handler._get_action())
+            return answer(handler)
+
+        monkeypatch.setattr(DynamoHandler, "call_action", counted)
+
+    def during(self, call: Callable[[], object]) -> int:
+        start = len(self.actions)
+        call()
+        return len(self.actions) - start
+
+
+def test_one_batch_reads_each_ticket_once_for_the_export(aws, monkeypatch):
+    physical = aws["physical"]
+    events = boto3.client("events")
+    bootstrap.use(replace(bootstrap.container(), bus=EventBridgeBus(events, physical["EventBus"])))
+    reads = GetItems()
+    client = TicketItem._get_connection().connection.client
+    client.meta.events.register("before-parameter-build.dynamodb.GetItem", reads)
+    passes = template_filter()
+
+    per_event = _life("cust-20")  # each record its own batch: a read per exported event
+    records = [record for record in stream_records(aws["stream_arn"]) if passes(record)]
+    assert len(records) >= 6 and all(_of(record, per_event) for record in records)
+    calls = DynamoCalls(monkeypatch)
+    results: list[dict[str, Any]] = []
+    calls_before = calls.during(lambda: results.extend(deliver([record]) for record in records))
+
+    batched = _life("cust-21")  # the same life in one batch
+    mine = [r for r in stream_records(aws["stream_arn"]) if passes(r) and _of(r, batched)]
+    calls_after = calls.during(lambda: results.append(deliver(mine)))
+    assert all(result == {"batchItemFailures": []} for result in results)
+
+    before, after = reads.of_ticket(per_event), reads.of_ticket(batched)
+    assert len(mine) == len(records)
+    assert before - after == len(mine) - 1, (before, after)  # the export's: one, not one per event
+    assert calls_before - calls_after >= before - after
+    print(
+        f"{len(mine)} events of one ticket: ticket GetItems {before} a batch each, {after} in "
+        f"one batch; DynamoDB calls {calls_before} and {calls_after}"
+    )
+
+
+def _of(record: dict[str, Any], ticket_id: str) -> bool:
+    return bool(record["dynamodb"]["NewImage"]["pk"]["S"] == f"TICKET#{ticket_id}")

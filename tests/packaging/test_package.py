@@ -230,6 +230,22 @@ def test_stream_event_source_reads_the_tables_stream(sam_template: dict[str, Any
         }
 
 
+def test_stream_event_source_filters_what_the_local_pump_filters(sam_template: dict[str, Any]):
+    """Lambda's FilterCriteria survive the merge, and they are the patterns the local pump
+    applies (local/stream_filter.py; tests/unit/test_stream_filter.py ties them to the
+    handler)."""
+    from local.stream_filter import parse_pattern, template_patterns
+
+    [source] = [
+        event["Properties"]
+        for function in _resources_of(sam_template, SAM_FUNCTION).values()
+        for event in function["Properties"].get("Events", {}).values()
+        if event["Type"] == "DynamoDB"
+    ]
+    packaged = [parse_pattern(f["Pattern"]) for f in source["FilterCriteria"]["Filters"]]
+    assert packaged == template_patterns() != []
+
+
 def test_every_queue_is_sized_six_times_its_consumers_timeout(sam_template: dict[str, Any]):
     """AWS's rule for an SQS event source: the queue's visibility timeout at least six
     times the function's timeout, or a batch still running is delivered again. Exactly
