@@ -7,12 +7,13 @@ a pattern outside it is refused when read (never silently matched differently):
 
 - a pattern is a JSON object; every key in it must match the record (AND);
 - a key's value is either an object (matched against the record's object at that key)
-  or a non-empty list of plain values, strings, numbers, booleans or null (the record's
-  value at that key must be one of them, OR; a list in the record matches if any of its
-  elements does);
-- a key missing from the record does not match.
+  or a non-empty list of options (OR): plain values, strings, numbers, booleans or null
+  (the record's leaf at that key must equal one; a list in the record matches if any of
+  its elements does), or `{"exists": true|false}` (whether the record has a leaf there:
+  Lambda flattens both into paths, so a leaf under a missing object does not exist);
+- a key missing from the record matches only `{"exists": false}`.
 
-Content filters (`prefix`, `anything-but`, `numeric`, `exists`, ...) are not supported.
+Other content filters (`prefix`, `anything-but`, `numeric`, ...) are not supported.
 Several filters on one event source: a record passes when any of them matches.
 """
 
@@ -56,25 +57,37 @@ def _check(node: Any, where: str) -> None:
         if not node:
             raise ValueError(f"{where}: an empty list")
         for value in node:
-            if isinstance(value, dict | list):
+            if isinstance(value, list) or (isinstance(value, dict) and not _is_exists(value)):
                 raise ValueError(f"{where}: content filters are not supported locally: {value}")
     else:
         raise ValueError(f"{where}: a pattern's values are objects or lists, not {node!r}")
 
 
+def _is_exists(option: Mapping[str, Any]) -> bool:
+    return list(option) == ["exists"] and isinstance(option["exists"], bool)
+
+
+_MISSING = object()
+
+
 def matches(pattern: Mapping[str, Any], record: Any) -> bool:
-    if not isinstance(record, Mapping):
+    if record is not _MISSING and not isinstance(record, Mapping):
         return False
     for key, wanted in pattern.items():
-        if key not in record:
-            return False
-        value = record[key]
+        value = record.get(key, _MISSING) if isinstance(record, Mapping) else _MISSING
         if isinstance(wanted, Mapping):
             if not matches(wanted, value):
                 return False
-        elif not any(_same(option, each) for option in wanted for each in _leaves(value)):
+        elif not any(_option_matches(option, value) for option in wanted):
             return False
     return True
+
+
+def _option_matches(option: Any, value: Any) -> bool:
+    leaf = value is not _MISSING and not isinstance(value, Mapping)
+    if isinstance(option, Mapping):  # {"exists": bool}, checked when read
+        return leaf == option["exists"]
+    return leaf and any(_same(option, each) for each in _leaves(value))
 
 
 def _leaves(value: Any) -> list[Any]:
