@@ -86,7 +86,7 @@ def matches(pattern: Mapping[str, Any], record: Any) -> bool:
 def _option_matches(option: Any, value: Any) -> bool:
     leaf = value is not _MISSING and not isinstance(value, Mapping)
     if isinstance(option, Mapping):  # {"exists": bool}, checked when read
-        return leaf == option["exists"]
+        return leaf is bool(option["exists"])
     return leaf and any(_same(option, each) for each in _leaves(value))
 
 

@@ -55,7 +55,7 @@ def _records() -> list[dict[str, Any]]:
     NewImage, a REMOVE only its OldImage, a MODIFY both, of one item type (no write
     changes an item's type); each item type, or an item written bare."""
     types: list[str | None] = ["", *_item_types()]
-    shapes = [("INSERT", new, None) for new in types]
+    shapes: list[tuple[str, str | None, str | None]] = [("INSERT", new, None) for new in types]
     shapes += [("REMOVE", None, old) for old in types]
     shapes += [("MODIFY", same, same) for same in types]
     records = []
