@@ -28,6 +28,7 @@ from chalicelib.service.ports import (
     CounterReader,
     DeferredNotification,
     DeliveryClaim,
+    DependencyUnavailableError,
     IdempotencyKeyTakenError,
     IdempotencyRecord,
     IdSource,
@@ -899,8 +900,11 @@ class InMemoryMailThreads(MailThreads):
 class StoredMails(MailSource):
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], bytes] = {}
+        self.unavailable = False  # S3 out of reach, as the adapter reports it
 
     def read(self, bucket: str, key: str) -> StoredMail | None:
+        if self.unavailable:
+            raise DependencyUnavailableError("S3 GetObject: SlowDown")
         raw = self.objects.get((bucket, key))
         if raw is None:
             return None

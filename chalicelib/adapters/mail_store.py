@@ -8,15 +8,21 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.adapters.secrets import SecretsManagerCursorKeys, SecretUnavailableError
 from chalicelib.domain.mail import MAX_MAIL_BYTES
-from chalicelib.service.ports import MailSource, ReplyKeysUnavailableError, StoredMail
+from chalicelib.service.ports import (
+    DependencyUnavailableError,
+    MailSource,
+    ReplyKeysUnavailableError,
+    StoredMail,
+)
 
 _GONE = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchBucket"})
 # S3's answer to a ranged GET of a zero-byte object (HTTP 416): an empty message, no outage.
 _EMPTY = "InvalidRange"
 
 
-class MailUnavailableError(Exception):
-    """S3 did not give the message now (throttled, down): the queue will bring it again."""
+class MailUnavailableError(DependencyUnavailableError):
+    """S3 did not give the message now (throttled, down): the queue will bring it again;
+    a staff request answers 503 before it writes anything."""
 
 
 class S3MailSource(MailSource):

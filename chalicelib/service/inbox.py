@@ -171,7 +171,7 @@ def open_ticket_from(
         _still_open(item)
         now = tickets.clock()
         ticket, created = open_with_new_ids(_request(item, body), caller, tickets.ids, now)
-        planned = _plan(ports, item, None)
+        planned, raw = _plan(ports, item, None)
         data = dict(created.data, inbox_id=item.id)  # the item, for erasure
         if planned:
             data["attachments"] = as_metadata(planned)
@@ -186,7 +186,7 @@ def open_ticket_from(
         with _unless_handled_meanwhile():
             ports.store.settle(handled, item.version, new_ticket=ticket, events=[created])
         _audit(audit, caller, TICKET, ticket.id, created.id, inbox_id=item.id)
-        _attach(ports, caller, item, ticket, planned)
+        _attach(ports, caller, ticket, planned, raw)
         return ticket
 
     return retrying(attempt, also=(ReferenceTakenError,))
@@ -238,7 +238,7 @@ def link(ports: InboxPorts, caller: Caller, item_id: str, ticket_id: str) -> Inb
             new_event_id=tickets.ids.event_id,
         )
         changed = tickets.track(ticket, changed, now)
-        planned = _plan(ports, item, ticket)
+        planned, raw = _plan(ports, item, ticket)
         data = dict(events[0].data, channel=item.channel.value, inbox_id=item.id)
         if planned:
             data["attachments"] = as_metadata(planned)
@@ -253,38 +253,43 @@ def link(ports: InboxPorts, caller: Caller, item_id: str, ticket_id: str) -> Inb
         with _unless_handled_meanwhile():
             ports.store.settle(handled, item.version, change=change, events=events)
         _audit(audit, caller, LINK, ticket.id, events[0].id, inbox_id=item.id)
-        _attach(ports, caller, item, ticket, planned)
+        _attach(ports, caller, ticket, planned, raw)
         return handled
 
     return retrying(attempt, also=(VersionConflictError,))
 
 
-def _plan(ports: InboxPorts, item: InboxItem, ticket: Ticket | None) -> list[Planned]:
+def _plan(ports: InboxPorts, item: InboxItem, ticket: Ticket | None) -> tuple[list[Planned], bytes]:
     """Which attachments become documents: staff vouch for the sender by opening or
-    linking, so they follow the text (SPEC 12), within the ticket's 20 documents."""
+    linking, so they follow the text (SPEC 12), within the ticket's 20 documents. The
+    stored message they come from is read now, before anything is written: S3 out of
+    reach is a 503 with nothing half-done; the message gone (the bucket's lifecycle)
+    leaves them metadata."""
     if not item.attachments:
-        return []
-    if ports.documents is None or ports.mail is None or not item.source:
-        return [replace(one, document_id=None) for one in plan(item.attachments, "", None, 0)]
-    held = len(ports.documents.documents.for_ticket(ticket.id)) if ticket is not None else 0
-    return plan(item.attachments, item.source, ticket, held)
+        return [], b""
+    if ports.documents is not None and ports.mail is not None and item.source:
+        held = len(ports.documents.documents.for_ticket(ticket.id)) if ticket is not None else 0
+        planned = plan(item.attachments, item.source, ticket, held)
+        if not any(one.document_id for one in planned):
+            return planned, b""
+        stored = ports.mail.read(ports.mail_bucket or "", item.source)
+        if stored is not None:
+            return planned, stored.raw
+        logger.warning("inbox attachments gone", extra={"inbox_id": item.id})
+    return [replace(one, document_id=None) for one in plan(item.attachments, "", None, 0)], b""
 
 
 def _attach(
-    ports: InboxPorts, caller: Caller, item: InboxItem, ticket: Ticket, planned: list[Planned]
+    ports: InboxPorts, caller: Caller, ticket: Ticket, planned: list[Planned], raw: bytes
 ) -> None:
     """After the item is settled (once: a second try is a 409): the documents, made from
-    the stored message. Gone meanwhile (the bucket's lifecycle): they stay metadata."""
+    the stored message read before it."""
     if not any(one.document_id for one in planned):
         return
-    assert ports.documents is not None and ports.mail is not None and item.source
-    stored = ports.mail.read(ports.mail_bucket or "", item.source)
-    if stored is None:
-        logger.warning("inbox attachments gone", extra={"inbox_id": item.id})
-        return
+    assert ports.documents is not None
     current = ports.documents.tickets.get(ticket.id) or ticket
-    made = make_documents(ports.documents, caller, current, planned, payloads(stored.raw))
-    logger.info("inbox attachments", extra={"inbox_id": item.id, "documents": made})
+    made = make_documents(ports.documents, caller, current, planned, payloads(raw))
+    logger.info("inbox attachments", extra={"ticket_id": ticket.id, "documents": made})
 
 
 def _linkable(tickets: TicketPorts, caller: Caller, ticket_id: str) -> Ticket:

@@ -14,6 +14,7 @@ from chalicelib.service import documents as document_service
 from chalicelib.service import inbox
 from chalicelib.service.inbound_mail import receive_stored
 from chalicelib.service.mail_documents import document_id_for
+from chalicelib.service.ports import DependencyUnavailableError
 from tests.mail_desk import AGENT, BUCKET, DOMAIN, KEY, PDF, Desk, mail
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
@@ -195,3 +196,26 @@ def test_a_stored_mail_gone_meanwhile_leaves_the_attachments_metadata(desk: Desk
     body = {"kind": "consultation", "category": "card", "customer_id": "cust-1"}
     ticket = inbox.open_ticket_from(desk.ports.inbox, AGENT, item_id, body)
     assert desk.documents.for_ticket(ticket.id) == []
+    created = desk.repository.events(ticket.id)[0]
+    assert [entry.get("document_id") for entry in created.data["attachments"]] == [None]
+
+
+@pytest.mark.parametrize("action", ["open", "link"])
+def test_the_stored_mail_out_of_reach_is_a_503_before_anything_is_written(desk: Desk, action):
+    ticket = desk.ticket()
+    item_id = _triaged(desk, ("s.pdf", "application/pdf", PDF))
+    before = desk.store.items[item_id]
+    events_before = len(desk.repository.events(ticket.id))
+    desk.mails.unavailable = True
+    with pytest.raises(DependencyUnavailableError):
+        if action == "open":
+            body = {"kind": "consultation", "category": "card", "customer_id": "cust-1"}
+            inbox.open_ticket_from(desk.ports.inbox, AGENT, item_id, body)
+        else:
+            inbox.link(desk.ports.inbox, AGENT, item_id, ticket.id)
+    assert desk.store.items[item_id] == before  # still to be handled: staff retry
+    assert len(desk.repository.events(ticket.id)) == events_before
+    assert len(desk.repository.tickets) == 1
+    desk.mails.unavailable = False
+    inbox.link(desk.ports.inbox, AGENT, item_id, ticket.id)  # the retry goes through
+    assert len(desk.documents.for_ticket(ticket.id)) == 1
