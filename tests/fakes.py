@@ -299,6 +299,8 @@ class InMemoryNotificationStore(NotificationStore):
         self.saved_preferences: dict[str, dict[str, Any]] = {}
         self.claims: dict[str, DeliveryClaim] = {}
         self.waiting: dict[str, DeferredNotification] = {}
+        # Which claims have their outcome (the claim item's outcome_id, gone with it).
+        self.outcomes: dict[str, str] = {}
         # Where outcomes are written (the ticket's events): the notifier's repository.
         self.tickets = tickets
 
@@ -326,15 +328,16 @@ class InMemoryNotificationStore(NotificationStore):
         tickets = self.tickets
         if tickets is None:
             raise AssertionError("InMemoryNotificationStore(tickets) writes outcomes")
-        if tickets.event(outcome.ticket_id, outcome.id) is not None:
-            return False
+        source = str(outcome.data["source_event"])
+        if source in self.outcomes and source in self.claims:
+            return False  # the claim has its outcome already (an expired one: anew)
         ticket = tickets.tickets.get(outcome.ticket_id)
         if unless_erased and (ticket is None or is_erased(ticket)):
             raise TicketErasedError(outcome.ticket_id)
         tickets.append_events([outcome])
-        source = str(outcome.data["source_event"])
         claim = self.claims.get(source) or DeliveryClaim(source, state, now)  # expired: anew
         self.claims[source] = replace(claim, state=state)
+        self.outcomes[source] = outcome.id
         return True
 
     def resume_deferred(self, event_id: str, now: datetime) -> bool:

@@ -213,6 +213,7 @@ class DeliveryItem(TableItem, discriminator="delivery"):
     state = UnicodeAttribute()
     claimed_at = UTCDateTimeAttribute()
     settled_at = UTCDateTimeAttribute(null=True)
+    outcome_id = UnicodeAttribute(null=True)  # the one outcome event written for it
 
 
 class DeferredItem(TableItem, discriminator="deferred"):

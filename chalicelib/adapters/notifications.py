@@ -175,16 +175,17 @@ class DynamoNotificationStore(NotificationStore):
                         TICKET_SK,
                         _NOT_ANONYMIZED,
                     )
-                # Not marked as ours (Transaction.events): an outcome already there is
-                # the first one, whoever wrote it, and nothing more is written.
                 writes.save("outcome", item, condition=EventItem.pk.does_not_exist())
+                # A claim that has an outcome already keeps it, whoever wrote it, and
+                # nothing more is written. (A claim gone, expired: written anew.)
                 writes.update(
                     "claim",
                     DeliveryItem(pk=f"DELIVERY#{source}", sk="DELIVERY"),
-                    actions=_settled(state, now),
+                    actions=[*_settled(state, now), DeliveryItem.outcome_id.set(outcome.id)],
+                    condition=DeliveryItem.outcome_id.does_not_exist(),
                 )
         except Refused as refused:
-            if "outcome" in refused.names:
+            if "claim" in refused.names:
                 return False
             raise TicketErasedError(outcome.ticket_id) from refused
         return True

@@ -602,13 +602,6 @@ def is_erased(ticket: Ticket) -> bool:
     return ticket.subject == ERASED and not (contact.phone or contact.email)
 
 
-def outcome_id(source_event: str) -> str:
-    """The id of the one outcome (sent, skipped, failed, unknown) of the message about
-    `source_event`: the delivery claim is keyed by that event alone, so its outcome is
-    too, and a redelivery can never add a second outcome beside the first."""
-    return f"{source_event}.notice"
-
-
 class QuietHours(msgspec.Struct, frozen=True):
     """A daily window, in the customer's time zone, when nothing is sent.
 

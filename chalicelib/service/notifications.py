@@ -23,6 +23,7 @@ import msgspec
 from msgspec.structs import replace
 
 from chalicelib.domain.events import (
+    NOTIFICATION_TYPES,
     AppointmentRescheduled,
     AppointmentSlot,
     Event,
@@ -46,7 +47,6 @@ from chalicelib.domain.notifications import (
     is_erased,
     message_locale,
     next_send_time,
-    outcome_id,
     parse_quiet_hours,
     render_email,
     render_sms,
@@ -70,6 +70,7 @@ from chalicelib.service.ports import (
     SurveyCodeStore,
     TicketErasedError,
 )
+from chalicelib.service.retries import retrying
 from chalicelib.service.tickets import TicketAccess
 
 SEND_ATTEMPTS = 3
@@ -153,12 +154,21 @@ def _claim_lost(notice: DeferredNotification, ports: NotificationPorts) -> None:
     before anyone settled it. Its outcome, if recorded, says what happened; without
     one, the message may or may not have gone out: `notification.unknown` and an ops
     alert, never forgotten in silence, never resent blindly."""
-    if ports.tickets.event(notice.ticket_id, outcome_id(notice.event_id)) is not None:
+    if _outcome_recorded(notice, ports):
         return
     event = ports.tickets.event(notice.ticket_id, notice.event_id)
     template = template_for(event) if event else None
     if event is not None and template is not None:
         _unknown(event, template, ports)
+
+
+def _outcome_recorded(notice: DeferredNotification, ports: NotificationPorts) -> bool:
+    """Whether the ticket's timeline holds an outcome of the notice (a rare path: the
+    claim that would say so has expired, so the ticket's events are read once)."""
+    return any(
+        event.type in NOTIFICATION_TYPES and event.data.get("source_event") == notice.event_id
+        for event in ports.tickets.events(notice.ticket_id)
+    )
 
 
 def customer_preferences(store: NotificationStore, customer_id: str) -> Preferences | None:
@@ -369,12 +379,18 @@ def _record(
     no reason), and the skip that says so (`erased`) as it is: it holds nothing personal.
     An outcome already there (a redelivery, a concurrent run) stays the only one."""
     now = ports.clock()
-    entry = Event.of(outcome_id(event.id), event.ticket_id, now, SYSTEM, outcome)
+    entry = Event.of(ports.ids.event_id(), event.ticket_id, now, SYSTEM, outcome)
     try:
-        ports.store.record_outcome(entry, state, now, unless_erased=not _tells_erasure(outcome))
+        retrying(
+            lambda: ports.store.record_outcome(
+                entry, state, now, unless_erased=not _tells_erasure(outcome)
+            )
+        )
     except TicketErasedError:
-        ports.store.record_outcome(
-            anonymized_event(entry) or entry, state, now, unless_erased=False
+        retrying(
+            lambda: ports.store.record_outcome(
+                anonymized_event(entry) or entry, state, now, unless_erased=False
+            )
         )
         return False
     return True

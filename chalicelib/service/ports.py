@@ -360,11 +360,12 @@ class NotificationStore(ABC):
     def record_outcome(
         self, outcome: Event, state: str, now: datetime, *, unless_erased: bool = True
     ) -> bool:
-        """Write the outcome event and settle the claim of the event it reports on to
-        `state`, in one transaction. The outcome's id is derived from what it reports on:
-        False when an outcome with that id is there already (the first one written wins;
-        nothing is written). With `unless_erased`, raises TicketErasedError when the
-        ticket is anonymized or gone (nothing is written)."""
+        """Write the outcome event (a fresh, time-ordered id: the timeline only grows at
+        its end) and settle the claim of the event it reports on to `state`, in one
+        transaction. The claim records that it has an outcome: False when it had one
+        already (the first one written wins; nothing is written). With `unless_erased`,
+        raises TicketErasedError when the ticket is anonymized or gone (nothing is
+        written)."""
 
     @abstractmethod
     def resume_deferred(self, event_id: str, now: datetime) -> bool:

@@ -11,6 +11,7 @@ import pytest
 from msgspec.structs import replace
 
 from chalicelib import bootstrap
+from chalicelib.adapters.ids import RandomIdSource
 from chalicelib.adapters.models import DeliveryItem, SurveyCooldownItem, SurveyItem, get_item
 from chalicelib.adapters.surveys import SURVEY_SK, survey_pk
 from chalicelib.domain.events import (
@@ -20,7 +21,6 @@ from chalicelib.domain.events import (
     NotificationUnknown,
 )
 from chalicelib.domain.identity import SYSTEM, Caller, Role
-from chalicelib.domain.notifications import outcome_id
 from chalicelib.domain.surveys import Answer as SurveyAnswer
 from chalicelib.domain.surveys import Survey, SurveyState, survey_id
 from chalicelib.domain.ticket import Ticket, TicketRequest, ticket_view
@@ -73,7 +73,7 @@ def _outcome(source: Event, at: datetime, *, unknown: bool = False) -> Event:
             source_event=source.id, channel="sms", template="ticket.created", to="+86 138****8000"
         )
     )
-    return Event.of(outcome_id(source.id), source.ticket_id, at, SYSTEM, payload)
+    return Event.of(RandomIdSource().event_id(), source.ticket_id, at, SYSTEM, payload)
 
 
 def _outcomes(ticket: Ticket) -> list[Event]:

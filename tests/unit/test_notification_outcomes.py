@@ -14,7 +14,7 @@ from chalicelib.domain.statuses import Status
 from chalicelib.domain.ticket import Ticket, open_ticket
 from chalicelib.service.audit import AuditPorts
 from chalicelib.service.notifications import NotificationPorts, notify, send_deferred
-from chalicelib.service.ports import DeliveryClaim
+from chalicelib.service.ports import DeliveryClaim, TransactionConflictError
 from chalicelib.service.privacy import PrivacyPorts, erase_customer
 from tests.fakes import (
     FixedClock,
@@ -35,6 +35,13 @@ MASKED = "+86 138****8000"
 NOON_SHANGHAI = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
 AUDITOR = Caller(Role.AUDITOR, "aud-1")
 QUIET = {"sms": True, "email": True, "quiet_hours": {"start": "21:00", "end": "08:00"}}
+
+
+class LaterIds(SequentialIds):
+    """Event ids that sort after the ticket's first ones, as time-ordered ids do."""
+
+    def event_id(self) -> str:
+        return "E-y" + super().event_id()[2:]
 
 
 class Desk:
@@ -58,7 +65,7 @@ class Desk:
             tickets=self.repository,
             store=self.store,
             notifier=self.notifier,
-            ids=SequentialIds(),
+            ids=LaterIds(),
             clock=self.clock,
             public_base_url="https://sd.bankxyz.cn.co",
             alerts=self.alerts,
@@ -123,7 +130,31 @@ def test_a_settle_that_fails_after_sending_leaves_one_outcome_on_redelivery():
     assert len(desk.outcomes()) == 1
 
 
-def test_an_outcome_has_one_id_per_message_and_the_first_one_written_wins():
+class ConflictOnce(InMemoryNotificationStore):
+    """A store whose first outcome write is cancelled by a ticket write at the same
+    moment (the transaction checks the ticket item): nothing of it lands."""
+
+    conflicts = 1
+
+    def record_outcome(
+        self, outcome: Event, state: str, now: datetime, *, unless_erased: bool = True
+    ) -> bool:
+        if self.conflicts:
+            self.conflicts -= 1
+            raise TransactionConflictError("TransactionConflict")
+        return super().record_outcome(outcome, state, now, unless_erased=unless_erased)
+
+
+def test_a_ticket_written_at_the_same_moment_does_not_turn_a_sent_notice_unknown():
+    desk = Desk()
+    store = ConflictOnce(desk.repository)
+    notify(desk.created, replace(desk.ports, store=store))
+    assert len(desk.notifier.sent) == 1
+    assert [e.type for e in desk.outcomes()] == ["notification.sent"]
+    assert desk.alerts.sent == []
+
+
+def test_one_outcome_per_message_the_first_one_written_wins():
     desk = Desk()
     notify(desk.created, desk.ports)
     [sent] = desk.outcomes()
@@ -132,7 +163,20 @@ def test_an_outcome_has_one_id_per_message_and_the_first_one_written_wins():
     desk.store.claims[desk.created.id] = DeliveryClaim(desk.created.id, "pending", NOON_SHANGHAI)
     notify(desk.created, desk.ports)
     assert [e.type for e in desk.outcomes()] == ["notification.sent"]
-    assert desk.outcomes()[0] == sent and sent.id == f"{desk.created.id}.notice"
+    assert desk.outcomes()[0] == sent
+
+
+def test_an_outcome_takes_its_place_at_the_end_of_the_timeline():
+    # A notice sent later (quiet hours, a retry) is appended after what happened
+    # meanwhile: a client paging the timeline oldest first never misses it.
+    desk = Desk()
+    desk.store.claim_delivery(desk.created.id, NOON_SHANGHAI)  # being sent, not yet settled
+    later = Event("E-x-later", "T-1", desk.created.type, NOON_SHANGHAI, desk.created.actor, {})
+    desk.repository.append_events([later])
+    desk.store.claims.pop(desk.created.id)
+    notify(desk.created, desk.ports)
+    [sent] = desk.outcomes()
+    assert [e.id for e in desk.repository.events("T-1")][-1] == sent.id
 
 
 # --- 2. a long outage forgets nothing ----------------------------------------------------
