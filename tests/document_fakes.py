@@ -84,7 +84,9 @@ class InMemoryDocumentStore(DocumentStore):
         keys = []
         for doc in self.for_ticket(ticket_id):
             if doc.customer_id == customer_id:
-                self.documents[(ticket_id, doc.id)] = replace(doc, filename="", review_reason=None)
+                self.documents[(ticket_id, doc.id)] = replace(
+                    doc, filename="", review_reason=None, version=doc.version + 1
+                )
                 keys.append(doc.object_key)
         return keys
 

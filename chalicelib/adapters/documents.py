@@ -189,8 +189,14 @@ class DynamoDocumentStore(DocumentStore):
             if document.customer_id != customer_id:
                 continue
             keys.append(document.object_key)
+            # The version moves too: a check or scan of this document still running
+            # (it read the item before) cannot write the old file name back.
             DocumentItem(pk=ticket_pk(ticket_id), sk=document_sk(document.id)).update(
-                actions=[DocumentItem.filename.set(""), DocumentItem.review_reason.remove()],
+                actions=[
+                    DocumentItem.filename.set(""),
+                    DocumentItem.review_reason.remove(),
+                    DocumentItem.doc_version.add(1),
+                ],
                 condition=DocumentItem.pk.exists(),
             )
         return keys

@@ -118,6 +118,28 @@ def test_a_document_and_its_ticket_change_are_one_write(aws):
     assert stored is not None and stored.subject == "changed"
 
 
+def test_a_check_read_before_an_erasure_cannot_write_the_file_name_back(aws):
+    # The upload check read the document, then the erasure blanked its file name: the
+    # check's save (pending_upload -> scanning) is refused, the name stays erased.
+    container = bootstrap.container()
+    store = container.document_store
+    assert store is not None
+    ticket, event = _ticket()
+    container.repository.create(ticket, [event])
+    document = _document(ticket.id, 1)
+    store.add(document, ticket.version, [], None, 20)
+    read_by_the_check = store.get(ticket.id, document.id)
+    assert read_by_the_check is not None
+
+    assert store.forget_filenames("cust-1", ticket.id) == [document.object_key]
+
+    scanning = replace(read_by_the_check, status=DocumentStatus.SCANNING, version=2)
+    with pytest.raises(VersionConflictError):
+        store.save(scanning, read_by_the_check.version, None, [])
+    stored = store.get(ticket.id, document.id)
+    assert stored is not None and stored.filename == ""
+
+
 def _bucket(aws: dict[str, Any]) -> S3ObjectStore:
     return S3ObjectStore(s3_client("ap-east-1", None), aws["physical"]["Documents"], lambda: NOW)
 
