@@ -1,10 +1,13 @@
 """The table's stream: event items in, reactions out (at least once, idempotent).
 
-Records are taken in the shard's order. At the first record that fails, or when too
-little time is left for one more, the batch stops there: that record and every later one
-are reported, and Lambda (ReportBatchItemFailures) resumes the shard from the first of
-them. Going on past a failure would send a customer's later message before the earlier
-one that failed, and react again, on the retry, to what followed it.
+Records are taken in the shard's order. A record that fails holds back every later
+record of its ticket: they are reported with it, and Lambda (ReportBatchItemFailures)
+resumes the shard from the first reported one. Going on with that ticket would send a
+customer's later message before the earlier one that failed. Other tickets' records go
+on (reacting again on the retry changes nothing: reactions are idempotent), so one record
+that keeps failing cannot park other customers' notices in StreamFailures with it. A
+record whose ticket cannot be told holds back the rest of the batch, as does too little
+time left for one more record.
 """
 
 from __future__ import annotations
@@ -43,27 +46,45 @@ def handle_records(
     ports: ReactionPorts | None = None,
 ) -> dict[str, Any]:
     """React to every new event item, the survey workflow's writes and expired documents,
-    in order; report the record that failed and every later one for a retry. `time_left`:
-    the seconds the invocation has left (None: no limit); `ports`: the container's."""
+    in order per ticket; report the records that failed, and every later record of their
+    tickets, for a retry. `time_left`: the seconds the invocation has left (None: no
+    limit); `ports`: the container's."""
     ports = for_one_batch(ports or bootstrap.container().reaction_ports())
+    held: set[str] = set()  # tickets with a failed record in this batch
+    retried: list[dict[str, Any]] = []
     for position, record in enumerate(records):
         if time_left is not None and time_left() < RESERVE_SECONDS:
             logger.warning("stream batch stopped for time", extra={"left": len(records) - position})
-            return _retry_from(records, position)
+            return _reported(retried + records[position:])
+        ticket = _ticket_of(record)
+        if ticket in held:
+            retried.append(record)
+            continue
         try:
             _react_to(record, ports)
         except Exception:
             sequence = record.get("dynamodb", {}).get("SequenceNumber")
             logger.exception("reaction failed", extra={"sequence": sequence})
-            return _retry_from(records, position)
-    return {"batchItemFailures": []}
+            if ticket is None:  # whose order it keeps is unknown: everything after waits
+                return _reported(retried + records[position:])
+            held.add(ticket)
+            retried.append(record)
+    return _reported(retried)
 
 
-def _retry_from(records: list[dict[str, Any]], position: int) -> dict[str, Any]:
+def _ticket_of(record: dict[str, Any]) -> str | None:
+    """The ticket a record is about (event, survey and document items name it)."""
+    dynamodb = record.get("dynamodb", {})
+    image = dynamodb.get("NewImage") or dynamodb.get("OldImage") or {}
+    ticket: str | None = image.get("ticket_id", {}).get("S")
+    return ticket
+
+
+def _reported(records: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "batchItemFailures": [
             {"itemIdentifier": record.get("dynamodb", {}).get("SequenceNumber", "")}
-            for record in records[position:]
+            for record in records
         ]
     }
 

@@ -119,6 +119,30 @@ def test_a_failed_record_stops_the_batch_and_every_later_record_is_reported():
     assert _exported(bus) == [first.id]  # nothing after the failure ran ahead of it
 
 
+def test_a_failed_record_holds_back_its_own_ticket_only():
+    # One ticket's failure must not park other customers' notices with it: their records
+    # go on (the retry from the failed record reacts to them again, idempotently).
+    repository, bus = InMemoryTicketRepository(), RecordingBus(failures=1)
+    for ticket_id in ("T-1", "T-2"):
+        _open(repository, ticket_id)
+    t1_first, t2_first, t1_later, t2_later = (
+        _note("T-1", 1),
+        _note("T-2", 1),
+        _note("T-1", 2),
+        _note("T-2", 2),
+    )
+    batch = [_record(t1_first, 1), _record(t2_first, 2), _record(t1_later, 3), _record(t2_later, 4)]
+    ports = _ports(repository, bus)
+
+    result = handle_records(batch, ports=ports)
+
+    assert _failed(result) == ["1", "3"]  # T-1's failed record and its later one
+    assert _exported(bus) == [t2_first.id, t2_later.id]  # T-1's later never ran ahead
+    # Lambda's retry resumes from "1": T-1 in order, T-2 not exported twice.
+    assert _failed(handle_records(batch[0:], ports=ports)) == []
+    assert _exported(bus) == [t2_first.id, t2_later.id, t1_first.id, t1_later.id]
+
+
 def test_the_retry_from_the_failed_record_sends_the_rest_in_order_and_once():
     repository, bus = InMemoryTicketRepository(), RecordingBus(failures=1)
     _open(repository, "T-1")
