@@ -20,6 +20,7 @@ from chalicelib.domain.applications import resolve_request
 from chalicelib.domain.documents import Document, DocumentStatus, TooManyDocumentsError
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.ticket import TicketRequest, open_ticket
+from chalicelib.service.documents import DocumentStore
 from chalicelib.service.ports import TicketChange, VersionConflictError
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
@@ -99,7 +100,8 @@ def test_documents_live_with_their_ticket_and_are_capped(aws):
         store.add(_document(ticket.id, 99), ticket.version + 1, [], None, 50)
 
 
-def test_a_document_and_its_ticket_change_are_one_write(aws):
+def _one_document() -> tuple[Any, DocumentStore, Any, Document]:
+    """The container, its document store, a stored ticket and its one stored document."""
     container = bootstrap.container()
     store = container.document_store
     assert store is not None
@@ -107,6 +109,11 @@ def test_a_document_and_its_ticket_change_are_one_write(aws):
     container.repository.create(ticket, [event])
     document = _document(ticket.id, 1)
     store.add(document, ticket.version, [], None, 20)
+    return container, store, ticket, document
+
+
+def test_a_document_and_its_ticket_change_are_one_write(aws):
+    container, store, ticket, document = _one_document()
     moved = replace(document, status=DocumentStatus.AVAILABLE, version=2)
     stale = TicketChange(replace(ticket, subject="changed"), ticket.version + 5)
     with pytest.raises(VersionConflictError):
@@ -121,13 +128,7 @@ def test_a_document_and_its_ticket_change_are_one_write(aws):
 def test_a_check_read_before_an_erasure_cannot_write_the_file_name_back(aws):
     # The upload check read the document, then the erasure blanked its file name: the
     # check's save (pending_upload -> scanning) is refused, the name stays erased.
-    container = bootstrap.container()
-    store = container.document_store
-    assert store is not None
-    ticket, event = _ticket()
-    container.repository.create(ticket, [event])
-    document = _document(ticket.id, 1)
-    store.add(document, ticket.version, [], None, 20)
+    _, store, ticket, document = _one_document()
     read_by_the_check = store.get(ticket.id, document.id)
     assert read_by_the_check is not None
 
