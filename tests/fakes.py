@@ -17,8 +17,7 @@ from chalicelib.domain.events import Event
 from chalicelib.domain.inbound_sms import phone_key
 from chalicelib.domain.inbox import InboxItem
 from chalicelib.domain.mail import MailThread
-from chalicelib.domain.notifications import is_erased
-from chalicelib.domain.privacy import anonymized_response
+from chalicelib.domain.privacy import anonymized_response, is_erased
 from chalicelib.domain.sla import next_due
 from chalicelib.domain.surveys import Answer, Survey, SurveyState
 from chalicelib.domain.ticket import PRIORITY_RANK, Ticket, TicketRequest

@@ -30,9 +30,7 @@ from chalicelib.domain.events import (
     StatusChanged,
     TicketCreated,
 )
-from chalicelib.domain.privacy import ERASED
 from chalicelib.domain.statuses import Action, Status
-from chalicelib.domain.ticket import Ticket
 
 ZH_CN = "zh-CN"
 EN_US = "en-US"
@@ -593,13 +591,6 @@ def _html_link(url: str) -> str:
 
 
 # --- which channel ---------------------------------------------------------------------
-
-
-def is_erased(ticket: Ticket) -> bool:
-    """The ticket was anonymized (domain/privacy.anonymized_ticket): its customer is
-    told nothing more about it."""
-    contact = ticket.contact
-    return ticket.subject == ERASED and not (contact.phone or contact.email)
 
 
 class QuietHours(msgspec.Struct, frozen=True):

@@ -49,6 +49,13 @@ def anonymized_ticket(ticket: Ticket, now: datetime) -> Ticket:
     )
 
 
+def is_erased(ticket: Ticket) -> bool:
+    """The ticket was anonymized (`anonymized_ticket`, written in the same transaction as
+    `ticket.anonymized`): its subject erased and no address left."""
+    contact = ticket.contact
+    return ticket.subject == ERASED and not (contact.phone or contact.email)
+
+
 def _anonymized_application(application: Application | None) -> Application | None:
     """The form is the customer's own data; a decision's reason is free text."""
     if application is None:

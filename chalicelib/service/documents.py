@@ -47,7 +47,7 @@ from chalicelib.domain.events import (
 )
 from chalicelib.domain.fields import shared_fields
 from chalicelib.domain.identity import SYSTEM, WORKING_ROLES, Caller, Role
-from chalicelib.domain.privacy import is_anonymized
+from chalicelib.domain.privacy import is_erased
 from chalicelib.domain.ticket import Ticket
 from chalicelib.logs import logger
 from chalicelib.service import idempotency as keys
@@ -409,13 +409,11 @@ def file_landed(ports: DocumentPorts, key: str) -> Document | None:
 def _erased(ports: DocumentPorts, document: Document) -> bool:
     """The document's customer was erased: erasure first blanks the file names of the
     ticket's documents (never empty otherwise), then deletes their objects and anonymizes
-    the ticket; either sign is enough."""
+    the ticket; either sign is enough (the ticket read alone tells the second)."""
     if not document.filename:
         return True
     ticket = ports.tickets.get(document.ticket_id)
-    if ticket is None or not ticket.is_finished:  # only a finished ticket is anonymized
-        return False
-    return is_anonymized(ports.tickets.events(ticket.id))
+    return ticket is not None and is_erased(ticket)
 
 
 def scan_result(ports: DocumentPorts, key: str, infected: bool) -> Document | None:
@@ -448,21 +446,13 @@ def scan_failed(ports: DocumentPorts, key: str, status: str) -> Document | None:
     if status != UNSCANNABLE:
         _alert_once(ports, document.id, _scan_failed_alert(document, status))
         return None
-    now = ports.clock()
     settled = replace(
         document,
         status=DocumentStatus.REJECTED_FILE,
         problem=FileProblem.TYPE,
-        updated_at=now,
+        updated_at=ports.clock(),
     )
-    received = DocumentReceived(
-        document_id=document.id,
-        type=document.type,
-        status=DocumentStatus.REJECTED_FILE.value,
-        problem=FileProblem.TYPE.value,
-    )
-    events = [Event.of(ports.ids.event_id(), document.ticket_id, now, SYSTEM, received)]
-    return _save(ports, document, settled, events, with_ticket=True)
+    return _save(ports, document, settled, [_received(ports, settled)], with_ticket=True)
 
 
 _SETTLING = (DocumentStatus.PENDING_UPLOAD, DocumentStatus.SCANNING)
@@ -560,13 +550,7 @@ def _settle(
         scan_infected=infected,
         updated_at=now,
     )
-    received = DocumentReceived(
-        document_id=document.id,
-        type=document.type,
-        status=status.value,
-        problem=settled.problem.value if settled.problem else None,
-    )
-    events = [Event.of(ports.ids.event_id(), document.ticket_id, now, SYSTEM, received)]
+    events = [_received(ports, settled)]
     if infected:
         flagged = DocumentInfected(document_id=document.id, type=document.type)
         events.append(Event.of(ports.ids.event_id(), document.ticket_id, now, SYSTEM, flagged))
@@ -574,6 +558,17 @@ def _settle(
     if saved is not None and infected:
         _alert_once(ports, document.id, _infected_alert(document))
     return saved
+
+
+def _received(ports: DocumentPorts, settled: Document) -> Event:
+    """`document.received`: how a document that landed was settled."""
+    received = DocumentReceived(
+        document_id=settled.id,
+        type=settled.type,
+        status=settled.status.value,
+        problem=settled.problem.value if settled.problem else None,
+    )
+    return Event.of(ports.ids.event_id(), settled.ticket_id, settled.updated_at, SYSTEM, received)
 
 
 def _save(

@@ -44,7 +44,6 @@ from chalicelib.domain.notifications import (
     MissingValueError,
     Preferences,
     choose_channel,
-    is_erased,
     message_locale,
     next_send_time,
     parse_quiet_hours,
@@ -52,7 +51,7 @@ from chalicelib.domain.notifications import (
     render_sms,
     template_for,
 )
-from chalicelib.domain.privacy import anonymized_event
+from chalicelib.domain.privacy import anonymized_event, is_erased
 from chalicelib.domain.surveys import code_digest, new_code
 from chalicelib.domain.ticket import Ticket
 from chalicelib.logs import logger

@@ -100,14 +100,20 @@ def test_documents_live_with_their_ticket_and_are_capped(aws):
         store.add(_document(ticket.id, 99), ticket.version + 1, [], None, 50)
 
 
-def _one_document() -> tuple[Any, DocumentStore, Any, Document]:
-    """The container, its document store, a stored ticket and its one stored document."""
+def _stored_ticket() -> tuple[Any, DocumentStore, Any]:
+    """The container, its document store and a stored ticket."""
     container = bootstrap.container()
     store = container.document_store
     assert store is not None
     ticket, event = _ticket()
     container.repository.create(ticket, [event])
-    document = _document(ticket.id, 1)
+    return container, store, ticket
+
+
+def _one_document(number: int = 1) -> tuple[Any, DocumentStore, Any, Document]:
+    """The container, its document store, a stored ticket and its one stored document."""
+    container, store, ticket = _stored_ticket()
+    document = _document(ticket.id, number)
     store.add(document, ticket.version, [], None, 20)
     return container, store, ticket, document
 
@@ -200,13 +206,7 @@ def test_retention_stamps_the_ttl_on_every_document_record(aws):
     from chalicelib.adapters.dynamo import ticket_pk
     from chalicelib.adapters.models import DocumentCountItem, DocumentItem, DocumentKeyItem
 
-    container = bootstrap.container()
-    store = container.document_store
-    assert store is not None
-    ticket, event = _ticket()
-    container.repository.create(ticket, [event])
-    document = _document(ticket.id, 7)
-    store.add(document, ticket.version, [], None, 20)
+    _, store, ticket, document = _one_document(7)
     store.expire(ticket.id, 1_900_000_000)
     item = DocumentItem.get(ticket_pk(ticket.id), document_sk(document.id))
     pointer = DocumentKeyItem.get(key_pk(document.object_key), KEY_SK)
@@ -219,11 +219,7 @@ def test_retention_of_a_ticket_without_documents_writes_no_document_record(aws):
     # never written left a bare item (no item type, no expiry) in every such ticket.
     from chalicelib.adapters.dynamo import ticket_pk
 
-    container = bootstrap.container()
-    store = container.document_store
-    assert store is not None
-    ticket, event = _ticket()
-    container.repository.create(ticket, [event])
+    _, store, ticket = _stored_ticket()
     store.expire(ticket.id, 1_900_000_000)
     table = boto3.client("dynamodb").query(
         TableName=aws["table_name"],

@@ -571,14 +571,14 @@ def test_a_second_extension_still_waiting_lapses_when_the_complaint_ends(
 
 # ---------------------------------------------------------------- after the deadline
 
+# The actions that would move the deadline, with their parameters.
+DEADLINE_MOVES = [
+    ("suspend_clock", {"reason": "testing", "note": "Card scheme appraisal"}),
+    ("extend", {"reason": "Complex"}),
+]
 
-@pytest.mark.parametrize(
-    ("action", "params"),
-    [
-        ("suspend_clock", {"reason": "testing", "note": "Card scheme appraisal"}),
-        ("extend", {"reason": "Complex"}),
-    ],
-)
+
+@pytest.mark.parametrize(("action", "params"), DEADLINE_MOVES)
 def test_the_clock_is_not_stopped_or_extended_once_its_deadline_has_passed(desk, action, params):
     ticket = desk.held()
     desk.clock.advance(days=15)  # the deadline itself: the sweep breaches it now
@@ -587,13 +587,7 @@ def test_the_clock_is_not_stopped_or_extended_once_its_deadline_has_passed(desk,
     assert isinstance(error, IllegalTransitionError)  # answered with current_status
 
 
-@pytest.mark.parametrize(
-    ("action", "params"),
-    [
-        ("suspend_clock", {"reason": "testing", "note": "Card scheme appraisal"}),
-        ("extend", {"reason": "Complex"}),
-    ],
-)
+@pytest.mark.parametrize(("action", "params"), DEADLINE_MOVES)
 def test_the_clock_is_stopped_or_extended_up_to_its_last_second(desk, action, params):
     ticket = desk.held()
     desk.clock.advance(days=15, seconds=-1)
