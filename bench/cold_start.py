@@ -89,7 +89,7 @@ def _run(code: str, env: dict[str, str]) -> dict[str, Any]:
 
 
 def _median_ms(runs: list[dict[str, Any]], field: str) -> float:
-    return statistics.median(run[field] for run in runs) * 1000
+    return float(statistics.median(run[field] for run in runs)) * 1000
 
 
 def _prepare(endpoint: str) -> tuple[str, str]:
