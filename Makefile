@@ -25,35 +25,38 @@ run: install
 # The fast checks first; then the suites that run stacks or servers side by side (two jobs:
 # the in-process moto suites overlap the HTTP suites, which mostly wait on their stacks).
 # Each suite's output is printed whole when it ends; any failure fails `make test`.
+# The suites start their own stacks: an exported SERVICEDESK_TEST_STACK (a `make run` stack
+# for debugging one test) must not point them elsewhere.
 test: install lint typecheck unit bench-smoke
-	$(MAKE) --no-print-directory -j2 --output-sync=target integration fuzz-then-api packaging browser
+	env -u SERVICEDESK_TEST_STACK $(MAKE) --no-print-directory -j2 --output-sync=target \
+		integration fuzz-then-api packaging browser
 
-lint:
+lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck:
+typecheck: install
 	$(BIN)/mypy
 
-unit:
+unit: install
 	$(BIN)/pytest tests/unit
 
-integration:
+integration: install
 	$(BIN)/pytest tests/integration
 
-api:
+api: install
 	$(BIN)/pytest tests/api
 
 # Schemathesis against the served OpenAPI document (its own local stack; ~1-2 minutes).
-fuzz:
+fuzz: install
 	$(BIN)/pytest tests/fuzz
 
 # `make test`: one session, one stack: the API suites pass on a stack that has just served
 # the fuzzer (and the stack starts once).
-fuzz-then-api:
+fuzz-then-api: install
 	$(BIN)/pytest tests/fuzz tests/api
 
-packaging:
+packaging: install
 	$(BIN)/pytest tests/packaging
 
 browser: install chromium
