@@ -70,7 +70,7 @@ from chalicelib.service.ports import (
     TicketErasedError,
 )
 from chalicelib.service.retries import retrying
-from chalicelib.service.tickets import TicketAccess
+from chalicelib.service.tickets import TicketAccess, TicketReads
 
 SEND_ATTEMPTS = 3
 BACKOFF_SECONDS = 0.5
@@ -94,6 +94,9 @@ class NotificationPorts(TicketAccess, frozen=True):
     mail_threading: ReplyThreading | None = None
     # The SMS sent, by number: what a customer's text back is matched by (SPEC 12).
     sms_index: SmsIndex | None = None
+    # The stream batch's tickets, each read once (service/reactions.for_one_batch);
+    # None (the deferred-notice schedule): read per notice.
+    ticket_reads: TicketReads | None = None
 
 
 def notify(event: Event, ports: NotificationPorts) -> None:
@@ -185,7 +188,7 @@ def customer_preferences(store: NotificationStore, customer_id: str) -> Preferen
 def _deliver(
     event: Event, template: str, ports: NotificationPorts, *, quiet_hours_checked: bool
 ) -> None:
-    ticket = ports.tickets.get(event.ticket_id)
+    ticket = (ports.ticket_reads or ports.tickets).get(event.ticket_id)
     if ticket is None:
         ports.store.settle_delivery(event.id, "skipped", ports.clock())
         return
@@ -386,6 +389,8 @@ def _record(
             )
         )
     except TicketErasedError:
+        if ports.ticket_reads is not None:  # its copy predates the erasure: read it again
+            ports.ticket_reads.forget(event.ticket_id)
         retrying(
             lambda: ports.store.record_outcome(
                 anonymized_event(entry) or entry, state, now, unless_erased=False

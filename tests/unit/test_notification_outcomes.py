@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from msgspec.structs import replace
 
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.statuses import Status
 from chalicelib.domain.ticket import Ticket, open_ticket
@@ -16,6 +16,7 @@ from chalicelib.service.audit import AuditPorts
 from chalicelib.service.notifications import NotificationPorts, notify, send_deferred
 from chalicelib.service.ports import DeliveryClaim, TransactionConflictError
 from chalicelib.service.privacy import PrivacyPorts, erase_customer
+from chalicelib.service.tickets import TicketReads
 from tests.fakes import (
     FixedClock,
     InMemoryAuditLog,
@@ -34,6 +35,8 @@ PHONE = "+8613812348000"
 MASKED = "+86 138****8000"
 NOON_SHANGHAI = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
 AUDITOR = Caller(Role.AUDITOR, "aud-1")
+AGENT = Caller(Role.AGENT, "agent-1")
+REPLY = {"body": "Your card is on its way", "internal": False, "channel": "web"}
 QUIET = {"sms": True, "email": True, "quiet_hours": {"start": "21:00", "end": "08:00"}}
 
 
@@ -258,6 +261,29 @@ def test_an_outcome_written_after_the_erasure_finished_keeps_nothing_personal():
     assert (sent.type, sent.data["to"], sent.data["channel"]) == ("notification.sent", "", "sms")
     assert _personal(desk) == []
     assert desk.index.sent == []  # the number no longer leads to the erased customer
+
+
+def test_a_notice_refused_for_an_erasure_reads_the_batchs_ticket_again():
+    """A stream batch reads the ticket once; an erasure that finished while the batch's
+    first notice was being sent refuses that outcome (written without the address), and
+    the batch's next notice reads the ticket again: erased, nothing sent."""
+    notifier = ErasingNotifier()
+    desk = Desk(notifier=notifier)
+    desk.cancel()
+    ports = replace(desk.ports, ticket_reads=TicketReads(desk.repository))
+    first, second = (
+        Event(f"E-reply-{n}", "T-1", EventType.COMMENT_ADDED, NOON_SHANGHAI, AGENT, REPLY)
+        for n in (1, 2)
+    )
+    notifier.erase = desk.erase
+    notify(first, ports)
+    notifier.erase = None
+    notify(second, ports)
+
+    assert len(desk.notifier.sent) == 1
+    told = [(e.type, e.data.get("to"), e.data.get("reason")) for e in desk.outcomes()]
+    assert told == [("notification.sent", "", None), ("notification.skipped", None, "erased")]
+    assert _personal(desk) == []
 
 
 class NotifyingPrivacyStore(InMemoryPrivacyStore):
