@@ -13,7 +13,7 @@ from msgspec.structs import replace
 
 from chalicelib.bootstrap import POLICIES_FILE, load_complaint_codes
 from chalicelib.domain.complaint_report import CSV_HEADER
-from chalicelib.domain.complaints import complaint_of, days_bucket
+from chalicelib.domain.complaints import Conclusion, complaint_of, days_bucket
 from chalicelib.domain.errors import ForbiddenError, ValidationError
 from chalicelib.domain.events import Event, EventType, StatusChanged
 from chalicelib.domain.identity import Caller, Role
@@ -388,3 +388,15 @@ def test_a_withdrawal_is_counted_under_the_classification_it_had(desk):
     assert [(r["business"], r["cause"], r["received"], r["withdrawn"]) for r in desk.rows()] == [
         ("card", "fees", "1", "1")
     ]
+
+
+def test_the_first_conclusion_is_recorded_once_and_a_staff_cancellation_records_none(desk):
+    ticket = _decided_then_reopened(desk, deliver_between=False)
+    recorded = complaint_of(desk.repository.tickets[ticket.id]).concluded
+    assert recorded == Conclusion("2026-12-17", "within_30_days", "card", "fees")
+    desk.act(ticket, "classify", AGENT, business="payment", cause="systems")
+    desk.act(ticket, "resolve", AGENT, resolution="Refunded at last")
+    assert complaint_of(desk.repository.tickets[ticket.id]).concluded == recorded
+    cancelled = desk.open()
+    desk.act(cancelled, "cancel", AGENT, reason="Opened twice")
+    assert complaint_of(desk.repository.tickets[cancelled.id]).concluded is None
