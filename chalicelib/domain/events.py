@@ -246,6 +246,9 @@ class SlaExtended(ActionTaken, frozen=True, kw_only=True):
     extensions: Annotated[int | None, _OPTIONAL] = None
     due_date: Annotated[str | None, _OPTIONAL] = None
     requested_by: Annotated[str | None, _OPTIONAL] = None
+    # True: it extends a reopened complaint's fresh clock, which the report leaves out (the
+    # complaint's extensions were counted with its first decision).
+    reopened: Annotated[bool | None, _OPTIONAL] = None
 
 
 class ComplaintClassified(ActionTaken, frozen=True, kw_only=True):
@@ -255,6 +258,10 @@ class ComplaintClassified(ActionTaken, frozen=True, kw_only=True):
     # The classification it replaces (None: unclassified): the report moves its count.
     previous_business: str | None = None
     previous_cause: str | None = None
+    # A reopened complaint's first conclusion (its report day and column): the report
+    # moves that count too, so it stays under the complaint's current classification.
+    concluded_on: Annotated[str | None, _OPTIONAL] = None
+    concluded_as: Annotated[str | None, _OPTIONAL] = None
 
 
 class ExtensionRequested(ActionTaken, frozen=True, kw_only=True):
