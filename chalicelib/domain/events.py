@@ -38,7 +38,7 @@ class EventType(StrEnum):
     SURVEY_REMINDED = "survey.reminded"
     SURVEY_ANSWERED = "survey.answered"
     SURVEY_EXPIRED = "survey.expired"
-    SURVEY_SKIPPED = "survey.skipped"  # staff-only: why a resolved ticket got no survey
+    SURVEY_SKIPPED = "survey.skipped"  # why a resolved ticket got no survey (SPEC 5: survey.*)
     APPOINTMENT_BOOKED = "appointment.booked"
     APPOINTMENT_RESCHEDULED = "appointment.rescheduled"
     APPOINTMENT_REMINDED = "appointment.reminded"
@@ -67,6 +67,7 @@ CUSTOMER_VISIBLE_TYPES = frozenset(
         EventType.SURVEY_REMINDED,
         EventType.SURVEY_ANSWERED,
         EventType.SURVEY_EXPIRED,
+        EventType.SURVEY_SKIPPED,
         EventType.APPOINTMENT_BOOKED,
         EventType.APPOINTMENT_RESCHEDULED,
         EventType.APPOINTMENT_REMINDED,
