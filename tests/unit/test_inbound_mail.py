@@ -24,7 +24,8 @@ AUDITOR = Caller(Role.AUDITOR, "aud-1")
 CUSTOMER = Caller(Role.CUSTOMER, "cust-1")
 PASS = (
     "X-SES-Spam-Verdict: PASS\r\nX-SES-Virus-Verdict: PASS\r\n"
-    "Authentication-Results: amazonses.com; spf=pass; dkim=pass; dmarc=pass\r\n"
+    "Authentication-Results: amazonses.com; spf=pass; dkim=pass; dmarc=pass"
+    " header.from={domain}\r\n"
 )
 
 
@@ -41,6 +42,7 @@ class Desk(mail_desk.Desk):
 def mail(
     to: str, body: str, sender: str = "ann@example.com", headers: str = "", verdicts: str = PASS
 ) -> bytes:
+    verdicts = verdicts.format(domain=sender.rpartition("@")[2])  # DMARC passed for From's
     return (
         f"{verdicts}From: {sender}\r\nTo: {to}\r\nSubject: Re: card\r\n"
         f"Message-ID: <c1@example.com>\r\n{headers}\r\n{body}"
@@ -132,6 +134,25 @@ def test_failed_verdicts_come_first(desk: Desk):
     desk.deliver(mail(reply_address(KEY, ticket.id, DOMAIN), "hi", verdicts=failing))
     [item] = desk.store.items.values()
     assert item.reason is TriageReason.FAILED_VERDICT
+
+
+def test_a_reply_token_with_a_forged_from_is_no_comment(desk: Desk):
+    # Review M1: the token is in every desk email (forwarded, quoted...); whoever holds it
+    # must still be the contact, authenticated for the contact's domain. An envelope
+    # sender of `dmarc=pass@...` does not make SES's dmarc=fail a pass.
+    ticket = desk.ticket()
+    before = len(desk.repository.events(ticket.id))
+    forged = PASS.split("Authentication-Results", maxsplit=1)[0] + (
+        "Authentication-Results: amazonses.com; spf=pass (spfCheck: domain of"
+        " attacker.example designates 192.0.2.1 as permitted sender) client-ip=192.0.2.1;"
+        " envelope-from=dmarc=pass@attacker.example; helo=mx.attacker.example; dkim=none;"
+        " dmarc=fail header.from=example.com;\r\n"
+    )
+    outcome, _ = desk.deliver(mail(reply_address(KEY, ticket.id, DOMAIN), "hi", verdicts=forged))
+    assert outcome is Outcome.TRIAGED
+    [item] = desk.store.items.values()
+    assert item.reason is TriageReason.FAILED_VERDICT
+    assert len(desk.repository.events(ticket.id)) == before
 
 
 def test_reply_about_a_closed_ticket_opens_a_new_one(desk: Desk):
