@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from chalicelib.domain.audit import entry_view
@@ -11,6 +13,7 @@ from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.inbox import InboxStatus, Outcome, TriageReason, item_summary
 from chalicelib.domain.mail import reply_address
 from chalicelib.domain.statuses import Status
+from chalicelib.handlers.inbound_mail import handle_stored_mail
 from chalicelib.service import inbox
 from chalicelib.service.inbound_mail import (
     ReplyThreading,
@@ -18,6 +21,7 @@ from chalicelib.service.inbound_mail import (
     receive_stored,
 )
 from tests import mail_desk
+from tests.fakes import RecordingMetrics
 from tests.mail_desk import AGENT, BUCKET, DOMAIN, KEY, Keys
 
 AUDITOR = Caller(Role.AUDITOR, "aud-1")
@@ -295,3 +299,26 @@ def test_the_sms_intakes_unmatched_texts_land_in_the_inbox_once(desk: Desk):
         TriageReason.UNMATCHED_SMS,
         "hello?",
     )
+
+
+def _s3_event(bucket: str, key: str) -> str:
+    return json.dumps({"Records": [{"s3": {"bucket": {"name": bucket}, "object": {"key": key}}}]})
+
+
+def test_an_event_naming_another_bucket_is_dropped_and_counted(desk: Desk):
+    # Review L5: only the configured inbound bucket is read.
+    ticket = desk.ticket()
+    raw = mail(reply_address(KEY, ticket.id, DOMAIN), "From elsewhere")
+    desk.mails.objects[("lookalike-inboundmailbucket-1", "inbound/x")] = raw
+    desk.mails.objects[(BUCKET, "inbound/y")] = raw
+    metrics = RecordingMetrics()
+    records = [
+        {"messageId": "m-1", "body": _s3_event("lookalike-inboundmailbucket-1", "inbound/x")},
+        {"messageId": "m-2", "body": _s3_event(BUCKET, "inbound/y")},
+    ]
+    assert handle_stored_mail(records, desk.ports, BUCKET, metrics) == {"batchItemFailures": []}
+    assert metrics.points == [("InboundMailForeignBucket", {}, 1.0)]
+    comments = [e for e in desk.repository.events(ticket.id) if e.type == EventType.COMMENT_ADDED]
+    assert [(c.data["body"], c.data["mail_source"]) for c in comments] == [
+        ("From elsewhere", "inbound/y")
+    ]
