@@ -26,7 +26,7 @@ HTML = "text/html"
 CSV = "text/csv"
 FORM = "application/x-www-form-urlencoded"
 CORS_ALLOW_HEADERS = "Authorization,Content-Type,If-Match,Idempotency-Key"
-CORS_EXPOSE_HEADERS = "ETag,Location"
+CORS_EXPOSE_HEADERS = "ETag,Location,Retry-After"
 
 
 class Operation(NamedTuple):
@@ -292,7 +292,6 @@ def _add_cors(event: Request, response: Response, allowed: tuple[str, ...]) -> N
 def _log_request(event: Request, response: Response, started: float) -> None:
     context = event.context or {}
     params = event.uri_params or {}
-    location = _header(response.headers, "location")
     logger.info(
         "request",
         extra={
@@ -302,7 +301,9 @@ def _log_request(event: Request, response: Response, started: float) -> None:
             "route": context.get("resourcePath"),
             "status": response.status_code,
             "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-            "ticket_id": params.get("ticket_id") or location.rpartition("/")[2] or None,
+            # The route's own parameter only: a Location may carry a secret (GET /s/{code}
+            # redirects to /v1/surveys/{code}), so a created ticket's id is not logged here.
+            "ticket_id": params.get("ticket_id"),
             "role": (context.get("authorizer") or {}).get("role"),
         },
     )

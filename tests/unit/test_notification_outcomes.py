@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import pytest
 from msgspec.structs import replace
 
 from chalicelib.domain.events import Event, EventType
@@ -22,6 +23,7 @@ from tests.fakes import (
     InMemoryAuditLog,
     InMemoryNotificationStore,
     InMemoryPrivacyStore,
+    InMemoryReactionLedger,
     InMemorySurveyStore,
     InMemoryTicketRepository,
     RecordingNotifier,
@@ -220,6 +222,38 @@ def test_a_notice_settled_before_its_claim_expired_is_forgotten_without_an_alert
     assert desk.alerts.sent == [] and desk.store.deferred_due(clock.now, 10) == []
 
 
+@pytest.mark.parametrize("ledger", [True, False], ids=["alert-claimed", "no-ledger"])
+def test_a_refused_message_whose_ops_alert_fails_stays_failed_and_is_alerted_once(ledger):
+    # SPEC 7: a refused message is `notification.failed`. Its ops alert went out before
+    # the outcome was written, so an SNS that refused the alert too (one outage takes
+    # both) failed the record, and its redelivery found the claim pending: `unknown`.
+    desk = Desk(notifier=RecordingNotifier(failures=100, retryable=False))
+    alerts = RecordingOpsAlerter(failures=1)
+    ports = replace(desk.ports, alerts=alerts, ledger=InMemoryReactionLedger() if ledger else None)
+    with pytest.raises(ConnectionError):  # the record fails: the stream delivers it again
+        notify(desk.created, ports)
+    notify(desk.created, ports)
+    notify(desk.created, ports)  # and once more
+    assert [e.type for e in desk.outcomes()] == ["notification.failed"]
+    assert desk.notifier.attempts == 1  # refused for good: never resent
+    if ledger:  # without claims on it, the first attempt's alert is not sent again
+        assert [a.kind for a in alerts.sent] == ["notification.failed"]
+
+
+def test_an_unknown_outcome_whose_ops_alert_fails_is_alerted_once_on_the_retry():
+    desk = Desk()
+    desk.store.claim_delivery(desk.created.id, NOON_SHANGHAI)  # a run died mid-send
+    alerts = RecordingOpsAlerter(failures=1)
+    ports = replace(desk.ports, alerts=alerts, ledger=InMemoryReactionLedger())
+    with pytest.raises(ConnectionError):
+        notify(desk.created, ports)
+    notify(desk.created, ports)
+    notify(desk.created, ports)
+    assert [e.type for e in desk.outcomes()] == ["notification.unknown"]
+    assert [a.kind for a in alerts.sent] == ["notification.unknown"]
+    assert desk.notifier.sent == []
+
+
 # --- 3. a notification racing an erasure --------------------------------------------------
 
 
@@ -263,27 +297,24 @@ def test_an_outcome_written_after_the_erasure_finished_keeps_nothing_personal():
     assert desk.index.sent == []  # the number no longer leads to the erased customer
 
 
-def test_a_notice_refused_for_an_erasure_reads_the_batchs_ticket_again():
-    """A stream batch reads the ticket once; an erasure that finished while the batch's
-    first notice was being sent refuses that outcome (written without the address), and
-    the batch's next notice reads the ticket again: erased, nothing sent."""
-    notifier = ErasingNotifier()
-    desk = Desk(notifier=notifier)
+def test_a_notice_claimed_after_an_erasure_never_uses_a_copy_read_before_it():
+    """A stream batch keeps the ticket it read for its counters and export; a notice of
+    that batch reads the ticket again after taking its claim, so an erasure committed
+    in between is seen: nothing is sent."""
+    desk = Desk()
     desk.cancel()
-    ports = replace(desk.ports, ticket_reads=TicketReads(desk.repository))
-    first, second = (
-        Event(f"E-reply-{n}", "T-1", EventType.COMMENT_ADDED, NOON_SHANGHAI, AGENT, REPLY)
-        for n in (1, 2)
-    )
-    notifier.erase = desk.erase
-    notify(first, ports)
-    notifier.erase = None
-    notify(second, ports)
+    reads = TicketReads(desk.repository)
+    reads.get("T-1")  # the batch's counters read it: not erased yet
+    desk.erase()
+    reply = Event("E-reply", "T-1", EventType.COMMENT_ADDED, NOON_SHANGHAI, AGENT, REPLY)
 
-    assert len(desk.notifier.sent) == 1
-    told = [(e.type, e.data.get("to"), e.data.get("reason")) for e in desk.outcomes()]
-    assert told == [("notification.sent", "", None), ("notification.skipped", None, "erased")]
-    assert _personal(desk) == []
+    notify(reply, replace(desk.ports, ticket_reads=reads))
+
+    assert desk.notifier.sent == [] and desk.notifier.attempts == 0
+    [skipped] = desk.outcomes()
+    assert (skipped.type, skipped.data["reason"]) == ("notification.skipped", "erased")
+    erased = reads.get("T-1")  # the batch's later reactions get the notice's read
+    assert erased is not None and erased.subject == "[erased]"
 
 
 class NotifyingPrivacyStore(InMemoryPrivacyStore):
