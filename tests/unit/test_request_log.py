@@ -65,10 +65,12 @@ def test_a_survey_links_code_never_reaches_the_log(logged: io.StringIO):
     assert CODE not in logged.getvalue()
 
 
-def test_the_ticket_id_comes_from_the_route_never_from_location(logged: io.StringIO):
+def test_the_ticket_id_comes_from_the_route_or_a_created_tickets_location(logged: io.StringIO):
+    """Ops find the request that created a ticket by its id (saved query
+    servicedesk/requests-of-a-ticket); only a 201's /v1/tickets/<id> Location is read."""
     with Client(_app()) as client:
         client.http.get(f"/v1/tickets/{TICKET}")
         client.http.post("/v1/tickets", body=b"{}", headers={"Content-Type": "application/json"})
     read, created = _request_lines(logged)
     assert read["ticket_id"] == TICKET
-    assert created["status"] == 201 and created.get("ticket_id") is None
+    assert created["status"] == 201 and created["ticket_id"] == TICKET
