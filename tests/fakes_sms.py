@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from chalicelib.domain.inbox import TriageReason
 from chalicelib.service.ports import (
     BusEntry,
     EventBus,
@@ -44,9 +45,18 @@ class InMemorySmsIndex(SmsIndex):
 class RecordingTriage(Triage):
     def __init__(self) -> None:
         self.items: dict[str, tuple[str, str, datetime]] = {}
+        self.reasons: dict[str, TriageReason] = {}
 
-    def triage_sms(self, sender: str, text: str, received_at: datetime, message_id: str) -> None:
+    def triage_sms(
+        self,
+        sender: str,
+        text: str,
+        received_at: datetime,
+        message_id: str,
+        reason: TriageReason = TriageReason.UNMATCHED_SMS,
+    ) -> None:
         self.items.setdefault(message_id, (sender, text, received_at))
+        self.reasons.setdefault(message_id, reason)
 
 
 class RecordingBus(EventBus):

@@ -85,7 +85,14 @@ class SmsToInbox(Triage):
     def __init__(self, store: InboxStore) -> None:
         self._store = store
 
-    def triage_sms(self, sender: str, text: str, received_at: datetime, message_id: str) -> None:
+    def triage_sms(
+        self,
+        sender: str,
+        text: str,
+        received_at: datetime,
+        message_id: str,
+        reason: TriageReason = TriageReason.UNMATCHED_SMS,
+    ) -> None:
         item = InboxItem(
             id=inbox_id_for(f"sms:{message_id}"),
             channel=Channel.SMS,
@@ -94,7 +101,7 @@ class SmsToInbox(Triage):
             text=text,
             received_at=received_at,
             status=InboxStatus.OPEN,
-            reason=TriageReason.UNMATCHED_SMS,
+            reason=reason,
             source=f"sms:{message_id}",
         )
         triage(InboxPorts(self._store), item)

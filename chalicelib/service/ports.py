@@ -13,7 +13,7 @@ from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.counters import CounterKey
 from chalicelib.domain.errors import FieldError, ValidationError
 from chalicelib.domain.events import Event
-from chalicelib.domain.inbox import InboxItem
+from chalicelib.domain.inbox import InboxItem, TriageReason
 from chalicelib.domain.mail import MailThread
 from chalicelib.domain.surveys import Answer, Survey
 from chalicelib.domain.ticket import Ticket
@@ -315,8 +315,17 @@ class Triage(ABC):
     """Where a text no rule matched waits for staff (the triage inbox, SPEC 12)."""
 
     @abstractmethod
-    def triage_sms(self, sender: str, text: str, received_at: datetime, message_id: str) -> None:
-        """Keep the text with reason `unmatched_sms`; idempotent by message_id."""
+    def triage_sms(
+        self,
+        sender: str,
+        text: str,
+        received_at: datetime,
+        message_id: str,
+        reason: TriageReason = TriageReason.UNMATCHED_SMS,
+    ) -> None:
+        """Keep the text with its reason (`unmatched_sms`: no ticket expects it,
+        `ambiguous_sender`: the number is more than one customer's); idempotent by
+        message_id."""
 
 
 class TicketErasedError(Exception):
