@@ -9,8 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+from chalice.test import Client
 from msgspec.structs import replace
 
+import app as application
 from chalicelib import bootstrap
 from chalicelib.adapters.sms_quota import DynamoSmsQuota
 from chalicelib.domain.events import EventType
@@ -21,6 +23,7 @@ from chalicelib.domain.ticket import Ticket, TicketRequest, ticket_view
 from chalicelib.service.notifications import notify
 from chalicelib.service.ports import SmsCount
 from chalicelib.service.tickets import StoredResponse, create_ticket
+from local.token import mint
 from tests.fakes import RecordingNotifier
 from tests.integration.repository_support import table_items
 
@@ -124,3 +127,53 @@ def test_the_containers_notifier_stops_at_the_configured_daily_cap(aws: dict[str
     ]
     today = quota_day(container.clock())
     assert _quota().count(NUMBER, phone_key(PHONE), today) == 2
+
+
+# --- the allow-list at input: POST /v1/tickets and POST /v1/appointments -----------------------
+
+
+def _post(client: Client, path: str, body: dict[str, Any], subject: str = "cust-in") -> Any:
+    headers = {
+        "Authorization": f"Bearer {mint('customers', subject)}",
+        "Content-Type": "application/json",
+    }
+    return client.http.post(path, headers=headers, body=json.dumps(body))
+
+
+def _refused_phone(response: Any) -> None:
+    assert response.status_code == 400, response.body
+    assert response.headers["Content-Type"] == "application/problem+json"
+    problem = json.loads(response.body)
+    assert problem["type"] == "validation-failed"
+    assert [error["path"] for error in problem["errors"]] == ["contact.phone"]
+
+
+def test_a_ticket_whose_number_the_desk_may_not_text_is_refused_at_once(
+    aws: dict[str, Any],
+) -> None:
+    ticket = {"channel": "mobile", "kind": "consultation", "category": "card", "subject": "Hi"}
+    with Client(application.app) as client:
+        refused = _post(client, "/v1/tickets", ticket | {"contact": {"phone": "+88234567890"}})
+        _refused_phone(refused)
+        assert "+86, +852, +853" in json.loads(refused.body)["errors"][0]["message"]
+        for phone in ("+85291234567", "+85361234567", PHONE):
+            created = _post(client, "/v1/tickets", ticket | {"contact": {"phone": phone}})
+            assert created.status_code == 201, created.body
+    assert not [
+        i for i in table_items(aws["table_name"]) if "PHONE#" + phone_key("+88234567890") == i["pk"]
+    ]
+
+
+def test_an_appointment_whose_number_the_desk_may_not_text_is_refused(
+    aws: dict[str, Any],
+) -> None:
+    # Refused before the branch or the slot is looked at.
+    with Client(application.app) as client:
+        booking = {
+            "branch_id": "any",
+            "slot_start": "2030-01-07T02:00:00Z",
+            "category": "card",
+            "subject": "Visit",
+            "contact": {"phone": "+14155552671"},
+        }
+        _refused_phone(_post(client, "/v1/appointments", booking))
