@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from chalicelib.domain.inbound_sms import InboundSms
 from chalicelib.domain.inbox import TriageReason
 from chalicelib.domain.sms_policy import CUSTOMER, NUMBER
 from chalicelib.service.ports import (
@@ -77,16 +78,9 @@ class RecordingTriage(Triage):
         self.items: dict[str, tuple[str, str, datetime]] = {}
         self.reasons: dict[str, TriageReason] = {}
 
-    def triage_sms(
-        self,
-        sender: str,
-        text: str,
-        received_at: datetime,
-        message_id: str,
-        reason: TriageReason = TriageReason.UNMATCHED_SMS,
-    ) -> None:
-        self.items.setdefault(message_id, (sender, text, received_at))
-        self.reasons.setdefault(message_id, reason)
+    def triage_sms(self, sms: InboundSms, reason: TriageReason) -> None:
+        self.items.setdefault(sms.message_id, (sms.sender, sms.body, sms.received_at))
+        self.reasons.setdefault(sms.message_id, reason)
 
 
 class RecordingBus(EventBus):

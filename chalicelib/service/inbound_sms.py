@@ -99,7 +99,7 @@ def _act(ports: InboundSmsPorts, sms: InboundSms) -> Outcome:
 def _triaged(
     ports: InboundSmsPorts, sms: InboundSms, reason: TriageReason = TriageReason.UNMATCHED_SMS
 ) -> Outcome:
-    ports.triage.triage_sms(sms.sender, sms.body, sms.received_at, sms.message_id, reason)
+    ports.triage.triage_sms(sms, reason)
     return Outcome.TRIAGED
 
 

@@ -13,6 +13,7 @@ from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.counters import CounterKey
 from chalicelib.domain.errors import FieldError, ValidationError
 from chalicelib.domain.events import Event
+from chalicelib.domain.inbound_sms import InboundSms
 from chalicelib.domain.inbox import InboxItem, TriageReason
 from chalicelib.domain.mail import MailThread
 from chalicelib.domain.surveys import Answer, Survey
@@ -345,17 +346,10 @@ class Triage(ABC):
     """Where a text no rule matched waits for staff (the triage inbox, SPEC 12)."""
 
     @abstractmethod
-    def triage_sms(
-        self,
-        sender: str,
-        text: str,
-        received_at: datetime,
-        message_id: str,
-        reason: TriageReason = TriageReason.UNMATCHED_SMS,
-    ) -> None:
+    def triage_sms(self, sms: InboundSms, reason: TriageReason) -> None:
         """Keep the text with its reason (`unmatched_sms`: no ticket expects it,
-        `ambiguous_sender`: the number is more than one customer's); idempotent by
-        message_id."""
+        `ambiguous_sender`: the number is more than one customer's); idempotent by the
+        message's id."""
 
 
 class TicketErasedError(Exception):

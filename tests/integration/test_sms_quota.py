@@ -169,11 +169,6 @@ def test_an_appointment_whose_number_the_desk_may_not_text_is_refused(
 ) -> None:
     # Refused before the branch or the slot is looked at.
     with Client(application.app) as client:
-        booking = {
-            "branch_id": "any",
-            "slot_start": "2030-01-07T02:00:00Z",
-            "category": "card",
-            "subject": "Visit",
-            "contact": {"phone": "+14155552671"},
-        }
+        booking: dict[str, Any] = {"branch_id": "any", "slot_start": "2030-01-07T02:00:00Z"}
+        booking |= {"category": "card", "subject": "Visit", "contact": {"phone": "+14155552671"}}
         _refused_phone(_post(client, "/v1/appointments", booking))

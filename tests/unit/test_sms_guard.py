@@ -29,15 +29,7 @@ from chalicelib.domain.sms_policy import (
 )
 from chalicelib.domain.ticket import Ticket, open_ticket
 from chalicelib.service.notifications import NotificationPorts, notify
-from tests.fakes import (
-    FixedClock,
-    InMemoryNotificationStore,
-    InMemoryTicketRepository,
-    RecordingNotifier,
-    RecordingOpsAlerter,
-    SequentialIds,
-    card_request,
-)
+from tests import fakes
 from tests.fakes_sms import InMemorySmsQuota
 
 PHONE = "+8613812348000"
@@ -52,15 +44,15 @@ class Desk:
     """Tickets and their notifications on fakes, with the SMS policy and its counters."""
 
     def __init__(self, policy: SmsPolicy | None = None, alert_failures: int = 0) -> None:
-        self.repository = InMemoryTicketRepository()
-        self.clock = FixedClock(MORNING)
-        self.ids = SequentialIds()
-        self.notifier = RecordingNotifier()
-        self.alerts = RecordingOpsAlerter(failures=alert_failures)
+        self.repository = fakes.InMemoryTicketRepository()
+        self.clock = fakes.FixedClock(MORNING)
+        self.ids = fakes.SequentialIds()
+        self.notifier = fakes.RecordingNotifier()
+        self.alerts = fakes.RecordingOpsAlerter(failures=alert_failures)
         self.quota = InMemorySmsQuota()
         self.ports = NotificationPorts(
             tickets=self.repository,
-            store=InMemoryNotificationStore(self.repository),
+            store=fakes.InMemoryNotificationStore(self.repository),
             notifier=self.notifier,
             ids=self.ids,
             clock=self.clock,
@@ -73,13 +65,11 @@ class Desk:
 
     def open(self, customer: str = "c-1", phone: str = PHONE, email: str | None = None) -> Ticket:
         contact = {"phone": phone, "preferred": "sms"} | ({"email": email} if email else {})
+        ids = {"ticket_id": self.ids.ticket_id(), "reference": self.ids.reference()}
+        caller = Caller(Role.CUSTOMER, customer)
+        request = fakes.card_request(contact)
         ticket, created = open_ticket(
-            card_request(contact),
-            Caller(Role.CUSTOMER, customer),
-            ticket_id=self.ids.ticket_id(),
-            reference=self.ids.reference(),
-            event_id=self.ids.event_id(),
-            now=self.clock(),
+            request, caller, **ids, event_id=self.ids.event_id(), now=self.clock()
         )
         self.repository.create(ticket, [created])
         notify(created, self.ports)
