@@ -99,7 +99,7 @@ def _alert_once(guard: SmsGuard, refusal: _Refusal, ticket_id: str, count: SmsCo
         return  # this number's (or customer's) alert of the day went out already
     summary = f"SMS refused ({refusal.reason}; one alert per {refusal.counter} a day)"
     alert = OpsAlert(
-        f"sms.{refusal.reason}",
+        f"sms.{refusal.reason.removeprefix('sms_')}",  # sms.quota_exceeded, ...
         ticket_id,
         f"{summary} on {ticket_id}",
         {"event_id": count.event_id, **refusal.details},

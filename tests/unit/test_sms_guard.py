@@ -96,7 +96,7 @@ def test_twenty_tickets_to_a_premium_number_send_no_sms() -> None:
         assert outcome.type == "notification.skipped"
         assert outcome.data["reason"] == "sms_destination_not_allowed"
     [alert] = desk.alerts.sent  # one a day for the number, not one per message
-    assert alert.kind == "sms.sms_destination_not_allowed"
+    assert alert.kind == "sms.destination_not_allowed"
     assert alert.details["number_prefix"] == "+882"
     assert "4567890123" not in str(alert)  # no personal data
 
@@ -165,7 +165,7 @@ def test_a_number_gets_at_most_its_daily_quota_then_skips_with_one_alert() -> No
         "sms_quota_exceeded",
     ]
     [alert] = desk.alerts.sent
-    assert alert.kind == "sms.sms_quota_exceeded"
+    assert alert.kind == "sms.quota_exceeded"
     assert (alert.details["counter"], alert.details["limit"]) == ("number", "3")
     assert alert.ticket_id == tickets[3].id
 
