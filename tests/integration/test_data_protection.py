@@ -25,6 +25,8 @@ ROOT = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
 STACK_ROLES = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${AWS::StackName}/*"}
 STACK_PATH = {"Fn::Sub": "/${AWS::StackName}/"}
 GUARDDUTY_ROLE = "DocumentMalwareProtectionRole"
+OPERATOR = "CustomerFilesOperatorRoleArn"
+OPERATOR_SET = "HasCustomerFilesOperator"
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +96,14 @@ def test_the_account_administers_the_key_but_only_the_desk_ses_and_guardduty_use
     resources: dict[str, Any],
 ):
     statements = resources[KEY]["Properties"]["KeyPolicy"]["Statement"]
+    [operator] = [s["Fn::If"] for s in statements if "Fn::If" in s]
+    statements = [s for s in statements if "Fn::If" not in s]
     assert all(statement["Effect"] == "Allow" for statement in statements)
+    # Break-glass: one named role, only while the parameter is set, only through S3.
+    assert operator[0] == OPERATOR_SET and operator[2] == {"Ref": "AWS::NoValue"}
+    assert operator[1]["Condition"]["ArnEquals"] == {"aws:PrincipalArn": {"Ref": OPERATOR}}
+    assert set(operator[1]["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey"}
+    assert "kms:ViaService" in operator[1]["Condition"]["StringEquals"]
     users = [s for s in statements if KEY_DATA_ACTIONS & set(_listed(s["Action"]))]
     for statement in statements:
         actions = set(_listed(statement["Action"]))
@@ -161,7 +170,8 @@ def test_the_bucket_refuses_reads_and_writes_by_anyone_but_the_desk(
 ):
     """A Deny names exactly the roles granted reads or writes (and GuardDuty's scan role on
     the document bucket); the account root stays out of it for break-glass, and
-    administrators keep the bucket policy itself (s3:PutBucketPolicy is not denied)."""
+    administrators keep the bucket policy itself (s3:PutBucketPolicy is not denied), and the
+    operator role named by a stack parameter passes while it is set."""
     statements = resources[policy]["Properties"]["PolicyDocument"]["Statement"]
     [guard] = [
         s
@@ -173,6 +183,8 @@ def test_the_bucket_refuses_reads_and_writes_by_anyone_but_the_desk(
     assert guard["Resource"] == {"Fn::Sub": f"${{{bucket}.Arn}}/*"}
     exempt = guard["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
     assert ROOT in exempt
+    # The break-glass role, only while its parameter is set.
+    assert {"Fn::If": [OPERATOR_SET, {"Ref": OPERATOR}, {"Ref": "AWS::NoValue"}]} in exempt
     roles = {entry["Fn::GetAtt"][0] for entry in exempt if "Fn::GetAtt" in entry}
     assert roles == _object_writers_and_readers(resources, bucket)
     if service:
