@@ -13,9 +13,8 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from local.resources import create_resources, load_template
+from local.resources import load_template
 
 REGION = "ap-east-1"
 CUSTOMER_FILE_BUCKETS = ("Documents", "InboundMailBucket")
@@ -113,6 +112,8 @@ def test_the_account_administers_the_key_but_only_the_desk_ses_and_guardduty_use
     [admin] = [s for s in statements if s not in users]
     assert admin["Principal"] == {"AWS": ROOT}
     assert "kms:PutKeyPolicy" in admin["Action"] or "kms:Put*" in admin["Action"]
+    # ... and no grant either: a grant is a quieter way to the same data use.
+    assert not {"kms:Create*", "kms:CreateGrant"} & set(admin["Action"])
     by_sid = {s["Sid"]: s for s in users}
     assert set(by_sid) == {"DeskRolesThroughS3", "SesStoresReceivedMail"}
     desk = by_sid["DeskRolesThroughS3"]
@@ -202,24 +203,11 @@ def test_guardduty_scans_and_tags_encrypted_documents(resources: dict[str, Any])
     assert {"s3:GetObject", "s3:PutObjectTagging", "kms:Decrypt", "kms:GenerateDataKey"} <= actions
 
 
-@pytest.fixture
-def created(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        yield create_resources(region=REGION, table_name="servicedesk-protection")
-
-
-def test_objects_land_encrypted_with_the_customer_files_key(created: dict[str, Any]):
+def test_objects_land_encrypted_with_the_customer_files_key(aws: dict[str, Any]):
+    """The conftest's stack, made from the template."""
     s3 = boto3.client("s3", region_name=REGION)
-    physical = created["physical"]
-    assert physical[KEY] != created["desk_key_arn"]
+    physical = aws["physical"]
+    assert physical[KEY] != aws["desk_key_arn"]
     for bucket in CUSTOMER_FILE_BUCKETS:
         s3.put_object(Bucket=physical[bucket], Key="inbound/x", Body=b"x")
         head = s3.head_object(Bucket=physical[bucket], Key="inbound/x")
