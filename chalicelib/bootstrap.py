@@ -358,6 +358,7 @@ class Container(msgspec.Struct, frozen=True):
             retention=self.retention,
             expire_documents=self._expire_documents,
             delete_document_object=self._delete_document_object,
+            inbox=self.inbox_ports(),
         )
 
     def inbound_sms_ports(self) -> InboundSmsPorts:

@@ -16,7 +16,7 @@ from chalicelib.domain.ticket import TicketRequest
 from chalicelib.service.audit import AuditPorts
 from chalicelib.service.documents import DocumentPorts
 from chalicelib.service.inbound_mail import InboundPorts, receive_stored
-from chalicelib.service.inbox import InboxPorts
+from chalicelib.service.inbox import InboxPorts, make_inbox_documents
 from chalicelib.service.tickets import TicketPorts, open_with_new_ids
 from tests.document_fakes import InMemoryDocumentStore, InMemoryObjectStore
 from tests.fakes import (
@@ -88,6 +88,15 @@ class Desk:
         ticket = replace(ticket, status=status, contact=contact)
         self.repository.create(ticket, [event])
         return ticket
+
+    def stream(self) -> int:
+        """The table's stream after the writes: every event reacted to (again: a reaction
+        is idempotent), the inbox's attachments made documents. Returns how many."""
+        return sum(
+            make_inbox_documents(self.inbox, event)
+            for ticket_id in list(self.repository.tickets)
+            for event in self.repository.events(ticket_id)
+        )
 
     def deliver(self, raw: bytes) -> tuple[Outcome, str]:
         self._keys += 1

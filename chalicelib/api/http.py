@@ -26,7 +26,7 @@ HTML = "text/html"
 CSV = "text/csv"
 FORM = "application/x-www-form-urlencoded"
 CORS_ALLOW_HEADERS = "Authorization,Content-Type,If-Match,Idempotency-Key"
-CORS_EXPOSE_HEADERS = "ETag,Location"
+CORS_EXPOSE_HEADERS = "ETag,Location,Retry-After"
 
 
 class Operation(NamedTuple):

@@ -31,6 +31,7 @@ from chalicelib.domain.surveys import Survey
 from chalicelib.service.audit import record_write
 from chalicelib.service.complaints import count_complaint
 from chalicelib.service.export import TicketReads, export_event
+from chalicelib.service.inbox import InboxPorts, make_inbox_documents
 from chalicelib.service.notifications import NotificationPorts, notify
 from chalicelib.service.ports import (
     AuditLog,
@@ -75,6 +76,8 @@ class ReactionPorts(msgspec.Struct, frozen=True):
     # The export's tickets, read once per stream batch (`for_one_batch`); None: one read
     # per exported event.
     ticket_reads: TicketReads | None = None
+    # An inbox item's email attachments become documents (SPEC 12); None leaves it out.
+    inbox: InboxPorts | None = None
 
 
 Reaction = Callable[[Event, ReactionPorts], None]
@@ -173,6 +176,13 @@ def alert_ops(event: Event, ports: ReactionPorts) -> None:
         raise
 
 
+def attach_inbox_documents(event: Event, ports: ReactionPorts) -> None:
+    """A ticket opened from, or a comment linked from, an email in the triage inbox: the
+    documents its event names, made from the stored message (idempotent by their ids)."""
+    if ports.inbox is not None:
+        make_inbox_documents(ports.inbox, event)
+
+
 def notify_customer(event: Event, ports: ReactionPorts) -> None:
     """One message per notifying event (which ones: the notifications domain decides)."""
     if ports.notifications is not None:
@@ -204,12 +214,12 @@ def export_to_bus(event: Event, ports: ReactionPorts) -> None:
 
 
 REACTIONS: dict[EventType, tuple[Reaction, ...]] = {
-    EventType.TICKET_CREATED: (count_event,),
+    EventType.TICKET_CREATED: (count_event, attach_inbox_documents),
     EventType.STATUS_CHANGED: (follow_up_survey, count_event),
     EventType.SURVEY_ANSWERED: (finish_survey, count_event),
     EventType.SLA_BREACHED: (alert_ops, count_event),
     EventType.ESCALATED: (alert_ops,),
-    EventType.COMMENT_ADDED: (count_event,),
+    EventType.COMMENT_ADDED: (count_event, attach_inbox_documents),
 }
 EVERY_EVENT: tuple[Reaction, ...] = (
     notify_customer,

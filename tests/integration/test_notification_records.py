@@ -21,6 +21,7 @@ from chalicelib.domain.events import (
     NotificationUnknown,
 )
 from chalicelib.domain.identity import SYSTEM, Caller, Role
+from chalicelib.domain.mail import MailThread
 from chalicelib.domain.surveys import Answer as SurveyAnswer
 from chalicelib.domain.surveys import Survey, SurveyState, survey_id
 from chalicelib.domain.ticket import Ticket, TicketRequest, ticket_view
@@ -203,3 +204,71 @@ def test_the_survey_cooldown_expires_after_its_period_and_goes_with_an_erasure(a
     erase_customer(bootstrap.container().privacy_ports(), AUDITOR, CUSTOMER.id)
 
     assert bootstrap.container().survey_store.last_answered(CUSTOMER.id) is None
+
+
+EMAIL = "zhang.wei.notice@example.com"
+
+
+def _open_by_email() -> Ticket:
+    request = TicketRequest(
+        "web", "consultation", "card", "Card 6222 blocked", "", {"email": EMAIL}
+    )
+    ports = bootstrap.container().ticket_ports()
+    body = json.loads(
+        create_ticket(
+            ports,
+            CUSTOMER,
+            request,
+            lambda t: StoredResponse(201, json.dumps(ticket_view(t, CUSTOMER))),
+            None,
+        ).body
+    )
+    ticket = ports.repository.get(body["id"])
+    assert ticket is not None
+    return ticket
+
+
+def test_an_email_sent_while_the_erasure_runs_leaves_no_address_behind(aws):
+    # The send after the erasure committed (the erasure ends during the provider call):
+    # what the desk writes afterwards (the outcome, the SES id kept for threading) holds
+    # neither the address, its masked form, nor the subject.
+    ticket = _open_by_email()
+    created = _created(ticket)
+    _cancel(ticket)
+
+    class ErasingNotifier(RecordingNotifier):
+        def send_email(
+            self, address: str, subject: str, text: str, html: str, thread: MailThread | None = None
+        ) -> str:
+            message_id = super().send_email(address, subject, text, html, thread)
+            erase_customer(bootstrap.container().privacy_ports(), AUDITOR, CUSTOMER.id)
+            return message_id
+
+    notifier = ErasingNotifier()
+    ports = replace(bootstrap.container().notification_ports(), notifier=notifier)
+    notify(created, ports)
+
+    [message] = notifier.sent  # it was on its way already
+    assert message.thread is not None and message.thread.reply_to  # threaded: SES id kept
+    [sent] = _outcomes(ticket)
+    assert (sent.type, sent.data["to"], sent.data["channel"]) == ("notification.sent", "", "email")
+    everything = repr(table_items(aws["table_name"]))
+    for personal in (EMAIL, "z***@example.com", "zhang.wei", "6222"):
+        assert personal not in everything, personal
+
+
+def test_a_notice_taken_after_the_erasure_committed_sends_nothing_read_before_it(aws):
+    # The stream's copy of the event holds what the ticket said before the erasure; the
+    # claim is taken first and the ticket read after it (a consistent read): an erasure
+    # committed before the claim is seen, and nothing is rendered from that copy.
+    ticket = _open()
+    created = _created(ticket)
+    _cancel(ticket)
+    erase_customer(bootstrap.container().privacy_ports(), AUDITOR, CUSTOMER.id)
+    notifier = RecordingNotifier()
+    notify(created, replace(bootstrap.container().notification_ports(), notifier=notifier))
+    assert notifier.sent == [] and notifier.attempts == 0
+    [skipped] = _outcomes(ticket)
+    assert (skipped.type, skipped.data["reason"]) == ("notification.skipped", "erased")
+    everything = repr(table_items(aws["table_name"]))
+    assert "****8000" not in everything and PHONE not in everything

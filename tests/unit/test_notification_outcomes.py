@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import pytest
 from msgspec.structs import replace
 
 from chalicelib.domain.events import Event
@@ -21,6 +22,7 @@ from tests.fakes import (
     InMemoryAuditLog,
     InMemoryNotificationStore,
     InMemoryPrivacyStore,
+    InMemoryReactionLedger,
     InMemorySurveyStore,
     InMemoryTicketRepository,
     RecordingNotifier,
@@ -215,6 +217,38 @@ def test_a_notice_settled_before_its_claim_expired_is_forgotten_without_an_alert
     send_deferred(desk.ports)
     assert [e.type for e in desk.outcomes()] == ["notification.sent"]
     assert desk.alerts.sent == [] and desk.store.deferred_due(clock.now, 10) == []
+
+
+@pytest.mark.parametrize("ledger", [True, False], ids=["alert-claimed", "no-ledger"])
+def test_a_refused_message_whose_ops_alert_fails_stays_failed_and_is_alerted_once(ledger):
+    # SPEC 7: a refused message is `notification.failed`. Its ops alert went out before
+    # the outcome was written, so an SNS that refused the alert too (one outage takes
+    # both) failed the record, and its redelivery found the claim pending: `unknown`.
+    desk = Desk(notifier=RecordingNotifier(failures=100, retryable=False))
+    alerts = RecordingOpsAlerter(failures=1)
+    ports = replace(desk.ports, alerts=alerts, ledger=InMemoryReactionLedger() if ledger else None)
+    with pytest.raises(ConnectionError):  # the record fails: the stream delivers it again
+        notify(desk.created, ports)
+    notify(desk.created, ports)
+    notify(desk.created, ports)  # and once more
+    assert [e.type for e in desk.outcomes()] == ["notification.failed"]
+    assert desk.notifier.attempts == 1  # refused for good: never resent
+    if ledger:  # without claims on it, the first attempt's alert is not sent again
+        assert [a.kind for a in alerts.sent] == ["notification.failed"]
+
+
+def test_an_unknown_outcome_whose_ops_alert_fails_is_alerted_once_on_the_retry():
+    desk = Desk()
+    desk.store.claim_delivery(desk.created.id, NOON_SHANGHAI)  # a run died mid-send
+    alerts = RecordingOpsAlerter(failures=1)
+    ports = replace(desk.ports, alerts=alerts, ledger=InMemoryReactionLedger())
+    with pytest.raises(ConnectionError):
+        notify(desk.created, ports)
+    notify(desk.created, ports)
+    notify(desk.created, ports)
+    assert [e.type for e in desk.outcomes()] == ["notification.unknown"]
+    assert [a.kind for a in alerts.sent] == ["notification.unknown"]
+    assert desk.notifier.sent == []
 
 
 # --- 3. a notification racing an erasure --------------------------------------------------
