@@ -140,6 +140,7 @@ def test_every_role_that_reads_or_writes_customer_files_may_use_the_key(
         "ApiHandlerRole",
         "OnInboundMailRole",
         "OnDocumentUploadedRole",
+        "OnTableChangeRole",
         GUARDDUTY_ROLE,
     } == users
     for role in users:

@@ -64,11 +64,12 @@ PORT_ADAPTERS = {
 # below does not follow; test_declared_object_calls_are_real_port_calls ties each name to
 # a call in the code, and the actions each method needs come from S3ObjectStore's source.
 DOCUMENT_OBJECT_CALLS = {
-    # upload and download links; an inbox email's attachments; erasure
-    API_FUNCTION: {"upload_form", "download_url", "put", "delete"},
+    API_FUNCTION: {"upload_form", "download_url", "delete"},  # links; erasure
     "OnDocumentUploaded": {"fetch", "delete"},  # check a landed file; one after erasure
     "OnInboundMail": {"put"},  # a reply's attachments become documents
-    "OnTableChange": {"delete"},  # an expired document item's file (retention)
+    # an expired document item's file (retention); an inbox item's attachments become
+    # documents when staff open or link it (reactions.make_inbox_documents)
+    "OnTableChange": {"delete", "put"},
     "OnDocumentScanned": set(),  # GuardDuty's verdict: no file touched
 }
 # The customer files buckets are SSE-KMS (review M2): S3 decrypts a read and makes a data
@@ -642,8 +643,9 @@ def test_declared_object_calls_are_real_port_calls():
 
 
 def test_object_rights_are_split_per_function(template: dict[str, Any]):
-    """Security review L2: the stream consumer only deletes, the scan-result handler
-    touches no file, the mail handler only writes attachments."""
+    """Security review L2: the stream consumer deletes expired files and writes inbox
+    attachments (never reads a document), the scan-result handler touches no file, the
+    mail handler only writes attachments."""
 
     def document_actions(function: str) -> set[str]:
         return {
@@ -653,7 +655,7 @@ def test_object_rights_are_split_per_function(template: dict[str, Any]):
             for action in _actions(statement)
         }
 
-    assert document_actions("OnTableChange") == {"s3:DeleteObject"}
+    assert document_actions("OnTableChange") == {"s3:DeleteObject", "s3:PutObject"}
     assert document_actions("OnDocumentScanned") == set()
     assert document_actions("OnInboundMail") == {"s3:PutObject"}
     assert document_actions("OnDocumentUploaded") == {"s3:GetObject", "s3:DeleteObject"}
