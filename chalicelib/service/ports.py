@@ -524,6 +524,11 @@ class PrivacyStore(ABC):
         """Stamp the TTL on the ticket's events and reference claim (idempotent)."""
 
     @abstractmethod
+    def expire_event(self, event: Event, expires_at: int) -> None:
+        """Stamp the TTL on one event written after its ticket's (idempotent; an event
+        no longer there stays gone)."""
+
+    @abstractmethod
     def forget_survey_comment(self, survey_id: str) -> None:
         """Remove the free-text comment from a survey record (the score stays); a survey
         still waiting for its answer is withdrawn (its links answer as expired)."""
