@@ -110,7 +110,10 @@ def mail(to: str, *attachments: tuple[str, str, bytes], sender: str = "ann@examp
     message = EmailMessage(policy=SMTP)
     message["X-SES-Spam-Verdict"] = "PASS"
     message["X-SES-Virus-Verdict"] = "PASS"
-    message["Authentication-Results"] = "amazonses.com; spf=pass; dkim=pass; dmarc=pass"
+    domain = sender.rpartition("@")[2]  # DMARC passed for the From domain
+    message["Authentication-Results"] = (
+        f"amazonses.com; spf=pass; dkim=pass; dmarc=pass header.from={domain}"
+    )
     message["From"] = sender
     message["To"] = to
     message["Subject"] = "Re: card"
