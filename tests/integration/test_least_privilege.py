@@ -184,20 +184,33 @@ def _with_api_helpers(modules: set[str]) -> set[str]:
     return found
 
 
+def _is_container(node: ast.AST) -> bool:
+    """``bootstrap.container()``."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "container"
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "bootstrap"
+    )
+
+
 def _container_uses(node: ast.AST) -> Iterator[tuple[str, frozenset[str]]]:
-    """``bootstrap.container().X`` under node: (X, the keyword arguments passed as False)."""
+    """``bootstrap.container().X`` under node, or ``name.X`` after ``name =
+    bootstrap.container()``: (X, the keyword arguments passed as False)."""
     calls = {id(n.func): n for n in ast.walk(node) if isinstance(n, ast.Call)}
+    names = {
+        target.id
+        for n in ast.walk(node)
+        if isinstance(n, ast.Assign) and _is_container(n.value)
+        for target in n.targets
+        if isinstance(target, ast.Name)
+    }
     for attribute in ast.walk(node):
         if not isinstance(attribute, ast.Attribute):
             continue
         inner = attribute.value
-        if not (
-            isinstance(inner, ast.Call)
-            and isinstance(inner.func, ast.Attribute)
-            and inner.func.attr == "container"
-            and isinstance(inner.func.value, ast.Name)
-            and inner.func.value.id == "bootstrap"
-        ):
+        if not (_is_container(inner) or (isinstance(inner, ast.Name) and inner.id in names)):
             continue
         call = calls.get(id(attribute))
         yield attribute.attr, _false_keywords(call) if call else frozenset()
