@@ -442,7 +442,7 @@ def bootstrap(settings: Settings, clock: Clock = utc_now) -> Container:
         survey_store=DynamoSurveyStore(connection, retention),
         notification_store=DynamoNotificationStore(connection),
         audit_log=DynamoAuditLog(),
-        privacy_store=DynamoPrivacyStore(connection),
+        privacy_store=DynamoPrivacyStore(connection, retention),
         counters=DynamoCounterReader(),
         notifier=AwsNotifier(sns, client("ses", region=settings.ses_region), settings.email_sender),
         alerts=_ops_alerter(settings, sns),

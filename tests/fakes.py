@@ -17,7 +17,7 @@ from chalicelib.domain.events import Event
 from chalicelib.domain.inbound_sms import phone_key
 from chalicelib.domain.inbox import InboxItem
 from chalicelib.domain.mail import MailThread
-from chalicelib.domain.privacy import anonymized_response, is_erased
+from chalicelib.domain.privacy import anonymized_response
 from chalicelib.domain.sla import next_due
 from chalicelib.domain.surveys import Answer, Survey, SurveyState
 from chalicelib.domain.ticket import PRIORITY_RANK, Ticket, TicketRequest
@@ -75,6 +75,8 @@ class InMemoryTicketRepository(TicketRepository):
         self.stored_for: dict[str, set[tuple[str, str]]] = {}
         # The phone lookup: number hash -> {ticket id: customer id}, written with the ticket.
         self.phones: dict[str, dict[str, str]] = {}
+        # The erasure markers: tickets anonymized by an erasure (InMemoryPrivacyStore).
+        self.erased: set[str] = set()
         self.writes = 0
 
     def create(
@@ -330,8 +332,7 @@ class InMemoryNotificationStore(NotificationStore):
         source = str(outcome.data["source_event"])
         if source in self.outcomes and source in self.claims:
             return False  # the claim has its outcome already (an expired one: anew)
-        ticket = tickets.tickets.get(outcome.ticket_id)
-        if unless_erased and (ticket is None or is_erased(ticket)):
+        if unless_erased and outcome.ticket_id in tickets.erased:  # the erasure's marker
             raise TicketErasedError(outcome.ticket_id)
         tickets.append_events([outcome])
         claim = self.claims.get(source) or DeliveryClaim(source, state, now)  # expired: anew
@@ -579,6 +580,7 @@ class InMemoryPrivacyStore(PrivacyStore):
         self.repository = repository
         self.notifications = notifications
         self.expiries: dict[str, int] = {}
+        self.event_expiries: dict[str, int] = {}  # events stamped one by one (late outcomes)
         self.forgotten_survey_comments: list[str] = []
 
     def anonymize_ticket(
@@ -592,6 +594,7 @@ class InMemoryPrivacyStore(PrivacyStore):
         log = repository.event_log.get(changed.id, [])
         repository.event_log[changed.id] = [by_id.get(e.id, e) for e in log] + list(added)
         repository.tickets[changed.id] = changed
+        repository.erased.add(changed.id)
         for key in repository.stored_for.get(changed.id, set()):
             record = repository.idempotency.get(key)
             if record is not None:
@@ -602,6 +605,9 @@ class InMemoryPrivacyStore(PrivacyStore):
 
     def expire_ticket_records(self, ticket_id: str, expires_at: int) -> None:
         self.expiries[ticket_id] = expires_at
+
+    def expire_event(self, event: Event, expires_at: int) -> None:
+        self.event_expiries[event.id] = expires_at
 
     def forget_survey_comment(self, survey_id: str) -> None:
         self.forgotten_survey_comments.append(survey_id)

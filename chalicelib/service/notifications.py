@@ -76,7 +76,7 @@ from chalicelib.service.ports import (
 )
 from chalicelib.service.retries import retrying
 from chalicelib.service.sms_guard import SmsGuard, guard_sms
-from chalicelib.service.tickets import TicketAccess
+from chalicelib.service.tickets import TicketAccess, TicketReads
 
 SEND_ATTEMPTS = 3
 BACKOFF_SECONDS = 0.5
@@ -106,6 +106,9 @@ class NotificationPorts(TicketAccess, frozen=True):
     # Claims on the ops alert a failed or unknown outcome owes (one per notice): an alert
     # SNS refused is sent by the redelivery, once. None: sent by the first attempt only.
     ledger: ReactionLedger | None = None
+    # The stream batch's tickets (service/reactions.for_one_batch): a notice's own read
+    # serves the batch's later reactions. None (the deferred-notice schedule): not kept.
+    ticket_reads: TicketReads | None = None
 
 
 def notify(event: Event, ports: NotificationPorts) -> None:
@@ -203,7 +206,7 @@ def customer_preferences(store: NotificationStore, customer_id: str) -> Preferen
 def _deliver(
     event: Event, template: str, ports: NotificationPorts, *, quiet_hours_checked: bool
 ) -> None:
-    ticket = ports.tickets.get(event.ticket_id)
+    ticket = _read_after_claim(event, ports)
     if ticket is None:
         ports.store.settle_delivery(event.id, "skipped", ports.clock())
         return
@@ -231,6 +234,15 @@ def _deliver(
         channel, destination, masked, locale, values, ticket.customer_id, ticket_id=ticket.id
     )
     _send(event, template, ports, outgoing)
+
+
+def _read_after_claim(event: Event, ports: NotificationPorts) -> Ticket | None:
+    """The ticket read now, after the claim, never a copy read before it (a stream batch
+    keeps one): an erasure committed before the claim is seen. The batch's later
+    reactions use this read."""
+    if ports.ticket_reads is not None:
+        return ports.ticket_reads.fresh(event.ticket_id)
+    return ports.tickets.get(event.ticket_id)
 
 
 class _Outgoing(msgspec.Struct, frozen=True):

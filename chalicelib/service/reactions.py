@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import msgspec
 
 from chalicelib.domain.events import (
+    NOTIFICATION_TYPES,
     Event,
     EventType,
     SlaBreached,
@@ -30,7 +31,7 @@ from chalicelib.domain.statuses import FINISHED_STATUSES, Action, Status
 from chalicelib.domain.surveys import Survey
 from chalicelib.service.audit import record_write
 from chalicelib.service.complaints import count_complaint
-from chalicelib.service.export import TicketReads, export_event
+from chalicelib.service.export import export_event
 from chalicelib.service.inbox import InboxPorts, make_inbox_documents
 from chalicelib.service.notifications import NotificationPorts, notify
 from chalicelib.service.ports import (
@@ -50,6 +51,7 @@ from chalicelib.service.surveys import (
     survey_written,
     withdraw_survey,
 )
+from chalicelib.service.tickets import TicketReads
 
 
 def _plain_minutes(start: datetime, end: datetime) -> int:
@@ -73,8 +75,8 @@ class ReactionPorts(msgspec.Struct, frozen=True):
     expire_documents: Callable[[str, int], None] | None = None
     delete_document_object: Callable[[str], None] | None = None
     bus: EventBus | None = None  # EventBridge export (SPEC 12); None leaves it out
-    # The export's tickets, read once per stream batch (`for_one_batch`); None: one read
-    # per exported event.
+    # The tickets of one stream batch, read once by the export and the report counters,
+    # renewed by each notification's own read (`for_one_batch`); None: read per reaction.
     ticket_reads: TicketReads | None = None
     # An inbox item's email attachments become documents (SPEC 12); None leaves it out.
     inbox: InboxPorts | None = None
@@ -88,7 +90,7 @@ def count_event(event: Event, ports: ReactionPorts) -> None:
     only for resolutions and possible first responses, whose SLA facts it holds)."""
     ticket = None
     if needs_ticket(event) and ports.tickets is not None:
-        ticket = ports.tickets.get(event.ticket_id)
+        ticket = (ports.ticket_reads or ports.tickets).get(event.ticket_id)
     counters = report_counters(event, ticket, ports.working_minutes)
     if counters and ports.ledger.apply_once(event.id, "count", counters):
         _emit_metrics(event, ports)
@@ -123,12 +125,25 @@ def keep_for_retention(event: Event, ports: ReactionPorts) -> None:
     notification, so the closing message's record is stamped too."""
     moved = event.payload_as(StatusChanged)
     if moved is None or moved.to_status not in FINISHED_STATUSES:
+        _keep_late_outcome(event, ports)
         return
     if ports.privacy is not None:
         expiry = retention_expiry(event.at, ports.retention)
         ports.privacy.expire_ticket_records(event.ticket_id, expiry)
     if ports.expire_documents is not None:
         ports.expire_documents(event.ticket_id, retention_expiry(event.at, ports.retention))
+
+
+def _keep_late_outcome(event: Event, ports: ReactionPorts) -> None:
+    """A notice's outcome written after its ticket finished (a message that waited for
+    quiet hours) missed the closing's stamp: it expires with the ticket too. The batch's
+    copy of the ticket serves (the export read it); a ticket not yet finished is stamped
+    later with all its events by its closing."""
+    if event.type not in NOTIFICATION_TYPES or ports.privacy is None or ports.tickets is None:
+        return
+    ticket = (ports.ticket_reads or ports.tickets).get(event.ticket_id)
+    if ticket is not None and ticket.status in FINISHED_STATUSES:
+        ports.privacy.expire_event(event, retention_expiry(ticket.updated_at, ports.retention))
 
 
 def _text(value: object) -> str:
@@ -231,15 +246,22 @@ EVERY_EVENT: tuple[Reaction, ...] = (
 
 
 def for_one_batch(ports: ReactionPorts) -> ReactionPorts:
-    """The ports for one stream batch: the export reads each of its tickets once."""
+    """The ports for one stream batch: the export and the report counters read each of
+    its tickets once, or use a notification's read, which comes after the notice's claim
+    (`TicketReads` says why that is safe; the survey reactions, which may write the
+    ticket, read it themselves)."""
     if ports.tickets is None:
         return ports
-    return msgspec.structs.replace(ports, ticket_reads=TicketReads(ports.tickets))
+    reads = TicketReads(ports.tickets)
+    notifications = ports.notifications
+    if notifications is not None and notifications.tickets is ports.tickets:
+        notifications = msgspec.structs.replace(notifications, ticket_reads=reads)
+    return msgspec.structs.replace(ports, ticket_reads=reads, notifications=notifications)
 
 
 def react_to_survey(survey: Survey, ports: ReactionPorts) -> None:
     """The survey workflow wrote a survey: its round's event, or its expiry settled (which
-    closes the ticket: the batch's export reads that ticket again)."""
+    closes the ticket: the batch's reactions read that ticket again)."""
     if ports.surveys is None:
         return
     survey_written(survey, ports.surveys)

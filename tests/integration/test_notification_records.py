@@ -9,10 +9,19 @@ from typing import Any
 
 import pytest
 from msgspec.structs import replace
+from pynamodb.connection import Connection
 
 from chalicelib import bootstrap
+from chalicelib.adapters.dynamo import ERASED_SK, ticket_pk
 from chalicelib.adapters.ids import RandomIdSource
-from chalicelib.adapters.models import DeliveryItem, SurveyCooldownItem, SurveyItem, get_item
+from chalicelib.adapters.models import (
+    DeliveryItem,
+    ErasureMarkerItem,
+    SurveyCooldownItem,
+    SurveyItem,
+    get_item,
+)
+from chalicelib.adapters.notifications import DynamoNotificationStore
 from chalicelib.adapters.surveys import SURVEY_SK, survey_pk
 from chalicelib.domain.events import (
     Event,
@@ -144,6 +153,63 @@ def test_an_sms_sent_while_the_erasure_runs_leaves_no_number_behind(aws):
     everything = repr(table_items(aws["table_name"]))
     assert "****8000" not in everything and PHONE not in everything
     assert bootstrap.container().sms_index.customers(_phone_key()) == []
+
+
+class CheckedItems:
+    """The keys the ConditionChecks of each transaction name (a botocore hook)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.keys: list[tuple[str, str]] = []
+        connection.client.meta.events.register("before-call.dynamodb.TransactWriteItems", self)
+
+    def __call__(self, params: dict[str, Any], **_: Any) -> None:
+        for item in json.loads(params["body"])["TransactItems"]:
+            key = item.get("ConditionCheck", {}).get("Key")
+            if key is not None:
+                self.keys.append((key["pk"]["S"], key["sk"]["S"]))
+
+
+def test_the_outcome_checks_the_erasure_marker_not_the_whole_ticket_item(aws):
+    """A check of the over-1 KB ticket item cost 4 WCU per outcome; the marker's, 2."""
+    ticket = _open()  # not anonymized: only the marker can refuse the outcome
+    created = _created(ticket)
+    now = ticket.created_at
+    connection = Connection(region=bootstrap.container().settings.region)
+    checked = CheckedItems(connection)
+    store = DynamoNotificationStore(connection)
+    store.claim_delivery(created.id, now)
+    marker = ErasureMarkerItem(pk=ticket_pk(ticket.id), sk=ERASED_SK)
+    marker.save()
+
+    with pytest.raises(TicketErasedError):
+        store.record_outcome(_outcome(created, now), "sent", now)
+    assert _outcomes(ticket) == []
+    marker.delete()
+    assert store.record_outcome(_outcome(created, now), "sent", now)
+
+    assert checked.keys == [(ticket_pk(ticket.id), ERASED_SK)] * 2
+    assert [e.data["to"] for e in _outcomes(ticket)] == ["+86 138****8000"]
+
+
+def test_an_erasure_marks_the_ticket_for_as_long_as_its_records_are_kept(aws):
+    ticket = _open()
+    _cancel(ticket)
+    erase_customer(bootstrap.container().privacy_ports(), AUDITOR, CUSTOMER.id)
+    repository = bootstrap.container().repository
+    erased = repository.get(ticket.id)
+    assert erased is not None
+    items = {i["sk"]: i for i in table_items(aws["table_name"]) if i["pk"] == ticket_pk(ticket.id)}
+
+    marker = items[ERASED_SK]
+    retention = timedelta(days=bootstrap.container().settings.retention_days)
+    # The retention from the erasure: never before the ticket's own records, which
+    # expire the retention after it was closed.
+    assert int(marker["expires_at"]) == int((erased.updated_at + retention).timestamp())
+    assert int(marker["expires_at"]) >= int(items["#TICKET"]["expires_at"])
+    # Out of the ticket's first-page Query (sk < "F"): its paging is unchanged.
+    events = repository.events(ticket.id)
+    _, page = repository.ticket_and_events(ticket.id, len(events) - 1, None)
+    assert len(page.items) == len(events) - 1 and page.next_key is not None
 
 
 def _phone_key() -> str:
