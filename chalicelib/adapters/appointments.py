@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -25,7 +25,6 @@ from chalicelib.adapters.transactions import Refusal, Refused, Transaction
 from chalicelib.domain.appointments import MAX_OPEN_APPOINTMENTS
 from chalicelib.domain.errors import SlotFullError, TooManyAppointmentsError
 from chalicelib.domain.events import Event
-from chalicelib.domain.privacy import DEFAULT_RETENTION
 from chalicelib.domain.ticket import Ticket
 from chalicelib.service.ports import (
     AppointmentStore,
@@ -119,8 +118,9 @@ _SEAT_REFUSALS = {
 
 
 class DynamoAppointmentStore(AppointmentStore):
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, retention: timedelta) -> None:
         self._connection = connection
+        self._retention = retention  # a cancelled or merged appointment's expiry
 
     def branches(self) -> list[dict[str, Any]]:
         return [_branch_record(item) for item in BranchItem.query(BRANCH_PARTITION)]
@@ -149,7 +149,7 @@ class DynamoAppointmentStore(AppointmentStore):
         new_ticket = new_ticket_refusals(ticket)
         refusals = {"reference": new_ticket["reference"], **_SEAT_REFUSALS, **new_ticket}
         with Transaction(self._connection, refusals) as writes:
-            write_new_ticket(writes, ticket, events, idempotency)
+            write_new_ticket(writes, ticket, events, idempotency, self._retention)
             _take_seat(writes, seat)
             _move_guard(writes, ticket.customer_id, +1)
             writes.save("reminder", _reminder_item(reminder))
@@ -173,11 +173,12 @@ class DynamoAppointmentStore(AppointmentStore):
             }
         )
         with Transaction(self._connection, refusals) as writes:
-            writes.save("ticket", ticket_to_item(changed, on_disk=expected_version))
+            item = ticket_to_item(changed, on_disk=expected_version, retention=self._retention)
+            writes.save("ticket", item)
             _write_moves(writes, moves)
             writes.events(event_items(events, None))
             for number, write in enumerate(moves.also):
-                write_ticket_change(writes, f"also{number}:", write, None, DEFAULT_RETENTION)
+                write_ticket_change(writes, f"also{number}:", write, None, self._retention)
 
     def reminders_due(self, slot_until: datetime, limit: int) -> list[Reminder]:
         items = ReminderItem.query(
