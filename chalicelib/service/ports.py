@@ -557,10 +557,10 @@ class Reminder(msgspec.Struct, frozen=True):
 class SeatMoves(msgspec.Struct, frozen=True):
     """What an appointment's change does besides the ticket, in the same transaction."""
 
+    # The seat given back and the seat taken; the customer's count of upcoming
+    # appointments (at most 3) follows them (`holds_seat` in domain/appointments).
     release: Seat | None = None
     take: Seat | None = None
-    open_change: int = 0  # the customer's open appointments: -1, 0 or +1
-    customer_id: str = ""
     forget: Reminder | None = None
     remember: Reminder | None = None
     # Other tickets checked or changed in the same transaction (a merge's target).
@@ -592,6 +592,8 @@ class AppointmentStore(ABC):
         idempotency: IdempotencyRecord | None = None,
     ) -> None:
         """Ticket, reference, events, seat, the customer's guard and the reminder, at once.
+        The guard refuses a 4th appointment whose slot is ahead at the booking
+        (`ticket.created_at`); appointments whose slots have passed do not count.
 
         Raises ReferenceTakenError, SlotFullError, TooManyAppointmentsError,
         IdempotencyKeyTakenError or TransactionConflictError; nothing is half-written.
@@ -607,6 +609,8 @@ class AppointmentStore(ABC):
         moves: SeatMoves,
     ) -> None:
         """A change of an appointment ticket with its seat, guard and reminder moves, at once.
+        A seat taken counts toward the customer's limit with the appointments whose slots
+        are still ahead at the change (`changed.updated_at`); a seat released stops counting.
 
         Raises VersionConflictError, SlotFullError, TooManyAppointmentsError or
         TransactionConflictError; nothing is half-written.
