@@ -32,7 +32,7 @@ from chalicelib.domain.lifecycle import (
 )
 from chalicelib.domain.reviews import RecusalError, check_recusal
 from chalicelib.domain.routing import KNOWN_QUEUES
-from chalicelib.domain.sla import SlaRules, start_clocks, track
+from chalicelib.domain.sla import SlaRules, breached_at_opening, start_clocks, track
 from chalicelib.domain.statuses import Action
 from chalicelib.domain.ticket import Ticket, TicketRequest, open_ticket
 from chalicelib.domain.timeline import visible_events
@@ -217,11 +217,13 @@ def _new_ticket(
 ) -> Opening:
     """Open a ticket: ticket, reference, `ticket.created` (and the key) in one write."""
     ticket, event = open_with_new_ids(request, caller, ports.ids, now)
+    breaches: list[Event] = []
     if ports.sla is not None:
         ticket = replace(ticket, sla=start_clocks(ticket, ports.sla))
+        ticket, breaches = breached_at_opening(ticket, now, ports.ids.event_id)
 
     def create(opened: Ticket, record: IdempotencyRecord | None) -> None:
-        ports.repository.create(opened, [event], record)
+        ports.repository.create(opened, [event, *breaches], record)
 
     return ticket, create
 
