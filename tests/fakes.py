@@ -210,7 +210,7 @@ class InMemoryTicketRepository(TicketRepository):
         open_unassigned = [
             t
             for t in self.tickets.values()
-            if t.queue == queue and t.status in ("new", "assigned") and not t.assignee
+            if t.queue == queue and t.status == "new" and not t.assignee
         ]
         open_unassigned.sort(key=lambda t: (PRIORITY_RANK[t.priority], t.created_at, t.id))
         return open_unassigned[:limit]

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
+from itertools import islice
 from typing import Any
 
 import msgspec
@@ -35,6 +36,7 @@ from chalicelib.domain.counters import CounterKey
 from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.inbound_sms import phone_key
+from chalicelib.domain.lifecycle import CLAIMABLE_STATUSES
 from chalicelib.domain.privacy import retention_expiry
 from chalicelib.domain.sla import next_due
 from chalicelib.domain.statuses import Status
@@ -58,8 +60,6 @@ TICKET_SK = "#TICKET"
 REACTION_MARKER_TTL = timedelta(days=7)  # longer than the stream's 24 h retention
 # One partition: the sweep reads only what is due, which stays small at any scale.
 DUE_PARTITION = "DUE"
-# Unassigned tickets waiting for someone: new ones, and ones escalated out of `assigned`.
-CLAIMABLE_STATUSES = frozenset({Status.NEW, Status.ASSIGNED})
 
 
 def ticket_pk(ticket_id: str) -> str:
@@ -545,8 +545,14 @@ class DynamoTicketRepository(TicketRepository):
         return self.get(claim.ticket_id) if claim is not None else None
 
     def claimable(self, queue: str, limit: int) -> list[Ticket]:
-        results = TicketItem.claimable.query(queue, limit=limit)
-        return [item_to_ticket(item) for item in results]
+        # Read past entries the index kept from when `claim` also took escalated tickets
+        # still `assigned` (their next write drops them), so they never hide newer ones.
+        results = TicketItem.claimable.query(
+            queue,
+            filter_condition=TicketItem.status.is_in(*CLAIMABLE_STATUSES),
+            page_size=limit,
+        )
+        return [item_to_ticket(item) for item in islice(results, limit)]
 
     def event(self, ticket_id: str, event_id: str) -> Event | None:
         item = get_item(EventItem, ticket_pk(ticket_id), event_sk(event_id))

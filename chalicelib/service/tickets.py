@@ -24,7 +24,7 @@ from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import WORKING_ROLES, Caller, Role
 from chalicelib.domain.ids import normalize_reference
 from chalicelib.domain.lifecycle import (
-    UNHELD,
+    CLAIMABLE_STATUSES,
     add_comment,
     apply_action,
     check_actor,
@@ -455,7 +455,7 @@ def claim(ports: TicketPorts, caller: Caller, queue: str) -> Ticket | None:
 
 
 def _try_claim(ports: TicketPorts, caller: Caller, candidate: Ticket) -> Ticket | None:
-    if candidate.status not in UNHELD or candidate.assignee:
+    if candidate.status not in CLAIMABLE_STATUSES or candidate.assignee:
         return None  # a stale index entry; the next candidate may do
     try:
         changed, events = apply_action(

@@ -451,9 +451,10 @@ def test_claim_ignores_other_queues_and_assigned_tickets():
     assert claim(ports, HOLDER, "cards") is None
 
 
-@pytest.mark.parametrize("status", ["in_progress", "waiting_on_customer"])
-def test_an_escalated_ticket_past_assigned_is_not_claimable_but_can_still_be_assigned(status):
-    # SPEC 5: claim hands out "the next unassigned ticket (status new; ...)" only.
+@pytest.mark.parametrize("status", ["assigned", "in_progress", "waiting_on_customer"])
+def test_an_escalated_ticket_past_new_is_not_claimable_but_can_still_be_assigned(status):
+    # SPEC 5: claim hands out "the next unassigned ticket (status new; ...)" only; an
+    # escalation keeps the status (SPEC 6). Spec review 2, Low 10: `assigned` ones were.
     ports = make_ports()
     ticket = seed(ports, status, HOLDER.id)
     escalated = act(ports, HOLDER, ticket.id, "escalate", {"reason": "Needs tier 2"})
