@@ -21,7 +21,7 @@ from chalicelib.domain.errors import (
     VersionMismatchError,
 )
 from chalicelib.domain.events import Event, EventType
-from chalicelib.domain.identity import WORKING_ROLES, Caller, Role
+from chalicelib.domain.identity import ID_RULE, WORKING_ROLES, Caller, Role, is_id_text
 from chalicelib.domain.ids import normalize_reference
 from chalicelib.domain.lifecycle import (
     CLAIMABLE_STATUSES,
@@ -62,7 +62,6 @@ from chalicelib.service.retries import WRITE_ATTEMPTS, retrying
 _REFERENCE_ATTEMPTS = 5
 _CLAIM_BATCH = 10
 _ACTING_ROLES = frozenset({Role.CUSTOMER, Role.AGENT, Role.SUPERVISOR})
-_MAX_KEY = 128
 _TICKET_ID = re.compile(r"T-[0-9A-Za-z]{1,40}")
 PortsT = TypeVar("PortsT")
 RequestT = TypeVar("RequestT")
@@ -403,9 +402,9 @@ def list_query(caller: Caller, filters: ListFilters) -> ListQuery | str:
         for name in ("customer_id", "queue", "assignee", "reference")
         if (value := getattr(filters, name)) is not None
     }
-    bad = [name for name, value in named.items() if not 0 < len(str(value)) <= _MAX_KEY]
+    bad = [name for name, value in named.items() if not is_id_text(str(value))]
     if bad:
-        raise ValidationError([FieldError(name, "must be 1-128 characters") for name in bad])
+        raise ValidationError([FieldError(name, ID_RULE) for name in bad])
     if caller.is_customer:
         if named:
             raise ValidationError(

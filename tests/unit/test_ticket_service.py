@@ -510,6 +510,15 @@ def test_customers_may_not_name_a_list_key(field):
     assert [error.path for error in raised.value.errors] == [field]
 
 
+@pytest.mark.parametrize("field", ["customer_id", "queue", "assignee", "reference"])
+@pytest.mark.parametrize("value", ["cust\r\n1", "cust\x001", "a\tb", "a\u2028b", "a\x85b"])
+def test_staff_list_keys_are_single_line_ids(field, value):
+    # SPEC 5: single-line fields (ids too) refuse control characters.
+    with pytest.raises(ValidationError) as raised:
+        list_query(SUPERVISOR, filters_with(field, value))
+    assert [error.path for error in raised.value.errors] == [field]
+
+
 def test_a_customer_naming_themselves_is_still_refused():
     with pytest.raises(ValidationError):
         list_query(OWNER, ListFilters(customer_id=OWNER.id))
