@@ -598,6 +598,16 @@ class InMemoryPrivacyStore(PrivacyStore):
             if record is not None:
                 repository.idempotency[key] = replace(record, body=anonymized_response(record.body))
 
+    def anonymize_records(
+        self, ticket_id: str, expected_version: int, rewritten: list[Event]
+    ) -> None:
+        current = self.repository.tickets.get(ticket_id)
+        if current is None or current.version != expected_version:
+            raise VersionConflictError(ticket_id)
+        by_id = {event.id: event for event in rewritten}
+        log = self.repository.event_log.get(ticket_id, [])
+        self.repository.event_log[ticket_id] = [by_id.get(e.id, e) for e in log]
+
     def forget_preferences(self, customer_id: str) -> bool:
         return self.notifications.saved_preferences.pop(customer_id, None) is not None
 

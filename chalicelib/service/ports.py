@@ -515,6 +515,17 @@ class PrivacyStore(ABC):
         """
 
     @abstractmethod
+    def anonymize_records(
+        self, ticket_id: str, expected_version: int, rewritten: list[Event]
+    ) -> None:
+        """Rewrite timeline-only records (events) of a ticket anonymized already, while the
+        ticket is still at expected_version: checked, not written (nothing of the ticket
+        changes, so it keeps its version and gets no event).
+
+        Raises VersionConflictError.
+        """
+
+    @abstractmethod
     def forget_preferences(self, customer_id: str) -> bool:
         """Delete the customer's preferences; False when there were none."""
 
