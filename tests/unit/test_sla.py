@@ -33,6 +33,7 @@ from tests.fakes import (
     InMemoryTicketRepository,
     RecordingOpsAlerter,
     SequentialIds,
+    card_request,
 )
 
 POLICIES_FILE = Path(__file__).resolve().parents[2] / "chalicelib" / "data" / "sla-policies.json"
@@ -320,16 +321,7 @@ def test_a_back_dated_ticket_past_its_deadline_opens_breached_in_the_same_write(
     # Spec review 2, Low 7: the breach waited for the next sweep (201 said `breaches: []`).
     clock = FixedClock(NOW)
     ports = _ports(clock)
-    request = TicketRequest(
-        channel="phone",
-        kind="consultation",
-        category="card",
-        subject="Card blocked",
-        description="",
-        contact=None,
-        customer_id="cust-1",
-        received_at=NOW - timedelta(days=2),
-    )
+    request = card_request(customer_id="cust-1", received_at=NOW - timedelta(days=2))
     response = create_ticket(
         ports, Caller(Role.AGENT, "agent-1"), request, lambda t: StoredResponse(201, t.id)
     )
