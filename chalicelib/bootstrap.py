@@ -358,6 +358,7 @@ class Container(msgspec.Struct, frozen=True):
             retention=self.retention,
             expire_documents=self._expire_documents,
             delete_document_object=self._delete_document_object,
+            inbox=self.inbox_ports(),
         )
 
     def inbound_sms_ports(self) -> InboundSmsPorts:
@@ -426,7 +427,7 @@ def bootstrap(settings: Settings, clock: Clock = utc_now) -> Container:
         survey_store=DynamoSurveyStore(connection, retention),
         notification_store=DynamoNotificationStore(connection),
         audit_log=DynamoAuditLog(),
-        privacy_store=DynamoPrivacyStore(connection),
+        privacy_store=DynamoPrivacyStore(connection, retention),
         counters=DynamoCounterReader(),
         notifier=AwsNotifier(sns, client("ses", region=settings.ses_region), settings.email_sender),
         alerts=_ops_alerter(settings, sns),

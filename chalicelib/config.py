@@ -167,8 +167,6 @@ class Settings(msgspec.Struct, frozen=True):
 
     def _check_scope(self) -> None:
         scope = self.oidc_required_scope
-        if self.auth_mode == AUTH_MODE_OIDC and not scope:
-            raise ConfigurationError(f"{OIDC_REQUIRED_SCOPE} is required in oidc mode")
         if scope is not None and len(scope.split()) != 1:
             raise ConfigurationError(f"{OIDC_REQUIRED_SCOPE} must name one scope")
 

@@ -24,6 +24,8 @@ from typing import Any
 import boto3
 import requests
 
+from chalicelib.config import DEFAULT_DEV_JWT_SECRET, DEV_JWT_SECRET
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 REGION = "ap-east-1"
 log = logging.getLogger("servicedesk.local")
@@ -274,6 +276,12 @@ def _scheduled_event() -> dict[str, Any]:
     }
 
 
+def _dev_secret() -> str:
+    """The local-only HS256 secret (SPEC 3: printed by `make run`; a deployed stage
+    refuses HS256 whatever it is)."""
+    return os.environ.get(DEV_JWT_SECRET, DEFAULT_DEV_JWT_SECRET)
+
+
 def _banner(stack: LocalStack) -> str:
     api = stack.ports.api_url
     return f"""
@@ -285,6 +293,7 @@ servicedesk is running (Ctrl-C stops everything)
 
 Mint a token (groups: customers, agents, supervisors, auditors):
   TOKEN=$(.venv/bin/python -m local.token customers cust-1001)
+  (HS256, signed with the local-only SERVICEDESK_DEV_JWT_SECRET: {_dev_secret()})
 
 Open a ticket:
   curl -s -X POST {api}/v1/tickets -H "Authorization: Bearer $TOKEN" \\

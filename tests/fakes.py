@@ -18,7 +18,7 @@ from chalicelib.domain.events import Event
 from chalicelib.domain.inbound_sms import phone_key
 from chalicelib.domain.inbox import InboxItem
 from chalicelib.domain.mail import MailThread
-from chalicelib.domain.privacy import anonymized_response, is_erased
+from chalicelib.domain.privacy import anonymized_response
 from chalicelib.domain.sla import next_due
 from chalicelib.domain.surveys import Answer, Survey, SurveyState
 from chalicelib.domain.ticket import PRIORITY_RANK, Ticket, TicketRequest
@@ -76,6 +76,8 @@ class InMemoryTicketRepository(TicketRepository):
         self.stored_for: dict[str, set[tuple[str, str]]] = {}
         # The phone lookup: number hash -> {ticket id: customer id}, written with the ticket.
         self.phones: dict[str, dict[str, str]] = {}
+        # The erasure markers: tickets anonymized by an erasure (InMemoryPrivacyStore).
+        self.erased: set[str] = set()
         self.writes = 0
 
     def create(
@@ -331,8 +333,7 @@ class InMemoryNotificationStore(NotificationStore):
         source = str(outcome.data["source_event"])
         if source in self.outcomes and source in self.claims:
             return False  # the claim has its outcome already (an expired one: anew)
-        ticket = tickets.tickets.get(outcome.ticket_id)
-        if unless_erased and (ticket is None or is_erased(ticket)):
+        if unless_erased and outcome.ticket_id in tickets.erased:  # the erasure's marker
             raise TicketErasedError(outcome.ticket_id)
         tickets.append_events([outcome])
         claim = self.claims.get(source) or DeliveryClaim(source, state, now)  # expired: anew
@@ -593,6 +594,7 @@ class InMemoryPrivacyStore(PrivacyStore):
         log = repository.event_log.get(changed.id, [])
         repository.event_log[changed.id] = [by_id.get(e.id, e) for e in log] + list(added)
         repository.tickets[changed.id] = changed
+        repository.erased.add(changed.id)
         for key in repository.stored_for.get(changed.id, set()):
             record = repository.idempotency.get(key)
             if record is not None:

@@ -16,7 +16,7 @@ from chalicelib.domain.ticket import TicketRequest
 from chalicelib.service.audit import AuditPorts
 from chalicelib.service.documents import DocumentPorts
 from chalicelib.service.inbound_mail import InboundPorts, receive_stored
-from chalicelib.service.inbox import InboxPorts
+from chalicelib.service.inbox import InboxPorts, make_inbox_documents
 from chalicelib.service.tickets import TicketPorts, open_with_new_ids
 from tests.document_fakes import InMemoryDocumentStore, InMemoryObjectStore
 from tests.fakes import (
@@ -89,6 +89,15 @@ class Desk:
         self.repository.create(ticket, [event])
         return ticket
 
+    def stream(self) -> int:
+        """The table's stream after the writes: every event reacted to (again: a reaction
+        is idempotent), the inbox's attachments made documents. Returns how many."""
+        return sum(
+            make_inbox_documents(self.inbox, event)
+            for ticket_id in list(self.repository.tickets)
+            for event in self.repository.events(ticket_id)
+        )
+
     def deliver(self, raw: bytes) -> tuple[Outcome, str]:
         self._keys += 1
         key = f"inbound/{self._keys}"
@@ -101,7 +110,10 @@ def mail(to: str, *attachments: tuple[str, str, bytes], sender: str = "ann@examp
     message = EmailMessage(policy=SMTP)
     message["X-SES-Spam-Verdict"] = "PASS"
     message["X-SES-Virus-Verdict"] = "PASS"
-    message["Authentication-Results"] = "amazonses.com; spf=pass; dkim=pass; dmarc=pass"
+    domain = sender.rpartition("@")[2]  # DMARC passed for the From domain
+    message["Authentication-Results"] = (
+        f"amazonses.com; spf=pass; dkim=pass; dmarc=pass header.from={domain}"
+    )
     message["From"] = sender
     message["To"] = to
     message["Subject"] = "Re: card"

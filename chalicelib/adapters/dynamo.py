@@ -57,6 +57,8 @@ from chalicelib.service.ports import (
 
 # "#" sorts before "EVENT#": one Query returns the ticket, then its oldest events.
 TICKET_SK = "#TICKET"
+# The erasure marker's sort key: after "F", out of that first-page Query (sk < "F").
+ERASED_SK = "~ERASED"
 REACTION_MARKER_TTL = timedelta(days=7)  # longer than the stream's 24 h retention
 # One partition: the sweep reads only what is due, which stays small at any scale.
 DUE_PARTITION = "DUE"

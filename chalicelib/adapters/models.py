@@ -181,6 +181,12 @@ class PhoneTicketItem(TableItem, discriminator="phone_ticket"):
     customer_id = UnicodeAttribute()
 
 
+class ErasureMarkerItem(TableItem, discriminator="erased"):
+    """The ticket was erased (pk TICKET#<id>, sk ~ERASED; TTL: the retention, from the
+    erasure). Written in the erasure's own transaction; a notification's outcome checks
+    it is absent (a check of this small item, not of the over-1 KB ticket item)."""
+
+
 class ReactionMarkerItem(TableItem, discriminator="reaction"):
     """Proof that one reaction to one event has run."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -11,6 +12,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError
 
 from chalicelib.adapters.dynamo import (
+    ERASED_SK,
     TICKET_SK,
     _key_time,
     application_to_map,
@@ -26,6 +28,7 @@ from chalicelib.adapters.models import (
     AuditItem,
     ContactAttribute,
     CounterItem,
+    ErasureMarkerItem,
     EventItem,
     IdempotencyItem,
     PreferencesItem,
@@ -39,7 +42,7 @@ from chalicelib.adapters.transactions import THROTTLED_CODES, Transaction, error
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import Caller, Role
-from chalicelib.domain.privacy import anonymized_response
+from chalicelib.domain.privacy import DEFAULT_RETENTION, anonymized_response, retention_expiry
 from chalicelib.domain.surveys import OPEN_STATES, SurveyState
 from chalicelib.domain.ticket import Ticket
 from chalicelib.service.ports import (
@@ -159,8 +162,9 @@ def _entry(item: AuditItem) -> AuditEntry:
 
 
 class DynamoPrivacyStore(PrivacyStore):
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, retention: timedelta = DEFAULT_RETENTION) -> None:
         self._connection = connection
+        self._retention = retention  # how long the erasure marker is kept
 
     def anonymize_ticket(
         self, expected_version: int, changed: Ticket, rewritten: list[Event], added: list[Event]
@@ -185,6 +189,7 @@ class DynamoPrivacyStore(PrivacyStore):
                 actions=_anonymized_ticket_actions(changed),
                 condition=TicketItem.pk.exists(),
             )
+            writes.save("erased", _erasure_marker(changed, self._retention))
             _apply(writes, last)
             writes.events(event_items(added, None))
 
@@ -248,6 +253,15 @@ class DynamoPrivacyStore(PrivacyStore):
                     actions=[ReferenceItem.expires_at.set(expires_at)]
                 )
                 expire_phone_lookup(item.contact.phone, item.ticket_id, expires_at)
+
+
+def _erasure_marker(changed: Ticket, retention: timedelta) -> ErasureMarkerItem:
+    """What a notification's outcome checks (adapters/notifications.py), written with
+    the anonymized ticket. Kept the retention from the erasure: the ticket, closed before
+    it, expires no later, and an outcome that may name the customer is written only by a
+    run that read the ticket still there, within that run (at most 15 minutes)."""
+    expires_at = retention_expiry(changed.updated_at, retention)  # updated_at: the erasure
+    return ErasureMarkerItem(pk=ticket_pk(changed.id), sk=ERASED_SK, expires_at=expires_at)
 
 
 _Rewrite = Callable[[Transaction], None]

@@ -4,14 +4,20 @@ Deployed stages accept only RS256 tokens from the configured OpenID Connect
 provider (JWKS URL, issuer, audience); local mode accepts only HS256 tokens
 signed with the development secret. ``none`` is never accepted.
 
-Only access tokens are accepted, never ID tokens: Cognito's carry
-``token_use: access``; other providers' must follow RFC 9068 (header
-``typ: at+jwt``) and not say ``token_use`` otherwise. When a scope is required
-(always in oidc mode), the token's ``scope`` claim (space-separated) must hold it.
+Only access tokens are accepted, never ID tokens, with no provider-specific setting (SPEC 3:
+JWKS URL, issuer and audience are the whole configuration). A token that says what it is
+is taken at its word: Cognito's ``token_use`` must be ``access``, an RFC 9068 header
+``typ: at+jwt`` is an access token. A token that does not say (Keycloak, Okta, Auth0 by
+default) is refused when it carries an ID token's marks (OIDC Core: ``nonce``, ``at_hash``,
+``c_hash``; Keycloak's ``typ: ID``); otherwise the audience check binds it to this API (an
+ID token's ``aud`` names the client app, not the API). When a scope is configured
+(``OIDC_REQUIRED_SCOPE``; the template sets it), the token's ``scope`` (space-separated)
+or ``scp`` (a list, Okta) must hold it.
 
 The caller carries the client app the token was issued to: ``client_id`` (Cognito and
-RFC 9068), else ``azp``. Cognito access tokens have no ``aud``: there the client must be
-the configured audience or one of the known client apps (``USAGE_CLIENTS``).
+RFC 9068), else ``azp``, else ``cid`` (Okta). Cognito access tokens have no ``aud``:
+there the client must be the configured audience or one of the known client apps
+(``USAGE_CLIENTS``).
 
 When the provider's key set cannot be had (no connection, a timeout, a 5xx, a body that
 is no key set), a token is neither accepted nor refused: ``SigningKeysUnavailableError``
@@ -35,6 +41,7 @@ from chalicelib.service.ports import DependencyUnavailableError
 _REQUIRED_CLAIMS = ["exp", "sub"]
 _LEEWAY_SECONDS = 30
 _ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")  # RFC 9068, section 2.1
+_ID_TOKEN_CLAIMS = ("nonce", "at_hash", "c_hash")  # OpenID Connect Core 1.0, section 2
 # The JWKS is cached this long, keys with it: a key the provider removes stops verifying
 # within this time (no per-key cache outlives the set).
 JWKS_LIFESPAN_SECONDS = 300
@@ -104,7 +111,7 @@ class OidcTokenVerifier(TokenVerifier):
         jwks_client: SigningKeys,
         issuer: str,
         audience: str,
-        required_scope: str,
+        required_scope: str | None,
         clients: Collection[str] = (),
     ) -> None:
         super().__init__(required_scope)
@@ -132,12 +139,19 @@ def _is_access_token(claims: dict[str, Any], header: dict[str, Any]) -> bool:
     token_use = claims.get("token_use")
     if token_use is not None:
         return bool(token_use == "access")
-    return str(header.get("typ") or "").lower() in _ACCESS_TOKEN_TYPES
+    if str(header.get("typ") or "").lower() in _ACCESS_TOKEN_TYPES:
+        return True
+    if str(claims.get("typ") or "").lower() == "id":
+        return False
+    return not any(mark in claims for mark in _ID_TOKEN_CLAIMS)
 
 
 def _scopes(claims: dict[str, Any]) -> list[str]:
     scope = claims.get("scope")
-    return scope.split(" ") if isinstance(scope, str) else []
+    if isinstance(scope, str):
+        return scope.split(" ")
+    listed = claims.get("scp")
+    return [str(item) for item in listed] if isinstance(listed, list) else []
 
 
 def _audience_matches(claims: dict[str, Any], audience: str, clients: frozenset[str]) -> bool:
@@ -181,8 +195,9 @@ def _caller_from_claims(claims: dict[str, Any]) -> Caller:
 
 
 def _client_id(claims: dict[str, Any]) -> str | None:
-    """The client app the token was issued to: `client_id` (Cognito, RFC 9068), else `azp`."""
-    for name in ("client_id", "azp"):
+    """The client app the token was issued to: `client_id` (Cognito, RFC 9068), else `azp`
+    (OpenID Connect, Keycloak), else `cid` (Okta)."""
+    for name in ("client_id", "azp", "cid"):
         value = claims.get(name)
         if isinstance(value, str) and value:
             return value
@@ -243,7 +258,6 @@ def build_token_verifier(settings: Settings) -> TokenVerifier:
     if settings.auth_mode == AUTH_MODE_LOCAL:
         return LocalTokenVerifier(settings.dev_jwt_secret, settings.oidc_required_scope)
     assert settings.oidc_jwks_url and settings.oidc_issuer and settings.oidc_audience
-    assert settings.oidc_required_scope
     return OidcTokenVerifier(
         jwks_client(settings.oidc_jwks_url),
         settings.oidc_issuer,

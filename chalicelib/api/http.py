@@ -26,7 +26,7 @@ HTML = "text/html"
 CSV = "text/csv"
 FORM = "application/x-www-form-urlencoded"
 CORS_ALLOW_HEADERS = "Authorization,Content-Type,If-Match,Idempotency-Key"
-CORS_EXPOSE_HEADERS = "ETag,Location"
+CORS_EXPOSE_HEADERS = "ETag,Location,Retry-After"
 
 
 class Operation(NamedTuple):
@@ -289,10 +289,18 @@ def _add_cors(event: Request, response: Response, allowed: tuple[str, ...]) -> N
     )
 
 
+def _created_ticket(response: Response) -> str | None:
+    """The id of the ticket a 201 created (its Location is /v1/tickets/<id>), else None."""
+    location = _header(response.headers, "location") if response.status_code == 201 else None
+    if not location:
+        return None
+    prefix, _, ticket_id = location.rpartition("/")
+    return ticket_id if prefix.endswith("/v1/tickets") and ticket_id else None
+
+
 def _log_request(event: Request, response: Response, started: float) -> None:
     context = event.context or {}
     params = event.uri_params or {}
-    location = _header(response.headers, "location")
     logger.info(
         "request",
         extra={
@@ -302,7 +310,9 @@ def _log_request(event: Request, response: Response, started: float) -> None:
             "route": context.get("resourcePath"),
             "status": response.status_code,
             "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-            "ticket_id": params.get("ticket_id") or location.rpartition("/")[2] or None,
+            # The route's own parameter, else a created ticket's Location; no other Location
+            # (GET /s/{code} redirects to /v1/surveys/{code}: a secret).
+            "ticket_id": params.get("ticket_id") or _created_ticket(response),
             "role": (context.get("authorizer") or {}).get("role"),
         },
     )

@@ -9,8 +9,12 @@ range is one key-range Query per family, never a scan:
 - `complaint#concluded` `<day>#<business>#<cause>#<channel>#<outcome>`: the first
   resolution, the owner's withdrawal (cancel) or a merge; outcome is the bucket of
   the days from receipt (the suspended time left out, as for the deadlines) or
-  `withdrawn`. The buckets are disjoint: total = their sum.
-- `complaint#extended`  `<day>#once|twice`: each applied extension.
+  `withdrawn`. The buckets are disjoint: total = their sum. The action records it on
+  the complaint (`complaints.Conclusion`, with the classification it had then); a
+  `classify` after a reopening moves it as it moves the receipt (same day, same column).
+- `complaint#extended`  `<day>#once|twice`: each applied extension of the complaint's
+  first clock (once: the first step of the ladder, twice: the second); the fresh
+  clock of a reopened complaint is not counted again.
 - `complaint#reviews`   `<day>#requested|concluded`.
 
 A review complaint (its ticket has `review_of`) is counted only under `reviews`.
@@ -21,10 +25,17 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.domain.complaints import COMPLAINT, UNCLASSIFIED, complaint_of
+from chalicelib.domain.complaints import (
+    COMPLAINT,
+    DAY_BUCKETS,
+    LATER,
+    UNCLASSIFIED,
+    WITHDRAWN,
+    complaint_of,
+    conclusion_outcome,
+)
 from chalicelib.domain.counters import CounterKey, report_day
 from chalicelib.domain.events import (
     ComplaintClassified,
@@ -34,7 +45,6 @@ from chalicelib.domain.events import (
     StatusChanged,
     TicketCreated,
 )
-from chalicelib.domain.identity import Role
 from chalicelib.domain.reports import ReportRange
 from chalicelib.domain.statuses import Status
 from chalicelib.domain.ticket import Ticket
@@ -47,11 +57,6 @@ FAMILIES = (RECEIVED, CONCLUDED, EXTENDED, REVIEWS)
 
 # Emitted on the original complaint when its owner asks for a review (the review feature).
 REVIEW_REQUESTED = "complaint.review_requested"
-MERGE = "merge"
-WITHDRAWN = "withdrawn"
-# Upper bounds (days from receipt, suspended time left out) and their columns.
-DAY_BUCKETS = ((15, "within_15_days"), (30, "within_30_days"), (60, "within_60_days"))
-LATER = "later"
 OUTCOMES = (*(name for _, name in DAY_BUCKETS), LATER, WITHDRAWN)
 CSV_HEADER = ("business", "cause", "channel", "received", "concluded", *OUTCOMES)
 EXTENSION_NAMES = {1: "once", 2: "twice"}
@@ -92,7 +97,7 @@ def _of_complaint(event: Event, ticket: Ticket, day: str) -> dict[CounterKey, in
     new_complaint = ticket.review_of is None
     received = report_day(ticket.received_at)
     match event.payload():
-        case SlaExtended(extensions=extensions) if extensions in EXTENSION_NAMES:
+        case SlaExtended(extensions=extensions, reopened=None) if extensions in EXTENSION_NAMES:
             return {CounterKey(EXTENDED, f"{day}#{EXTENSION_NAMES[extensions]}"): 1}
         case StatusChanged() as moved:
             return _conclusion(event, moved, ticket, day)
@@ -104,65 +109,51 @@ def _of_complaint(event: Event, ticket: Ticket, day: str) -> dict[CounterKey, in
 
 
 def _received(day: str, business: str | None, cause: str | None, channel: str) -> CounterKey:
-    classification = f"{business or UNCLASSIFIED}#{cause or UNCLASSIFIED}"
-    return CounterKey(RECEIVED, f"{day}#{classification}#{channel}")
+    return CounterKey(RECEIVED, f"{day}#{_classification(business, cause)}#{channel}")
+
+
+def _classification(business: str | None, cause: str | None) -> str:
+    return f"{business or UNCLASSIFIED}#{cause or UNCLASSIFIED}"
 
 
 def _reclassified(moved: ComplaintClassified, day: str, channel: str) -> dict[CounterKey, int]:
-    before = _received(day, moved.previous_business, moved.previous_cause, channel)
-    after = _received(day, moved.business, moved.cause, channel)
-    return {} if before == after else {before: -1, after: 1}
+    """The receipt moves to the new classification; so does the conclusion of a reopened
+    complaint, on its own day and in its own column (the event names them)."""
+    before = _classification(moved.previous_business, moved.previous_cause)
+    after = _classification(moved.business, moved.cause)
+    if before == after:
+        return {}
+    moves = {
+        CounterKey(RECEIVED, f"{day}#{before}#{channel}"): -1,
+        CounterKey(RECEIVED, f"{day}#{after}#{channel}"): 1,
+    }
+    if moved.concluded_on and moved.concluded_as:
+        on, outcome = moved.concluded_on, moved.concluded_as
+        moves[CounterKey(CONCLUDED, f"{on}#{before}#{channel}#{outcome}")] = -1
+        moves[CounterKey(CONCLUDED, f"{on}#{after}#{channel}#{outcome}")] = 1
+    return moves
 
 
 def _conclusion(
     event: Event, moved: StatusChanged, ticket: Ticket, day: str
 ) -> dict[CounterKey, int]:
-    outcome = _outcome(event, moved, ticket)
+    outcome = conclusion_outcome(moved, event.actor, ticket, event.at)
     if outcome is None:
         return {}
     if ticket.review_of is not None:
         first = moved.to_status == Status.RESOLVED
         return {CounterKey(REVIEWS, f"{day}#concluded"): 1} if first else {}
+    # Where the action recorded it: the ticket read now may have been reopened and
+    # classified again since (that classify moves the count). A conclusion written before
+    # the record falls back to the ticket as read.
     complaint = complaint_of(ticket)
-    business, cause = complaint.business or UNCLASSIFIED, complaint.cause or UNCLASSIFIED
-    slot = f"{day}#{business}#{cause}#{ticket.channel}#{outcome}"
-    return {CounterKey(CONCLUDED, slot): 1}
-
-
-def _outcome(event: Event, moved: StatusChanged, ticket: Ticket) -> str | None:
-    """The conclusion's column, or None when this move concludes nothing."""
-    if moved.to_status == Status.RESOLVED:
-        return _bucket(event, moved, ticket) if moved.resolution_count == 1 else None
-    if ticket.resolutions:
-        return None  # concluded already, at its first resolution
-    if moved.to_status == Status.CANCELLED and _by_owner(event, ticket):
-        return WITHDRAWN
-    if moved.to_status == Status.CLOSED and moved.action == MERGE:
-        return _bucket(event, moved, ticket)
-    return None
-
-
-def _by_owner(event: Event, ticket: Ticket) -> bool:
-    return event.actor.role is Role.CUSTOMER and event.actor.id == ticket.customer_id
-
-
-def _bucket(event: Event, moved: StatusChanged, ticket: Ticket) -> str:
-    """The time suspended is the one the conclusion recorded: the ticket read now may
-    have been reopened since, its fresh clock suspended again or started over. (A
-    conclusion written before it recorded that falls back to the ticket.)"""
-    seconds = moved.total_suspended_seconds
-    if seconds is None:
-        seconds = complaint_of(ticket).suspended_until(event.at)
-    return days_bucket(ticket.received_at, event.at, timedelta(seconds=seconds))
-
-
-def days_bucket(received_at: datetime, concluded_at: datetime, suspended: timedelta) -> str:
-    """The column of a conclusion: at most 15, 30 or 60 days after receipt, or later."""
-    spent = concluded_at - received_at - suspended
-    for days, name in DAY_BUCKETS:
-        if spent <= timedelta(days=days):
-            return name
-    return LATER
+    record = complaint.concluded
+    if record is not None:
+        day, outcome = record.day, record.outcome
+        classification = _classification(record.business, record.cause)
+    else:
+        classification = _classification(complaint.business, complaint.cause)
+    return {CounterKey(CONCLUDED, f"{day}#{classification}#{ticket.channel}#{outcome}"): 1}
 
 
 # --- the report ---------------------------------------------------------------------------------

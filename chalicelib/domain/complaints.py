@@ -31,9 +31,10 @@ from chalicelib.domain.events import (
     ExtensionRequested,
     Payload,
     SlaExtended,
+    StatusChanged,
 )
-from chalicelib.domain.identity import Caller
-from chalicelib.domain.statuses import Action
+from chalicelib.domain.identity import Caller, Role
+from chalicelib.domain.statuses import Action, Status
 
 if TYPE_CHECKING:
     from chalicelib.domain.ticket import Ticket
@@ -48,6 +49,13 @@ UNCLASSIFIED = "unclassified"
 CODE_FAMILIES = ("business", "cause")
 LOCALES = ("zh-CN", "en-US")
 _CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+# The regulator's report (domain/complaint_report.py): a conclusion's column is the days
+# from receipt (the suspended time left out, as for the deadlines) up to 15, 30 or 60, or
+# later; the owner's cancel is a withdrawal.
+DAY_BUCKETS = ((15, "within_15_days"), (30, "within_30_days"), (60, "within_60_days"))
+LATER = "later"
+WITHDRAWN = "withdrawn"
+MERGE = "merge"
 
 
 class ClassificationRequiredError(ConflictError):
@@ -74,6 +82,19 @@ class ExtensionRequest(msgspec.Struct, frozen=True):
     by: str
 
 
+class Conclusion(msgspec.Struct, frozen=True):
+    """A complaint's first conclusion (first resolution, the owner's withdrawal or a merge)
+    as the regulator's report counts it: its Asia/Shanghai day, its column and the
+    classification it had then (None: unclassified). Recorded with the action and never
+    changed: the report reads it whenever its reaction runs, and a later `classify` (after
+    a reopening) carries day and column in its event, the report moving the count."""
+
+    day: str
+    outcome: str
+    business: str | None = None
+    cause: str | None = None
+
+
 class Complaint(msgspec.Struct, frozen=True):
     """The regulatory facts of a complaint ticket."""
 
@@ -85,6 +106,7 @@ class Complaint(msgspec.Struct, frozen=True):
     suspended_seconds: int = 0  # every finished suspension, added up
     # A reopening restarts the clock (None: it runs from receipt).
     clock_started_at: datetime | None = None
+    concluded: Conclusion | None = None  # the report's record; a reopening keeps it
 
     @property
     def clock_suspended(self) -> bool:
@@ -304,6 +326,8 @@ def classify(
         cause=params["cause"],
         previous_business=complaint.business,
         previous_cause=complaint.cause,
+        concluded_on=complaint.concluded.day if complaint.concluded else None,
+        concluded_as=complaint.concluded.outcome if complaint.concluded else None,
     )
     return replace(ticket, complaint=changed), payload
 
@@ -327,6 +351,7 @@ def extend(
         extensions=applied.extensions,
         due_date=report_day(due),
         requested_by=request.by if request else None,
+        reopened=True if complaint.clock_started_at is not None else None,
     )
     sla = replace(ticket.sla, resolution_due=due)
     return replace(ticket, complaint=applied, sla=sla), extended
@@ -424,3 +449,60 @@ def review_within_days(ticket: Ticket) -> int | None:
     """What a complaint's decision message tells the customer about a review."""
     # A review's outcome is final (domain/reviews.py): nothing more to ask for.
     return REVIEW_WINDOW_DAYS if ticket.kind == COMPLAINT and ticket.review_of is None else None
+
+
+# --- the report's record of a conclusion ------------------------------------------------------
+
+
+def conclusion_outcome(
+    moved: StatusChanged, actor: Caller, ticket: Ticket, at: datetime
+) -> str | None:
+    """The report's column for a complaint's status change, or None when it concludes
+    nothing: a later resolution, a staff cancellation, a closing (SPEC 13)."""
+    if moved.to_status == Status.RESOLVED:
+        return _bucket(moved, ticket, at) if moved.resolution_count == 1 else None
+    if ticket.resolutions:
+        return None  # concluded already, at its first resolution
+    if moved.to_status == Status.CANCELLED and _by_owner(actor, ticket):
+        return WITHDRAWN
+    if moved.to_status == Status.CLOSED and moved.action == MERGE:
+        return _bucket(moved, ticket, at)
+    return None
+
+
+def _by_owner(actor: Caller, ticket: Ticket) -> bool:
+    return actor.role is Role.CUSTOMER and actor.id == ticket.customer_id
+
+
+def _bucket(moved: StatusChanged, ticket: Ticket, at: datetime) -> str:
+    """The time suspended is the one the conclusion recorded: the ticket read by a later
+    reaction may have been reopened since, its fresh clock suspended again or started
+    over. (A conclusion written before it recorded that falls back to the ticket.)"""
+    seconds = moved.total_suspended_seconds
+    if seconds is None:
+        seconds = complaint_of(ticket).suspended_until(at)
+    return days_bucket(ticket.received_at, at, timedelta(seconds=seconds))
+
+
+def days_bucket(received_at: datetime, concluded_at: datetime, suspended: timedelta) -> str:
+    """The column of a conclusion: at most 15, 30 or 60 days after receipt, or later."""
+    spent = concluded_at - received_at - suspended
+    for days, name in DAY_BUCKETS:
+        if spent <= timedelta(days=days):
+            return name
+    return LATER
+
+
+def concluded(ticket: Ticket, moved: StatusChanged, caller: Caller, now: datetime) -> Ticket:
+    """The changed ticket with its first conclusion recorded when this move is it. A
+    review is counted apart (under `reviews`, by its event): nothing is recorded on it."""
+    if ticket.kind != COMPLAINT or ticket.review_of is not None:
+        return ticket
+    complaint = complaint_of(ticket)
+    if complaint.concluded is not None:
+        return ticket
+    outcome = conclusion_outcome(moved, caller, ticket, now)
+    if outcome is None:
+        return ticket
+    record = Conclusion(report_day(now), outcome, complaint.business, complaint.cause)
+    return replace(ticket, complaint=replace(complaint, concluded=record))

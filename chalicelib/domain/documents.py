@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from chalicelib.domain.errors import ConflictError
+from chalicelib.domain.errors import ConflictError, DomainError
 
 MAX_DOCUMENTS = 20
 MAX_SIZE = 10 * 1024 * 1024
@@ -34,6 +34,10 @@ class TooManyDocumentsError(ConflictError):
 
 class DocumentUnavailableError(ConflictError):
     """The document's bytes may not be served or reviewed now (409 document-unavailable)."""
+
+
+class DocumentErasedError(DomainError):
+    """The document's bytes were deleted by the customer's erasure (410 document-erased)."""
 
 
 class DocumentStatus(StrEnum):

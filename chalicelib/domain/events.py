@@ -38,7 +38,7 @@ class EventType(StrEnum):
     SURVEY_REMINDED = "survey.reminded"
     SURVEY_ANSWERED = "survey.answered"
     SURVEY_EXPIRED = "survey.expired"
-    SURVEY_SKIPPED = "survey.skipped"  # staff-only: why a resolved ticket got no survey
+    SURVEY_SKIPPED = "survey.skipped"  # why a resolved ticket got no survey (SPEC 5: survey.*)
     APPOINTMENT_BOOKED = "appointment.booked"
     APPOINTMENT_RESCHEDULED = "appointment.rescheduled"
     APPOINTMENT_REMINDED = "appointment.reminded"
@@ -67,6 +67,7 @@ CUSTOMER_VISIBLE_TYPES = frozenset(
         EventType.SURVEY_REMINDED,
         EventType.SURVEY_ANSWERED,
         EventType.SURVEY_EXPIRED,
+        EventType.SURVEY_SKIPPED,
         EventType.APPOINTMENT_BOOKED,
         EventType.APPOINTMENT_RESCHEDULED,
         EventType.APPOINTMENT_REMINDED,
@@ -246,6 +247,9 @@ class SlaExtended(ActionTaken, frozen=True, kw_only=True):
     extensions: Annotated[int | None, _OPTIONAL] = None
     due_date: Annotated[str | None, _OPTIONAL] = None
     requested_by: Annotated[str | None, _OPTIONAL] = None
+    # True: it extends a reopened complaint's fresh clock, which the report leaves out (the
+    # complaint's extensions were counted with its first decision).
+    reopened: Annotated[bool | None, _OPTIONAL] = None
 
 
 class ComplaintClassified(ActionTaken, frozen=True, kw_only=True):
@@ -255,6 +259,10 @@ class ComplaintClassified(ActionTaken, frozen=True, kw_only=True):
     # The classification it replaces (None: unclassified): the report moves its count.
     previous_business: str | None = None
     previous_cause: str | None = None
+    # A reopened complaint's first conclusion (its report day and column): the report
+    # moves that count too, so it stays under the complaint's current classification.
+    concluded_on: Annotated[str | None, _OPTIONAL] = None
+    concluded_as: Annotated[str | None, _OPTIONAL] = None
 
 
 class ExtensionRequested(ActionTaken, frozen=True, kw_only=True):

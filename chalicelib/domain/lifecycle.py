@@ -176,6 +176,8 @@ def apply_action(
     complaints.check_deadline(ticket, known, now)
     application_actions.check_state(ticket, known, caller)
     changed, payload = _EFFECTS[known](ticket, params, caller, now)
+    if isinstance(payload, StatusChanged):  # a complaint's first conclusion, for the report
+        changed = complaints.concluded(changed, payload, caller, now)
     events = [Event.of(new_event_id(), ticket.id, now, caller, payload)]
     if not isinstance(payload, StatusChanged) and changed.status != ticket.status:
         # Assignment and escalation move the status too; the customer's timeline

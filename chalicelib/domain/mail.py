@@ -261,30 +261,203 @@ def verdicts_pass(message: Message, sender: str | None) -> bool:
     `From` address's domain sent it (see `authenticated`). Missing headers fail."""
     spam = _first_header(message, "X-SES-Spam-Verdict").strip().upper()
     virus = _first_header(message, "X-SES-Virus-Verdict").strip().upper()
-    results = _first_header(message, "Authentication-Results")
+    results = _first_raw_header(message, "Authentication-Results")
     domain = sender.rpartition("@")[2] if sender else ""
     return spam == "PASS" and virus == "PASS" and authenticated(results, domain)
 
 
-_SPF_DOMAIN = re.compile(r"\b(?:smtp\.mailfrom|envelope-from)=[^\s;@]*@([a-z0-9.-]+)")
-_DKIM_PASSED = re.compile(r"\bdkim=pass\b[^;]*?\bheader\.[di]=@?([a-z0-9.-]+)")
+def _first_raw_header(message: Message, name: str) -> str:
+    """The first occurrence as written: the modern policy decodes RFC 2047 words in an
+    unstructured header, and SES quotes the sender-chosen envelope address in its
+    Authentication-Results, so `=?us-ascii?q?=3B_dmarc=3Dpass?=` there must stay text."""
+    for header, value in message.raw_items():
+        if header.lower() == name.lower():
+            return str(value)
+    return ""
+
+
+# --- Authentication-Results (RFC 8601, as SES writes it) ----------------------------------
+
+SES_AUTHSERV_ID = "amazonses.com"
+# Methods SES reports once per message: a second one was written by someone else.
+_ONCE = ("spf", "dmarc")
+# SES writes the SPF check's details as entries of their own after `spf=...` (not as
+# `smtp.mailfrom` properties): `client-ip=...; envelope-from=...; helo=...;`.
+_SES_SPF_ENTRIES = frozenset({"client-ip", "envelope-from", "helo"})
+_MAIL_FROM_KEYS = frozenset({"smtp.mailfrom", "envelope-from"})
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?"
+_DOMAIN = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}")
+
+
+class AuthResult(msgspec.Struct, frozen=True):
+    """One `method=result` of an Authentication-Results header, with its properties
+    (`header.from`, `smtp.mailfrom`... and SES's own `envelope-from`), values as written."""
+
+    method: str
+    result: str
+    properties: tuple[tuple[str, str], ...] = ()
+
+    def values(self, *names: str) -> list[str]:
+        return [value for name, value in self.properties if name in names]
+
+
+class AuthResults(msgspec.Struct, frozen=True):
+    authserv_id: str
+    results: tuple[AuthResult, ...]
+
+    def of(self, method: str) -> list[AuthResult]:
+        return [result for result in self.results if result.method == method]
+
+
+def parse_authentication_results(value: str) -> AuthResults | None:
+    """The header's authserv-id and results; None when it cannot be read (an unclosed
+    quote or comment, a stray `)`, no authserv-id). Comments are dropped and quoted
+    strings kept whole, so neither is ever read as a result; names are lower-cased,
+    values kept as written."""
+    segments = _segments(value)
+    if segments is None or not segments[0]:
+        return None
+    authserv_id = segments[0][0].lower()
+    results: list[AuthResult] = []
+    for words in segments[1:]:
+        pairs = _pairs(words)
+        if not pairs:
+            continue  # `none`, or nothing between two `;`
+        (method, result), properties = pairs[0], tuple(pairs[1:])
+        method = method.partition("/")[0]  # method/version
+        if method in _SES_SPF_ENTRIES and results and results[-1].method == "spf":
+            spf = results[-1]
+            results[-1] = AuthResult(spf.method, spf.result, (*spf.properties, pairs[0]))
+            continue
+        results.append(AuthResult(method, result.lower(), properties))
+    return AuthResults(authserv_id, tuple(results))
+
+
+class _Scanner:
+    """Splits a header into `;`-separated segments of words: comments (nested, with
+    quoted pairs) are whitespace, quoted strings stay whole inside their word."""
+
+    def __init__(self) -> None:
+        self.segments: list[list[str]] = [[]]
+        self.word: list[str] = []
+        self.depth = 0  # inside a comment
+        self.quoted = False
+        self.escaped = False
+        self.broken = False
+
+    def feed(self, char: str) -> None:
+        if self.escaped:
+            self.escaped = False
+            if self.quoted:
+                self.word.append(char)
+        elif char == "\\" and (self.quoted or self.depth):
+            self.escaped = True
+            if self.quoted:
+                self.word.append(char)
+        elif self.quoted:
+            self.word.append(char)
+            self.quoted = char != '"'
+        elif self.depth:
+            self.depth += {"(": 1, ")": -1}.get(char, 0)
+        else:
+            self._outside(char)
+
+    def _outside(self, char: str) -> None:
+        if char in "();" or char.isspace():
+            self.end_word()
+            self.depth = 1 if char == "(" else 0
+            self.broken = self.broken or char == ")"
+            if char == ";":
+                self.segments.append([])
+            return
+        self.word.append(char)
+        self.quoted = char == '"'
+
+    def end_word(self) -> None:
+        if self.word:
+            self.segments[-1].append("".join(self.word))
+            self.word = []
+
+
+def _segments(value: str) -> list[list[str]] | None:
+    scanner = _Scanner()
+    for char in value:
+        scanner.feed(char)
+    scanner.end_word()
+    if scanner.broken or scanner.quoted or scanner.depth or scanner.escaped:
+        return None
+    return scanner.segments
+
+
+def _pairs(words: list[str]) -> list[tuple[str, str]]:
+    """`name=value` words, names lower-cased; `a = b` (CFWS around `=`) joined first.
+    A word with no `=` (a bare `none`, a stray token) is no pair."""
+    joined: list[str] = []
+    for word in words:
+        if joined and (joined[-1].endswith("=") or word.startswith("=")):
+            joined[-1] += word
+        else:
+            joined.append(word)
+    pairs = []
+    for word in joined:
+        name, equals, value = word.partition("=")
+        if equals and name and '"' not in name:
+            pairs.append((name.lower(), value))
+    return pairs
+
+
+def address_domain(address: str) -> str | None:
+    """The domain after the LAST `@` outside quotes (`"x@a"@b` is b's), or the whole
+    value when it is a bare domain; None for anything that is not a domain name."""
+    quoted, at = False, -1
+    for index, char in enumerate(address):
+        if char == '"':
+            quoted = not quoted
+        elif char == "@" and not quoted:
+            at = index
+    domain = _ascii_domain(address[at + 1 :])
+    return domain if _DOMAIN.fullmatch(domain) else None
+
+
+def _ascii_domain(domain: str) -> str:
+    """Lower case, no final dot, IDNA A-labels (SES writes those; a From may not)."""
+    domain = domain.strip().rstrip(".").lower()
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return domain
 
 
 def authenticated(results: str, from_domain: str) -> bool:
-    """DMARC passed; or, where the domain publishes no DMARC policy, SPF or DKIM passed
-    for the `From` domain itself (aligned, relaxed: a parent or subdomain counts), so a
-    sender cannot pass with another domain's SPF and a forged `From`."""
-    text = " ".join(results.lower().split())
-    if not text.startswith(SES_MESSAGE_ID_DOMAIN) or not from_domain:
+    """SES (authserv-id `amazonses.com`) says DMARC passed for the `From` domain itself;
+    or, where the domain publishes no DMARC policy (dmarc=none, or no dmarc result), SPF
+    or DKIM passed for the `From` domain (aligned, relaxed: a parent or subdomain counts),
+    so a sender cannot pass with another domain's SPF and a forged `From`. Any other DMARC
+    result, or a method SES reports once appearing twice, fails."""
+    parsed = parse_authentication_results(results)
+    domain = _ascii_domain(from_domain)
+    if parsed is None or parsed.authserv_id != SES_AUTHSERV_ID or not domain:
         return False  # not the result SES's receiving servers wrote, or no sender
-    if re.search(r"\bdmarc=pass\b", text):
-        return True
-    if re.search(r"\bdmarc=(fail|permerror|temperror|quarantine|reject)\b", text):
+    if any(len(parsed.of(method)) > 1 for method in _ONCE):
         return False
-    passed = _DKIM_PASSED.findall(text)
-    if re.search(r"\bspf=pass\b", text):
-        passed += _SPF_DOMAIN.findall(text)
-    return any(_aligned(domain, from_domain.lower()) for domain in passed)
+    dmarc = parsed.of("dmarc")
+    if dmarc and dmarc[0].result != "none":
+        evaluated = [address_domain(value) for value in dmarc[0].values("header.from")]
+        return dmarc[0].result == "pass" and evaluated == [domain]
+    return any(_aligned(passed, domain) for passed in _passed_domains(parsed))
+
+
+def _passed_domains(parsed: AuthResults) -> list[str]:
+    """The domains SPF (its one MAIL FROM) and DKIM (each signature) passed for."""
+    found = []
+    for dkim in parsed.of("dkim"):
+        if dkim.result == "pass":
+            found += [address_domain(value) for value in dkim.values("header.d", "header.i")]
+    spf = parsed.of("spf")
+    mail_from = spf[0].values(*_MAIL_FROM_KEYS) if spf and spf[0].result == "pass" else []
+    if len(set(mail_from)) == 1:  # two different envelope senders: not SES's own words
+        found.append(address_domain(mail_from[0]))
+    return [domain for domain in found if domain]
 
 
 def _aligned(one: str, other: str) -> bool:

@@ -123,8 +123,7 @@ def open_ticket(
     now: datetime,
 ) -> tuple[Ticket, Event]:
     """Build a new ticket and its `ticket.created` event (nothing is written here)."""
-    customer_id = _owner(request, caller)
-    received_at = _received_at(request, now)
+    customer_id, received_at = _checked(request, caller, now)
     route = route_for(request.kind, request.category)
     route = replace(route, priority=request.priority or route.priority)
     contact = Contact.from_request(request.contact)
@@ -194,6 +193,24 @@ def _with_application(ticket: Ticket, request: TicketRequest, caller: Caller) ->
         priority = request.priority  # staff said so
     queue = TIER_QUEUES.get(tier, ticket.queue) if tier != ticket.tier else ticket.queue
     return replace(ticket, application=application, priority=priority, tier=tier, queue=queue)
+
+
+def _checked(request: TicketRequest, caller: Caller, now: datetime) -> tuple[str, datetime]:
+    """The owner and the receipt time, every offending field named at once (SPEC 4)."""
+    errors: list[FieldError] = []
+    customer_id, received_at = "", now
+    try:
+        customer_id = _owner(request, caller)
+    except ValidationError as error:
+        errors += error.errors
+    try:
+        received_at = _received_at(request, now)
+    except ValidationError as error:
+        named = {known.path for known in errors}  # a customer's received_at: said once
+        errors += [found for found in error.errors if found.path not in named]
+    if errors:
+        raise ValidationError(errors)
+    return customer_id, received_at
 
 
 def _owner(request: TicketRequest, caller: Caller) -> str:

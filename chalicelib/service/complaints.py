@@ -62,7 +62,7 @@ def count_complaint(event: Event, ports: ReactionPorts) -> None:
     """Move the complaint report's counters this event affects, once per event."""
     ticket = None
     if needs_ticket(event) and ports.tickets is not None:
-        ticket = ports.tickets.get(event.ticket_id)
+        ticket = (ports.ticket_reads or ports.tickets).get(event.ticket_id)
     counters = counters_of_event(event, ticket)
     if counters:
         ports.ledger.apply_once(event.id, COUNTING, counters)

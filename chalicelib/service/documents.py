@@ -24,6 +24,7 @@ from chalicelib.domain.documents import (
     OTHER,
     SERVABLE,
     Document,
+    DocumentErasedError,
     DocumentStatus,
     DocumentUnavailableError,
     FileProblem,
@@ -351,10 +352,17 @@ def list_documents(ports: DocumentPorts, ticket: Ticket) -> list[Document]:
 
 
 def download_url(ports: DocumentPorts, ticket: Ticket, document_id: str) -> str:
-    """A presigned GET (5 minutes) for a clean file; 409 document-unavailable otherwise."""
+    """A presigned GET (5 minutes) for a clean file; 409 document-unavailable otherwise.
+
+    An erased document (its name blanked, the first step of an erasure, before its object
+    is deleted; or its ticket anonymized) is 410 document-erased, answered here: a link
+    to the deleted object would get S3's 403. A link handed out before the erasure gets
+    S3's answer once the object is gone (it lives 5 minutes at most)."""
     document = ports.documents.get(ticket.id, document_id) if _is_document_id(document_id) else None
     if document is None:
         raise NotFoundError(f"No document {document_id[:40]}")
+    if not document.filename or is_erased(ticket):
+        raise DocumentErasedError("The document was deleted by an erasure")
     if document.status not in SERVABLE:
         raise DocumentUnavailableError(f"The document is {document.status.value}")
     return ports.objects.download_url(

@@ -9,11 +9,12 @@ At least once: consumers dedupe on `event_id`.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.ticket import Ticket, isoformat
 from chalicelib.service.ports import BusEntry, EventBus, ReactionLedger
+from chalicelib.service.tickets import TicketSource
 
 SOURCE = "servicedesk"
 # Types whose `to` is the status the event left the ticket in.
@@ -91,33 +92,6 @@ def bus_entry(event: Event, ticket: Ticket | None) -> BusEntry:
         detail=export_detail(event, ticket),
         at=event.at,
     )
-
-
-class TicketSource(Protocol):
-    def get(self, ticket_id: str) -> Ticket | None: ...
-
-
-class TicketReads:
-    """The tickets the export read during one stream batch: each read once (a batch
-    holds a ticket's events in runs, one GetItem served them all).
-
-    Never staler than a read per event: a batch's records are on the stream only once
-    their transactions committed, so the first read of a ticket in the batch already
-    holds every change of the batch's events (the second of two events changing the
-    ticket included). What can change a ticket during the batch is a reaction of the
-    batch itself; one that may (a survey's expiry closing it) calls `forget`."""
-
-    def __init__(self, tickets: TicketSource) -> None:
-        self._tickets = tickets
-        self._read: dict[str, Ticket | None] = {}
-
-    def get(self, ticket_id: str) -> Ticket | None:
-        if ticket_id not in self._read:
-            self._read[ticket_id] = self._tickets.get(ticket_id)
-        return self._read[ticket_id]
-
-    def forget(self, ticket_id: str) -> None:
-        self._read.pop(ticket_id, None)
 
 
 def export_event(

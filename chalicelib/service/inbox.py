@@ -4,6 +4,12 @@
 SMS intake). Staff then open a ticket from an item, add it to a ticket as the customer's
 comment (vouching for the sender: audited with the staff actor), or discard it; each
 item is handled once (a second try is a 409), in one transaction with its ticket write.
+
+An email's attachments become documents from the stream, not the request: the handled
+item's transaction writes the ticket's event naming each document to come by its id (the
+outbox), and `make_inbox_documents`, a reaction to that event, makes them from the stored
+message, at least once and idempotently (the ids). A failure after the settle can no
+longer lose them: the stream retries the reaction until it is done.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import msgspec
 from msgspec.structs import replace
 
 from chalicelib.domain.audit import AuditEntry
+from chalicelib.domain.documents import Document, DocumentStatus
 from chalicelib.domain.errors import (
     ConflictError,
     FieldError,
@@ -25,11 +32,12 @@ from chalicelib.domain.errors import (
     NotFoundError,
     ValidationError,
 )
+from chalicelib.domain.events import Event
 from chalicelib.domain.identity import STAFF_ROLES, WORKING_ROLES, Caller, Role
 from chalicelib.domain.inbox import Channel, InboxItem, InboxStatus, TriageReason, inbox_id_for
 from chalicelib.domain.lifecycle import add_comment
 from chalicelib.domain.mail import payloads
-from chalicelib.domain.privacy import retention_expiry
+from chalicelib.domain.privacy import is_erased, retention_expiry
 from chalicelib.domain.sla import start_clocks
 from chalicelib.domain.ticket import Ticket, TicketRequest
 from chalicelib.logs import logger
@@ -67,7 +75,8 @@ class InboxPorts(msgspec.Struct, frozen=True):
     tickets: TicketPorts | None = None  # the routes' actions need these two
     audit: AuditPorts | None = None
     # An email's PDF/JPEG/PNG attachments become documents of the ticket staff open or
-    # link (read again from the stored message); without these they stay metadata.
+    # link (read again from the stored message, by the stream's reaction to the event
+    # the settle wrote); without these they stay metadata.
     documents: DocumentPorts | None = None
     mail: MailSource | None = None
     mail_bucket: str | None = None
@@ -171,7 +180,7 @@ def open_ticket_from(
         _still_open(item)
         now = tickets.clock()
         ticket, created = open_with_new_ids(_request(item, body), caller, tickets.ids, now)
-        planned, raw = _plan(ports, item, None)
+        planned = _plan(ports, item, None)
         data = dict(created.data, inbox_id=item.id)  # the item, for erasure
         if planned:
             data["attachments"] = as_metadata(planned)
@@ -186,8 +195,7 @@ def open_ticket_from(
         with _unless_handled_meanwhile():
             ports.store.settle(handled, item.version, new_ticket=ticket, events=[created])
         _audit(audit, caller, TICKET, ticket.id, created.id, inbox_id=item.id)
-        _attach(ports, caller, ticket, planned, raw)
-        return ticket
+        return ticket  # its documents come from the stream (make_inbox_documents)
 
     return retrying(attempt, also=(ReferenceTakenError,))
 
@@ -228,17 +236,16 @@ def link(ports: InboxPorts, caller: Caller, item_id: str, ticket_id: str) -> Inb
         ticket = _linkable(tickets, caller, ticket_id)
         _still_open(item)
         now = tickets.clock()
-        owner = Caller(role=Role.CUSTOMER, id=ticket.customer_id)
         changed, events = add_comment(
             ticket,
             item.text or "(no text)",
             False,
-            owner,
+            _owner(ticket),
             now=now,
             new_event_id=tickets.ids.event_id,
         )
         changed = tickets.track(ticket, changed, now)
-        planned, raw = _plan(ports, item, ticket)
+        planned = _plan(ports, item, ticket)
         data = dict(events[0].data, channel=item.channel.value, inbox_id=item.id)
         if planned:
             data["attachments"] = as_metadata(planned)
@@ -253,43 +260,85 @@ def link(ports: InboxPorts, caller: Caller, item_id: str, ticket_id: str) -> Inb
         with _unless_handled_meanwhile():
             ports.store.settle(handled, item.version, change=change, events=events)
         _audit(audit, caller, LINK, ticket.id, events[0].id, inbox_id=item.id)
-        _attach(ports, caller, ticket, planned, raw)
-        return handled
+        return handled  # its documents come from the stream (make_inbox_documents)
 
     return retrying(attempt, also=(VersionConflictError,))
 
 
-def _plan(ports: InboxPorts, item: InboxItem, ticket: Ticket | None) -> tuple[list[Planned], bytes]:
+def _plan(ports: InboxPorts, item: InboxItem, ticket: Ticket | None) -> list[Planned]:
     """Which attachments become documents: staff vouch for the sender by opening or
     linking, so they follow the text (SPEC 12), within the ticket's 20 documents. The
     stored message they come from is read now, before anything is written: S3 out of
     reach is a 503 with nothing half-done; the message gone (the bucket's lifecycle)
-    leaves them metadata."""
+    leaves them metadata. The documents themselves are made by the stream."""
     if not item.attachments:
-        return [], b""
+        return []
     if ports.documents is not None and ports.mail is not None and item.source:
         held = len(ports.documents.documents.for_ticket(ticket.id)) if ticket is not None else 0
         planned = plan(item.attachments, item.source, ticket, held)
         if not any(one.document_id for one in planned):
-            return planned, b""
-        stored = ports.mail.read(ports.mail_bucket or "", item.source)
-        if stored is not None:
-            return planned, stored.raw
+            return planned
+        if ports.mail.read(ports.mail_bucket or "", item.source) is not None:
+            return planned
         logger.warning("inbox attachments gone", extra={"inbox_id": item.id})
-    return [replace(one, document_id=None) for one in plan(item.attachments, "", None, 0)], b""
+    return [replace(one, document_id=None) for one in plan(item.attachments, "", None, 0)]
 
 
-def _attach(
-    ports: InboxPorts, caller: Caller, ticket: Ticket, planned: list[Planned], raw: bytes
-) -> None:
-    """After the item is settled (once: a second try is a 409): the documents, made from
-    the stored message read before it."""
-    if not any(one.document_id for one in planned):
-        return
-    assert ports.documents is not None
-    current = ports.documents.tickets.get(ticket.id) or ticket
-    made = make_documents(ports.documents, caller, current, planned, payloads(raw))
+def make_inbox_documents(ports: InboxPorts, event: Event) -> int:
+    """The stream's reaction to a ticket opened from, or a comment linked from, an inbox
+    item: the documents its event names (by id), made from the stored message. At least
+    once and idempotent: a document made already is not made again (one whose bytes a
+    stopped attempt did not store gets them); S3 or DynamoDB out of reach fails the
+    record, and the stream retries it. Returns how many documents were made or completed.
+
+    Made as the staff member who opened the ticket, or, for a link, as the ticket's owner
+    (the comment is recorded as theirs; the staff member who vouched is in the audit log)."""
+    planned = _announced(event)
+    if not planned or ports.documents is None or ports.mail is None:
+        return 0
+    documents = ports.documents
+    ticket = documents.tickets.get(event.ticket_id)
+    if ticket is None or is_erased(ticket):
+        return 0  # the erasure deleted the stored message and what was made of it
+    held = {document.id: document for document in documents.documents.for_ticket(ticket.id)}
+    missing = [one for one in planned if _still_to_make(held.get(str(one.document_id)))]
+    item = ports.store.get(str(event.data["inbox_id"])) if missing else None
+    if item is None or not item.source:
+        return 0
+    stored = ports.mail.read(ports.mail_bucket or "", item.source)
+    if stored is None:  # the bucket's lifecycle deleted it meanwhile: metadata only
+        logger.warning("inbox attachments gone", extra={"inbox_id": item.id})
+        return 0
+    maker = event.actor if event.actor.role in WORKING_ROLES else _owner(ticket)
+    made = make_documents(documents, maker, ticket, missing, payloads(stored.raw))
     logger.info("inbox attachments", extra={"ticket_id": ticket.id, "documents": made})
+    return made
+
+
+def _announced(event: Event) -> list[Planned]:
+    """The documents an inbox item's event names: its attachments that have an id."""
+    entries = event.data.get("attachments") if event.data.get("inbox_id") else None
+    if not isinstance(entries, list):
+        return []
+    return [
+        Planned(
+            filename=str(entry.get("filename", "")),
+            content_type=str(entry.get("content_type", "")),
+            size=int(entry.get("size", 0)),
+            index=index,
+            document_id=str(entry["document_id"]),
+        )
+        for index, entry in enumerate(entries)
+        if isinstance(entry, dict) and entry.get("document_id")
+    ]
+
+
+def _still_to_make(document: Document | None) -> bool:
+    return document is None or document.status is DocumentStatus.PENDING_UPLOAD
+
+
+def _owner(ticket: Ticket) -> Caller:
+    return Caller(role=Role.CUSTOMER, id=ticket.customer_id)
 
 
 def _linkable(tickets: TicketPorts, caller: Caller, ticket_id: str) -> Ticket:

@@ -10,7 +10,9 @@ reports on, and is written in one transaction with the claim it settles: the
 first outcome wins, a redelivery never adds a second. Once the ticket is
 anonymized (an erasure), nothing personal is written about it: the outcome is
 written as the erasure would have left it, and a message not yet sent is not
-sent (`notification.skipped`, reason `erased`).
+sent (`notification.skipped`, reason `erased`). A failed or unknown outcome is written
+before its ops alert, which has a claim of its own: an alert SNS refused is sent by the
+redelivery, and never turns a known outcome into `unknown`.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ from chalicelib.service.ports import (
     Notifier,
     OpsAlert,
     OpsAlerter,
+    ReactionLedger,
     ReplyKeysUnavailableError,
     SmsIndex,
     SmsSent,
@@ -70,7 +73,7 @@ from chalicelib.service.ports import (
     TicketErasedError,
 )
 from chalicelib.service.retries import retrying
-from chalicelib.service.tickets import TicketAccess
+from chalicelib.service.tickets import TicketAccess, TicketReads
 
 SEND_ATTEMPTS = 3
 BACKOFF_SECONDS = 0.5
@@ -94,6 +97,12 @@ class NotificationPorts(TicketAccess, frozen=True):
     mail_threading: ReplyThreading | None = None
     # The SMS sent, by number: what a customer's text back is matched by (SPEC 12).
     sms_index: SmsIndex | None = None
+    # Claims on the ops alert a failed or unknown outcome owes (one per notice): an alert
+    # SNS refused is sent by the redelivery, once. None: sent by the first attempt only.
+    ledger: ReactionLedger | None = None
+    # The stream batch's tickets (service/reactions.for_one_batch): a notice's own read
+    # serves the batch's later reactions. None (the deferred-notice schedule): not kept.
+    ticket_reads: TicketReads | None = None
 
 
 def notify(event: Event, ports: NotificationPorts) -> None:
@@ -135,6 +144,12 @@ def _done_elsewhere(notice: DeferredNotification, ports: NotificationPorts) -> b
     claim = ports.store.delivery(notice.event_id)
     if claim is None:
         _claim_lost(notice, ports)
+        return True
+    if claim.state in _ALERTING:  # the alert it owes, if SNS refused it then
+        event = ports.tickets.event(notice.ticket_id, notice.event_id)
+        template = template_for(event) if event else None
+        if event is not None and template is not None:
+            _alert_owed(event, template, ports)
         return True
     if claim.state != "pending":
         return True
@@ -185,7 +200,7 @@ def customer_preferences(store: NotificationStore, customer_id: str) -> Preferen
 def _deliver(
     event: Event, template: str, ports: NotificationPorts, *, quiet_hours_checked: bool
 ) -> None:
-    ticket = ports.tickets.get(event.ticket_id)
+    ticket = _read_after_claim(event, ports)
     if ticket is None:
         ports.store.settle_delivery(event.id, "skipped", ports.clock())
         return
@@ -211,6 +226,15 @@ def _deliver(
         channel, destination, masked, locale, values, ticket.customer_id, ticket_id=ticket.id
     )
     _send(event, template, ports, outgoing)
+
+
+def _read_after_claim(event: Event, ports: NotificationPorts) -> Ticket | None:
+    """The ticket read now, after the claim, never a copy read before it (a stream batch
+    keeps one): an erasure committed before the claim is seen. The batch's later
+    reactions use this read."""
+    if ports.ticket_reads is not None:
+        return ports.ticket_reads.fresh(event.ticket_id)
+    return ports.tickets.get(event.ticket_id)
 
 
 class _Outgoing(msgspec.Struct, frozen=True):
@@ -344,30 +368,65 @@ def _skipped(event: Event, template: str, reason: str, ports: NotificationPorts)
 def _failed(
     event: Event, template: str, channel: str, reason: str, ports: NotificationPorts
 ) -> None:
+    """The provider refused the message: `notification.failed`, then the ops alert. The
+    outcome is written first: it is known now, and an alert SNS refuses (the same SNS the
+    SMS went to may be down) must not turn it into `unknown` on the redelivery."""
     failed = NotificationFailed(
         source_event=event.id, channel=channel, template=template, reason=reason
     )
-    # Alert before settling: if the alert fails, the retry still finds work to do.
-    _alert(ports, failed.TYPE, event, f"notification failed ({template}, {reason})")
     _record(event, ports, failed, "failed")
+    _alert_owed(event, template, ports, reason=reason)
 
 
 def _after_redelivery(event: Event, template: str, ports: NotificationPorts) -> None:
     claim = ports.store.delivery(event.id)
-    if claim is None or claim.state != "pending":
-        return  # already settled: a redelivery sends nothing
-    _unknown(event, template, ports)
+    if claim is None:
+        return
+    if claim.state == "pending":
+        _unknown(event, template, ports)
+    elif claim.state in _ALERTING:
+        _alert_owed(event, template, ports)  # if SNS refused it the first time
+    # otherwise already settled: a redelivery sends nothing
 
 
 def _unknown(event: Event, template: str, ports: NotificationPorts) -> None:
-    # Alert before settling: if the alert fails, the retry still finds work to do.
-    _alert(
-        ports,
-        EventType.NOTIFICATION_UNKNOWN,
-        event,
-        f"notification outcome unknown ({template}); check the provider before resending",
-    )
     _record(event, ports, NotificationUnknown(source_event=event.id, template=template), "unknown")
+    _alert_owed(event, template, ports, reason="")
+
+
+# The outcomes that owe ops an alert (SPEC 7), and what it says.
+_ALERTING = {
+    "failed": (EventType.NOTIFICATION_FAILED, "notification failed ({template}{reason})"),
+    "unknown": (
+        EventType.NOTIFICATION_UNKNOWN,
+        "notification outcome unknown ({template}); check the provider before resending",
+    ),
+}
+_ALERT_CLAIM = "notice-alert"
+
+
+def _alert_owed(
+    event: Event, template: str, ports: NotificationPorts, *, reason: str | None = None
+) -> None:
+    """The ops alert the notice's settled outcome owes, once. `reason` None: a redelivery
+    (the first attempt wrote the outcome, and its alert may have failed): without a ledger
+    it was the first attempt's to send. The claim is taken before SNS is called and given
+    back if the call fails, so the stream's retry sends it instead of losing it."""
+    if ports.alerts is None or (reason is None and ports.ledger is None):
+        return
+    claim = ports.store.delivery(event.id)
+    if claim is None or claim.state not in _ALERTING:
+        return  # another outcome won (a concurrent run): it alerted if it owed one
+    if ports.ledger is not None and not ports.ledger.claim(event.id, _ALERT_CLAIM):
+        return
+    kind, summary = _ALERTING[claim.state]
+    told = f", {reason}" if reason else ""
+    try:
+        _alert(ports, kind, event, summary.format(template=template, reason=told))
+    except Exception:
+        if ports.ledger is not None:
+            ports.ledger.release(event.id, _ALERT_CLAIM)
+        raise
 
 
 def _record(

@@ -364,8 +364,8 @@ class NotificationStore(ABC):
         its end) and settle the claim of the event it reports on to `state`, in one
         transaction. The claim records that it has an outcome: False when it had one
         already (the first one written wins; nothing is written). With `unless_erased`,
-        raises TicketErasedError when the ticket is anonymized or gone (nothing is
-        written)."""
+        raises TicketErasedError when the ticket was erased (`anonymize_ticket` marked
+        it; nothing is written)."""
 
     @abstractmethod
     def resume_deferred(self, event_id: str, now: datetime) -> bool:
@@ -510,6 +510,7 @@ class PrivacyStore(ABC):
     ) -> None:
         """Rewrite the events, then write the ticket (at expected_version) with `added`, in
         one transaction; also drops the ticket's idempotency records (stored responses).
+        That transaction marks the ticket erased, for `record_outcome`.
 
         Raises VersionConflictError.
         """

@@ -30,7 +30,8 @@ from chalicelib.domain.statuses import FINISHED_STATUSES, Action, Status
 from chalicelib.domain.surveys import Survey
 from chalicelib.service.audit import record_write
 from chalicelib.service.complaints import count_complaint
-from chalicelib.service.export import TicketReads, export_event
+from chalicelib.service.export import export_event
+from chalicelib.service.inbox import InboxPorts, make_inbox_documents
 from chalicelib.service.notifications import NotificationPorts, notify
 from chalicelib.service.ports import (
     AuditLog,
@@ -49,6 +50,7 @@ from chalicelib.service.surveys import (
     survey_written,
     withdraw_survey,
 )
+from chalicelib.service.tickets import TicketReads
 
 
 def _plain_minutes(start: datetime, end: datetime) -> int:
@@ -72,9 +74,11 @@ class ReactionPorts(msgspec.Struct, frozen=True):
     expire_documents: Callable[[str, int], None] | None = None
     delete_document_object: Callable[[str], None] | None = None
     bus: EventBus | None = None  # EventBridge export (SPEC 12); None leaves it out
-    # The export's tickets, read once per stream batch (`for_one_batch`); None: one read
-    # per exported event.
+    # The tickets of one stream batch, read once by the export and the report counters,
+    # renewed by each notification's own read (`for_one_batch`); None: read per reaction.
     ticket_reads: TicketReads | None = None
+    # An inbox item's email attachments become documents (SPEC 12); None leaves it out.
+    inbox: InboxPorts | None = None
 
 
 Reaction = Callable[[Event, ReactionPorts], None]
@@ -85,7 +89,7 @@ def count_event(event: Event, ports: ReactionPorts) -> None:
     only for resolutions and possible first responses, whose SLA facts it holds)."""
     ticket = None
     if needs_ticket(event) and ports.tickets is not None:
-        ticket = ports.tickets.get(event.ticket_id)
+        ticket = (ports.ticket_reads or ports.tickets).get(event.ticket_id)
     counters = report_counters(event, ticket, ports.working_minutes)
     if counters and ports.ledger.apply_once(event.id, "count", counters):
         _emit_metrics(event, ports)
@@ -173,6 +177,13 @@ def alert_ops(event: Event, ports: ReactionPorts) -> None:
         raise
 
 
+def attach_inbox_documents(event: Event, ports: ReactionPorts) -> None:
+    """A ticket opened from, or a comment linked from, an email in the triage inbox: the
+    documents its event names, made from the stored message (idempotent by their ids)."""
+    if ports.inbox is not None:
+        make_inbox_documents(ports.inbox, event)
+
+
 def notify_customer(event: Event, ports: ReactionPorts) -> None:
     """One message per notifying event (which ones: the notifications domain decides)."""
     if ports.notifications is not None:
@@ -204,12 +215,12 @@ def export_to_bus(event: Event, ports: ReactionPorts) -> None:
 
 
 REACTIONS: dict[EventType, tuple[Reaction, ...]] = {
-    EventType.TICKET_CREATED: (count_event,),
+    EventType.TICKET_CREATED: (count_event, attach_inbox_documents),
     EventType.STATUS_CHANGED: (follow_up_survey, count_event),
     EventType.SURVEY_ANSWERED: (finish_survey, count_event),
     EventType.SLA_BREACHED: (alert_ops, count_event),
     EventType.ESCALATED: (alert_ops,),
-    EventType.COMMENT_ADDED: (count_event,),
+    EventType.COMMENT_ADDED: (count_event, attach_inbox_documents),
 }
 EVERY_EVENT: tuple[Reaction, ...] = (
     notify_customer,
@@ -221,15 +232,22 @@ EVERY_EVENT: tuple[Reaction, ...] = (
 
 
 def for_one_batch(ports: ReactionPorts) -> ReactionPorts:
-    """The ports for one stream batch: the export reads each of its tickets once."""
+    """The ports for one stream batch: the export and the report counters read each of
+    its tickets once, or use a notification's read, which comes after the notice's claim
+    (`TicketReads` says why that is safe; the survey reactions, which may write the
+    ticket, read it themselves)."""
     if ports.tickets is None:
         return ports
-    return msgspec.structs.replace(ports, ticket_reads=TicketReads(ports.tickets))
+    reads = TicketReads(ports.tickets)
+    notifications = ports.notifications
+    if notifications is not None and notifications.tickets is ports.tickets:
+        notifications = msgspec.structs.replace(notifications, ticket_reads=reads)
+    return msgspec.structs.replace(ports, ticket_reads=reads, notifications=notifications)
 
 
 def react_to_survey(survey: Survey, ports: ReactionPorts) -> None:
     """The survey workflow wrote a survey: its round's event, or its expiry settled (which
-    closes the ticket: the batch's export reads that ticket again)."""
+    closes the ticket: the batch's reactions read that ticket again)."""
     if ports.surveys is None:
         return
     survey_written(survey, ports.surveys)

@@ -99,6 +99,44 @@ class TicketAccess(msgspec.Struct, frozen=True):
         return TicketPorts(repository=self.tickets, ids=self.ids, clock=self.clock)
 
 
+class TicketSource(Protocol):
+    def get(self, ticket_id: str) -> Ticket | None: ...
+
+
+class TicketReads:
+    """The tickets read during one stream batch: the export and the report counters take
+    their copy from here (one GetItem for all of a ticket's events in the batch), which
+    each notification's own read renews.
+
+    What those reactions need is in it: a batch's records are on the stream only once
+    their transactions committed, so the first read of a ticket in the batch already
+    holds every change of the batch's events (the second of two events changing the
+    ticket included). A write committed while the batch runs (seconds) may be missed: its
+    own events come in a later batch and are reacted to with it. So:
+    - a reaction that writes the ticket (a survey's expiry closes it) reads it itself, at
+      the version it writes on, never from here, and then calls `forget`;
+    - a notification reads the ticket after taking its claim (`fresh`), never a copy read
+      before: an erasure committed before the claim is seen (service/notifications). Its
+      read then serves the batch's later reactions."""
+
+    def __init__(self, tickets: TicketSource) -> None:
+        self._tickets = tickets
+        self._read: dict[str, Ticket | None] = {}
+
+    def get(self, ticket_id: str) -> Ticket | None:
+        if ticket_id not in self._read:
+            self._read[ticket_id] = self._tickets.get(ticket_id)
+        return self._read[ticket_id]
+
+    def fresh(self, ticket_id: str) -> Ticket | None:
+        """Read the ticket now, whatever was read before, and keep this copy."""
+        self._read[ticket_id] = self._tickets.get(ticket_id)
+        return self._read[ticket_id]
+
+    def forget(self, ticket_id: str) -> None:
+        self._read.pop(ticket_id, None)
+
+
 Render = Callable[[Ticket], StoredResponse]
 
 

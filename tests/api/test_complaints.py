@@ -182,6 +182,32 @@ def test_a_supervisor_walks_a_complaint_to_its_decision_and_the_report_counts_it
     assert int(row["received"]) == int(before["received"]) + 1
     assert int(row["concluded"]) == int(before["concluded"]) + 1
 
+    # Reopened: a fresh clock, extended again, and classified anew. The complaint stays
+    # counted once (its extensions were counted with its first decision) and under its
+    # new codes, received and concluded alike.
+    key = ("payment", "systems", "mobile")
+    then = _csv_rows(lead).get(key, {"received": "0", "concluded": "0"})
+    assert customer.act(tid, "reopen", reason="The fee is back").status_code == 200
+    again = lead.act(tid, "extend", reason="Card network records needed again")
+    assert again.status_code == 200, again.text
+    moved = agent.act(tid, "classify", business="payment", cause="systems")
+    assert moved.status_code == 200, moved.text
+
+    def reclassified() -> dict[tuple[str, str, str], dict[str, str]] | None:
+        rows = _csv_rows(lead)
+        counted = int(rows.get(key, {}).get("concluded", "0")) > int(then["concluded"])
+        return rows if counted else None
+
+    rows_now = wait_for(reclassified, timeout=30)  # the stream keeps the ticket's order
+    assert int(rows_now[key]["received"]) == int(then["received"]) + 1
+    assert int(rows_now[key]["concluded"]) == int(then["concluded"]) + 1
+    card = rows_now.get(("card", "fees", "mobile"), {"received": "0", "concluded": "0"})
+    assert (int(card["received"]), int(card["concluded"])) == (
+        int(row["received"]) - 1,
+        int(row["concluded"]) - 1,
+    )
+    assert _report(lead)["extended"] == report["extended"]
+
 
 def test_complaint_rules_refuse_other_kinds_and_the_report_other_callers(stack, token):
     run = uuid.uuid4().hex[:6]

@@ -229,6 +229,9 @@ def test_concurrent_callers_never_see_each_others_identity(stack, auth):
 def test_cors_for_configured_origins_only(stack, auth):
     allowed = requests.get(f"{stack.api}/v1/health", headers={"Origin": "http://localhost:3000"})
     assert allowed.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+    # A browser reads a 429's or 503's Retry-After only when it is exposed (SPEC 2).
+    exposed = allowed.headers["Access-Control-Expose-Headers"].split(",")
+    assert {"ETag", "Location", "Retry-After"} <= set(exposed)
     other = requests.get(f"{stack.api}/v1/health", headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in other.headers
     preflight = requests.options(

@@ -9,7 +9,7 @@ import pytest
 from msgspec.structs import replace
 
 from chalicelib import bootstrap
-from chalicelib.domain.complaints import Complaint, ExtensionRequest
+from chalicelib.domain.complaints import Complaint, Conclusion, ExtensionRequest
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.ticket import Ticket, TicketRequest, open_ticket, ticket_view
 from chalicelib.service.ports import TicketRepository
@@ -47,6 +47,7 @@ def test_every_complaint_fact_survives_a_round_trip(repository: TicketRepository
         suspended_at=NOW + timedelta(hours=3),
         suspended_seconds=86_400,
         clock_started_at=NOW + timedelta(days=20),  # reopened
+        concluded=Conclusion("2026-12-18", "within_30_days", "personal-info", None),
     )
     ticket = _complaint(1, complaint=complaint)
     repository.create(ticket, [])

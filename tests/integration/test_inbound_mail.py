@@ -4,7 +4,9 @@ reply through bucket -> queue -> handler onto the ticket, strangers to the triag
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import logging
 from collections.abc import Iterator
 from email import message_from_bytes
 from email.policy import default
@@ -13,6 +15,7 @@ from urllib.parse import unquote_plus
 
 import boto3
 import pytest
+from msgspec.structs import replace
 
 from chalicelib import bootstrap
 from chalicelib.domain.errors import ConflictError
@@ -23,6 +26,7 @@ from chalicelib.domain.mail import ticket_of_token, token_in
 from chalicelib.domain.statuses import Status
 from chalicelib.domain.ticket import Ticket, TicketRequest
 from chalicelib.handlers.inbound_mail import handle_messages, on_inbound_mail
+from chalicelib.logs import logger
 from chalicelib.service import inbox
 from chalicelib.service.tickets import StoredResponse, act, create_ticket
 from local.mail import build, drop
@@ -49,6 +53,11 @@ def _render(ticket: Ticket) -> StoredResponse:
 
 @pytest.fixture
 def desk(aws: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    # As deployed: the function knows its inbound bucket (events naming another are dropped).
+    settings = replace(
+        bootstrap.container().settings, inbound_mail_bucket=aws["physical"]["InboundMailBucket"]
+    )
+    bootstrap.use(bootstrap.bootstrap(settings))
     yield aws
 
 
@@ -190,6 +199,40 @@ def test_a_strangers_mail_is_triaged_and_an_agent_opens_a_ticket_from_it(desk):
     assert [(i.id, i.status, i.ticket_id) for i in handled] == [
         (stranger.id, InboxStatus.TICKETED, opened.id)
     ]
+
+
+def test_an_event_naming_another_bucket_is_dropped_unread(desk, capsys):
+    # Review L5: the queue policy lets any `*-inboundmailbucket-*` bucket of the account
+    # notify; a reply with a valid token from the contact, stored in such a bucket, is
+    # neither commented nor triaged, and ops see a warning that names no one.
+    ticket_id = _waiting_ticket(desk)
+    reply_to = str(
+        message_from_bytes(_raw_sent()[-1].raw_data.encode(), policy=default)["Reply-To"]
+    )
+    other = "other-stack-inboundmailbucket-x1"
+    boto3.client("s3").create_bucket(
+        Bucket=other, CreateBucketConfiguration={"LocationConstraint": "ap-east-1"}
+    )
+    key = drop(_mail(ADDRESS, reply_to, "Forged answer"), endpoint_url=None, bucket=other)
+    record = {"messageId": "foreign", "body": _s3_event(other, key)}
+    capsys.readouterr()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    try:
+        assert handle_messages([record]) == {"batchItemFailures": []}
+    finally:
+        logger.removeHandler(handler)  # type: ignore[attr-defined]
+    events = bootstrap.container().repository.events(ticket_id)
+    assert not [e for e in events if e.type == EventType.COMMENT_ADDED]
+    ports = bootstrap.container().inbox_ports()
+    assert inbox.list_items(ports, AGENT, "open", 10, None).items == []
+    logged = stream.getvalue() + capsys.readouterr().out  # log lines, then EMF metric lines
+    assert "inbound email event from another bucket dropped" in logged
+    assert '"InboundMailForeignBucket"' in logged
+    for private in (ADDRESS, ADDRESS.lower(), key, other):
+        assert private not in logged
 
 
 def test_a_poison_message_fails_alone(desk):

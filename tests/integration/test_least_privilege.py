@@ -97,8 +97,12 @@ QUEUE_SOURCE_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueue
 # caller that may list the bucket, and 403 otherwise (the message was retried into its DLQ).
 NOTIFIED_BUCKET_ACTIONS = {"s3:ListBucket"}
 # Objects a function reads that the bucket's lifecycle may have deleted meanwhile: the API
-# reads a stored email when staff open or link its inbox item (its attachments).
-READS_MAYBE_GONE = {API_FUNCTION: {"InboundMailBucket": "inbound/"}}
+# reads a stored email when staff open or link its inbox item (its attachments), and the
+# stream's reaction to that write makes the documents from it.
+READS_MAYBE_GONE = {
+    API_FUNCTION: {"InboundMailBucket": "inbound/"},
+    "OnTableChange": {"InboundMailBucket": "inbound/"},
+}
 # Using a topic or secret encrypted with the desk's own key.
 ENCRYPTED_TOPIC_ACTIONS = {"kms:GenerateDataKey*", "kms:Decrypt"}
 ENCRYPTED_SECRET_ACTIONS = {"kms:Decrypt"}

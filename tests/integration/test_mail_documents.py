@@ -25,6 +25,7 @@ from chalicelib.service import documents, inbox
 from chalicelib.service.privacy import erase_customer
 from chalicelib.service.tickets import StoredResponse, act, create_ticket
 from local.mail import build, drop
+from tests.integration.streams import deliver, stream_records
 
 CUSTOMER = Caller(Role.CUSTOMER, "cust-attach")
 AGENT = Caller(Role.AGENT, "agent-attach")
@@ -154,3 +155,29 @@ def test_erasure_blanks_the_linked_inbox_item_and_deletes_the_raw_mail(desk, tmp
     assert container.mail_threads.thread(ticket_id) is None
     events = repr(container.repository.events(ticket_id))
     assert "statement.pdf" not in events and "Mei" not in events
+
+
+def test_a_linked_emails_pdf_is_made_a_document_by_the_stream_once(desk, tmp_path):
+    # The link's transaction writes the comment naming the document to come; the stream's
+    # reaction to it makes the document from the stored mail (the real handler, table,
+    # stream and buckets), and a redelivery of the whole stream makes nothing twice.
+    container = bootstrap.container()
+    ticket_id = create_ticket(container.ticket_ports(), CUSTOMER, REQUEST, _render).body
+    _deliver(desk, _mail("help@bank.example", _files(tmp_path), sender="mei.other@example.cn"))
+    (item,) = inbox.list_items(container.inbox_ports(), AGENT, "open", 10, None).items
+    inbox.link(container.inbox_ports(), AGENT, item.id, ticket_id)
+    ports = container.document_ports()
+    assert ports.documents.for_ticket(ticket_id) == []  # not yet: the stream makes it
+
+    assert deliver(stream_records(desk["stream_arn"])) == {"batchItemFailures": []}
+    (document,) = ports.documents.for_ticket(ticket_id)
+    assert (document.filename, document.type) == ("statement.pdf", "other")
+    stored = boto3.client("s3").get_object(
+        Bucket=desk["physical"]["Documents"], Key=document.object_key
+    )
+    assert stored["Body"].read() == PDF
+    landed = documents.file_landed(ports, document.object_key)
+    assert landed is not None and landed.status is DocumentStatus.AVAILABLE
+
+    assert deliver(stream_records(desk["stream_arn"])) == {"batchItemFailures": []}
+    assert ports.documents.for_ticket(ticket_id) == [landed]

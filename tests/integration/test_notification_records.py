@@ -9,10 +9,19 @@ from typing import Any
 
 import pytest
 from msgspec.structs import replace
+from pynamodb.connection import Connection
 
 from chalicelib import bootstrap
+from chalicelib.adapters.dynamo import ERASED_SK, ticket_pk
 from chalicelib.adapters.ids import RandomIdSource
-from chalicelib.adapters.models import DeliveryItem, SurveyCooldownItem, SurveyItem, get_item
+from chalicelib.adapters.models import (
+    DeliveryItem,
+    ErasureMarkerItem,
+    SurveyCooldownItem,
+    SurveyItem,
+    get_item,
+)
+from chalicelib.adapters.notifications import DynamoNotificationStore
 from chalicelib.adapters.surveys import SURVEY_SK, survey_pk
 from chalicelib.domain.events import (
     Event,
@@ -21,6 +30,7 @@ from chalicelib.domain.events import (
     NotificationUnknown,
 )
 from chalicelib.domain.identity import SYSTEM, Caller, Role
+from chalicelib.domain.mail import MailThread
 from chalicelib.domain.surveys import Answer as SurveyAnswer
 from chalicelib.domain.surveys import Survey, SurveyState, survey_id
 from chalicelib.domain.ticket import Ticket, TicketRequest, ticket_view
@@ -145,6 +155,63 @@ def test_an_sms_sent_while_the_erasure_runs_leaves_no_number_behind(aws):
     assert bootstrap.container().sms_index.customers(_phone_key()) == []
 
 
+class CheckedItems:
+    """The keys the ConditionChecks of each transaction name (a botocore hook)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.keys: list[tuple[str, str]] = []
+        connection.client.meta.events.register("before-call.dynamodb.TransactWriteItems", self)
+
+    def __call__(self, params: dict[str, Any], **_: Any) -> None:
+        for item in json.loads(params["body"])["TransactItems"]:
+            key = item.get("ConditionCheck", {}).get("Key")
+            if key is not None:
+                self.keys.append((key["pk"]["S"], key["sk"]["S"]))
+
+
+def test_the_outcome_checks_the_erasure_marker_not_the_whole_ticket_item(aws):
+    """A check of the over-1 KB ticket item cost 4 WCU per outcome; the marker's, 2."""
+    ticket = _open()  # not anonymized: only the marker can refuse the outcome
+    created = _created(ticket)
+    now = ticket.created_at
+    connection = Connection(region=bootstrap.container().settings.region)
+    checked = CheckedItems(connection)
+    store = DynamoNotificationStore(connection)
+    store.claim_delivery(created.id, now)
+    marker = ErasureMarkerItem(pk=ticket_pk(ticket.id), sk=ERASED_SK)
+    marker.save()
+
+    with pytest.raises(TicketErasedError):
+        store.record_outcome(_outcome(created, now), "sent", now)
+    assert _outcomes(ticket) == []
+    marker.delete()
+    assert store.record_outcome(_outcome(created, now), "sent", now)
+
+    assert checked.keys == [(ticket_pk(ticket.id), ERASED_SK)] * 2
+    assert [e.data["to"] for e in _outcomes(ticket)] == ["+86 138****8000"]
+
+
+def test_an_erasure_marks_the_ticket_for_as_long_as_its_records_are_kept(aws):
+    ticket = _open()
+    _cancel(ticket)
+    erase_customer(bootstrap.container().privacy_ports(), AUDITOR, CUSTOMER.id)
+    repository = bootstrap.container().repository
+    erased = repository.get(ticket.id)
+    assert erased is not None
+    items = {i["sk"]: i for i in table_items(aws["table_name"]) if i["pk"] == ticket_pk(ticket.id)}
+
+    marker = items[ERASED_SK]
+    retention = timedelta(days=bootstrap.container().settings.retention_days)
+    # The retention from the erasure: never before the ticket's own records, which
+    # expire the retention after it was closed.
+    assert int(marker["expires_at"]) == int((erased.updated_at + retention).timestamp())
+    assert int(marker["expires_at"]) >= int(items["#TICKET"]["expires_at"])
+    # Out of the ticket's first-page Query (sk < "F"): its paging is unchanged.
+    events = repository.events(ticket.id)
+    _, page = repository.ticket_and_events(ticket.id, len(events) - 1, None)
+    assert len(page.items) == len(events) - 1 and page.next_key is not None
+
+
 def _phone_key() -> str:
     from chalicelib.domain.inbound_sms import phone_key
 
@@ -203,3 +270,71 @@ def test_the_survey_cooldown_expires_after_its_period_and_goes_with_an_erasure(a
     erase_customer(bootstrap.container().privacy_ports(), AUDITOR, CUSTOMER.id)
 
     assert bootstrap.container().survey_store.last_answered(CUSTOMER.id) is None
+
+
+EMAIL = "zhang.wei.notice@example.com"
+
+
+def _open_by_email() -> Ticket:
+    request = TicketRequest(
+        "web", "consultation", "card", "Card 6222 blocked", "", {"email": EMAIL}
+    )
+    ports = bootstrap.container().ticket_ports()
+    body = json.loads(
+        create_ticket(
+            ports,
+            CUSTOMER,
+            request,
+            lambda t: StoredResponse(201, json.dumps(ticket_view(t, CUSTOMER))),
+            None,
+        ).body
+    )
+    ticket = ports.repository.get(body["id"])
+    assert ticket is not None
+    return ticket
+
+
+def test_an_email_sent_while_the_erasure_runs_leaves_no_address_behind(aws):
+    # The send after the erasure committed (the erasure ends during the provider call):
+    # what the desk writes afterwards (the outcome, the SES id kept for threading) holds
+    # neither the address, its masked form, nor the subject.
+    ticket = _open_by_email()
+    created = _created(ticket)
+    _cancel(ticket)
+
+    class ErasingNotifier(RecordingNotifier):
+        def send_email(
+            self, address: str, subject: str, text: str, html: str, thread: MailThread | None = None
+        ) -> str:
+            message_id = super().send_email(address, subject, text, html, thread)
+            erase_customer(bootstrap.container().privacy_ports(), AUDITOR, CUSTOMER.id)
+            return message_id
+
+    notifier = ErasingNotifier()
+    ports = replace(bootstrap.container().notification_ports(), notifier=notifier)
+    notify(created, ports)
+
+    [message] = notifier.sent  # it was on its way already
+    assert message.thread is not None and message.thread.reply_to  # threaded: SES id kept
+    [sent] = _outcomes(ticket)
+    assert (sent.type, sent.data["to"], sent.data["channel"]) == ("notification.sent", "", "email")
+    everything = repr(table_items(aws["table_name"]))
+    for personal in (EMAIL, "z***@example.com", "zhang.wei", "6222"):
+        assert personal not in everything, personal
+
+
+def test_a_notice_taken_after_the_erasure_committed_sends_nothing_read_before_it(aws):
+    # The stream's copy of the event holds what the ticket said before the erasure; the
+    # claim is taken first and the ticket read after it (a consistent read): an erasure
+    # committed before the claim is seen, and nothing is rendered from that copy.
+    ticket = _open()
+    created = _created(ticket)
+    _cancel(ticket)
+    erase_customer(bootstrap.container().privacy_ports(), AUDITOR, CUSTOMER.id)
+    notifier = RecordingNotifier()
+    notify(created, replace(bootstrap.container().notification_ports(), notifier=notifier))
+    assert notifier.sent == [] and notifier.attempts == 0
+    [skipped] = _outcomes(ticket)
+    assert (skipped.type, skipped.data["reason"]) == ("notification.skipped", "erased")
+    everything = repr(table_items(aws["table_name"]))
+    assert "****8000" not in everything and PHONE not in everything

@@ -305,6 +305,10 @@ def test_gateway_answers_are_problem_documents(sam_template: dict[str, Any]):
         assert str(body["status"]) == response["StatusCode"], name
     assert responses["THROTTLED"]["ResponseParameters"]["Headers"]["Retry-After"]
     assert responses["UNAUTHORIZED"]["StatusCode"] == "401"
+    # A firewall refusal or an unknown client app is a 403, not the catch-all's 400.
+    for refused in ("WAF_FILTERED", "INVALID_API_KEY"):
+        assert responses[refused]["StatusCode"] == "403", refused
+    assert responses["RESOURCE_NOT_FOUND"]["StatusCode"] == "404"
     # The authorizer fails (rather than answer "Unauthorized") when the identity provider's
     # keys cannot be had: a 503 to retry, not a 500 and not a 401 (api/auth.py).
     for failed in ("AUTHORIZER_CONFIGURATION_ERROR", "AUTHORIZER_FAILURE"):
@@ -312,6 +316,20 @@ def test_gateway_answers_are_problem_documents(sam_template: dict[str, Any]):
         assert responses[failed]["ResponseParameters"]["Headers"]["Retry-After"], failed
         body = json.loads(responses[failed]["ResponseTemplates"]["application/json"])
         assert body["type"] == "service-unavailable", failed
+
+
+def test_browsers_can_read_every_gateway_answer(sam_template: dict[str, Any]):
+    """SPEC 2: web banking calls cross-origin; a gateway 401, 403, 429 or 503 without CORS
+    headers reaches its code as an opaque network error, so it could not tell "log in
+    again" from "retry after Retry-After"."""
+    responses = sam_template["Resources"]["RestAPI"]["Properties"]["GatewayResponses"]
+    for name, response in responses.items():
+        headers = response["ResponseParameters"]["Headers"]
+        assert headers["Access-Control-Allow-Origin"] == "method.request.header.Origin", name
+        exposed = headers["Access-Control-Expose-Headers"].strip("'").split(",")
+        assert "Retry-After" in exposed, name
+        assert headers["Vary"] == "'Origin'", name
+        assert "Access-Control-Allow-Credentials" not in headers, name
 
 
 def test_every_declared_resource_reaches_the_package(sam_template: dict[str, Any]):

@@ -12,7 +12,8 @@ import pytest
 from msgspec.structs import replace
 
 from chalicelib.bootstrap import POLICIES_FILE, load_complaint_codes
-from chalicelib.domain.complaint_report import CSV_HEADER, days_bucket
+from chalicelib.domain.complaint_report import CSV_HEADER
+from chalicelib.domain.complaints import Conclusion, complaint_of, days_bucket
 from chalicelib.domain.errors import ForbiddenError, ValidationError
 from chalicelib.domain.events import Event, EventType, StatusChanged
 from chalicelib.domain.identity import Caller, Role
@@ -322,3 +323,80 @@ def test_the_day_buckets(days, suspended, bucket):
     received = datetime.fromisoformat("2026-11-01T00:00:00+00:00")
     concluded = received + timedelta(days=days)
     assert days_bucket(received, concluded, timedelta(days=suspended)) == bucket
+
+
+# --- a reopened complaint: counted once, under one classification ------------------------------
+
+
+def _decided_then_reopened(desk: Desk, deliver_between: bool) -> Ticket:
+    """A card/fees complaint extended once, decided within 30 days and reopened (the
+    stream reactions run before the reopening, or only at the end)."""
+    ticket = desk.open()
+    desk.work(ticket)
+    desk.act(ticket, "extend", reason="Card network records needed")
+    desk.clock.advance(days=20)
+    desk.act(ticket, "resolve", AGENT, resolution="Refunded")
+    if deliver_between:
+        desk.deliver_everything()
+    desk.clock.advance(days=1)
+    desk.act(ticket, "reopen", CUSTOMER, reason="Not refunded yet")
+    return ticket
+
+
+@pytest.mark.parametrize("deliver_between", [False, True])
+def test_extensions_of_a_reopened_complaints_fresh_clock_are_not_counted_again(
+    desk, deliver_between
+):
+    ticket = _decided_then_reopened(desk, deliver_between)
+    desk.act(ticket, "extend", reason="Card network records needed again")
+    desk.act(ticket, "extend", reason="Particularly complex")
+    desk.act(ticket, "extend", COLLEAGUE, reason="Approved")
+    assert complaint_of(desk.repository.tickets[ticket.id]).extensions == 2  # fresh ladder
+    desk.deliver_everything()
+    desk.deliver_everything()  # redelivered
+    report = desk.report()
+    assert report["extended"] == {"once": 1, "twice": 0}
+    assert _concluded(desk) == {"total": 1, "within_30_days": 1}
+
+
+@pytest.mark.parametrize("deliver_between", [False, True])
+def test_a_reclassified_reopened_complaint_moves_its_conclusion_with_its_receipt(
+    desk, deliver_between
+):
+    ticket = _decided_then_reopened(desk, deliver_between)
+    desk.act(ticket, "classify", AGENT, business="payment", cause="systems")
+    desk.act(ticket, "classify", AGENT, business="loan", cause="contract")
+    desk.act(ticket, "resolve", AGENT, resolution="Refunded at last")  # concluded already
+    desk.deliver_everything()
+    desk.deliver_everything()  # redelivered
+    assert [
+        (r["business"], r["cause"], r["received"], r["concluded"], r["within_30_days"])
+        for r in desk.rows()
+    ] == [("loan", "contract", "1", "1", "1")]
+    report = desk.report()
+    assert report["received"]["by_business"] == {"loan": 1}
+    assert report["concluded"]["total"] == 1
+
+
+def test_a_withdrawal_is_counted_under_the_classification_it_had(desk):
+    # Withdrawn while classified card/fees: the conclusion is recorded with the action,
+    # so it stays where the receipt is, whenever the reaction runs.
+    ticket = desk.open()
+    desk.work(ticket)
+    desk.act(ticket, "cancel", CUSTOMER, reason="Sorted out at the branch")
+    desk.deliver_everything()
+    assert [(r["business"], r["cause"], r["received"], r["withdrawn"]) for r in desk.rows()] == [
+        ("card", "fees", "1", "1")
+    ]
+
+
+def test_the_first_conclusion_is_recorded_once_and_a_staff_cancellation_records_none(desk):
+    ticket = _decided_then_reopened(desk, deliver_between=False)
+    recorded = complaint_of(desk.repository.tickets[ticket.id]).concluded
+    assert recorded == Conclusion("2026-12-17", "within_30_days", "card", "fees")
+    desk.act(ticket, "classify", AGENT, business="payment", cause="systems")
+    desk.act(ticket, "resolve", AGENT, resolution="Refunded at last")
+    assert complaint_of(desk.repository.tickets[ticket.id]).concluded == recorded
+    cancelled = desk.open()
+    desk.act(cancelled, "cancel", AGENT, reason="Opened twice")
+    assert complaint_of(desk.repository.tickets[cancelled.id]).concluded is None

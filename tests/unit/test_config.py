@@ -18,10 +18,10 @@ def test_deployed_default_is_oidc_and_needs_its_settings():
     assert Settings.from_env(OIDC).auth_mode == "oidc"
 
 
-def test_deployed_stage_needs_the_apis_scope_and_local_mode_does_not():
+def test_a_required_scope_is_optional_and_names_one_scope():
+    """SPEC 3: JWKS URL, issuer and audience configure the provider; a scope is optional."""
     without_scope = {k: v for k, v in OIDC.items() if k != "OIDC_REQUIRED_SCOPE"}
-    with pytest.raises(ConfigurationError, match="OIDC_REQUIRED_SCOPE"):
-        Settings.from_env(without_scope)
+    assert Settings.from_env(without_scope).oidc_required_scope is None
     with pytest.raises(ConfigurationError, match="one scope"):
         Settings.from_env({**OIDC, "OIDC_REQUIRED_SCOPE": "servicedesk/api openid"})
     assert Settings.from_env(OIDC).oidc_required_scope == "servicedesk/api"

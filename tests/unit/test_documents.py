@@ -12,6 +12,7 @@ from chalicelib.domain.applications import ApprovalPendingError
 from chalicelib.domain.documents import (
     EICAR,
     MAX_DOCUMENTS,
+    DocumentErasedError,
     DocumentStatus,
     DocumentUnavailableError,
     TooManyDocumentsError,
@@ -412,6 +413,19 @@ def test_a_served_files_form_posted_again_after_the_erasure_is_deleted_too():
     world.land(landed["key"])
     assert landed["key"] not in world.bucket.objects
     assert _stored(world, ticket) == before
+
+
+@pytest.mark.parametrize("documents", [True, False], ids=["names-blanked", "ticket-anonymized"])
+def test_an_erased_document_is_410_before_any_link_to_its_deleted_object(documents):
+    # Before, the API presigned a GET for the object the erasure had deleted, and the
+    # client followed the 302 to S3's 403 (the API may not list the bucket).
+    world = World()
+    ticket = world.open()
+    landed = world.upload(ticket)
+    act(world.ticket_ports, CUSTOMER, ticket.id, "cancel", {})
+    _erased(world, documents=documents)
+    with pytest.raises(DocumentErasedError):  # no link handed out
+        service.download_url(world.ports, world.ticket(ticket.id), landed["id"])
 
 
 def test_an_upload_to_a_cancelled_ticket_not_erased_is_still_checked():

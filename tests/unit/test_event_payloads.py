@@ -15,7 +15,7 @@ import pytest
 from msgspec.structs import replace
 
 from chalicelib.bootstrap import load_complaint_codes
-from chalicelib.domain.complaints import Complaint, ExtensionRequest
+from chalicelib.domain.complaints import Complaint, Conclusion, ExtensionRequest
 from chalicelib.domain.events import (
     PAYLOADS,
     AppointmentBooked,
@@ -95,6 +95,7 @@ HELD = {"assignee": AGENT.id}
 CODES = load_complaint_codes()
 CLASSIFIED = Complaint(business="card", cause="fees")
 ASKED = ExtensionRequest(NOW, "sup-2")
+CONCLUDED = Conclusion("2026-11-20", "within_15_days", "card", "fees")
 DUE = NOW + timedelta(days=15)
 
 WRITERS: dict[str, tuple[Any, list[tuple[str, str]]]] = {
@@ -260,6 +261,39 @@ WRITERS: dict[str, tuple[Any, list[tuple[str, str]]]] = {
                 "complaint.classified",
                 '{"action": "classify", "business": "card", "cause": "fees", '
                 '"previous_business": null, "previous_cause": null}',
+            )
+        ],
+    ),
+    "classify a reopened complaint (its conclusion named for the report)": (
+        lambda: _act(
+            _ticket(complaint=replace(CLASSIFIED, concluded=CONCLUDED)),
+            "classify",
+            AGENT,
+            business="payment",
+            cause="systems",
+        ),
+        [
+            (
+                "complaint.classified",
+                '{"action": "classify", "business": "payment", "cause": "systems", '
+                '"previous_business": "card", "previous_cause": "fees", '
+                '"concluded_on": "2026-11-20", "concluded_as": "within_15_days"}',
+            )
+        ],
+    ),
+    "extend a reopened complaint's fresh clock": (
+        lambda: _act(
+            _ticket(complaint=Complaint(clock_started_at=NOW), sla=Sla(resolution_due=DUE)),
+            "extend",
+            SUPERVISOR,
+            reason="Law",
+        ),
+        [
+            (
+                "sla.extended",
+                '{"action": "extend", "reason": "Law", '
+                f'"resolution_due": "{(NOW + timedelta(days=30)).isoformat()}", '
+                '"extensions": 1, "due_date": "2026-12-27", "reopened": true}',
             )
         ],
     ),

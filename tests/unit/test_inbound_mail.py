@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from chalicelib.domain.audit import entry_view
@@ -11,6 +13,7 @@ from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.inbox import InboxStatus, Outcome, TriageReason, item_summary
 from chalicelib.domain.mail import reply_address
 from chalicelib.domain.statuses import Status
+from chalicelib.handlers.inbound_mail import handle_stored_mail
 from chalicelib.service import inbox
 from chalicelib.service.inbound_mail import (
     ReplyThreading,
@@ -18,13 +21,15 @@ from chalicelib.service.inbound_mail import (
     receive_stored,
 )
 from tests import mail_desk
+from tests.fakes import RecordingMetrics
 from tests.mail_desk import AGENT, BUCKET, DOMAIN, KEY, Keys
 
 AUDITOR = Caller(Role.AUDITOR, "aud-1")
 CUSTOMER = Caller(Role.CUSTOMER, "cust-1")
 PASS = (
     "X-SES-Spam-Verdict: PASS\r\nX-SES-Virus-Verdict: PASS\r\n"
-    "Authentication-Results: amazonses.com; spf=pass; dkim=pass; dmarc=pass\r\n"
+    "Authentication-Results: amazonses.com; spf=pass; dkim=pass; dmarc=pass"
+    " header.from={domain}\r\n"
 )
 
 
@@ -41,6 +46,7 @@ class Desk(mail_desk.Desk):
 def mail(
     to: str, body: str, sender: str = "ann@example.com", headers: str = "", verdicts: str = PASS
 ) -> bytes:
+    verdicts = verdicts.format(domain=sender.rpartition("@")[2])  # DMARC passed for From's
     return (
         f"{verdicts}From: {sender}\r\nTo: {to}\r\nSubject: Re: card\r\n"
         f"Message-ID: <c1@example.com>\r\n{headers}\r\n{body}"
@@ -132,6 +138,25 @@ def test_failed_verdicts_come_first(desk: Desk):
     desk.deliver(mail(reply_address(KEY, ticket.id, DOMAIN), "hi", verdicts=failing))
     [item] = desk.store.items.values()
     assert item.reason is TriageReason.FAILED_VERDICT
+
+
+def test_a_reply_token_with_a_forged_from_is_no_comment(desk: Desk):
+    # Review M1: the token is in every desk email (forwarded, quoted...); whoever holds it
+    # must still be the contact, authenticated for the contact's domain. An envelope
+    # sender of `dmarc=pass@...` does not make SES's dmarc=fail a pass.
+    ticket = desk.ticket()
+    before = len(desk.repository.events(ticket.id))
+    forged = PASS.split("Authentication-Results", maxsplit=1)[0] + (
+        "Authentication-Results: amazonses.com; spf=pass (spfCheck: domain of"
+        " attacker.example designates 192.0.2.1 as permitted sender) client-ip=192.0.2.1;"
+        " envelope-from=dmarc=pass@attacker.example; helo=mx.attacker.example; dkim=none;"
+        " dmarc=fail header.from=example.com;\r\n"
+    )
+    outcome, _ = desk.deliver(mail(reply_address(KEY, ticket.id, DOMAIN), "hi", verdicts=forged))
+    assert outcome is Outcome.TRIAGED
+    [item] = desk.store.items.values()
+    assert item.reason is TriageReason.FAILED_VERDICT
+    assert len(desk.repository.events(ticket.id)) == before
 
 
 def test_reply_about_a_closed_ticket_opens_a_new_one(desk: Desk):
@@ -274,3 +299,26 @@ def test_the_sms_intakes_unmatched_texts_land_in_the_inbox_once(desk: Desk):
         TriageReason.UNMATCHED_SMS,
         "hello?",
     )
+
+
+def _s3_event(bucket: str, key: str) -> str:
+    return json.dumps({"Records": [{"s3": {"bucket": {"name": bucket}, "object": {"key": key}}}]})
+
+
+def test_an_event_naming_another_bucket_is_dropped_and_counted(desk: Desk):
+    # Review L5: only the configured inbound bucket is read.
+    ticket = desk.ticket()
+    raw = mail(reply_address(KEY, ticket.id, DOMAIN), "From elsewhere")
+    desk.mails.objects[("lookalike-inboundmailbucket-1", "inbound/x")] = raw
+    desk.mails.objects[(BUCKET, "inbound/y")] = raw
+    metrics = RecordingMetrics()
+    records = [
+        {"messageId": "m-1", "body": _s3_event("lookalike-inboundmailbucket-1", "inbound/x")},
+        {"messageId": "m-2", "body": _s3_event(BUCKET, "inbound/y")},
+    ]
+    assert handle_stored_mail(records, desk.ports, BUCKET, metrics) == {"batchItemFailures": []}
+    assert metrics.points == [("InboundMailForeignBucket", {}, 1.0)]
+    comments = [e for e in desk.repository.events(ticket.id) if e.type == EventType.COMMENT_ADDED]
+    assert [(c.data["body"], c.data["mail_source"]) for c in comments] == [
+        ("From elsewhere", "inbound/y")
+    ]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from msgspec.structs import replace
 
 from chalicelib.domain.documents import MAX_DOCUMENTS, DocumentStatus
 from chalicelib.domain.events import EventType
-from chalicelib.domain.inbox import Outcome
+from chalicelib.domain.inbox import InboxStatus, Outcome
 from chalicelib.domain.mail import reply_address
 from chalicelib.domain.statuses import Status
 from chalicelib.service import documents as document_service
@@ -15,6 +17,7 @@ from chalicelib.service import inbox
 from chalicelib.service.inbound_mail import receive_stored
 from chalicelib.service.mail_documents import document_id_for
 from chalicelib.service.ports import DependencyUnavailableError
+from tests.document_fakes import InMemoryDocumentStore
 from tests.mail_desk import AGENT, BUCKET, DOMAIN, KEY, PDF, Desk, mail
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
@@ -149,6 +152,8 @@ def test_opening_a_ticket_from_an_email_makes_its_attachments_documents(desk: De
     )
     body = {"kind": "consultation", "category": "card", "customer_id": "cust-1"}
     ticket = inbox.open_ticket_from(desk.ports.inbox, AGENT, item_id, body)
+    assert desk.documents.for_ticket(ticket.id) == []  # made by the stream, from the event
+    assert desk.stream() == 1
     (document,) = desk.documents.for_ticket(ticket.id)
     assert (document.filename, document.added_by) == ("s.pdf", AGENT.id)
     assert desk.bucket.objects[document.object_key] == PDF
@@ -164,8 +169,10 @@ def test_linking_an_email_to_a_ticket_makes_its_attachments_documents(desk: Desk
     ticket = desk.ticket()
     item_id = _triaged(desk, ("id.png", "image/png", PNG))
     inbox.link(desk.ports.inbox, AGENT, item_id, ticket.id)
+    assert desk.stream() == 1
     (document,) = desk.documents.for_ticket(ticket.id)
     assert document.filename == "id.png" and document.type == "other"
+    assert document.added_by == "cust-1"  # with the owner's comment; the agent is audited
     comment = next(
         e for e in desk.repository.events(ticket.id) if e.type == EventType.COMMENT_ADDED
     )
@@ -218,4 +225,47 @@ def test_the_stored_mail_out_of_reach_is_a_503_before_anything_is_written(desk: 
     assert len(desk.repository.tickets) == 1
     desk.mails.unavailable = False
     inbox.link(desk.ports.inbox, AGENT, item_id, ticket.id)  # the retry goes through
+    desk.stream()
     assert len(desk.documents.for_ticket(ticket.id)) == 1
+
+
+class RefusingDocumentStore(InMemoryDocumentStore):
+    """A document store whose writes fail for a while (DynamoDB out of reach)."""
+
+    down = True
+
+    def add(self, *args: Any, **kwargs: Any) -> None:
+        if self.down:
+            raise DependencyUnavailableError("dynamodb")
+        super().add(*args, **kwargs)
+
+
+@pytest.mark.parametrize("action", ["open", "link"])
+def test_documents_that_fail_after_the_settle_are_made_by_the_retried_reaction(desk: Desk, action):
+    # Before, the documents were made by the request after the item was settled: a
+    # failure there answered 503 with the link written, the retry was a 409, and the
+    # attachments stayed metadata for good. Now the settle writes the event naming them,
+    # and the stream's reaction makes them; it fails with the store and is retried.
+    ticket = desk.ticket()
+    item_id = _triaged(desk, ("s.pdf", "application/pdf", PDF), ("id.png", "image/png", PNG))
+    store = RefusingDocumentStore(desk.repository)
+    desk.documents = store
+    ports = replace(desk.document_ports, documents=store)
+    desk.inbox = replace(desk.inbox, documents=ports)
+    if action == "open":
+        body = {"kind": "consultation", "category": "card", "customer_id": "cust-1"}
+        ticket = inbox.open_ticket_from(desk.inbox, AGENT, item_id, body)
+    else:
+        inbox.link(desk.inbox, AGENT, item_id, ticket.id)
+    assert desk.store.items[item_id].status is not InboxStatus.OPEN  # the answer: 200/201
+    with pytest.raises(DependencyUnavailableError):
+        desk.stream()  # the stream's first delivery fails: the record is retried
+    store.down = False
+    assert desk.stream() == 2
+    made = desk.documents.for_ticket(ticket.id)
+    assert sorted(d.filename for d in made) == ["id.png", "s.pdf"]
+    assert sorted(desk.bucket.objects[d.object_key] for d in made) == sorted([PDF, PNG])
+    for document in made:  # the bucket's events: the checks and the scan
+        document_service.file_landed(ports, document.object_key)
+    assert desk.stream() == 0  # a redelivery makes nothing twice
+    assert len(desk.documents.for_ticket(ticket.id)) == 2

@@ -27,7 +27,7 @@ TICKET = "T-01JABCDEFGHJKMNPQRSTVWXYZ0"
 PASS = (
     "X-SES-Spam-Verdict: PASS\r\nX-SES-Virus-Verdict: PASS\r\n"
     "Authentication-Results: amazonses.com; spf=pass smtp.mailfrom=a; dkim=pass header.i=a;"
-    " dmarc=pass header.from=a\r\n"
+    " dmarc=pass header.from=example.com\r\n"
 )
 
 
@@ -162,6 +162,121 @@ def test_a_senders_own_verdict_headers_below_seses_do_not_count():
     assert not parse_mail(_raw("x", verdicts=forged)).verdicts_pass
 
 
+# SES's own words (docs' and received samples'): spf with its comment, then its own
+# `client-ip`, `envelope-from` and `helo` entries, dkim, dmarc with header.from.
+SES_GMAIL = (
+    "amazonses.com; spf=pass (spfCheck: domain of _spf.google.com designates 209.85.218.42 as"
+    " permitted sender) client-ip=209.85.218.42; envelope-from=ann@gmail.com;"
+    " helo=mail-ej1-f42.google.com; dkim=pass header.i=@gmail.com; dmarc=pass"
+    " header.from=gmail.com;"
+)
+SES_NO_DMARC_POLICY = (
+    "amazonses.com; spf=pass (spfCheck: domain of example.com designates 203.0.113.0 as"
+    " permitted sender) client-ip=203.0.113.0; envelope-from=prvs=144d0cba42=ann@example.com;"
+    " helo=smtp.example.com; dkim=none; dmarc=none header.from=example.com;"
+)
+
+
+def _ses(envelope_from: str, dmarc: str = "dmarc=fail header.from=victim.example") -> str:
+    """The header SES writes for a message whose envelope sender the attacker chose."""
+    return (
+        "amazonses.com; spf=pass (spfCheck: domain of attacker.example designates 192.0.2.1 as"
+        f" permitted sender) client-ip=192.0.2.1; envelope-from={envelope_from};"
+        f" helo=mx.attacker.example; dkim=none; {dmarc};"
+    )
+
+
+def _from_victim(results: str) -> bytes:
+    verdicts = (
+        "X-SES-Spam-Verdict: PASS\r\nX-SES-Virus-Verdict: PASS\r\n"
+        f"Authentication-Results: {results}\r\n"
+    )
+    return (
+        f"{verdicts}From: Victim <victim@victim.example>\r\nTo: reply+x@reply.example\r\n"
+        "Subject: Re: your card\r\n\r\nforged"
+    ).encode()
+
+
+def test_what_ses_writes_for_real_senders_passes():
+    assert authenticated(SES_GMAIL, "gmail.com")
+    assert authenticated(SES_GMAIL, "GMail.COM")
+    assert not authenticated(SES_GMAIL, "example.com")
+    assert authenticated(SES_NO_DMARC_POLICY, "example.com")  # SPF of the From domain itself
+    assert not authenticated(SES_NO_DMARC_POLICY, "other.example")
+
+
+def test_a_dmarc_pass_in_the_envelope_address_is_no_verdict():
+    # Review M1: MAIL FROM:<dmarc=pass@attacker.example>, From: victim, DMARC failed.
+    forged = _ses("dmarc=pass@attacker.example")
+    assert not authenticated(forged, "victim.example")
+    assert not parse_mail(_from_victim(forged)).verdicts_pass
+
+
+def test_the_spf_domain_is_after_the_last_at_of_the_envelope_address():
+    # Review M1: "x@victim.example"@attacker.example passes SPF for attacker.example only.
+    quoted = _ses('"x@victim.example"@attacker.example', "dmarc=none header.from=victim.example")
+    assert not authenticated(quoted, "victim.example")
+    assert authenticated(quoted, "attacker.example")  # what it did pass for
+    assert not parse_mail(_from_victim(quoted)).verdicts_pass
+    for envelope in ("x@victim.example@attacker.example", "a@victim.example.attacker.example"):
+        no_policy = _ses(envelope, "dmarc=none header.from=victim.example")
+        assert not authenticated(no_policy, "victim.example")
+
+
+def test_quoted_strings_and_comments_are_never_read_as_results():
+    quoted = _ses('"a; dmarc=pass header.from=victim.example; b"@attacker.example')
+    assert not authenticated(quoted, "victim.example")
+    in_quotes = _ses('"a; dkim=pass header.d=victim.example"@attacker.example', "dmarc=none")
+    assert not authenticated(in_quotes, "victim.example")
+    comment = (
+        "amazonses.com; spf=fail (dmarc=pass header.from=victim.example; spf=pass"
+        " smtp.mailfrom=a@victim.example) smtp.mailfrom=a@attacker.example;"
+        " dmarc=none (a comment (nested; dkim=pass header.d=victim.example)) header.from=x"
+    )
+    assert not authenticated(comment, "victim.example")
+    unclosed = "amazonses.com; dmarc=pass header.from=victim.example (no end"
+    assert not authenticated(unclosed, "victim.example")
+
+
+def test_encoded_words_in_the_envelope_address_are_not_decoded_into_results():
+    # The email package decodes RFC 2047 words in an unstructured header; SES's header
+    # is read as it was written.
+    word = "=?us-ascii?q?a=3B_dmarc=3Dpass_header.from=3Dvictim.example=3B?="
+    forged = _ses(f"{word}@attacker.example", "dmarc=none header.from=victim.example")
+    assert not parse_mail(_from_victim(forged)).verdicts_pass
+
+
+def test_only_ses_as_authserv_id_and_its_own_from_domain_count():
+    assert not authenticated(
+        "amazonses.com.attacker.example; dmarc=pass header.from=victim.example", "victim.example"
+    )
+    assert not authenticated("mx.attacker.example; dmarc=pass", "victim.example")
+    # DMARC passed for the domain SES read in From, which must be the one we read.
+    assert not authenticated(
+        "amazonses.com; dmarc=pass header.from=attacker.example", "victim.example"
+    )
+    assert not authenticated("amazonses.com; dmarc=pass", "victim.example")
+    assert authenticated("AmazonSES.com; DMARC=Pass header.from=Victim.Example", "victim.example")
+
+
+def test_a_method_ses_reports_once_that_appears_twice_is_no_verdict():
+    twice = (
+        "amazonses.com; spf=pass smtp.mailfrom=a@victim.example; dmarc=pass"
+        " header.from=victim.example; dmarc=fail header.from=victim.example"
+    )
+    assert not authenticated(twice, "victim.example")
+    spf_twice = (
+        "amazonses.com; spf=pass smtp.mailfrom=a@victim.example; spf=fail"
+        " smtp.mailfrom=a@victim.example; dmarc=none header.from=victim.example"
+    )
+    assert not authenticated(spf_twice, "victim.example")
+
+
+def test_a_senders_own_authentication_results_below_seses_do_not_count():
+    below = f"{_ses('a@attacker.example')}\r\nAuthentication-Results: {SES_GMAIL}"
+    assert not parse_mail(_from_victim(below)).verdicts_pass
+
+
 def test_html_only_mail_becomes_text_without_its_blockquote():
     html = "Content-Type: text/html; charset=utf-8\r\n"
     body = (
@@ -242,3 +357,21 @@ def test_no_message_makes_the_parser_raise(headers, body):
     raw = "".join(f"{name}{value}\r\n" for name, value in headers).encode("utf-8", "replace")
     mail = parse_mail(raw + b"\r\n" + body)
     assert isinstance(mail.text, str)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(
+                ['"', "(", ")", ";", "=", "@", "\\", " ", "dmarc=pass", "amazonses.com"]
+            ),
+            st.text(max_size=12),
+        ),
+        max_size=20,
+    ),
+    st.text(max_size=20),
+)
+def test_no_authentication_results_make_the_check_raise(pieces, domain):
+    header = "amazonses.com; " + "".join(pieces)
+    assert authenticated(header, domain) in (True, False)

@@ -6,9 +6,10 @@ import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import pytest
 from msgspec.structs import replace
 
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.statuses import Status
 from chalicelib.domain.ticket import Ticket, open_ticket
@@ -16,11 +17,13 @@ from chalicelib.service.audit import AuditPorts
 from chalicelib.service.notifications import NotificationPorts, notify, send_deferred
 from chalicelib.service.ports import DeliveryClaim, TransactionConflictError
 from chalicelib.service.privacy import PrivacyPorts, erase_customer
+from chalicelib.service.tickets import TicketReads
 from tests.fakes import (
     FixedClock,
     InMemoryAuditLog,
     InMemoryNotificationStore,
     InMemoryPrivacyStore,
+    InMemoryReactionLedger,
     InMemorySurveyStore,
     InMemoryTicketRepository,
     RecordingNotifier,
@@ -34,6 +37,8 @@ PHONE = "+8613812348000"
 MASKED = "+86 138****8000"
 NOON_SHANGHAI = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
 AUDITOR = Caller(Role.AUDITOR, "aud-1")
+AGENT = Caller(Role.AGENT, "agent-1")
+REPLY = {"body": "Your card is on its way", "internal": False, "channel": "web"}
 QUIET = {"sms": True, "email": True, "quiet_hours": {"start": "21:00", "end": "08:00"}}
 
 
@@ -217,6 +222,38 @@ def test_a_notice_settled_before_its_claim_expired_is_forgotten_without_an_alert
     assert desk.alerts.sent == [] and desk.store.deferred_due(clock.now, 10) == []
 
 
+@pytest.mark.parametrize("ledger", [True, False], ids=["alert-claimed", "no-ledger"])
+def test_a_refused_message_whose_ops_alert_fails_stays_failed_and_is_alerted_once(ledger):
+    # SPEC 7: a refused message is `notification.failed`. Its ops alert went out before
+    # the outcome was written, so an SNS that refused the alert too (one outage takes
+    # both) failed the record, and its redelivery found the claim pending: `unknown`.
+    desk = Desk(notifier=RecordingNotifier(failures=100, retryable=False))
+    alerts = RecordingOpsAlerter(failures=1)
+    ports = replace(desk.ports, alerts=alerts, ledger=InMemoryReactionLedger() if ledger else None)
+    with pytest.raises(ConnectionError):  # the record fails: the stream delivers it again
+        notify(desk.created, ports)
+    notify(desk.created, ports)
+    notify(desk.created, ports)  # and once more
+    assert [e.type for e in desk.outcomes()] == ["notification.failed"]
+    assert desk.notifier.attempts == 1  # refused for good: never resent
+    if ledger:  # without claims on it, the first attempt's alert is not sent again
+        assert [a.kind for a in alerts.sent] == ["notification.failed"]
+
+
+def test_an_unknown_outcome_whose_ops_alert_fails_is_alerted_once_on_the_retry():
+    desk = Desk()
+    desk.store.claim_delivery(desk.created.id, NOON_SHANGHAI)  # a run died mid-send
+    alerts = RecordingOpsAlerter(failures=1)
+    ports = replace(desk.ports, alerts=alerts, ledger=InMemoryReactionLedger())
+    with pytest.raises(ConnectionError):
+        notify(desk.created, ports)
+    notify(desk.created, ports)
+    notify(desk.created, ports)
+    assert [e.type for e in desk.outcomes()] == ["notification.unknown"]
+    assert [a.kind for a in alerts.sent] == ["notification.unknown"]
+    assert desk.notifier.sent == []
+
+
 # --- 3. a notification racing an erasure --------------------------------------------------
 
 
@@ -258,6 +295,26 @@ def test_an_outcome_written_after_the_erasure_finished_keeps_nothing_personal():
     assert (sent.type, sent.data["to"], sent.data["channel"]) == ("notification.sent", "", "sms")
     assert _personal(desk) == []
     assert desk.index.sent == []  # the number no longer leads to the erased customer
+
+
+def test_a_notice_claimed_after_an_erasure_never_uses_a_copy_read_before_it():
+    """A stream batch keeps the ticket it read for its counters and export; a notice of
+    that batch reads the ticket again after taking its claim, so an erasure committed
+    in between is seen: nothing is sent."""
+    desk = Desk()
+    desk.cancel()
+    reads = TicketReads(desk.repository)
+    reads.get("T-1")  # the batch's counters read it: not erased yet
+    desk.erase()
+    reply = Event("E-reply", "T-1", EventType.COMMENT_ADDED, NOON_SHANGHAI, AGENT, REPLY)
+
+    notify(reply, replace(desk.ports, ticket_reads=reads))
+
+    assert desk.notifier.sent == [] and desk.notifier.attempts == 0
+    [skipped] = desk.outcomes()
+    assert (skipped.type, skipped.data["reason"]) == ("notification.skipped", "erased")
+    erased = reads.get("T-1")  # the batch's later reactions get the notice's read
+    assert erased is not None and erased.subject == "[erased]"
 
 
 class NotifyingPrivacyStore(InMemoryPrivacyStore):

@@ -20,10 +20,11 @@ from chalicelib.domain.ticket import Ticket, open_ticket
 from chalicelib.handlers.stream import RESERVE_SECONDS, handle_records
 from chalicelib.handlers.time_left import seconds_left
 from chalicelib.service import surveys
-from chalicelib.service.export import TicketReads
 from chalicelib.service.notifications import RESERVE_SECONDS as ONE_SEND_SECONDS
+from chalicelib.service.notifications import NotificationPorts
 from chalicelib.service.reactions import ReactionPorts, for_one_batch, react, react_to_survey
 from chalicelib.service.surveys import SurveyPorts
+from chalicelib.service.tickets import TicketReads
 from local.pump import LocalLambdaContext
 from tests.fakes import (
     FixedClock,
@@ -31,6 +32,7 @@ from tests.fakes import (
     InMemoryReactionLedger,
     InMemorySurveyStore,
     InMemoryTicketRepository,
+    RecordingNotifier,
     RecordingWorkflow,
     SequentialIds,
     card_request,
@@ -252,9 +254,9 @@ def test_a_ticket_changed_by_the_second_event_of_a_batch_is_exported_as_read_per
             ticket, "assign", {}, AGENT, now=NOW, new_event_id=lambda: "E-assign"
         )
         repository.commit(ticket.id, ticket.version, moved, events)
-        ports = _ports(repository, bus)
+        ports = for_one_batch(_ports(repository, bus)) if memo else _ports(repository, bus)
         for event in (note, *events):
-            react(event, for_one_batch(ports) if memo else ports)
+            react(event, ports)
         exports.append([entry.detail for entry in bus.entries])
     assert exports[0] == exports[1]
     assert [detail["status"] for detail in exports[1]] == ["assigned", "assigned"]
@@ -322,6 +324,74 @@ def test_ticket_reads_hold_a_ticket_until_forgotten():
     reads.forget("T-1")
     reads.get("T-1")
     assert repository.reads == 3
+    kept = reads.fresh("T-1")  # read now, whatever was read before, and kept
+    assert repository.reads == 4 and reads.get("T-1") is kept and repository.reads == 4
+
+
+class ReactingDesk:
+    """Every reaction that reads the ticket: report counters (the complaint report's too),
+    notifications and the export, on one counting repository."""
+
+    def __init__(self) -> None:
+        self.repository, self.bus = CountingTickets(), RecordingBus()
+        self.notifier, self.ledger = RecordingNotifier(), InMemoryReactionLedger()
+        self.ids = SequentialIds()
+        notifications = NotificationPorts(
+            tickets=self.repository,
+            store=InMemoryNotificationStore(self.repository),
+            notifier=self.notifier,
+            ids=self.ids,
+            clock=FixedClock(NOW),
+            public_base_url="https://sd.bankxyz.cn.co",
+            sleep=lambda _: None,
+        )
+        self.ports = ReactionPorts(
+            ledger=self.ledger, tickets=self.repository, bus=self.bus, notifications=notifications
+        )
+
+    def life(self, ticket_id: str) -> list[Event]:
+        """Opened, assigned, started, a staff reply, resolved: what one life writes."""
+        ticket = _open(self.repository, ticket_id, {"phone": "+8613800138000"})
+        events = list(self.repository.events(ticket_id))
+        for action, params in (("assign", {}), ("start", {}), ("resolve", {"resolution": "ok"})):
+            changed, written = apply_action(
+                ticket, action, params, AGENT, now=NOW, new_event_id=self.ids.event_id
+            )
+            self.repository.commit(ticket.id, ticket.version, changed, written)
+            ticket, events = changed, [*events, *written]
+        reply = {"body": "Your card is on its way", "internal": False, "channel": "web"}
+        at = NOW + timedelta(minutes=1)
+        events.insert(
+            -1, Event(f"R-{ticket_id}", ticket_id, EventType.COMMENT_ADDED, at, AGENT, reply)
+        )
+        return events
+
+
+def test_counters_and_export_use_the_batchs_read_and_each_notice_reads_after_its_claim():
+    desk = ReactingDesk()
+    lives = [desk.life(ticket_id) for ticket_id in ("T-1", "T-2")]
+    batch = [_record(event, n) for n, event in enumerate([*lives[0], *lives[1]], start=1)]
+    desk.repository.reads = 0
+
+    assert _failed(handle_records(batch, ports=desk.ports)) == []
+
+    assert len(desk.bus.entries) == len(batch)
+    assert len(desk.notifier.sent) == 6  # created, the reply, resolved: per ticket
+    # Was 14, 7 per ticket: notices 3, counters 3, export 1. Now only each notice's read,
+    # after its claim (an erasure before the claim is seen), which the others then use.
+    assert desk.repository.reads == 6
+
+
+def test_the_counters_of_a_batch_are_those_a_read_per_event_gives():
+    counted = []
+    for memo in (False, True):
+        desk = ReactingDesk()
+        ports = for_one_batch(desk.ports) if memo else desk.ports
+        for event in desk.life("T-1"):
+            react(event, ports)
+        counted.append((desk.ledger.counters, desk.ledger.applied, len(desk.notifier.sent)))
+    assert counted[0] == counted[1]
+    assert counted[1][0]  # the resolution's counters, read from the ticket
 
 
 @pytest.mark.parametrize("tickets", [None, InMemoryTicketRepository()])

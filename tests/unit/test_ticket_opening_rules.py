@@ -73,6 +73,16 @@ def test_received_at_in_future_or_older_than_30_days_is_refused(delta):
     assert raised.value.errors[0].path == "received_at"
 
 
+def test_every_offending_field_is_named_at_once():
+    """SPEC 4: errors name every offending field, not one per round trip."""
+    with pytest.raises(ValidationError) as raised:
+        _open(_request(received_at=NOW + timedelta(hours=1)), AGENT)  # and no customer_id
+    assert sorted(error.path for error in raised.value.errors) == ["customer_id", "received_at"]
+    with pytest.raises(ValidationError) as raised:
+        _open(_request(priority="urgent", received_at=NOW + timedelta(hours=1)), CUSTOMER)
+    assert sorted(error.path for error in raised.value.errors) == ["priority", "received_at"]
+
+
 def test_view_masks_contact_and_formats_times_with_offset():
     ticket, _ = _open(_request(contact={"phone": "+8613812348000", "email": "jo@x.cn"}), CUSTOMER)
     view = ticket_view(ticket)

@@ -219,6 +219,7 @@ def _after_the_life(ticket: Ticket) -> list[Event]:
             {"survey_id": survey, "score": 2, "agent": ticket.assignee, "comment": "Slow"},
         ),
         ("survey.expired", SYSTEM, {"survey_id": survey}),
+        ("survey.skipped", SYSTEM, {"reason": "cooldown"}),
         ("appointment.booked", AGENT, slot),
         (
             "appointment.rescheduled",
@@ -342,3 +343,12 @@ def test_another_customers_timeline_is_not_found():
     ports, ticket, _ = _ports_with_timeline()
     with pytest.raises(NotFoundError):
         timeline(ports, STRANGER, ticket.id, 20, None)
+
+
+def test_customers_see_why_no_survey_came():
+    """SPEC 5: customers see `survey.*`, so also `survey.skipped` and its reason."""
+    ticket, events = _life()
+    events += _after_the_life(ticket)
+    shown = [event_view(e, OWNER) for e in visible_events(events, OWNER)]
+    skipped = [entry for entry in shown if entry["type"] == "survey.skipped"]
+    assert [entry["data"] for entry in skipped] == [{"reason": "cooldown"}]

@@ -57,7 +57,7 @@ def test_local_token_gives_the_caller():
         _hs256(_claims(sub="")),
         "Bearer " + jwt.encode(_claims(), "", algorithm="none"),
         _hs256(_claims(token_use="id")),
-        _hs256(_claims(token_use=None)),
+        _hs256(_claims(token_use=None, nonce="n-1")),
     ],
     ids=[
         "empty",
@@ -72,12 +72,19 @@ def test_local_token_gives_the_caller():
         "empty-sub",
         "alg-none",
         "id-token",
-        "neither-access-nor-id",
+        "unmarked-with-nonce",
     ],
 )
 def test_local_verifier_rejects(authorization):
     with pytest.raises(TokenRejectedError):
         LocalTokenVerifier(SECRET).verify(authorization)
+
+
+def test_local_token_with_only_the_claims_spec_names_is_accepted():
+    """SPEC 3: a local HS256 token with `sub`, `cognito:groups` and `exp` is enough."""
+    now = int(time.time())
+    claims = {"sub": "cust-9", "cognito:groups": ["customers"], "exp": now + 600}
+    assert LocalTokenVerifier(SECRET).verify(_hs256(claims)).id == "cust-9"
 
 
 def test_local_tokens_need_a_scope_only_when_one_is_configured():
@@ -128,8 +135,9 @@ def oidc(rsa_key):
     return OidcTokenVerifier(_StaticJwks(rsa_key.public_key()), ISSUER, AUDIENCE, SCOPE)
 
 
-def _rs256(rsa_key, typ=None, **overrides):
-    claims = _claims(iss=ISSUER, aud=AUDIENCE, **{"cognito:groups": ["agents"]})
+def _rs256(rsa_key, typ=None, claims_typ=None, **overrides):
+    """An RS256 token; `typ` is the header's, `claims_typ` a `typ` claim (Keycloak's)."""
+    claims = _claims(iss=ISSUER, aud=AUDIENCE, typ=claims_typ, **{"cognito:groups": ["agents"]})
     claims.update(overrides)
     claims = {name: value for name, value in claims.items() if value is not None}
     headers = {"kid": "k1", **({"typ": typ} if typ else {})}
@@ -151,14 +159,30 @@ def test_oidc_accepts_rfc9068_access_tokens_of_other_providers(oidc, rsa_key):
 
 
 @pytest.mark.parametrize(
+    "overrides",
+    [
+        {"token_use": None, "claims_typ": "Bearer", "azp": "web-banking"},  # Keycloak
+        {"token_use": None, "scope": None, "scp": ["openid", SCOPE], "cid": "mobile"},  # Okta
+    ],
+    ids=["keycloak", "okta"],
+)
+def test_oidc_accepts_unmarked_access_tokens_of_other_providers(oidc, rsa_key, overrides):
+    """SPEC 3: JWKS URL, issuer and audience are the whole configuration, so a provider
+    whose access tokens carry no `token_use` nor `typ: at+jwt` still fits."""
+    assert oidc.verify(_rs256(rsa_key, typ="JWT", **overrides)).role is Role.AGENT
+
+
+@pytest.mark.parametrize(
     ("typ", "overrides"),
     [
         (None, {"token_use": "id"}),  # a Cognito ID token: aud names the client
         ("at+jwt", {"token_use": "id"}),
-        (None, {"token_use": None}),  # an ID token of another provider
-        ("JWT", {"token_use": None}),
+        (None, {"token_use": None, "nonce": "n-1"}),  # ID tokens of other providers
+        ("JWT", {"token_use": None, "at_hash": "x1"}),
+        ("JWT", {"token_use": None, "c_hash": "x2"}),
+        ("JWT", {"token_use": None, "claims_typ": "ID"}),  # Keycloak's ID token
     ],
-    ids=["cognito-id-token", "id-token-typed-at", "no-token-use", "typ-jwt"],
+    ids=["cognito-id-token", "id-token-typed-at", "nonce", "at-hash", "c-hash", "keycloak-id"],
 )
 def test_oidc_refuses_id_tokens(oidc, rsa_key, typ, overrides):
     with pytest.raises(TokenRejectedError, match="not an access token"):
@@ -171,6 +195,23 @@ def test_oidc_refuses_id_tokens(oidc, rsa_key, typ, overrides):
 def test_oidc_refuses_tokens_without_the_apis_scope(oidc, rsa_key, scope):
     with pytest.raises(TokenRejectedError, match="scope"):
         oidc.verify(_rs256(rsa_key, scope=scope))
+
+
+@pytest.mark.parametrize(
+    ("claims", "client"),
+    [
+        ({"client_id": "c1", "azp": "c2"}, "c1"),
+        ({"azp": "c2", "cid": "c3"}, "c2"),
+        ({"cid": "c3"}, "c3"),
+    ],
+)
+def test_the_client_app_is_read_from_each_providers_claim(oidc, rsa_key, claims, client):
+    assert oidc.verify(_rs256(rsa_key, **claims)).client_id == client
+
+
+def test_oidc_without_a_configured_scope_checks_none(rsa_key):
+    verifier = OidcTokenVerifier(_StaticJwks(rsa_key.public_key()), ISSUER, AUDIENCE, None)
+    assert verifier.verify(_rs256(rsa_key, scope=None)).role is Role.AGENT
 
 
 def test_oidc_accepts_the_scope_among_others(oidc, rsa_key):
