@@ -43,6 +43,7 @@ from chalicelib.adapters.objects import EicarScanner, GuardDutyScanner, S3Object
 from chalicelib.adapters.records import DynamoAuditLog, DynamoCounterReader, DynamoPrivacyStore
 from chalicelib.adapters.secrets import SecretsManagerCursorKeys
 from chalicelib.adapters.sms_index import DynamoSmsIndex
+from chalicelib.adapters.sms_quota import DynamoSmsQuota
 from chalicelib.adapters.surveys import DynamoSurveyStore, StepFunctionsSurveyWorkflow
 from chalicelib.adapters.tokens import TokenVerifier, build_token_verifier
 from chalicelib.api.cursors import CursorKeys, FixedCursorKeys
@@ -53,6 +54,7 @@ from chalicelib.domain.complaints import ComplaintCodes, parse_codes
 from chalicelib.domain.events import Event
 from chalicelib.domain.reports import working_minutes_on
 from chalicelib.domain.sla import SlaRules, parse_policies
+from chalicelib.domain.sms_policy import SmsPolicy
 from chalicelib.domain.ticket import Ticket
 from chalicelib.logs import logger
 from chalicelib.service.applications import commit_review
@@ -88,6 +90,7 @@ from chalicelib.service.ports import (
     ReactionLedger,
     ReplyKeys,
     SmsIndex,
+    SmsQuota,
     SurveyStore,
     SurveyWorkflow,
     TicketRepository,
@@ -220,6 +223,7 @@ class Container(msgspec.Struct, frozen=True):
     scanner: Scanner = msgspec.field(default_factory=GuardDutyScanner)
     inbox_erasure: InboxErasure | None = None  # erasure of email and SMS in (SPEC 12)
     raw_mail: RawMailStore | None = None  # the inbound bucket's stored messages
+    sms_quota: SmsQuota | None = None  # daily SMS counters (security review H2)
 
     @property
     def retention(self) -> timedelta:
@@ -293,6 +297,17 @@ class Container(msgspec.Struct, frozen=True):
             public_base_url=self.settings.public_base_url,
             survey_codes=self.survey_store,
             mail_threading=self.reply_threading(),
+            sms_policy=self.sms_policy,
+        )
+
+    @property
+    def sms_policy(self) -> SmsPolicy:
+        """Where and how often the desk texts (the allow-list is also checked at input)."""
+        settings = self.settings
+        return SmsPolicy(
+            allowed_country_codes=settings.sms_allowed_country_codes,
+            per_number=settings.sms_daily_limit_per_number,
+            per_customer=settings.sms_daily_limit_per_customer,
         )
 
     def reply_threading(self) -> ReplyThreading | None:
@@ -452,6 +467,7 @@ def bootstrap(settings: Settings, clock: Clock = utc_now) -> Container:
         complaint_codes=load_complaint_codes(),
         inbox_erasure=DynamoInboxErasure(),
         raw_mail=_raw_mail(settings, client),
+        sms_quota=DynamoSmsQuota(connection),
     )
 
 

@@ -11,6 +11,13 @@ from collections.abc import Mapping
 
 import msgspec
 
+from chalicelib.domain.sms_policy import (
+    DEFAULT_ALLOWED_COUNTRY_CODES,
+    DEFAULT_DAILY_PER_CUSTOMER,
+    DEFAULT_DAILY_PER_NUMBER,
+    parse_country_codes,
+)
+
 STAGE = "SERVICEDESK_STAGE"
 TABLE_NAME = "TABLE_NAME"
 AWS_ENDPOINT_URL = "SERVICEDESK_AWS_ENDPOINT_URL"
@@ -56,6 +63,12 @@ SCANNER_GUARDDUTY = "guardduty"
 SCANNER_LOCAL = "local-eicar"
 INBOUND_MAIL_BUCKET = "INBOUND_MAIL_BUCKET"  # where SES stores received mail (erasure deletes)
 EVENT_BUS_NAME = "SERVICEDESK_EVENT_BUS_NAME"  # the EventBridge export (SPEC 12); unset: off
+# Where and how often the desk texts (domain/sms_policy.py): E.164 country calling codes
+# (comma-separated, "+" optional) and the daily SMS cap per number and per customer.
+SMS_ALLOWED_COUNTRY_CODES = "SERVICEDESK_SMS_ALLOWED_COUNTRY_CODES"
+SMS_DAILY_LIMIT_PER_NUMBER = "SERVICEDESK_SMS_DAILY_LIMIT_PER_NUMBER"
+SMS_DAILY_LIMIT_PER_CUSTOMER = "SERVICEDESK_SMS_DAILY_LIMIT_PER_CUSTOMER"
+SMS_DAILY_LIMIT_MAX = 1000
 
 AUTH_MODE_OIDC = "oidc"
 AUTH_MODE_LOCAL = "local-hs256"
@@ -101,6 +114,9 @@ class Settings(msgspec.Struct, frozen=True):
     reply_token_key: bytes | None = None  # local mode only (derived from the dev secret)
     event_bus_name: str | None = None
     inbound_mail_bucket: str | None = None
+    sms_allowed_country_codes: tuple[str, ...] = DEFAULT_ALLOWED_COUNTRY_CODES
+    sms_daily_limit_per_number: int = DEFAULT_DAILY_PER_NUMBER
+    sms_daily_limit_per_customer: int = DEFAULT_DAILY_PER_CUSTOMER
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -137,6 +153,13 @@ class Settings(msgspec.Struct, frozen=True):
             reply_token_key=_local_reply_key(env, auth_mode, running_in_lambda),
             event_bus_name=env.get(EVENT_BUS_NAME) or None,
             inbound_mail_bucket=env.get(INBOUND_MAIL_BUCKET) or None,
+            sms_allowed_country_codes=_country_codes(env.get(SMS_ALLOWED_COUNTRY_CODES)),
+            sms_daily_limit_per_number=_daily_limit(
+                env, SMS_DAILY_LIMIT_PER_NUMBER, DEFAULT_DAILY_PER_NUMBER
+            ),
+            sms_daily_limit_per_customer=_daily_limit(
+                env, SMS_DAILY_LIMIT_PER_CUSTOMER, DEFAULT_DAILY_PER_CUSTOMER
+            ),
         )
         settings.check(running_in_lambda=running_in_lambda)
         return settings
@@ -214,6 +237,24 @@ def _retention_days(value: str | None) -> int:
         return DEFAULT_RETENTION_DAYS
     if not value.isdigit() or not 1 <= int(value) <= 36500:
         raise ConfigurationError(f"{RETENTION_DAYS} must be a number of days from 1 to 36500")
+    return int(value)
+
+
+def _country_codes(value: str | None) -> tuple[str, ...]:
+    if value is None or not value.strip():
+        return DEFAULT_ALLOWED_COUNTRY_CODES
+    try:
+        return parse_country_codes(value)
+    except ValueError as error:
+        raise ConfigurationError(f"{SMS_ALLOWED_COUNTRY_CODES}: {error}") from error
+
+
+def _daily_limit(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name)
+    if not value:
+        return default
+    if not value.isdigit() or not 1 <= int(value) <= SMS_DAILY_LIMIT_MAX:
+        raise ConfigurationError(f"{name} must be a number of SMS from 1 to {SMS_DAILY_LIMIT_MAX}")
     return int(value)
 
 

@@ -192,14 +192,17 @@ def _topic_arguments(
     logical_id: str, template: Mapping[str, Any], physical: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
     properties = resource(template, logical_id)["Properties"]
-    _reject_unknown(logical_id, properties, ("TopicName", "KmsMasterKeyId"))
+    _reject_unknown(logical_id, properties, ("TopicName", "KmsMasterKeyId", "Tags"))
     name = _resolve(properties.get("TopicName", logical_id), template, {})
     attributes = {}
     if "KmsMasterKeyId" in properties:
         attributes["KmsMasterKeyId"] = str(
             _resolve(properties["KmsMasterKeyId"], template, physical or {})
         )
-    return {"Name": name, "Attributes": attributes}
+    tags = [
+        {"Key": str(tag["Key"]), "Value": str(tag["Value"])} for tag in properties.get("Tags", [])
+    ]
+    return {"Name": name, "Attributes": attributes, "Tags": tags}
 
 
 def _attribute_text(value: Any) -> str:
@@ -278,10 +281,9 @@ def _create_topics(
     sns: Any, template: Mapping[str, Any], physical: dict[str, str], stage: str
 ) -> None:
     for logical_id in _of_type(template, "AWS::SNS::Topic"):
-        arn = sns.create_topic(
-            **_topic_arguments(logical_id, template, physical),
-            Tags=[{"Key": "servicedesk:stage", "Value": stage}],
-        )["TopicArn"]
+        arguments = _topic_arguments(logical_id, template, physical)
+        arguments["Tags"] = [*arguments["Tags"], {"Key": "servicedesk:stage", "Value": stage}]
+        arn = sns.create_topic(**arguments)["TopicArn"]
         physical[logical_id] = physical[f"{logical_id}.TopicArn"] = str(arn)
         physical[f"{logical_id}.TopicName"] = str(arn).rsplit(":", 1)[-1]
 
@@ -555,7 +557,8 @@ def create_messaging(
 
 
 def _create_key(kms: Any, logical_id: str, template: Mapping[str, Any], alias: str) -> str:
-    """The stack's customer-managed key, once per moto server (found again by its alias)."""
+    """One of the stack's customer-managed keys, once per moto server (found again by its
+    alias). Its key policy is AWS's to enforce: moto does not."""
     properties = resource(template, logical_id)["Properties"]
     known = ("Description", "EnableKeyRotation", "KeyPolicy")
     _reject_unknown(logical_id, properties, known)
@@ -747,8 +750,13 @@ def create_resources(
     def client(service: str) -> Any:
         return session.client(service, region_name=region, endpoint_url=endpoint_url)
 
-    key_arn = _create_key(client("kms"), DESK_KEY, template, f"alias/{table_name}")
-    physical: dict[str, str] = {DESK_KEY: key_arn, f"{DESK_KEY}.Arn": key_arn}
+    physical: dict[str, str] = {}
+    for logical_id in _of_type(template, "AWS::KMS::Key"):
+        # The desk's key keeps the alias it always had; any other is named after its id.
+        suffix = "" if logical_id == DESK_KEY else f"-{_kebab(logical_id)}"
+        arn = _create_key(client("kms"), logical_id, template, f"alias/{table_name}{suffix}")
+        physical[logical_id] = physical[f"{logical_id}.Arn"] = arn
+    key_arn = physical[DESK_KEY]
     for logical_id in _of_type(template, "AWS::SecretsManager::Secret"):
         arn = _create_secret(
             client("secretsmanager"),

@@ -71,6 +71,13 @@ def local_environment(ports: LocalPorts) -> dict[str, str]:
         "APPOINTMENT_REMINDER_LEAD_SECONDS": os.environ.get(
             "APPOINTMENT_REMINDER_LEAD_SECONDS", "2678400"
         ),
+        # A demo and the API suites text a few numbers hundreds of times a day (deployed: 20).
+        "SERVICEDESK_SMS_DAILY_LIMIT_PER_NUMBER": os.environ.get(
+            "SERVICEDESK_SMS_DAILY_LIMIT_PER_NUMBER", "1000"
+        ),
+        "SERVICEDESK_SMS_DAILY_LIMIT_PER_CUSTOMER": os.environ.get(
+            "SERVICEDESK_SMS_DAILY_LIMIT_PER_CUSTOMER", "1000"
+        ),
         "POWERTOOLS_SERVICE_NAME": "servicedesk-app",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "DOCUMENT_SCANNER": "local-eicar",  # deployed: GuardDuty Malware Protection for S3

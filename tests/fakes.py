@@ -581,6 +581,7 @@ class InMemoryPrivacyStore(PrivacyStore):
         self.repository = repository
         self.notifications = notifications
         self.expiries: dict[str, int] = {}
+        self.event_expiries: dict[str, int] = {}  # events stamped one by one (late outcomes)
         self.forgotten_survey_comments: list[str] = []
 
     def anonymize_ticket(
@@ -615,6 +616,9 @@ class InMemoryPrivacyStore(PrivacyStore):
 
     def expire_ticket_records(self, ticket_id: str, expires_at: int) -> None:
         self.expiries[ticket_id] = expires_at
+
+    def expire_event(self, event: Event, expires_at: int) -> None:
+        self.event_expiries[event.id] = expires_at
 
     def forget_survey_comment(self, survey_id: str) -> None:
         self.forgotten_survey_comments.append(survey_id)

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from chalicelib.domain.inbound_sms import InboundSms
+from chalicelib.domain.inbox import TriageReason
+from chalicelib.domain.sms_policy import CUSTOMER, NUMBER
 from chalicelib.service.ports import (
     BusEntry,
     EventBus,
     EventBusError,
+    SmsCount,
     SmsIndex,
+    SmsQuota,
     SmsSent,
     Triage,
 )
@@ -41,12 +46,41 @@ class InMemorySmsIndex(SmsIndex):
         self.outcomes[message_id] = outcome
 
 
+class InMemorySmsQuota(SmsQuota):
+    """Daily counters by (counter, key, day): both move or neither, like the transaction."""
+
+    def __init__(self) -> None:
+        self.sent: dict[tuple[str, str, str], int] = {}
+        self.alerted: set[tuple[str, str, str]] = set()
+
+    def take(self, sms: SmsCount, per_number: int, per_customer: int) -> str | None:
+        number, customer = (NUMBER, sms.phone_key, sms.day), (CUSTOMER, sms.customer_id, sms.day)
+        if self.sent.get(number, 0) >= per_number:
+            return NUMBER
+        if self.sent.get(customer, 0) >= per_customer:
+            return CUSTOMER
+        for counter in (number, customer):
+            self.sent[counter] = self.sent.get(counter, 0) + 1
+        return None
+
+    def claim_alert(self, counter: str, key: str, day: str, expires_at: datetime) -> bool:
+        if (counter, key, day) in self.alerted:
+            return False
+        self.alerted.add((counter, key, day))
+        return True
+
+    def release_alert(self, counter: str, key: str, day: str) -> None:
+        self.alerted.discard((counter, key, day))
+
+
 class RecordingTriage(Triage):
     def __init__(self) -> None:
         self.items: dict[str, tuple[str, str, datetime]] = {}
+        self.reasons: dict[str, TriageReason] = {}
 
-    def triage_sms(self, sender: str, text: str, received_at: datetime, message_id: str) -> None:
-        self.items.setdefault(message_id, (sender, text, received_at))
+    def triage_sms(self, sms: InboundSms, reason: TriageReason) -> None:
+        self.items.setdefault(sms.message_id, (sms.sender, sms.body, sms.received_at))
+        self.reasons.setdefault(sms.message_id, reason)
 
 
 class RecordingBus(EventBus):

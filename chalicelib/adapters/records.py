@@ -242,6 +242,14 @@ class DynamoPrivacyStore(PrivacyStore):
             )
         )
 
+    def expire_event(self, event: Event, expires_at: int) -> None:
+        written(
+            lambda: EventItem(pk=ticket_pk(event.ticket_id), sk=event_sk(event.id)).update(
+                actions=[EventItem.expires_at.set(expires_at)],
+                condition=EventItem.pk.exists(),
+            )
+        )
+
     def expire_ticket_records(self, ticket_id: str, expires_at: int) -> None:
         for item in TableItem.query(ticket_pk(ticket_id), TableItem.sk < "F"):
             if isinstance(item, EventItem):

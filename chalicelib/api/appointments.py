@@ -65,6 +65,7 @@ def book_appointment() -> Response:
 
 
 def _request(body: dict[str, Any]) -> AppointmentRequest:
+    bootstrap.container().sms_policy.check_contact(body.get("contact"))
     return AppointmentRequest(
         branch_id=body["branch_id"],
         slot_start=parse_rfc3339(body["slot_start"]),

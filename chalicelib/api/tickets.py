@@ -51,6 +51,7 @@ def _ticket_response(ticket: Ticket, viewer: Caller | None = None) -> Response:
 
 
 def _ticket_request(body: dict[str, Any]) -> TicketRequest:
+    bootstrap.container().sms_policy.check_contact(body.get("contact"))
     received_at = body.get("received_at")
     app_type, form, category = resolve_request(
         bootstrap.application_catalogue(),

@@ -34,6 +34,9 @@ class TriageReason(StrEnum):
     UNKNOWN_SENDER = "unknown_sender"
     NO_REFERENCE = "no_reference"
     UNMATCHED_SMS = "unmatched_sms"
+    # A text about a ticket from a number more than one customer uses: whose reply it is
+    # cannot be told (contact numbers are not verified), so staff read it.
+    AMBIGUOUS_SENDER = "ambiguous_sender"
 
 
 class Channel(StrEnum):

@@ -1,6 +1,12 @@
 """A customer's text to the desk's number (SPEC 12): opt out, a survey score, a reply
 on a ticket, or the triage inbox.
 
+A text acts for a customer (a comment, a score) only when the number is that one
+customer's: every ticket that uses it, and every SMS the desk sent to it, belong to one
+customer. Otherwise staff read it in triage (`ambiguous_sender`): contact numbers are
+typed in, never verified (security review H1). A STOP still speaks for every customer
+on the number.
+
 Idempotent by `inboundMessageId`: a message already handled is skipped; the writes
 themselves are safe to repeat too (the opt-out's entries have ids derived from the
 message, the reply carries an idempotency record keyed by it, a survey answered
@@ -26,7 +32,7 @@ from chalicelib.domain.inbound_sms import (
     phone_key,
     survey_score,
 )
-from chalicelib.domain.inbox import Outcome
+from chalicelib.domain.inbox import Outcome, TriageReason
 from chalicelib.domain.lifecycle import add_comment
 from chalicelib.domain.notifications import SMS
 from chalicelib.domain.surveys import OPEN_STATES, Answer, Survey, SurveyState
@@ -77,18 +83,39 @@ def _act(ports: InboundSmsPorts, sms: InboundSms) -> Outcome:
     key = phone_key(sms.sender)
     if intent is SmsIntent.OPT_OUT:
         return _opt_out(ports, sms, key)
+    score = survey_score(sms.body)
+    if score is None and intent is SmsIntent.EMPTY:
+        return _triaged(ports, sms)
     since = ports.tickets.clock() - ports.reply_window
     recent = ports.index.recent(key, since, RECENT_LIMIT)
-    score = survey_score(sms.body)
+    if recent and not _one_customer(ports, key, recent):
+        return _triaged(ports, sms, TriageReason.AMBIGUOUS_SENDER)
     outcome = _answer_survey(ports, sms, recent, score) if score is not None else None
     if outcome is None and intent is not SmsIntent.EMPTY:
         outcome = _reply(ports, sms, recent)
     return outcome if outcome is not None else _triaged(ports, sms)
 
 
-def _triaged(ports: InboundSmsPorts, sms: InboundSms) -> Outcome:
-    ports.triage.triage_sms(sms.sender, sms.body, sms.received_at, sms.message_id)
+def _triaged(
+    ports: InboundSmsPorts, sms: InboundSms, reason: TriageReason = TriageReason.UNMATCHED_SMS
+) -> Outcome:
+    ports.triage.triage_sms(sms, reason)
     return Outcome.TRIAGED
+
+
+# --- who is texting ------------------------------------------------------------------------
+
+
+def _one_customer(ports: InboundSmsPorts, key: str, recent: list[SmsSent]) -> bool:
+    """Whether the number speaks for exactly one customer, so its text may act for them
+    (a comment, a survey score). Contact numbers are typed in, never verified: anyone can
+    put another person's number on a ticket, and the desk then texts that person about
+    it. When more than one customer's tickets use the number, or the desk texted it about
+    more than one customer's tickets, nobody can tell whose reply a text is: staff read
+    it in triage (`ambiguous_sender`) and link it. Two queries, whatever the answer."""
+    customers = set(opted_out_customers(ports, key))
+    customers.update(sent.customer_id for sent in recent)
+    return len(customers) == 1
 
 
 # --- STOP, TD, T, 退订 ---------------------------------------------------------------------

@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -34,6 +33,7 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import STAFF_ROLES, WORKING_ROLES, Caller, Role
+from chalicelib.domain.inbound_sms import InboundSms
 from chalicelib.domain.inbox import Channel, InboxItem, InboxStatus, TriageReason, inbox_id_for
 from chalicelib.domain.lifecycle import add_comment
 from chalicelib.domain.mail import payloads
@@ -94,17 +94,17 @@ class SmsToInbox(Triage):
     def __init__(self, store: InboxStore) -> None:
         self._store = store
 
-    def triage_sms(self, sender: str, text: str, received_at: datetime, message_id: str) -> None:
+    def triage_sms(self, sms: InboundSms, reason: TriageReason) -> None:
         item = InboxItem(
-            id=inbox_id_for(f"sms:{message_id}"),
+            id=inbox_id_for(f"sms:{sms.message_id}"),
             channel=Channel.SMS,
-            sender=sender,
+            sender=sms.sender,
             subject=None,
-            text=text,
-            received_at=received_at,
+            text=sms.body,
+            received_at=sms.received_at,
             status=InboxStatus.OPEN,
-            reason=TriageReason.UNMATCHED_SMS,
-            source=f"sms:{message_id}",
+            reason=reason,
+            source=f"sms:{sms.message_id}",
         )
         triage(InboxPorts(self._store), item)
 

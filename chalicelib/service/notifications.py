@@ -54,6 +54,7 @@ from chalicelib.domain.notifications import (
     template_for,
 )
 from chalicelib.domain.privacy import anonymized_event, is_erased
+from chalicelib.domain.sms_policy import SmsPolicy
 from chalicelib.domain.surveys import code_digest, new_code
 from chalicelib.domain.ticket import Ticket
 from chalicelib.logs import logger
@@ -68,11 +69,13 @@ from chalicelib.service.ports import (
     ReactionLedger,
     ReplyKeysUnavailableError,
     SmsIndex,
+    SmsQuota,
     SmsSent,
     SurveyCodeStore,
     TicketErasedError,
 )
 from chalicelib.service.retries import retrying
+from chalicelib.service.sms_guard import SmsGuard, guard_sms
 from chalicelib.service.tickets import TicketAccess, TicketReads
 
 SEND_ATTEMPTS = 3
@@ -97,6 +100,9 @@ class NotificationPorts(TicketAccess, frozen=True):
     mail_threading: ReplyThreading | None = None
     # The SMS sent, by number: what a customer's text back is matched by (SPEC 12).
     sms_index: SmsIndex | None = None
+    # Where and how often the desk texts (security review H2; service/sms_guard.py).
+    sms_policy: SmsPolicy = msgspec.field(default_factory=SmsPolicy)
+    sms_quota: SmsQuota | None = None
     # Claims on the ops alert a failed or unknown outcome owes (one per notice): an alert
     # SNS refused is sent by the redelivery, once. None: sent by the first attempt only.
     ledger: ReactionLedger | None = None
@@ -215,6 +221,8 @@ def _deliver(
     if not quiet_hours_checked and _deferred(event, preferences, ports):
         return
     choice = after_provider_opt_out(choice, ticket, preferences, ports.notifier)
+    guard = SmsGuard(ports.sms_policy, ports.sms_quota, ports.alerts, ports.clock)
+    choice = guard_sms(choice, ticket, preferences, event.id, guard)
     if choice.skip_reason is not None:
         _skipped(event, template, choice.skip_reason, ports)
         return

@@ -13,7 +13,8 @@ from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.counters import CounterKey
 from chalicelib.domain.errors import FieldError, ValidationError
 from chalicelib.domain.events import Event
-from chalicelib.domain.inbox import InboxItem
+from chalicelib.domain.inbound_sms import InboundSms
+from chalicelib.domain.inbox import InboxItem, TriageReason
 from chalicelib.domain.mail import MailThread
 from chalicelib.domain.surveys import Answer, Survey
 from chalicelib.domain.ticket import Ticket
@@ -311,12 +312,44 @@ class SmsIndex(ABC):
     def mark_handled(self, message_id: str, outcome: str, at: datetime) -> None: ...
 
 
+class SmsCount(msgspec.Struct, frozen=True):
+    """One SMS about to go out, to be counted on its number's and its customer's day."""
+
+    phone_key: str  # the number's SHA-256 (domain/inbound_sms.phone_key), never the number
+    customer_id: str
+    day: str  # the bank's day, yyyy-mm-dd (domain/sms_policy.quota_day)
+    event_id: str  # the event the SMS tells (the write differs per message)
+    expires_at: datetime  # when the day's counters may go (TTL)
+
+
+class SmsQuota(ABC):
+    """Daily SMS counters per number and per customer (security review H2), and the one
+    ops alert a day each may raise."""
+
+    @abstractmethod
+    def take(self, sms: SmsCount, per_number: int, per_customer: int) -> str | None:
+        """Count the SMS on both counters at once when both are below their limit (None).
+        Otherwise nothing is counted and the full counter is named: `number` (checked
+        first) or `customer` (domain/sms_policy.NUMBER, CUSTOMER)."""
+
+    @abstractmethod
+    def claim_alert(self, counter: str, key: str, day: str, expires_at: datetime) -> bool:
+        """Take the day's one ops alert about a number (`number`, its hash) or a customer
+        (`customer`, their id); False when it was taken already."""
+
+    @abstractmethod
+    def release_alert(self, counter: str, key: str, day: str) -> None:
+        """Give the alert back (the alert could not be sent: the next refusal tries)."""
+
+
 class Triage(ABC):
     """Where a text no rule matched waits for staff (the triage inbox, SPEC 12)."""
 
     @abstractmethod
-    def triage_sms(self, sender: str, text: str, received_at: datetime, message_id: str) -> None:
-        """Keep the text with reason `unmatched_sms`; idempotent by message_id."""
+    def triage_sms(self, sms: InboundSms, reason: TriageReason) -> None:
+        """Keep the text with its reason (`unmatched_sms`: no ticket expects it,
+        `ambiguous_sender`: the number is more than one customer's); idempotent by the
+        message's id."""
 
 
 class TicketErasedError(Exception):
@@ -533,6 +566,11 @@ class PrivacyStore(ABC):
     @abstractmethod
     def expire_ticket_records(self, ticket_id: str, expires_at: int) -> None:
         """Stamp the TTL on the ticket's events and reference claim (idempotent)."""
+
+    @abstractmethod
+    def expire_event(self, event: Event, expires_at: int) -> None:
+        """Stamp the TTL on one event written after its ticket's (idempotent; an event
+        no longer there stays gone)."""
 
     @abstractmethod
     def forget_survey_comment(self, survey_id: str) -> None:

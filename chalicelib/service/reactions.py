@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import msgspec
 
 from chalicelib.domain.events import (
+    NOTIFICATION_TYPES,
     Event,
     EventType,
     SlaBreached,
@@ -124,12 +125,25 @@ def keep_for_retention(event: Event, ports: ReactionPorts) -> None:
     notification, so the closing message's record is stamped too."""
     moved = event.payload_as(StatusChanged)
     if moved is None or moved.to_status not in FINISHED_STATUSES:
+        _keep_late_outcome(event, ports)
         return
     if ports.privacy is not None:
         expiry = retention_expiry(event.at, ports.retention)
         ports.privacy.expire_ticket_records(event.ticket_id, expiry)
     if ports.expire_documents is not None:
         ports.expire_documents(event.ticket_id, retention_expiry(event.at, ports.retention))
+
+
+def _keep_late_outcome(event: Event, ports: ReactionPorts) -> None:
+    """A notice's outcome written after its ticket finished (a message that waited for
+    quiet hours) missed the closing's stamp: it expires with the ticket too. The batch's
+    copy of the ticket serves (the export read it); a ticket not yet finished is stamped
+    later with all its events by its closing."""
+    if event.type not in NOTIFICATION_TYPES or ports.privacy is None or ports.tickets is None:
+        return
+    ticket = (ports.ticket_reads or ports.tickets).get(event.ticket_id)
+    if ticket is not None and ticket.status in FINISHED_STATUSES:
+        ports.privacy.expire_event(event, retention_expiry(ticket.updated_at, ports.retention))
 
 
 def _text(value: object) -> str:

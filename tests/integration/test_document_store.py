@@ -191,7 +191,12 @@ def test_the_bucket_is_private_encrypted_and_sends_object_created_to_the_queue(a
     block = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
     assert all(block.values())
     rules = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"]
-    assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    # The customer files key, not SSE-S3: s3:GetObject alone reads nothing (review M2).
+    assert rules[0]["ApplyServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms",
+        "KMSMasterKeyID": aws["physical"]["CustomerFilesKey"],
+    }
+    assert rules[0]["BucketKeyEnabled"] is True
     lifecycle = s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]
     assert any(
         r.get("AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation") == 1

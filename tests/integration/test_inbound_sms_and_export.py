@@ -15,8 +15,8 @@ from chalicelib import bootstrap
 from chalicelib.adapters.event_bus import EventBridgeBus
 from chalicelib.adapters.sms_index import DynamoSmsIndex, InboundSmsItem, inbound_pk
 from chalicelib.domain.identity import Caller, Role
-from chalicelib.domain.inbound_sms import phone_key
-from chalicelib.domain.inbox import inbox_id_for
+from chalicelib.domain.inbound_sms import InboundSms, phone_key
+from chalicelib.domain.inbox import TriageReason, inbox_id_for
 from chalicelib.domain.ticket import Ticket, TicketRequest
 from chalicelib.handlers.inbound_sms import on_inbound_sms
 from chalicelib.service.inbox import SmsToInbox
@@ -70,9 +70,13 @@ def _triage() -> SmsToInbox:
     return SmsToInbox(bootstrap.container().inbox_store)
 
 
+def _text(body: str, message_id: str) -> InboundSms:
+    return InboundSms(message_id, PHONE, "+8610690000", body, AT)
+
+
 def test_no_key_holds_a_readable_number(aws: dict[str, Any]) -> None:
     DynamoSmsIndex().remember(_sent(0, "T-1"))
-    _triage().triage_sms(PHONE, "hello", AT, "m-1")
+    _triage().triage_sms(_text("hello", "m-1"), TriageReason.UNMATCHED_SMS)
     items = boto3.client("dynamodb").scan(TableName=aws["table_name"])["Items"]
     keys = [item["pk"]["S"] + item["sk"]["S"] for item in items]
     assert keys and not [key for key in keys if "13812348000" in key]
@@ -83,8 +87,8 @@ def test_handled_marks_and_triage_are_written_once(aws: dict[str, Any]) -> None:
     assert not index.handled("m-1")
     index.mark_handled("m-1", "commented", AT)
     assert index.handled("m-1")
-    triage.triage_sms(PHONE, "hello", AT, "m-2")
-    triage.triage_sms(PHONE, "hello again", AT, "m-2")  # redelivered
+    triage.triage_sms(_text("hello", "m-2"), TriageReason.UNMATCHED_SMS)
+    triage.triage_sms(_text("hello again", "m-2"), TriageReason.AMBIGUOUS_SENDER)  # again
     item = bootstrap.container().inbox_store.get(inbox_id_for("sms:m-2"))
     assert item is not None
     assert (item.sender, item.text, item.reason) == (PHONE, "hello", "unmatched_sms")

@@ -58,6 +58,24 @@ PORT_ADAPTERS = {
     "event_bus": [("adapters/event_bus.py", "_events", "events")],
     "raw_mail": [("adapters/inbox.py", "_s3", "s3")],
 }
+# Which methods of the document bucket's port (ObjectStore) each function's use cases call.
+# The port is shared, its grants are not (security review L2). Declared, not derived: the
+# calls run through the stream's reaction table and bootstrap's closures, which the walk
+# below does not follow; test_declared_object_calls_are_real_port_calls ties each name to
+# a call in the code, and the actions each method needs come from S3ObjectStore's source.
+DOCUMENT_OBJECT_CALLS = {
+    API_FUNCTION: {"upload_form", "download_url", "delete"},  # links; erasure
+    "OnDocumentUploaded": {"fetch", "delete"},  # check a landed file; one after erasure
+    "OnInboundMail": {"put"},  # a reply's attachments become documents
+    # an expired document item's file (retention); an inbox item's attachments become
+    # documents when staff open or link it (reactions.make_inbox_documents)
+    "OnTableChange": {"delete", "put"},
+    "OnDocumentScanned": set(),  # GuardDuty's verdict: no file touched
+}
+# The customer files buckets are SSE-KMS (review M2): S3 decrypts a read and makes a data
+# key for a write with the caller's rights on the key.
+ENCRYPTED_OBJECT_ACTIONS = {"s3:GetObject": "kms:Decrypt", "s3:PutObject": "kms:GenerateDataKey"}
+ENCRYPTED_OBJECT_PORTS = {"document_objects", "inbound_mail", "raw_mail"}
 # Presigning is no call to AWS: the link carries the signer's right to the action it names.
 PRESIGNED = {"s3:GeneratePresignedPost": "s3:PutObject", "s3:GeneratePresignedUrl": "s3:GetObject"}
 # PynamoDB calls and the DynamoDB actions IAM checks them as. A transaction has no action
@@ -166,20 +184,33 @@ def _with_api_helpers(modules: set[str]) -> set[str]:
     return found
 
 
+def _is_container(node: ast.AST) -> bool:
+    """``bootstrap.container()``."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "container"
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "bootstrap"
+    )
+
+
 def _container_uses(node: ast.AST) -> Iterator[tuple[str, frozenset[str]]]:
-    """``bootstrap.container().X`` under node: (X, the keyword arguments passed as False)."""
+    """``bootstrap.container().X`` under node, or ``name.X`` after ``name =
+    bootstrap.container()``: (X, the keyword arguments passed as False)."""
     calls = {id(n.func): n for n in ast.walk(node) if isinstance(n, ast.Call)}
+    names = {
+        target.id
+        for n in ast.walk(node)
+        if isinstance(n, ast.Assign) and _is_container(n.value)
+        for target in n.targets
+        if isinstance(target, ast.Name)
+    }
     for attribute in ast.walk(node):
         if not isinstance(attribute, ast.Attribute):
             continue
         inner = attribute.value
-        if not (
-            isinstance(inner, ast.Call)
-            and isinstance(inner.func, ast.Attribute)
-            and inner.func.attr == "container"
-            and isinstance(inner.func.value, ast.Name)
-            and inner.func.value.id == "bootstrap"
-        ):
+        if not (_is_container(inner) or (isinstance(inner, ast.Name) and inner.id in names)):
             continue
         call = calls.get(id(attribute))
         yield attribute.attr, _false_keywords(call) if call else frozenset()
@@ -345,14 +376,37 @@ def _table_actions() -> set[str]:
     return {action for pattern, action in PYNAMODB_CALLS.items() if re.search(pattern, text)}
 
 
-def _port_actions(port: str) -> set[str]:
+def _object_method_actions(method: str) -> set[str]:
+    """The S3 actions one S3ObjectStore method calls (presigning counts as the action)."""
+    tree = ast.parse((CHALICELIB / "adapters" / "objects.py").read_text(encoding="utf-8"))
+    store = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "S3ObjectStore")
+    [body] = [n for n in store.body if isinstance(n, ast.FunctionDef) and n.name == method]
+    calls = {
+        node.attr
+        for node in ast.walk(body)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Attribute)
+        and node.value.attr == "_s3"
+    } - {"exceptions"}
+    assert calls, f"S3ObjectStore.{method} calls no S3 operation"
+    return {PRESIGNED.get(f"s3:{_camel(call)}", f"s3:{_camel(call)}") for call in calls}
+
+
+def _port_actions(port: str, function: str) -> set[str]:
     if port == "table":
         return _table_actions()
     if port == "cursor_secret":
         return SECRET_ACTIONS | ENCRYPTED_SECRET_ACTIONS
-    actions = set().union(*(_client_actions(*adapter) for adapter in PORT_ADAPTERS[port]))
+    if port == "document_objects":
+        assert function in DOCUMENT_OBJECT_CALLS, f"{function}: add it to DOCUMENT_OBJECT_CALLS"
+        calls = DOCUMENT_OBJECT_CALLS[function]
+        actions = set().union(set(), *(_object_method_actions(m) for m in calls))
+    else:
+        actions = set().union(*(_client_actions(*adapter) for adapter in PORT_ADAPTERS[port]))
     if port == "ops_alerts":
         actions |= ENCRYPTED_TOPIC_ACTIONS
+    if port in ENCRYPTED_OBJECT_PORTS:
+        actions |= {ENCRYPTED_OBJECT_ACTIONS[a] for a in actions if a in ENCRYPTED_OBJECT_ACTIONS}
     return actions
 
 
@@ -373,7 +427,7 @@ def _needed_actions(template: dict[str, Any]) -> dict[str, set[str]]:
             ports |= graph.ports(entry, false)
         actions = set(PLATFORM_ACTIONS)
         for port in ports:
-            actions |= _port_actions(port)
+            actions |= _port_actions(port, function)
         events = template["Resources"].get(function, {}).get("Properties", {}).get("Events", {})
         if any(event.get("Type", "DynamoDB") == "DynamoDB" for event in events.values()):
             actions |= STREAM_SOURCE_ACTIONS
@@ -584,3 +638,37 @@ def test_only_the_functions_that_read_maybe_missing_objects_may_list_only_their_
                 function
             )
             assert buckets[bucket], f"{function}: {bucket} notifies of every key"
+
+
+def test_declared_object_calls_are_real_port_calls():
+    """Each name in DOCUMENT_OBJECT_CALLS is an ObjectStore method the code calls."""
+    from chalicelib.service.documents import ObjectStore
+
+    code = "\n".join(
+        p.read_text(encoding="utf-8")
+        for p in CHALICELIB.rglob("*.py")
+        if p.name not in {"objects.py", "ports.py"}
+    )
+    declared = set().union(*DOCUMENT_OBJECT_CALLS.values())
+    assert declared == set(ObjectStore.__abstractmethods__)
+    for method in declared:
+        assert re.search(rf"objects(\(\))?\.{method}\(", code), method
+
+
+def test_object_rights_are_split_per_function(template: dict[str, Any]):
+    """Security review L2: the stream consumer deletes expired files and writes inbox
+    attachments (never reads a document), the scan-result handler touches no file, the
+    mail handler only writes attachments."""
+
+    def document_actions(function: str) -> set[str]:
+        return {
+            action
+            for statement in _role_statements(template, function)
+            if "Documents.Arn" in str(statement["Resource"])
+            for action in _actions(statement)
+        }
+
+    assert document_actions("OnTableChange") == {"s3:DeleteObject", "s3:PutObject"}
+    assert document_actions("OnDocumentScanned") == set()
+    assert document_actions("OnInboundMail") == {"s3:PutObject"}
+    assert document_actions("OnDocumentUploaded") == {"s3:GetObject", "s3:DeleteObject"}

@@ -16,7 +16,8 @@ from chalicelib.adapters.models import AuditItem
 from chalicelib.adapters.records import DynamoAuditLog, DynamoCounterReader
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.counters import report_day
-from chalicelib.domain.identity import Caller, Role
+from chalicelib.domain.events import Event, NotificationSent
+from chalicelib.domain.identity import SYSTEM, Caller, Role
 from chalicelib.domain.privacy import ERASED
 from chalicelib.domain.surveys import Answer as SurveyAnswer
 from chalicelib.domain.surveys import Survey, SurveyState, survey_id
@@ -259,6 +260,29 @@ def test_closed_records_carry_the_retention_expiry_and_short_lived_ones_24_hours
         assert int(delivery["expires_at"]) - int(moment.timestamp()) in range(day - 1, day + 2)
     audit_ttls = [i["expires_at"] for i in items if str(i["pk"]).startswith("AUDIT#")]
     assert audit_ttls and all(int(t) > five_years - 86400 for t in audit_ttls)
+
+
+def test_a_notice_recorded_after_the_closing_expires_with_the_ticket(aws):
+    """A message that waited for quiet hours is recorded after the closing stamped the
+    ticket's events: its outcome gets the same expiry from its own stream record."""
+    ticket = _open()
+    act(bootstrap.container().ticket_ports(), CUSTOMER, ticket.id, "cancel", {"reason": "x"})
+    delivered = stream_records(aws["stream_arn"])
+    deliver(delivered)
+    cancelled = bootstrap.container().ticket_ports().repository.get(ticket.id)
+    assert cancelled is not None
+    now = datetime.now(UTC)
+    late = Event.of(
+        "E-LATE-OUTCOME",
+        ticket.id,
+        now,
+        SYSTEM,
+        NotificationSent(source_event="E-DEFERRED", channel="sms", template="cancelled"),
+    )
+    assert bootstrap.container().notification_store.record_outcome(late, "sent", now)
+    deliver(stream_records(aws["stream_arn"])[len(delivered) :])  # the late records only
+    [item] = [i for i in table_items(aws["table_name"]) if str(i["sk"]).endswith("E-LATE-OUTCOME")]
+    assert int(item["expires_at"]) == int((cancelled.updated_at + timedelta(days=1826)).timestamp())
 
 
 def test_an_open_ticket_holds_no_expiry(aws):

@@ -10,6 +10,7 @@ from chalicelib.domain.audit import entry_view
 from chalicelib.domain.errors import ConflictError, ForbiddenError, NotFoundError
 from chalicelib.domain.events import EventType
 from chalicelib.domain.identity import Caller, Role
+from chalicelib.domain.inbound_sms import InboundSms
 from chalicelib.domain.inbox import InboxStatus, Outcome, TriageReason, item_summary
 from chalicelib.domain.mail import reply_address
 from chalicelib.domain.statuses import Status
@@ -291,8 +292,9 @@ def test_other_channels_triage_through_the_same_function(desk: Desk):
 
 def test_the_sms_intakes_unmatched_texts_land_in_the_inbox_once(desk: Desk):
     triage_sms = inbox.SmsToInbox(desk.store)
-    triage_sms.triage_sms("+8613812348000", "hello?", desk.clock(), "sms-1")
-    triage_sms.triage_sms("+8613812348000", "hello?", desk.clock(), "sms-1")  # redelivered
+    sms = InboundSms("sms-1", "+8613812348000", "+8610690000", "hello?", desk.clock())
+    triage_sms.triage_sms(sms, TriageReason.UNMATCHED_SMS)
+    triage_sms.triage_sms(sms, TriageReason.UNMATCHED_SMS)  # redelivered
     [item] = inbox.list_items(desk.inbox, AGENT, "open", 10, None).items
     assert (item.channel.value, item.reason, item.text) == (
         "sms",

@@ -21,7 +21,7 @@ from chalicelib.domain.inbound_sms import (
     phone_key,
     survey_score,
 )
-from chalicelib.domain.inbox import Outcome
+from chalicelib.domain.inbox import Outcome, TriageReason
 from chalicelib.domain.lifecycle import apply_action
 from chalicelib.domain.surveys import SurveyState, survey_id
 from chalicelib.domain.ticket import Ticket, open_ticket
@@ -522,6 +522,106 @@ def test_erasure_forgets_which_numbers_the_desk_texted_the_customer_at(desk: Des
     assert desk.repository.customers_by_phone(phone_key(PHONE)) == ["c-2"]
     assert desk.text("TD") == Outcome.OPTED_OUT
     assert desk.preferences.preferences("c-1") is None
+
+
+# --- whose text it is (security review H1: contact numbers are typed in, never verified) --
+
+
+def test_a_reply_from_a_number_another_customer_put_on_a_ticket_goes_to_triage(
+    desk: Desk,
+) -> None:
+    """The reviewer's proof: A opens a ticket with B's number; B answers the agent's
+    question on B's own ticket. Before, the newest SMS to the number (about A's ticket)
+    took B's answer, credited to A. Now nobody can tell whose reply it is: staff read it."""
+    victim = desk.open("victim-B")
+    desk.waiting(victim)  # "Which card?" texted to B
+    desk.clock.advance(minutes=1)
+    attacker = desk.open("attacker-A")  # the newest SMS to B's number is about A's ticket
+    desk.clock.advance(minutes=1)
+    said = "My card number is 6222 0000 1111 2222"
+    assert desk.text(said, message_id="m-b") == Outcome.TRIAGED
+    assert desk.comments(attacker) == [] and desk.comments(victim) == []
+    assert desk.status(victim) == "waiting_on_customer"
+    assert desk.triage.items["m-b"][:2] == (PHONE, said)
+    assert desk.triage.reasons["m-b"] == TriageReason.AMBIGUOUS_SENDER
+
+
+def test_a_digit_from_a_number_two_customers_use_answers_no_ones_survey(desk: Desk) -> None:
+    attacker, name = _survey_sent_by_sms(desk)  # c-1's survey, texted to the number
+    desk.open("c-2")  # another customer's ticket uses the same number
+    assert desk.text("1", message_id="m-1") == Outcome.TRIAGED
+    survey = desk.survey_store.get(name)
+    assert survey is not None and survey.state == "invited"
+    assert desk.status(attacker) == "resolved"
+    assert desk.of_type(attacker, "survey.answered") == []
+    assert desk.triage.reasons["m-1"] == TriageReason.AMBIGUOUS_SENDER
+
+
+def test_a_ticket_that_only_uses_the_number_by_email_makes_the_sender_ambiguous(
+    desk: Desk,
+) -> None:
+    # c-2's ticket uses the number but prefers email: the desk never texted c-2 there,
+    # yet the number is c-2's as much as c-1's (the phone lookup, written with the ticket).
+    mine = desk.open("c-1")
+    desk.open("c-2", preferred="email")
+    assert desk.index.customers(phone_key(PHONE)) == ["c-1"]
+    assert desk.text("about my card", message_id="m-x") == Outcome.TRIAGED
+    assert desk.comments(mine) == []
+    assert desk.triage.reasons["m-x"] == TriageReason.AMBIGUOUS_SENDER
+
+
+def test_a_customer_texted_at_the_number_before_the_phone_lookup_counts_too(
+    desk: Desk,
+) -> None:
+    desk.open("c-2")
+    desk.repository.phones.clear()  # c-2's ticket predates the phone lookup
+    mine = desk.open("c-1")
+    assert desk.text("about my card", message_id="m-x") == Outcome.TRIAGED
+    assert desk.comments(mine) == []
+    assert desk.triage.reasons["m-x"] == TriageReason.AMBIGUOUS_SENDER
+
+
+def test_one_customers_number_still_answers_on_their_tickets(desk: Desk) -> None:
+    first = desk.open("c-1")
+    desk.open("c-1")
+    desk.open("c-3", phone=OTHER_PHONE)  # another number: not in the way
+    desk.waiting(first)
+    assert desk.text("the one ending 4242") == Outcome.COMMENTED
+    assert len(desk.comments(first)) == 1
+    assert desk.triage.items == {}
+
+
+def test_once_the_other_customer_is_erased_the_number_is_one_customers_again(
+    desk: Desk,
+) -> None:
+    mine = desk.open("c-1")
+    other = desk.open("c-2")
+    assert desk.text("hello?", message_id="m-before") == Outcome.TRIAGED
+    desk.act(other, ("cancel", {"reason": "by mistake"}))
+    store = InMemoryPrivacyStore(desk.repository, desk.preferences)
+    audit = AuditPorts(InMemoryAuditLog(), SequentialIds(), desk.clock)
+    ports = PrivacyPorts(desk.repository, store, desk.preferences, audit, sms_index=desk.index)
+    erase_customer(ports, Caller(Role.AUDITOR, "aud-1"), "c-2")
+    assert desk.text("hello again", message_id="m-after") == Outcome.COMMENTED
+    assert [c.data["body"] for c in desk.comments(mine)] == ["hello again"]
+
+
+def test_a_text_nobody_expects_from_a_shared_number_stays_unmatched(desk: Desk) -> None:
+    # Nothing was texted to the number lately: no ticket could take it; no lookup is read.
+    desk.open("c-1")
+    desk.open("c-2")
+    desk.clock.advance(days=8)
+    assert desk.text("hi", message_id="m-old") == Outcome.TRIAGED
+    assert desk.triage.reasons["m-old"] == TriageReason.UNMATCHED_SMS
+
+
+def test_stop_from_a_shared_number_still_reaches_every_customer_on_it(desk: Desk) -> None:
+    desk.open("c-1")
+    desk.open("c-2", preferred="email")
+    assert desk.text("STOP") == Outcome.OPTED_OUT
+    for customer in ("c-1", "c-2"):
+        stored = desk.preferences.preferences(customer)
+        assert stored is not None and stored["sms"] is False
 
 
 def test_what_local_sms_publishes_is_awss_object_and_reads_back() -> None:
