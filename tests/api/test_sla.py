@@ -34,7 +34,9 @@ def test_due_times_follow_the_business_calendar(stack, auth):
     ticket = _open(stack, auth, received_at=friday.isoformat())
     due = datetime.fromisoformat(ticket["sla"]["first_response_due"])
     assert due == datetime(2026, 11, 30, 1, 5, tzinfo=UTC)  # Monday 09:05 +08:00
-    assert ticket["sla"]["breaches"] == []
+    # That Monday has passed: a back-dated ticket opens with its breach (SPEC 6).
+    assert ticket["sla"]["breaches"] == ["first_response"]
+    assert ticket["tier"] == 2
 
 
 def _ops_alert_queue(stack) -> str:
