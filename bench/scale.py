@@ -59,6 +59,7 @@ def load_open_tickets(count: int, now: datetime) -> None:
     from chalicelib.adapters.dynamo import ticket_to_item
     from chalicelib.adapters.models import TicketItem
     from chalicelib.domain.identity import Caller, Role
+    from chalicelib.domain.privacy import DEFAULT_RETENTION
     from chalicelib.domain.ticket import Sla, TicketRequest, open_ticket
 
     request = TicketRequest(
@@ -88,7 +89,7 @@ def load_open_tickets(count: int, now: datetime) -> None:
                 customer_id=f"cust-{number % 997}",
                 sla=Sla(first_response_due=due),
             )
-            item = ticket_to_item(ticket, on_disk=None)
+            item = ticket_to_item(ticket, on_disk=None, retention=DEFAULT_RETENTION)
             item.version = 1  # batch writes skip PynamoDB's versioning; store what create would
             batch.save(item)
 

@@ -438,7 +438,7 @@ def bootstrap(settings: Settings, clock: Clock = utc_now) -> Container:
         sla=load_sla_rules(calendar),
         repository=DynamoTicketRepository(connection, retention),
         ledger=DynamoReactionLedger(connection, clock),
-        appointment_store=DynamoAppointmentStore(connection),
+        appointment_store=DynamoAppointmentStore(connection, retention),
         survey_store=DynamoSurveyStore(connection, retention),
         notification_store=DynamoNotificationStore(connection),
         audit_log=DynamoAuditLog(),
@@ -450,7 +450,7 @@ def bootstrap(settings: Settings, clock: Clock = utc_now) -> Container:
         metrics=EmfMetrics(),
         token_verifier=build_token_verifier(settings),
         cursor_keys=_cursor_keys(settings, client),
-        document_store=DynamoDocumentStore(connection),
+        document_store=DynamoDocumentStore(connection, retention),
         objects=S3ObjectStore(
             LazyS3(settings.region, settings.aws_endpoint_url),
             settings.documents_bucket or "",

@@ -10,6 +10,7 @@ from typing import Any
 
 from msgspec.structs import replace
 
+from chalicelib.domain.appointments import upcoming
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.counters import CounterKey
 from chalicelib.domain.errors import SlotFullError, TooManyAppointmentsError
@@ -211,7 +212,7 @@ class InMemoryTicketRepository(TicketRepository):
         open_unassigned = [
             t
             for t in self.tickets.values()
-            if t.queue == queue and t.status in ("new", "assigned") and not t.assignee
+            if t.queue == queue and t.status == "new" and not t.assignee
         ]
         open_unassigned.sort(key=lambda t: (PRIORITY_RANK[t.priority], t.created_at, t.id))
         return open_unassigned[:limit]
@@ -600,6 +601,16 @@ class InMemoryPrivacyStore(PrivacyStore):
             if record is not None:
                 repository.idempotency[key] = replace(record, body=anonymized_response(record.body))
 
+    def anonymize_records(
+        self, ticket_id: str, expected_version: int, rewritten: list[Event]
+    ) -> None:
+        current = self.repository.tickets.get(ticket_id)
+        if current is None or current.version != expected_version:
+            raise VersionConflictError(ticket_id)
+        by_id = {event.id: event for event in rewritten}
+        log = self.repository.event_log.get(ticket_id, [])
+        self.repository.event_log[ticket_id] = [by_id.get(e.id, e) for e in log]
+
     def forget_preferences(self, customer_id: str) -> bool:
         return self.notifications.saved_preferences.pop(customer_id, None) is not None
 
@@ -633,8 +644,15 @@ class InMemoryAppointmentStore(AppointmentStore):
         self.tickets = tickets
         self.branch_records = {record["id"]: record for record in branches or []}
         self.seats: dict[tuple[str, str, datetime], int] = {}
-        self.open_counts: dict[str, int] = {}
+        # customer -> ticket id -> slot start: the appointments holding a seat
+        self.holds: dict[str, dict[str, datetime]] = {}
         self.reminders: dict[tuple[datetime, str], Reminder] = {}
+
+    @property
+    def open_counts(self) -> dict[str, int]:
+        """How many appointments each customer holds a seat for (passed slots included
+        until their next booking drops them, as on the table)."""
+        return {customer: len(held) for customer, held in self.holds.items()}
 
     def branches(self) -> list[dict[str, Any]]:
         return list(self.branch_records.values())
@@ -652,24 +670,27 @@ class InMemoryAppointmentStore(AppointmentStore):
     def _seat_key(self, seat: Seat) -> tuple[str, str, datetime]:
         return seat.branch_id, seat.day, seat.start.astimezone(UTC)
 
-    def _check(self, moves: SeatMoves) -> None:
+    def _check(self, ticket: Ticket, moves: SeatMoves, at: datetime) -> None:
         if moves.take is not None and self.seats.get(self._seat_key(moves.take), 0) >= (
             moves.take.capacity
         ):
             raise SlotFullError("full")
-        if moves.open_change > 0 and self.open_counts.get(moves.customer_id, 0) >= 3:
+        held = self.holds.get(ticket.customer_id, {})
+        if moves.take is not None and upcoming(held, at, besides=ticket.id) >= 3:
             raise TooManyAppointmentsError("too many")
 
-    def _apply(self, moves: SeatMoves) -> None:
+    def _apply(self, ticket: Ticket, moves: SeatMoves, at: datetime) -> None:
+        held = self.holds.setdefault(ticket.customer_id, {})
         if moves.release is not None:
             key = self._seat_key(moves.release)
             self.seats[key] = self.seats.get(key, 0) - 1
+            held.pop(ticket.id, None)
         if moves.take is not None:
             key = self._seat_key(moves.take)
             self.seats[key] = self.seats.get(key, 0) + 1
-        self.open_counts[moves.customer_id] = (
-            self.open_counts.get(moves.customer_id, 0) + moves.open_change
-        )
+            for passed in [held_id for held_id, start in held.items() if start <= at]:
+                del held[passed]
+            held[ticket.id] = moves.take.start.astimezone(UTC)
         if moves.forget is not None:
             self.reminders.pop((moves.forget.slot_start, moves.forget.ticket_id), None)
         if moves.remember is not None:
@@ -684,11 +705,10 @@ class InMemoryAppointmentStore(AppointmentStore):
         reminder: Reminder,
         idempotency: IdempotencyRecord | None = None,
     ) -> None:
-        moves = SeatMoves(take=seat, open_change=1, customer_id=ticket.customer_id)
-        moves = replace(moves, remember=reminder)
-        self._check(moves)
+        moves = SeatMoves(take=seat, remember=reminder)
+        self._check(ticket, moves, ticket.created_at)
         self.tickets.create(ticket, events, idempotency)
-        self._apply(moves)
+        self._apply(ticket, moves, ticket.created_at)
 
     def commit(
         self,
@@ -704,9 +724,9 @@ class InMemoryAppointmentStore(AppointmentStore):
             current = self.tickets.tickets.get(write.ticket_id)
             if current is None or current.version != write.expected_version:
                 raise VersionConflictError(write.ticket_id)
-        self._check(moves)
+        self._check(changed, moves, changed.updated_at)
         self.tickets.commit_many(writes)
-        self._apply(moves)
+        self._apply(changed, moves, changed.updated_at)
 
     def reminders_due(self, slot_until: datetime, limit: int) -> list[Reminder]:
         due = sorted(key for key in self.reminders if key[0] <= slot_until)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 from pynamodb.connection import Connection
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo import (
     event_items,
@@ -20,12 +23,12 @@ from chalicelib.adapters.models import (
     OpenAppointmentsItem,
     ReminderItem,
     SeatItem,
+    get_item,
 )
 from chalicelib.adapters.transactions import Refusal, Refused, Transaction
-from chalicelib.domain.appointments import MAX_OPEN_APPOINTMENTS
+from chalicelib.domain.appointments import MAX_OPEN_APPOINTMENTS, upcoming
 from chalicelib.domain.errors import SlotFullError, TooManyAppointmentsError
 from chalicelib.domain.events import Event
-from chalicelib.domain.privacy import DEFAULT_RETENTION
 from chalicelib.domain.ticket import Ticket
 from chalicelib.service.ports import (
     AppointmentStore,
@@ -33,6 +36,7 @@ from chalicelib.service.ports import (
     Reminder,
     Seat,
     SeatMoves,
+    TransactionConflictError,
     VersionConflictError,
 )
 
@@ -95,32 +99,78 @@ def _release_seat(writes: Transaction, seat: Seat) -> None:
     )
 
 
-def _move_guard(writes: Transaction, customer_id: str, change: int) -> None:
-    if change > 0:
-        limit = OpenAppointmentsItem.open_count < MAX_OPEN_APPOINTMENTS
-        condition = OpenAppointmentsItem.open_count.does_not_exist() | limit
-    else:
-        condition = OpenAppointmentsItem.open_count > 0
-    writes.update(
-        "guard" if change > 0 else "guard-down",
-        _guard_item(customer_id),
-        actions=[
-            OpenAppointmentsItem.open_count.add(change),
-            OpenAppointmentsItem.item_type.set(OpenAppointmentsItem),
-        ],
-        condition=condition,
+def _hold(ticket_id: str, start: datetime) -> str:
+    return f"{slot_key(start)}#{ticket_id}"
+
+
+def _holds(guard: OpenAppointmentsItem | None) -> dict[str, str]:
+    """ticket id -> its hold, as stored."""
+    return {hold.partition("#")[2]: hold for hold in (guard.holds if guard else None) or ()}
+
+
+def _hold_start(hold: str) -> datetime:
+    return datetime.strptime(hold.partition("#")[0], "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
+
+
+class GuardMove(msgspec.Struct, frozen=True):
+    """The update of a customer's guard item, decided before the transaction."""
+
+    item: OpenAppointmentsItem
+    actions: list[Action]
+    condition: Condition | None = None
+
+
+def _guard_move(customer_id: str, ticket_id: str, moves: SeatMoves, at: datetime) -> GuardMove:
+    """A released seat stops counting; a taken one counts, if fewer than 3 of the customer's
+    other appointments are still ahead at `at` (read first, written only over that read)."""
+    item = _guard_item(customer_id)
+    bumped = OpenAppointmentsItem.item_type.set(OpenAppointmentsItem)
+    if moves.take is None:
+        assert moves.release is not None, "a guard move takes or releases a seat"
+        # Over any version: giving a seat back never needs the count (but makes a booking
+        # that counted before it count again, as its version moved).
+        gone: list[Action] = [
+            OpenAppointmentsItem.holds.delete({_hold(ticket_id, moves.release.start)}),
+            OpenAppointmentsItem.changes.add(1),
+            bumped,
+        ]
+        return GuardMove(item, gone)
+    guard = get_item(OpenAppointmentsItem, item.pk, item.sk, consistent=True)
+    holds = _holds(guard)
+    starts = {held: _hold_start(hold) for held, hold in holds.items()}
+    if upcoming(starts, at, besides=ticket_id) >= MAX_OPEN_APPOINTMENTS:
+        raise TooManyAppointmentsError(_TOO_MANY)
+    # Passed slots are dropped here: the item never grows past the upcoming ones.
+    kept = {hold for held, hold in holds.items() if starts[held] > at and held != ticket_id}
+    version = guard.changes if guard is not None else None
+    unchanged = (
+        OpenAppointmentsItem.changes.does_not_exist()
+        if version is None
+        else OpenAppointmentsItem.changes == version
     )
+    actions: list[Action] = [
+        OpenAppointmentsItem.holds.set(kept | {_hold(ticket_id, moves.take.start)}),
+        OpenAppointmentsItem.changes.set(int(version or 0) + 1),
+        bumped,
+    ]
+    return GuardMove(item, actions, unchanged)
 
 
-_SEAT_REFUSALS = {
+def _move_guard(writes: Transaction, move: GuardMove) -> None:
+    writes.update("guard", move.item, actions=move.actions, condition=move.condition)
+
+
+# A guard written since it was read: count again (the retry reads it afresh).
+_SEAT_REFUSALS: dict[str, Refusal] = {
     "seat": lambda: SlotFullError(_FULL),
-    "guard": lambda: TooManyAppointmentsError(_TOO_MANY),
+    "guard": TransactionConflictError,
 }
 
 
 class DynamoAppointmentStore(AppointmentStore):
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, retention: timedelta) -> None:
         self._connection = connection
+        self._retention = retention  # a cancelled or merged appointment's expiry
 
     def branches(self) -> list[dict[str, Any]]:
         return [_branch_record(item) for item in BranchItem.query(BRANCH_PARTITION)]
@@ -148,10 +198,11 @@ class DynamoAppointmentStore(AppointmentStore):
     ) -> None:
         new_ticket = new_ticket_refusals(ticket)
         refusals = {"reference": new_ticket["reference"], **_SEAT_REFUSALS, **new_ticket}
+        guard = _guard_move(ticket.customer_id, ticket.id, SeatMoves(take=seat), ticket.created_at)
         with Transaction(self._connection, refusals) as writes:
-            write_new_ticket(writes, ticket, events, idempotency)
+            write_new_ticket(writes, ticket, events, idempotency, self._retention)
             _take_seat(writes, seat)
-            _move_guard(writes, ticket.customer_id, +1)
+            _move_guard(writes, guard)
             writes.save("reminder", _reminder_item(reminder))
 
     def commit(
@@ -172,12 +223,18 @@ class DynamoAppointmentStore(AppointmentStore):
                 for number, write in enumerate(moves.also)
             }
         )
+        guard = None
+        if moves.take is not None or moves.release is not None:
+            guard = _guard_move(changed.customer_id, ticket_id, moves, changed.updated_at)
         with Transaction(self._connection, refusals) as writes:
-            writes.save("ticket", ticket_to_item(changed, on_disk=expected_version))
+            item = ticket_to_item(changed, on_disk=expected_version, retention=self._retention)
+            writes.save("ticket", item)
             _write_moves(writes, moves)
+            if guard is not None:
+                _move_guard(writes, guard)
             writes.events(event_items(events, None))
             for number, write in enumerate(moves.also):
-                write_ticket_change(writes, f"also{number}:", write, None, DEFAULT_RETENTION)
+                write_ticket_change(writes, f"also{number}:", write, None, self._retention)
 
     def reminders_due(self, slot_until: datetime, limit: int) -> list[Reminder]:
         items = ReminderItem.query(
@@ -207,8 +264,6 @@ def _write_moves(writes: Transaction, moves: SeatMoves) -> None:
         _release_seat(writes, moves.release)
     if moves.take is not None:
         _take_seat(writes, moves.take)
-    if moves.open_change:
-        _move_guard(writes, moves.customer_id, moves.open_change)
     if moves.forget is not None:
         writes.delete("forgotten", _reminder_item(moves.forget))
     if moves.remember is not None:

@@ -8,6 +8,7 @@ the S3 event; a count item (sk FILECOUNT) keeps a ticket at 20 documents at most
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import partial
 
 from pynamodb.connection import Connection
@@ -97,8 +98,9 @@ def item_to_document(item: DocumentItem) -> Document:
 
 
 class DynamoDocumentStore(DocumentStore):
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, retention: timedelta) -> None:
         self._connection = connection
+        self._retention = retention  # the ticket's expiry, should a write finish it
 
     def add(
         self,
@@ -167,7 +169,9 @@ class DynamoDocumentStore(DocumentStore):
                 DocumentItem.doc_version == expected,
             )
             if ticket is not None:
-                item = ticket_to_item(ticket.ticket, on_disk=ticket.expected_version)
+                item = ticket_to_item(
+                    ticket.ticket, on_disk=ticket.expected_version, retention=self._retention
+                )
                 writes.save("ticket", item)
             writes.events(event_items(events, None))
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
+from itertools import islice
 from typing import Any
 
 import msgspec
@@ -35,7 +36,8 @@ from chalicelib.domain.counters import CounterKey
 from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.inbound_sms import phone_key
-from chalicelib.domain.privacy import DEFAULT_RETENTION, retention_expiry
+from chalicelib.domain.lifecycle import CLAIMABLE_STATUSES
+from chalicelib.domain.privacy import retention_expiry
 from chalicelib.domain.sla import next_due
 from chalicelib.domain.statuses import Status
 from chalicelib.domain.ticket import FINISHED_STATUSES, PRIORITY_RANK, Sla, Ticket
@@ -60,8 +62,6 @@ ERASED_SK = "~ERASED"
 REACTION_MARKER_TTL = timedelta(days=7)  # longer than the stream's 24 h retention
 # One partition: the sweep reads only what is due, which stays small at any scale.
 DUE_PARTITION = "DUE"
-# Unassigned tickets waiting for someone: new ones, and ones escalated out of `assigned`.
-CLAIMABLE_STATUSES = frozenset({Status.NEW, Status.ASSIGNED})
 
 
 def ticket_pk(ticket_id: str) -> str:
@@ -98,12 +98,11 @@ _TICKET = StoredFields(
 _SLA = StoredFields(Sla, SlaAttribute, converted=("breaches", "paused", "extended", "unpaused"))
 
 
-def ticket_to_item(
-    ticket: Ticket, *, on_disk: int | None, retention: timedelta = DEFAULT_RETENTION
-) -> TicketItem:
+def ticket_to_item(ticket: Ticket, *, on_disk: int | None, retention: timedelta) -> TicketItem:
     """The item for a ticket. `on_disk` is the version the write expects to replace
     (None for a new ticket); PynamoDB conditions on it and stores the next one.
-    A closed or cancelled ticket expires `retention` after it finished (TTL)."""
+    A closed or cancelled ticket expires `retention` after it finished (TTL): the
+    configured retention, which every writer passes (no default to forget it with)."""
     list_sk = f"{_key_time(ticket.created_at)}#{ticket.id}"
     item = TicketItem(
         pk=ticket_pk(ticket.id),
@@ -338,9 +337,10 @@ def write_new_ticket(
     ticket: Ticket,
     events: list[Event],
     idempotency: IdempotencyRecord | None,
+    retention: timedelta,
 ) -> None:
     """A new ticket, its reference claim, its events and the stored response (if any)."""
-    _write_new(writes, "", ticket, events, idempotency)
+    _write_new(writes, "", ticket, events, idempotency, retention=retention)
     write_idempotency(writes, idempotency)
 
 
@@ -357,13 +357,15 @@ def _write_new(
     ticket: Ticket,
     events: list[Event],
     idempotency: IdempotencyRecord | None,
+    *,
+    retention: timedelta,
 ) -> None:
     """A new ticket, its reference claim and its events; inside a write spanning tickets
     `prefix` numbers its items' names ("0:ticket")."""
     reference = ReferenceItem(
         pk=f"REFERENCE#{ticket.reference}", sk="REFERENCE", ticket_id=ticket.id
     )
-    item = ticket_to_item(ticket, on_disk=None)
+    item = ticket_to_item(ticket, on_disk=None, retention=retention)
     writes.save(f"{prefix}ticket", item, TicketItem.pk.does_not_exist())
     writes.save(f"{prefix}reference", reference, ReferenceItem.pk.does_not_exist())
     write_phone_lookup(writes, prefix, ticket)
@@ -431,7 +433,7 @@ def new_ticket_refusals(ticket: Ticket) -> dict[str, Refusal]:
 
 
 class DynamoTicketRepository(TicketRepository):
-    def __init__(self, connection: Connection, retention: timedelta = DEFAULT_RETENTION) -> None:
+    def __init__(self, connection: Connection, retention: timedelta) -> None:
         self._connection = connection
         self._retention = retention
 
@@ -439,7 +441,7 @@ class DynamoTicketRepository(TicketRepository):
         self, ticket: Ticket, events: list[Event], idempotency: IdempotencyRecord | None = None
     ) -> None:
         with Transaction(self._connection, new_ticket_refusals(ticket)) as writes:
-            write_new_ticket(writes, ticket, events, idempotency)
+            write_new_ticket(writes, ticket, events, idempotency, self._retention)
 
     def commit(
         self,
@@ -466,7 +468,14 @@ class DynamoTicketRepository(TicketRepository):
                 linked = idempotency if number == 0 else None
                 if write.expected_version is None:
                     assert write.changed is not None
-                    _write_new(transaction, f"{number}:", write.changed, write.events, linked)
+                    _write_new(
+                        transaction,
+                        f"{number}:",
+                        write.changed,
+                        write.events,
+                        linked,
+                        retention=self._retention,
+                    )
                 else:
                     write_ticket_change(transaction, f"{number}:", write, linked, self._retention)
             write_idempotency(transaction, idempotency)
@@ -538,8 +547,14 @@ class DynamoTicketRepository(TicketRepository):
         return self.get(claim.ticket_id) if claim is not None else None
 
     def claimable(self, queue: str, limit: int) -> list[Ticket]:
-        results = TicketItem.claimable.query(queue, limit=limit)
-        return [item_to_ticket(item) for item in results]
+        # Read past entries the index kept from when `claim` also took escalated tickets
+        # still `assigned` (their next write drops them), so they never hide newer ones.
+        results = TicketItem.claimable.query(
+            queue,
+            filter_condition=TicketItem.status.is_in(*CLAIMABLE_STATUSES),
+            page_size=limit,
+        )
+        return [item_to_ticket(item) for item in islice(results, limit)]
 
     def event(self, ticket_id: str, event_id: str) -> Event | None:
         item = get_item(EventItem, ticket_pk(ticket_id), event_sk(event_id))

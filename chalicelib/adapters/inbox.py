@@ -205,7 +205,7 @@ class DynamoInboxStore(InboxStore):
                 "inbox", inbox_item_to_record(handled), InboxRecord.item_version == expected_version
             )
             if new_ticket is not None:
-                write_new_ticket(writes, new_ticket, events or [], None)
+                write_new_ticket(writes, new_ticket, events or [], None, self._retention)
             elif change is not None:
                 _write_change(writes, change, self._retention)
                 writes.events(event_items(events or [], None))
@@ -329,7 +329,7 @@ class DynamoMailThreads(MailThreads):
                     self._receipt(receipt, ticket.id),
                     MailReceiptItem.pk.does_not_exist(),
                 )
-                write_new_ticket(writes, ticket, events, None)
+                write_new_ticket(writes, ticket, events, None, self._retention)
         except _AlreadyTaken:
             return False
         return True

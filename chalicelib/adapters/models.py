@@ -300,9 +300,12 @@ class SeatItem(TableItem, discriminator="seat"):
 
 
 class OpenAppointmentsItem(TableItem, discriminator="open-appointments"):
-    """How many open appointments a customer holds (at most 3)."""
+    """The customer's appointments holding a seat, as "<slot start>#<ticket id>" (at most 3
+    with slots ahead; passed ones are dropped by the next booking). `changes` numbers the
+    item's writes: a seat is taken only over the version whose holds it counted."""
 
-    open_count = NumberAttribute(default=0)
+    holds = UnicodeSetAttribute(null=True)
+    changes = NumberAttribute(null=True)
 
 
 class DocumentItem(TableItem, discriminator="document"):

@@ -16,6 +16,7 @@ from chalicelib.adapters.dynamo import (
     TICKET_SK,
     _key_time,
     application_to_map,
+    check_ticket_version,
     event_items,
     event_sk,
     expire_phone_lookup,
@@ -191,6 +192,18 @@ class DynamoPrivacyStore(PrivacyStore):
             writes.save("erased", _erasure_marker(changed, self._retention))
             _apply(writes, last)
             writes.events(event_items(added, None))
+
+    def anonymize_records(
+        self, ticket_id: str, expected_version: int, rewritten: list[Event]
+    ) -> None:
+        early, last = _split([partial(_rewrite_event, event=event) for event in rewritten])
+        for chunk in early:
+            with Transaction(self._connection) as writes:
+                _apply(writes, chunk)
+        refusals = {"ticket": lambda: VersionConflictError(ticket_id)}
+        with Transaction(self._connection, refusals) as writes:
+            check_ticket_version(writes, ticket_id, expected_version)
+            _apply(writes, last)
 
     @staticmethod
     def _stored_responses(ticket_id: str) -> list[IdempotencyItem]:

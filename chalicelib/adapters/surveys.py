@@ -145,7 +145,7 @@ class DynamoSurveyStore(SurveyStore):
                 condition=SurveyItem.survey_state.is_in(*open_states),
             )
             writes.events(event_items(events, None))
-            _write_ticket(writes, ticket)
+            _write_ticket(writes, ticket, self._retention)
             pk, sk = _cooldown_key(survey.customer_id)
             cooldown = SurveyCooldownItem(
                 pk=pk,
@@ -170,7 +170,7 @@ class DynamoSurveyStore(SurveyStore):
                     & SurveyItem.settled_at.does_not_exist(),
                 )
                 writes.events(event_items(events, None))
-                _write_ticket(writes, ticket)
+                _write_ticket(writes, ticket, self._retention)
         except Refused:
             return False
         return True
@@ -184,9 +184,10 @@ class DynamoSurveyStore(SurveyStore):
         )
 
 
-def _write_ticket(writes: Transaction, ticket: TicketChange | None) -> None:
+def _write_ticket(writes: Transaction, ticket: TicketChange | None, retention: timedelta) -> None:
     if ticket is not None:
-        writes.save("ticket", ticket_to_item(ticket.ticket, on_disk=ticket.expected_version))
+        item = ticket_to_item(ticket.ticket, on_disk=ticket.expected_version, retention=retention)
+        writes.save("ticket", item)
 
 
 def _refusals(survey: Survey, ticket: TicketChange | None) -> dict[str, Refusal]:

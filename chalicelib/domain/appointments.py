@@ -15,7 +15,7 @@ import msgspec
 from chalicelib.domain.calendar import BusinessCalendar, OpeningHours
 from chalicelib.domain.errors import SlotNotOfferedError
 from chalicelib.domain.notifications import EN_US, ZH_CN, local_slot_time
-from chalicelib.domain.ticket import OPEN_STATUSES, Ticket, isoformat
+from chalicelib.domain.ticket import Ticket, isoformat
 
 SLOT_LENGTH = timedelta(minutes=30)
 MIN_NOTICE = timedelta(hours=1)
@@ -139,10 +139,19 @@ def event_data(branch: Branch, slot: Slot) -> dict[str, Any]:
     }
 
 
-def open_count_change(before: Ticket, after: Ticket) -> int:
-    """How an action moves the customer's count of open appointments: -1, 0 or +1."""
-    was, now = before.status in OPEN_STATUSES, after.status in OPEN_STATUSES
-    return int(now) - int(was)
+def holds_seat(ticket: Ticket, at: datetime) -> bool:
+    """An appointment holds its counter seat, and one of the customer's places, while it is
+    open and its slot is still ahead. A slot that has passed is history: its seat can no
+    longer be booked, and it no longer keeps the customer from booking another (SPEC 9 is
+    silent; a branch counts the visits still to come). An appointment resolved or cancelled
+    before its slot gives the seat back; reopened before its slot, it takes it again."""
+    return ticket.is_open and ticket.appointment is not None and slot_of(ticket).start > at
+
+
+def upcoming(holds: Mapping[str, datetime], at: datetime, *, besides: str) -> int:
+    """How many of a customer's seat-holding appointments (ticket id -> slot start) are
+    still ahead at `at`, leaving out `besides` (the one taking a seat now)."""
+    return sum(1 for ticket_id, start in holds.items() if start > at and ticket_id != besides)
 
 
 def branch_from(record: Mapping[str, Any]) -> Branch:

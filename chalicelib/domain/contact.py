@@ -66,9 +66,11 @@ _COUNTRY_CODES = (
 )
 
 
-# Phone masks (SPEC 5): the first 3 and last 4 national digits at most, never fewer than
-# 4 hidden (a 9- or 10-digit number would otherwise show 7 of its digits).
-_HEAD, _TAIL, _MIN_HIDDEN = 3, 4, 4
+# Phone masks (SPEC 5): the first 3 national digits from 9 digits on, always the last 4,
+# and between them a fixed `****` whatever the number of digits it hides (so the mask
+# does not tell the number's length): `+86 138****8000`, `+1 415****2671`.
+_HEAD, _TAIL, _FULL_FROM = 3, 4, 9
+_HIDDEN = "****"
 
 
 class Contact(msgspec.Struct, frozen=True):
@@ -115,17 +117,11 @@ def split_country_code(e164: str) -> tuple[str, str]:
 
 
 def mask_phone(e164: str) -> str:
-    """`+8613812348000` -> `+86 138****8000`: at least 4 national digits always hidden.
-
-    The first 3 show only when 4 stay hidden besides them (11 digits or more), else only
-    the last 4 do (and fewer than 4 under 8 digits); one `*` per hidden digit.
-    """
+    """`+8613812348000` -> `+86 138****8000`, `+14155552671` -> `+1 415****2671`; under 9
+    national digits all but the last 4 are hidden (`+853 ****1234`)."""
     country, national = split_country_code(e164)
-    shown_tail = min(_TAIL, max(0, len(national) - _MIN_HIDDEN))
-    shown_head = _HEAD if len(national) >= _HEAD + _MIN_HIDDEN + _TAIL else 0
-    hidden = len(national) - shown_head - shown_tail
-    tail = national[len(national) - shown_tail :]
-    return f"+{country} {national[:shown_head]}{'*' * hidden}{tail}"
+    head = national[:_HEAD] if len(national) >= _FULL_FROM else ""
+    return f"+{country} {head}{_HIDDEN}{national[-_TAIL:]}"
 
 
 def mask_email(email: str) -> str:

@@ -459,7 +459,7 @@ class SurveyReminded(SurveyRound, frozen=True, kw_only=True):
 class SurveyAnswered(SurveyEvent, frozen=True, kw_only=True):
     TYPE = EventType.SURVEY_ANSWERED
     score: int = 0
-    agent: str = ""  # who held the ticket: the agent the score is credited to
+    agent: str = ""  # who resolved the resolution surveyed: the score is credited to them
     comment: Annotated[str | None, _OPTIONAL] = None
 
 

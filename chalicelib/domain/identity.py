@@ -71,3 +71,16 @@ CUSTOMER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
 
 def is_customer_id(value: str) -> bool:
     return CUSTOMER_ID.fullmatch(value) is not None
+
+
+# Never in an id a client names (SPEC 5: single-line fields refuse control characters):
+# C0 controls (TAB, LF and CR too), DEL, C1 controls, line and paragraph separators, lone
+# surrogates.
+_NOT_IN_AN_ID = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+MAX_ID = 128
+ID_RULE = f"must be 1-{MAX_ID} characters on one line, with no control characters"
+
+
+def is_id_text(value: str) -> bool:
+    """An id parameter (customer, queue, staff member, reference, actor) fit to look up."""
+    return 0 < len(value) <= MAX_ID and _NOT_IN_AN_ID.search(value) is None

@@ -38,6 +38,10 @@ from chalicelib.domain.ticket import OPEN_STATUSES, PRIORITY_RANK, Ticket, held_
 MAX_TIER = 3
 # Nobody holds the ticket yet, or it can still change hands.
 UNHELD = frozenset({Status.NEW, Status.ASSIGNED})
+# What `claim` hands out: unassigned tickets in status new (SPEC 5). An escalation keeps
+# the status (SPEC 6): a ticket escalated out of `assigned` (or later) is picked up with
+# `assign`, which SPEC 5 allows on it, never handed out by `claim`.
+CLAIMABLE_STATUSES = frozenset({Status.NEW})
 
 NewEventId = Callable[[], str]
 

@@ -227,6 +227,19 @@ def record_breaches(
     return changed, events
 
 
+def breached_at_opening(
+    ticket: Ticket, now: datetime, new_event_id: NewEventId
+) -> tuple[Ticket, list[Event]]:
+    """A back-dated ticket (staff's `received_at`) may open past a deadline: its breach is
+    recorded with its creation, as the sweep would record it (SPEC 6: "or at creation for
+    a back-dated ticket"), once per metric. The new ticket keeps its first version."""
+    metrics = breached_metrics(ticket, now)
+    if not metrics:
+        return ticket, []
+    changed, events = record_breaches(ticket, metrics, now, new_event_id)
+    return replace(changed, version=ticket.version), events
+
+
 def _due_of(ticket: Ticket, metric: str) -> str | None:
     due = ticket.sla.first_response_due if metric == FIRST_RESPONSE else ticket.sla.resolution_due
     return due.isoformat() if due else None

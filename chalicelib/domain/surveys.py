@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -16,7 +17,15 @@ from typing import Any
 import msgspec
 
 from chalicelib.domain.errors import FieldError, ValidationError
-from chalicelib.domain.events import SurveyInvited, SurveyReminded, SurveyRound
+from chalicelib.domain.events import (
+    Event,
+    StatusChanged,
+    SurveyInvited,
+    SurveyReminded,
+    SurveyRound,
+)
+from chalicelib.domain.identity import WORKING_ROLES
+from chalicelib.domain.statuses import Status
 
 COOLDOWN = timedelta(days=30)  # no second invitation within 30 days of an answer
 LOW_SCORE = 2  # a score at or below this opens a service-recovery ticket
@@ -154,3 +163,20 @@ def recovery_subject(reference: str, score: int, locale: str) -> str:
     """The follow-up ticket's subject, in the customer's language (they see it too)."""
     template = _RECOVERY_SUBJECTS.get(locale, _RECOVERY_SUBJECTS["zh-CN"])
     return template.format(reference=reference, score=score)
+
+
+def resolver_of(events: Iterable[Event], resolution: int) -> str:
+    """Who resolved the ticket the `resolution`-th time (a survey asks about that one
+    resolution): the staff actor of that resolution's status change, whoever holds the
+    ticket now (a supervisor resolving an agent's ticket, an escalated ticket resolved
+    unassigned). "" when the timeline has no such change."""
+    for event in events:
+        moved = event.payload_as(StatusChanged)
+        if (
+            moved is not None
+            and moved.to_status == Status.RESOLVED
+            and moved.resolution_count == resolution
+            and event.actor.role in WORKING_ROLES
+        ):
+            return event.actor.id
+    return ""

@@ -21,8 +21,8 @@ from chalicelib.domain.appointments import (
     appointment_of,
     branch_from,
     event_data,
+    holds_seat,
     offered_slot,
-    open_count_change,
     slot_of,
     slots_on,
 )
@@ -170,22 +170,22 @@ def commit_action(
     """Write an action on an appointment with what it does to its seat, in one transaction
     (with `also`, the other tickets the action checks or changes: a merge's target).
 
-    `cancel` and `merge` free the seat, `reschedule` moves it; leaving or re-entering an
-    open status moves the customer's count of open appointments.
+    `reschedule` moves the seat; otherwise the seat follows `holds_seat`: an appointment
+    leaving the open statuses before its slot (cancel, merge, resolve) gives it back, one
+    reopened before its slot takes it again. After the slot has started, nothing moves.
     """
-    opened = open_count_change(before, changed)
-    moves = SeatMoves(customer_id=before.customer_id, open_change=opened, also=also)
-    unserved = changed.status == Status.CANCELLED or changed.merged_into is not None
+    moves = SeatMoves(also=also)
     if events and events[0].type == EventType.APPOINTMENT_RESCHEDULED:
         changed, events, moves = _rescheduled(ports, before, (changed, events, moves), now)
-    elif unserved and before.appointment:
+    elif before.appointment and holds_seat(before, now) != holds_seat(changed, now):
         branch = find_branch(ports, before.appointment["branch_id"])
-        slot = slot_of(before)
-        moves = replace(
-            moves,
-            release=_seat(branch, ports.calendar_of(branch), slot),
-            forget=Reminder(before.id, slot.start),
-        )
+        seat = _seat(branch, ports.calendar_of(branch), slot_of(before))
+        if holds_seat(before, now):
+            unserved = changed.status == Status.CANCELLED or changed.merged_into is not None
+            forget = Reminder(before.id, seat.start) if unserved else None
+            moves = replace(moves, release=seat, forget=forget)
+        else:
+            moves = replace(moves, take=seat)
     ports.store.commit(before.id, before.version, changed, events, moves)
     return changed
 
@@ -213,7 +213,8 @@ def _rescheduled(
     ]
     moves = replace(
         moves,
-        release=_seat(branch, calendar, old),
+        # A passed slot's seat stays where it was (history, never booked again).
+        release=_seat(branch, calendar, old) if holds_seat(before, now) else None,
         take=_seat(branch, calendar, new),
         forget=Reminder(before.id, old.start),
         remember=Reminder(before.id, new.start),

@@ -10,7 +10,7 @@ import msgspec
 from chalicelib.domain.audit import LIST_INBOX, LIST_TICKETS, AuditEntry, entry_for_event
 from chalicelib.domain.errors import FieldError, ForbiddenError, ThrottledError, ValidationError
 from chalicelib.domain.events import Event
-from chalicelib.domain.identity import STAFF_ROLES, Caller, Role
+from chalicelib.domain.identity import ID_RULE, STAFF_ROLES, Caller, Role, is_id_text
 from chalicelib.domain.privacy import DEFAULT_RETENTION, retention_expiry
 from chalicelib.service.ports import (
     AuditLog,
@@ -20,8 +20,6 @@ from chalicelib.service.ports import (
     StartKey,
     StoreThrottledError,
 )
-
-_MAX_VALUE = 128
 
 
 class AuditPorts(msgspec.Struct, frozen=True):
@@ -117,8 +115,8 @@ def audit_query(caller: Caller, ticket_id: str | None, actor: str | None) -> tup
     if len(named) != 1:
         raise ValidationError([FieldError("query", "give exactly one of ticket_id, actor")])
     [(name, value)] = named.items()
-    if not 0 < len(value) <= _MAX_VALUE:
-        raise ValidationError([FieldError(name, "must be 1-128 characters")])
+    if not is_id_text(value):
+        raise ValidationError([FieldError(name, ID_RULE)])
     return ("ticket" if name == "ticket_id" else "actor"), value
 
 

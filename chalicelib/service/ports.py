@@ -549,6 +549,17 @@ class PrivacyStore(ABC):
         """
 
     @abstractmethod
+    def anonymize_records(
+        self, ticket_id: str, expected_version: int, rewritten: list[Event]
+    ) -> None:
+        """Rewrite timeline-only records (events) of a ticket anonymized already, while the
+        ticket is still at expected_version: checked, not written (nothing of the ticket
+        changes, so it keeps its version and gets no event).
+
+        Raises VersionConflictError.
+        """
+
+    @abstractmethod
     def forget_preferences(self, customer_id: str) -> bool:
         """Delete the customer's preferences; False when there were none."""
 
@@ -596,10 +607,10 @@ class Reminder(msgspec.Struct, frozen=True):
 class SeatMoves(msgspec.Struct, frozen=True):
     """What an appointment's change does besides the ticket, in the same transaction."""
 
+    # The seat given back and the seat taken; the customer's count of upcoming
+    # appointments (at most 3) follows them (`holds_seat` in domain/appointments).
     release: Seat | None = None
     take: Seat | None = None
-    open_change: int = 0  # the customer's open appointments: -1, 0 or +1
-    customer_id: str = ""
     forget: Reminder | None = None
     remember: Reminder | None = None
     # Other tickets checked or changed in the same transaction (a merge's target).
@@ -631,6 +642,8 @@ class AppointmentStore(ABC):
         idempotency: IdempotencyRecord | None = None,
     ) -> None:
         """Ticket, reference, events, seat, the customer's guard and the reminder, at once.
+        The guard refuses a 4th appointment whose slot is ahead at the booking
+        (`ticket.created_at`); appointments whose slots have passed do not count.
 
         Raises ReferenceTakenError, SlotFullError, TooManyAppointmentsError,
         IdempotencyKeyTakenError or TransactionConflictError; nothing is half-written.
@@ -646,6 +659,8 @@ class AppointmentStore(ABC):
         moves: SeatMoves,
     ) -> None:
         """A change of an appointment ticket with its seat, guard and reminder moves, at once.
+        A seat taken counts toward the customer's limit with the appointments whose slots
+        are still ahead at the change (`changed.updated_at`); a seat released stops counting.
 
         Raises VersionConflictError, SlotFullError, TooManyAppointmentsError or
         TransactionConflictError; nothing is half-written.

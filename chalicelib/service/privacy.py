@@ -239,7 +239,9 @@ def _written_meanwhile(ports: PrivacyPorts, erased: Ticket) -> None:
     masked address) and linked the number after the erasure read the ticket. Its write
     is refused once the ticket is anonymized, so one more read, after that, finds every
     such record: rewrite them, and drop the number's link again (`erased`: the ticket as
-    it was, with its number)."""
+    it was, with its number). Those records are timeline-only and the ticket is
+    anonymized already: nothing of it changes, so no version and no event (SPEC 1, 5);
+    `ticket.anonymized` was written with the change it records."""
     forget_sms_links(erased, [], ports)
     current = ports.tickets.get(erased.id)
     late = [
@@ -247,8 +249,7 @@ def _written_meanwhile(ports: PrivacyPorts, erased: Ticket) -> None:
     ]
     if current is None or not late:
         return
-    now = ports.audit.clock()
-    ports.store.anonymize_ticket(current.version, anonymized_ticket(current, now), late, [])
+    ports.store.anonymize_records(current.id, current.version, late)
 
 
 def _changing() -> ConflictError:

@@ -37,6 +37,7 @@ from chalicelib.domain.surveys import (
     code_digest,
     needs_recovery,
     recovery_subject,
+    resolver_of,
     skip_reason,
     survey_id,
     well_formed_code,
@@ -265,6 +266,9 @@ def find_survey(ports: SurveyPorts, code: str) -> SurveyView:
 def answer_survey(ports: SurveyPorts, view: SurveyView, answer: Answer) -> SurveyView:
     """Record the answer and close the ticket in one write; exactly one answer wins."""
     latest = [view.survey]  # read again after a lost race: the winner may have answered
+    # The score is the resolver's (SPEC 10: agents are credited with what they did
+    # themselves): the survey asks about one resolution, and names it.
+    agent = resolver_of(ports.tickets.events(view.survey.ticket_id), view.survey.resolution)
 
     def attempt() -> SurveyView:
         survey = latest[0]
@@ -277,7 +281,7 @@ def answer_survey(ports: SurveyPorts, view: SurveyView, answer: Answer) -> Surve
         payload = SurveyAnswered(
             survey_id=survey.id,
             score=answer.score,
-            agent=(ticket.assignee if ticket else None) or "",
+            agent=agent,
             comment=answer.comment or None,
         )
         customer = Caller(Role.CUSTOMER, survey.customer_id)

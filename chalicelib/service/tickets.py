@@ -21,10 +21,10 @@ from chalicelib.domain.errors import (
     VersionMismatchError,
 )
 from chalicelib.domain.events import Event, EventType
-from chalicelib.domain.identity import WORKING_ROLES, Caller, Role
+from chalicelib.domain.identity import ID_RULE, WORKING_ROLES, Caller, Role, is_id_text
 from chalicelib.domain.ids import normalize_reference
 from chalicelib.domain.lifecycle import (
-    UNHELD,
+    CLAIMABLE_STATUSES,
     add_comment,
     apply_action,
     check_actor,
@@ -32,7 +32,7 @@ from chalicelib.domain.lifecycle import (
 )
 from chalicelib.domain.reviews import RecusalError, check_recusal
 from chalicelib.domain.routing import KNOWN_QUEUES
-from chalicelib.domain.sla import SlaRules, start_clocks, track
+from chalicelib.domain.sla import SlaRules, breached_at_opening, start_clocks, track
 from chalicelib.domain.statuses import Action
 from chalicelib.domain.ticket import Ticket, TicketRequest, open_ticket
 from chalicelib.domain.timeline import visible_events
@@ -62,7 +62,6 @@ from chalicelib.service.retries import WRITE_ATTEMPTS, retrying
 _REFERENCE_ATTEMPTS = 5
 _CLAIM_BATCH = 10
 _ACTING_ROLES = frozenset({Role.CUSTOMER, Role.AGENT, Role.SUPERVISOR})
-_MAX_KEY = 128
 _TICKET_ID = re.compile(r"T-[0-9A-Za-z]{1,40}")
 PortsT = TypeVar("PortsT")
 RequestT = TypeVar("RequestT")
@@ -255,11 +254,13 @@ def _new_ticket(
 ) -> Opening:
     """Open a ticket: ticket, reference, `ticket.created` (and the key) in one write."""
     ticket, event = open_with_new_ids(request, caller, ports.ids, now)
+    breaches: list[Event] = []
     if ports.sla is not None:
         ticket = replace(ticket, sla=start_clocks(ticket, ports.sla))
+        ticket, breaches = breached_at_opening(ticket, now, ports.ids.event_id)
 
     def create(opened: Ticket, record: IdempotencyRecord | None) -> None:
-        ports.repository.create(opened, [event], record)
+        ports.repository.create(opened, [event, *breaches], record)
 
     return ticket, create
 
@@ -439,9 +440,9 @@ def list_query(caller: Caller, filters: ListFilters) -> ListQuery | str:
         for name in ("customer_id", "queue", "assignee", "reference")
         if (value := getattr(filters, name)) is not None
     }
-    bad = [name for name, value in named.items() if not 0 < len(str(value)) <= _MAX_KEY]
+    bad = [name for name, value in named.items() if not is_id_text(str(value))]
     if bad:
-        raise ValidationError([FieldError(name, "must be 1-128 characters") for name in bad])
+        raise ValidationError([FieldError(name, ID_RULE) for name in bad])
     if caller.is_customer:
         if named:
             raise ValidationError(
@@ -491,7 +492,7 @@ def claim(ports: TicketPorts, caller: Caller, queue: str) -> Ticket | None:
 
 
 def _try_claim(ports: TicketPorts, caller: Caller, candidate: Ticket) -> Ticket | None:
-    if candidate.status not in UNHELD or candidate.assignee:
+    if candidate.status not in CLAIMABLE_STATUSES or candidate.assignee:
         return None  # a stale index entry; the next candidate may do
     try:
         changed, events = apply_action(

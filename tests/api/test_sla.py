@@ -41,19 +41,19 @@ def _special_days(years: range) -> set[date]:
 
 
 def plain_friday_before(now: datetime) -> datetime:
-    """The latest Friday 16:50 Shanghai at or before `now`, at most 28 days back (the API takes a
-    received_at up to 30 days old), whose Friday-to-Monday is an ordinary weekend."""
+    """The latest Friday 16:50 Shanghai whose Monday 09:05 is past at `now`, at most 28 days
+    back (the API takes a received_at up to 30 days old), with an ordinary weekend after it."""
     local_now = now.astimezone(SHANGHAI)
     friday = local_now.replace(hour=16, minute=50, second=0, microsecond=0) - timedelta(
         days=(local_now.weekday() - 4) % 7
     )
-    if friday > local_now:
-        friday -= timedelta(weeks=1)
     special = _special_days(range(local_now.year - 1, local_now.year + 2))
-    for weeks in range(4):
-        candidate = friday - timedelta(weeks=weeks)
-        if not {candidate.date() + timedelta(days=n) for n in range(4)} & special:
-            return candidate
+    while local_now - friday <= timedelta(days=28):
+        monday_0905 = (friday + timedelta(days=3)).replace(hour=9, minute=5)
+        ordinary = not {friday.date() + timedelta(days=n) for n in range(4)} & special
+        if ordinary and monday_0905 < local_now - timedelta(minutes=1):
+            return friday
+        friday -= timedelta(weeks=1)
     raise AssertionError(f"no ordinary weekend in the 4 weeks before {now}")
 
 
@@ -62,9 +62,10 @@ def test_due_times_follow_the_business_calendar(stack, auth):
     friday = plain_friday_before(datetime.now(UTC))
     ticket = _open(stack, auth, received_at=friday.isoformat())
     due = datetime.fromisoformat(ticket["sla"]["first_response_due"])
-    monday_0905 = (friday + timedelta(days=3)).replace(hour=9, minute=5)
-    assert due == monday_0905
-    assert ticket["sla"]["breaches"] == []
+    assert due == (friday + timedelta(days=3)).replace(hour=9, minute=5)  # Monday 09:05
+    # That Monday has passed: a back-dated ticket opens with its breach (SPEC 6).
+    assert ticket["sla"]["breaches"] == ["first_response"]
+    assert ticket["tier"] == 2
 
 
 def _ops_alert_queue(stack) -> str:

@@ -158,7 +158,7 @@ def test_escalation_and_the_regulatory_extension(who):
         2,
         "tier2",
         None,
-        "assigned",  # SPEC: escalation keeps the status; the tier's agents claim it
+        "assigned",  # SPEC: escalation keeps the status; a tier-2 agent takes it with assign
     )
     assert first["priority"] in ("high", "urgent")
     tier2_agent = Client(agent.base, "agents", "agent-tier2", agent.token)

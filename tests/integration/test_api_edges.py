@@ -333,6 +333,28 @@ def test_a_query_parameter_sent_twice_is_a_400_naming_it(
     assert problem["errors"] == [{"path": repeated, "message": "was sent more than once"}]
 
 
+# An id parameter with a control character (percent-encoded), by the route's reader.
+_UNSAFE_IDS = {
+    "agents": ["customer_id=cust%0D%0A1", "queue=cards%00", "reference=SD-7K4Q%0A9M2P"],
+    "supervisors": ["assignee=agent%091"],
+    "auditors": ["actor=agent%0A7", "actor=agent%E2%80%A87"],  # LF; U+2028
+}
+
+
+@pytest.mark.parametrize(
+    ("group", "query"),
+    [(group, query) for group, queries in _UNSAFE_IDS.items() for query in queries],
+)
+def test_an_id_parameter_with_a_control_character_is_a_400_naming_it(
+    desk: Desk, group: str, query: str
+):
+    # Spec review 2, Low 11: only their length was checked, and the raw value went into
+    # the audit entries of the list read.
+    route = "/v1/audit" if group == "auditors" else "/v1/tickets"
+    problem = _problem(desk.send("GET", f"{route}?{query}", group=group), 400, "validation-failed")
+    assert [error["path"] for error in problem["errors"]] == [query.partition("=")[0]]
+
+
 def test_a_repeated_parameter_of_a_route_the_role_may_not_use_is_still_a_403(desk: Desk):
     path = "/v1/reports/summary?from=2026-12-01&from=2026-12-02&to=2026-12-03"
     _problem(desk.send("GET", path), 403, "forbidden")

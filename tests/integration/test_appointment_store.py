@@ -8,8 +8,11 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 from msgspec.structs import replace
+from pynamodb.connection import Connection
 
 from chalicelib import bootstrap
+from chalicelib.adapters.appointments import _guard_move, _move_guard
+from chalicelib.adapters.transactions import Refusal, Transaction
 from chalicelib.domain.errors import SlotFullError, TooManyAppointmentsError
 from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import SYSTEM, Caller, Role
@@ -22,6 +25,7 @@ from chalicelib.service.ports import (
     SeatMoves,
     TicketRepository,
     TicketWrite,
+    TransactionConflictError,
     VersionConflictError,
 )
 from local.seed import BRANCHES_FILE, seed_branches
@@ -135,9 +139,7 @@ def test_cancelling_frees_the_seat_and_the_guard(stores):
         _book(store, number + 1, seat=_seat(TEN + timedelta(hours=number)))
     first, _ = _ticket(1)
     cancelled = replace(first, status=Status.CANCELLED, version=2)
-    moves = SeatMoves(
-        release=_seat(TEN), open_change=-1, customer_id="cust-1", forget=Reminder(first.id, TEN)
-    )
+    moves = SeatMoves(release=_seat(TEN), forget=Reminder(first.id, TEN))
     store.commit(first.id, 1, cancelled, [], moves)
     assert store.seats_taken("BR-BJ-GMW", "2026-11-30")[TEN] == 0
     _book(store, 4, seat=_seat(HALF_PAST))  # the guard let one more in
@@ -159,8 +161,6 @@ def test_a_merge_frees_the_seat_and_writes_the_targets_entry_in_one_transaction(
     target = TicketWrite(kept.id, kept.version, None, [entry])
     moves = SeatMoves(
         release=_seat(HALF_PAST),
-        open_change=-1,
-        customer_id="cust-1",
         forget=Reminder(repeated.id, HALF_PAST),
         also=(target,),
     )
@@ -190,3 +190,53 @@ def test_a_reminder_is_written_once(stores):
     assert store.remind(reminder, replace(event, id="E-00000000000000000000000043")) is False
     assert [e.type for e in tickets.events(ticket.id)].count("appointment.reminded") == 1
     assert store.reminders_due(TEN, 10) == []
+
+
+def test_only_appointments_still_ahead_count_toward_the_limit(stores):
+    # Spec review 2, Medium 5: passed slots counted for ever.
+    store, tickets = stores
+    for number in range(3):
+        _book(store, number + 1, seat=_seat(TEN + timedelta(hours=number)))
+    started = TEN + timedelta(minutes=1)  # the first slot has started
+    fourth, events = _ticket(4)
+    fourth = replace(fourth, created_at=started)
+    four = TEN + timedelta(hours=3)
+    store.book(fourth, events, _seat(four), Reminder(fourth.id, four))
+    fifth, events = _ticket(5)
+    fifth = replace(fifth, created_at=started)
+    with pytest.raises(TooManyAppointmentsError):
+        store.book(fifth, events, _seat(four), Reminder(fifth.id, four))
+    assert tickets.get(fifth.id) is None
+
+
+def test_a_booking_counted_over_a_guard_written_since_is_refused_to_count_again(aws):
+    # A booking reads the guard, then writes it only over the version it counted.
+    seed_branches(boto3.client("dynamodb"), aws["table_name"])
+    store = bootstrap.container().appointment_store
+    _book(store, 1)
+    second, _ = _ticket(2)
+    counted = _guard_move("cust-1", second.id, SeatMoves(take=_seat(HALF_PAST)), NOW)
+    _book(store, 3, seat=_seat(TEN + timedelta(hours=1)))  # the guard moves meanwhile
+    connection = Connection(region=boto3.session.Session().region_name)
+    refusals: dict[str, Refusal] = {"guard": TransactionConflictError}
+    with pytest.raises(TransactionConflictError), Transaction(connection, refusals) as writes:
+        _move_guard(writes, counted)
+
+
+def test_a_guard_written_before_holds_were_kept_gives_a_seat_back(aws):
+    # Guards of bookings made before this change hold only a count: a cancel still works.
+    seed_branches(boto3.client("dynamodb"), aws["table_name"])
+    store = bootstrap.container().appointment_store
+    ticket = _book(store, 1)
+    boto3.client("dynamodb").put_item(
+        TableName=aws["table_name"],
+        Item={
+            "pk": {"S": "CUSTOMER#cust-1"},
+            "sk": {"S": "APPOINTMENTS"},
+            "item_type": {"S": "open-appointments"},
+            "open_count": {"N": "1"},
+        },
+    )
+    cancelled = replace(ticket, status=Status.CANCELLED, version=2)
+    store.commit(ticket.id, 1, cancelled, [], SeatMoves(release=_seat()))
+    assert store.seats_taken("BR-BJ-GMW", "2026-11-30") == {TEN: 0}

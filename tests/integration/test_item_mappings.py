@@ -25,6 +25,7 @@ from chalicelib.domain.inbox import (
     InboxStatus,
     TriageReason,
 )
+from chalicelib.domain.privacy import DEFAULT_RETENTION
 from chalicelib.domain.statuses import Status
 from chalicelib.domain.surveys import Survey, SurveyState
 from chalicelib.domain.ticket import Sla, Ticket, open_ticket
@@ -76,16 +77,18 @@ def _full_ticket() -> Ticket:
 
 def test_every_ticket_field_survives_the_stored_form():
     ticket = _full_ticket()
-    item = ticket_to_item(ticket, on_disk=2)
+    item = ticket_to_item(ticket, on_disk=2, retention=timedelta(days=30))
     stored = TicketItem.from_raw_data(item.serialize())
     read = item_to_ticket(stored)
     assert read == replace(ticket, version=2)  # the write conditions on 2, stores 3
-    assert item.expires_at is not None  # closed: it expires
+    # closed: it expires the given retention after it finished
+    assert item.expires_at == int((ticket.updated_at + timedelta(days=30)).timestamp())
 
 
 def test_defaults_survive_the_stored_form():
     ticket = replace(_full_ticket(), complaint=None, recused=(), sla=Sla(), appointment=None)
-    stored = TicketItem.from_raw_data(ticket_to_item(ticket, on_disk=None).serialize())
+    item = ticket_to_item(ticket, on_disk=None, retention=DEFAULT_RETENTION)
+    stored = TicketItem.from_raw_data(item.serialize())
     assert item_to_ticket(stored) == replace(ticket, version=1)
 
 

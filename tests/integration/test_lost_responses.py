@@ -31,6 +31,7 @@ from chalicelib.adapters.ids import RandomIdSource
 from chalicelib.domain.calendar import BusinessCalendar
 from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.identity import Caller, Role
+from chalicelib.domain.privacy import DEFAULT_RETENTION
 from chalicelib.domain.ticket import Ticket, ticket_view
 from chalicelib.service import appointments, tickets
 from chalicelib.service.appointments import AppointmentPorts, AppointmentRequest
@@ -84,11 +85,11 @@ def desk(aws: dict[str, str]) -> Iterator[Desk]:
     lost = LostResponses()
     connection.client.meta.events.register_first("before-send.dynamodb.TransactWriteItems", lost)
     clock = FixedClock(NOW)
-    repository = DynamoTicketRepository(connection)
+    repository = DynamoTicketRepository(connection, DEFAULT_RETENTION)
     ticket_ports = TicketPorts(repository=repository, ids=RandomIdSource(), clock=clock)
     seed_branches(boto3.client("dynamodb", region_name=REGION), aws["table_name"])
     appointment_ports = AppointmentPorts(
-        store=DynamoAppointmentStore(connection),
+        store=DynamoAppointmentStore(connection, DEFAULT_RETENTION),
         tickets=repository,
         ids=RandomIdSource(),
         clock=clock,

@@ -15,12 +15,14 @@ from chalicelib.adapters.records import DynamoAuditLog
 from chalicelib.adapters.surveys import SURVEY_SK, survey_pk
 from chalicelib.domain.audit import entry_view
 from chalicelib.domain.errors import SurveyClosedError
-from chalicelib.domain.identity import Caller, Role
-from chalicelib.domain.privacy import ERASED
+from chalicelib.domain.events import Event, NotificationSent
+from chalicelib.domain.identity import SYSTEM, Caller, Role
+from chalicelib.domain.privacy import ERASED, anonymized_event
 from chalicelib.domain.surveys import Answer as SurveyAnswer
 from chalicelib.domain.surveys import Survey, SurveyState, survey_id
 from chalicelib.domain.ticket import Ticket, TicketRequest, ticket_view
 from chalicelib.service.audit import record_read
+from chalicelib.service.ports import VersionConflictError
 from chalicelib.service.privacy import erase_customer
 from chalicelib.service.surveys import SurveyView, answer_survey
 from chalicelib.service.tickets import (
@@ -178,3 +180,26 @@ def test_a_staff_read_of_an_inbox_message_names_it_in_the_audit_log(aws):
         "ticket_id": None,
         "inbox_id": "M-01KX0000000",
     }
+
+
+def test_late_records_are_rewritten_with_the_ticket_checked_not_written(aws):
+    # The erasure's second pass (records written while it ran) changes only events: the
+    # ticket keeps its version, and a ticket moved meanwhile makes it read again.
+    ticket = _open(_request(), key="k-late")
+    late = Event.of(
+        "E-late",
+        ticket.id,
+        ticket.created_at,
+        SYSTEM,
+        NotificationSent(source_event="E-x", channel="sms", template="t", to="+86 138****8000"),
+    )
+    repository = bootstrap.container().repository
+    repository.append_events([late])
+    store = bootstrap.container().privacy_store
+    rewritten = anonymized_event(late)
+    assert rewritten is not None
+    with pytest.raises(VersionConflictError):
+        store.anonymize_records(ticket.id, ticket.version + 1, [rewritten])
+    store.anonymize_records(ticket.id, ticket.version, [rewritten])
+    assert repository.get(ticket.id) == ticket
+    assert repository.event(ticket.id, "E-late") == rewritten

@@ -19,12 +19,15 @@ from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.events import Event, NotificationSent
 from chalicelib.domain.identity import SYSTEM, Caller, Role
 from chalicelib.domain.privacy import ERASED
+from chalicelib.domain.surveys import Answer as SurveyAnswer
+from chalicelib.domain.surveys import Survey, SurveyState, survey_id
 from chalicelib.domain.ticket import Ticket, TicketRequest, ticket_view
 from chalicelib.service.appointments import AppointmentRequest, book
 from chalicelib.service.audit import record_read
 from chalicelib.service.ports import StoreThrottledError
 from chalicelib.service.privacy import erase_customer
 from chalicelib.service.reports import ReportPorts, report_agents, report_summary
+from chalicelib.service.surveys import SurveyView, answer_survey
 from chalicelib.service.tickets import (
     Answer,
     IdempotencyKey,
@@ -308,6 +311,49 @@ def test_renamed_settings_knob_moves_the_expiry(aws):
         if i["pk"] == f"TICKET#{ticket.id}" and i["sk"] == "#TICKET"
     ]
     assert int(item["expires_at"]) == int((cancelled.updated_at + timedelta(days=30)).timestamp())
+
+
+def _ticket_expiry(table: str, ticket_id: str) -> int:
+    [item] = [
+        i for i in table_items(table) if i["pk"] == f"TICKET#{ticket_id}" and i["sk"] == "#TICKET"
+    ]
+    return int(item["expires_at"])
+
+
+def test_survey_and_appointment_closings_keep_the_configured_retention(aws):
+    # Spec review 2, Medium 1: a ticket closed by its survey's answer, or an appointment
+    # cancelled, expired after the 5-year default whatever the bank configured.
+    settings = msgspec.structs.replace(bootstrap.container().settings, retention_days=30)
+    bootstrap.use(bootstrap.bootstrap(settings))
+    ticket = _open()
+    _worked_and_resolved(ticket)
+    survey = Survey(
+        id=survey_id(ticket.id, 1),
+        ticket_id=ticket.id,
+        customer_id=CUSTOMER.id,
+        resolution=1,
+        state=SurveyState.INVITED,
+        locale="en-US",
+        created_at=datetime.now(UTC),
+    )
+    ports = bootstrap.container().survey_ports(workflow=False)
+    ports.surveys.create(survey)
+    answer_survey(ports, SurveyView(survey, ticket.subject), SurveyAnswer(score=5, comment=None))
+    closed = bootstrap.container().ticket_ports().repository.get(ticket.id)
+    assert closed is not None and closed.status == "closed"
+    thirty_days = int((closed.updated_at + timedelta(days=30)).timestamp())
+    assert _ticket_expiry(aws["table_name"], ticket.id) == thirty_days
+
+    seed_branches(boto3.client("dynamodb"), aws["table_name"])
+    friday = FixedClock(datetime(2026, 11, 27, 2, 30, tzinfo=UTC))
+    desk = msgspec.structs.replace(bootstrap.container(), clock=friday)
+    request = AppointmentRequest(
+        "BR-BJ-GMW", datetime(2026, 11, 30, 2, 0, tzinfo=UTC), "account", "Open an account"
+    )
+    booked = book(desk.appointment_ports(), CUSTOMER, request, lambda t: StoredResponse(201, t.id))
+    cancelled = act(desk.ticket_ports(), CUSTOMER, booked.body, "cancel", {})
+    thirty_days = int((cancelled.updated_at + timedelta(days=30)).timestamp())
+    assert _ticket_expiry(aws["table_name"], cancelled.id) == thirty_days
 
 
 def test_erasure_blanks_a_bookings_stored_response_too(aws):

@@ -8,6 +8,7 @@ import pytest
 from msgspec.structs import replace
 
 from chalicelib import bootstrap
+from chalicelib.adapters.models import TicketItem
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.ticket import Ticket
@@ -170,6 +171,25 @@ def test_claimable_is_urgent_first_then_oldest_and_unassigned_only(
     assert ids == ["2", "5", "4", "1"]
     assert len(repository.claimable("complaints", 2)) == 2
     assert repository.claimable("cards", 10) == []
+
+
+def test_claimable_reads_past_index_entries_kept_from_before_claim_took_new_only(aws):
+    # Escalated `assigned` tickets were indexed as claimable; a stored entry stays until its
+    # ticket's next write. Ahead in the index (they are high priority), they hide nothing.
+    repository = bootstrap.container().repository
+    for number in range(1, 4):
+        ticket, event = new_ticket(number, status="assigned", priority="urgent")
+        repository.create(ticket, [event])
+        item = TicketItem.get(f"TICKET#{ticket.id}", "#TICKET")
+        item.update(
+            actions=[
+                TicketItem.claim_queue.set(ticket.queue),
+                TicketItem.claim_sk.set(f"0#{number}#{ticket.id}"),
+            ]
+        )
+    waiting, event = new_ticket(9, priority="normal")
+    repository.create(waiting, [event])
+    assert [t.id for t in repository.claimable(waiting.queue, 2)] == [waiting.id]
 
 
 def test_event_pages_are_oldest_first(repository: TicketRepository):

@@ -232,15 +232,54 @@ def test_an_appointment_merge_into_a_moved_target_changes_nothing(world):
     assert world.store.open_counts == {"alice": 2}
 
 
-def test_resolving_keeps_the_seat_but_closes_the_appointment_for_the_count(world):
-    ticket = world.book()
-    agent = Caller(Role.SUPERVISOR, "sup-1")
+def _resolve(world: World, ticket: Ticket) -> Ticket:
+    supervisor = Caller(Role.SUPERVISOR, "sup-1")
     for action, params in (("assign", {}), ("start", {}), ("resolve", {"resolution": "Served"})):
-        act(world.ticket_ports, agent, ticket.id, action, params)
-    assert world.taken(MONDAY_TEN) == 1
+        resolved = act(world.ticket_ports, supervisor, ticket.id, action, params)
+    return resolved
+
+
+def test_resolving_before_the_slot_gives_the_seat_back_and_a_reopen_takes_it_again(world):
+    # Spec review 2, Medium 5: an appointment settled before its slot (by phone, say)
+    # kept its counter seat, so nobody else could book it.
+    ticket = _resolve(world, world.book())
+    assert world.taken(MONDAY_TEN) == 0
     assert world.store.open_counts == {"alice": 0}
     act(world.ticket_ports, ALICE, ticket.id, "reopen", {})
+    assert world.taken(MONDAY_TEN) == 1
     assert world.store.open_counts == {"alice": 1}
+
+
+def test_a_reopen_into_a_slot_filled_meanwhile_is_refused_and_changes_nothing(world):
+    ticket = _resolve(world, world.book())
+    world.book(Caller(Role.CUSTOMER, "b"))
+    world.book(Caller(Role.CUSTOMER, "c"))
+    with pytest.raises(SlotFullError):
+        act(world.ticket_ports, ALICE, ticket.id, "reopen", {})
+    assert world.repository.get(ticket.id).status == "resolved"
+    assert world.taken(MONDAY_TEN) == 2
+
+
+def test_resolving_after_the_slot_started_keeps_the_seat(world):
+    ticket = world.book()
+    world.clock.now = MONDAY_TEN + timedelta(minutes=10)  # the customer is at the counter
+    _resolve(world, ticket)
+    assert world.taken(MONDAY_TEN) == 1  # the visit happened; a passed seat never moves
+
+
+def test_appointments_whose_slots_have_passed_no_longer_count(world):
+    # Spec review 2, Medium 5: three past appointments nobody resolved kept the customer
+    # from ever booking again.
+    for half_hours in range(3):
+        world.book(start=MONDAY_TEN + timedelta(minutes=30 * half_hours))
+    world.clock.now = MONDAY_TEN + timedelta(minutes=5)  # the first slot has started
+    world.book(start=MONDAY_TEN + timedelta(hours=3))
+    with pytest.raises(TooManyAppointmentsError):  # three are still ahead
+        world.book(start=MONDAY_TEN + timedelta(hours=4))
+    world.clock.now = NOW + timedelta(days=7)  # the Friday after: every slot has passed
+    for half_hours in range(3):
+        world.book(start=MONDAY_TEN + timedelta(days=7, minutes=30 * half_hours))
+    assert world.store.open_counts == {"alice": 3}  # passed ones dropped by the bookings
 
 
 def test_the_reminder_goes_once_within_the_lead_time(world):

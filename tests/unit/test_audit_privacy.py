@@ -200,7 +200,15 @@ def test_only_auditors_read_the_audit_log(caller: Caller):
 
 
 @pytest.mark.parametrize(
-    ("ticket_id", "actor"), [(None, None), ("T-1", "agent-1"), ("", None), ("x" * 129, None)]
+    ("ticket_id", "actor"),
+    [
+        (None, None),
+        ("T-1", "agent-1"),
+        ("", None),
+        ("x" * 129, None),
+        (None, "agent\n7"),  # single-line ids refuse control characters (SPEC 5)
+        ("T-1\x00", None),
+    ],
 )
 def test_exactly_one_of_ticket_id_and_actor(ticket_id: str | None, actor: str | None):
     with pytest.raises(ValidationError):

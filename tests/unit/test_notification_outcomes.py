@@ -344,6 +344,23 @@ def test_an_outcome_written_while_the_erasure_ran_is_erased_too():
     assert desk.index.sent == []
 
 
+def test_rewriting_late_records_changes_nothing_of_the_anonymized_ticket():
+    # Spec review 2, Low 12: the second pass raised the ticket's version with no event,
+    # though only its timeline-only records changed.
+    desk = Desk()
+    desk.cancel()
+    before = desk.repository.tickets["T-1"].version
+    store = NotifyingPrivacyStore(desk.repository, desk.store)
+    store.notice = lambda: notify(desk.created, desk.ports)
+    desk.privacy = replace(desk.privacy, store=store)
+    desk.erase()
+    assert desk.repository.tickets["T-1"].version == before + 1  # the anonymization only
+    [sent] = desk.outcomes()
+    assert sent.data["to"] == ""  # the late record is rewritten all the same
+    ticket_changes = [e for e in desk.repository.events("T-1") if e.type == "ticket.anonymized"]
+    assert len(ticket_changes) == 1
+
+
 # --- 4. the survey cooldown goes with the erasure -------------------------------------
 
 

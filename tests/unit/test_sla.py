@@ -26,13 +26,14 @@ from chalicelib.domain.statuses import Status
 from chalicelib.domain.ticket import TicketRequest, open_ticket
 from chalicelib.service.reactions import ReactionPorts, react
 from chalicelib.service.sla import sweep
-from chalicelib.service.tickets import TicketPorts
+from chalicelib.service.tickets import StoredResponse, TicketPorts, create_ticket
 from tests.fakes import (
     FixedClock,
     InMemoryReactionLedger,
     InMemoryTicketRepository,
     RecordingOpsAlerter,
     SequentialIds,
+    card_request,
 )
 
 POLICIES_FILE = Path(__file__).resolve().parents[2] / "chalicelib" / "data" / "sla-policies.json"
@@ -314,3 +315,28 @@ def test_a_resolved_ticket_closes_itself_after_seven_days_as_system():
         "closed",
     )
     assert sweep(ports).due == 0
+
+
+def test_a_back_dated_ticket_past_its_deadline_opens_breached_in_the_same_write():
+    # Spec review 2, Low 7: the breach waited for the next sweep (201 said `breaches: []`).
+    clock = FixedClock(NOW)
+    ports = _ports(clock)
+    request = card_request(customer_id="cust-1", received_at=NOW - timedelta(days=2))
+    response = create_ticket(
+        ports, Caller(Role.AGENT, "agent-1"), request, lambda t: StoredResponse(201, t.id)
+    )
+    ticket = ports.repository.get(response.body)
+    assert ticket is not None
+    assert (ticket.sla.breaches, ticket.tier, ticket.version) == (("first_response",), 2, 1)
+    assert ports.repository.writes == 1  # ticket, creation and breach: one transaction
+    assert [e.type for e in ports.repository.events(ticket.id)] == [
+        "ticket.created",
+        "sla.breached",
+        "ticket.escalated",
+    ]
+    assert sweep(ports).breached == 0  # once per metric per ticket
+    on_time = replace(request, received_at=NOW - timedelta(minutes=5))
+    fresh = create_ticket(
+        ports, Caller(Role.AGENT, "agent-1"), on_time, lambda t: StoredResponse(201, t.id)
+    )
+    assert ports.repository.get(fresh.body).sla.breaches == ()

@@ -341,6 +341,33 @@ def test_customers_never_see_whom_their_answer_is_credited_to(world):
     assert event_view(answered, AGENT)["data"]["agent"] == AGENT.id  # the reports use it
 
 
+SUPERVISOR = Caller(Role.SUPERVISOR, "s-1")
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        # a supervisor resolves while the agent still holds the ticket
+        [("resolve", {"resolution": "ok"}, SUPERVISOR)],
+        # escalated out of the agent's hands, resolved unassigned by a supervisor
+        [("escalate", {"reason": "tier 2"}, AGENT), ("resolve", {"resolution": "ok"}, SUPERVISOR)],
+    ],
+    ids=["supervisor-resolves-agents-ticket", "escalated-unassigned"],
+)
+def test_the_score_is_credited_to_whoever_resolved_the_ticket(world, steps):
+    # Spec review 2, Medium 4: the score went to the assignee at answer time (the agent,
+    # or nobody), while the resolution itself was counted for the supervisor.
+    ticket = world.resolved_ticket()  # resolution 1: by the agent
+    world.act(ticket.id, "reopen", {"reason": "still blocked"}, CUSTOMER)
+    for action, params, caller in steps:
+        world.act(ticket.id, action, params, caller)
+    surveys.start_survey(world.resolved_event(ticket), world.ports)
+    code = world.invite(survey_id(ticket.id, 2))  # about resolution 2
+    surveys.answer_survey(world.ports, surveys.find_survey(world.ports, code), Answer(5, None))
+    answered = next(e for e in world.repository.events(ticket.id) if e.type == "survey.answered")
+    assert answered.data["agent"] == SUPERVISOR.id
+
+
 def test_second_answer_is_409_and_changes_nothing(world):
     ticket, name = _started(world)
     code = world.invite(name)

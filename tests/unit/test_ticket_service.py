@@ -451,9 +451,10 @@ def test_claim_ignores_other_queues_and_assigned_tickets():
     assert claim(ports, HOLDER, "cards") is None
 
 
-@pytest.mark.parametrize("status", ["in_progress", "waiting_on_customer"])
-def test_an_escalated_ticket_past_assigned_is_not_claimable_but_can_still_be_assigned(status):
-    # SPEC 5: claim hands out "the next unassigned ticket (status new; ...)" only.
+@pytest.mark.parametrize("status", ["assigned", "in_progress", "waiting_on_customer"])
+def test_an_escalated_ticket_past_new_is_not_claimable_but_can_still_be_assigned(status):
+    # SPEC 5: claim hands out "the next unassigned ticket (status new; ...)" only; an
+    # escalation keeps the status (SPEC 6). Spec review 2, Low 10: `assigned` ones were.
     ports = make_ports()
     ticket = seed(ports, status, HOLDER.id)
     escalated = act(ports, HOLDER, ticket.id, "escalate", {"reason": "Needs tier 2"})
@@ -506,6 +507,15 @@ def test_customers_may_narrow_by_status():
 def test_customers_may_not_name_a_list_key(field):
     with pytest.raises(ValidationError) as raised:
         list_tickets(make_ports(), OWNER, filters_with(field, "x"))
+    assert [error.path for error in raised.value.errors] == [field]
+
+
+@pytest.mark.parametrize("field", ["customer_id", "queue", "assignee", "reference"])
+@pytest.mark.parametrize("value", ["cust\r\n1", "cust\x001", "a\tb", "a\u2028b", "a\x85b"])
+def test_staff_list_keys_are_single_line_ids(field, value):
+    # SPEC 5: single-line fields (ids too) refuse control characters.
+    with pytest.raises(ValidationError) as raised:
+        list_query(SUPERVISOR, filters_with(field, value))
     assert [error.path for error in raised.value.errors] == [field]
 
 
