@@ -135,7 +135,8 @@ def run_script(counter: CallCounter, meter: CapacityMeter) -> None:
             TableName="servicedesk",
             Key={"pk": {"S": f"TICKET#{state['id']}"}, "sk": {"S": "#TICKET"}},
         )
-        return item.get("Item")
+        found: dict[str, Any] | None = item.get("Item")
+        return found
 
     with Client(app) as client:
 

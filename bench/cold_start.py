@@ -89,7 +89,7 @@ def _run(code: str, env: dict[str, str]) -> dict[str, Any]:
 
 
 def _median_ms(runs: list[dict[str, Any]], field: str) -> float:
-    return statistics.median(run[field] for run in runs) * 1000
+    return float(statistics.median(run[field] for run in runs)) * 1000
 
 
 def _prepare(endpoint: str) -> tuple[str, str]:
@@ -128,10 +128,8 @@ def _prepare(endpoint: str) -> tuple[str, str]:
 def main() -> None:
     from moto.server import ThreadedMotoServer
 
-    from local.stack import free_port
     from local.token import mint
 
-    port = free_port()
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -139,8 +137,9 @@ def main() -> None:
         "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
     }.items():
         os.environ[name] = value
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
+    port = server.get_host_and_port()[1]
     endpoint = f"http://127.0.0.1:{port}"
     try:
         table, ticket = _prepare(endpoint)

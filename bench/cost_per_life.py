@@ -357,7 +357,7 @@ class Desk:
 
     def collect_sms(self) -> None:
         """The life's texts, as moto's SNS received them."""
-        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.core.models import DEFAULT_ACCOUNT_ID
         from moto.sns.models import sns_backends
 
         sent = list(sns_backends[DEFAULT_ACCOUNT_ID][REGION].sms_messages.values())
@@ -393,7 +393,7 @@ def _ticket_item(ticket_id: str) -> dict[str, Any] | None:
 
 def _stored_item(pk: str, sk: str) -> dict[str, Any] | None:
     """An item as stored, read from moto's backend: no API call, nothing metered."""
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.dynamodb.models import dynamodb_backends
     from moto.dynamodb.models.dynamo_type import DynamoType
 
@@ -403,7 +403,7 @@ def _stored_item(pk: str, sk: str) -> dict[str, Any] | None:
 
 
 def _emails_sent(ses_region: str) -> int:
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.ses.models import ses_backends
 
     return int(ses_backends[DEFAULT_ACCOUNT_ID][ses_region].sent_message_count)

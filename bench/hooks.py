@@ -28,7 +28,7 @@ def on_client_calls(service: str, event_name: str, handler: Callable[..., None])
             client.meta.events.register(event_name, handler)
         return client
 
-    botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+    botocore.session.Session.create_client = create_client
 
 
 def item_size(item: dict[str, Any]) -> int:
@@ -38,7 +38,7 @@ def item_size(item: dict[str, Any]) -> int:
 
 def _value_size(value: dict[str, Any]) -> int:
     kind, inner = next(iter(value.items()))
-    sizes = {
+    sizes: dict[str, Callable[[], int]] = {
         "S": lambda: len(inner.encode()),
         "N": lambda: math.ceil(len(inner.lstrip("-").replace(".", "")) / 2) + 1,
         "BOOL": lambda: 1,
@@ -124,7 +124,7 @@ def _read_units(size: int, params: dict[str, Any]) -> float:
 
 def _stored_size(table_name: str, key: dict[str, Any]) -> int:
     """The stored item's size, read from moto's backend (in-process), 0 when absent."""
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.dynamodb.models import dynamodb_backends
     from moto.dynamodb.models.dynamo_type import DynamoType
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -131,7 +132,7 @@ def measure(open_tickets: int, meter: ReadMeter) -> tuple[Figures, float]:
         seeded = time.perf_counter() - started
         ports = bootstrap.container().ticket_ports()
         counted = CountedCommits(ports.repository)
-        runs = {
+        runs: dict[str, Callable[[], object]] = {
             "SLA sweep (10 due)": lambda: sweep(with_(ports, repository=counted)),
             "customer's list, page 1": lambda: list_tickets(
                 ports, Caller(Role.CUSTOMER, "cust-1"), ListFilters()

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
+import socket
 from datetime import timedelta
 from http.server import HTTPServer
 from pathlib import Path
@@ -24,6 +26,7 @@ from chalice.cli.factory import CLIFactory
 from chalice.local import ChaliceRequestHandler, LocalDevServer, LocalGatewayException
 
 from chalicelib.api.auth import RejectedTokenError
+from local.stack import RUN_NONCE_HEADER
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 _GATEWAY_PROBLEMS = {
@@ -43,6 +46,18 @@ class ForkingHTTPServer(ForkingMixIn, HTTPServer):
     # socketserver's default backlog is 5: a burst of concurrent clients (the idempotency
     # race tests) on a busy machine got connection resets instead of a queue.
     request_queue_size = 128
+
+
+class InheritedSocketServer(ForkingHTTPServer):
+    """Serves a socket its parent bound and listens on (`local.run`: bound to a free port
+    and kept, so no other process can take the port before the API serves it)."""
+
+    def __init__(self, address: Any, handler: Any, listen_fd: int) -> None:
+        super().__init__(address, handler, bind_and_activate=False)
+        self.socket.close()
+        self.socket = socket.socket(fileno=listen_fd)
+        self.server_address = self.socket.getsockname()
+        self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
 
 
 class ProblemRequestHandler(ChaliceRequestHandler):
@@ -71,12 +86,19 @@ class ProblemRequestHandler(ChaliceRequestHandler):
         headers["Content-Type"] = "application/problem+json"
         self._send_http_response(status, headers, json.dumps(body))
 
+    def end_headers(self) -> None:
+        # `local.run`'s nonce on the health answer: a harness checks it reached its own stack.
+        nonce = os.environ.get("SERVICEDESK_RUN_NONCE")
+        if nonce and self.path.split("?")[0] == "/v1/health":
+            self.send_header(RUN_NONCE_HEADER, nonce)
+        super().end_headers()
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         # The app writes its own JSON request log; the default access log adds nothing.
         return
 
 
-def build_server(host: str, port: int) -> LocalDevServer:
+def build_server(host: str, port: int, listen_fd: int | None = None) -> LocalDevServer:
     from app import app
     from chalicelib import bootstrap
 
@@ -86,22 +108,28 @@ def build_server(host: str, port: int) -> LocalDevServer:
 
     factory = CLIFactory(str(PROJECT_DIR))
     config = factory.create_config_obj(chalice_stage_name="local")
-    return LocalDevServer(
+    server_cls: Any = ForkingHTTPServer
+    if listen_fd is not None:
+        server_cls = functools.partial(InheritedSocketServer, listen_fd=listen_fd)
+    server = LocalDevServer(
         app,
         config,
         host,
         port,
         handler_cls=ProblemRequestHandler,
-        server_cls=ForkingHTTPServer,
+        server_cls=server_cls,
     )
+    server.port = server.server.server_address[1]  # the bound one ("Serving on ...")
+    return server
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("API_PORT", "8000")))
+    parser.add_argument("--listen-fd", type=int, help="serve this listening socket instead")
     args = parser.parse_args()
-    server = build_server(args.host, args.port)
+    server = build_server(args.host, args.port, args.listen_fd)
     with contextlib.suppress(KeyboardInterrupt):
         server.server.serve_forever()
 

@@ -64,6 +64,11 @@ class StreamPump(threading.Thread):
     def stop(self) -> None:
         self._stopping.set()
 
+    def has_read_to(self, ends: Mapping[str, str]) -> bool:
+        """Whether the records of each shard up to its sequence number in `ends` are handled."""
+        read = dict(self._read)
+        return all(shard in read and int(read[shard]) >= int(end) for shard, end in ends.items())
+
     def run(self) -> None:
         while not self._stopping.is_set():
             try:

@@ -7,6 +7,7 @@ Everything binds to 127.0.0.1. Ctrl-C stops it all.
 from __future__ import annotations
 
 import faulthandler
+import json
 import logging
 import os
 import signal
@@ -25,6 +26,7 @@ import boto3
 import requests
 
 from chalicelib.config import DEFAULT_DEV_JWT_SECRET, DEV_JWT_SECRET
+from local.stack import RUN_NONCE_HEADER
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 REGION = "ap-east-1"
@@ -85,7 +87,10 @@ def local_environment(ports: LocalPorts) -> dict[str, str]:
 
 
 class LocalStack:
-    """Starts and stops every local part; usable from `make run` and from tests."""
+    """Starts and stops every local part; usable from `make run` and from tests.
+
+    Port 0 means any free port: the stack binds it and keeps it (`ports` then holds the
+    bound ones), so no other process can take it between choosing and serving."""
 
     def __init__(self, ports: LocalPorts, schedule_interval: float = 5.0) -> None:
         self.ports = ports
@@ -96,13 +101,19 @@ class LocalStack:
         self._pump: Any = None
         self._queue_pumps: list[Any] = []
         self._stopping = threading.Event()
+        self._api_socket: socket.socket | None = None
+        self.nonce = os.environ.get("SERVICEDESK_RUN_NONCE") or uuid.uuid4().hex
 
     def start(self) -> None:
-        for port in (self.ports.api, self.ports.aws):
-            _ensure_free(port)
-        os.environ.update(local_environment(self.ports))
-        _check_data_files()
+        if self.ports.aws:
+            _ensure_free(self.ports.aws)  # moto's server thread would hang on a taken port
+        self._api_socket = _listen(self.ports.api)
         self._start_moto()
+        self.ports = LocalPorts(api=self._api_socket.getsockname()[1], aws=self._moto_port())
+        os.environ.update(local_environment(self.ports))
+        os.environ["SERVICEDESK_RUN_NONCE"] = self.nonce
+        _check_data_files()
+        self._configure_moto()
         self.resources = self._create_resources()
         os.environ.update(
             {
@@ -128,8 +139,18 @@ class LocalStack:
         self._start_schedules()
         self._wait_until_healthy()
 
+    def write_ports(self, path: Path) -> None:
+        """The bound ports and the run's nonce as JSON, whole or not at all (for a harness)."""
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(
+            json.dumps({"api": self.ports.api, "aws": self.ports.aws, "nonce": self.nonce})
+        )
+        partial.replace(path)
+
     def stop(self) -> None:
         self._stopping.set()
+        if self._api_socket is not None:
+            self._api_socket.close()
         if self._pump is not None:
             self._pump.stop()
         for pump in self._queue_pumps:
@@ -155,6 +176,11 @@ class LocalStack:
         make_moto_faithful()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.ports.aws, verbose=False)
         self._moto.start()
+
+    def _moto_port(self) -> int:
+        return int(self._moto.get_host_and_port()[1])
+
+    def _configure_moto(self) -> None:
         requests.post(
             f"{self.ports.aws_url}/moto-api/config",
             json={"stepfunctions": {"execute_state_machine": True}},
@@ -175,11 +201,15 @@ class LocalStack:
         seed_branches(self._client("dynamodb"), self.resources["table_name"])
 
     def _start_api(self) -> None:
+        assert self._api_socket is not None
+        listening = self._api_socket.fileno()
         self._api = subprocess.Popen(
-            [sys.executable, "-m", "local.api_server", "--port", str(self.ports.api)],
+            [sys.executable, "-m", "local.api_server", "--listen-fd", str(listening)],
             cwd=PROJECT_DIR,
             env=dict(os.environ),
+            pass_fds=(listening,),
         )
+        self._api_socket.close()  # the API process serves it now
 
     def _start_pump(self) -> None:
         from chalicelib.handlers.stream import on_table_change
@@ -235,7 +265,8 @@ class LocalStack:
             if self._api is not None and self._api.poll() is not None:
                 raise RuntimeError("the API process exited during start-up")
             try:
-                if requests.get(f"{self.ports.api_url}/v1/health", timeout=1).status_code == 200:
+                health = requests.get(f"{self.ports.api_url}/v1/health", timeout=1)
+                if health.status_code == 200 and health.headers.get(RUN_NONCE_HEADER) == self.nonce:
                     return
             except requests.RequestException:
                 pass
@@ -256,6 +287,22 @@ def _check_data_files() -> None:
 
 class PortInUseError(RuntimeError):
     pass
+
+
+def _listen(port: int) -> socket.socket:
+    """A listening loopback socket on `port` (0: any free one), for the API process."""
+    listening = socket.socket()
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind(("127.0.0.1", port))
+    except OSError as error:
+        listening.close()
+        raise PortInUseError(
+            f"port {port} is in use; stop what holds it or set API_PORT / AWS_PORT"
+        ) from error
+    listening.listen(128)
+    listening.set_inheritable(True)
+    return listening
 
 
 def _ensure_free(port: int) -> None:
@@ -326,6 +373,8 @@ def main() -> None:
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         stack.start()
+        if ports_file := os.environ.get("SERVICEDESK_PORTS_FILE"):
+            stack.write_ports(Path(ports_file))
         print(_banner(stack), flush=True)
         stack.wait()
     except PortInUseError as error:

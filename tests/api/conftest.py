@@ -7,7 +7,9 @@ import random
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
@@ -110,6 +112,13 @@ def fresh_phone(prefix: str = "+86139") -> str:
         number = f"{prefix}{random.randrange(10**8):08d}"  # noqa: S311 - not a secret
         if not number.endswith("99"):
             return number
+
+
+def report_days() -> dict[str, str]:
+    """`from`/`to` of a report: yesterday to tomorrow on Asia/Shanghai days (SPEC). Counts read
+    before and after an action then hold it even if the run crosses midnight there (16:00 UTC)."""
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    return {"from": str(today - timedelta(days=1)), "to": str(today + timedelta(days=1))}
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 15.0) -> Any:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import requests
 
 from chalicelib.domain.sms import segments
-from tests.api.conftest import fresh_phone, wait_for
+from tests.api.conftest import fresh_phone, report_days, wait_for
 
 
 class Client:
@@ -52,20 +52,15 @@ def _texts_to(stack: Any, number: str) -> list[str]:
     return [m.get("message") or m.get("Message") or str(m) for m in messages if number in str(m)]
 
 
-def _today() -> dict[str, str]:
-    day = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
-    return {"from": day, "to": day}
-
-
 def _report(client: Client) -> dict[str, Any]:
-    response = client.get("/v1/reports/complaints", **_today())
+    response = client.get("/v1/reports/complaints", **report_days())
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"].startswith("application/json")
     return dict(response.json())
 
 
 def _csv_rows(client: Client) -> dict[tuple[str, str, str], dict[str, str]]:
-    response = client.get("/v1/reports/complaints", accept="text/csv", **_today())
+    response = client.get("/v1/reports/complaints", accept="text/csv", **report_days())
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"].startswith("text/csv")
     lines = response.text.splitlines()
@@ -227,12 +222,16 @@ def test_complaint_rules_refuse_other_kinds_and_the_report_other_callers(stack, 
         _problem(lead.act(consultation["id"], action, **params), 409, "illegal-transition")
     assert "complaint" not in customer.get(f"/v1/tickets/{consultation['id']}").json()
 
-    _problem(agent.get("/v1/reports/complaints", **_today()), 403)
+    _problem(agent.get("/v1/reports/complaints", **report_days()), 403)
     bad = _problem(lead.get("/v1/reports/complaints", **{"from": "2026-12-02", "to": "x"}), 400)
     assert [e["path"] for e in bad["errors"]] == ["to"]
     # CSV is the complaint report's only: another report answers 406 to a CSV-only Accept.
-    _problem(lead.get("/v1/reports/summary", accept="text/csv", **_today()), 406, "not-acceptable")
-    both = lead.get("/v1/reports/summary", accept="text/csv, application/json;q=0.5", **_today())
+    _problem(
+        lead.get("/v1/reports/summary", accept="text/csv", **report_days()), 406, "not-acceptable"
+    )
+    both = lead.get(
+        "/v1/reports/summary", accept="text/csv, application/json;q=0.5", **report_days()
+    )
     assert both.status_code == 200
 
 

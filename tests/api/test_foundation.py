@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jwt
 import pytest
@@ -14,7 +15,7 @@ from openapi_spec_validator import validate as validate_openapi
 
 from chalicelib import bootstrap
 from chalicelib.config import Settings
-from chalicelib.domain.counters import CounterKey, report_day
+from chalicelib.domain.counters import CounterKey
 from tests.api.conftest import wait_for
 
 TICKET = {
@@ -271,15 +272,22 @@ def stack_storage(stack, monkeypatch):
 
 def test_stream_reaction_happens_once_and_redelivery_changes_nothing(stack, auth, stack_storage):
     ledger = stack_storage
-    day = report_day(datetime.now(UTC))
-    key = CounterKey("created#channel", f"{day}#chatbot")
-    before = ledger.counter(key)
+    # The count lands on the Shanghai day of the creation: today or, past 16:00 UTC, tomorrow.
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    keys = {
+        str(day): CounterKey("created#channel", f"{day}#chatbot")
+        for day in (today, today + timedelta(days=1))
+    }
+    counts = {day: ledger.counter(key) for day, key in keys.items()}
     response = requests.post(
         f"{stack.api}/v1/tickets",
         json={**TICKET, "channel": "chatbot"},
         headers=auth("customers", "cust-stream-1"),
     )
     assert response.status_code == 201
+    created = datetime.fromisoformat(response.json()["created_at"])
+    day = str(created.astimezone(ZoneInfo("Asia/Shanghai")).date())
+    key, before = keys[day], counts[day]
     wait_for(lambda: ledger.counter(key) == before + 1)
 
     from chalicelib.handlers.stream import on_table_change

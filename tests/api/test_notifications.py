@@ -8,9 +8,7 @@ from typing import Any
 import requests
 
 from chalicelib.domain.sms import segments
-from tests.api.conftest import wait_for
-
-PHONE = "+8613912345678"
+from tests.api.conftest import fresh_phone, wait_for
 
 
 def _texts_to(stack, number: str) -> list[str]:
@@ -61,13 +59,13 @@ def test_preferences_are_the_customers_own(stack, auth):
     assert replaced == {"sms": True, "email": True, "locale": None, "quiet_hours": None}
 
 
-def _open(stack, auth, customer: str, **contact: Any) -> dict[str, Any]:
+def _open(stack, auth, customer: str, phone: str, **contact: Any) -> dict[str, Any]:
     body = {
         "channel": "mobile",
         "kind": "consultation",
         "category": "card",
         "subject": "Card blocked",
-        "contact": {"phone": PHONE, **contact},
+        "contact": {"phone": phone, **contact},
     }
     response = requests.post(
         f"{stack.api}/v1/tickets", json=body, headers=auth("customers", customer), timeout=30
@@ -77,9 +75,8 @@ def _open(stack, auth, customer: str, **contact: Any) -> dict[str, Any]:
 
 
 def test_creating_and_resolving_texts_once_per_event_in_one_segment(stack, auth):
-    customer = f"cust-sms-{uuid.uuid4().hex[:6]}"
-    before = len(_texts_to(stack, PHONE))
-    ticket = _open(stack, auth, customer)
+    customer, phone = f"cust-sms-{uuid.uuid4().hex[:6]}", fresh_phone()
+    ticket = _open(stack, auth, customer, phone)
     agent = auth("agents", "agent-sms")
     actions = f"{stack.api}/v1/tickets/{ticket['id']}/actions"
     for step in (
@@ -90,7 +87,7 @@ def test_creating_and_resolving_texts_once_per_event_in_one_segment(stack, auth)
         assert requests.post(actions, json=step, headers=agent, timeout=30).status_code == 200
 
     # Created, resolved, then the survey invitation (1 s after resolution in the test stack).
-    texts = wait_for(lambda: (t := _texts_to(stack, PHONE)[before:]) and len(t) >= 3 and t)
+    texts = wait_for(lambda: (t := _texts_to(stack, phone)) and len(t) >= 3 and t)
     timeline_url = f"{stack.api}/v1/tickets/{ticket['id']}/timeline"
     sent = wait_for(
         lambda: (
@@ -108,7 +105,7 @@ def test_creating_and_resolving_texts_once_per_event_in_one_segment(stack, auth)
     assert all(ticket["reference"] in text and segments(text) == 1 for text in told), texts
     assert "/s/" in invited and segments(invited) == 1, texts
     assert not any(ticket["reference"] in text for text in texts[2:])  # nothing sent twice
-    assert all(e["data"]["to"] == "+86 139****5678" for e in sent)
+    assert all(e["data"]["to"] == f"+86 139****{phone[-4:]}" for e in sent)
 
 
 def test_opted_out_customer_gets_nothing_and_the_timeline_says_why(stack, auth):
@@ -119,7 +116,7 @@ def test_opted_out_customer_gets_nothing_and_the_timeline_says_why(stack, auth):
         headers=auth("customers", customer),
         timeout=30,
     )
-    ticket = _open(stack, auth, customer)
+    ticket = _open(stack, auth, customer, fresh_phone())
     url = f"{stack.api}/v1/tickets/{ticket['id']}/timeline"
     skipped = wait_for(
         lambda: (

@@ -6,21 +6,14 @@ import base64
 import hashlib
 import hmac
 import uuid
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 import requests
 
-from tests.api.conftest import wait_for
+from tests.api.conftest import report_days, wait_for
 
 PHONE, EMAIL = "+8613912345678", "wang.fang@example.cn"
-
-
-def _today() -> dict[str, str]:
-    day = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
-    return {"from": day, "to": day}
 
 
 def _get(stack, auth, group: str, who: str, path: str, **params: Any) -> requests.Response:
@@ -28,7 +21,7 @@ def _get(stack, auth, group: str, who: str, path: str, **params: Any) -> request
 
 
 def _summary(stack, auth) -> dict[str, Any]:
-    response = _get(stack, auth, "supervisors", "sup-r", "/v1/reports/summary", **_today())
+    response = _get(stack, auth, "supervisors", "sup-r", "/v1/reports/summary", **report_days())
     assert response.status_code == 200, response.text
     return dict(response.json())
 
@@ -70,14 +63,14 @@ def test_a_supervisors_summary_counts_what_just_happened(stack, auth):
     assert after["tickets_created"]["total"] == before["tickets_created"]["total"] + 1
     assert set(after["sla"]) == {"first_response", "resolution"}
     assert set(after["csat"]["distribution"]) == {"1", "2", "3", "4", "5"}
-    agents = _get(stack, auth, "auditors", "aud-r", "/v1/reports/agents", **_today())
+    agents = _get(stack, auth, "auditors", "aud-r", "/v1/reports/agents", **report_days())
     assert agents.status_code == 200
     assert isinstance(agents.json()["items"], list)
 
 
 @pytest.mark.parametrize(("group", "path"), [("customers", "summary"), ("agents", "agents")])
 def test_customers_and_agents_may_not_read_reports(stack, auth, group: str, path: str):
-    response = _get(stack, auth, group, "someone", f"/v1/reports/{path}", **_today())
+    response = _get(stack, auth, group, "someone", f"/v1/reports/{path}", **report_days())
     assert response.status_code == 403
     assert response.headers["content-type"].startswith("application/problem+json")
 

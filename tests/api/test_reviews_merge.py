@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 import requests
 
-from tests.api.conftest import wait_for
+from tests.api.conftest import report_days, wait_for
 
 COMPLAINT = {
     "channel": "web",
@@ -72,8 +70,8 @@ def _resolved_complaint(people: dict[str, Client]) -> str:
 
 
 def _reviews(people: dict[str, Client]) -> dict[str, int]:
-    day = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
-    report = people["supervisor"].get(f"/v1/reports/complaints?from={day}&to={day}")
+    days = report_days()
+    report = people["supervisor"].get(f"/v1/reports/complaints?from={days['from']}&to={days['to']}")
     assert report.status_code == 200, report.text
     reviews: dict[str, int] = report.json()["reviews"]
     return reviews

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
+import holidays
 import requests
 
+from local.stack import PROJECT_DIR
 from tests.api.conftest import wait_for
 
 CONSULTATION = {
@@ -28,12 +30,39 @@ def _open(stack, auth, **fields: Any) -> dict[str, Any]:
     return dict(response.json())
 
 
+SHANGHAI = timezone(timedelta(hours=8))  # no DST in mainland China
+BANK_DAYS = PROJECT_DIR / "chalicelib/data/calendars/cn-mainland.json"
+
+
+def _special_days(years: range) -> set[date]:
+    """Days the bank's file or the holidays library (SPEC: the calendar's sources) list."""
+    listed = {date.fromisoformat(d["date"]) for d in json.loads(BANK_DAYS.read_text())["days"]}
+    return listed | set(holidays.country_holidays("CN", years=years))
+
+
+def plain_friday_before(now: datetime) -> datetime:
+    """The latest Friday 16:50 Shanghai whose Monday 09:05 is past at `now`, at most 28 days
+    back (the API takes a received_at up to 30 days old), with an ordinary weekend after it."""
+    local_now = now.astimezone(SHANGHAI)
+    friday = local_now.replace(hour=16, minute=50, second=0, microsecond=0) - timedelta(
+        days=(local_now.weekday() - 4) % 7
+    )
+    special = _special_days(range(local_now.year - 1, local_now.year + 2))
+    while local_now - friday <= timedelta(days=28):
+        monday_0905 = (friday + timedelta(days=3)).replace(hour=9, minute=5)
+        ordinary = not {friday.date() + timedelta(days=n) for n in range(4)} & special
+        if ordinary and monday_0905 < local_now - timedelta(minutes=1):
+            return friday
+        friday -= timedelta(weeks=1)
+    raise AssertionError(f"no ordinary weekend in the 4 weeks before {now}")
+
+
 def test_due_times_follow_the_business_calendar(stack, auth):
     # Friday 16:50 in Shanghai: 10 working minutes left, then Monday 09:00 (+5 minutes).
-    friday = datetime(2026, 11, 27, 16, 50, tzinfo=UTC) - timedelta(hours=8)
+    friday = plain_friday_before(datetime.now(UTC))
     ticket = _open(stack, auth, received_at=friday.isoformat())
     due = datetime.fromisoformat(ticket["sla"]["first_response_due"])
-    assert due == datetime(2026, 11, 30, 1, 5, tzinfo=UTC)  # Monday 09:05 +08:00
+    assert due == (friday + timedelta(days=3)).replace(hour=9, minute=5)  # Monday 09:05
     # That Monday has passed: a back-dated ticket opens with its breach (SPEC 6).
     assert ticket["sla"]["breaches"] == ["first_response"]
     assert ticket["tier"] == 2

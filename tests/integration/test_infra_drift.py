@@ -1,7 +1,10 @@
 """infra/template.json, the moto resources made from it, and the PynamoDB models agree.
 
-Each side is read on its own (the template's JSON, what moto reports back, what
-the models declare), so an edit to any one of them fails here.
+What each test compares: "template vs. what moto created" checks that local/resources.py
+(create_resources) builds what the template declares; the resources are built FROM the
+template, so an edit to the template changes both sides there and is caught by the models
+section instead. "template vs. the PynamoDB models" reads the template's JSON and what the
+models declare on their own: a key, index or TTL edit to either one fails there.
 """
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ def _attribute_types(definitions: Sequence[Mapping[str, Any]]) -> dict[str, str]
     return {d["AttributeName"]: d["AttributeType"] for d in definitions}
 
 
-# --- template vs. what moto created ----------------------------------------------------------
+# --- template vs. what moto created (checks create_resources, not template edits) -----------
 
 
 def test_table_keys_and_indexes_match_the_template(described_table: dict[str, Any]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import boto3
 import msgspec
@@ -15,7 +16,6 @@ from chalicelib import bootstrap
 from chalicelib.adapters.models import AuditItem
 from chalicelib.adapters.records import DynamoAuditLog, DynamoCounterReader
 from chalicelib.domain.audit import AuditEntry
-from chalicelib.domain.counters import report_day
 from chalicelib.domain.events import Event, NotificationSent
 from chalicelib.domain.identity import SYSTEM, Caller, Role
 from chalicelib.domain.privacy import ERASED
@@ -77,9 +77,11 @@ def _worked_and_resolved(ticket: Ticket) -> None:
     act(ports, AGENT, ticket.id, "resolve", {"resolution": "Unblocked for Jane"})
 
 
-def _today() -> dict[str, str]:
-    day = report_day(datetime.now(UTC))
-    return {"from": day, "to": day}
+def _days_around_today() -> dict[str, str]:
+    """Yesterday to tomorrow on Shanghai days: what the test did counts in it even when
+    the run crosses midnight there (16:00 UTC); each test has a table of its own."""
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    return {"from": str(today - timedelta(days=1)), "to": str(today + timedelta(days=1))}
 
 
 def test_the_stream_counts_creation_first_response_and_resolution_once(aws):
@@ -89,14 +91,14 @@ def test_the_stream_counts_creation_first_response_and_resolution_once(aws):
     assert deliver(records) == {"batchItemFailures": []}
     assert deliver(records) == {"batchItemFailures": []}  # redelivered: nothing counted twice
     reports = ReportPorts(DynamoCounterReader())
-    summary = report_summary(reports, AUDITOR, _today())
+    summary = report_summary(reports, AUDITOR, _days_around_today())
     assert summary["tickets_created"]["by_channel"] == {"web": 1}
     assert summary["resolved"] == 1
     assert (
         summary["sla"]["first_response"]["met"] + summary["sla"]["first_response"]["breached"] == 1
     )
     assert summary["first_response_minutes"]["p50"] is not None
-    [agent] = report_agents(reports, AUDITOR, _today())["items"]
+    [agent] = report_agents(reports, AUDITOR, _days_around_today())["items"]
     assert (agent["agent"], agent["resolved"]) == ("agent-7", 1)
 
 
@@ -208,7 +210,7 @@ def test_erasure_leaves_no_contact_data_and_keeps_the_counts(aws):
     )
     deliver(stream_records(aws["stream_arn"]))
     reports = ReportPorts(DynamoCounterReader())
-    before = report_summary(reports, AUDITOR, _today())
+    before = report_summary(reports, AUDITOR, _days_around_today())
 
     erasure = erase_customer(bootstrap.container().privacy_ports(), AUDITOR, CUSTOMER.id)
     deliver(stream_records(aws["stream_arn"]))
@@ -221,7 +223,7 @@ def test_erasure_leaves_no_contact_data_and_keeps_the_counts(aws):
         assert personal not in everything, personal
     [kept] = [i for i in table_items(aws["table_name"]) if str(i["pk"]).startswith("IDEMPOTENCY#")]
     assert kept["fingerprint"] == "fp"  # a retry still gets an answer, blanked
-    assert report_summary(reports, AUDITOR, _today()) == before
+    assert report_summary(reports, AUDITOR, _days_around_today()) == before
     erased = bootstrap.container().ticket_ports().repository.get(ticket.id)
     assert erased is not None
     assert (erased.status, erased.contact.phone, erased.contact.email) == ("closed", None, None)

@@ -12,7 +12,6 @@ import pytest
 from msgspec.structs import replace
 
 from chalicelib.bootstrap import POLICIES_FILE, load_complaint_codes
-from chalicelib.domain.complaint_report import CSV_HEADER
 from chalicelib.domain.complaints import Conclusion, complaint_of, days_bucket
 from chalicelib.domain.errors import ForbiddenError, ValidationError
 from chalicelib.domain.events import Event, EventType, StatusChanged
@@ -278,7 +277,10 @@ def test_the_csv_has_one_row_per_business_cause_and_channel(desk):
     desk.open()  # unclassified, open
     desk.deliver_everything()
     rows = desk.rows()
-    assert list(rows[0]) == list(CSV_HEADER)
+    assert list(rows[0]) == [
+        *("business", "cause", "channel", "received", "concluded"),
+        *("within_15_days", "within_30_days", "within_60_days", "later", "withdrawn"),
+    ]
     assert [
         (r["business"], r["cause"], r["channel"], r["received"], r["concluded"]) for r in rows
     ] == [

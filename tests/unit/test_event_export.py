@@ -177,7 +177,7 @@ def test_partial_failures_raise_for_a_retry() -> None:
     stubber.assert_no_pending_responses()
 
 
-def test_a_taken_entry_is_fine() -> None:
+def test_an_accepted_entry_raises_nothing() -> None:
     bus, stubber = _stubbed_bus({"FailedEntryCount": 0, "Entries": [{"EventId": "x"}]})
     bus.put([ENTRY])
     stubber.assert_no_pending_responses()

@@ -21,7 +21,7 @@ from chalicelib.domain.ticket import TicketRequest, open_ticket
 from chalicelib.service import appointments, tickets
 from chalicelib.service.appointments import AppointmentPorts, AppointmentRequest
 from chalicelib.service.idempotency import IdempotencyKey
-from chalicelib.service.notifications import SEND_ATTEMPTS, NotificationPorts, notify
+from chalicelib.service.notifications import NotificationPorts, notify
 from chalicelib.service.ports import StoreThrottledError
 from chalicelib.service.reactions import ReactionPorts, alert_ops, count_event
 from chalicelib.service.tickets import StoredResponse, TicketPorts
@@ -41,6 +41,8 @@ from tests.fakes import (
 NOON_SHANGHAI = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
 CUSTOMER = Caller(Role.CUSTOMER, "cust-1")
 AGENT = Caller(Role.AGENT, "agent-1")
+
+SEND_ATTEMPTS = 3  # a send is tried 3 times, then notification.failed (not the code's constant)
 
 
 def _request(contact: dict[str, str]) -> TicketRequest:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from msgspec.structs import replace
 
-from chalicelib.domain.documents import MAX_DOCUMENTS, DocumentStatus
+from chalicelib.domain.documents import DocumentStatus
 from chalicelib.domain.events import EventType
 from chalicelib.domain.inbox import InboxStatus, Outcome
 from chalicelib.domain.mail import reply_address
@@ -21,6 +21,8 @@ from tests.document_fakes import InMemoryDocumentStore
 from tests.mail_desk import AGENT, BUCKET, DOMAIN, KEY, PDF, Desk, mail
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+MAX_DOCUMENTS = 20  # SPEC: at most 20 documents per ticket
 
 
 @pytest.fixture

@@ -326,7 +326,9 @@ def test_the_choice_table_covers_every_combination():
 
 
 @pytest.mark.parametrize(("preferred", "sms", "email", "data", "outcome"), CHOICE_TABLE)
-def test_channel_choice(preferred, sms, email, data, outcome):
+def test_the_channel_follows_preference_consent_and_contact_data_or_says_why_none(
+    preferred, sms, email, data, outcome
+):
     choice = choose_channel(contact(data, preferred), Preferences(sms=sms, email=email))
     if outcome in ("sms", "email"):
         assert choice.channel == outcome
@@ -558,7 +560,7 @@ def event(event_type: str, actor: Caller = AGENT, **data: object) -> Event:
     ],
     ids=lambda value: value.type if isinstance(value, Event) else str(value),
 )
-def test_template_for(event_, template):
+def test_each_event_maps_to_its_template_or_to_none(event_, template):
     assert template_for(event_) == template
 
 

@@ -12,7 +12,9 @@ from chalicelib.service.ports import (
     StoreThrottledError,
     TransactionConflictError,
 )
-from chalicelib.service.retries import WRITE_ATTEMPTS, retrying
+from chalicelib.service.retries import retrying
+
+WRITE_ATTEMPTS = 4  # a refused write is tried 4 times (not the code's constant)
 
 
 def refusing(*refusals: Exception) -> tuple[Callable[[], str], list[int]]:

@@ -25,7 +25,6 @@ from chalicelib.service.notifications import NotificationPorts
 from chalicelib.service.reactions import ReactionPorts, for_one_batch, react, react_to_survey
 from chalicelib.service.surveys import SurveyPorts
 from chalicelib.service.tickets import TicketReads
-from local.pump import LocalLambdaContext
 from tests.fakes import (
     FixedClock,
     InMemoryNotificationStore,
@@ -203,12 +202,24 @@ def test_without_a_context_there_is_no_limit():
     assert handle_records(batch, None, ports=_ports(repository, bus)) == {"batchItemFailures": []}
 
 
+class _CountdownContext:
+    """A Lambda context whose remaining time the test sets (no real clock)."""
+
+    def __init__(self, millis: int) -> None:
+        self.millis = millis
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.millis
+
+
 def test_the_time_left_is_the_lambda_contexts():
-    context: Any = LocalLambdaContext("on_table_change", 30.0)  # Chalice types it as a dict
+    context: Any = _CountdownContext(30_000)  # Chalice types the context as a dict
     event = DynamoDBEvent({"Records": []}, context)
     time_left = seconds_left(event)
     assert time_left is not None
-    assert 25.0 < time_left() <= 30.0
+    assert time_left() == 30.0
+    context.millis = 9_500
+    assert time_left() == 9.5  # read from the context each time, not once
 
 
 def test_the_reserve_fits_one_send_and_leaves_most_of_the_stream_functions_timeout():

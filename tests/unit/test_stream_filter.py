@@ -122,7 +122,9 @@ def test_what_wakes_the_stream_function(name, item_type, passes):
 def test_the_filter_matches_item_types_in_the_dynamodb_key_only():
     # Lambda: "DynamoDB event source mappings only support filtering on the dynamodb key";
     # exact item types only: no content filter whose reading could drop a needed record.
-    for pattern in template_patterns():
+    patterns = template_patterns()
+    assert patterns
+    for pattern in patterns:
         assert list(pattern) == ["dynamodb"]
         for image in pattern["dynamodb"].values():
             assert list(image) == ["item_type"] and list(image["item_type"]) == ["S"]
@@ -243,7 +245,9 @@ def test_without_a_filter_the_pump_hands_every_record():
 
 
 def test_the_template_patterns_are_json_lambda_accepts():
-    for source in load_template()["Resources"]["OnTableChange"]["Properties"]["Events"].values():
-        for entry in source["Properties"]["FilterCriteria"]["Filters"]:
-            assert set(entry) == {"Pattern"}
-            assert isinstance(json.loads(entry["Pattern"]), dict)
+    sources = load_template()["Resources"]["OnTableChange"]["Properties"]["Events"].values()
+    entries = [e for source in sources for e in source["Properties"]["FilterCriteria"]["Filters"]]
+    assert entries
+    for entry in entries:
+        assert set(entry) == {"Pattern"}
+        assert isinstance(json.loads(entry["Pattern"]), dict)

@@ -78,7 +78,7 @@ def test_survey_ids_name_ticket_and_resolution():
 # --- who gets one -----------------------------------------------------------------------
 
 
-def test_skip_reasons():
+def test_no_survey_when_opted_out_or_surveyed_within_30_days():
     now = FixedClock()()
     assert skip_reason("opted_out", None, now) == "opted_out"
     assert skip_reason(None, now - timedelta(days=29), now) == "cooldown"

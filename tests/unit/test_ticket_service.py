@@ -548,7 +548,7 @@ def test_a_customers_query_is_bound_to_the_caller():
         (ListFilters(assignee="agent-1", limit=3), ListQuery("assignee", "agent-1", None, 3)),
     ],
 )
-def test_staff_queries(filters, expected):
+def test_a_staff_list_queries_the_index_its_filter_names(filters, expected):
     assert list_query(AUDITOR, filters) == expected
 
 

@@ -54,7 +54,7 @@ def test_received_at_must_be_rfc3339_with_offset(received_at):
 
 
 @pytest.mark.parametrize("email", ["no-at-sign", "a@b", "a b@example.com"])
-def test_email_format(email):
+def test_a_malformed_contact_email_is_refused_naming_the_field(email):
     assert _paths({**VALID, "contact": {"email": email}}) == ["contact.email"]
 
 
