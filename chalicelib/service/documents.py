@@ -237,8 +237,12 @@ def add_document(
     return retrying(attempt, also=(VersionConflictError,))
 
 
-def _check_may_add(ticket: Ticket, caller: Caller, request: DocumentRequest) -> None:
-    """403 (role), 400 (type), 409 (status, pending approval) in SPEC 3's order."""
+def _check_may_add(
+    ticket: Ticket, caller: Caller, request: DocumentRequest, *, announced: bool = False
+) -> None:
+    """403 (role), 400 (type), 409 (status, pending approval) in SPEC 3's order. An
+    announced document (its ticket's event named it while the ticket took documents) is
+    made whatever the ticket's status or approval is by now."""
     if not (caller.id == ticket.customer_id and caller.is_customer) and caller.role not in (
         *WORKING_ROLES,
         Role.SYSTEM,
@@ -247,6 +251,8 @@ def _check_may_add(ticket: Ticket, caller: Caller, request: DocumentRequest) -> 
     application = ticket.application
     if request.type != OTHER and (application is None or not application.accepts(request.type)):
         raise ValidationError([FieldError("type", "is not a document type of this ticket")])
+    if announced:
+        return
     if not ticket.is_open:
         raise IllegalTransitionError(ADD_DOCUMENT, ticket.status)
     if application is not None and application.pending_approval is not None:
@@ -286,6 +292,7 @@ def add_document_from_bytes(
     content_type: str,
     data: bytes,
     document_id: str | None = None,
+    announced: bool = False,
 ) -> Document:
     """A document whose bytes the desk already holds (an email attachment, SPEC 12): the
     record and `document.added` are written, then the bytes go to the bucket, whose
@@ -294,7 +301,10 @@ def add_document_from_bytes(
 
     `document_id` makes it idempotent: a caller that derives it from what it received (a
     stored message and the attachment's place in it) gets the document made the first
-    time back, its bytes stored again if that first time stopped before storing them."""
+    time back, its bytes stored again if that first time stopped before storing them.
+    `announced`: an event of the ticket named this document when the message arrived (an
+    email's attachments): the ticket resolved or waiting for an approval since does not
+    refuse it; the 20-document cap still does."""
     _check_bytes(content_type, data)
     if document_id is not None:
         made = ports.documents.get(ticket.id, document_id)
@@ -303,7 +313,7 @@ def add_document_from_bytes(
     request = DocumentRequest(doc_type, filename, content_type, len(data), digest(data))
 
     def attempt(current: Ticket) -> Document:
-        _check_may_add(current, caller, request)
+        _check_may_add(current, caller, request, announced=announced)
         now = ports.clock()
         document = _new_document(ports, current, caller, request, now)
         if document_id is not None:

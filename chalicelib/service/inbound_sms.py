@@ -112,10 +112,23 @@ def _one_customer(ports: InboundSmsPorts, key: str, recent: list[SmsSent]) -> bo
     put another person's number on a ticket, and the desk then texts that person about
     it. When more than one customer's tickets use the number, or the desk texted it about
     more than one customer's tickets, nobody can tell whose reply a text is: staff read
-    it in triage (`ambiguous_sender`) and link it. Two queries, whatever the answer."""
-    customers = set(opted_out_customers(ports, key))
-    customers.update(sent.customer_id for sent in recent)
-    return len(customers) == 1
+    it in triage (`ambiguous_sender`) and link it.
+
+    Who counts: the customers the desk texted at the number within the reply window, and
+    any other customer whose OPEN ticket uses it. A customer whose tickets there are all
+    finished (a number the carrier recycled, a family member's old case) does not make a
+    text ambiguous for years. Two queries, plus one per such other customer (rare)."""
+    texted = {sent.customer_id for sent in recent}
+    others = set(opted_out_customers(ports, key)) - texted
+    using = {customer for customer in others if _open_ticket_uses(ports, customer, key)}
+    return len(texted | using) == 1
+
+
+def _open_ticket_uses(ports: InboundSmsPorts, customer_id: str, key: str) -> bool:
+    return any(
+        ticket.contact.phone and phone_key(ticket.contact.phone) == key
+        for ticket in _open_tickets(ports.tickets, customer_id)
+    )
 
 
 # --- STOP, TD, T, 退订 ---------------------------------------------------------------------

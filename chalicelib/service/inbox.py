@@ -9,7 +9,9 @@ An email's attachments become documents from the stream, not the request: the ha
 item's transaction writes the ticket's event naming each document to come by its id (the
 outbox), and `make_inbox_documents`, a reaction to that event, makes them from the stored
 message, at least once and idempotently (the ids). A failure after the settle can no
-longer lose them: the stream retries the reaction until it is done.
+longer lose them: the stream retries the reaction until it is done, and a ticket resolved
+or waiting for an approval by then still takes them (only the 20-document cap, reached by
+uploads meanwhile, leaves one as metadata, logged).
 """
 
 from __future__ import annotations

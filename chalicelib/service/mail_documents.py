@@ -117,9 +117,10 @@ def make_documents(
     planned: Sequence[Planned],
     data: Sequence[bytes],
 ) -> int:
-    """The planned documents (each once); returns how many exist now. One the ticket
-    refuses after all (a document added meanwhile took the last place) is logged and
-    stays metadata; the message's other attachments still go on."""
+    """The planned documents (each once); returns how many exist now. Each is announced
+    by the event that took the message, so a status the ticket moved to since does not
+    refuse it; one the ticket refuses after all (a document added meanwhile took the last
+    place) is logged and stays metadata; the message's other attachments still go on."""
     made = 0
     for one in planned:
         if one.document_id is None:
@@ -135,6 +136,7 @@ def make_documents(
                 content_type=one.content_type,
                 data=body,
                 document_id=one.document_id,
+                announced=True,
             )
         except DomainError as error:
             logger.warning(

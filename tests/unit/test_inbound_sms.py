@@ -581,6 +581,18 @@ def test_a_customer_texted_at_the_number_before_the_phone_lookup_counts_too(
     assert desk.triage.reasons["m-x"] == TriageReason.AMBIGUOUS_SENDER
 
 
+def test_a_recycled_number_answers_for_its_new_customer(desk: Desk) -> None:
+    """The number's former holder has only finished tickets there and was texted long
+    ago: a reply is the new holder's, not triage for the phone lookup's 5 years."""
+    former = desk.open("c-former")
+    desk.act(former, ("cancel", {"reason": "moved abroad"}))
+    desk.clock.advance(days=30)  # past the reply window
+    mine = desk.open("c-new")
+    desk.waiting(mine)
+    assert desk.text("the one ending 4242", message_id="m-new") == Outcome.COMMENTED
+    assert len(desk.comments(mine)) == 1 and desk.triage.items == {}
+
+
 def test_one_customers_number_still_answers_on_their_tickets(desk: Desk) -> None:
     first = desk.open("c-1")
     desk.open("c-1")

@@ -181,6 +181,22 @@ def test_linking_an_email_to_a_ticket_makes_its_attachments_documents(desk: Desk
     assert comment.data["attachments"][0]["document_id"] == document.id
 
 
+@pytest.mark.parametrize("status", [Status.RESOLVED, Status.CLOSED])
+def test_a_linked_emails_documents_are_made_though_the_ticket_moved_on_before_the_reaction(
+    desk: Desk, status: Status
+):
+    """The settle announced them while the ticket took documents; a stream backlog that
+    lets staff resolve the ticket first must not lose what the customer sent."""
+    ticket = desk.ticket()
+    item_id = _triaged(desk, ("id.png", "image/png", PNG))
+    inbox.link(desk.ports.inbox, AGENT, item_id, ticket.id)
+    current = desk.repository.tickets[ticket.id]
+    desk.repository.tickets[ticket.id] = replace(current, status=status)
+    assert desk.stream() == 1
+    (document,) = desk.documents.for_ticket(ticket.id)
+    assert document.filename == "id.png"
+
+
 def test_a_link_to_a_full_ticket_notes_the_attachment_on_the_item(desk: Desk):
     ticket = desk.ticket()
     for index in range(MAX_DOCUMENTS):
