@@ -11,7 +11,8 @@ account's SMS spend limit is reached nobody's SMS goes out.
   `contact.phone`); a message to such a number (a ticket opened before, or by staff from
   a text) is not sent.
 - Quotas: at most `per_number` SMS to one number and `per_customer` SMS about one
-  customer's tickets per day (the bank's day, Asia/Shanghai), counted atomically in the
+  customer's tickets per day (the bank's day, Asia/Shanghai, as the reports count it: a
+  quota renews at its midnight), counted atomically in the
   table before the provider is called.
 
 A message the policy refuses goes by email when the customer allows it and gave one,
@@ -23,10 +24,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import msgspec
 
+from chalicelib.domain.counters import report_timezone
 from chalicelib.domain.errors import FieldError, ValidationError
 
 # E.164 country calling codes (without "+"): prefix-free, so a number is in a code's
@@ -34,7 +35,6 @@ from chalicelib.domain.errors import FieldError, ValidationError
 DEFAULT_ALLOWED_COUNTRY_CODES = ("86", "852", "853")
 DEFAULT_DAILY_PER_NUMBER = 20
 DEFAULT_DAILY_PER_CUSTOMER = 20
-QUOTA_TIMEZONE = "Asia/Shanghai"  # the bank's day: a quota renews at its midnight
 QUOTA_KEPT = timedelta(days=2)  # a day's counters are kept this long after the day began
 
 # notification.skipped reasons (SPEC 7 lists "opted_out, no_contact, ...")
@@ -94,10 +94,10 @@ def quota_day(now: datetime) -> str:
     """The bank's day (Asia/Shanghai) `now` falls on: `yyyy-mm-dd`, the counters' key."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    return now.astimezone(ZoneInfo(QUOTA_TIMEZONE)).date().isoformat()
+    return now.astimezone(report_timezone()).date().isoformat()
 
 
 def quota_expiry(day: str) -> datetime:
     """When a day's counters may go (TTL): `QUOTA_KEPT` after the day began."""
-    start = datetime.fromisoformat(day).replace(tzinfo=ZoneInfo(QUOTA_TIMEZONE))
+    start = datetime.fromisoformat(day).replace(tzinfo=report_timezone())
     return (start + QUOTA_KEPT).astimezone(UTC)

@@ -28,7 +28,7 @@ import app
 print(json.dumps({"clients": calls, "modules": sorted(m for m in DEFERRED if m in sys.modules)}))
 """
 # Loaded by the code path that uses them, never by `import app` (every Lambda pays for that).
-DEFERRED = ("boto3", "holidays", "jsonschema", "email.policy")
+DEFERRED = ("boto3", "holidays", "jsonschema", "email.policy", "zoneinfo")
 # The only modules a function body may import: the edges above (and the tz database).
 EDGES = frozenset(
     {"boto3", "holidays", "jsonschema", "aws_lambda_powertools", "zoneinfo", "email.policy"}
