@@ -233,10 +233,17 @@ def _seconds(env: Mapping[str, str], name: str, default: int) -> int:
 
 
 def _retention_days(value: str | None) -> int:
-    if value is None or value == "":
-        return DEFAULT_RETENTION_DAYS
-    if not value.isdigit() or not 1 <= int(value) <= 36500:
-        raise ConfigurationError(f"{RETENTION_DAYS} must be a number of days from 1 to 36500")
+    env = {RETENTION_DAYS: value} if value else {}
+    return _whole_number(env, RETENTION_DAYS, DEFAULT_RETENTION_DAYS, 36500, "days")
+
+
+def _whole_number(env: Mapping[str, str], name: str, default: int, most: int, unit: str) -> int:
+    """A setting from 1 to `most` (`default` when unset or empty)."""
+    value = env.get(name)
+    if not value:
+        return default
+    if not value.isdigit() or not 1 <= int(value) <= most:
+        raise ConfigurationError(f"{name} must be a number of {unit} from 1 to {most}")
     return int(value)
 
 
@@ -250,12 +257,7 @@ def _country_codes(value: str | None) -> tuple[str, ...]:
 
 
 def _daily_limit(env: Mapping[str, str], name: str, default: int) -> int:
-    value = env.get(name)
-    if not value:
-        return default
-    if not value.isdigit() or not 1 <= int(value) <= SMS_DAILY_LIMIT_MAX:
-        raise ConfigurationError(f"{name} must be a number of SMS from 1 to {SMS_DAILY_LIMIT_MAX}")
-    return int(value)
+    return _whole_number(env, name, default, SMS_DAILY_LIMIT_MAX, "SMS")
 
 
 def _usage_keys(value: str) -> dict[str, str]:

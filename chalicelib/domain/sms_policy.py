@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 
-from chalicelib.domain.counters import report_timezone
+from chalicelib.domain.counters import report_day, report_timezone
 from chalicelib.domain.errors import FieldError, ValidationError
 
 # E.164 country calling codes (without "+"): prefix-free, so a number is in a code's
@@ -90,11 +90,9 @@ def parse_country_codes(text: str) -> tuple[str, ...]:
     return tuple(codes)
 
 
-def quota_day(now: datetime) -> str:
-    """The bank's day (Asia/Shanghai) `now` falls on: `yyyy-mm-dd`, the counters' key."""
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    return now.astimezone(report_timezone()).date().isoformat()
+# The bank's day (Asia/Shanghai) a moment falls on, `yyyy-mm-dd`: the reports' day, the
+# counters' key; a quota renews at its midnight.
+quota_day = report_day
 
 
 def quota_expiry(day: str) -> datetime:
