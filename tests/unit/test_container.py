@@ -9,7 +9,6 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import msgspec
 import pytest
-
 from chalice.test import Client
 
 import app as application
