@@ -82,6 +82,7 @@ package: install
 # stderr is shown, and a script that fails fails the target.
 bench: install
 	$(BIN)/python bench/cold_start.py
+	$(BIN)/python bench/deployed_cold_start.py | grep -v '^{"level'
 	$(BIN)/python bench/calls_per_request.py | grep -v '^{"level'
 	$(BIN)/python bench/sms_segments.py
 	$(BIN)/python bench/cost_per_life.py | grep -v '^{"level'

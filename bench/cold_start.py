@@ -15,8 +15,10 @@ import os
 import statistics
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
@@ -76,9 +78,10 @@ print(json.dumps({"seconds": time.perf_counter() - start, "cpu": time.process_ti
 """
 
 
-def _run(code: str, env: dict[str, str]) -> dict[str, Any]:
+def _run(code: str, env: dict[str, str], python: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One sample in a fresh interpreter (`python`: its options, e.g. -S)."""
     result = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, *python, "-c", code],
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,
@@ -125,7 +128,28 @@ def _prepare(endpoint: str) -> tuple[str, str]:
     return resources["table_name"], created.body
 
 
-def main() -> None:
+class Stack(NamedTuple):
+    """A moto server holding the template's table and one ticket, and what a sample needs."""
+
+    env: dict[str, str]  # a sample's environment (PYTHONPATH: this checkout)
+    ticket: str
+    token: str
+    table: str
+    endpoint: str
+
+    def first_read(self, *, list_modules: bool = False) -> str:
+        values = f"TICKET = {self.ticket!r}\nTOKEN = {self.token!r}\n{THIRD_PARTY}"
+        return f"{values}LIST = {list_modules}\n{FIRST_READ}"
+
+    def floor(self, modules: list[str]) -> str:
+        return (
+            f"MODULES = {modules!r}\nTICKET = {self.ticket!r}\nTABLE = {self.table!r}\n"
+            f"REGION = {REGION!r}\nENDPOINT = {self.endpoint!r}\n{FLOOR}"
+        )
+
+
+@contextmanager
+def stack() -> Iterator[Stack]:
     from moto.server import ThreadedMotoServer
 
     from local.token import mint
@@ -155,20 +179,21 @@ def main() -> None:
             "SERVICEDESK_AWS_ENDPOINT_URL": endpoint,
         }
         token = "Bearer " + mint("customers", CUSTOMER)
-        values = f"TICKET = {ticket!r}\nTOKEN = {token!r}\n{THIRD_PARTY}"
-        # The first run lists the modules (and warms the bytecode caches).
-        modules = _run(f"{values}LIST = True\n{FIRST_READ}", env)["modules"]
-        floor = (
-            f"MODULES = {modules!r}\nTICKET = {ticket!r}\nTABLE = {table!r}\n"
-            f"REGION = {REGION!r}\nENDPOINT = {endpoint!r}\n{FLOOR}"
-        )
-        _run(floor, env)
-        app_runs, floor_runs = [], []
-        for _ in range(RUNS):
-            app_runs.append(_run(f"{values}LIST = False\n{FIRST_READ}", env))
-            floor_runs.append(_run(floor, env))
+        yield Stack(env, ticket, token, table, endpoint)
     finally:
         server.stop()
+
+
+def main() -> None:
+    with stack() as local:
+        # The first run lists the modules (and warms the bytecode caches).
+        modules = _run(local.first_read(list_modules=True), local.env)["modules"]
+        floor = local.floor(modules)
+        _run(floor, local.env)
+        app_runs, floor_runs = [], []
+        for _ in range(RUNS):
+            app_runs.append(_run(local.first_read(), local.env))
+            floor_runs.append(_run(floor, local.env))
     app_ms, floor_ms = _median_ms(app_runs, "seconds"), _median_ms(floor_runs, "seconds")
     app_cpu, floor_cpu = _median_ms(app_runs, "cpu"), _median_ms(floor_runs, "cpu")
     tops = sorted({name.split(".")[0] for name in modules})

@@ -521,10 +521,11 @@ def test_binary_wheels_fit_the_lambda_runtime(unzipped: Path, sam_template: dict
 
 
 def test_package_imports_alone(unzipped: Path):
-    """The handler module and the native code import from the zip with no site-packages."""
+    """The handler module and the native code import from the zip with no site-packages
+    (and, as on Lambda's read-only code directory, writing no bytecode)."""
     code = "import cryptography.hazmat.bindings._rust as rust, jwt, rpds, app; print(rust.__file__)"
     completed = subprocess.run(
-        [sys.executable, "-S", "-c", code],
+        [sys.executable, "-S", "-B", "-c", code],
         cwd=unzipped,
         env={"PYTHONPATH": str(unzipped), "PATH": os.environ.get("PATH", ""), **DUMMY_AWS_ENV},
         capture_output=True,
@@ -534,3 +535,65 @@ def test_package_imports_alone(unzipped: Path):
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip().startswith(str(unzipped))
+
+
+def _cache_tag(runtime: str) -> str:
+    """python3.11 -> cpython-311, the tag of the bytecode that runtime loads."""
+    major, minor = runtime.removeprefix("python").split(".")
+    return f"cpython-{major}{minor}"
+
+
+def _pyc_of(source: str, tag: str) -> str:
+    path = Path(source)
+    return f"{path.parent.as_posix()}/__pycache__/{path.stem}.{tag}.pyc".removeprefix("./")
+
+
+def test_every_module_ships_bytecode_its_runtime_loads_unchecked(
+    build_dir: Path, sam_template: dict[str, Any]
+):
+    """Lambda cannot write a bytecode cache: a module shipped without one is compiled at
+    every cold start. Each .py has its runtime's .pyc, hash-based and unchecked (PEP 552
+    flags 0b01), so the zip's file times cannot make it stale; no other .pyc is left."""
+    runtime = next(iter(_resources_of(sam_template, SAM_FUNCTION).values()))["Properties"][
+        "Runtime"
+    ]
+    tag = _cache_tag(runtime)
+    with zipfile.ZipFile(build_dir / "deployment.zip") as archive:
+        names = set(archive.namelist())
+        sources = sorted(name for name in names if name.endswith(".py"))
+        pycs = sorted(name for name in names if name.endswith(".pyc"))
+        expected = {source: _pyc_of(source, tag) for source in sources}
+        missing = sorted(source for source, pyc in expected.items() if pyc not in names)
+        flags = {name: int.from_bytes(archive.read(name)[4:8], "little") for name in pycs}
+    assert "app.py" in sources and "chalicelib/bootstrap.py" in sources
+    assert len(sources) > 500  # the libraries are in the zip too
+    assert not missing, missing[:10]
+    assert set(pycs) == set(expected.values()), sorted(set(pycs) - set(expected.values()))[:10]
+    assert {name for name, value in flags.items() if value != 0b01} == set()
+
+
+def test_the_handler_module_imports_without_compiling_anything(unzipped: Path):
+    """Importing app from the package (every function's handler module) compiles no
+    source: ours and every library's bytecode is found and used."""
+    code = (
+        "import importlib._bootstrap_external as ext\n"
+        "compiled = []\n"
+        "original = ext.SourceLoader.source_to_code\n"
+        "def recording(self, data, path, *, _optimize=-1):\n"
+        "    compiled.append(str(path))\n"
+        "    return original(self, data, path, _optimize=_optimize)\n"
+        "ext.SourceLoader.source_to_code = recording\n"
+        "import app, chalicelib.handlers.stream\n"
+        "print(len(compiled), compiled[:5])\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-S", "-B", "-c", code],
+        cwd=unzipped,
+        env={"PYTHONPATH": str(unzipped), "PATH": os.environ.get("PATH", ""), **DUMMY_AWS_ENV},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "0 []"
