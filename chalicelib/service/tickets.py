@@ -509,7 +509,7 @@ def _try_claim(ports: TicketPorts, caller: Caller, candidate: Ticket) -> Ticket 
         )
         ports.repository.commit(candidate.id, candidate.version, changed, events)
     except (IllegalTransitionError, VersionConflictError, TransactionConflictError):
-        return None
+        return None  # another agent's claim or change won this one: the next candidate
     except RecusalError:
         return None  # they handled the complaint it reviews: someone else takes it
     return changed
