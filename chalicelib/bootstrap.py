@@ -3,11 +3,12 @@
 `bootstrap(settings)` builds a typed :class:`Container` once (cosmicpython's
 ``bootstrap``): every adapter the handlers use, wired to one DynamoDB table. The
 handlers ask :func:`container` for it; it is built on first use and kept for the
-life of the Lambda instance. Only the AWS SDK clients (and the holiday calendar)
-stay lazy, so a cold start that only reads a ticket never builds an SNS, SES or
-Step Functions client. Tests swap parts with ``msgspec.structs.replace`` and
-:func:`use`. (A frozen msgspec Struct, like every other record here: a frozen
-dataclass of this many fields cost ~2.5 ms of every cold start to create.)
+life of the Lambda instance. Only the AWS SDK clients (and the holiday calendar and
+the application catalogue) stay lazy, so a cold start that only reads a ticket never
+builds an SNS, SES or Step Functions client, nor checks the catalogue's schemas.
+Tests swap parts with ``msgspec.structs.replace`` and :func:`use`. (A frozen msgspec
+Struct, like every other record here: a frozen dataclass of this many fields cost
+~2.5 ms of every cold start to create.)
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import json
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from functools import cache, cached_property, partial
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -173,12 +174,24 @@ def load_sla_rules(calendar: LazyCalendar) -> SlaRules:
     return SlaRules(policies, calendar)
 
 
-@cache
-def application_catalogue() -> Catalogue:
+def load_application_catalogue() -> Catalogue:
     """The application types the bank offers (SPEC 11); a bad entry fails here, naming it."""
     schema = json.loads(APPLICATION_TYPES_SCHEMA.read_text(encoding="utf-8"))
     text = APPLICATION_TYPES_FILE.read_text(encoding="utf-8")
     return parse_catalogue(text, schema, APPLICATION_TYPES_FILE.name)
+
+
+class LazyCatalogue:
+    """The application catalogue, loaded on first use and kept by the container (once per
+    Lambda instance): checking it against its schema imports jsonschema, which a cold
+    start that only reads tickets never pays for. Tests hand it their own `load`."""
+
+    def __init__(self, load: Callable[[], Catalogue] = load_application_catalogue) -> None:
+        self._load = load
+
+    @cached_property
+    def catalogue(self) -> Catalogue:
+        return self._load()
 
 
 def load_complaint_codes() -> ComplaintCodes:
@@ -218,8 +231,9 @@ class Container(msgspec.Struct, frozen=True):
     sms_triage: Triage
     bus: EventBus | None
     complaint_codes: ComplaintCodes
-    document_store: DocumentStore | None = None  # SPEC 11 documents on the table
-    objects: ObjectStore | None = None  # the document bucket (S3, client made on first use)
+    applications: LazyCatalogue  # the application types (SPEC 11)
+    document_store: DocumentStore  # SPEC 11 documents on the table
+    objects: ObjectStore  # the document bucket (S3, client made on first use)
     scanner: Scanner = msgspec.field(default_factory=GuardDutyScanner)
     inbox_erasure: InboxErasure | None = None  # erasure of email and SMS in (SPEC 12)
     raw_mail: RawMailStore | None = None  # the inbound bucket's stored messages
@@ -252,19 +266,11 @@ class Container(msgspec.Struct, frozen=True):
     def _review_commit(
         self, before: Ticket, changed: Ticket, events: list[Event], now: datetime
     ) -> Ticket:
-        return commit_review(self._documents(), before, changed, events, now)
+        return commit_review(self.document_store, before, changed, events, now)
 
     @property
     def documents_bucket(self) -> str:
         return self.settings.documents_bucket or ""
-
-    def _documents(self) -> DocumentStore:
-        assert self.document_store is not None, "bootstrap() gives every container one"
-        return self.document_store
-
-    def _objects(self) -> ObjectStore:
-        assert self.objects is not None, "bootstrap() gives every container one"
-        return self.objects
 
     def document_ports(self, *, alerts: bool = True) -> DocumentPorts:
         """`alerts=False` for the API: only the upload handlers alert ops."""
@@ -274,10 +280,9 @@ class Container(msgspec.Struct, frozen=True):
 
     def _quiet_document_ports(self) -> DocumentPorts:
         return DocumentPorts(
-            **self._parts_for(DocumentPorts, "objects", "alerts"),
+            **self._parts_for(DocumentPorts, "alerts"),
             tickets=self.repository,
-            documents=self._documents(),
-            objects=self._objects(),
+            documents=self.document_store,
         )
 
     def appointment_ports(self) -> AppointmentPorts:
@@ -387,10 +392,10 @@ class Container(msgspec.Struct, frozen=True):
         )
 
     def _expire_documents(self, ticket_id: str, expires_at: int) -> None:
-        self._documents().expire(ticket_id, expires_at)
+        self.document_store.expire(ticket_id, expires_at)
 
     def _delete_document_object(self, key: str) -> None:
-        self._objects().delete(key)
+        self.objects.delete(key)
 
     def audit_ports(self) -> AuditPorts:
         return AuditPorts(
@@ -429,7 +434,11 @@ def bootstrap(settings: Settings, clock: Clock = utc_now) -> Container:
     retention = timedelta(days=settings.retention_days)
     client = partial(LazyClient, region=settings.region, endpoint_url=settings.aws_endpoint_url)
     sns = client("sns")
+    # One S3 client for every bucket: the documents', the received mail's (both buckets
+    # are the stack's, in its region).
+    s3 = LazyS3(settings.region, settings.aws_endpoint_url)
     calendar = LazyCalendar(clock)
+    inbox_store = DynamoInboxStore(connection, retention)
     return Container(
         settings=settings,
         clock=clock,
@@ -451,29 +460,26 @@ def bootstrap(settings: Settings, clock: Clock = utc_now) -> Container:
         token_verifier=build_token_verifier(settings),
         cursor_keys=_cursor_keys(settings, client),
         document_store=DynamoDocumentStore(connection, retention),
-        objects=S3ObjectStore(
-            LazyS3(settings.region, settings.aws_endpoint_url),
-            settings.documents_bucket or "",
-            clock,
-        ),
+        objects=S3ObjectStore(s3, settings.documents_bucket or "", clock),
         scanner=_document_scanner(settings),
-        inbox_store=DynamoInboxStore(connection, retention),
-        mail_threads=DynamoMailThreads(connection, retention),
+        inbox_store=inbox_store,
+        mail_threads=DynamoMailThreads(connection, clock, retention),
         reply_keys=_reply_keys(settings, client),
-        mail_source=S3MailSource(client("s3")),
+        mail_source=S3MailSource(s3),
         sms_index=DynamoSmsIndex(),
-        sms_triage=SmsToInbox(DynamoInboxStore(connection, retention)),
+        sms_triage=SmsToInbox(inbox_store),
         bus=_event_bus(settings, client),
         complaint_codes=load_complaint_codes(),
+        applications=LazyCatalogue(),
         inbox_erasure=DynamoInboxErasure(),
-        raw_mail=_raw_mail(settings, client),
+        raw_mail=_raw_mail(settings, s3),
         sms_quota=DynamoSmsQuota(connection),
     )
 
 
-def _raw_mail(settings: Settings, client: Callable[..., Any]) -> RawMailStore | None:
+def _raw_mail(settings: Settings, s3: LazyS3) -> RawMailStore | None:
     bucket = settings.inbound_mail_bucket
-    return S3RawMailStore(client("s3"), bucket) if bucket else None
+    return S3RawMailStore(s3, bucket) if bucket else None
 
 
 def _document_scanner(settings: Settings) -> Scanner:

@@ -281,7 +281,7 @@ def _check_data_files() -> None:
 
     rules = bootstrap.load_sla_rules(bootstrap.LazyCalendar(bootstrap.utc_now))
     rules.calendar.add_working_time(bootstrap.utc_now(), timedelta(minutes=1))
-    bootstrap.application_catalogue()
+    bootstrap.load_application_catalogue()
     bootstrap.load_complaint_codes()
 
 

@@ -47,6 +47,7 @@ from chalicelib.domain.privacy import DEFAULT_RETENTION, ERASED
 from chalicelib.domain.ticket import Ticket
 from chalicelib.logs import logger
 from chalicelib.service.ports import (
+    Clock,
     InboxItemChangedError,
     InboxStore,
     MailThreads,
@@ -212,8 +213,11 @@ class DynamoInboxStore(InboxStore):
 
 
 class DynamoMailThreads(MailThreads):
-    def __init__(self, connection: Connection, retention: timedelta = DEFAULT_RETENTION) -> None:
+    def __init__(
+        self, connection: Connection, clock: Clock, retention: timedelta = DEFAULT_RETENTION
+    ) -> None:
         self._connection = connection
+        self._clock = clock  # stamps the expiry of what is kept without a caller's time
         self._retention = retention
 
     def remember_sent(self, ses_message_id: str, ticket_id: str, at: datetime) -> None:
@@ -259,7 +263,7 @@ class DynamoMailThreads(MailThreads):
             sk="THREAD",
             message_id=message_id,
             references=json.dumps(list(dict.fromkeys(chain))[-_MAX_REFERENCES:-1]),
-            expires_at=int((datetime.now(UTC) + MAIL_SENT_TTL).timestamp()),
+            expires_at=int((self._clock() + MAIL_SENT_TTL).timestamp()),
         ).save()
 
     def customer_of_sender(self, address: str) -> str | None:
@@ -271,7 +275,7 @@ class DynamoMailThreads(MailThreads):
         return None
 
     def _receipt(self, receipt: str, ticket_id: str) -> MailReceiptItem:
-        expires = datetime.now(UTC) + RECEIPT_TTL
+        expires = self._clock() + RECEIPT_TTL
         return MailReceiptItem(
             pk=f"MAILIN#{receipt}",
             sk="RECEIPT",

@@ -17,7 +17,7 @@ from chalicelib.adapters.models import (
     PreferencesItem,
 )
 from chalicelib.adapters.transactions import Refused, Transaction, written
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import Event, NotificationOutcome
 from chalicelib.domain.mail import MailThread, OutgoingEmail, build_mime
 from chalicelib.service.ports import (
     DeferredNotification,
@@ -156,7 +156,8 @@ class DynamoNotificationStore(NotificationStore):
         self, outcome: Event, state: str, now: datetime, *, unless_erased: bool = True
     ) -> bool:
         item = event_to_item(outcome)
-        source = str(outcome.data.get("source_event", ""))
+        about = outcome.payload_as(NotificationOutcome)
+        source = about.source_event if about else ""
         try:
             with Transaction(self._connection) as writes:
                 if unless_erased:

@@ -14,5 +14,5 @@ applications_blueprint = Blueprint(__name__)
 @api_route(applications_blueprint, "GET /v1/application-types")
 def list_application_types() -> Response:
     current_caller(applications_blueprint.current_request)  # any verified role
-    catalogue = bootstrap.application_catalogue()
+    catalogue = bootstrap.container().applications.catalogue
     return json_response({"items": [app_type.view() for app_type in catalogue]})

@@ -54,7 +54,7 @@ def _ticket_request(body: dict[str, Any]) -> TicketRequest:
     bootstrap.container().sms_policy.check_contact(body.get("contact"))
     received_at = body.get("received_at")
     app_type, form, category = resolve_request(
-        bootstrap.application_catalogue(),
+        bootstrap.container().applications.catalogue,
         body["kind"],
         body.get("category"),
         body.get("application"),

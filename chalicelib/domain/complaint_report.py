@@ -55,8 +55,6 @@ EXTENDED = "complaint#extended"
 REVIEWS = "complaint#reviews"
 FAMILIES = (RECEIVED, CONCLUDED, EXTENDED, REVIEWS)
 
-# Emitted on the original complaint when its owner asks for a review (the review feature).
-REVIEW_REQUESTED = "complaint.review_requested"
 OUTCOMES = (*(name for _, name in DAY_BUCKETS), LATER, WITHDRAWN)
 CSV_HEADER = ("business", "cause", "channel", "received", "concluded", *OUTCOMES)
 EXTENSION_NAMES = {1: "once", 2: "twice"}
@@ -85,7 +83,7 @@ _CONCLUDING = frozenset({Status.RESOLVED, Status.CANCELLED, Status.CLOSED})
 def complaint_counters(event: Event, ticket: Ticket | None) -> dict[CounterKey, int]:
     """Every complaint counter this event moves."""
     day = report_day(event.at)
-    if event.type == REVIEW_REQUESTED:
+    if event.type == EventType.REVIEW_REQUESTED:
         return {CounterKey(REVIEWS, f"{day}#requested"): 1}
     if ticket is None or ticket.kind != COMPLAINT:
         return {}

@@ -55,7 +55,6 @@ _CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 DAY_BUCKETS = ((15, "within_15_days"), (30, "within_30_days"), (60, "within_60_days"))
 LATER = "later"
 WITHDRAWN = "withdrawn"
-MERGE = "merge"
 
 
 class ClassificationRequiredError(ConflictError):
@@ -465,7 +464,7 @@ def conclusion_outcome(
         return None  # concluded already, at its first resolution
     if moved.to_status == Status.CANCELLED and _by_owner(actor, ticket):
         return WITHDRAWN
-    if moved.to_status == Status.CLOSED and moved.action == MERGE:
+    if moved.to_status == Status.CLOSED and moved.action == Action.MERGE:
         return _bucket(moved, ticket, at)
     return None
 

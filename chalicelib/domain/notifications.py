@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from chalicelib.domain.calendar import zone_named
 from chalicelib.domain.contact import Contact, mask_email, mask_phone
 from chalicelib.domain.events import (
     CommentAdded,
@@ -536,9 +537,7 @@ def required_values(template: str) -> frozenset[str]:
 
 def local_slot_time(moment: datetime, timezone: str = DEFAULT_TIMEZONE) -> str:
     """`2026-12-31 16:30`: a slot as the branch's wall clock shows it."""
-    from zoneinfo import ZoneInfo
-
-    return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(zone_named(timezone)).strftime("%Y-%m-%d %H:%M")
 
 
 def _sms_template(template: str) -> dict[str, str]:
@@ -712,9 +711,7 @@ def next_send_time(
         return now
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    from zoneinfo import ZoneInfo
-
-    local = now.astimezone(ZoneInfo(timezone))
+    local = now.astimezone(zone_named(timezone))
     if not quiet.covers(local.time()):
         return now
     # Past the end on the clock means we are in the evening part of a window

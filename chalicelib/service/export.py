@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.domain.events import Event, EventType
+from chalicelib.domain.events import Event, EventType, StatusChanged, TicketAssigned
+from chalicelib.domain.statuses import Status
 from chalicelib.domain.ticket import Ticket, isoformat
 from chalicelib.service.ports import BusEntry, EventBus, ReactionLedger
 from chalicelib.service.tickets import TicketSource
 
 SOURCE = "servicedesk"
-# Types whose `to` is the status the event left the ticket in.
-_MOVING_TYPES = frozenset({EventType.STATUS_CHANGED, EventType.ASSIGNED})
 _SLOT = ("branch_id", "slot_start", "slot_end", "slot_time", "timezone")
 
 # What each event type may tell the bank's other systems (`data` keys).
@@ -68,10 +67,17 @@ def exported_data(event: Event) -> dict[str, Any]:
     return {key: value for key, value in event.data.items() if key in allowed}
 
 
+def _moved_to(event: Event) -> Status | None:
+    """The status the event left the ticket in, when it says so (a status change, an
+    assignment that moved it out of `new`)."""
+    moved = event.payload_as(StatusChanged) or event.payload_as(TicketAssigned)
+    return moved.to_status if moved else None
+
+
 def export_detail(event: Event, ticket: Ticket | None) -> dict[str, Any]:
     """SPEC 12's detail. `status` is where the event left the ticket when it says so
     (a status change), else the ticket's status when exported."""
-    moved_to = event.data.get("to") if event.type in _MOVING_TYPES else None
+    moved_to = _moved_to(event)
     return {
         "event_id": event.id,
         "ticket_id": event.ticket_id,

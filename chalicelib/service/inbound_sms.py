@@ -22,7 +22,7 @@ from datetime import timedelta
 import msgspec
 
 from chalicelib.domain.errors import SurveyAnsweredError, SurveyClosedError
-from chalicelib.domain.events import Event, NotificationOptedOut
+from chalicelib.domain.events import CommentAdded, Event, NotificationOptedOut
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.inbound_sms import (
     InboundSms,
@@ -256,7 +256,10 @@ def _comment(ports: TicketPorts, ticket_id: str, sms: InboundSms) -> Outcome | N
             ticket, sms.body.strip(), False, caller, now=now, new_event_id=ports.ids.event_id
         )
         said = events[0]
-        events[0] = msgspec.structs.replace(said, data={**said.data, "channel": SMS})
+        comment = said.payload_as(CommentAdded)
+        assert comment is not None, "add_comment's first event is the comment"
+        by_sms = msgspec.structs.replace(comment, channel=SMS)
+        events[0] = Event.of(said.id, said.ticket_id, said.at, said.actor, by_sms)
         changed = ports.track(ticket, changed, now)
         record = idempotency.record(key, StoredResponse(201, events[0].id), now)
         # Taken: an earlier delivery of this text wrote it.

@@ -33,7 +33,7 @@ from chalicelib.domain.errors import (
     NotFoundError,
     ValidationError,
 )
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import CommentAdded, Event, TicketCreated
 from chalicelib.domain.identity import STAFF_ROLES, WORKING_ROLES, Caller, Role
 from chalicelib.domain.inbound_sms import InboundSms
 from chalicelib.domain.inbox import Channel, InboxItem, InboxStatus, TriageReason, inbox_id_for
@@ -295,7 +295,7 @@ def make_inbox_documents(ports: InboxPorts, event: Event) -> int:
 
     Made as the staff member who opened the ticket, or, for a link, as the ticket's owner
     (the comment is recorded as theirs; the staff member who vouched is in the audit log)."""
-    planned = _announced(event)
+    inbox_id, planned = _announced(event)
     if not planned or ports.documents is None or ports.mail is None:
         return 0
     documents = ports.documents
@@ -304,7 +304,7 @@ def make_inbox_documents(ports: InboxPorts, event: Event) -> int:
         return 0  # the erasure deleted the stored message and what was made of it
     held = {document.id: document for document in documents.documents.for_ticket(ticket.id)}
     missing = [one for one in planned if _still_to_make(held.get(str(one.document_id)))]
-    item = ports.store.get(str(event.data["inbox_id"])) if missing else None
+    item = ports.store.get(inbox_id) if missing else None
     if item is None or not item.source:
         return 0
     stored = ports.mail.read(ports.mail_bucket or "", item.source)
@@ -317,12 +317,13 @@ def make_inbox_documents(ports: InboxPorts, event: Event) -> int:
     return made
 
 
-def _announced(event: Event) -> list[Planned]:
-    """The documents an inbox item's event names: its attachments that have an id."""
-    entries = event.data.get("attachments") if event.data.get("inbox_id") else None
-    if not isinstance(entries, list):
-        return []
-    return [
+def _announced(event: Event) -> tuple[str, list[Planned]]:
+    """The inbox item an event names, and the documents it names: its attachments that
+    have an id (none for an event from no inbox item)."""
+    origin = event.payload_as(TicketCreated) or event.payload_as(CommentAdded)
+    if origin is None or not origin.inbox_id or not isinstance(origin.attachments, list):
+        return "", []
+    return str(origin.inbox_id), [
         Planned(
             filename=str(entry.get("filename", "")),
             content_type=str(entry.get("content_type", "")),
@@ -330,7 +331,7 @@ def _announced(event: Event) -> list[Planned]:
             index=index,
             document_id=str(entry["document_id"]),
         )
-        for index, entry in enumerate(entries)
+        for index, entry in enumerate(origin.attachments)
         if isinstance(entry, dict) and entry.get("document_id")
     ]
 

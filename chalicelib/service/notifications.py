@@ -25,7 +25,6 @@ import msgspec
 from msgspec.structs import replace
 
 from chalicelib.domain.events import (
-    NOTIFICATION_TYPES,
     AppointmentRescheduled,
     AppointmentSlot,
     Event,
@@ -183,9 +182,10 @@ def _claim_lost(notice: DeferredNotification, ports: NotificationPorts) -> None:
 def _outcome_recorded(notice: DeferredNotification, ports: NotificationPorts) -> bool:
     """Whether the ticket's timeline holds an outcome of the notice (a rare path: the
     claim that would say so has expired, so the ticket's events are read once)."""
+    events = ports.tickets.events(notice.ticket_id)
+    outcomes = (event.payload_as(NotificationOutcome) for event in events)
     return any(
-        event.type in NOTIFICATION_TYPES and event.data.get("source_event") == notice.event_id
-        for event in ports.tickets.events(notice.ticket_id)
+        outcome is not None and outcome.source_event == notice.event_id for outcome in outcomes
     )
 
 

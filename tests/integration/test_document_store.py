@@ -30,7 +30,7 @@ CUSTOMER = Caller(Role.CUSTOMER, "cust-1")
 
 def _ticket(ticket_id: str = "T-01JH8ZK4Q9M2P7XW3V5N6B1C0D") -> Any:
     app_type, form, category = resolve_request(
-        bootstrap.application_catalogue(),
+        bootstrap.container().applications.catalogue,
         "application",
         None,
         {"type": "card-limit-increase", "form": {"card_last4": "1234", "requested_limit": 5000}},

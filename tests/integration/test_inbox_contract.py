@@ -9,8 +9,11 @@ from typing import Any
 
 import pytest
 from msgspec.structs import replace
+from pynamodb.connection import Connection
 
 from chalicelib import bootstrap
+from chalicelib.adapters.inbox import MAIL_SENT_TTL, RECEIPT_TTL, DynamoMailThreads
+from chalicelib.adapters.models import MailReceiptItem, MailThreadItem
 from chalicelib.domain.contact import Contact
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.inbox import (
@@ -141,3 +144,22 @@ def test_threads_senders_and_receipts(parts):
     assert (threads.taken_by("r1"), threads.taken_by("r2")) == (ticket.id, None)
     with pytest.raises(VersionConflictError):
         threads.receive("r2", ticket_id=ticket.id, expected_version=7, changed=None, events=[])
+
+
+def test_what_the_threads_keep_expires_by_the_injected_clock(aws):
+    """The receipt of a received email and the thread of a customer's reply carry no
+    caller's time: their TTL counts from the container's clock, not the machine's."""
+    clock_now = datetime(2031, 1, 2, 3, 4, tzinfo=UTC)
+    threads = DynamoMailThreads(Connection(region="ap-east-1"), lambda: clock_now)
+    tickets = bootstrap.container().repository
+    ticket, created = _ticket(4)
+    tickets.create(ticket, [created])
+    threads.remember_received(ticket.id, "c2@example.com", ())
+    comment = replace(created, id="E-" + "8" * 26)
+    assert threads.receive(
+        "r9", ticket_id=ticket.id, expected_version=1, changed=None, events=[comment]
+    )
+    thread = MailThreadItem.get(f"MAILTHREAD#{ticket.id}", "THREAD")
+    receipt = MailReceiptItem.get("MAILIN#r9", "RECEIPT")
+    assert thread.expires_at == int((clock_now + MAIL_SENT_TTL).timestamp())
+    assert receipt.expires_at == int((clock_now + RECEIPT_TTL).timestamp())

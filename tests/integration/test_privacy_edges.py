@@ -75,7 +75,7 @@ def _cancel(ticket_id: str) -> None:
 def test_erasure_blanks_the_application_form_kept_in_a_stored_response(aws):
     # The ticket's form was emptied, but the 201 kept for the create's Idempotency-Key
     # still held the customer's new address, and a retry returned it.
-    address_change = bootstrap.application_catalogue().get("address-change")
+    address_change = bootstrap.container().applications.catalogue.get("address-change")
     form = {"new_address": "Flat 12B, 88 Century Avenue, Pudong"}
     ticket = _open(
         _request(kind="application", category="account", application_type=address_change, form=form)

@@ -37,7 +37,7 @@ AGENT = Caller(Role.AGENT, "agent-1")
 OTHER_AGENT = Caller(Role.AGENT, "agent-2")
 SUPERVISOR = Caller(Role.SUPERVISOR, "sup-1")
 SECOND_SUPERVISOR = Caller(Role.SUPERVISOR, "sup-2")
-CATALOGUE = bootstrap.application_catalogue()
+CATALOGUE = bootstrap.load_application_catalogue()
 SCHEMA = json.loads(bootstrap.APPLICATION_TYPES_SCHEMA.read_text(encoding="utf-8"))
 CATALOGUE_TEXT = bootstrap.APPLICATION_TYPES_FILE.read_text(encoding="utf-8")
 

@@ -281,6 +281,7 @@ def test_a_reply_moves_a_waiting_ticket_to_in_progress(desk: Desk) -> None:
     assert desk.text("  The one ending 4242 ") == Outcome.COMMENTED
     [comment] = desk.comments(ticket)
     assert comment.data == {"body": "The one ending 4242", "internal": False, "channel": "sms"}
+    assert list(comment.data) == ["body", "internal", "channel"]  # the stored map's order
     assert comment.actor == Caller(Role.CUSTOMER, "c-1")
     assert desk.status(ticket) == "in_progress"
     moved = desk.of_type(ticket, "ticket.status_changed")[-1]
