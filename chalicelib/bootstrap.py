@@ -449,11 +449,13 @@ def bootstrap(settings: Settings, clock: Clock = utc_now) -> Container:
         ledger=DynamoReactionLedger(connection, clock),
         appointment_store=DynamoAppointmentStore(connection, retention),
         survey_store=DynamoSurveyStore(connection, retention),
-        notification_store=DynamoNotificationStore(connection),
+        notification_store=DynamoNotificationStore(connection, clock),
         audit_log=DynamoAuditLog(),
         privacy_store=DynamoPrivacyStore(connection, retention),
         counters=DynamoCounterReader(),
-        notifier=AwsNotifier(sns, client("ses", region=settings.ses_region), settings.email_sender),
+        notifier=AwsNotifier(
+            sns, client("ses", region=settings.ses_region), settings.email_sender, clock
+        ),
         alerts=_ops_alerter(settings, sns),
         workflow=_survey_workflow(settings, client),
         metrics=EmfMetrics(),
@@ -473,7 +475,7 @@ def bootstrap(settings: Settings, clock: Clock = utc_now) -> Container:
         applications=LazyCatalogue(),
         inbox_erasure=DynamoInboxErasure(),
         raw_mail=_raw_mail(settings, s3),
-        sms_quota=DynamoSmsQuota(connection),
+        sms_quota=DynamoSmsQuota(connection, clock),
     )
 
 

@@ -20,6 +20,7 @@ from chalicelib.adapters.transactions import Refused, Transaction, written
 from chalicelib.domain.events import Event, NotificationOutcome
 from chalicelib.domain.mail import MailThread, OutgoingEmail, build_mime
 from chalicelib.service.ports import (
+    Clock,
     DeferredNotification,
     DeliveryClaim,
     NotificationError,
@@ -44,10 +45,11 @@ _RETRYABLE = {
 
 
 class AwsNotifier(Notifier):
-    def __init__(self, sns_client: Any, ses_client: Any, sender: str) -> None:
+    def __init__(self, sns_client: Any, ses_client: Any, sender: str, clock: Clock) -> None:
         self._sns = sns_client
         self._ses = ses_client
         self._sender = sender
+        self._clock = clock  # the Date header
 
     def send_sms(self, phone: str, text: str) -> str:
         response = _call(
@@ -71,7 +73,7 @@ class AwsNotifier(Notifier):
                 subject=subject,
                 text=text,
                 html=html,
-                date=datetime.now(UTC),
+                date=self._clock(),
                 reply_to=thread.reply_to,
                 in_reply_to=thread.in_reply_to,
                 references=thread.references,
@@ -99,8 +101,9 @@ def _call(operation: Any, **kwargs: Any) -> Any:
 
 
 class DynamoNotificationStore(NotificationStore):
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, clock: Clock) -> None:
         self._connection = connection  # for the transactions
+        self._clock = clock
 
     def preferences(self, customer_id: str) -> dict[str, Any] | None:
         try:
@@ -127,7 +130,7 @@ class DynamoNotificationStore(NotificationStore):
             locale=preferences.get("locale"),
             quiet_start=quiet.get("start"),
             quiet_end=quiet.get("end"),
-            updated_at=datetime.now(UTC),
+            updated_at=self._clock(),
         ).save()
 
     def claim_delivery(self, event_id: str, now: datetime) -> DeliveryClaim | None:

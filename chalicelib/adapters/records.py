@@ -9,7 +9,6 @@ from functools import partial
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError
 
 from chalicelib.adapters.dynamo import (
     ERASED_SK,
@@ -38,7 +37,7 @@ from chalicelib.adapters.models import (
     TicketItem,
 )
 from chalicelib.adapters.surveys import SURVEY_SK, survey_pk
-from chalicelib.adapters.transactions import THROTTLED_CODES, Transaction, error_code, written
+from chalicelib.adapters.transactions import Transaction, storage_call, written
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.events import Event
 from chalicelib.domain.identity import Caller, Role
@@ -53,6 +52,13 @@ from chalicelib.service.ports import (
     StartKey,
     StoreThrottledError,
     VersionConflictError,
+)
+from chalicelib.service.retries import (
+    BATCH_ATTEMPTS,
+    BATCH_BACKOFF_SECONDS,
+    backoff,
+    one_of,
+    retry,
 )
 
 _UNFINISHED_SURVEY_STATES = sorted({SurveyState.PENDING.value, *OPEN_STATES})
@@ -76,8 +82,10 @@ def audit_pk(entry: AuditEntry) -> str:
 
 # BatchWriteItem takes at most 25 puts; what it leaves unprocessed is resent with backoff.
 AUDIT_BATCH = 25
-_BATCH_ATTEMPTS = 5
-_BATCH_BACKOFF_SECONDS = 0.05
+
+
+class _Unprocessed(Exception):
+    """DynamoDB left some items of a batch unprocessed (capacity): resent."""
 
 
 def _audit_item(entry: AuditEntry, expires_at: int) -> AuditItem:
@@ -109,21 +117,28 @@ class DynamoAuditLog(AuditLog):
             self._write_batch(items[start : start + AUDIT_BATCH])
 
     def _write_batch(self, items: list[dict[str, Any]]) -> None:
+        # The model's own (cached) connection: PynamoDB has no public call that sends one
+        # BatchWriteItem and returns what DynamoDB left unprocessed. Model.batch_write()
+        # resends those itself (Meta.max_retry_attempts times, no backoff, then a PutError
+        # with no error code), and a Connection of our own knows no schema for the table.
         connection = AuditItem._get_connection()
-        for attempt in range(_BATCH_ATTEMPTS):
-            if attempt:
-                self._sleep(_BATCH_BACKOFF_SECONDS * 2 ** (attempt - 1))
-            try:
+
+        def send() -> None:
+            nonlocal items
+            with storage_call():  # a refusal of the whole call: the ports' error, at once
                 result = connection.batch_write_item(put_items=items)
-            except PutError as error:
-                if error_code(error) in THROTTLED_CODES:
-                    raise StoreThrottledError() from error
-                raise
             unprocessed = result.get("UnprocessedItems", {}).get(AuditItem.Meta.table_name, [])
             items = [request["PutRequest"]["Item"] for request in unprocessed]
-            if not items:
-                return
-        raise StoreThrottledError()
+            if items:
+                raise _Unprocessed()
+
+        retry(
+            send,
+            attempts=BATCH_ATTEMPTS,
+            when=one_of(_Unprocessed),
+            given_up=lambda _: StoreThrottledError(),
+            pause=backoff(self._sleep, BATCH_BACKOFF_SECONDS),
+        )
 
     def page(self, by: str, value: str, limit: int, start_key: StartKey | None) -> Page[AuditEntry]:
         names = {"pk", "sk"} if by == "ticket" else {"pk", "sk", "audit_actor"}

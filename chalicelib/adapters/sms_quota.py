@@ -13,7 +13,7 @@ depends on when DynamoDB deletes them.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.connection import Connection
@@ -22,7 +22,7 @@ from pynamodb.expressions.update import Action
 from chalicelib.adapters.models import TableItem
 from chalicelib.adapters.transactions import Refused, Transaction, written
 from chalicelib.domain.sms_policy import CUSTOMER, NUMBER
-from chalicelib.service.ports import SmsCount, SmsQuota
+from chalicelib.service.ports import Clock, SmsCount, SmsQuota
 
 
 class SmsQuotaItem(TableItem, discriminator="sms_quota"):
@@ -45,8 +45,9 @@ def _item(counter: str, key: str, day: str) -> SmsQuotaItem:
 
 
 class DynamoSmsQuota(SmsQuota):
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, clock: Clock) -> None:
         self._connection = connection  # for the transaction
+        self._clock = clock
 
     def take(self, sms: SmsCount, per_number: int, per_customer: int) -> str | None:
         expires_at = int(sms.expires_at.timestamp())
@@ -77,7 +78,7 @@ class DynamoSmsQuota(SmsQuota):
         item = _item(counter, key, day)
         actions: list[Action] = [
             SmsQuotaItem.item_type.set(SmsQuotaItem),
-            SmsQuotaItem.alerted_at.set(datetime.now(UTC)),
+            SmsQuotaItem.alerted_at.set(self._clock()),
             SmsQuotaItem.expires_at.set(int(expires_at.timestamp())),
         ]
         return written(

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from botocore.exceptions import ClientError, HTTPClientError
@@ -139,18 +140,29 @@ def aws_failure(error: Exception) -> StoreThrottledError | DependencyUnavailable
     return None
 
 
+@contextmanager
+def storage_call() -> Iterator[None]:
+    """Run one call to the store (not a transaction: `Transaction` settles those): an
+    error `storage_error` maps becomes the ports' error, any other is raised as it is."""
+    try:
+        yield
+    except PynamoDBException as error:
+        mapped = storage_error(error)
+        if mapped is not None:
+            raise mapped from error
+        raise
+
+
 def written(write: Callable[[], object]) -> bool:
     """Run one conditional single-item write: True when it was written, False when its
     condition failed (the item is there already, or has moved on). A capacity refusal
     becomes the ports' error, like a transaction's."""
     try:
-        write()
+        with storage_call():
+            write()
     except (PutError, UpdateError, DeleteError) as error:
         if error_code(error) == f"{CONDITION_FAILED}Exception":
             return False
-        mapped = storage_error(error)
-        if mapped is not None:
-            raise mapped from error
         raise
     return True
 

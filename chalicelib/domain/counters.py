@@ -7,6 +7,7 @@ from functools import cache
 
 import msgspec
 
+from chalicelib.domain.calendar import zone_named
 from chalicelib.domain.events import Event, TicketCreated
 
 REPORT_TIMEZONE_NAME = "Asia/Shanghai"
@@ -14,9 +15,7 @@ REPORT_TIMEZONE_NAME = "Asia/Shanghai"
 
 @cache
 def report_timezone() -> tzinfo:
-    from zoneinfo import ZoneInfo  # loaded on first use: the API's cold start never needs it
-
-    return ZoneInfo(REPORT_TIMEZONE_NAME)
+    return zone_named(REPORT_TIMEZONE_NAME)
 
 
 class CounterKey(msgspec.Struct, frozen=True, order=True):

@@ -62,13 +62,14 @@ from chalicelib.service.ports import (
     TransactionConflictError,
     VersionConflictError,
 )
-from chalicelib.service.retries import retrying
+from chalicelib.service.retries import DOCUMENT_ATTEMPTS, one_of, retry, retrying
 from chalicelib.service.tickets import TicketAccess
 
 UPLOAD_WINDOW = timedelta(minutes=15)
 DOWNLOAD_WINDOW = timedelta(minutes=5)
 _DOCUMENT_ID_LENGTH = 40
-_TICKET_ATTEMPTS = 5
+# A document write whose ticket moved (or conflicted) is decided again on a fresh read.
+_TICKET_MOVED = (VersionConflictError, TransactionConflictError)
 ADD_DOCUMENT = "add_document"
 
 
@@ -324,18 +325,26 @@ def add_document_from_bytes(
         return document
 
     current = ticket
-    for _ in range(_TICKET_ATTEMPTS):
+
+    def write() -> Document:
+        nonlocal current
         try:
-            document = attempt(current)
-        except (VersionConflictError, TransactionConflictError):
+            return attempt(current)
+        except _TICKET_MOVED:
             made = ports.documents.get(ticket.id, document_id) if document_id else None
             if made is not None:  # a concurrent delivery made it
-                return _bytes_stored(ports, made, data)
+                return made
             current = ports.tickets.get(ticket.id) or current  # the ticket moved: read again
-            continue
-        ports.objects.put(document.object_key, data, content_type)
-        return document
-    raise TransactionConflictError()
+            raise
+
+    document = retry(
+        write, attempts=DOCUMENT_ATTEMPTS, when=one_of(*_TICKET_MOVED), given_up=_contested
+    )
+    return _bytes_stored(ports, document, data)  # a new document waits for its bytes too
+
+
+def _contested(_last: Exception) -> Exception:
+    return TransactionConflictError()
 
 
 def _check_bytes(content_type: str, data: bytes) -> None:
@@ -599,7 +608,8 @@ def _save(
 ) -> Document | None:
     """Write the document (and the ticket's checklist); None when another delivery won."""
     changed = replace(after, version=before.version + 1)
-    for _ in range(_TICKET_ATTEMPTS):
+
+    def write() -> Document | None:
         change = None
         if with_ticket:
             ticket = ports.tickets.get(before.ticket_id)
@@ -610,9 +620,15 @@ def _save(
             current = ports.documents.get(before.ticket_id, before.id)
             if current is None or current.version != before.version:
                 return None  # another delivery moved the document
-            continue  # the ticket moved: read it again
+            raise  # the ticket moved: read it again
         return changed
-    raise TransactionConflictError()
+
+    return retry(
+        write,
+        attempts=DOCUMENT_ATTEMPTS,
+        when=one_of(VersionConflictError),
+        given_up=_contested,
+    )
 
 
 def _checklist_change(

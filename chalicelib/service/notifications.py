@@ -73,12 +73,10 @@ from chalicelib.service.ports import (
     SurveyCodeStore,
     TicketErasedError,
 )
-from chalicelib.service.retries import retrying
+from chalicelib.service.retries import SEND_ATTEMPTS, SEND_BACKOFF_SECONDS, backoff, retry, retrying
 from chalicelib.service.sms_guard import SmsGuard, guard_sms
 from chalicelib.service.tickets import TicketAccess, TicketReads
 
-SEND_ATTEMPTS = 3
-BACKOFF_SECONDS = 0.5
 DEFERRED_BATCH = 100
 # No run lives longer (Lambda's longest timeout): a claim taken longer ago and still
 # pending belongs to a run that died.
@@ -358,14 +356,13 @@ def _provider_call(template: str, ports: NotificationPorts, outgoing: _Outgoing)
 
 
 def _with_retries(call: Callable[[], str], ports: NotificationPorts) -> str:
-    for attempt in range(1, SEND_ATTEMPTS + 1):
-        try:
-            return call()
-        except NotificationError as error:
-            if not error.retryable or attempt == SEND_ATTEMPTS:
-                raise
-            ports.sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
-    raise AssertionError("unreachable")
+    """The provider's answer; a retryable refusal is tried again after a backoff."""
+    pause = backoff(ports.sleep, SEND_BACKOFF_SECONDS)
+    return retry(call, attempts=SEND_ATTEMPTS, when=_retryable_send, pause=pause)
+
+
+def _retryable_send(error: Exception) -> bool:
+    return isinstance(error, NotificationError) and error.retryable
 
 
 def _skipped(event: Event, template: str, reason: str, ports: NotificationPorts) -> None:

@@ -34,10 +34,9 @@ from chalicelib.service.ports import (
     TicketRepository,
     VersionConflictError,
 )
-from chalicelib.service.retries import retrying
+from chalicelib.service.retries import ERASURE_ATTEMPTS, retrying
 
 _PAGE = 100
-_ATTEMPTS = 3
 _MAX_ID = 128
 
 
@@ -222,12 +221,14 @@ def _erase_ticket(ports: PrivacyPorts, caller: Caller, ticket_id: str) -> bool:
         )
         return ticket
 
-    erased = retrying(attempt, attempts=_ATTEMPTS, also=(VersionConflictError,), busy=_changing)
+    erased = retrying(
+        attempt, attempts=ERASURE_ATTEMPTS, also=(VersionConflictError,), busy=_changing
+    )
     if erased is None:
         return False
     retrying(
         lambda: _written_meanwhile(ports, erased),
-        attempts=_ATTEMPTS,
+        attempts=ERASURE_ATTEMPTS,
         also=(VersionConflictError,),
         busy=_changing,
     )

@@ -25,11 +25,10 @@ from chalicelib.service.ports import (
     TicketWrite,
     VersionConflictError,
 )
-from chalicelib.service.retries import retrying
+from chalicelib.service.retries import REFERENCE_ATTEMPTS, retrying
 from chalicelib.service.tickets import Answer, TicketPorts, get_ticket
 
 _ASKING_ROLES = frozenset({Role.CUSTOMER, *WORKING_ROLES})
-_ATTEMPTS = 5
 
 
 def request_review(
@@ -56,7 +55,9 @@ def request_review(
         check_reviewable(original, now)
         return _write(ports, caller, original, reason, answer, now=now)
 
-    return retrying(attempt, attempts=_ATTEMPTS, also=(ReferenceTakenError, VersionConflictError))
+    return retrying(
+        attempt, attempts=REFERENCE_ATTEMPTS, also=(ReferenceTakenError, VersionConflictError)
+    )
 
 
 def _write(

@@ -11,11 +11,10 @@ from chalicelib.domain.sla import breached_metrics, closes_itself, record_breach
 from chalicelib.domain.statuses import Action
 from chalicelib.domain.ticket import Ticket
 from chalicelib.service.ports import VersionConflictError
-from chalicelib.service.retries import retrying
+from chalicelib.service.retries import SWEEP_ATTEMPTS, retrying
 from chalicelib.service.tickets import TicketPorts
 
 SWEEP_BATCH = 100
-_ATTEMPTS = 3
 
 
 class SweepReport(msgspec.Struct, frozen=True):
@@ -57,6 +56,6 @@ def _breach(ports: TicketPorts, candidate: Ticket) -> bool:
         return True
 
     try:
-        return retrying(attempt, attempts=_ATTEMPTS, also=(VersionConflictError,))
+        return retrying(attempt, attempts=SWEEP_ATTEMPTS, also=(VersionConflictError,))
     except (ConflictError, ThrottledError):
         return False  # still due: the next sweep (a minute later) tries again

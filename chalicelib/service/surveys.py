@@ -62,7 +62,6 @@ from chalicelib.service.ports import (
 from chalicelib.service.retries import retrying
 from chalicelib.service.tickets import TicketAccess, open_with_new_ids
 
-_ATTEMPTS = 4
 RECOVERY_SCOPE = "system:service-recovery"
 
 
@@ -169,9 +168,7 @@ def _settle_expiry(survey: Survey, ports: SurveyPorts) -> None:
         ports.surveys.settle_expiry(survey, events + closing, change)
 
     # Still contested after every attempt: the stream record fails and is delivered again.
-    retrying(
-        attempt, attempts=_ATTEMPTS, also=(VersionConflictError,), busy=TransactionConflictError
-    )
+    retrying(attempt, also=(VersionConflictError,), busy=TransactionConflictError)
 
 
 def _closing(
@@ -241,7 +238,7 @@ def open_recovery_ticket(parent: Ticket, survey: Survey, score: int, ports: Surv
         logger.info("service recovery ticket opened", extra={"ticket_id": opened.id})
 
     try:
-        retrying(attempt, attempts=_ATTEMPTS, also=(ReferenceTakenError,))
+        retrying(attempt, also=(ReferenceTakenError,))
     except IdempotencyKeyTakenError:
         return  # opened by an earlier delivery of the same answer
 
@@ -298,7 +295,6 @@ def answer_survey(ports: SurveyPorts, view: SurveyView, answer: Answer) -> Surve
 
     return retrying(
         attempt,
-        attempts=_ATTEMPTS,
         also=(SurveyStateChangedError, VersionConflictError),
         busy=lambda: SurveyAnsweredError("The survey changed while answering; open the link again"),
     )

@@ -57,9 +57,8 @@ from chalicelib.service.ports import (
     TransactionConflictError,
     VersionConflictError,
 )
-from chalicelib.service.retries import WRITE_ATTEMPTS, retrying
+from chalicelib.service.retries import CLAIM_ROUNDS, REFERENCE_ATTEMPTS, one_of, retry, retrying
 
-_REFERENCE_ATTEMPTS = 5
 _CLAIM_BATCH = 10
 _ACTING_ROLES = frozenset({Role.CUSTOMER, Role.AGENT, Role.SUPERVISOR})
 _TICKET_ID = re.compile(r"T-[0-9A-Za-z]{1,40}")
@@ -207,7 +206,7 @@ def opens_ticket(
     opening: Callable[[PortsT, Caller, RequestT, datetime], Opening],
     tickets_of: Callable[[PortsT], TicketPorts],
     *,
-    attempts: int = _REFERENCE_ATTEMPTS,
+    attempts: int = REFERENCE_ATTEMPTS,
     busy: Callable[[], Exception] | None = None,
 ) -> OpensTicket[PortsT, RequestT]:
     """The use case that replays a known key's response, else writes what `opening` makes
@@ -480,7 +479,8 @@ def claim(ports: TicketPorts, caller: Caller, queue: str) -> Ticket | None:
         raise NotFoundError(f"No queue {queue}")
     if caller.role not in WORKING_ROLES:
         raise ForbiddenError(f"The {caller.role.value} role may not claim tickets")
-    for _ in range(WRITE_ATTEMPTS):
+
+    def one_round() -> Ticket | None:
         candidates = ports.repository.claimable(queue, _CLAIM_BATCH)
         if not candidates:
             return None
@@ -488,7 +488,16 @@ def claim(ports: TicketPorts, caller: Caller, queue: str) -> Ticket | None:
             claimed = _try_claim(ports, caller, candidate)
             if claimed is not None:
                 return claimed
-    return None
+        raise _AllTaken()  # read the candidates again
+
+    try:
+        return retry(one_round, attempts=CLAIM_ROUNDS, when=one_of(_AllTaken))
+    except _AllTaken:
+        return None  # round after round, every candidate went to someone else
+
+
+class _AllTaken(Exception):
+    """Every candidate of a claim's round was taken, or changed, before this claim."""
 
 
 def _try_claim(ports: TicketPorts, caller: Caller, candidate: Ticket) -> Ticket | None:
@@ -500,7 +509,7 @@ def _try_claim(ports: TicketPorts, caller: Caller, candidate: Ticket) -> Ticket 
         )
         ports.repository.commit(candidate.id, candidate.version, changed, events)
     except (IllegalTransitionError, VersionConflictError, TransactionConflictError):
-        return None
+        return None  # another agent's claim or change won this one: the next candidate
     except RecusalError:
         return None  # they handled the complaint it reviews: someone else takes it
     return changed

@@ -4,7 +4,7 @@ that outlast an outage, nothing personal after an erasure, the survey cooldown's
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ from chalicelib.adapters.ids import RandomIdSource
 from chalicelib.adapters.models import (
     DeliveryItem,
     ErasureMarkerItem,
+    PreferencesItem,
     SurveyCooldownItem,
     SurveyItem,
     get_item,
@@ -176,7 +177,7 @@ def test_the_outcome_checks_the_erasure_marker_not_the_whole_ticket_item(aws):
     now = ticket.created_at
     connection = Connection(region=bootstrap.container().settings.region)
     checked = CheckedItems(connection)
-    store = DynamoNotificationStore(connection)
+    store = DynamoNotificationStore(connection, lambda: now)
     store.claim_delivery(created.id, now)
     marker = ErasureMarkerItem(pk=ticket_pk(ticket.id), sk=ERASED_SK)
     marker.save()
@@ -338,3 +339,12 @@ def test_a_notice_taken_after_the_erasure_committed_sends_nothing_read_before_it
     assert (skipped.type, skipped.data["reason"]) == ("notification.skipped", "erased")
     everything = repr(table_items(aws["table_name"]))
     assert "****8000" not in everything and PHONE not in everything
+
+
+def test_preferences_are_stamped_by_the_injected_clock(aws: dict[str, Any]) -> None:
+    moment = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
+    connection = Connection(region=bootstrap.container().settings.region)
+    store = DynamoNotificationStore(connection, lambda: moment)
+    store.save_preferences("cust-clock", {"sms": True, "email": False})
+    item = get_item(PreferencesItem, "CUSTOMER#cust-clock", "PREFERENCES", consistent=True)
+    assert item is not None and item.updated_at == moment

@@ -11,6 +11,7 @@ from typing import Any
 
 from chalice.test import Client
 from msgspec.structs import replace
+from pynamodb.connection import Connection
 
 import app as application
 from chalicelib import bootstrap
@@ -172,3 +173,13 @@ def test_an_appointment_whose_number_the_desk_may_not_text_is_refused(
         booking: dict[str, Any] = {"branch_id": "any", "slot_start": "2030-01-07T02:00:00Z"}
         booking |= {"category": "card", "subject": "Visit", "contact": {"phone": "+14155552671"}}
         _refused_phone(_post(client, "/v1/appointments", booking))
+
+
+def test_the_alert_claim_is_stamped_by_the_injected_clock(aws: dict[str, Any]) -> None:
+    moment = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
+    connection = Connection(region=bootstrap.container().settings.region)
+    quota = DynamoSmsQuota(connection, lambda: moment)
+    key = phone_key("+8613800000077")
+    assert quota.claim_alert(NUMBER, key, DAY, quota_expiry(DAY))
+    (item,) = [i for i in _quota_items(aws["table_name"]) if "alerted_at" in i]
+    assert str(item["alerted_at"]).startswith("2026-03-01T08:30:00")

@@ -312,7 +312,7 @@ def test_the_sns_adapter_maps_throttling_to_a_retryable_error():
     ses = boto3.client(
         "ses", region_name="ap-east-1", aws_access_key_id="x", aws_secret_access_key="x"
     )
-    notifier = AwsNotifier(sns, ses, "servicedesk@bank.example")
+    notifier = AwsNotifier(sns, ses, "servicedesk@bank.example", lambda: datetime.now(UTC))
     with Stubber(sns) as stub:
         stub.add_client_error("publish", service_error_code="Throttling", http_status_code=400)
         stub.add_response(
