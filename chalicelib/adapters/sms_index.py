@@ -16,10 +16,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
-
 from chalicelib.adapters.mapping import fields_except, values_of
-from chalicelib.adapters.models import TableItem
+from chalicelib.adapters.models import InboundSmsItem, SmsCustomerItem, SmsSentItem
 from chalicelib.service.ports import SmsIndex, SmsSent
 
 SENT_TTL = timedelta(days=7)
@@ -33,24 +31,6 @@ def _key_time(moment: datetime) -> str:
 
 def _expiry(moment: datetime, ttl: timedelta) -> int:
     return int((moment + ttl).timestamp())
-
-
-class SmsSentItem(TableItem, discriminator="sms_sent"):
-    ticket_id = UnicodeAttribute()
-    customer_id = UnicodeAttribute()
-    event_id = UnicodeAttribute()
-    sent_at = UTCDateTimeAttribute()
-    survey_id = UnicodeAttribute(null=True)
-
-
-class SmsCustomerItem(TableItem, discriminator="sms_customer"):
-    customer_id = UnicodeAttribute()
-    last_sent_at = UTCDateTimeAttribute()
-
-
-class InboundSmsItem(TableItem, discriminator="sms_inbound"):
-    outcome = UnicodeAttribute()
-    handled_at = UTCDateTimeAttribute()
 
 
 def sms_pk(phone_key: str) -> str:

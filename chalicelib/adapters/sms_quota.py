@@ -15,20 +15,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.connection import Connection
 from pynamodb.expressions.update import Action
 
-from chalicelib.adapters.models import TableItem
+from chalicelib.adapters.models import SmsQuotaItem
 from chalicelib.adapters.transactions import Refused, Transaction, written
 from chalicelib.domain.sms_policy import CUSTOMER, NUMBER
 from chalicelib.service.ports import Clock, SmsCount, SmsQuota
-
-
-class SmsQuotaItem(TableItem, discriminator="sms_quota"):
-    sent = NumberAttribute(null=True)  # absent until the day's first SMS
-    last_event_id = UnicodeAttribute(null=True)  # the last SMS counted (tells writes apart)
-    alerted_at = UTCDateTimeAttribute(null=True)
 
 
 def quota_pk(counter: str, key: str) -> str:

@@ -13,7 +13,8 @@ from msgspec.structs import replace
 
 from chalicelib import bootstrap
 from chalicelib.adapters.event_bus import EventBridgeBus
-from chalicelib.adapters.sms_index import DynamoSmsIndex, InboundSmsItem, inbound_pk
+from chalicelib.adapters.models import InboundSmsItem
+from chalicelib.adapters.sms_index import DynamoSmsIndex, inbound_pk
 from chalicelib.domain.identity import Caller, Role
 from chalicelib.domain.inbound_sms import InboundSms, phone_key
 from chalicelib.domain.inbox import TriageReason, inbox_id_for
