@@ -12,7 +12,7 @@ from typing import Any
 import requests
 
 from local.stack import PROJECT_DIR
-from tests.api.conftest import wait_for
+from tests.api.support import wait_for
 
 
 def _desk_mails_to(stack: Any, address: str) -> list[dict[str, Any]]:

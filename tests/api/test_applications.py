@@ -13,7 +13,7 @@ import requests
 
 from chalicelib.domain.documents import EICAR
 from local.token import mint
-from tests.api.conftest import wait_for
+from tests.api.support import wait_for
 
 PHONE = "+8613700001234"
 PDF = b"%PDF-1.7\n" + b"1 0 obj << /Type /Catalog >> endobj\n" * 40 + b"%%EOF\n"

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from chalicelib.domain.calendar import load_calendar
-from tests.api.conftest import fresh_phone, wait_for
+from tests.api.support import fresh_phone, wait_for
 
 URUMQI = "BR-UR-XJR"  # 2 counters, 10:00-18:00 Asia/Urumqi (+06:00)
 BEIJING = "BR-BJ-GMW"  # 3 counters, 09:00-17:00 Asia/Shanghai

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import requests
 
 from chalicelib.domain.sms import segments
-from tests.api.conftest import fresh_phone, report_days, wait_for
+from tests.api.support import fresh_phone, report_days, wait_for
 
 
 class Client:

@@ -16,7 +16,7 @@ from openapi_spec_validator import validate as validate_openapi
 from chalicelib import bootstrap
 from chalicelib.config import Settings
 from chalicelib.domain.counters import CounterKey
-from tests.api.conftest import wait_for
+from tests.api.support import wait_for
 
 TICKET = {
     "channel": "mobile",

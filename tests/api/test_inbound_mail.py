@@ -6,8 +6,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from tests.api.conftest import wait_for
 from tests.api.mail_support import call, reply_to_when_asked, send_mail, waiting_ticket
+from tests.api.support import wait_for
 
 
 def test_a_customers_reply_is_on_the_ticket_without_the_quote(stack, auth):

@@ -12,7 +12,7 @@ from typing import Any
 import requests
 
 from local.sms import send
-from tests.api.conftest import Stack, fresh_phone, wait_for
+from tests.api.support import Stack, fresh_phone, wait_for
 
 Auth = Callable[[str, str], dict[str, str]]
 WAIT = 40.0  # stream pump, queue pump, survey workflow: generous on a busy machine

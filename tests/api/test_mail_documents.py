@@ -8,8 +8,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.api.conftest import wait_for
 from tests.api.mail_support import call, reply_to_when_asked, send_mail, waiting_ticket
+from tests.api.support import wait_for
 
 PDF = b"%PDF-1.4 a bank statement\n%%EOF\n"
 

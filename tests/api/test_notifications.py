@@ -8,7 +8,7 @@ from typing import Any
 import requests
 
 from chalicelib.domain.sms import segments
-from tests.api.conftest import fresh_phone, wait_for
+from tests.api.support import fresh_phone, wait_for
 
 
 def _texts_to(stack, number: str) -> list[str]:

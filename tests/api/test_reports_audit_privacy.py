@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.api.conftest import report_days, wait_for
+from tests.api.support import report_days, wait_for
 
 PHONE, EMAIL = "+8613912345678", "wang.fang@example.cn"
 

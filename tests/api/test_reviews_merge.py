@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.api.conftest import report_days, wait_for
+from tests.api.support import report_days, wait_for
 
 COMPLAINT = {
     "channel": "web",

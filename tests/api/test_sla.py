@@ -11,7 +11,7 @@ import holidays
 import requests
 
 from local.stack import PROJECT_DIR
-from tests.api.conftest import wait_for
+from tests.api.support import wait_for
 
 CONSULTATION = {
     "channel": "phone",

@@ -1,7 +1,7 @@
 """Follow-up surveys through the local stack: moto's Step Functions executor runs the
 real state machine, the pump feeds the real stream handler, SMS land in moto SNS.
 
-The stack's survey delay is 1 s and each round's window 20 s (tests/api/conftest.py).
+The stack's survey delay is 1 s and each round's window 20 s (tests/api/support.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 
-from tests.api.conftest import fresh_phone, wait_for
+from tests.api.support import fresh_phone, wait_for
 
 LINK = re.compile(r"(http://127\.0\.0\.1:\d+/s/([A-Za-z0-9_-]{22}))")
 JSON = {"Accept": "application/json"}

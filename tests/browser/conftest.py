@@ -20,7 +20,7 @@ from selenium.webdriver.chrome.service import Service
 
 from local.stack import PROJECT_DIR
 from local.token import mint
-from tests.api.conftest import Stack, running_stack
+from tests.api.support import Stack, running_stack
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

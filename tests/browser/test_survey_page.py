@@ -25,7 +25,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.wait import WebDriverWait
 
-from tests.api.conftest import Stack
+from tests.api.support import Stack
 
 WAIT = 60.0  # seconds; the machine is shared and slow, so every wait is generous
 

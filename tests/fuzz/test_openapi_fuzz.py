@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from local.token import mint
-from tests.api.conftest import Stack
+from tests.api.support import Stack
 
 CHECKS = ",".join(
     (

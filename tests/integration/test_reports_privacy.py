@@ -15,7 +15,7 @@ from botocore.awsrequest import AWSResponse
 from chalicelib import bootstrap
 from chalicelib.adapters.models import AuditItem
 from chalicelib.adapters.records import DynamoAuditLog, DynamoCounterReader
-from chalicelib.domain.audit import AuditEntry
+from chalicelib.domain.audit import AuditEntry, entry_view
 from chalicelib.domain.events import Event, NotificationSent
 from chalicelib.domain.identity import SYSTEM, Caller, Role
 from chalicelib.domain.privacy import ERASED
@@ -193,6 +193,21 @@ def test_staff_reads_and_writes_reach_the_audit_log(aws):
         ("agent-7", "start"),
         ("agent-7", "assign"),
     ]
+
+
+def test_a_staff_read_of_an_inbox_message_names_it_in_the_audit_log(aws):
+    # A triage item not linked to a ticket was read with an entry naming nothing: the
+    # auditor saw that someone read a message, never which one (SPEC 10: who read what).
+    audit = bootstrap.container().audit_ports()
+    record_read(audit, AGENT, "read_inbox_item", ticket_id=None, inbox_id="M-01KX0000000")
+    [entry] = DynamoAuditLog().page("actor", AGENT.id, 10, None).items
+    assert entry_view(entry) == {
+        "at": entry_view(entry)["at"],
+        "actor": {"role": "agent", "id": AGENT.id},
+        "action": "read_inbox_item",
+        "ticket_id": None,
+        "inbox_id": "M-01KX0000000",
+    }
 
 
 def test_erasure_leaves_no_contact_data_and_keeps_the_counts(aws):

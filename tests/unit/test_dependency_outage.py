@@ -2,7 +2,8 @@
 retries: the adapters say so with the ports' DependencyUnavailableError, the API answers
 503 `service-unavailable` with Retry-After, and a write that failed so left nothing
 behind, so the same request with the same Idempotency-Key succeeds later, once. (The
-same through the app and moto: tests/integration/test_dependency_outage.py.)"""
+same through the app and moto: tests/integration/test_dependency_outage.py; throttling:
+test_dependency_throttling.py.)"""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""Fault injection through the adapters' fakes: providers refuse, the desk retries, loses
-nothing and tells ops. (Step Functions, the survey starter, joins when its adapter lands:
-see the note in tests/fakes.py.)"""
+"""Fault injection: dependencies that throttle (SNS/SES, DynamoDB capacity), through the
+adapters' fakes: the desk retries, loses nothing, answers 429 to the end and tells ops.
+(A dependency that is down: test_dependency_outage.py. Step Functions, the survey
+starter, joins when its adapter lands: see the note in tests/fakes.py.)"""
 
 from __future__ import annotations
 

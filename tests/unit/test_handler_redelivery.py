@@ -1,5 +1,6 @@
-"""Edges the event-driven handlers and the services they call really meet: a provider
-that fails once, a message delivered again, an object written again under its key."""
+"""The event-driven handlers and the services they call when something comes again: a
+message retried after a provider failed once, a message delivered again, an object written
+again under its key."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""The HTTP API at its edges: inputs the OpenAPI document does not describe, so the
-fuzzer (tests/fuzz) never sends them. Real adapters on moto, the requests through the
-Chalice app (its authorizer, views and middleware).
+"""HTTP inputs the OpenAPI document does not describe, so the fuzzer (tests/fuzz) never
+sends them. Real adapters on moto, the requests through the Chalice app (its authorizer,
+views and middleware).
 
 Each answer must be a clean problem+json naming the field (or a 401), never a 500 and
 never a body that cannot even be encoded.

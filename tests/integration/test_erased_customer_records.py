@@ -1,4 +1,4 @@
-"""Erasure's edges on moto: what an erased customer's records still hold, read off the
+"""Erasure on moto: what an erased customer's records still hold, read off the
 whole table (a Scan is fine in a test: it proves what no request path could show)."""
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ import pytest
 from chalicelib import bootstrap
 from chalicelib.adapters.dynamo import contact_email_key
 from chalicelib.adapters.models import SurveyItem
-from chalicelib.adapters.records import DynamoAuditLog
 from chalicelib.adapters.surveys import SURVEY_SK, survey_pk
-from chalicelib.domain.audit import entry_view
 from chalicelib.domain.errors import SurveyClosedError
 from chalicelib.domain.events import Event, NotificationSent
 from chalicelib.domain.identity import SYSTEM, Caller, Role
@@ -21,7 +19,6 @@ from chalicelib.domain.privacy import ERASED, anonymized_event
 from chalicelib.domain.surveys import Answer as SurveyAnswer
 from chalicelib.domain.surveys import Survey, SurveyState, survey_id
 from chalicelib.domain.ticket import Ticket, TicketRequest, ticket_view
-from chalicelib.service.audit import record_read
 from chalicelib.service.ports import VersionConflictError
 from chalicelib.service.privacy import erase_customer
 from chalicelib.service.surveys import SurveyView, answer_survey
@@ -165,21 +162,6 @@ def test_a_survey_still_open_at_the_erasure_takes_no_answer_afterwards(aws):
     assert "Oak Rd" not in repr(table_items(aws["table_name"]))
     withdrawn = bootstrap.container().survey_store.get(survey.id)
     assert withdrawn is not None and withdrawn.state is SurveyState.WITHDRAWN
-
-
-def test_a_staff_read_of_an_inbox_message_names_it_in_the_audit_log(aws):
-    # A triage item not linked to a ticket was read with an entry naming nothing: the
-    # auditor saw that someone read a message, never which one (SPEC 10: who read what).
-    audit = bootstrap.container().audit_ports()
-    record_read(audit, AGENT, "read_inbox_item", ticket_id=None, inbox_id="M-01KX0000000")
-    [entry] = DynamoAuditLog().page("actor", AGENT.id, 10, None).items
-    assert entry_view(entry) == {
-        "at": entry_view(entry)["at"],
-        "actor": {"role": "agent", "id": AGENT.id},
-        "action": "read_inbox_item",
-        "ticket_id": None,
-        "inbox_id": "M-01KX0000000",
-    }
 
 
 def test_late_records_are_rewritten_with_the_ticket_checked_not_written(aws):
