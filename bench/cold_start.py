@@ -78,11 +78,14 @@ print(json.dumps({"seconds": time.perf_counter() - start, "cpu": time.process_ti
 """
 
 
-def _run(code: str, env: dict[str, str], python: tuple[str, ...] = ()) -> dict[str, Any]:
-    """One sample in a fresh interpreter (`python`: its options, e.g. -S)."""
+def _run(
+    code: str, env: dict[str, str], python: tuple[str, ...] = (), cwd: Path = PROJECT_DIR
+) -> dict[str, Any]:
+    """One sample in a fresh interpreter (`python`: its options, e.g. -S), run in `cwd`
+    (which `python -c` puts first on its path)."""
     result = subprocess.run(
         [sys.executable, *python, "-c", code],
-        cwd=PROJECT_DIR,
+        cwd=cwd,
         capture_output=True,
         text=True,
         check=True,

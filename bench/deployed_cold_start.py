@@ -29,6 +29,10 @@ from local.package import DEPLOYMENT_ZIP, PYCACHE, build  # noqa: E402
 
 RUNS = int(os.environ.get("COLD_START_RUNS", "9"))
 SAMPLE = ("-S",)  # the package alone, as on Lambda
+WHERE = (
+    "import json, app, chalicelib, pynamodb, botocore\n"
+    "print(json.dumps({m.__name__: m.__file__ for m in (app, chalicelib, pynamodb, botocore)}))"
+)
 
 
 def _unzip(package: Path, target: Path, *, bytecode: bool) -> Path:
@@ -55,13 +59,19 @@ def main() -> None:
             env = {**local.env, "PYTHONDONTWRITEBYTECODE": "1"}
             with_pyc = {**env, "PYTHONPATH": str(shipped)}
             without = {**env, "PYTHONPATH": str(bare)}
-            modules = _run(local.first_read(list_modules=True), with_pyc, SAMPLE)["modules"]
+            # Run in the package's folder too: `python -c` puts its folder first on the path.
+            for tree, sample_env in ((shipped, with_pyc), (bare, without)):
+                where = _run(WHERE, sample_env, SAMPLE, tree)
+                assert all(path.startswith(str(tree)) for path in where.values()), where
+            modules = _run(local.first_read(list_modules=True), with_pyc, SAMPLE, shipped)[
+                "modules"
+            ]
             floor = local.floor(modules)
             runs: dict[str, list[dict[str, float]]] = {"shipped": [], "bare": [], "floor": []}
             for _ in range(RUNS):
-                runs["shipped"].append(_run(local.first_read(), with_pyc, SAMPLE))
-                runs["bare"].append(_run(local.first_read(), without, SAMPLE))
-                runs["floor"].append(_run(floor, with_pyc, SAMPLE))
+                runs["shipped"].append(_run(local.first_read(), with_pyc, SAMPLE, shipped))
+                runs["bare"].append(_run(local.first_read(), without, SAMPLE, bare))
+                runs["floor"].append(_run(floor, with_pyc, SAMPLE, shipped))
         shipped_ms, bare_ms, floor_ms = (
             _median_ms(runs[name], "seconds") for name in ("shipped", "bare", "floor")
         )

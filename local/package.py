@@ -16,7 +16,6 @@ import compileall
 import json
 import os
 import py_compile
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -152,7 +151,7 @@ def add_bytecode(package: Path, runtime: str) -> int:
             f"bytecode made by {version} would not load on {runtime}: package with {runtime}"
         )
     with tempfile.TemporaryDirectory(prefix="package-") as scratch:
-        tree = Path(scratch) / "tree"
+        tree = Path(scratch)
         with zipfile.ZipFile(package) as archive:
             entries = [
                 entry
@@ -165,20 +164,37 @@ def add_bytecode(package: Path, runtime: str) -> int:
             tree,
             quiet=2,
             workers=0,
+            optimize=0,  # the plain .pyc Lambda loads, whatever PYTHONOPTIMIZE says here
+            stripdir=scratch,  # no build path in the bytecode: the same zip from the same code
             invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
         )
-        written = sorted(tree.rglob(f"{PYCACHE}/*.pyc"))
-        rebuilt = Path(scratch) / DEPLOYMENT_ZIP
+        sources = {entry.filename: entry for entry in entries}
+        written = []
+        # Written beside the zip, then renamed over it: an interrupted build leaves the old
+        # zip whole, never half of the new one.
+        rebuilt = package.with_name(f".{package.name}.partial")
         with (
             zipfile.ZipFile(package) as source,
             zipfile.ZipFile(rebuilt, "w", zipfile.ZIP_DEFLATED) as target,
         ):
             for entry in entries:  # kept as Chalice wrote them (names, modes, times)
                 target.writestr(entry, source.read(entry))
-            for pyc in written:
-                target.write(pyc, pyc.relative_to(tree).as_posix())
-        shutil.move(rebuilt, package)
+            for pyc in sorted(tree.rglob(f"{PYCACHE}/*.pyc")):
+                name = pyc.relative_to(tree).as_posix()
+                module = sources[_source_of(name)]
+                # The module's own time and mode (readable by all, whatever the umask here).
+                info = zipfile.ZipInfo(name, date_time=module.date_time)
+                info.external_attr = module.external_attr
+                target.writestr(info, pyc.read_bytes(), zipfile.ZIP_DEFLATED)
+                written.append(name)
+        os.replace(rebuilt, package)
     return len(written)
+
+
+def _source_of(pyc: str) -> str:
+    """a/__pycache__/m.cpython-311.pyc -> a/m.py"""
+    folder, _, file = pyc.rpartition(f"{PYCACHE}/")
+    return f"{folder}{file.removesuffix(f'.{sys.implementation.cache_tag}.pyc')}.py"
 
 
 def check_stage(stage: str) -> None:
@@ -199,8 +215,8 @@ def build(out_dir: Path, stage: str = DEFAULT_STAGE) -> Path:
     inline_state_machines(template, TEMPLATE_PATH.parent)
     if not require_usage_keys(template):
         raise TemplateTranslationError("no operation behind the authorizer: nothing is metered")
-    sam_path.write_text(json.dumps(template, indent=2) + "\n", encoding="utf-8")
     add_bytecode(out_dir / DEPLOYMENT_ZIP, runtime_of(template))
+    sam_path.write_text(json.dumps(template, indent=2) + "\n", encoding="utf-8")
     return sam_path
 
 

@@ -38,7 +38,7 @@ def handle_messages(records: list[dict[str, Any]]) -> dict[str, Any]:
 def _handled(record: dict[str, Any], ports: InboundSmsPorts) -> bool:
     message_id = str(record.get("messageId", ""))
     try:
-        sms = parse_inbound(str(record.get("body", "")), _sent_at(record))
+        sms = parse_inbound(str(record.get("body", "")), _sent_at(record, ports))
     except MalformedSmsError as error:
         fields = sorted({field.path for field in error.errors})
         logger.warning("inbound sms unreadable", extra={"message_id": message_id, "fields": fields})
@@ -56,12 +56,13 @@ def _handled(record: dict[str, Any], ports: InboundSmsPorts) -> bool:
     return True
 
 
-def _sent_at(record: dict[str, Any]) -> datetime:
-    """When SQS took the message (the SNS publish, a moment after the text arrived)."""
+def _sent_at(record: dict[str, Any], ports: InboundSmsPorts) -> datetime:
+    """When SQS took the message (the SNS publish, a moment after the text arrived);
+    now, by the desk's clock, for a record without the attribute."""
     millis = str(record.get("attributes", {}).get("SentTimestamp", ""))
     if millis.isdigit():
         return datetime.fromtimestamp(int(millis) / 1000, UTC)
-    return datetime.now(UTC)
+    return ports.tickets.clock()
 
 
 @inbound_sms_blueprint.on_sqs_message(queue=QUEUE, batch_size=10, name="on_inbound_sms")

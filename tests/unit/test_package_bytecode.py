@@ -16,9 +16,10 @@ TAG = sys.implementation.cache_tag  # e.g. cpython-311
 
 
 def _zip(path: Path, files: dict[str, str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w") as archive:
         for name, text in files.items():
-            archive.writestr(name, text)
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 2, 3, 4, 4)), text)
     return path
 
 
@@ -51,6 +52,32 @@ def test_each_module_gets_an_unchecked_hash_pyc_and_stale_ones_go(tmp_path: Path
         f"lib/__pycache__/mod.{TAG}.pyc",
     }
     assert flags == 0b01  # PEP 552: hash-based, source not checked
+
+
+def test_the_same_code_gives_the_same_zip_readable_by_all(tmp_path: Path):
+    """No build path or build time in what is added: an unchanged app is an unchanged
+    artefact. Each .pyc takes its module's time and mode, whatever the umask here."""
+    files = {"app.py": "VALUE = 1\n", "lib/mod.py": "def f():\n    return 2\n"}
+    first = _zip(tmp_path / "one" / "deployment.zip", files)
+    second = _zip(tmp_path / "two" / "deployment.zip", files)
+    with zipfile.ZipFile(first, "a") as archive:  # a module only its owner could read
+        info = zipfile.ZipInfo("lib/private.py", date_time=(2026, 1, 2, 3, 4, 6))
+        info.external_attr = 0o100600 << 16
+        archive.writestr(info, "X = 3\n")
+    with zipfile.ZipFile(second, "a") as archive:
+        archive.writestr(info, "X = 3\n")
+
+    add_bytecode(first, RUNTIME)
+    add_bytecode(second, RUNTIME)
+
+    assert first.read_bytes() == second.read_bytes()
+    with zipfile.ZipFile(first) as archive:
+        pyc = archive.getinfo(f"lib/__pycache__/private.{TAG}.pyc")
+        module = archive.getinfo("lib/mod.py")
+        module_pyc = archive.getinfo(f"lib/__pycache__/mod.{TAG}.pyc")
+    assert pyc.date_time == (2026, 1, 2, 3, 4, 6) and pyc.external_attr == 0o100600 << 16
+    assert module_pyc.date_time == module.date_time
+    assert module_pyc.external_attr == module.external_attr
 
 
 def test_bytecode_for_another_runtime_is_refused(tmp_path: Path):
