@@ -25,7 +25,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
 from bench.cold_start import REGION, _median_ms, _run, stack  # noqa: E402
-from local.package import DEPLOYMENT_ZIP, PYCACHE, build  # noqa: E402
+from local.package import DEPLOYMENT_ZIP, build, is_bytecode  # noqa: E402
 
 RUNS = int(os.environ.get("COLD_START_RUNS", "9"))
 SAMPLE = ("-S",)  # the package alone, as on Lambda
@@ -38,7 +38,7 @@ WHERE = (
 def _unzip(package: Path, target: Path, *, bytecode: bool) -> Path:
     with zipfile.ZipFile(package) as archive:
         for entry in archive.infolist():
-            if bytecode or PYCACHE not in entry.filename.split("/"):
+            if bytecode or not is_bytecode(entry.filename):
                 archive.extract(entry, target)
     return target
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import importlib.util
 import json
 import os
 import py_compile
@@ -120,6 +121,11 @@ def require_usage_keys(template: dict[str, Any]) -> list[str]:
     return marked
 
 
+def is_bytecode(name: str) -> bool:
+    """A zip entry that is compiled bytecode (a `.pyc`, or anything in a `__pycache__`)."""
+    return name.endswith(".pyc") or PYCACHE in name.split("/")
+
+
 def runtime_of(template: dict[str, Any]) -> str:
     """The one Python runtime every function of the template runs on (``python3.11``)."""
     runtimes = {
@@ -153,11 +159,7 @@ def add_bytecode(package: Path, runtime: str) -> int:
     with tempfile.TemporaryDirectory(prefix="package-") as scratch:
         tree = Path(scratch)
         with zipfile.ZipFile(package) as archive:
-            entries = [
-                entry
-                for entry in archive.infolist()
-                if PYCACHE not in entry.filename.split("/") and not entry.filename.endswith(".pyc")
-            ]
+            entries = [entry for entry in archive.infolist() if not is_bytecode(entry.filename)]
             for entry in entries:
                 archive.extract(entry, tree)
         compileall.compile_dir(
@@ -181,7 +183,7 @@ def add_bytecode(package: Path, runtime: str) -> int:
                 target.writestr(entry, source.read(entry))
             for pyc in sorted(tree.rglob(f"{PYCACHE}/*.pyc")):
                 name = pyc.relative_to(tree).as_posix()
-                module = sources[_source_of(name)]
+                module = sources[importlib.util.source_from_cache(name)]
                 # The module's own time and mode (readable by all, whatever the umask here).
                 info = zipfile.ZipInfo(name, date_time=module.date_time)
                 info.external_attr = module.external_attr
@@ -189,12 +191,6 @@ def add_bytecode(package: Path, runtime: str) -> int:
                 written.append(name)
         os.replace(rebuilt, package)
     return len(written)
-
-
-def _source_of(pyc: str) -> str:
-    """a/__pycache__/m.cpython-311.pyc -> a/m.py"""
-    folder, _, file = pyc.rpartition(f"{PYCACHE}/")
-    return f"{folder}{file.removesuffix(f'.{sys.implementation.cache_tag}.pyc')}.py"
 
 
 def check_stage(stage: str) -> None:
